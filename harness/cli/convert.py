@@ -1,0 +1,22 @@
+"""``vireid convert METHOD SRC DST``: an official checkpoint into the harness model's keys."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from harness.plugins import get_method
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser('convert', help="map an official repository's checkpoint into the harness model")
+    p.add_argument('method', help='method name (see `vireid methods`)')
+    p.add_argument('src', help='official checkpoint')
+    p.add_argument('dst', help='output state dict (loads with weights_only=True)')
+    p.add_argument('--debug', action='store_true')
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = get_method(args.method).load_converter()(args.src, args.dst)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0

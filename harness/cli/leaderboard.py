@@ -1,0 +1,172 @@
+"""``vireid leaderboard``: every method x every protocol, resumable, locally or on Slurm.
+
+SYSU-MM01 trains once per config and scores all four settings over the 10 gallery trials; RegDB
+trains once per split (``--regdb-splits``, default 1-10) and scores both directions. Runs live in
+``OUT/runs/<method>/<config stem>/<dataset>[-split<k>]``; start the same command again to resume.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mmengine.config import DictAction
+
+from harness.leaderboard.plan import DEMO_REGDB_SPLITS, REGDB_SPLITS, build_plan, parse_splits, run_state
+from harness.leaderboard.worker import DEFAULT_RUNNER
+
+EPILOG = """examples:
+  vireid leaderboard --demo --out /tmp/lb              # every demo config on synthetic data (~10 min, 2 CPUs)
+  vireid leaderboard --data-root-sysu data/SYSU-MM01 --data-root-regdb data/RegDB --jobs 2
+  vireid leaderboard --launcher slurm --partition gpu --gpus-per-run 1 --time-min 720
+  vireid leaderboard --methods agw --datasets regdb --regdb-splits 1-3 --dry-run
+"""
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(',') if t.strip()] if text else None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser('leaderboard', help='train and score every method on every protocol (resumable)',
+                       description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sel = p.add_argument_group('what to run')
+    sel.add_argument('--methods', help='comma-separated method names (default: every installed method)')
+    sel.add_argument('--configs', help='comma-separated config file stems, e.g. agw_sysu (default: all)')
+    sel.add_argument('--datasets', default='sysu,regdb', help='comma-separated: sysu, regdb (default both)')
+    sel.add_argument('--kinds', help="comma-separated entry kinds (default 'full,ablation'; 'demo' with --demo)")
+    sel.add_argument('--regdb-splits', help=f'RegDB splits to train, e.g. 1-10 or 1,2 (default 1-10; '
+                     f'{",".join(map(str, DEMO_REGDB_SPLITS))} with --demo)')
+    sel.add_argument('--demo', action='store_true',
+                     help='demo configs on synthetic SYSU-MM01 and RegDB generated once into OUT/data/')
+    sel.add_argument('--rerun', action='store_true', help='train again even runs that are done')
+    sel.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                     help='override config keys in every run, e.g. train_cfg.max_epochs=2')
+    io = p.add_argument_group('where')
+    io.add_argument('--out', default='work_dirs/leaderboard', help='runs, records and tables (default %(default)s)')
+    io.add_argument('--data-root-sysu', help='SYSU-MM01 root (default: the protocol config data_root)')
+    io.add_argument('--data-root-regdb', help='RegDB root (default: the protocol config data_root)')
+    io.add_argument('--reported', help='reported results CSV (default: results/reported.csv of this tree; '
+                    '"" for none)')
+    how = p.add_argument_group('how')
+    how.add_argument('--launcher', choices=['local', 'slurm', 'inline'], default='local',
+                     help='local: one subprocess per run, --jobs at a time; slurm: one submitit job per run; '
+                     'inline: in this process (debugging)')
+    how.add_argument('--jobs', type=int, default=1, help='local runs at a time (default 1)')
+    how.add_argument('--partition', help='Slurm partition')
+    how.add_argument('--gpus-per-run', type=int, default=1,
+                     help='GPUs per run; above 1 the run goes through torchrun (default 1)')
+    how.add_argument('--cpus-per-run', type=int, help='Slurm CPUs per run')
+    how.add_argument('--time-min', type=int, default=2880, help='Slurm time limit per run, minutes')
+    how.add_argument('--dry-run', action='store_true', help='print the plan and each run\'s state; run nothing')
+    how.add_argument('--runner', default=DEFAULT_RUNNER, help=argparse.SUPPRESS)   # tests swap the engine
+    how.add_argument('--cluster', default='slurm', help=argparse.SUPPRESS)         # submitit: slurm|local|debug
+    p.add_argument('--debug', action='store_true', help='show tracebacks')
+    p.set_defaults(func=run)
+
+
+def _fmt_option(value) -> str:
+    if isinstance(value, (list, tuple)):
+        inner = ','.join(_fmt_option(v) for v in value)
+        return f'[{inner}]' if isinstance(value, list) else f'({inner})'
+    return str(value)
+
+
+def base_argv(args: argparse.Namespace) -> list[str]:
+    """The options that a retry command must repeat (the run selection is added per retry)."""
+    argv = ['--out', args.out]
+    if args.demo:
+        argv.append('--demo')
+    for flag, value in (('--data-root-sysu', args.data_root_sysu), ('--data-root-regdb', args.data_root_regdb),
+                        ('--reported', args.reported)):
+        if value is not None:
+            argv += [flag, value]
+    if args.launcher != 'local':
+        argv += ['--launcher', args.launcher]
+    if args.jobs != 1:
+        argv += ['--jobs', str(args.jobs)]
+    if args.launcher == 'slurm':
+        if args.partition:
+            argv += ['--partition', args.partition]
+        argv += ['--time-min', str(args.time_min)]
+        if args.cpus_per_run:
+            argv += ['--cpus-per-run', str(args.cpus_per_run)]
+    if args.gpus_per_run != 1:
+        argv += ['--gpus-per-run', str(args.gpus_per_run)]
+    if args.cfg_options:
+        argv += ['--cfg-options', *[f'{k}={_fmt_option(v)}' for k, v in args.cfg_options.items()]]
+    return argv
+
+
+def make_launcher(args: argparse.Namespace, out: Path):
+    from harness.leaderboard.launchers import InlineLauncher, LocalLauncher, SubmititLauncher
+    if args.launcher == 'inline':
+        return InlineLauncher(runner=args.runner, rerun=args.rerun)
+    if args.launcher == 'local':
+        return LocalLauncher(jobs=args.jobs, runner=args.runner, rerun=args.rerun, gpus_per_run=args.gpus_per_run)
+    return SubmititLauncher(out / 'submitit', out / 'jobs.json', cluster=args.cluster, partition=args.partition,
+                            gpus_per_run=args.gpus_per_run, time_min=args.time_min, cpus_per_run=args.cpus_per_run,
+                            runner=args.runner, rerun=args.rerun)
+
+
+def plan_from_args(args: argparse.Namespace, methods: dict | None = None):
+    """(runs, data roots) for the parsed command line; ``methods`` defaults to the installed plugins."""
+    if methods is None:
+        from harness.plugins import discover
+        methods = discover()
+    out = Path(args.out)
+    kinds = _csv(args.kinds) or (['demo'] if args.demo else ['full', 'ablation'])
+    splits = parse_splits(args.regdb_splits, DEMO_REGDB_SPLITS if args.demo else REGDB_SPLITS)
+    datasets = _csv(args.datasets) or ['sysu', 'regdb']
+    roots = {'sysu': args.data_root_sysu, 'regdb': args.data_root_regdb}
+    if args.demo:
+        for ds in datasets:
+            roots[ds] = roots.get(ds) or str(out / 'data' / ds)
+    runs = build_plan(methods, out, names=_csv(args.methods), datasets=datasets, kinds=kinds,
+                      configs=_csv(args.configs), regdb_splits=splits, data_roots=roots,
+                      cfg_options=args.cfg_options)
+    return runs, roots
+
+
+def print_plan(runs, args: argparse.Namespace) -> None:
+    from harness.leaderboard.launchers import worker_command
+    print(f'{len(runs)} runs under {args.out}/runs (launcher {args.launcher}'
+          + (f', {args.jobs} at a time' if args.launcher == 'local' else '') + '):')
+    for r in runs:
+        print(f'  {run_state(r):8s} {r.key:50s} kind={r.kind} data_root={r.data_root or "(config)"}')
+    if runs:
+        cmd = worker_command(runs[0], args.runner, args.rerun, args.gpus_per_run)
+        print('each run is one process, e.g.:\n  ' + ' '.join(cmd[:-2] if cmd[-1] == 'pytorch' else cmd[:4])
+              + " '<run json>' ...")
+
+
+def run(args: argparse.Namespace, methods: dict | None = None) -> int:
+    from harness.leaderboard.session import prepare_demo_data, run_leaderboard
+    from harness.tables.export import default_reported
+
+    out = Path(args.out)
+    runs, roots = plan_from_args(args, methods)
+    if not runs:
+        raise ValueError('nothing to run: no installed method has a config matching --methods/--configs/'
+                         '--datasets/--kinds (see `vireid methods`)')
+    if args.dry_run:
+        print_plan(runs, args)
+        return 0
+    if args.demo and not (args.data_root_sysu and args.data_root_regdb):
+        wanted = sorted({r.dataset for r in runs if r.data_root and Path(r.data_root).parent == out / 'data'})
+        print(f'[leaderboard] synthetic data for {", ".join(wanted)} in {out / "data"} ...', file=sys.stderr,
+              flush=True)
+        prepare_demo_data(out, wanted)
+    reported = (args.reported or None) if args.reported is not None else default_reported()
+    summary = run_leaderboard(runs, make_launcher(args, out), out, rerun=args.rerun, base_argv=base_argv(args),
+                              reported=reported)
+    from harness.leaderboard.session import summary_text
+    print(summary_text(summary))
+    if summary.get('comparison'):
+        print(summary['comparison'])
+    if summary.get('problems'):
+        print(summary['problems'])
+    if summary.get('tables_dir'):
+        print(f'Tables written to {summary["tables_dir"]}/')
+    return 1 if summary['failed'] else 0

@@ -1,0 +1,33 @@
+"""``vireid test CONFIG CHECKPOINT``: score a checkpoint on the config's protocol."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from harness.cli.train import add_common
+from harness.plugins import discover
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser('test', help='score a checkpoint (trained or converted) on the protocol')
+    p.add_argument('config')
+    p.add_argument('checkpoint')
+    p.add_argument('--work-dir', help='where logs go (default: beside the checkpoint)')
+    p.add_argument('--json', help='write the results here')
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.engine.report import format_results
+    from harness.engine.run import test_checkpoint
+    discover()
+    work_dir = args.work_dir or str(Path(args.checkpoint).resolve().parent / 'test')
+    out = test_checkpoint(args.config, args.checkpoint, work_dir, data_root=args.data_root,
+                          cfg_options=args.cfg_options, launcher=args.launcher)
+    print(format_results(out['results']))
+    if args.json:
+        Path(args.json).write_text(json.dumps(dict(config=args.config, checkpoint=args.checkpoint,
+                                                   protocol=out['protocol'], results=out['results']), indent=2))
+    return 0

@@ -1,0 +1,62 @@
+"""The mmengine metric: features of every test image in, every protocol setting out."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+
+from harness.registry import METRICS
+from protocols.evaluation import evaluate, test_records
+from protocols.metrics import ProtocolResult
+
+REPORTED_KEYS = ('R1', 'R10', 'R20', 'mAP', 'mINP')
+
+
+def selection_score(results: dict[str, ProtocolResult]) -> float:
+    """What an (optimistic) best-epoch rule ranks by: SYSU all-search single-shot Rank-1; RegDB the
+    mean Rank-1 of both directions (MPANet's rule)."""
+    if 'all-single' in results:
+        return results['all-single'].mean['R1']
+    return float(np.mean([r.mean['R1'] for r in results.values()]))
+
+
+@METRICS.register_module()
+class VIReIDMetric(BaseMetric):
+    """Scores all trials/settings (SYSU) or both directions (RegDB) from one feature extraction.
+
+    ``results`` (the full :class:`ProtocolResult` per setting) stays on the instance after
+    ``evaluate`` for the run record; the returned dict holds the logged scalars.
+    """
+
+    default_prefix = 'reid'
+
+    def __init__(self, dataset: str, data_root: str, protocol: dict, distance: str = 'cosine',
+                 collect_device: str = 'cpu', prefix: str | None = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.dataset, self.data_root, self.protocol, self.distance = dataset, data_root, dict(protocol), distance
+        self.results_by_setting: dict[str, ProtocolResult] = {}
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        for s in data_samples:
+            self.results.append((s['index'], s['feat'].to(torch.float32)))
+
+    def compute_metrics(self, results: list) -> dict[str, float]:
+        records = test_records(self.dataset, self.data_root, self.protocol)
+        results = sorted(results, key=lambda r: r[0])
+        indices = [i for i, _ in results]
+        if indices != list(range(len(records))):
+            raise RuntimeError(f'the evaluator received features for {len(set(indices))} of '
+                               f'{len(records)} test images; the test dataloader must cover the whole test set')
+        feats = torch.stack([f for _, f in results]).numpy()
+        if not np.isfinite(feats).all():
+            bad = np.flatnonzero(~np.isfinite(feats).all(1))
+            raise RuntimeError(f'{len(bad)} test features are NaN/inf (first: {records[bad[0]].path}); '
+                               'the model diverged — lower the learning rate or check AMP')
+        self.results_by_setting = evaluate(self.dataset, self.data_root, self.protocol, records, feats,
+                                           distance=self.distance)
+        out = {f'{setting}/{k}': res.mean[k] for setting, res in self.results_by_setting.items()
+               for k in REPORTED_KEYS}
+        out['selection_score'] = selection_score(self.results_by_setting)
+        return out

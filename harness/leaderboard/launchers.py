@@ -1,0 +1,269 @@
+"""Where runs execute: in this process, in local subprocesses, or as submitit (Slurm) jobs.
+
+Every launcher takes a list of :class:`RunSpec` and returns one outcome dict per run
+(``key``, ``status`` in done/failed/busy, ``error``, ``wall_s``, ``record``, ``job_id``). A run's
+own process writes its record; a run whose process dies without one (killed, out of memory) gets
+a 'failed' record from the launcher, and the next leaderboard resumes it from its checkpoint.
+
+Multi-GPU runs (``gpus_per_run > 1``) go through torchrun, one process per GPU::
+
+    python -m torch.distributed.run --standalone --nproc_per_node N \
+        -m harness.leaderboard.worker '<run json>' --launcher pytorch
+
+the worker passes ``launcher='pytorch'`` to ``run_experiment`` (mmengine's Runner then joins the
+process group torchrun set up) and only rank 0 takes the run's lock and writes records.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from harness.leaderboard.plan import RunSpec
+from harness.leaderboard.progress import Progress
+from harness.leaderboard.records import Busy, FileLock, read_record, write_json_atomic
+from harness.leaderboard.worker import (DEFAULT_RUNNER, EXIT_BUSY, EXIT_DONE, execute, failure_record)
+
+LOG_NAME = 'leaderboard.log'
+JOBS_NAME = 'jobs.json'
+
+
+def worker_command(run: RunSpec, runner: str = DEFAULT_RUNNER, rerun: bool = False,
+                   gpus_per_run: int = 1, python: str = sys.executable) -> list[str]:
+    """The command line that runs ``run`` in its own process (through torchrun for several GPUs)."""
+    spec = json.dumps(run.to_dict(), sort_keys=True)
+    tail = ['-m', 'harness.leaderboard.worker', spec, '--runner', runner] + (['--rerun'] if rerun else [])
+    if gpus_per_run > 1:
+        return [python, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={gpus_per_run}',
+                *tail, '--launcher', 'pytorch']
+    return [python, *tail]
+
+
+def _worker_env(threads: int | None) -> dict:
+    env = dict(os.environ)
+    # The package may not be installed: make the worker import this very tree.
+    root = str(Path(__file__).resolve().parents[2])
+    env['PYTHONPATH'] = os.pathsep.join([root, *filter(None, [env.get('PYTHONPATH')])])
+    if threads and 'OMP_NUM_THREADS' not in env:
+        env['OMP_NUM_THREADS'] = str(threads)
+    return env
+
+
+def _record_death(run: RunSpec, returncode: int) -> str:
+    """Write a 'failed' record for a worker that died without writing one; returns the error text."""
+    why = (f'worker killed by signal {-returncode}' if returncode < 0
+           else f'worker exited with code {returncode}')
+    error = f'{why} (see {Path(run.work_dir) / LOG_NAME}); a rerun resumes from the last checkpoint'
+    try:
+        with FileLock(run.lock_path):
+            write_json_atomic(run.record_path,
+                              failure_record(run, RuntimeError(error), started='', tb=''))
+    except Busy:   # another leaderboard took the run over meanwhile: its record will tell
+        pass
+    return error
+
+
+def _record_error(record: dict) -> str | None:
+    err = record.get('error')
+    return f'{err.get("type")}: {err.get("message")}' if isinstance(err, dict) else None
+
+
+def _outcome_from_exit(run: RunSpec, returncode: int, started_at: float) -> dict:
+    """Outcome of a worker process from its exit code and the record it left."""
+    out = {'key': run.key, 'status': 'busy', 'error': None, 'wall_s': time.time() - started_at,
+           'record': str(run.record_path), 'job_id': None}
+    if returncode == EXIT_BUSY:
+        return out
+    record = read_record(run.record_path) or {}
+    if returncode == EXIT_DONE and record.get('status') == 'done':
+        out['status'] = 'done'
+        return out
+    out['status'] = 'failed'
+    try:   # a record older than this worker is a previous attempt's, not this one's
+        fresh = run.record_path.stat().st_mtime >= started_at - 1
+    except FileNotFoundError:
+        fresh = False
+    if fresh and record.get('status') == 'failed':
+        out['error'] = _record_error(record) or 'failed (no error in the record)'
+    else:
+        out['error'] = _record_death(run, returncode)
+    return out
+
+
+class InlineLauncher:
+    """Runs in this process, one after the other (debugging; a hard crash stops the leaderboard)."""
+
+    parallel = 1
+
+    def __init__(self, runner: str | Callable = DEFAULT_RUNNER, rerun: bool = False):
+        self.runner, self.rerun = runner, rerun
+
+    def launch(self, runs: Iterable[RunSpec], progress: Progress) -> list[dict]:
+        outcomes = []
+        for run in runs:
+            progress.start(run.key)
+            out = {**execute(run, runner=self.runner, rerun=self.rerun), 'job_id': None}
+            progress.finish(run.key, out['status'], out['error'])
+            outcomes.append(out)
+        return outcomes
+
+
+class LocalLauncher:
+    """Each run in its own ``python -m harness.leaderboard.worker`` process, ``jobs`` at a time."""
+
+    def __init__(self, jobs: int = 1, runner: str = DEFAULT_RUNNER, rerun: bool = False,
+                 gpus_per_run: int = 1, poll_s: float = 0.2):
+        if jobs < 1:
+            raise ValueError(f'--jobs must be at least 1, got {jobs}')
+        self.parallel, self.runner, self.rerun = jobs, runner, rerun
+        self.gpus_per_run, self.poll_s = gpus_per_run, poll_s
+
+    def launch(self, runs: Iterable[RunSpec], progress: Progress) -> list[dict]:
+        queue = list(runs)
+        threads = max(1, (os.cpu_count() or 1) // self.parallel)
+        env = _worker_env(threads)
+        running: dict[str, tuple[RunSpec, subprocess.Popen, float, object]] = {}
+        outcomes: dict[str, dict] = {}
+        order = [r.key for r in queue]
+        try:
+            while queue or running:
+                while queue and len(running) < self.parallel:
+                    run = queue.pop(0)
+                    Path(run.work_dir).mkdir(parents=True, exist_ok=True)
+                    log = open(Path(run.work_dir) / LOG_NAME, 'ab')
+                    cmd = worker_command(run, self.runner, self.rerun, self.gpus_per_run)
+                    progress.start(run.key)
+                    # A new session: a Ctrl-C in the terminal reaches the leaderboard, which then
+                    # stops its workers itself (they resume next time).
+                    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
+                    running[run.key] = (run, proc, time.time(), log)
+                for key, (run, proc, t0, log) in list(running.items()):
+                    rc = proc.poll()
+                    if rc is None:
+                        continue
+                    log.close()
+                    del running[key]
+                    out = _outcome_from_exit(run, rc, t0)
+                    if out['status'] == 'busy':
+                        progress.running.pop(key, None)
+                        progress.skip(key, 'busy: another leaderboard holds it')
+                    else:
+                        progress.finish(key, out['status'], out['error'])
+                    outcomes[key] = out
+                if running:
+                    time.sleep(self.poll_s)
+        finally:
+            for run, proc, _, log in running.values():
+                _stop(proc)
+                log.close()
+        return [outcomes[k] for k in order if k in outcomes]
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """Stop a worker we started (its whole process group, torchrun children included)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def run_distributed(run: dict, runner: str, rerun: bool, gpus_per_run: int) -> dict:
+    """A submitit job body for a multi-GPU run: torchrun the worker, then read the record."""
+    spec = RunSpec.from_dict(run)
+    t0 = time.time()
+    with open(Path(spec.work_dir) / LOG_NAME, 'ab') as log:
+        rc = subprocess.call(worker_command(spec, runner, rerun, gpus_per_run), stdout=log,
+                             stderr=subprocess.STDOUT, env=_worker_env(None))
+    return _outcome_from_exit(spec, rc, t0)
+
+
+class SubmititLauncher:
+    """One submitit job per run (Slurm on a cluster; 'local' or 'debug' executors for tests).
+
+    Job ids go into ``OUT/jobs.json`` at submission and into each record's ``provenance.job_id``.
+    """
+
+    def __init__(self, folder: str | Path, jobs_file: str | Path, cluster: str = 'slurm',
+                 partition: str | None = None, gpus_per_run: int = 1, time_min: int = 2880,
+                 cpus_per_run: int | None = None, runner: str = DEFAULT_RUNNER, rerun: bool = False,
+                 lock: Callable[[], FileLock] | None = None):
+        if cluster == 'slurm' and shutil.which('sbatch') is None:
+            raise RuntimeError('--launcher slurm needs Slurm (sbatch is not on PATH here); '
+                               'use --launcher local on this machine')
+        self.folder, self.jobs_file, self.cluster = Path(folder), Path(jobs_file), cluster
+        self.partition, self.gpus_per_run, self.time_min = partition, gpus_per_run, time_min
+        self.cpus_per_run, self.runner, self.rerun = cpus_per_run, runner, rerun
+        self.lock = lock
+        self.parallel = 10 ** 6   # the scheduler decides
+
+    def executor(self):
+        import submitit
+        ex = submitit.AutoExecutor(folder=str(self.folder), cluster=self.cluster)
+        params: dict = dict(timeout_min=self.time_min, name='vireid-leaderboard', nodes=1, tasks_per_node=1)
+        if self.gpus_per_run:
+            params['gpus_per_node'] = self.gpus_per_run
+        if self.cpus_per_run:
+            params['cpus_per_task'] = self.cpus_per_run
+        if self.partition and self.cluster == 'slurm':
+            params['slurm_partition'] = self.partition
+        ex.update_parameters(**params)
+        return ex
+
+    def _save_jobs(self, entries: dict) -> None:
+        lock = self.lock() if self.lock else FileLock(self.jobs_file.with_suffix('.lock'), blocking=True)
+        with lock:
+            try:
+                current = json.loads(self.jobs_file.read_text())
+            except (FileNotFoundError, json.JSONDecodeError):
+                current = {}
+            current.update(entries)
+            write_json_atomic(self.jobs_file, current)
+
+    def launch(self, runs: Iterable[RunSpec], progress: Progress) -> list[dict]:
+        import submitit
+        runs = list(runs)
+        ex = self.executor()
+        jobs = []
+        for run in runs:
+            Path(run.work_dir).mkdir(parents=True, exist_ok=True)
+            if self.gpus_per_run > 1:
+                job = ex.submit(run_distributed, run.to_dict(), self.runner, self.rerun, self.gpus_per_run)
+            else:
+                job = ex.submit(execute, run.to_dict(), self.runner, self.rerun)
+            jobs.append((run, job))
+            progress.start(run.key)
+        now = time.strftime('%Y-%m-%dT%H:%M:%S%z')
+        self._save_jobs({run.key: {'job_id': str(job.job_id), 'cluster': self.cluster, 'submitted': now,
+                                   'work_dir': run.work_dir, 'submitit_folder': str(self.folder),
+                                   'state': 'SUBMITTED'} for run, job in jobs})
+        outcomes: dict[str, dict] = {}
+        by_job = {id(job): run for run, job in jobs}
+        for job in submitit.helpers.as_completed([j for _, j in jobs]):
+            run = by_job[id(job)]
+            try:
+                out = dict(job.result())
+            except Exception as err:   # the job itself died (time limit, node failure, ...)
+                out = {'key': run.key, 'status': 'failed', 'wall_s': 0.0, 'record': str(run.record_path),
+                       'error': _record_death(run, 1) + f'; submitit: {type(err).__name__}: {str(err)[:300]}'}
+            out['job_id'] = str(job.job_id)
+            if out['status'] == 'busy':
+                progress.running.pop(run.key, None)
+                progress.skip(run.key, 'busy: another leaderboard holds it')
+            else:
+                progress.finish(run.key, out['status'], out['error'])
+            outcomes[run.key] = out
+        self._save_jobs({run.key: {'job_id': str(job.job_id), 'cluster': self.cluster, 'submitted': now,
+                                   'work_dir': run.work_dir, 'submitit_folder': str(self.folder),
+                                   'state': outcomes[run.key]['status']} for run, job in jobs})
+        return [outcomes[r.key] for r in runs]

@@ -1,0 +1,69 @@
+"""The model contract every method implements (see README "Adding a method").
+
+Training batches (built by the harness data pipeline) arrive as
+``inputs: Tensor[B, 3, H, W]`` (float, normalised by :class:`ReIDDataPreprocessor`) and
+``data_samples: dict`` of ``Tensor[B]`` with keys ``label`` (0..C-1), ``modality``
+(:class:`protocols.datasets.base.Modality`), ``cam`` and ``index``. The cross-modality sampler
+lays a batch out as ``[visible block | infrared block]``, each block identity-major with the same
+identity order, so ``inputs[:B//2]`` and ``inputs[B//2:]`` are the two modalities.
+
+Test batches never mix modalities (the harness groups them), so ``extract_feat`` receives one
+modality code for the whole batch; two-stream models use it to pick their stem.
+"""
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor
+
+
+class VIReIDModel(BaseModel):
+    """Base class: ``forward`` dispatch for mmengine, ``extract_feat`` for the evaluator."""
+
+    def __init__(self, data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor or dict(type='harness.ReIDDataPreprocessor'),
+            init_cfg=init_cfg)
+
+    @abstractmethod
+    def extract_feat(self, images: Tensor, modality: int) -> Tensor:
+        """Test feature ``Tensor[B, D]`` of a batch of one modality (0 visible, 1 infrared)."""
+
+    @abstractmethod
+    def loss(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Training losses; mmengine sums every value whose key starts with ``loss``."""
+
+    def forward(self, inputs: Tensor, data_samples: dict[str, Tensor] | None = None,
+                mode: str = 'tensor') -> Any:
+        if mode == 'loss':
+            if data_samples is None:
+                raise ValueError('mode="loss" needs data_samples with label/modality/cam')
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.extract_feat(inputs, batch_modality(data_samples))
+        raise ValueError(f'unknown forward mode {mode!r}; expected "loss", "predict" or "tensor"')
+
+    @torch.no_grad()
+    def predict(self, inputs: Tensor, data_samples: dict[str, Tensor] | None) -> list[dict]:
+        feats = self.extract_feat(inputs, batch_modality(data_samples)).float().cpu()
+        indices = data_samples['index'].tolist() if data_samples is not None else range(len(feats))
+        return [dict(feat=f, index=int(i)) for f, i in zip(feats, indices)]
+
+
+def batch_modality(data_samples: dict[str, Tensor] | None) -> int:
+    """The single modality of a test batch; refuses mixed batches (they would pick one stem)."""
+    if data_samples is None or 'modality' not in data_samples:
+        raise ValueError('feature extraction needs data_samples["modality"] (0 visible, 1 infrared)')
+    modality = data_samples['modality']
+    if not isinstance(modality, Tensor):
+        return int(modality)
+    values = torch.unique(modality)
+    if values.numel() != 1:
+        raise ValueError(f'a test batch mixes modalities {values.tolist()}; '
+                         'use the harness test dataloader, which groups images by modality')
+    return int(values.item())

@@ -1,0 +1,377 @@
+"""Paper tables from run records alone: the comparison, multi-shot and ablation tables.
+
+A table row is an *entry* (the ``entry`` dict of a method config: method, kind, label, row); its
+SYSU-MM01 cells come from that entry's SYSU record and its RegDB cells from its RegDB split records.
+Each cell is ``mean ± std``:
+
+- SYSU-MM01: the mean and std over the gallery trials of the one training run (from the record);
+- RegDB: the mean and std (``ddof=0``) over the per-split means of the split records found, whose
+  number is given in the row's notes.
+
+Under each reproduced row come the matching rows of ``results/reported.csv`` (matched on the
+record's method title, the entry label or the method name), with the paper's evaluation protocol.
+Records with ``status != 'done'`` are listed, never tabulated.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from harness.leaderboard.records import find_records, read_record
+
+METRICS = ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP')
+REPORTED_METRICS = {'r1': 'R1', 'r10': 'R10', 'r20': 'R20', 'map': 'mAP', 'minp': 'mINP'}
+SETTINGS = {'sysu': ('all-single', 'all-multi', 'indoor-single', 'indoor-multi'), 'regdb': ('v2t', 't2v')}
+REGDB_SPLIT_COUNT = 10
+COMPARABLE_MARK, OPTIMISTIC_MARK = '*', '†'
+
+# (dataset, setting) -> (group title, short prefix for one-line headers)
+GROUPS = {
+    ('sysu', 'all-single'): ('SYSU-MM01 all-search', 'All'),
+    ('sysu', 'indoor-single'): ('SYSU-MM01 indoor-search', 'Indoor'),
+    ('sysu', 'all-multi'): ('SYSU-MM01 all-search multi-shot', 'All-multi'),
+    ('sysu', 'indoor-multi'): ('SYSU-MM01 indoor-search multi-shot', 'Indoor-multi'),
+    ('regdb', 'v2t'): ('RegDB V→T', 'V→T'),
+    ('regdb', 't2v'): ('RegDB T→V', 'T→V'),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    dataset: str
+    setting: str
+    metric: str
+
+    @property
+    def group(self) -> str:
+        return GROUPS[(self.dataset, self.setting)][0]
+
+    @property
+    def header(self) -> str:
+        return f'{GROUPS[(self.dataset, self.setting)][1]} {self.metric}'
+
+
+def _columns(parts: Iterable[tuple[str, str, tuple[str, ...]]]) -> list[Column]:
+    return [Column(d, s, m) for d, s, metrics in parts for m in metrics]
+
+
+SINGLE_SHOT = _columns([('sysu', 'all-single', ('R1', 'R10', 'R20', 'mAP')),
+                        ('sysu', 'indoor-single', ('R1', 'R10', 'R20', 'mAP')),
+                        ('regdb', 'v2t', ('R1', 'mAP')), ('regdb', 't2v', ('R1', 'mAP'))])
+MULTI_SHOT = _columns([('sysu', 'all-multi', ('R1', 'R10', 'R20', 'mAP')),
+                       ('sysu', 'indoor-multi', ('R1', 'R10', 'R20', 'mAP'))])
+
+
+@dataclass
+class Cell:
+    mean: float
+    std: float | None = None          # None: a single value (reported, or n == 1)
+    n: int | None = None
+    paths: tuple[str, ...] = ()
+    comparable: bool = True
+    optimistic: bool = False
+
+    def text(self) -> str:
+        s = f'{self.mean:.2f}'
+        if self.std is not None:
+            s += f' ± {self.std:.2f}'
+        return s + self.marks()
+
+    def marks(self) -> str:
+        return ('' if self.comparable else COMPARABLE_MARK) + (OPTIMISTIC_MARK if self.optimistic else '')
+
+
+@dataclass
+class Entry:
+    """The records behind one reproduced row."""
+
+    method: str
+    kind: str
+    label: str
+    row: str | None
+    title: str
+    sysu: tuple[str, dict] | None = None
+    regdb: dict[int, tuple[str, dict]] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple:
+        return (self.method, self.kind, self.label, self.row)
+
+    def names(self) -> set[str]:
+        return {n.lower() for n in (self.title, self.label, self.method) if n}
+
+    def cell(self, col: Column) -> Cell | None:
+        if col.dataset == 'sysu':
+            if self.sysu is None:
+                return None
+            path, rec = self.sysu
+            res = (rec.get('results') or {}).get(col.setting)
+            if not res or col.metric not in (res.get('mean') or {}):
+                return None
+            std = (res.get('std') or {}).get(col.metric)
+            n = len(res.get('per_trial') or []) or None
+            return Cell(float(res['mean'][col.metric]), None if (std is None or n == 1) else float(std), n,
+                        (path,), rec.get('comparable', True) is not False, bool(rec.get('optimistic')))
+        values, paths, comparable, optimistic = [], [], True, False
+        for split in sorted(self.regdb):
+            path, rec = self.regdb[split]
+            res = (rec.get('results') or {}).get(col.setting)
+            if not res or col.metric not in (res.get('mean') or {}):
+                continue
+            values.append(float(res['mean'][col.metric]))
+            paths.append(path)
+            comparable &= rec.get('comparable', True) is not False
+            optimistic |= bool(rec.get('optimistic'))
+        if not values:
+            return None
+        std = float(np.std(values)) if len(values) > 1 else None
+        return Cell(float(np.mean(values)), std, len(values), tuple(paths), comparable, optimistic)
+
+    def cmc(self, dataset: str, setting: str) -> list[float] | None:
+        """The CMC curve (percent, rank 1..); RegDB: the mean curve over the splits."""
+        recs = [self.sysu] if dataset == 'sysu' else [self.regdb[s] for s in sorted(self.regdb)]
+        curves = [((r[1].get('results') or {}).get(setting) or {}).get('cmc') for r in recs if r]
+        curves = [c for c in curves if c]
+        if not curves:
+            return None
+        n = min(len(c) for c in curves)
+        return list(np.mean([c[:n] for c in curves], axis=0))
+
+    def notes(self) -> str:
+        parts = []
+        if self.sysu is not None:
+            n = max((len(r.get('per_trial') or []) for r in (self.sysu[1].get('results') or {}).values()
+                     if isinstance(r, dict)), default=0)
+            parts.append(f'SYSU: {n} trial{"s" * (n != 1)}')
+        if self.regdb:
+            k = len(self.regdb)
+            parts.append(f'RegDB: {k} split{"s" * (k != 1)}' if k >= REGDB_SPLIT_COUNT
+                         else f'RegDB: {k} of {REGDB_SPLIT_COUNT} splits ({", ".join(map(str, sorted(self.regdb)))})')
+        if self.kind == 'demo':
+            parts.append('synthetic data (demo)')
+        return '; '.join(parts)
+
+
+@dataclass
+class Reported:
+    method: str
+    dataset: str
+    setting: str
+    values: dict[str, float]
+    venue: str
+    year: str
+    eval_protocol: str
+    line: int           # line in reported.csv (header = 1): where the number comes from
+
+
+@dataclass
+class Row:
+    label: str
+    source: str
+    cells: list[Cell | None]
+    notes: str
+    records: list[str]
+    reproduced: bool
+    row_id: str | None = None
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[Row]
+    footnotes: list[str]
+    row_ids: bool = False      # the ablation table leads with the row id
+
+
+@dataclass
+class Collection:
+    """What a records folder holds, sorted into table entries."""
+
+    root: Path
+    entries: list[Entry]
+    failed: list[tuple[str, dict]]
+    incomplete: list[tuple[str, dict]]
+    duplicates: list[str]
+    unreadable: list[str]
+
+
+def _finished(rec: dict) -> str:
+    return str((rec.get('provenance') or {}).get('finished') or '')
+
+
+def collect(records: str | Path, relative_to: str | Path | None = None) -> Collection:
+    """Read every ``record.json`` under ``records`` (paths shown relative to ``relative_to``)."""
+    root = Path(records)
+    base = Path(relative_to) if relative_to is not None else root
+    entries: dict[tuple, Entry] = {}
+    failed, incomplete, duplicates, unreadable = [], [], [], []
+    for path in find_records(root):
+        rel = path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
+        rec = read_record(path)
+        if rec is None:
+            unreadable.append(rel)
+            continue
+        status = rec.get('status')
+        if status == 'failed':
+            failed.append((rel, rec))
+            continue
+        if status != 'done':
+            incomplete.append((rel, rec))
+            continue
+        e = dict(rec.get('entry') or {})
+        method = str(e.get('method') or rec.get('method') or '?')
+        entry = Entry(method=method, kind=str(e.get('kind') or 'full'), label=str(e.get('label') or method),
+                      row=e.get('row'), title=str(rec.get('method_title') or ''))
+        entry = entries.setdefault(entry.key, entry)
+        dataset = rec.get('dataset')
+        if dataset == 'sysu':
+            slot = entry.sysu
+            if slot is not None:
+                duplicates.append(rel if _finished(rec) <= _finished(slot[1]) else slot[0])
+            if slot is None or _finished(rec) > _finished(slot[1]):
+                entry.sysu = (rel, rec)
+        elif dataset == 'regdb':
+            split = int(rec.get('split') or 1)
+            slot = entry.regdb.get(split)
+            if slot is not None:
+                duplicates.append(rel if _finished(rec) <= _finished(slot[1]) else slot[0])
+            if slot is None or _finished(rec) > _finished(slot[1]):
+                entry.regdb[split] = (rel, rec)
+        else:
+            unreadable.append(rel)
+    return Collection(root, list(entries.values()), failed, incomplete, duplicates, unreadable)
+
+
+def load_reported(path: str | Path | None) -> list[Reported]:
+    """Rows of ``results/reported.csv`` (empty cells = not reported)."""
+    if path is None:
+        return []
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'reported results {path} not found (pass --reported, or --reported "" for none)')
+    out = []
+    with open(path, newline='', encoding='utf-8') as fh:
+        reader = csv.DictReader(fh)
+        missing = {'method', 'dataset', 'setting', *REPORTED_METRICS} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f'{path}: missing column(s) {", ".join(sorted(missing))}; see results/README.md')
+        for i, row in enumerate(reader, start=2):
+            values = {}
+            for col, metric in REPORTED_METRICS.items():
+                text = (row.get(col) or '').strip()
+                if text:
+                    try:
+                        values[metric] = float(text)
+                    except ValueError:
+                        raise ValueError(f'{path} line {i}: column {col} is {text!r}, not a number') from None
+            out.append(Reported(row['method'].strip(), row['dataset'].strip(), row['setting'].strip(), values,
+                                (row.get('venue') or '').strip(), (row.get('year') or '').strip(),
+                                (row.get('eval_protocol') or '').strip(), i))
+    return out
+
+
+def _natural(text: str | None) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r'(\d+)', text or '')]
+
+
+def _reported_rows(entry: Entry, reported: list[Reported], columns: list[Column], csv_name: str) -> list[Row]:
+    mine = [r for r in reported if r.method.lower() in entry.names()]
+    wanted = {(c.dataset, c.setting) for c in columns}
+    mine = [r for r in mine if (r.dataset, r.setting) in wanted]
+    rows = []
+    for venue in dict.fromkeys((r.venue, r.year) for r in mine):
+        group = [r for r in mine if (r.venue, r.year) == venue]
+        cells = []
+        for c in columns:
+            hit = next((r for r in group if (r.dataset, r.setting) == (c.dataset, c.setting)
+                        and c.metric in r.values), None)
+            cells.append(Cell(hit.values[c.metric], paths=(f'{csv_name}:{hit.line}',)) if hit else None)
+        if all(c is None for c in cells):
+            continue
+        protocols = ', '.join(dict.fromkeys(r.eval_protocol for r in group if r.eval_protocol))
+        source = 'reported' + (f' ({" ".join(filter(None, venue))})' if any(venue) else '')
+        rows.append(Row(entry.label, source, cells, f'protocol: {protocols}' if protocols else '',
+                        sorted({f'{csv_name}:{r.line}' for r in group}), reproduced=False))
+    return rows
+
+
+def _reproduced_row(entry: Entry, columns: list[Column]) -> Row:
+    cells = [entry.cell(c) for c in columns]
+    paths = sorted({p for c in cells if c for p in c.paths})
+    source = 'reproduced (demo)' if entry.kind == 'demo' else 'reproduced'
+    return Row(entry.label, source, cells, entry.notes(), paths, reproduced=True, row_id=entry.row)
+
+
+def _footnotes(rows: list[Row], coll: Collection, with_reported: bool) -> list[str]:
+    cells = [c for r in rows if r.reproduced for c in r.cells if c]
+    notes = ['Cells: mean ± std. SYSU-MM01 (IR query → visible gallery): over the gallery trials of one '
+             'training run; RegDB: over the per-split means of the splits in the notes (std with ddof=0).']
+    if any(not c.comparable for c in cells):
+        notes.append(f'{COMPARABLE_MARK} not comparable: the run departs from the shared protocol '
+                     f'(comparable: false in its record).')
+    if any(c.optimistic for c in cells):
+        notes.append(f'{OPTIMISTIC_MARK} optimistic: the checkpoint was selected by its test score '
+                     f'(best epoch on the test set).')
+    if with_reported and any(not r.reproduced for r in rows):
+        notes.append('reported: as printed in the paper (results/reported.csv); its evaluation protocol in the notes.')
+    return notes
+
+
+def _trim(columns: list[Column], rows: list[Row]) -> tuple[list[Column], list[Row]]:
+    """Drop columns that no row fills (ablations often cover one dataset only)."""
+    keep = [i for i in range(len(columns)) if any(r.cells[i] is not None for r in rows)]
+    return [columns[i] for i in keep], [Row(r.label, r.source, [r.cells[i] for i in keep], r.notes, r.records,
+                                            r.reproduced, r.row_id) for r in rows]
+
+
+def make_tables(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> list[Table]:
+    """The comparison, multi-shot and ablation tables (a table with no row is left out)."""
+    main = sorted((e for e in coll.entries if e.kind != 'ablation'), key=lambda e: (e.label.lower(), e.kind, e.method))
+    abl = sorted((e for e in coll.entries if e.kind == 'ablation'),
+                 key=lambda e: (_natural(e.row), e.method, e.label.lower()))
+    tables = []
+    rows: list[Row] = []
+    for e in main:
+        rows.append(_reproduced_row(e, SINGLE_SHOT))
+        rows += _reported_rows(e, reported, SINGLE_SHOT, csv_name)
+    if rows:
+        tables.append(Table('comparison', 'Comparison: single-shot SYSU-MM01 (all-search, indoor-search) and RegDB '
+                            '(V→T: visible query → thermal gallery; T→V: thermal query → visible gallery)',
+                            SINGLE_SHOT, rows, _footnotes(rows, coll, True)))
+    rows = []
+    for e in main:
+        if e.sysu is None:
+            continue
+        row = _reproduced_row(e, MULTI_SHOT)
+        if all(c is None for c in row.cells):
+            continue
+        rows.append(row)
+        rows += _reported_rows(e, reported, MULTI_SHOT, csv_name)
+    if rows:
+        tables.append(Table('multishot', 'Multi-shot SYSU-MM01 (10 gallery images per identity and camera)',
+                            MULTI_SHOT, rows, _footnotes(rows, coll, True)))
+    rows = [_reproduced_row(e, SINGLE_SHOT + MULTI_SHOT) for e in abl]
+    if rows:
+        cols, rows = _trim(SINGLE_SHOT + MULTI_SHOT, rows)
+        tables.append(Table('ablation', 'Ablations (ordered by row id)', cols, rows,
+                            _footnotes(rows, coll, False), row_ids=True))
+    return tables
+
+
+def best_cells(table: Table) -> set[tuple[int, int]]:
+    """(row, column) of the best reproduced mean in each column (every tie is best)."""
+    best = set()
+    for j in range(len(table.columns)):
+        vals = [(i, r.cells[j].mean) for i, r in enumerate(table.rows) if r.reproduced and r.cells[j] is not None]
+        if vals:
+            top = max(v for _, v in vals)
+            best |= {(i, j) for i, v in vals if math.isclose(v, top, rel_tol=0, abs_tol=1e-9)}
+    return best

@@ -1,0 +1,51 @@
+"""``build_tables``: a records folder in, every table file out."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.leaderboard.records import write_text_atomic
+from harness.tables.build import collect, load_reported, make_tables
+from harness.tables.latex import to_latex
+from harness.tables.plots import cmc_plots
+from harness.tables.render import cells_csv, problems_markdown, to_csv, to_markdown
+
+
+def default_reported() -> Path | None:
+    """``results/reported.csv`` of this source tree, when there is one."""
+    path = Path(__file__).resolve().parents[2] / 'results' / 'reported.csv'
+    return path if path.is_file() else None
+
+
+def build_tables(records: str | Path, out: str | Path, reported: str | Path | None = None,
+                 plots: bool = True, relative_to: str | Path | None = None) -> dict:
+    """Write ``<name>.md/.tex/.csv`` per table, ``cells.csv``, ``tables.md`` and CMC plots into ``out``.
+
+    Returns ``{'markdown': all tables as Markdown, 'comparison': the comparison table's Markdown
+    (or ''), 'files': [paths], 'failed': [record paths], 'collection': Collection}``.
+    """
+    coll = collect(records, relative_to)
+    rep = load_reported(reported)
+    csv_name = Path(reported).name if reported else 'reported.csv'
+    tables = make_tables(coll, rep, csv_name)
+    out = Path(out)
+    files = []
+    sections = []
+    for t in tables:
+        md = to_markdown(t)
+        sections.append(md)
+        files.append(write_text_atomic(out / f'{t.name}.md', md))
+        files.append(write_text_atomic(out / f'{t.name}.tex', to_latex(t)))
+        files.append(write_text_atomic(out / f'{t.name}.csv', to_csv(t)))
+    files.append(write_text_atomic(out / 'cells.csv', cells_csv(coll, rep, csv_name)))
+    problems = problems_markdown(coll)
+    if not tables:
+        sections.append('No finished run records were found.\n')
+    if problems:
+        sections.append(problems)
+    everything = '\n'.join(sections)
+    files.append(write_text_atomic(out / 'tables.md', everything))
+    if plots:
+        files += cmc_plots(coll, out)
+    comparison = next((to_markdown(t) for t in tables if t.name == 'comparison'), '')
+    return {'markdown': everything, 'comparison': comparison, 'problems': problems, 'files': files,
+            'failed': [p for p, _ in coll.failed], 'collection': coll}

@@ -1,0 +1,87 @@
+"""Markdown and CSV renderings of a :class:`~harness.tables.build.Table`, and the long cell list."""
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.tables.build import METRICS, SETTINGS, Collection, Column, Reported, Table
+
+
+def frame(table: Table, with_records: bool = False) -> pd.DataFrame:
+    """The table as displayed (strings), optionally with the record paths behind each row."""
+    head = (['Row'] if table.row_ids else []) + ['Method', 'Source']
+    data = []
+    for r in table.rows:
+        line = ([r.row_id or ''] if table.row_ids else []) + [r.label, r.source]
+        line += [c.text() if c is not None else '' for c in r.cells] + [r.notes]
+        if with_records:
+            line.append(';'.join(r.records))
+        data.append(line)
+    cols = head + [c.header for c in table.columns] + ['Notes'] + (['Records'] if with_records else [])
+    return pd.DataFrame(data, columns=cols)
+
+
+def to_markdown(table: Table) -> str:
+    # disable_numparse: '47.50' must stay as printed, not become 47.5.
+    body = frame(table).to_markdown(index=False, tablefmt='pipe', disable_numparse=True)
+    notes = '\n'.join(f'- {n}' for n in table.footnotes)
+    return f'**{table.title}**\n\n{body}\n\n{notes}\n'
+
+
+def to_csv(table: Table) -> str:
+    return frame(table, with_records=True).to_csv(index=False, lineterminator='\n')
+
+
+def problems_markdown(coll: Collection) -> str:
+    """Records that are not in the tables, and why."""
+    parts = []
+    if coll.failed:
+        parts.append('**Failed runs (not tabulated)**\n')
+        for path, rec in coll.failed:
+            err = rec.get('error') or {}
+            msg = f'{err.get("type", "Error")}: {err.get("message", "")}' if isinstance(err, dict) else str(err)
+            msg = ' '.join(msg.split())
+            if len(msg) > 300:
+                msg = msg[:297] + '...'
+            parts.append(f'- `{path}`: {msg}')
+        parts.append('')
+    if coll.incomplete:
+        parts.append('**Unfinished runs (not tabulated)**\n')
+        parts += [f'- `{p}`: status {rec.get("status")!r}' for p, rec in coll.incomplete] + ['']
+    if coll.duplicates:
+        parts.append('**Superseded duplicate records (a later record of the same run is used)**\n')
+        parts += [f'- `{p}`' for p in coll.duplicates] + ['']
+    if coll.unreadable:
+        parts.append('**Unreadable records**\n')
+        parts += [f'- `{p}`' for p in coll.unreadable] + ['']
+    return '\n'.join(parts)
+
+
+CELL_COLUMNS = ['method', 'label', 'kind', 'row', 'source', 'dataset', 'setting', 'metric', 'mean', 'std', 'n',
+                'comparable', 'optimistic', 'record_paths']
+
+
+def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> pd.DataFrame:
+    """One line per (entry, dataset, setting, metric) with the records behind it: every number traceable."""
+    rows = []
+    entries = sorted(coll.entries, key=lambda e: (e.kind == 'ablation', e.label.lower(), e.kind, str(e.row or '')))
+    for e in entries:
+        for dataset, settings in SETTINGS.items():
+            for setting in settings:
+                for metric in METRICS:
+                    cell = e.cell(Column(dataset, setting, metric))
+                    if cell is None:
+                        continue
+                    rows.append([e.method, e.label, e.kind, e.row or '', 'reproduced', dataset, setting, metric,
+                                 cell.mean, cell.std, cell.n, cell.comparable, cell.optimistic,
+                                 ';'.join(cell.paths)])
+        for r in reported:
+            if r.method.lower() not in e.names() or e.kind == 'ablation':
+                continue
+            for metric, value in r.values.items():
+                rows.append([e.method, e.label, e.kind, e.row or '', 'reported', r.dataset, r.setting, metric,
+                             value, None, None, None, None, f'{csv_name}:{r.line}'])
+    return pd.DataFrame(rows, columns=CELL_COLUMNS)
+
+
+def cells_csv(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> str:
+    return cells_frame(coll, reported, csv_name).to_csv(index=False, float_format='%.4f', lineterminator='\n')

@@ -1,0 +1,161 @@
+"""Official MMN checkpoints (ZYK100/MMN ``embed_net``) -> harness ``MMN`` state dict.
+
+Strict: every tensor the official forward uses is mapped, only the documented unused tensors are
+dropped, and anything else (an unknown key, a missing used tensor, a shape mismatch) is refused.
+
+Official key -> harness key:
+  visible_module.visible.{conv1,bn1}.*  -> backbone.visible.stem.{0,1}.*
+  thermal_module.thermal.{conv1,bn1}.*  -> backbone.infrared.stem.{0,1}.*
+  base_resnet.base.layer{1-4}.*         -> backbone.shared.layer{1-4}.*
+  bottleneck{k}.*                       -> bnnecks.{k-1}.*         (k = 1..4)
+  classifier{k}.weight                  -> classifiers.{k-1}.weight
+  encode1/fc1/bn1.*                     -> mmg.visible.encode/fc/bn.*
+  encode2/fc2/bn2.*                     -> mmg.infrared.encode/fc/bn.*
+  decode.*                              -> mmg.decode.*
+Dropped (never called by the official forward): visible_module.visible.layer{1-4}.*,
+thermal_module.thermal.layer{1-4}.*, base_resnet.base.{conv1,bn1}.*.
+"""
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+# (official prefix, harness prefix); the first match wins.
+PREFIX_MAP = (
+    ('visible_module.visible.conv1.', 'backbone.visible.stem.0.'),
+    ('visible_module.visible.bn1.', 'backbone.visible.stem.1.'),
+    ('thermal_module.thermal.conv1.', 'backbone.infrared.stem.0.'),
+    ('thermal_module.thermal.bn1.', 'backbone.infrared.stem.1.'),
+    ('base_resnet.base.layer', 'backbone.shared.layer'),
+    ('encode1.', 'mmg.visible.encode.'),
+    ('fc1.', 'mmg.visible.fc.'),
+    ('bn1.', 'mmg.visible.bn.'),
+    ('encode2.', 'mmg.infrared.encode.'),
+    ('fc2.', 'mmg.infrared.fc.'),
+    ('bn2.', 'mmg.infrared.bn.'),
+    ('decode.', 'mmg.decode.'),
+)
+HEAD_RE = re.compile(r'^(bottleneck|classifier)([1-9]\d*)\.(.+)$')
+# Unused parts of the official module, each paired with the harness prefix holding a tensor of
+# the same name and shape: a dropped key must be a real ResNet-50 tensor, not anything at all.
+UNUSED = (
+    (re.compile(r'^visible_module\.visible\.(layer[1-4]\..+)$'), 'backbone.shared.'),
+    (re.compile(r'^thermal_module\.thermal\.(layer[1-4]\..+)$'), 'backbone.shared.'),
+    (re.compile(r'^base_resnet\.base\.conv1\.(.+)$'), 'backbone.visible.stem.0.'),
+    (re.compile(r'^base_resnet\.base\.bn1\.(.+)$'), 'backbone.visible.stem.1.'),
+)
+WRAPPER_KEYS = ('net', 'state_dict', 'model')
+
+
+def harness_key(key: str) -> str | None:
+    """Harness name of an official used tensor, or ``None`` if the key is not one."""
+    head = HEAD_RE.match(key)
+    if head:
+        kind, k, rest = head.groups()
+        return f"{'bnnecks' if kind == 'bottleneck' else 'classifiers'}.{int(k) - 1}.{rest}"
+    for old, new in PREFIX_MAP:
+        if key.startswith(old):
+            return new + key[len(old):]
+    return None
+
+
+def unused_twin(key: str) -> str | None:
+    """For a documented unused official tensor, the harness key of its same-shaped twin."""
+    for pattern, prefix in UNUSED:
+        m = pattern.match(key)
+        if m:
+            return prefix + m.group(1)
+    return None
+
+
+def load_official(src: str, trusted: bool = False) -> dict[str, Tensor]:
+    """The official ``embed_net`` state dict in ``src`` (bare, ``{'net': ...}``, ``module.``-prefixed)."""
+    path = Path(src)
+    if not path.is_file():
+        raise FileNotFoundError(f'official MMN checkpoint {src} does not exist')
+    try:
+        obj = torch.load(path, map_location='cpu', weights_only=not trusted)
+    except pickle.UnpicklingError as err:
+        raise RuntimeError(
+            f'{src} holds objects other than tensors (official train.py also saves numpy arrays '
+            f"under 'cmc'), so torch.load(weights_only=True) refused it: {str(err).splitlines()[0]} "
+            f'If you trust the file, convert with trusted=True (vireid convert ... --trusted); '
+            f'trusted loading runs arbitrary pickled code.') from err
+    if isinstance(obj, dict):
+        for wrapper in WRAPPER_KEYS:
+            if isinstance(obj.get(wrapper), dict):
+                obj = obj[wrapper]
+                break
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise ValueError(f'{src}: expected an embed_net state dict (a dict of tensors, optionally '
+                         f"under 'net' as train.py saves it), got {type(obj).__name__}")
+    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in obj.items()}
+
+
+def convert_state_dict(official: dict[str, Tensor], target: dict[str, Tensor]
+                       ) -> tuple[dict[str, Tensor], list[str]]:
+    """Maps ``official`` onto the keys and shapes of ``target`` (a harness MMN state dict).
+
+    Returns the converted dict and the dropped official keys. ``num_batches_tracked`` missing from
+    an old checkpoint is filled with 0 (it only matters for BN momentum=None).
+    """
+    out: dict[str, Tensor] = {}
+    dropped, unexpected, bad_shape = [], [], []
+    for key, value in official.items():
+        new = harness_key(key)
+        if new is not None and new in target:
+            if value.shape != target[new].shape:
+                bad_shape.append(f'{key} {tuple(value.shape)} -> {new} {tuple(target[new].shape)}')
+            out[new] = value.detach().clone().contiguous()
+            continue
+        twin = unused_twin(key)
+        if twin is not None and twin in target and value.shape == target[twin].shape:
+            dropped.append(key)
+            continue
+        unexpected.append(key)
+    for key in [k for k in target if k not in out and k.endswith('num_batches_tracked')]:
+        out[key] = torch.zeros_like(target[key])
+    missing = [k for k in target if k not in out]
+    problems = []
+    if unexpected:
+        problems.append(f'{len(unexpected)} unexpected key(s), neither used by the MMN forward nor a '
+                        f'documented unused ResNet tensor: {", ".join(sorted(unexpected)[:8])}')
+    if missing:
+        problems.append(f'{len(missing)} used tensor(s) missing (harness names): '
+                        f'{", ".join(missing[:8])}')
+    if bad_shape:
+        problems.append(f'{len(bad_shape)} shape mismatch(es): {"; ".join(bad_shape[:8])}')
+    if problems:
+        raise ValueError('not an official MMN embed_net checkpoint (ResNet-50, 4 stripes): '
+                         + ' | '.join(problems))
+    return out, dropped
+
+
+def num_classes_of(official: dict[str, Tensor]) -> int:
+    weight = official.get('classifier1.weight')
+    if weight is None or weight.dim() != 2:
+        raise ValueError("official MMN checkpoint lacks 'classifier1.weight' [num_classes, 2048]; "
+                         'is it an embed_net state dict?')
+    return int(weight.shape[0])
+
+
+def convert(src: str, dst: str, trusted: bool = False) -> dict:
+    """Converts the official checkpoint ``src`` into a harness state dict saved at ``dst``.
+
+    Loads with ``weights_only=True`` unless ``trusted=True`` is given explicitly. Returns a summary
+    (plain types) for the CLI.
+    """
+    from methods.mmn.model import MMN  # the target layout is the harness model itself
+
+    official = load_official(src, trusted=trusted)
+    num_classes = num_classes_of(official)
+    target = MMN(num_classes=num_classes, backbone=dict(pretrained=False)).state_dict()
+    out, dropped = convert_state_dict(official, target)
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(out, dst)
+    return dict(method='mmn', src=str(src), dst=str(dst), num_classes=num_classes,
+                converted=len(out), dropped_unused=len(dropped), official_keys=len(official))

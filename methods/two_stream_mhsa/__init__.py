@@ -1,0 +1,22 @@
+"""Two-stream MHSA network (non-shared two-stream ResNet-50 with BoT attention, parts, hetero-center
+loss and an auxiliary modality). No public code: built from the specification
+``mhsa_two_stream.md`` and its sources (see README.md)."""
+from pathlib import Path
+
+from harness.plugins import MethodSpec
+
+from . import model  # noqa: F401  (registers TwoStreamMHSA in MODELS)
+from .model import TwoStreamMHSA
+
+METHOD = MethodSpec(
+    name='two_stream_mhsa',
+    title='Two-stream MHSA',
+    configs=Path(__file__).parent / 'configs',
+    paper=('Two-stream network with improved multi-head self-attention, part features, hetero-center '
+           'loss and an auxiliary modality for visible-infrared person re-identification '
+           '(draft abstract; no public code)'),
+    code='',
+    converter=None,
+)
+
+__all__ = ['METHOD', 'TwoStreamMHSA']

@@ -1,0 +1,4 @@
+# SYSU ablation — spec §8 B1: + MHSA (relative positions).
+_base_ = ['./tsmhsa_sysu.py']
+entry = dict(method='two_stream_mhsa', kind='ablation', row='B1', label='B1 + MHSA')
+model = dict(num_parts=1, center_loss='none', aux='none')

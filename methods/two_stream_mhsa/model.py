@@ -1,0 +1,225 @@
+"""Two-stream ResNet-50 with BoT (relative-position MHSA) layer4, part heads, identity +
+hetero-center losses and an auxiliary (colour-free) modality. Spec: ``mhsa_two_stream.md``."""
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.models.resnet import Bottleneck
+
+from harness.models.backbones.two_stream import TwoStreamResNet
+from harness.models.base import VIReIDModel
+from harness.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
+from harness.models.losses.triplet import BatchHardTripletLoss
+from harness.registry import MODELS
+from protocols.datasets.base import Modality
+
+from .aux_modality import AUX_KINDS, AUX_ROUTES, XModalityGenerator, channel_exchange, random_gray, to_gray
+from .losses import hetero_center_loss, hetero_center_triplet_loss
+from .mhsa import POS_ENCODINGS, botify_layer, layer_out_size
+from .parts import PartHead, PartPooling, part_windows
+
+AUX = 2  # modality code of auxiliary samples inside the model (never seen by the harness)
+PAIR_CODES = {'V': int(Modality.VISIBLE), 'I': int(Modality.INFRARED), 'A': AUX}
+CENTER_LOSSES = ('hc', 'hctri', 'none')
+TEST_FEATS = ('emb', 'pool')
+TRUNK_STRIDES = (2, 2, 1, 2, 2)  # conv1, maxpool, layer1, layer2, layer3 (padding keeps ceil(size/stride))
+
+
+@MODELS.register_module()
+class TwoStreamMHSA(VIReIDModel):
+    """Non-shared two-stream network with BoT MHSA in layer4, horizontal parts, ID + HC losses and
+    an auxiliary modality. Every keyword is a switch of spec §11 (defaults = spec §0)."""
+
+    def __init__(self, num_classes: int, input_size: Sequence[int] = (288, 144), share_from: int = 5,
+                 mhsa_stages: Sequence[int] = (4,), mhsa_heads: int = 4, mhsa_dim_head: int = 128,
+                 pos_enc: str = 'rel', rel_pos_scaled: bool = True, bot_zero_init_last_bn: bool = False,
+                 num_parts: int = 6, part_pool: str = 'avg', gem_p: float = 3.0, part_head: str = 'tslfn',
+                 emb_dim: int | None = None, dropout: float = 0.0,
+                 center_loss: str = 'hc', hc_weight: float = 0.5, hc_margin: float = 0.0,
+                 hc_reduction: str = 'sum', hc_pairs: Sequence[str] = ('VI', 'AI', 'VA'),
+                 hctri_margin: float = 0.3, hctri_weight: float = 1.0, label_smooth: float = 0.0,
+                 add_triplet: bool = False, triplet_margin: float = 0.3,
+                 aux: str = 'gray', aux_route: str = 'infrared', aux_p: float = 0.5,
+                 test_feat: str = 'emb', backbone: dict | None = None,
+                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self._check_choices(pos_enc=(pos_enc, POS_ENCODINGS), aux=(aux, AUX_KINDS),
+                            aux_route=(aux_route, AUX_ROUTES), center_loss=(center_loss, CENTER_LOSSES),
+                            test_feat=(test_feat, TEST_FEATS))
+        if len(tuple(input_size)) != 2:
+            raise ValueError(f'model.input_size must be (H, W), got {input_size!r}')
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        if any(int(s) != 4 for s in mhsa_stages):
+            raise ValueError(f'mhsa_stages may only be [4] (BoT layer4) or [] (plain ResNet), got {list(mhsa_stages)}')
+        self.num_classes, self.num_parts = int(num_classes), int(num_parts)
+        self.center_loss, self.hc_weight, self.hc_margin = center_loss, float(hc_weight), float(hc_margin)
+        self.hc_reduction, self.hctri_margin, self.hctri_weight = hc_reduction, float(hctri_margin), float(hctri_weight)
+        self.label_smooth, self.aux, self.aux_route, self.aux_p = float(label_smooth), aux, aux_route, float(aux_p)
+        self.test_feat = test_feat
+        self.hc_pairs = self._parse_pairs(hc_pairs, with_aux=aux in ('gray', 'xmodality', 'caj'))
+
+        self.backbone = TwoStreamResNet(share_from=share_from, **(backbone or {}))
+        size = self.input_size
+        for stride in TRUNK_STRIDES:
+            size = (layer_out_size(size[0], stride), layer_out_size(size[1], stride))
+        self.layer4_in_size = size
+        if mhsa_stages:
+            kwargs = dict(heads=mhsa_heads, dim_head=mhsa_dim_head, pos_enc=pos_enc,
+                          rel_pos_scaled=rel_pos_scaled, zero_init_last_bn=bot_zero_init_last_bn)
+            for stages in (self.backbone.visible, self.backbone.infrared, self.backbone.shared):
+                if 'layer4' in stages:
+                    stages['layer4'] = botify_layer(stages['layer4'], size, **kwargs)
+        layer4 = self._layer4()
+        for block in layer4:
+            stride = self._block_stride(block)
+            size = (layer_out_size(size[0], stride), layer_out_size(size[1], stride))
+        self.feat_size = size
+        part_windows(size[0], self.num_parts)  # fails early when the map is too short for the parts
+        feat_dim = [m for m in layer4.modules() if isinstance(m, nn.BatchNorm2d)][-1].num_features
+
+        # A third stream copies the (already BoT-ified) visible-specific stages; its name keeps it
+        # in the optimiser's 'backbone' learning-rate group.
+        self.backbone_aux_stream = copy.deepcopy(self.backbone.visible) if (
+            aux_route == 'third' and self._has_aux_block()) else None
+        self.aux_generator = XModalityGenerator() if aux == 'xmodality' else None
+
+        self.part_pool = PartPooling(self.num_parts, part_pool, gem_p)
+        emb_dim = int(emb_dim) if emb_dim is not None else (512 if part_head == 'tslfn' else 256)
+        self.part_heads = nn.ModuleList(
+            PartHead(feat_dim, emb_dim, self.num_classes, part_head, dropout) for _ in range(self.num_parts))
+        self.triplet = BatchHardTripletLoss(triplet_margin) if add_triplet else None
+
+    # ------------------------------------------------------------------ construction helpers
+    @staticmethod
+    def _check_choices(**choices: tuple[str, Sequence[str]]) -> None:
+        for key, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise ValueError(f'model.{key} must be one of {list(allowed)}, got {value!r}')
+
+    @staticmethod
+    def _parse_pairs(pairs: Sequence[str], with_aux: bool) -> list[tuple[int, int]]:
+        parsed = []
+        for pair in pairs:
+            if len(pair) != 2 or any(c not in PAIR_CODES for c in pair) or pair[0] == pair[1]:
+                raise ValueError(f"model.hc_pairs entries are two distinct letters of V/I/A (e.g. 'VI'), got {pair!r}")
+            if 'A' in pair and not with_aux:
+                continue  # no auxiliary block to pair with
+            parsed.append((PAIR_CODES[pair[0]], PAIR_CODES[pair[1]]))
+        return parsed
+
+    def _has_aux_block(self) -> bool:
+        return self.aux in ('gray', 'xmodality', 'caj')
+
+    def _layer4(self) -> nn.Sequential:
+        for stages in (self.backbone.shared, self.backbone.visible):
+            if 'layer4' in stages:
+                return stages['layer4']
+        raise RuntimeError('TwoStreamResNet has no layer4')
+
+    @staticmethod
+    def _block_stride(block: nn.Module) -> int:
+        if hasattr(block, 'mhsa_branch'):
+            pool = getattr(block.mhsa_branch, 'pool', None)
+            return 1 if pool is None else int(pool.stride)
+        return (block.conv2 if isinstance(block, Bottleneck) else block.conv1).stride[0]
+
+    # ------------------------------------------------------------------ pixels <-> normalised
+    def _norm_stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        mean, std = getattr(self.data_preprocessor, 'mean', None), getattr(self.data_preprocessor, 'std', None)
+        if mean is None or std is None:
+            mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
+            std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
+        return mean.to(like), std.to(like)
+
+    def _in_pixel_space(self, x: Tensor, fn) -> Tensor:
+        mean, std = self._norm_stats(x)
+        return (fn(x * std + mean) - mean) / std
+
+    # ------------------------------------------------------------------ forward pieces
+    def _check_size(self, images: Tensor) -> None:
+        if tuple(images.shape[-2:]) != self.input_size:
+            raise ValueError(f'TwoStreamMHSA was built for input_size={self.input_size} (model.input_size; '
+                             f'its MHSA tables and part windows depend on it) but got images of '
+                             f'{tuple(images.shape[-2:])}; set model.input_size to the config input_size')
+
+    def _make_aux(self, x_v: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(visible images, auxiliary images or None); A is built image-by-image from V."""
+        if self.aux == 'gray':
+            return x_v, self._in_pixel_space(x_v, to_gray)
+        if self.aux == 'caj':
+            return x_v, self._in_pixel_space(x_v, channel_exchange)
+        if self.aux == 'xmodality':
+            return x_v, self.aux_generator(x_v)
+        if self.aux == 'random_gray':
+            return self._in_pixel_space(x_v, lambda p: random_gray(p, self.aux_p)), None
+        return x_v, None
+
+    def _train_maps(self, x_v: Tensor, x_a: Tensor | None, x_i: Tensor) -> Tensor:
+        """layer4 maps in the canonical order ``[V | A | I]``."""
+        bb, n_v, n_a = self.backbone, len(x_v), 0 if x_a is None else len(x_a)
+        if x_a is None:
+            f_v, f_a, f_i = bb.forward_stream(x_v, Modality.VISIBLE), None, bb.forward_stream(x_i, Modality.INFRARED)
+        elif self.aux_route == 'infrared':
+            f_v = bb.forward_stream(x_v, Modality.VISIBLE)
+            f_a, f_i = bb.forward_stream(torch.cat([x_a, x_i]), Modality.INFRARED).split([n_a, len(x_i)])
+        elif self.aux_route == 'visible':
+            f_v, f_a = bb.forward_stream(torch.cat([x_v, x_a]), Modality.VISIBLE).split([n_v, n_a])
+            f_i = bb.forward_stream(x_i, Modality.INFRARED)
+        else:
+            f_v, f_i = bb.forward_stream(x_v, Modality.VISIBLE), bb.forward_stream(x_i, Modality.INFRARED)
+            f_a = x_a
+            for stage in self.backbone_aux_stream.values():
+                f_a = stage(f_a)
+        return bb.forward_shared(torch.cat([f for f in (f_v, f_a, f_i) if f is not None]))
+
+    def _heads(self, maps: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+        pooled = self.part_pool(maps)
+        outs = [head(pooled[:, :, k]) for k, head in enumerate(self.part_heads)]
+        return pooled, [e for e, _ in outs], [s for _, s in outs]
+
+    # ------------------------------------------------------------------ the contract
+    def loss(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor]:
+        self._check_size(inputs)
+        labels, modality = data_samples['label'].long(), data_samples['modality'].long()
+        vis, ir = modality == Modality.VISIBLE, modality == Modality.INFRARED
+        if not bool(vis.any()) or not bool(ir.any()) or not bool((vis | ir).all()):
+            raise ValueError(f'TwoStreamMHSA trains on batches with both visible (0) and infrared (1) images '
+                             f'and nothing else, got modality codes {torch.unique(modality).tolist()}; '
+                             f'use the CrossModalityIdentitySampler')
+        x_v, x_a = self._make_aux(inputs[vis])
+        x_i = inputs[ir]
+        y_v, y_i = labels[vis], labels[ir]
+        parts = [(y_v, Modality.VISIBLE)] + ([(y_v, AUX)] if x_a is not None else []) + [(y_i, Modality.INFRARED)]
+        y = torch.cat([p for p, _ in parts])
+        mods = torch.cat([torch.full_like(p, int(m)) for p, m in parts])
+
+        _, embs, logits = self._heads(self._train_maps(x_v, x_a, x_i))
+        losses: dict[str, Tensor] = {}
+        losses['loss_id'] = sum(F.cross_entropy(s.float(), y, label_smoothing=self.label_smooth) for s in logits)
+        normed = [F.normalize(e.float(), dim=1) for e in embs]
+        if self.center_loss == 'hc':
+            losses['loss_hc'] = self.hc_weight * sum(
+                hetero_center_loss(f, y, mods, self.hc_pairs, self.hc_margin, self.hc_reduction) for f in normed)
+        elif self.center_loss == 'hctri':
+            raw = [e.float() for e in embs]
+            losses['loss_hctri'] = hetero_center_triplet_loss(torch.cat(raw, 1), y, mods, self.hctri_margin) + \
+                self.hctri_weight * sum(hetero_center_triplet_loss(f, y, mods, self.hctri_margin) for f in raw)
+        if self.triplet is not None:
+            losses['loss_tri'] = self.triplet(torch.cat(normed, 1), y)[0]
+        with torch.no_grad():
+            losses['acc'] = (sum(s.float() for s in logits).argmax(1) == y).float().mean()
+        return losses
+
+    def extract_feat(self, images: Tensor, modality: int) -> Tensor:
+        """Concatenated L2-normalised part embeddings ``[B, p*emb]`` (``test_feat='pool'``: pooled maps)."""
+        self._check_size(images)
+        maps = self.backbone.forward_shared(self.backbone.forward_stream(images, int(modality)))
+        pooled = self.part_pool(maps)
+        feats = [pooled[:, :, k] for k in range(self.num_parts)]
+        if self.test_feat == 'emb':
+            feats = [head.embed(f) for head, f in zip(self.part_heads, feats)]
+        return torch.cat([F.normalize(f.float(), dim=1) for f in feats], dim=1)

@@ -1,0 +1,19 @@
+# RegDB protocol base: what every method shares (protocols.md §3). A method config names it with
+# `protocol_base = 'regdb'`; the harness lays the method config over this file and refuses to run a
+# leaderboard entry that changes anything here (except `data_root` and `protocol.split`).
+default_scope = 'harness'
+
+# Protocol fields; unset ones take the defaults of protocols.evaluation.REGDB_PROTOCOL: one model per
+# train/test split (split 1..10; the leaderboard trains all ten), both directions (v2t, t2v), the
+# gallery is every test image of the other modality.
+protocol = dict(dataset='regdb', split=1)
+
+# The reported model is the final epoch's; no test-set model selection.
+selection = dict(rule='final')
+
+randomness = dict(seed=0, deterministic=False)
+
+log = dict(interval=20)
+checkpoint = dict(interval=1, max_keep_ckpts=2)
+
+data_root = 'data/RegDB'

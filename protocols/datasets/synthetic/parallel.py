@@ -1,0 +1,26 @@
+"""Spread image rendering over processes; every image has its own random stream, so the split is free."""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable, Sequence
+
+
+def default_workers() -> int:
+    """Up to 4 processes, never more than the CPUs this process may use."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def run_chunks(fn: Callable[..., None], root: Any, plan: Any, seed: int, pids: Sequence[int], workers: int) -> None:
+    """Call ``fn(root, plan, seed, chunk)`` over interleaved chunks of ``pids``; re-raise the first error."""
+    if workers <= 1 or len(pids) < 2:
+        fn(root, plan, seed, list(pids))
+        return
+    chunks = [list(pids[i::workers]) for i in range(workers)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(fn, root, plan, seed, c) for c in chunks]:
+            future.result()

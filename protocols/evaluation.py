@@ -1,0 +1,222 @@
+"""Features of the test images -> every protocol setting's metrics (used by ``vireid score`` and the engine).
+
+Features are given once for every image the protocol needs (:func:`test_records`). One distance matrix
+query x candidates is computed, and each SYSU trial / RegDB direction only selects its columns (or
+transposes): nothing is extracted or computed twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from protocols.datasets import DATASETS, load_dataset
+from protocols.datasets.base import ImageRecord
+from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
+from protocols.datasets.regdb import RegDB
+from protocols.datasets.sysu import SYSUMM01
+from protocols.metrics import (DISTANCE_METRICS, ProtocolResult, evaluate_regdb, evaluate_sysu_trial,
+                               pairwise_distance, summarize)
+from protocols.trials import (REGDB_DIRECTIONS, SYSU_MODES, SYSU_NUM_TRIALS, SYSU_SAMPLERS, SYSU_SHOTS,
+                              load_rand_perm, regdb_query_gallery, sysu_galleries, sysu_setting)
+
+# The protocol every method shares; protocol base configs hold exactly these keys.
+SYSU_PROTOCOL = dict(dataset='sysu', modes=('all', 'indoor'), shots=(1, 10), trials=SYSU_NUM_TRIALS,
+                     sampler='official', max_rank=20)
+REGDB_PROTOCOL = dict(dataset='regdb', split=1, directions=('v2t', 't2v'), max_rank=20)
+PROTOCOLS = {'sysu': SYSU_PROTOCOL, 'regdb': REGDB_PROTOCOL}
+
+Dataset = SYSUMM01 | RegDB
+
+
+# ----------------------------------------------------------------------------------------------------
+# Protocol dicts
+
+
+def _choices(key: str, value: Any, allowed: Sequence, dataset: str) -> tuple:
+    values = (value,) if isinstance(value, (str, int)) else value
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise ValueError(f'{dataset} protocol: {key} must be a list of {list(allowed)}, got {value!r}') from None
+    bad = [v for v in values if v not in allowed or isinstance(v, bool)]
+    if not values or bad or len(set(values)) != len(values):
+        raise ValueError(f'{dataset} protocol: {key}={value!r} is invalid; expected a non-empty list without '
+                         f'repeats taken from {list(allowed)}')
+    return values
+
+
+def _integer(key: str, value: Any, low: int, high: int | None, dataset: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or \
+            (high is not None and value > high):
+        span = f'{low}..{high}' if high is not None else f'>= {low}'
+        raise ValueError(f'{dataset} protocol: {key} must be an integer in {span}, got {value!r}')
+    return int(value)
+
+
+def check_protocol(dataset: str, protocol: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Validated copy of ``protocol`` with missing keys taken from the dataset's default protocol."""
+    if dataset not in PROTOCOLS:
+        raise ValueError(f'unknown dataset {dataset!r}; expected one of {", ".join(DATASETS)}')
+    defaults = PROTOCOLS[dataset]
+    protocol = dict(protocol or {})
+    unknown = sorted(set(protocol) - set(defaults))
+    if unknown:
+        raise ValueError(f'{dataset} protocol: unknown key(s) {unknown}; allowed keys: {sorted(defaults)}')
+    out = {**defaults, **protocol}
+    if out['dataset'] != dataset:
+        raise ValueError(f'protocol is for dataset {out["dataset"]!r} but {dataset!r} is evaluated; '
+                         f'use the {dataset} protocol config')
+    out['max_rank'] = _integer('max_rank', out['max_rank'], 1, None, dataset)
+    if dataset == 'sysu':
+        out['modes'] = _choices('modes', out['modes'], SYSU_MODES, dataset)
+        out['shots'] = _choices('shots', out['shots'], tuple(SYSU_SHOTS), dataset)
+        out['trials'] = _integer('trials', out['trials'], 1, SYSU_NUM_TRIALS, dataset)
+        if out['sampler'] not in SYSU_SAMPLERS:
+            raise ValueError(f'sysu protocol: sampler must be one of {list(SYSU_SAMPLERS)}, got {out["sampler"]!r}')
+    else:
+        out['split'] = _integer('split', out['split'], REGDB_SPLITS[0], REGDB_SPLITS[-1], dataset)
+        out['directions'] = _choices('directions', out['directions'], REGDB_DIRECTIONS, dataset)
+    return out
+
+
+def settings(dataset: str, protocol: Mapping[str, Any] | None = None) -> list[str]:
+    """Names of the result keys :func:`evaluate` returns, in order."""
+    p = check_protocol(dataset, protocol)
+    if dataset == 'sysu':
+        return [sysu_setting(m, s) for m in p['modes'] for s in p['shots']]
+    return list(p['directions'])
+
+
+def _open(dataset: str | Dataset, root: str | Path | None) -> tuple[str, Dataset]:
+    if isinstance(dataset, (SYSUMM01, RegDB)):
+        return dataset.name, dataset
+    return dataset, load_dataset(dataset, root)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Records and evaluation
+
+
+def _needed(ds: Dataset, p: dict) -> tuple[list[ImageRecord], list[ImageRecord]]:
+    """(query side, gallery side) records; for RegDB (test visible, test thermal) of the split."""
+    if isinstance(ds, SYSUMM01):
+        return ds.query_records(), ds.gallery_candidates()
+    return regdb_query_gallery(ds, p['split'], 'v2t')
+
+
+def test_records(dataset: str | Dataset, root: str | Path | None, protocol: Mapping[str, Any] | None = None
+                 ) -> list[ImageRecord]:
+    """Every image whose feature the protocol needs, each once, in a deterministic order.
+
+    SYSU: the query (IR of the test ids) then every gallery candidate (visible images of the test ids);
+    RegDB: the split's test visible then test thermal images (``pid`` = idx label).
+    """
+    name, ds = _open(dataset, root)
+    first, second = _needed(ds, check_protocol(name, protocol))
+    return first + second
+
+
+test_records.__test__ = False  # not a pytest test, although its name starts with "test"
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """Sizes behind one result: queries, gallery per trial, and the candidate pool."""
+
+    n_query: int
+    n_gallery: tuple[int, ...]
+    n_candidates: int
+
+
+def feature_rows(records: Sequence[ImageRecord | str], features: Any) -> tuple[dict[str, int], np.ndarray]:
+    """Check ``features`` (N x D, finite) against ``records`` and map each path to its row."""
+    feats = np.asarray(features)
+    if feats.ndim != 2 or feats.shape[1] == 0:
+        raise ValueError(f'features must be a 2-D array (one row of D > 0 values per image), got shape {feats.shape}')
+    if feats.shape[0] != len(records):
+        raise ValueError(f'features has {feats.shape[0]} rows but {len(records)} records/paths were given; '
+                         f'features[i] must belong to record i')
+    if not np.issubdtype(feats.dtype, np.number) or np.issubdtype(feats.dtype, np.complexfloating):
+        raise ValueError(f'features must be real numbers, got dtype {feats.dtype}')
+    bad = np.flatnonzero(~np.isfinite(feats).all(axis=1))
+    if bad.size:
+        shown = ', '.join(f'{i} ({_path(records[i])})' for i in bad[:10])
+        raise ValueError(f'features contain NaN/inf in {bad.size} row(s): {shown}{" ..." if bad.size > 10 else ""}; '
+                         f'fix the model/extraction (e.g. a zero-norm or overflowing feature)')
+    rows: dict[str, int] = {}
+    for i, rec in enumerate(records):
+        path = _path(rec)
+        if path in rows:
+            raise ValueError(f'image {path} appears twice (rows {rows[path]} and {i}); give each image once')
+        rows[path] = i
+    return rows, feats
+
+
+def _path(rec: ImageRecord | str) -> str:
+    return rec.path if isinstance(rec, ImageRecord) else str(rec)
+
+
+def _take(rows: dict[str, int], feats: np.ndarray, needed: Sequence[ImageRecord], what: str) -> np.ndarray:
+    missing = [r.path for r in needed if r.path not in rows]
+    if missing:
+        raise ValueError(f'no feature for {len(missing)} {what} image(s) the protocol needs, e.g. '
+                         f'{", ".join(missing[:5])}; extract features for every image of test_records()')
+    return feats[[rows[r.path] for r in needed]]
+
+
+def evaluate_with_info(dataset: str | Dataset, root: str | Path | None, protocol: Mapping[str, Any] | None,
+                       records: Sequence[ImageRecord | str], features: Any, distance: str = 'cosine'
+                       ) -> tuple[dict[str, ProtocolResult], dict[str, SettingInfo]]:
+    """:func:`evaluate` plus the query/gallery sizes of each setting."""
+    name, ds = _open(dataset, root)
+    p = check_protocol(name, protocol)
+    if distance not in DISTANCE_METRICS:
+        raise ValueError(f'distance must be one of {list(DISTANCE_METRICS)}, got {distance!r}')
+    rows, feats = feature_rows(records, features)
+    first, second = _needed(ds, p)
+    # Ids and cameras come from the dataset index, never from the caller's records.
+    dist = pairwise_distance(_take(rows, feats, first, 'query' if name == 'sysu' else 'test visible'),
+                             _take(rows, feats, second, 'gallery' if name == 'sysu' else 'test thermal'),
+                             distance)
+    pids1 = np.array([r.pid for r in first])
+    pids2 = np.array([r.pid for r in second])
+    results: dict[str, ProtocolResult] = {}
+    info: dict[str, SettingInfo] = {}
+    if name == 'sysu':
+        cams1 = np.array([r.cam for r in first])
+        cams2 = np.array([r.cam for r in second])
+        perm = load_rand_perm(ds.rand_perm_path) if p['sampler'] == 'official' else None
+        for mode in p['modes']:
+            for shots in p['shots']:
+                galleries = sysu_galleries(ds, mode, shots, p['sampler'], p['trials'], perm)
+                trials = [evaluate_sysu_trial(dist[:, g], pids1, pids2[g], cams1, cams2[g], p['max_rank'])
+                          for g in galleries]
+                key = sysu_setting(mode, shots)
+                results[key] = summarize(trials)
+                info[key] = SettingInfo(len(first), tuple(len(g) for g in galleries), len(second))
+    else:
+        for direction in p['directions']:
+            if direction == 'v2t':
+                trial = evaluate_regdb(dist, pids1, pids2, p['max_rank'])
+                sizes = (len(first), len(second))
+            else:  # both distances are symmetric: thermal -> visible is the transpose
+                trial = evaluate_regdb(dist.T, pids2, pids1, p['max_rank'])
+                sizes = (len(second), len(first))
+            results[direction] = summarize([trial])
+            info[direction] = SettingInfo(sizes[0], (sizes[1],), sizes[1])
+    return results, info
+
+
+def evaluate(dataset: str | Dataset, root: str | Path | None, protocol: Mapping[str, Any] | None,
+             records: Sequence[ImageRecord | str], features: Any, distance: str = 'cosine'
+             ) -> dict[str, ProtocolResult]:
+    """Metrics of every setting of ``protocol`` from one feature matrix.
+
+    ``features[i]`` belongs to ``records[i]`` (records or relative paths; any order, supersets allowed).
+    Keys: SYSU ``all-single``, ``all-multi``, ``indoor-single``, ``indoor-multi`` (those in the protocol);
+    RegDB ``v2t``, ``t2v`` (one split = one trial; averaging the ten splits' models is the caller's job).
+    """
+    return evaluate_with_info(dataset, root, protocol, records, features, distance)[0]

@@ -1,0 +1,118 @@
+"""``vireid score``: metrics of one protocol setting from a features file (``.npz``: features + paths)."""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tabulate import tabulate
+
+from protocols.datasets import load_dataset
+from protocols.evaluation import evaluate_with_info, feature_rows, test_records
+from protocols.metrics import METRIC_KEYS
+
+NPZ_KEYS = ('features', 'paths')
+
+
+def load_features(path: str | Path, root: str | Path | None = None) -> tuple[list[str], np.ndarray]:
+    """``(paths, features)`` of a features file; paths normalised to POSIX paths relative to ``root``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'features file {path} not found; expected an .npz with arrays {NPZ_KEYS}')
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            keys = sorted(npz.files)
+            if sorted(NPZ_KEYS) != keys:
+                raise ValueError(f'{path} holds arrays {keys}; expected exactly {list(NPZ_KEYS)} '
+                                 f'(features: N x D floats, paths: N strings relative to the dataset root)')
+            features = npz['features']
+            try:
+                paths = npz['paths']
+            except ValueError:
+                raise ValueError(f'{path}: "paths" is stored as Python objects; save it as a string array, '
+                                 f'e.g. np.savez(out, features=f, paths=np.array(paths, dtype=str))') from None
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ValueError(f'cannot read {path} as an .npz file: {err}; write it with numpy.savez') from None
+    if paths.ndim != 1 or paths.dtype.kind not in 'US':
+        raise ValueError(f'{path}: "paths" must be a 1-D array of strings, got dtype {paths.dtype} '
+                         f'shape {paths.shape}')
+    if not np.issubdtype(features.dtype, np.floating):
+        raise ValueError(f'{path}: "features" must hold floats (N x D), got dtype {features.dtype}')
+    if features.ndim != 2:
+        raise ValueError(f'{path}: "features" must be 2-D (N x D), got shape {features.shape}')
+    if features.shape[0] != paths.shape[0]:
+        raise ValueError(f'{path}: "features" has {features.shape[0]} rows but "paths" has {paths.shape[0]} '
+                         f'entries; store one path per feature row')
+    return [_relative(str(p.decode() if isinstance(p, bytes) else p), root) for p in paths], features
+
+
+def _relative(p: str, root: str | Path | None) -> str:
+    p = p.replace('\\', '/')
+    if root is not None and Path(p).is_absolute():
+        try:
+            p = Path(p).resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            pass  # reported as an unknown path by the caller
+    while p.startswith('./'):
+        p = p[2:]
+    return p
+
+
+def score(features_path: str | Path, dataset: str, root: str | Path, *, mode: str | None = None,
+          shots: int | None = None, sampler: str | None = None, trial: int | None = None,
+          direction: str | None = None, distance: str = 'cosine') -> dict[str, Any]:
+    """Score one setting; returns the JSON-able result (metrics in percent, plus settings metadata).
+
+    SYSU: ``mode`` (all), ``shots`` (1), ``sampler`` (official), 10 trials. RegDB: ``trial`` = split (1),
+    ``direction`` (v2t). Options of the other dataset are refused.
+    """
+    if dataset == 'sysu':
+        wrong = {'--trial': trial, '--direction': direction}
+        protocol = dict(modes=(mode or 'all',), shots=(1 if shots is None else shots,),
+                        sampler=sampler or 'official')
+    elif dataset == 'regdb':
+        wrong = {'--mode': mode, '--shots': shots, '--sampler': sampler}
+        protocol = dict(split=1 if trial is None else trial, directions=(direction or 'v2t',))
+    else:
+        raise ValueError(f'unknown dataset {dataset!r}; expected sysu or regdb')
+    given = [k for k, v in wrong.items() if v is not None]
+    if given:
+        raise ValueError(f'{", ".join(given)} do(es) not apply to {dataset}')
+    ds = load_dataset(dataset, root)
+    paths, features = load_features(features_path, ds.root)
+    feature_rows(paths, features)  # shape, NaN/inf and duplicate checks before the path checks
+    known = {r.path for r in test_records(ds, None, protocol)}
+    unknown = [p for p in paths if p not in known]
+    if unknown:
+        raise ValueError(f'{features_path}: {len(unknown)} path(s) are not test images of {dataset}'
+                         f'{" split " + str(protocol["split"]) if dataset == "regdb" else ""} under {ds.root}, '
+                         f'e.g. {", ".join(unknown[:5])}; paths must be relative to the dataset root as in its '
+                         f'layout (e.g. {next(iter(sorted(known)))})')
+    results, info = evaluate_with_info(ds, None, protocol, paths, features, distance)
+    (setting, result), = results.items()
+    sizes = info[setting]
+    n_gallery = sizes.n_gallery[0] if len(set(sizes.n_gallery)) == 1 else list(sizes.n_gallery)
+    meta = dict(dataset=dataset, setting=setting, root=str(ds.root), features=str(features_path),
+                mode=protocol.get('modes', (None,))[0], shots=protocol.get('shots', (None,))[0],
+                sampler=protocol.get('sampler'), split=protocol.get('split'),
+                direction=protocol.get('directions', (None,))[0], distance=distance,
+                trials=len(result.per_trial), n_query=sizes.n_query, n_gallery=n_gallery,
+                n_candidates=sizes.n_candidates)
+    return {**meta, **result.to_dict()}
+
+
+def format_result(result: dict[str, Any]) -> str:
+    """A small plain-text table: one row per trial, then mean and std."""
+    keys = list(METRIC_KEYS)
+    rows = [[i] + [t[k] for k in keys] for i, t in enumerate(result['per_trial'])]
+    if len(rows) > 1:
+        rows += [['mean'] + [result['mean'][k] for k in keys], ['std'] + [result['std'][k] for k in keys]]
+    head = {'sysu': f'sysu {result["setting"]} sampler={result["sampler"]}',
+            'regdb': f'regdb split {result["split"]} {result["setting"]}'}[result['dataset']]
+    title = (f'{head} distance={result["distance"]} queries={result["n_query"]} '
+             f'gallery={result["n_gallery"]}')
+    label = 'trial' if result['dataset'] == 'sysu' else 'split'
+    if result['dataset'] == 'regdb':
+        rows[0][0] = result['split']
+    return title + '\n' + tabulate(rows, headers=[label] + keys, floatfmt='.2f')

@@ -1,0 +1,41 @@
+"""Shared fixtures: small synthetic SYSU-MM01 and RegDB datasets in the real layouts, generated once.
+
+Session-scoped roots are read-only by convention; tests that damage a dataset use ``sysu_copy`` /
+``regdb_copy`` (a fresh copy per test).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Small enough to generate in seconds, large enough for ~10 test ids and 10-shot galleries.
+SYSU_IDS = 50
+REGDB_IDS = 20
+
+
+@pytest.fixture(scope='session')
+def sysu_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from protocols.datasets.synthetic import generate
+
+    return Path(generate('sysu', tmp_path_factory.mktemp('sysu') / 'SYSU-MM01', ids=SYSU_IDS, seed=0))
+
+
+@pytest.fixture(scope='session')
+def regdb_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from protocols.datasets.synthetic import generate
+
+    return Path(generate('regdb', tmp_path_factory.mktemp('regdb') / 'RegDB', ids=REGDB_IDS, seed=0))
+
+
+@pytest.fixture
+def sysu_copy(sysu_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the synthetic SYSU-MM01 that a test may modify."""
+    return Path(shutil.copytree(sysu_root, tmp_path / 'SYSU-MM01'))
+
+
+@pytest.fixture
+def regdb_copy(regdb_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the synthetic RegDB that a test may modify."""
+    return Path(shutil.copytree(regdb_root, tmp_path / 'RegDB'))
