@@ -10,6 +10,7 @@ import importlib
 from types import ModuleType
 
 BENCHMARKS: dict[str, str] = {
+    'data': 'harness.bench.data',
     'metrics': 'harness.bench.metrics',
 }
 

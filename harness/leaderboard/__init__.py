@@ -1,0 +1,9 @@
+"""Leaderboards: every method x protocol as resumable, lockable runs, launched locally or on Slurm.
+
+``plan`` lists the runs, ``records`` holds the atomic file IO and locks, ``worker`` runs one run,
+``launchers`` decide where workers run, ``session`` ties them together, ``progress`` reports.
+"""
+from harness.leaderboard.plan import RunSpec, build_plan, run_state
+from harness.leaderboard.records import FileLock, read_record, write_json_atomic
+
+__all__ = ['FileLock', 'RunSpec', 'build_plan', 'read_record', 'run_state', 'write_json_atomic']

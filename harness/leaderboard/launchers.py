@@ -131,6 +131,7 @@ class LocalLauncher:
         running: dict[str, tuple[RunSpec, subprocess.Popen, float, object]] = {}
         outcomes: dict[str, dict] = {}
         order = [r.key for r in queue]
+        restore = _sigterm_as_interrupt()
         try:
             while queue or running:
                 while queue and len(running) < self.parallel:
@@ -163,7 +164,22 @@ class LocalLauncher:
             for run, proc, _, log in running.values():
                 _stop(proc)
                 log.close()
+            restore()
         return [outcomes[k] for k in order if k in outcomes]
+
+
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """Turn SIGTERM (e.g. `kill`, a Slurm pre-emption) into KeyboardInterrupt so that the workers
+    are stopped too; returns the function that restores the previous handler."""
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f'signal {signum}')
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:

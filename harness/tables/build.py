@@ -143,13 +143,13 @@ class Entry:
         n = min(len(c) for c in curves)
         return list(np.mean([c[:n] for c in curves], axis=0))
 
-    def notes(self) -> str:
+    def notes(self, datasets: Iterable[str] = ('sysu', 'regdb')) -> str:
         parts = []
-        if self.sysu is not None:
+        if self.sysu is not None and 'sysu' in datasets:
             n = max((len(r.get('per_trial') or []) for r in (self.sysu[1].get('results') or {}).values()
                      if isinstance(r, dict)), default=0)
             parts.append(f'SYSU: {n} trial{"s" * (n != 1)}')
-        if self.regdb:
+        if self.regdb and 'regdb' in datasets:
             k = len(self.regdb)
             parts.append(f'RegDB: {k} split{"s" * (k != 1)}' if k >= REGDB_SPLIT_COUNT
                          else f'RegDB: {k} of {REGDB_SPLIT_COUNT} splits ({", ".join(map(str, sorted(self.regdb)))})')
@@ -307,13 +307,19 @@ def _reproduced_row(entry: Entry, columns: list[Column]) -> Row:
     cells = [entry.cell(c) for c in columns]
     paths = sorted({p for c in cells if c for p in c.paths})
     source = 'reproduced (demo)' if entry.kind == 'demo' else 'reproduced'
-    return Row(entry.label, source, cells, entry.notes(), paths, reproduced=True, row_id=entry.row)
+    notes = entry.notes({c.dataset for c in columns})
+    return Row(entry.label, source, cells, notes, paths, reproduced=True, row_id=entry.row)
 
 
-def _footnotes(rows: list[Row], coll: Collection, with_reported: bool) -> list[str]:
+def _footnotes(rows: list[Row], columns: list[Column], with_reported: bool) -> list[str]:
     cells = [c for r in rows if r.reproduced for c in r.cells if c]
-    notes = ['Cells: mean ± std. SYSU-MM01 (IR query → visible gallery): over the gallery trials of one '
-             'training run; RegDB: over the per-split means of the splits in the notes (std with ddof=0).']
+    datasets = {c.dataset for c in columns}
+    how = []
+    if 'sysu' in datasets:
+        how.append('SYSU-MM01 (IR query → visible gallery): over the gallery trials of one training run')
+    if 'regdb' in datasets:
+        how.append('RegDB: over the per-split means of the splits in the notes (std with ddof=0)')
+    notes = ['Cells: mean ± std. ' + '; '.join(how) + '.']
     if any(not c.comparable for c in cells):
         notes.append(f'{COMPARABLE_MARK} not comparable: the run departs from the shared protocol '
                      f'(comparable: false in its record).')
@@ -332,11 +338,18 @@ def _trim(columns: list[Column], rows: list[Row]) -> tuple[list[Column], list[Ro
                                             r.reproduced, r.row_id) for r in rows]
 
 
+def ordered(entries: Iterable[Entry]) -> tuple[list[Entry], list[Entry]]:
+    """(non-ablation entries by label, ablation entries by row id: B2 before B10)."""
+    entries = list(entries)
+    main = sorted((e for e in entries if e.kind != 'ablation'), key=lambda e: (e.label.lower(), e.kind, e.method))
+    abl = sorted((e for e in entries if e.kind == 'ablation'),
+                 key=lambda e: (_natural(e.row), e.method, e.label.lower()))
+    return main, abl
+
+
 def make_tables(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> list[Table]:
     """The comparison, multi-shot and ablation tables (a table with no row is left out)."""
-    main = sorted((e for e in coll.entries if e.kind != 'ablation'), key=lambda e: (e.label.lower(), e.kind, e.method))
-    abl = sorted((e for e in coll.entries if e.kind == 'ablation'),
-                 key=lambda e: (_natural(e.row), e.method, e.label.lower()))
+    main, abl = ordered(coll.entries)
     tables = []
     rows: list[Row] = []
     for e in main:
@@ -345,7 +358,7 @@ def make_tables(coll: Collection, reported: list[Reported], csv_name: str = 'rep
     if rows:
         tables.append(Table('comparison', 'Comparison: single-shot SYSU-MM01 (all-search, indoor-search) and RegDB '
                             '(V→T: visible query → thermal gallery; T→V: thermal query → visible gallery)',
-                            SINGLE_SHOT, rows, _footnotes(rows, coll, True)))
+                            SINGLE_SHOT, rows, _footnotes(rows, SINGLE_SHOT, True)))
     rows = []
     for e in main:
         if e.sysu is None:
@@ -357,12 +370,12 @@ def make_tables(coll: Collection, reported: list[Reported], csv_name: str = 'rep
         rows += _reported_rows(e, reported, MULTI_SHOT, csv_name)
     if rows:
         tables.append(Table('multishot', 'Multi-shot SYSU-MM01 (10 gallery images per identity and camera)',
-                            MULTI_SHOT, rows, _footnotes(rows, coll, True)))
+                            MULTI_SHOT, rows, _footnotes(rows, MULTI_SHOT, True)))
     rows = [_reproduced_row(e, SINGLE_SHOT + MULTI_SHOT) for e in abl]
     if rows:
         cols, rows = _trim(SINGLE_SHOT + MULTI_SHOT, rows)
         tables.append(Table('ablation', 'Ablations (ordered by row id)', cols, rows,
-                            _footnotes(rows, coll, False), row_ids=True))
+                            _footnotes(rows, cols, False), row_ids=True))
     return tables
 
 

@@ -31,6 +31,12 @@ def _cell(cell: Cell | None, bold: bool) -> str:
     return num + _marks(cell)
 
 
+def _footnote(text: str) -> str:
+    if text.startswith(COMPARABLE_MARK):
+        return '$^{' + COMPARABLE_MARK + '}$' + escape(text[len(COMPARABLE_MARK):])
+    return escape(text)
+
+
 def to_latex(table: Table) -> str:
     lead = (['Row'] if table.row_ids else []) + ['Method', 'Source']
     n_lead = len(lead)
@@ -56,6 +62,6 @@ def to_latex(table: Table) -> str:
         cells += [_cell(c, (i, j) in best) for j, c in enumerate(r.cells)] + [escape(r.notes)]
         lines.append(' & '.join(cells) + r' \\')
     lines += [r'\bottomrule', r'\end{tabular}']
-    lines += [r'\par\smallskip\raggedright ' + escape(n) for n in table.footnotes]
+    lines += [r'\par\smallskip\raggedright ' + _footnote(n) for n in table.footnotes]
     lines.append(r'\end{table}')
     return '\n'.join(lines) + '\n'

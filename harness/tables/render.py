@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.tables.build import METRICS, SETTINGS, Collection, Column, Reported, Table
+from harness.tables.build import METRICS, SETTINGS, Collection, Column, Reported, Table, ordered
 
 
 def frame(table: Table, with_records: bool = False) -> pd.DataFrame:
@@ -23,7 +23,8 @@ def frame(table: Table, with_records: bool = False) -> pd.DataFrame:
 def to_markdown(table: Table) -> str:
     # disable_numparse: '47.50' must stay as printed, not become 47.5.
     body = frame(table).to_markdown(index=False, tablefmt='pipe', disable_numparse=True)
-    notes = '\n'.join(f'- {n}' for n in table.footnotes)
+    # A leading '*' would start a nested Markdown list.
+    notes = '\n'.join('- ' + ('\\' + n if n.startswith('*') else n) for n in table.footnotes)
     return f'**{table.title}**\n\n{body}\n\n{notes}\n'
 
 
@@ -63,8 +64,8 @@ CELL_COLUMNS = ['method', 'label', 'kind', 'row', 'source', 'dataset', 'setting'
 def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> pd.DataFrame:
     """One line per (entry, dataset, setting, metric) with the records behind it: every number traceable."""
     rows = []
-    entries = sorted(coll.entries, key=lambda e: (e.kind == 'ablation', e.label.lower(), e.kind, str(e.row or '')))
-    for e in entries:
+    main, abl = ordered(coll.entries)
+    for e in main + abl:
         for dataset, settings in SETTINGS.items():
             for setting in settings:
                 for metric in METRICS:
@@ -80,7 +81,9 @@ def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'rep
             for metric, value in r.values.items():
                 rows.append([e.method, e.label, e.kind, e.row or '', 'reported', r.dataset, r.setting, metric,
                              value, None, None, None, None, f'{csv_name}:{r.line}'])
-    return pd.DataFrame(rows, columns=CELL_COLUMNS)
+    df = pd.DataFrame(rows, columns=CELL_COLUMNS)
+    df['n'] = df['n'].astype('Int64')   # counts stay integers beside the empty reported ones
+    return df
 
 
 def cells_csv(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> str:

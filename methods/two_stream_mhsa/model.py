@@ -182,7 +182,9 @@ class TwoStreamMHSA(VIReIDModel):
         return pooled, [e for e, _ in outs], [s for _, s in outs]
 
     # ------------------------------------------------------------------ the contract
-    def loss(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor]:
+    def forward_train(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor | list[Tensor]]:
+        """Training forward in the canonical order ``[V | A | I]``: per-part ``logits`` and raw
+        ``embs`` (lists of ``[N, .]``), with ``label`` and ``modality`` (0 V, 1 I, 2 A) of the N rows."""
         self._check_size(inputs)
         labels, modality = data_samples['label'].long(), data_samples['modality'].long()
         vis, ir = modality == Modality.VISIBLE, modality == Modality.INFRARED
@@ -191,13 +193,15 @@ class TwoStreamMHSA(VIReIDModel):
                              f'and nothing else, got modality codes {torch.unique(modality).tolist()}; '
                              f'use the CrossModalityIdentitySampler')
         x_v, x_a = self._make_aux(inputs[vis])
-        x_i = inputs[ir]
         y_v, y_i = labels[vis], labels[ir]
-        parts = [(y_v, Modality.VISIBLE)] + ([(y_v, AUX)] if x_a is not None else []) + [(y_i, Modality.INFRARED)]
-        y = torch.cat([p for p, _ in parts])
-        mods = torch.cat([torch.full_like(p, int(m)) for p, m in parts])
+        blocks = [(y_v, Modality.VISIBLE)] + ([(y_v, AUX)] if x_a is not None else []) + [(y_i, Modality.INFRARED)]
+        _, embs, logits = self._heads(self._train_maps(x_v, x_a, inputs[ir]))
+        return dict(logits=logits, embs=embs, label=torch.cat([y for y, _ in blocks]),
+                    modality=torch.cat([torch.full_like(y, int(m)) for y, m in blocks]))
 
-        _, embs, logits = self._heads(self._train_maps(x_v, x_a, x_i))
+    def loss(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor]:
+        out = self.forward_train(inputs, data_samples)
+        logits, embs, y, mods = out['logits'], out['embs'], out['label'], out['modality']
         losses: dict[str, Tensor] = {}
         losses['loss_id'] = sum(F.cross_entropy(s.float(), y, label_smoothing=self.label_smooth) for s in logits)
         normed = [F.normalize(e.float(), dim=1) for e in embs]

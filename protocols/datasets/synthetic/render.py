@@ -24,7 +24,6 @@ RenderModality = Literal["visible", "nir", "thermal"]
 # Material labels. BACKGROUND must stay 0: label maps start zeroed.
 BACKGROUND, SKIN, HAIR, UPPER, LOWER, SHOES, BAG, HAT = range(8)
 N_MATERIALS = 8
-MATERIAL_NAMES = ("background", "skin", "hair", "upper", "lower", "shoes", "bag", "hat")
 
 # Texture kinds; LOGO is a chest print only seen from the front.
 PLAIN, HSTRIPES, VSTRIPES, CHECKS, DIAGONAL, BLOTCH, LOGO = range(7)
@@ -180,7 +179,8 @@ def sample_person(rng: np.random.Generator) -> Person:
         thermal=thermal,
         pattern=tuple(pattern),
         blotch=rng.random((8, 4)) < 0.45,
-        logo=(rng.uniform(-0.3, 0.3) * shoulder, rng.uniform(0.25, 0.5) * shoulder, rng.uniform(0.03, 0.07), rng.uniform(0.1, 0.16)),
+        logo=(rng.uniform(-0.3, 0.3) * shoulder, rng.uniform(0.25, 0.5) * shoulder,
+              rng.uniform(0.03, 0.07), rng.uniform(0.1, 0.16)),
     )
 
 
@@ -404,16 +404,17 @@ def person_labels(person: Person, pose: Pose, camera: Camera) -> tuple[np.ndarra
 
     lab, u, v = cv.lab, cv.u, cv.v
     tone = np.zeros((h, w), np.int8)
+    flat_lab, flat_tone = lab.ravel(), tone.ravel()
     for m in (UPPER, LOWER, BAG, HAT):
         kind, period, phase = p.pattern[m]
         if kind == PLAIN:
             continue
-        sel = lab == m
-        if not sel.any():
+        at = np.flatnonzero(flat_lab == m)  # texture only where the material is
+        if at.size == 0:
             continue
-        t = _texture(kind, period, phase, u, v, p, v_s, pose.view)
+        t = _texture(kind, period, phase, u.ravel()[at], v.ravel()[at], p, v_s, pose.view)
         if t is not None:
-            tone[sel & t] = 1
+            flat_tone[at[t]] = 1
     return lab, tone, u / (sw * 1.4)
 
 
@@ -427,14 +428,15 @@ def _background(rng: np.random.Generator, camera: Camera, modality: RenderModali
         base = np.full(1, camera.bg_ir, np.float32)
         jitter = rng.uniform(-0.05, 0.05, 1).astype(np.float32)
     c = base + jitter
-    img = np.broadcast_to(c, (h, w, c.size)).copy()
-    img *= (0.9 + 0.2 * ys / h)[..., None]
+    img = (c * (0.9 + 0.2 * ys[:, :1] / h)[..., None]).repeat(w, axis=1)  # vertical light gradient
     floor = int(camera.floor * h)
     img[floor:] = img[floor:] * 0.75 + 0.1
-    for _ in range(camera.clutter):
-        y0, x0 = rng.integers(0, h - 4), rng.integers(0, w - 4)
-        y1, x1 = y0 + rng.integers(4, h // 3), x0 + rng.integers(4, w // 2)
-        img[y0:y1, x0:x1] = 0.5 * c + 0.5 * rng.uniform(0.1, 0.9, c.size).astype(np.float32)
+    if camera.clutter:
+        boxes = rng.random((camera.clutter, 4))
+        colours = 0.5 * c + 0.5 * rng.uniform(0.1, 0.9, (camera.clutter, c.size)).astype(np.float32)
+        for (fy, fx, fh, fw), colour in zip(boxes, colours):
+            y0, x0 = int(fy * (h - 4)), int(fx * (w - 4))
+            img[y0:y0 + 4 + int(fh * (h // 3 - 4)), x0:x0 + 4 + int(fw * (w // 2 - 4))] = colour
     return img
 
 
@@ -491,7 +493,7 @@ def render(person: Person, pose: Pose, camera: Camera, modality: RenderModality,
     channels = table.shape[-1]
     # Row 0 (background) of every table is zero, so fg is zero off the body.
     fg = np.take(table.reshape(-1, channels), lab.astype(np.intp) * 2 + tone, axis=0)
-    # Cylindrical shading: limbs and torso darken towards their silhouette.
+    # Rough cylindrical shading: the body darkens away from its vertical axis.
     shade = 1.0 - 0.3 * ub * ub
     np.maximum(shade, 0.65, out=shade)
     img *= (~body)[..., None]

@@ -13,6 +13,7 @@ Proportions follow the real release (see ``protocols.md`` §1), scaled down:
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,6 +166,8 @@ def rand_perm_cam(p: SysuPlan, seed: int) -> np.ndarray:
         cells = np.empty((p.cells(cam), 1), dtype=object)
         for pid in range(1, p.cells(cam) + 1):
             n = p.counts.get((cam, pid), 0)
+            if n > 255:
+                raise ValueError(f"cam{cam}/{pid:04d}: {n} images do not fit the uint8 rand_perm_cam cells")
             r = stream(seed, seeding.SYSU, seeding.PERM, pid, cam)
             rows = [r.permutation(n) + 1 for _ in range(N_TRIALS)]
             cells[pid - 1, 0] = np.array(rows, dtype=np.uint8).reshape(N_TRIALS, n)
@@ -172,10 +175,22 @@ def rand_perm_cam(p: SysuPlan, seed: int) -> np.ndarray:
     return out
 
 
+def savemat(path: Path, variables: dict) -> None:
+    """``scipy.io.savemat`` with a fixed header text: scipy stamps the current time, we want equal bytes."""
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, variables)
+    data = bytearray(buf.getvalue())
+    data[:_HEADER_TEXT] = b"MATLAB 5.0 MAT-file, written by protocols.datasets.synthetic".ljust(_HEADER_TEXT)
+    path.write_bytes(bytes(data))
+
+
+_HEADER_TEXT = 116  # descriptive text field of the MAT v5 header; the rest of the header is kept
+
+
 def _write_ids(exp: Path, name: str, ids: tuple[int, ...]) -> None:
     (exp / f"{name}.txt").write_text(",".join(str(i) for i in ids))
     # The release ships MATLAB twins holding the variable ``id`` (as the official evaluation loads it).
-    scipy.io.savemat(exp / f"{name}.mat", {"id": np.asarray(ids, dtype=np.float64).reshape(1, -1)})
+    savemat(exp / f"{name}.mat", {"id": np.asarray(ids, dtype=np.float64).reshape(1, -1)})
 
 
 def render_image(seed: int, person: Person, cam: int, pid: int, k: int) -> np.ndarray:
@@ -217,7 +232,7 @@ def write(root: Path, ids: int, seed: int, workers: int = 1) -> dict:
     _write_ids(exp, "val_id", p.val)
     _write_ids(exp, "test_id", p.test)
     _write_ids(exp, "available_id", p.available)
-    scipy.io.savemat(exp / "rand_perm_cam.mat", {"rand_perm_cam": rand_perm_cam(p, seed)})
+    savemat(exp / "rand_perm_cam.mat", {"rand_perm_cam": rand_perm_cam(p, seed)})
     return stats(p)
 
 
