@@ -12,6 +12,7 @@ from types import ModuleType
 BENCHMARKS: dict[str, str] = {
     'data': 'harness.bench.data',
     'metrics': 'harness.bench.metrics',
+    'train': 'harness.bench.train',
 }
 
 

@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     io.add_argument('--out', default='work_dirs/leaderboard', help='runs, records and tables (default %(default)s)')
     io.add_argument('--data-root-sysu', help='SYSU-MM01 root (default: the protocol config data_root)')
     io.add_argument('--data-root-regdb', help='RegDB root (default: the protocol config data_root)')
+    io.add_argument('--no-plots', action='store_true', help='skip the CMC plots in OUT/tables')
     io.add_argument('--reported', help='reported results CSV (default: results/reported.csv of this tree; '
                     '"" for none)')
     how = p.add_argument_group('how')
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
         prepare_demo_data(out, wanted)
     reported = (args.reported or None) if args.reported is not None else default_reported()
     summary = run_leaderboard(runs, make_launcher(args, out), out, rerun=args.rerun, base_argv=base_argv(args),
-                              reported=reported)
+                              reported=reported, plots=not args.no_plots)
     from harness.leaderboard.session import summary_text
     print(summary_text(summary))
     if summary.get('comparison'):

@@ -34,7 +34,7 @@ def prepare_demo_data(out: str | Path, datasets: Iterable[str] = ('sysu', 'regdb
 
 def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bool = False,
                     base_argv: list[str] | None = None, reported: str | Path | None = None,
-                    tables: bool = True, stream: TextIO | None = None) -> dict:
+                    tables: bool = True, plots: bool = True, stream: TextIO | None = None) -> dict:
     """Run what is not done yet; returns the summary (also written to ``OUT/summary.{json,md}``)."""
     out = Path(out)
     stream = stream if stream is not None else sys.stderr
@@ -67,7 +67,7 @@ def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bo
     with FileLock(out / SUMMARY_LOCK, blocking=True, timeout=600):
         if tables:
             from harness.tables import build_tables
-            built = build_tables(out / 'runs', out / 'tables', reported=reported, relative_to=out)
+            built = build_tables(out / 'runs', out / 'tables', reported=reported, plots=plots, relative_to=out)
             summary['comparison'] = built['comparison']
             summary['problems'] = built['problems']
             summary['table_files'] = [str(p) for p in built['files']]

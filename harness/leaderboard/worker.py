@@ -113,6 +113,8 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
             engine_wrote = _mtime(run.record_path) != before and (record or {}).get('status') == 'failed'
             if lead_rank and not engine_wrote:
                 write_json_atomic(run.record_path, failure_record(run, err, started, tb))
+            elif lead_rank:
+                _stamp_job_id(run.record_path)
             outcome.update(status='failed', error=f'{type(err).__name__}: {err}')
             return outcome
         outcome['wall_s'] = time.monotonic() - t0
@@ -123,11 +125,8 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
                 write_json_atomic(run.record_path, failure_record(run, err, started, tb=''))
             outcome.update(status='failed', error=str(err))
             return outcome
-        job_id = _job_id()
-        prov = record.setdefault('provenance', {})
-        if lead_rank and job_id and not prov.get('job_id'):
-            prov['job_id'] = job_id
-            write_json_atomic(run.record_path, record)
+        if lead_rank:
+            record = _stamp_job_id(run.record_path) or record
         status = record.get('status')
         outcome['status'] = 'done' if status == 'done' else 'failed'
         if status != 'done':
@@ -135,6 +134,19 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
         return outcome
     finally:
         lock.release()
+
+
+def _stamp_job_id(path: Path) -> dict | None:
+    """Put the scheduler's job id into the record's provenance when the engine left it empty."""
+    job_id = _job_id()
+    record = read_record(path)
+    if record is None or not job_id:
+        return record
+    prov = record.setdefault('provenance', {})
+    if not prov.get('job_id'):
+        prov['job_id'] = job_id
+        write_json_atomic(path, record)
+    return record
 
 
 def _mtime(path: Path) -> int | None:

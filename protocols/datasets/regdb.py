@@ -63,9 +63,9 @@ class RegDB:
                     raise DatasetLayoutError(
                         f'unexpected folder {self.root / top / entry.name}: identity folders must be numeric '
                         f'(e.g. {top}/1); {_LAYOUT}; fix: remove or rename the folder')
-                for f in sorted(os.listdir(entry.path)):
-                    if f.lower().endswith(IMAGE_SUFFIXES):
-                        records.append(ImageRecord(f'{top}/{entry.name}/{f}', int(entry.name),
+                for f in sorted(os.scandir(entry.path), key=lambda e: e.name):
+                    if f.name.lower().endswith(IMAGE_SUFFIXES) and f.is_file():
+                        records.append(ImageRecord(f'{top}/{entry.name}/{f.name}', int(entry.name),
                                                    CAMS[modality], modality))
         if not records:
             raise DatasetLayoutError(f'RegDB root {self.root} holds no images under Visible/ or Thermal/; '

@@ -111,9 +111,9 @@ class SYSUMM01:
                         f'two folders for person {pid} in {cam_dir}: {self.id_dirs[(cam, pid)]} and {entry.name}; '
                         f'expected one <pid:04d> folder per person; fix: merge or remove one')
                 self.id_dirs[(cam, pid)] = entry.name
-                for f in sorted(os.listdir(entry.path)):
-                    rel = f'cam{cam}/{entry.name}/{f}'
-                    if f.lower().endswith(IMAGE_SUFFIXES) and (cam_dir / entry.name / f).is_file():
+                for f in sorted(os.scandir(entry.path), key=lambda e: e.name):
+                    rel = f'cam{cam}/{entry.name}/{f.name}'
+                    if f.name.lower().endswith(IMAGE_SUFFIXES) and f.is_file():
                         records.append(ImageRecord(rel, pid, cam, modality))
                     else:
                         self.stray_files.append(rel)

@@ -60,8 +60,13 @@ def test_extract_feat_is_concatenated_unit_parts(model: TwoStreamMHSA) -> None:
             torch.testing.assert_close(feat.view(3, 6, 512).norm(dim=2), torch.ones(3, 6))
         # each modality has its own stream
         assert not torch.allclose(model.extract_feat(x[:3], 0), model.extract_feat(x[:3], 1))
-        pool = build(test_feat='pool').eval().extract_feat(x[:2], 1)
+        model.test_feat = 'pool'
+        try:
+            pool = model.extract_feat(x[:2], 1)
+        finally:
+            model.test_feat = 'emb'
     assert pool.shape == (2, 6 * 2048)
+    torch.testing.assert_close(pool.view(2, 6, 2048).norm(dim=2), torch.ones(2, 6))
 
 
 def test_gray_aux_is_the_luma_of_each_visible_image(model: TwoStreamMHSA) -> None:
@@ -121,7 +126,15 @@ def test_bad_inputs_are_refused(model: TwoStreamMHSA) -> None:
         build(num_parts=8)   # the map is 6 rows tall
 
 
-@pytest.mark.parametrize('share_from', [1, 2, 4, 5])
+def test_non_shared_default_has_bot_blocks_in_each_stream(model: TwoStreamMHSA) -> None:
+    assert model.backbone.share_from == 5 and len(model.backbone.shared) == 0
+    for stream in (model.backbone.visible, model.backbone.infrared):
+        assert all(isinstance(b, BoTBottleneck) for b in stream['layer4'])
+    assert model.backbone.visible['layer4'][0].mhsa_branch.mhsa is not \
+        model.backbone.infrared['layer4'][0].mhsa_branch.mhsa
+
+
+@pytest.mark.parametrize('share_from', [1, 4])
 def test_share_from_places_bot_blocks_per_stream_or_once(share_from: int) -> None:
     m = build(share_from=share_from).train()
     bots = [mod for mod in m.modules() if isinstance(mod, BoTBottleneck)]
@@ -131,15 +144,11 @@ def test_share_from_places_bot_blocks_per_stream_or_once(share_from: int) -> Non
 
 
 @pytest.mark.parametrize('kw,keys', [
-    (dict(pos_enc='abs'), {'loss_id', 'loss_hc'}),
-    (dict(pos_enc='none', rel_pos_scaled=False), {'loss_id', 'loss_hc'}),
-    (dict(center_loss='hctri', part_head='hctri', part_pool='gem'), {'loss_id', 'loss_hctri'}),
-    (dict(add_triplet=True, label_smooth=0.1, part_pool='max', dropout=0.5), {'loss_id', 'loss_hc', 'loss_tri'}),
-    (dict(aux='xmodality'), {'loss_id', 'loss_hc'}),
-    (dict(aux='caj', hc_pairs=['VI'], hc_reduction='mean'), {'loss_id', 'loss_hc'}),
-    (dict(aux='random_gray', bot_zero_init_last_bn=True), {'loss_id', 'loss_hc'}),
-    (dict(mhsa_stages=[], num_parts=2, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1), last_stride=2)),
+    (dict(pos_enc='abs', aux='caj', hc_pairs=['VI'], hc_reduction='mean'), {'loss_id', 'loss_hc'}),
+    (dict(pos_enc='none', rel_pos_scaled=False, aux='random_gray', bot_zero_init_last_bn=True),
      {'loss_id', 'loss_hc'}),
+    (dict(center_loss='hctri', part_head='hctri', part_pool='gem', aux='xmodality'), {'loss_id', 'loss_hctri'}),
+    (dict(add_triplet=True, label_smooth=0.1, part_pool='max', dropout=0.5), {'loss_id', 'loss_hc', 'loss_tri'}),
 ])
 def test_options_train_one_step(kw: dict, keys: set) -> None:
     m = build(**kw).train()

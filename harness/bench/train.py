@@ -1,0 +1,77 @@
+"""Training-step throughput of a config under precision/memory-format settings, one run.
+
+Reports images/s for fp32 (the baseline, measured in the same process), AMP and channels_last,
+and the ratio of each to the baseline. Needs a CUDA device for AMP (mmengine's AmpOptimWrapper
+refuses CPUs); on a CPU only the fp32 rows run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from harness.engine.config import load_config
+from harness.engine.run import build_runner
+from harness.plugins import discover
+
+SETTINGS = {
+    'fp32': dict(amp=dict(enabled=False), channels_last=False),
+    'fp32+channels_last': dict(amp=dict(enabled=False), channels_last=True),
+    'amp-fp16': dict(amp=dict(enabled=True, dtype='float16'), channels_last=False),
+    'amp-bf16': dict(amp=dict(enabled=True, dtype='bfloat16'), channels_last=False),
+    'amp-bf16+channels_last': dict(amp=dict(enabled=True, dtype='bfloat16'), channels_last=True),
+}
+
+
+def measure(config: str, data_root: str, setting: str, iters: int, warmup: int, work_dir: Path,
+            options: dict | None = None) -> dict:
+    cfg = load_config(config, {**(options or {}), **SETTINGS[setting]})
+    cfg.data_root = data_root
+    runner = build_runner(cfg, work_dir / setting.replace('+', '_'), log_level='WARNING')
+    runner._train_loop = runner.build_train_loop(runner._train_loop)  # builds the optimizer wrapper too
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    runner.call_hook('before_run')
+    model, optim = runner.model, runner.optim_wrapper
+    model.train()
+    loader = iter(runner.train_dataloader)
+    batches = [next(loader) for _ in range(min(4, len(runner.train_dataloader)))]
+    losses = []
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    for i in range(warmup + iters):
+        if i == warmup:
+            sync()
+            start = time.perf_counter()
+        log_vars = model.train_step(batches[i % len(batches)], optim)
+        losses.append(float(torch.as_tensor(log_vars['loss']).detach()))
+    sync()
+    elapsed = time.perf_counter() - start
+    bs = len(batches[0]['inputs'])
+    return dict(setting=setting, images_per_s=round(iters * bs / elapsed, 1), batch_size=bs,
+                first_loss=round(losses[0], 4), last_loss=round(losses[-1], 4),
+                finite=bool(all(map(lambda v: v == v and abs(v) != float('inf'), losses))),
+                max_memory_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None)
+
+
+def main(args: argparse.Namespace) -> int:
+    """``vireid bench train CONFIG --data-root DIR [--iters N] [--settings a,b] [--json OUT]``."""
+    p = argparse.ArgumentParser(prog='vireid bench train', description=__doc__)
+    p.add_argument('config')
+    p.add_argument('--data-root', required=True)
+    p.add_argument('--iters', type=int, default=20)
+    p.add_argument('--warmup', type=int, default=5)
+    p.add_argument('--settings', default=','.join(SETTINGS))
+    p.add_argument('--work-dir', default='work_dirs/bench_train')
+    a = p.parse_args(args.options)
+    discover()
+    settings = [s for s in a.settings.split(',') if torch.cuda.is_available() or not s.startswith('amp')]
+    rows = [measure(a.config, a.data_root, s, a.iters, a.warmup, Path(a.work_dir)) for s in settings]
+    base = rows[0]['images_per_s']
+    for r in rows:
+        r['ratio_vs_fp32'] = round(r['images_per_s'] / base, 2)
+        print(json.dumps(r))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(rows, indent=2))
+    return 0
