@@ -21,19 +21,23 @@ def load_features(path: str | Path, root: str | Path | None = None) -> tuple[lis
     if not path.is_file():
         raise FileNotFoundError(f'features file {path} not found; expected an .npz with arrays {NPZ_KEYS}')
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            keys = sorted(npz.files)
-            if sorted(NPZ_KEYS) != keys:
-                raise ValueError(f'{path} holds arrays {keys}; expected exactly {list(NPZ_KEYS)} '
-                                 f'(features: N x D floats, paths: N strings relative to the dataset root)')
-            features = npz['features']
-            try:
-                paths = npz['paths']
-            except ValueError:
-                raise ValueError(f'{path}: "paths" is stored as Python objects; save it as a string array, '
-                                 f'e.g. np.savez(out, features=f, paths=np.array(paths, dtype=str))') from None
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        loaded = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         raise ValueError(f'cannot read {path} as an .npz file: {err}; write it with numpy.savez') from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError(f'{path} holds a single array, not an .npz archive; write it with '
+                         f'np.savez(out, features=..., paths=...)')
+    with loaded as npz:
+        keys = sorted(npz.files)
+        if sorted(NPZ_KEYS) != keys:
+            raise ValueError(f'{path} holds arrays {keys}; expected exactly {list(NPZ_KEYS)} '
+                             f'(features: N x D floats, paths: N strings relative to the dataset root)')
+        features = npz['features']
+        try:
+            paths = npz['paths']
+        except ValueError:
+            raise ValueError(f'{path}: "paths" is stored as Python objects; save it as a string array, '
+                             f'e.g. np.savez(out, features=f, paths=np.array(paths, dtype=str))') from None
     if paths.ndim != 1 or paths.dtype.kind not in 'US':
         raise ValueError(f'{path}: "paths" must be a 1-D array of strings, got dtype {paths.dtype} '
                          f'shape {paths.shape}')

@@ -52,8 +52,8 @@ def load_rand_perm(path: str | Path) -> dict[tuple[int, int], np.ndarray]:
     except Exception as err:  # scipy raises several types for corrupt files
         raise DatasetLayoutError(f'cannot read {path} as a MATLAB file: {err}; {_PERM_SOURCE}') from None
     if 'rand_perm_cam' not in raw:
-        raise DatasetLayoutError(f'{path} has no variable rand_perm_cam (found {sorted(k for k in raw if not k.startswith("__"))}); '
-                                 f'{_PERM_SOURCE}')
+        found = sorted(k for k in raw if not k.startswith('__'))
+        raise DatasetLayoutError(f'{path} has no variable rand_perm_cam (found {found}); {_PERM_SOURCE}')
     cams = np.asarray(raw['rand_perm_cam']).ravel()
     if cams.dtype != object or cams.size != 6:
         raise DatasetLayoutError(f'{path}: rand_perm_cam must be a cell array of 6 cameras, got shape '

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -136,10 +137,12 @@ def print_plan(runs, args: argparse.Namespace) -> None:
           + (f', {args.jobs} at a time' if args.launcher == 'local' else '') + '):')
     for r in runs:
         print(f'  {run_state(r):8s} {r.key:50s} kind={r.kind} data_root={r.data_root or "(config)"}')
-    if runs:
+    if runs and args.launcher != 'inline':
         cmd = worker_command(runs[0], args.runner, args.rerun, args.gpus_per_run)
-        print('each run is one process, e.g.:\n  ' + ' '.join(cmd[:-2] if cmd[-1] == 'pytorch' else cmd[:4])
-              + " '<run json>' ...")
+        spec = json.dumps(runs[0].to_dict(), sort_keys=True)
+        shown = ['<run json>' if tok == spec else tok for tok in cmd]
+        print('each run is one process' + (' (a Slurm job)' if args.launcher == 'slurm' else '') + ':\n  '
+              + shlex.join(shown))
 
 
 def run(args: argparse.Namespace, methods: dict | None = None) -> int:
@@ -160,8 +163,14 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
               flush=True)
         prepare_demo_data(out, wanted)
     reported = (args.reported or None) if args.reported is not None else default_reported()
-    summary = run_leaderboard(runs, make_launcher(args, out), out, rerun=args.rerun, base_argv=base_argv(args),
-                              reported=reported, plots=not args.no_plots)
+    try:
+        summary = run_leaderboard(runs, make_launcher(args, out), out, rerun=args.rerun, base_argv=base_argv(args),
+                                  reported=reported, plots=not args.no_plots)
+    except KeyboardInterrupt:
+        # Workers were stopped; finished runs are recorded and interrupted ones resume from their checkpoint.
+        print(f'\n[leaderboard] interrupted; start the same command again to resume (finished runs are kept, '
+              f'interrupted ones continue from their last checkpoint); records under {out}/runs', file=sys.stderr)
+        return 130
     from harness.leaderboard.session import summary_text
     print(summary_text(summary))
     if summary.get('comparison'):

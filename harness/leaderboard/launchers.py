@@ -45,6 +45,14 @@ def worker_command(run: RunSpec, runner: str = DEFAULT_RUNNER, rerun: bool = Fal
     return [python, *tail]
 
 
+def _cpus() -> int:
+    """CPUs this process may use (taskset / cgroups), not all the machine has."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # not on Linux
+        return os.cpu_count() or 1
+
+
 def _worker_env(threads: int | None) -> dict:
     env = dict(os.environ)
     # The package may not be installed: make the worker import this very tree.
@@ -126,7 +134,7 @@ class LocalLauncher:
 
     def launch(self, runs: Iterable[RunSpec], progress: Progress) -> list[dict]:
         queue = list(runs)
-        threads = max(1, (os.cpu_count() or 1) // self.parallel)
+        threads = max(1, _cpus() // self.parallel)
         env = _worker_env(threads)
         running: dict[str, tuple[RunSpec, subprocess.Popen, float, object]] = {}
         outcomes: dict[str, dict] = {}

@@ -65,8 +65,17 @@ class RelPosMHSA(nn.Module):
             raise ValueError(f'RelPosMHSA was built for a {self.feat_size[0]}x{self.feat_size[1]} feature map '
                              f'but got {height}x{width}; build the model for the input size it runs at '
                              f'(model.input_size must equal the config input_size)')
+        qkv = self.qkv(x)
+        # Attention maths in fp32 even under AMP: q.k over 128 dims overflows fp16 once activations
+        # grow (seen on GPU in eval mode), and at N = 162 tokens these matmuls are cheap.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            out, attn = self._attend(qkv.float(), batch, height, width)
+        out = out.to(qkv.dtype)
+        return (out, attn) if return_attention else out
+
+    def _attend(self, qkv: Tensor, batch: int, height: int, width: int) -> tuple[Tensor, Tensor]:
         heads, d, n = self.heads, self.dim_head, height * width
-        q, k, v = self.qkv(x).reshape(batch, 3, heads, d, n).transpose(-1, -2).unbind(1)  # [B,h,N,d]
+        q, k, v = qkv.reshape(batch, 3, heads, d, n).transpose(-1, -2).unbind(1)  # [B,h,N,d]
         q_scaled = q * self.scale
         logits = q_scaled @ k.transpose(-1, -2)
         q_pos = q_scaled if self.rel_pos_scaled else q
@@ -74,19 +83,18 @@ class RelPosMHSA(nn.Module):
             logits = logits + self._relative_logits(q_pos, height, width)
         elif self.pos_enc == 'abs':
             emb = (self.pos_h[:, None, :] + self.pos_w[None, :, :]).reshape(n, d)
-            logits = logits + q_pos @ emb.to(q_pos.dtype).t()
+            logits = logits + q_pos @ emb.t()
         attn = logits.softmax(dim=-1)
-        out = (attn.to(v.dtype) @ v).transpose(-1, -2).reshape(batch, heads * d, height, width)
-        return (out, attn) if return_attention else out
+        return (attn @ v).transpose(-1, -2).reshape(batch, heads * d, height, width), attn
 
     def _relative_logits(self, q: Tensor, height: int, width: int) -> Tensor:
         """``[B,h,N,N]`` logits ``q_(i,j) . (R_h[k-i+H-1] + R_w[l-j+W-1])``."""
         batch, heads, n, d = q.shape
         q = q.reshape(batch, heads, height, width, d)
         # width: [B,h,H(i),W(j),W(l)], constant over key rows k
-        rel_w = rel_to_abs(q @ self.rel_w.to(q.dtype).t())
+        rel_w = rel_to_abs(q @ self.rel_w.t())
         # height: computed with rows and columns swapped -> [B,h,W(j),H(i),H(k)] -> [B,h,H(i),W(j),H(k)]
-        rel_h = rel_to_abs(q.transpose(2, 3) @ self.rel_h.to(q.dtype).t()).transpose(2, 3)
+        rel_h = rel_to_abs(q.transpose(2, 3) @ self.rel_h.t()).transpose(2, 3)
         logits = rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)  # [B,h,H(i),W(j),H(k),W(l)]
         return logits.reshape(batch, heads, n, n)
 

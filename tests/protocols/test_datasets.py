@@ -1,7 +1,6 @@
 """Dataset readers (SYSU-MM01, RegDB): indexing, splits, relabelling, validation, images, ``vireid data check``."""
 from __future__ import annotations
 
-import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -313,6 +312,10 @@ def test_data_check_reports_bad_dataset(monkeypatch: pytest.MonkeyPatch, capsys:
     err = capsys.readouterr().err
     assert 'vireid data: error: 1 unreadable image(s)' in err and victim.relative_to(sysu_copy).as_posix() in err
     assert _cli(monkeypatch, argv + ['--quick']) == 0  # header intact
+    (sysu_copy / 'exp' / 'rand_perm_cam.mat').unlink()
+    assert _cli(monkeypatch, argv + ['--quick']) == 0  # the seeded sampler still works
+    out = capsys.readouterr().out
+    assert 'sampler "official" is unavailable' in out and 'wuancong/SYSU-MM01' in out
     shutil.rmtree(sysu_copy / 'exp')
     assert _cli(monkeypatch, argv) == 2
     assert 'no exp/ folder' in capsys.readouterr().err

@@ -130,6 +130,16 @@ def test_score_errors(monkeypatch, capsys, tmp_path, sysu_root, sysu_records):
     _save(npz, paths, feats, pids=np.zeros(len(paths)))
     assert 'expected exactly' in _error(monkeypatch, capsys, base)
 
+    np.savez(npz, features=feats, paths=np.array(paths, dtype=object))
+    assert 'stored as Python objects' in _error(monkeypatch, capsys, base)
+
+    _save(npz, paths, feats.astype(np.int64))
+    assert 'must hold floats' in _error(monkeypatch, capsys, base)
+
+    np.save(tmp_path / 'single.npy', feats)
+    assert 'not an .npz archive' in _error(monkeypatch, capsys, ['score', tmp_path / 'single.npy', '--dataset',
+                                                                 'sysu', '--root', sysu_root])
+
     _save(npz, paths, feats)
     assert '--direction do(es) not apply to sysu' in _error(monkeypatch, capsys, base + ['--direction', 't2v'])
     assert 'not found' in _error(monkeypatch, capsys, ['score', tmp_path / 'none.npz', '--dataset', 'sysu',

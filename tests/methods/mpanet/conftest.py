@@ -27,3 +27,12 @@ def harness_batch(num_ids: int = 3, k: int = 2, size=(32, 16), seed: int = 0):
 @pytest.fixture
 def model() -> MPANet:
     return tiny_model()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on the shared 2-core machine two threads ran these tests ~5x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -159,6 +159,20 @@ def test_mhsa_parameter_counts() -> None:
     assert counts['rel'] == 793_088  # spec §2.7
 
 
+def test_attention_stays_finite_under_fp16_autocast() -> None:
+    """Large activations make fp16 q.k logits overflow; the block keeps its attention maths in fp32."""
+    torch.manual_seed(6)
+    module = RelPosMHSA(C, (H, W), HEADS, D)
+    x = torch.randn(B, C, H, W) * 300.0    # q.k ~ 1e5 > fp16 max 65504
+    with torch.no_grad():
+        ref = module(x)
+        with torch.autocast('cpu', dtype=torch.float16):
+            half, attn = module(x, return_attention=True)
+    assert attn.dtype == torch.float32 and half.dtype == torch.float16
+    assert torch.isfinite(half).all()
+    torch.testing.assert_close(half.float(), ref, rtol=2e-3, atol=ref.abs().max().item() * 2e-3)
+
+
 def test_wrong_feature_size_is_refused() -> None:
     module = RelPosMHSA(C, (H, W), HEADS, D)
     with pytest.raises(ValueError, match='input_size'):

@@ -1,0 +1,115 @@
+"""Official AGW checkpoints (mangye16/Cross-Modal-Re-ID-baseline ``embed_net``, ``--method agw``)
+-> harness ``AGW`` state dict.
+
+Official key -> harness key:
+  visible_module.visible.{conv1,bn1}.*  -> backbone.visible.stem.{0,1}.*
+  thermal_module.thermal.{conv1,bn1}.*  -> backbone.infrared.stem.{0,1}.*
+  base_resnet.base.layer{1-4}.*         -> backbone.shared.layer{1-4}.*
+  NL_{s}.{i}.*                          -> non_local.layer{s}.{i}.*     (s = 2, 3 for AGW)
+  bottleneck.*, classifier.weight       -> unchanged
+Dropped: the three ResNet-50 copies' parts the official forward never calls
+(``visible_module.visible.layer*``, ``thermal_module.thermal.layer*``, ``base_resnet.base.{conv1,bn1}``).
+Anything else, a missing used tensor or a shape mismatch is refused.
+"""
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+PREFIXES = (
+    ('visible_module.visible.conv1.', 'backbone.visible.stem.0.'),
+    ('visible_module.visible.bn1.', 'backbone.visible.stem.1.'),
+    ('thermal_module.thermal.conv1.', 'backbone.infrared.stem.0.'),
+    ('thermal_module.thermal.bn1.', 'backbone.infrared.stem.1.'),
+    ('base_resnet.base.layer', 'backbone.shared.layer'),
+    ('bottleneck.', 'bottleneck.'),
+    ('classifier.', 'classifier.'),
+)
+NON_LOCAL = re.compile(r'^NL_([1-4])\.(\d+)\.(.+)$')
+UNUSED = re.compile(r'^(visible_module\.visible\.layer[1-4]|thermal_module\.thermal\.layer[1-4]'
+                    r'|base_resnet\.base\.(conv1|bn1))\.')
+
+
+def harness_key(key: str) -> str | None:
+    """The harness name of an official tensor the AGW forward uses, else ``None``."""
+    nl = NON_LOCAL.match(key)
+    if nl:
+        stage, index, rest = nl.groups()
+        return f'non_local.layer{stage}.{index}.{rest}'
+    for old, new in PREFIXES:
+        if key.startswith(old):
+            return new + key[len(old):]
+    return None
+
+
+def load_official(src: str | Path, trusted: bool = False) -> dict[str, Tensor]:
+    """The ``embed_net`` state dict in ``src``: bare, or under ``'net'`` as train.py saves it."""
+    path = Path(src)
+    if not path.is_file():
+        raise FileNotFoundError(f'official AGW checkpoint {src} does not exist')
+    try:
+        obj = torch.load(path, map_location='cpu', weights_only=not trusted)
+    except pickle.UnpicklingError as err:
+        raise RuntimeError(
+            f'{src} holds objects other than tensors (official train.py saves numpy arrays under '
+            f"'cmc'), so torch.load(weights_only=True) refused it: {str(err).splitlines()[0]} "
+            'If you trust the file, call methods.agw.convert.convert(src, dst, trusted=True); '
+            'trusted loading runs arbitrary pickled code.') from err
+    if isinstance(obj, dict) and isinstance(obj.get('net'), dict):
+        obj = obj['net']
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise ValueError(f"{src}: expected an embed_net state dict (tensors, optionally under 'net'), "
+                         f'got {type(obj).__name__}')
+    return {k.removeprefix('module.'): v for k, v in obj.items()}
+
+
+def convert_state_dict(official: dict[str, Tensor], target: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
+    """``official`` mapped onto the keys and shapes of ``target``; also returns the dropped keys."""
+    out: dict[str, Tensor] = {}
+    dropped, unexpected, bad_shape = [], [], []
+    for key, value in official.items():
+        new = harness_key(key)
+        if new is not None and new in target:
+            if value.shape != target[new].shape:
+                bad_shape.append(f'{key} {tuple(value.shape)} -> {new} {tuple(target[new].shape)}')
+            out[new] = value.detach().clone().contiguous()
+        elif UNUSED.match(key):
+            dropped.append(key)
+        else:
+            unexpected.append(key)
+    for key in target:  # checkpoints from torch < 0.4.1 lack BN counters; they only matter for momentum=None
+        if key not in out and key.endswith('num_batches_tracked'):
+            out[key] = torch.zeros_like(target[key])
+    missing = [k for k in target if k not in out]
+    problems = []
+    if unexpected:
+        problems.append(f'{len(unexpected)} unexpected key(s): {", ".join(sorted(unexpected)[:8])}')
+    if missing:
+        problems.append(f'{len(missing)} used tensor(s) missing (harness names): {", ".join(missing[:8])}')
+    if bad_shape:
+        problems.append(f'{len(bad_shape)} shape mismatch(es): {"; ".join(bad_shape[:8])}')
+    if problems:
+        raise ValueError('not an official AGW embed_net checkpoint (ResNet-50, --method agw): '
+                         + ' | '.join(problems))
+    return out, dropped
+
+
+def convert(src: str, dst: str, trusted: bool = False) -> dict:
+    """Converts ``src`` into a harness state dict at ``dst`` (loads ``weights_only`` unless trusted)."""
+    from methods.agw.model import AGW
+
+    official = load_official(src, trusted=trusted)
+    weight = official.get('classifier.weight')
+    if weight is None or weight.dim() != 2:
+        raise ValueError(f"{src} lacks 'classifier.weight' [num_classes, 2048]; is it an AGW embed_net?")
+    num_classes = int(weight.shape[0])
+    target = AGW(num_classes=num_classes, backbone=dict(pretrained=False)).state_dict()
+    out, dropped = convert_state_dict(official, target)
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(out, dst)
+    return dict(method='agw', src=str(src), dst=str(dst), num_classes=num_classes,
+                converted=len(out), dropped_unused=len(dropped), official_keys=len(official))
