@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import torch
+from mmengine.config import DictAction
 
 from harness.engine.config import load_config
 from harness.engine.run import build_runner
@@ -64,10 +65,12 @@ def main(args: argparse.Namespace) -> int:
     p.add_argument('--warmup', type=int, default=5)
     p.add_argument('--settings', default=','.join(SETTINGS))
     p.add_argument('--work-dir', default='work_dirs/bench_train')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                   help='config overrides, e.g. model.backbone.pretrained=False')
     a = p.parse_args(args.options)
     discover()
     settings = [s for s in a.settings.split(',') if torch.cuda.is_available() or not s.startswith('amp')]
-    rows = [measure(a.config, a.data_root, s, a.iters, a.warmup, Path(a.work_dir)) for s in settings]
+    rows = [measure(a.config, a.data_root, s, a.iters, a.warmup, Path(a.work_dir), a.cfg_options) for s in settings]
     base = rows[0]['images_per_s']
     for r in rows:
         r['ratio_vs_fp32'] = round(r['images_per_s'] / base, 2)

@@ -17,15 +17,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     rows = []
     for name, spec in sorted(discover().items()):
-        files = spec.config_files()
-        datasets, configs = set(), []
-        for f in files:
+        first = [name, spec.title, spec.distribution, 'yes' if spec.converter else 'no']
+        for f in spec.config_files():
             cfg = Config.fromfile(str(f))
-            datasets.add(cfg.get('protocol_base', '?'))
-            configs.append(f'{f.stem} ({cfg.get("entry", {}).get("kind", "?")})')
-        rows.append([name, spec.title, spec.distribution, ', '.join(sorted(datasets)), len(files),
-                     spec.converter is not None])
-        for c in configs:
-            rows.append(['', '', '', '', c, ''])
-    print(tabulate(rows, headers=['method', 'title', 'package', 'datasets', 'configs', 'converter']))
+            entry = cfg.get('entry', {})
+            kind = entry.get('kind', '?') + (f" {entry['row']}" if entry.get('row') else '')
+            rows.append(first + [cfg.get('protocol_base', '?'), kind, f.name])
+            first = [''] * 4
+        if first[0]:
+            rows.append(first + ['', '', '(no configs)'])
+    print(tabulate(rows, headers=['method', 'title', 'package', 'converter', 'dataset', 'kind', 'config']))
     return 0

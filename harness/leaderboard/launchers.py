@@ -28,10 +28,12 @@ from typing import Callable, Iterable
 from harness.leaderboard.plan import RunSpec
 from harness.leaderboard.progress import Progress
 from harness.leaderboard.records import Busy, FileLock, read_record, write_json_atomic
-from harness.leaderboard.worker import (DEFAULT_RUNNER, EXIT_BUSY, EXIT_DONE, execute, failure_record)
+from harness.leaderboard.worker import (DEFAULT_RUNNER, EXIT_ALREADY_DONE, EXIT_BUSY, EXIT_DONE, execute,
+                                        failure_record)
 
 LOG_NAME = 'leaderboard.log'
 JOBS_NAME = 'jobs.json'
+QUEUED_STATES = {'PENDING', 'RUNNING', 'REQUEUED', 'CONFIGURING', 'COMPLETING', 'SUSPENDED', 'RESIZING'}
 
 
 def worker_command(run: RunSpec, runner: str = DEFAULT_RUNNER, rerun: bool = False,
@@ -82,6 +84,18 @@ def _record_error(record: dict) -> str | None:
     return f'{err.get("type")}: {err.get("message")}' if isinstance(err, dict) else None
 
 
+def report(progress: Progress, out: dict) -> None:
+    """One finished outcome on the progress display (busy and already-done runs are skips)."""
+    if out['status'] == 'busy':
+        progress.running.pop(out['key'], None)
+        progress.skip(out['key'], 'busy: another leaderboard holds it')
+    elif out.get('already'):
+        progress.running.pop(out['key'], None)
+        progress.skip(out['key'], 'done by another leaderboard meanwhile')
+    else:
+        progress.finish(out['key'], out['status'], out['error'])
+
+
 def _outcome_from_exit(run: RunSpec, returncode: int, started_at: float) -> dict:
     """Outcome of a worker process from its exit code and the record it left."""
     out = {'key': run.key, 'status': 'busy', 'error': None, 'wall_s': time.time() - started_at,
@@ -89,14 +103,14 @@ def _outcome_from_exit(run: RunSpec, returncode: int, started_at: float) -> dict
     if returncode == EXIT_BUSY:
         return out
     record = read_record(run.record_path) or {}
-    if returncode == EXIT_DONE and record.get('status') == 'done':
-        out['status'] = 'done'
-        return out
-    out['status'] = 'failed'
-    try:   # a record older than this worker is a previous attempt's, not this one's
+    try:   # a record older than this worker is a previous attempt's (or another leaderboard's)
         fresh = run.record_path.stat().st_mtime >= started_at - 1
     except FileNotFoundError:
         fresh = False
+    if returncode in (EXIT_DONE, EXIT_ALREADY_DONE) and record.get('status') == 'done':
+        out.update(status='done', already=returncode == EXIT_ALREADY_DONE)
+        return out
+    out['status'] = 'failed'
     if fresh and record.get('status') == 'failed':
         out['error'] = _record_error(record) or 'failed (no error in the record)'
     else:
@@ -117,7 +131,7 @@ class InlineLauncher:
         for run in runs:
             progress.start(run.key)
             out = {**execute(run, runner=self.runner, rerun=self.rerun), 'job_id': None}
-            progress.finish(run.key, out['status'], out['error'])
+            report(progress, out)
             outcomes.append(out)
         return outcomes
 
@@ -160,11 +174,7 @@ class LocalLauncher:
                     log.close()
                     del running[key]
                     out = _outcome_from_exit(run, rc, t0)
-                    if out['status'] == 'busy':
-                        progress.running.pop(key, None)
-                        progress.skip(key, 'busy: another leaderboard holds it')
-                    else:
-                        progress.finish(key, out['status'], out['error'])
+                    report(progress, out)
                     outcomes[key] = out
                 if running:
                     time.sleep(self.poll_s)
@@ -254,12 +264,35 @@ class SubmititLauncher:
             current.update(entries)
             write_json_atomic(self.jobs_file, current)
 
+    @staticmethod
+    def job_state(entry: dict) -> str | None:
+        """Scheduler state of a job an earlier leaderboard submitted and did not see end, if known."""
+        if entry.get('cluster') != 'slurm' or entry.get('state') != 'SUBMITTED':
+            return None
+        try:
+            import submitit
+            return str(submitit.SlurmJob(entry['submitit_folder'], entry['job_id']).state)
+        except Exception:   # sacct unavailable or the job is forgotten: submit again (the lock still guards)
+            return None
+
     def launch(self, runs: Iterable[RunSpec], progress: Progress) -> list[dict]:
         import submitit
         runs = list(runs)
         ex = self.executor()
-        jobs = []
+        try:
+            known = json.loads(self.jobs_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            known = {}
+        jobs, outcomes = [], {}
         for run in runs:
+            # A job still queued from an earlier leaderboard (killed while waiting) is not submitted twice.
+            state = self.job_state(known[run.key]) if run.key in known else None
+            if state in QUEUED_STATES:
+                outcomes[run.key] = {'key': run.key, 'status': 'busy', 'wall_s': 0.0, 'record': str(run.record_path),
+                                     'job_id': known[run.key]['job_id'],
+                                     'error': f'queued as job {known[run.key]["job_id"]} ({state})'}
+                progress.skip(run.key, f'busy: already queued as job {known[run.key]["job_id"]} ({state})')
+                continue
             Path(run.work_dir).mkdir(parents=True, exist_ok=True)
             if self.gpus_per_run > 1:
                 job = ex.submit(run_distributed, run.to_dict(), self.runner, self.rerun, self.gpus_per_run)
@@ -271,7 +304,6 @@ class SubmititLauncher:
         self._save_jobs({run.key: {'job_id': str(job.job_id), 'cluster': self.cluster, 'submitted': now,
                                    'work_dir': run.work_dir, 'submitit_folder': str(self.folder),
                                    'state': 'SUBMITTED'} for run, job in jobs})
-        outcomes: dict[str, dict] = {}
         by_job = {id(job): run for run, job in jobs}
         for job in submitit.helpers.as_completed([j for _, j in jobs]):
             run = by_job[id(job)]
@@ -281,13 +313,9 @@ class SubmititLauncher:
                 out = {'key': run.key, 'status': 'failed', 'wall_s': 0.0, 'record': str(run.record_path),
                        'error': _record_death(run, 1) + f'; submitit: {type(err).__name__}: {str(err)[:300]}'}
             out['job_id'] = str(job.job_id)
-            if out['status'] == 'busy':
-                progress.running.pop(run.key, None)
-                progress.skip(run.key, 'busy: another leaderboard holds it')
-            else:
-                progress.finish(run.key, out['status'], out['error'])
+            report(progress, out)
             outcomes[run.key] = out
         self._save_jobs({run.key: {'job_id': str(job.job_id), 'cluster': self.cluster, 'submitted': now,
                                    'work_dir': run.work_dir, 'submitit_folder': str(self.folder),
                                    'state': outcomes[run.key]['status']} for run, job in jobs})
-        return [outcomes[r.key] for r in runs]
+        return [outcomes[r.key] for r in runs if r.key in outcomes]

@@ -55,8 +55,8 @@ def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bo
     summary = {
         'finished': _dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds'),
         'planned': len(runs),
-        'already_done': [r.key for r in already],
-        'done': [o['key'] for o in outcomes if o['status'] == 'done'],
+        'already_done': [r.key for r in already] + [o['key'] for o in outcomes if o.get('already')],
+        'done': [o['key'] for o in outcomes if o['status'] == 'done' and not o.get('already')],
         'failed': [{'key': o['key'], 'error': o['error'], 'record': o['record']} for o in failed],
         'busy': busy_keys,
         'retry': retry_command([by_key[o['key']] for o in failed], base_argv or []) if failed else None,
@@ -67,6 +67,7 @@ def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bo
     with FileLock(out / SUMMARY_LOCK, blocking=True, timeout=600):
         if tables:
             from harness.tables import build_tables
+            (out / 'runs').mkdir(parents=True, exist_ok=True)
             built = build_tables(out / 'runs', out / 'tables', reported=reported, plots=plots, relative_to=out)
             summary['comparison'] = built['comparison']
             summary['problems'] = built['problems']

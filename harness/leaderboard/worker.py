@@ -24,6 +24,7 @@ from harness.leaderboard.records import Busy, FileLock, read_record, write_json_
 
 DEFAULT_RUNNER = 'harness.engine.run:run_experiment'
 EXIT_DONE, EXIT_FAILED, EXIT_BUSY = 0, 1, 75   # 75 = EX_TEMPFAIL: try again later
+EXIT_ALREADY_DONE = 3                            # done by another leaderboard: nothing was run
 
 
 def resolve_runner(runner: str | Callable) -> Callable:
@@ -70,7 +71,8 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
             launcher: str | None = None) -> dict:
     """Run ``run`` under its lock; returns ``{'key', 'status', 'error', 'wall_s', 'record'}``.
 
-    status is 'done', 'failed' or 'busy' (another process holds the run).
+    status is 'done', 'failed' or 'busy' (another process holds the run); ``already: True`` marks
+    a run found done (by another leaderboard) once its lock was taken.
     """
     if isinstance(run, dict):
         run = RunSpec.from_dict(run)
@@ -88,7 +90,7 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
         work_dir.mkdir(parents=True, exist_ok=True)
         record = read_record(run.record_path)
         if record and record.get('status') == 'done' and not rerun:
-            outcome.update(status='done')       # finished by someone else since we planned
+            outcome.update(status='done', already=True)   # finished by another leaderboard since we planned
             return outcome
         if lead_rank:
             write_json_atomic(work_dir / RUN_SPEC_NAME, {**run.to_dict(), 'runner': str(runner)})
@@ -181,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     outcome = execute(RunSpec.from_dict(data), runner=runner, rerun=args.rerun, launcher=args.launcher)
     if outcome['status'] == 'failed':
         print(f'run {outcome["key"]} failed: {outcome["error"]}', file=sys.stderr)
+    if outcome.get('already'):
+        return EXIT_ALREADY_DONE
     return {'done': EXIT_DONE, 'failed': EXIT_FAILED, 'busy': EXIT_BUSY}[outcome['status']]
 
 

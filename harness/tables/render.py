@@ -47,7 +47,8 @@ def problems_markdown(coll: Collection) -> str:
         parts.append('')
     if coll.incomplete:
         parts.append('**Unfinished runs (not tabulated)**\n')
-        parts += [f'- `{p}`: status {rec.get("status")!r}' for p, rec in coll.incomplete] + ['']
+        parts += [f'- `{p}`: status {rec.get("status")!r} (still training, or interrupted: the next '
+                  f'leaderboard resumes it)' for p, rec in coll.incomplete] + ['']
     if coll.duplicates:
         parts.append('**Superseded duplicate records (a later record of the same run is used)**\n')
         parts += [f'- `{p}`' for p in coll.duplicates] + ['']

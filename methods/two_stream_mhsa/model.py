@@ -49,7 +49,7 @@ class TwoStreamMHSA(VIReIDModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self._check_choices(pos_enc=(pos_enc, POS_ENCODINGS), aux=(aux, AUX_KINDS),
                             aux_route=(aux_route, AUX_ROUTES), center_loss=(center_loss, CENTER_LOSSES),
-                            test_feat=(test_feat, TEST_FEATS))
+                            test_feat=(test_feat, TEST_FEATS), hc_reduction=(hc_reduction, ('sum', 'mean')))
         if len(tuple(input_size)) != 2:
             raise ValueError(f'model.input_size must be (H, W), got {input_size!r}')
         self.input_size = (int(input_size[0]), int(input_size[1]))

@@ -11,7 +11,6 @@ import argparse
 import io
 import json
 import os
-import sys
 import threading
 import time
 from collections import Counter
@@ -177,6 +176,15 @@ def test_parse_splits():
         parse_splits('a-b')
 
 
+def test_retry_command_names_exactly_the_failed_runs(world):
+    methods, out, _ = world
+    runs = build_plan(methods, out, names=['alpha'], configs=['alpha_regdb'], regdb_splits=(2, 5, 7))
+    cmd = retry_command([runs[0], runs[2]], ['--out', 'o', '--methods', 'alpha,beta', '--rerun', '--jobs', '2',
+                                             '--regdb-splits=1-10'])
+    assert cmd == ('vireid leaderboard --out o --jobs 2 --methods alpha --configs alpha_regdb --datasets regdb '
+                   '--kinds full --regdb-splits 2,7')
+
+
 def test_bad_config_entry_is_a_clear_error(world, tmp_path):
     methods, out, _ = world
     folder = tmp_path / 'plugins' / 'bad' / 'configs'
@@ -317,11 +325,25 @@ def test_two_leaderboards_on_one_folder_run_each_run_once(world):
     assert _per_run(calls()) == Counter({r.key: 1 for r in runs})
     assert all(read_record(r.record_path)['status'] == 'done' for r in runs)
     done = summaries[0]['done'] + summaries[1]['done']
-    assert sorted(set(done)) == sorted(r.key for r in runs)
+    assert sorted(done) == sorted(r.key for r in runs)    # each trained by exactly one session
     assert not summaries[0]['failed'] and not summaries[1]['failed']
-    # Both ran concurrently: two workers of one session overlapped in time.
+    # Runs overlapped: the second started before the first could end (3 epochs x 0.4 s of sleep).
     starts = sorted(c['t'] for c in calls())
-    assert starts[1] - starts[0] < 0.8
+    assert starts[1] - starts[0] < 1.2
+
+
+@pytest.mark.parametrize('launcher', ['inline', 'local'])
+def test_run_finished_by_another_leaderboard_after_planning_is_not_redone(world, launcher):
+    methods, out, calls = world
+    runs = build_plan(methods, out, names=['alpha'], configs=['alpha_sysu'])
+    L.InlineLauncher(runner=RUNNER).launch(runs, Progress(1, stream=io.StringIO()))   # "the other leaderboard"
+    assert len(calls()) == 1
+    stream = io.StringIO()
+    # This session planned the run before it was done, and launches it anyway.
+    chosen = L.InlineLauncher(runner=RUNNER) if launcher == 'inline' else L.LocalLauncher(runner=RUNNER)
+    [outcome] = chosen.launch(runs, Progress(1, stream=stream))
+    assert outcome['status'] == 'done' and outcome['already'] and len(calls()) == 1
+    assert 'skipped alpha/alpha_sysu/sysu: done by another leaderboard meanwhile' in stream.getvalue()
 
 
 def test_file_lock_is_exclusive_and_released():
@@ -381,7 +403,8 @@ def test_parallel_local_jobs_overlap(world):
     summary = _session(runs, L.LocalLauncher(jobs=2, runner=RUNNER), out)
     assert sorted(summary['done']) == sorted(r.key for r in runs)
     c = calls()
-    assert len(c) == 2 and len({x['pid'] for x in c}) == 2 and abs(c[0]['t'] - c[1]['t']) < 0.8
+    # Each run sleeps 3 x 0.4 s: the second started while the first was still training.
+    assert len(c) == 2 and len({x['pid'] for x in c}) == 2 and abs(c[0]['t'] - c[1]['t']) < 1.2
 
 
 @pytest.mark.parametrize('cluster', ['debug', 'local'])
@@ -400,6 +423,21 @@ def test_submitit_launcher_keeps_job_ids(world, cluster):
         job_id = jobs[r.key]['job_id']
         assert job_id and read_record(r.record_path)['provenance']['job_id'] == job_id
     assert len(calls()) == 2
+
+
+def test_submitit_does_not_resubmit_a_job_still_queued(world, monkeypatch):
+    methods, out, calls = world
+    runs = build_plan(methods, out, names=['alpha'], kinds=['full'], datasets=['sysu'])
+    write_json_atomic(out / 'jobs.json', {runs[0].key: {'job_id': '4242', 'cluster': 'slurm', 'state': 'SUBMITTED',
+                                                        'submitit_folder': str(out / 'submitit')}})
+    seen = []
+    monkeypatch.setattr(L.SubmititLauncher, 'job_state', staticmethod(lambda e: seen.append(e) or 'PENDING'))
+    launcher = L.SubmititLauncher(out / 'submitit', out / 'jobs.json', cluster='debug', gpus_per_run=0, runner=RUNNER)
+    summary = _session(runs, launcher, out)
+    assert summary['busy'] == [runs[0].key] and not calls() and seen[0]['job_id'] == '4242'
+    monkeypatch.setattr(L.SubmititLauncher, 'job_state', staticmethod(lambda e: 'COMPLETED'))
+    summary = _session(runs, launcher, out)
+    assert summary['done'] == [runs[0].key] and len(calls()) == 1
 
 
 def test_multi_gpu_runs_go_through_torchrun(world):

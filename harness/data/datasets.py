@@ -1,0 +1,81 @@
+"""Training and test sets handed to the mmengine Runner.
+
+Both read the dataset through ``protocols`` (the one place that knows layouts and protocols) and
+serve uint8 ``[3, H, W]`` tensors from the decode-once cache.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from harness.data.cache import load_images
+from harness.data.transforms import build_pipeline
+from harness.registry import DATASETS
+from protocols.datasets import TrainSet, load_dataset
+from protocols.evaluation import check_protocol, test_records
+
+
+def train_set(dataset: str, data_root: str | Path, protocol: dict) -> TrainSet:
+    """The protocol's training images: SYSU train+val ids; RegDB the split's train files."""
+    ds = load_dataset(dataset, data_root)
+    if dataset == 'regdb':
+        return ds.train_set(check_protocol('regdb', protocol)['split'])
+    return ds.train_set()
+
+
+def _to_chw(arr: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(arr)).permute(2, 0, 1).contiguous()
+
+
+@DATASETS.register_module()
+class VIReIDTrainSet(Dataset):
+    """Training images with labels 0..C-1; ``labels``/``modalities`` arrays feed the samplers."""
+
+    def __init__(self, dataset: str, data_root: str, protocol: dict, input_size: Sequence[int],
+                 pipeline: Sequence[dict] | None = None, cache_dir: str | None = None) -> None:
+        self.dataset, self.data_root = dataset, str(data_root)
+        ts = train_set(dataset, data_root, protocol)
+        self.records = ts.records
+        self.num_classes = ts.num_classes
+        self.labels = np.asarray(ts.labels, dtype=np.int64)
+        self.modalities = np.asarray([int(r.modality) for r in self.records], dtype=np.int64)
+        self.cams = np.asarray([r.cam for r in self.records], dtype=np.int64)
+        self.images = load_images(data_root, self.records, input_size, cache_dir)
+        self.pipeline = build_pipeline(pipeline, input_size)
+        self.metainfo = dict(dataset=dataset, num_classes=int(self.num_classes))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict:
+        return dict(inputs=self.pipeline(_to_chw(self.images[i])),
+                    data_samples=dict(label=int(self.labels[i]), modality=int(self.modalities[i]),
+                                      cam=int(self.cams[i]), index=int(i)))
+
+
+@DATASETS.register_module()
+class VIReIDTestSet(Dataset):
+    """Every image the protocol scores (queries and gallery candidates), each once.
+
+    ``label`` here is the person id; features are matched back to records by ``index``.
+    """
+
+    def __init__(self, dataset: str, data_root: str, protocol: dict, input_size: Sequence[int],
+                 cache_dir: str | None = None) -> None:
+        self.dataset, self.data_root, self.protocol = dataset, str(data_root), dict(protocol)
+        self.records = test_records(dataset, data_root, protocol)
+        self.modalities = np.asarray([int(r.modality) for r in self.records], dtype=np.int64)
+        self.images = load_images(data_root, self.records, input_size, cache_dir)
+        self.metainfo = dict(dataset=dataset)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict:
+        r = self.records[i]
+        return dict(inputs=_to_chw(self.images[i]),
+                    data_samples=dict(label=int(r.pid), modality=int(r.modality), cam=int(r.cam), index=int(i)))

@@ -1,0 +1,138 @@
+"""Training augmentations on uint8 ``[3, H, W]`` tensors (after the decode-once cache).
+
+Working on tensors instead of PIL images lets the cache skip JPEG decoding every epoch. Each
+transform is a callable registered in ``TRANSFORMS`` so configs list them by name. Randomness comes
+from the global torch RNG, which the harness re-seeds per epoch and per worker (exact resume).
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
+
+from harness.models.data_preprocessor import IMAGENET_MEAN
+from harness.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class RandomHorizontalFlip:
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = p
+
+    def __call__(self, img: Tensor) -> Tensor:
+        return img.flip(-1) if torch.rand(()) < self.p else img
+
+
+@TRANSFORMS.register_module()
+class Pad:
+    """Constant padding on every side (AGW/MMN pad with 0, MPANet with 127)."""
+
+    def __init__(self, padding: int = 10, fill: int = 0) -> None:
+        self.padding, self.fill = padding, fill
+
+    def __call__(self, img: Tensor) -> Tensor:
+        return TF.pad(img, [self.padding], fill=self.fill)
+
+
+@TRANSFORMS.register_module()
+class RandomCrop:
+    """Random crop to ``size`` (default: the config's ``input_size``, filled in by the harness)."""
+
+    def __init__(self, size: Sequence[int] | None = None) -> None:
+        self.size = tuple(size) if size is not None else None
+
+    def __call__(self, img: Tensor) -> Tensor:
+        if self.size is None:
+            raise ValueError('RandomCrop needs size=(H, W); the harness sets it from input_size')
+        h, w = self.size
+        top = int(torch.randint(0, img.shape[-2] - h + 1, ()))
+        left = int(torch.randint(0, img.shape[-1] - w + 1, ()))
+        return img[..., top:top + h, left:left + w]
+
+
+@TRANSFORMS.register_module()
+class RandomErasing:
+    """Random erasing (Zhong et al.) on uint8 images.
+
+    Erased pixels take the ImageNet mean colour, which is 0 after normalisation: the same value the
+    official code writes into the normalised tensor. ``ratio_sampling='uniform'`` draws the aspect
+    ratio uniformly (Zhong's code, torchvision 0.4); ``'log'`` as current torchvision.
+    """
+
+    def __init__(self, p: float = 0.5, scale: Sequence[float] = (0.02, 0.4),
+                 ratio: Sequence[float] = (0.3, 3.3), ratio_sampling: str = 'uniform',
+                 attempts: int = 100, value: Sequence[int] | None = None) -> None:
+        if ratio_sampling not in ('uniform', 'log'):
+            raise ValueError(f"ratio_sampling must be 'uniform' or 'log', got {ratio_sampling!r}")
+        self.p, self.scale, self.ratio = p, tuple(scale), tuple(ratio)
+        self.ratio_sampling, self.attempts = ratio_sampling, attempts
+        fill = value if value is not None else [round(m * 255) for m in IMAGENET_MEAN]
+        self.value = torch.tensor(fill, dtype=torch.uint8).view(3, 1, 1)
+
+    def __call__(self, img: Tensor) -> Tensor:
+        if torch.rand(()) >= self.p:
+            return img
+        h, w = img.shape[-2:]
+        area = h * w
+        for _ in range(self.attempts):
+            target = area * float(torch.empty(()).uniform_(*self.scale))
+            if self.ratio_sampling == 'uniform':
+                r = float(torch.empty(()).uniform_(*self.ratio))
+            else:
+                r = math.exp(float(torch.empty(()).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]))))
+            eh, ew = int(round(math.sqrt(target * r))), int(round(math.sqrt(target / r)))
+            if 0 < eh < h and 0 < ew < w:
+                top = int(torch.randint(0, h - eh + 1, ()))
+                left = int(torch.randint(0, w - ew + 1, ()))
+                img = img.clone()
+                img[:, top:top + eh, left:left + ew] = self.value
+                return img
+        return img
+
+
+@TRANSFORMS.register_module()
+class ColorJitter:
+    def __init__(self, brightness: float = 0.0, contrast: float = 0.0, saturation: float = 0.0,
+                 hue: float = 0.0) -> None:
+        from torchvision.transforms import v2
+        self.op = v2.ColorJitter(brightness, contrast, saturation, hue)
+
+    def __call__(self, img: Tensor) -> Tensor:
+        return self.op(img)
+
+
+@TRANSFORMS.register_module()
+class RandomGrayscale:
+    """Grey copy in all three channels with probability ``p`` (ITU-R 601 luma, as torchvision)."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = p
+
+    def __call__(self, img: Tensor) -> Tensor:
+        return TF.rgb_to_grayscale(img, num_output_channels=3) if torch.rand(()) < self.p else img
+
+
+class Compose:
+    """Applies transforms in order; built from config dicts by :func:`build_pipeline`."""
+
+    def __init__(self, transforms: Sequence) -> None:
+        self.transforms = list(transforms)
+
+    def __call__(self, img: Tensor) -> Tensor:
+        for t in self.transforms:
+            img = t(img)
+        return img
+
+
+def build_pipeline(cfgs: Sequence[dict] | None, input_size: Sequence[int]) -> Compose:
+    """Builds the train pipeline; ``RandomCrop`` without a size crops back to ``input_size``."""
+    transforms = []
+    for cfg in cfgs or ():
+        cfg = dict(cfg)
+        if cfg.get('type') == 'RandomCrop' and cfg.get('size') is None:
+            cfg['size'] = tuple(input_size)
+        transforms.append(TRANSFORMS.build(cfg))
+    return Compose(transforms)
