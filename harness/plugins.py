@@ -25,6 +25,7 @@ class MethodSpec:
     paper: str = ''                 # citation
     code: str = ''                  # official repository (and commit read)
     converter: str | None = None    # 'package.module:function', called as f(src, dst) -> dict
+    aliases: tuple[str, ...] = ()   # names the method's rows carry in results/reported.csv
     distribution: str = field(default='', compare=False)  # filled in by discover()
 
     def config_files(self) -> list[Path]:

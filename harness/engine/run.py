@@ -131,9 +131,10 @@ def _method_info(cfg: Config) -> dict[str, Any]:
     try:
         from harness.plugins import get_method
         spec = get_method(method)
-        return dict(method=method, method_title=spec.title, plugin=spec.distribution, entry=entry)
+        return dict(method=method, method_title=spec.title, method_aliases=list(spec.aliases),
+                    plugin=spec.distribution, entry=entry)
     except KeyError:
-        return dict(method=method, method_title=title, plugin='', entry=entry)
+        return dict(method=method, method_title=title, method_aliases=[], plugin='', entry=entry)
 
 
 def _results(runner: Runner) -> dict[str, Any]:

@@ -96,6 +96,7 @@ class Entry:
     label: str
     row: str | None
     title: str
+    aliases: tuple[str, ...] = ()      # other names of the method in results/reported.csv
     sysu: tuple[str, dict] | None = None
     regdb: dict[int, tuple[str, dict]] = field(default_factory=dict)
 
@@ -104,7 +105,7 @@ class Entry:
         return (self.method, self.kind, self.label, self.row)
 
     def names(self) -> set[str]:
-        return {n.lower() for n in (self.title, self.label, self.method) if n}
+        return {n.lower() for n in (self.title, self.label, self.method, *self.aliases) if n}
 
     def cell(self, col: Column) -> Cell | None:
         if col.dataset == 'sysu':
@@ -229,7 +230,8 @@ def collect(records: str | Path, relative_to: str | Path | None = None) -> Colle
         e = dict(rec.get('entry') or {})
         method = str(e.get('method') or rec.get('method') or '?')
         entry = Entry(method=method, kind=str(e.get('kind') or 'full'), label=str(e.get('label') or method),
-                      row=e.get('row'), title=str(rec.get('method_title') or ''))
+                      row=e.get('row'), title=str(rec.get('method_title') or ''),
+                      aliases=tuple(rec.get('method_aliases') or ()))
         entry = entries.setdefault(entry.key, entry)
         dataset = rec.get('dataset')
         if dataset == 'sysu':

@@ -15,7 +15,6 @@ from torch import Tensor, nn
 
 from harness.models.backbones.two_stream import TwoStreamResNet
 from harness.models.base import VIReIDModel
-from harness.models import data_preprocessor  # noqa: F401  (registers the default preprocessor)
 from harness.models.losses.triplet import BatchHardTripletLoss
 from harness.models.necks.bnneck import BNNeck
 from harness.registry import MODELS

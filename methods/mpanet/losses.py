@@ -18,9 +18,10 @@ def pattern_overlap_loss(masks: Tensor) -> Tensor:
     over the ``B*K*(K-1)/2`` pattern pairs, so the value scales with ``H*W`` like the official one.
     """
     b, k = masks.shape[:2]
-    flat = masks.float().flatten(2)
-    gram = torch.bmm(flat, flat.transpose(1, 2))
-    return torch.triu(gram, diagonal=1).sum() / (b * k * (k - 1) / 2)
+    with torch.autocast(masks.device.type, enabled=False):  # fp32 even inside an AMP forward
+        flat = masks.float().flatten(2)
+        gram = torch.bmm(flat, flat.transpose(1, 2))
+        return torch.triu(gram, diagonal=1).sum() / (b * k * (k - 1) / 2)
 
 
 def center_cluster_loss(feats: Tensor, labels: Tensor, margin: float = 0.7,
@@ -33,7 +34,11 @@ def center_cluster_loss(feats: Tensor, labels: Tensor, margin: float = 0.7,
     ``j`` of other identities of ``[margin - ||c_p - c_{y_j}||]_+``, then the mean over identities.
     ``eps`` inside the intra root avoids a NaN gradient when a feature equals its centre.
     """
-    feats = feats.float()
+    with torch.autocast(feats.device.type, enabled=False):  # squared norms of 14 336-d features overflow fp16
+        return _center_cluster(feats.float(), labels, margin, eps)
+
+
+def _center_cluster(feats: Tensor, labels: Tensor, margin: float, eps: float) -> Tensor:
     ids, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
     if len(ids) < 2:
         raise ValueError('center_cluster_loss needs at least two identities in the batch, '

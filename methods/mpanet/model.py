@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harness.models.backbones.resnet import build_resnet
-from harness.models import data_preprocessor as _registers_preprocessor  # noqa: F401
 from harness.models.base import VIReIDModel
 from harness.models.necks.bnneck import BNNeck
 from harness.registry import MODELS
@@ -98,7 +97,7 @@ class MPANet(VIReIDModel):
             teacher.weight.requires_grad_(False)
             teacher.weight.data.copy_(student.weight.data)
 
-        self.weights = dict(pattern=pattern_weight, center_cluster=center_cluster_weight, id=id_weight,
+        self.loss_weights = dict(pattern=pattern_weight, center_cluster=center_cluster_weight, id=id_weight,
                             modality_id=modality_id_weight, kl=kl_weight)
         self.center_margin = center_margin
         self.ema_base_rate, self.ema_decay_from = ema_base_rate, ema_decay_from
@@ -164,7 +163,7 @@ class MPANet(VIReIDModel):
             teacher_v = self.mean_classifier_infrared(h[visible]).float()  # crossed teachers
             teacher_i = self.mean_classifier_visible(h[infrared]).float()
         loss_kl = mutual_mean_kl(torch.cat([logits_v, logits_i]), torch.cat([teacher_v, teacher_i]))
-        w = self.weights
+        w = self.loss_weights
         return dict(
             loss_pattern=w['pattern'] * loss_pattern,
             loss_center_cluster=w['center_cluster'] * loss_cc,

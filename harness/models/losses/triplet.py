@@ -89,7 +89,9 @@ class WeightedRegularizedTriplet(nn.Module):
         furthest_positive = (dist_ap * softmax_weights(dist_ap, is_pos)).sum(dim=1)
         closest_negative = (dist_an * softmax_weights(-dist_an, is_neg)).sum(dim=1)
         diff = closest_negative - furthest_positive
-        loss = F.soft_margin_loss(diff, torch.ones_like(diff))
+        # = SoftMarginLoss(diff, 1), written as softplus: the same value, but finite when the
+        # distances are large (randomly initialised trunks: torch's soft_margin_loss overflows to inf).
+        loss = F.softplus(-diff).mean()
         return loss, (closest_negative >= furthest_positive).sum().detach()
 
     def extra_repr(self) -> str:

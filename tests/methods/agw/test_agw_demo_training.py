@@ -6,7 +6,7 @@ import torch
 
 from harness.data.datasets import train_set
 from harness.engine.config import load_config
-from harness.engine.run import run_experiment, test_checkpoint
+from harness.engine import run as engine  # not `import test_checkpoint`: pytest would collect it
 from methods.agw.model import AGW
 
 DEMO = Path(__file__).parents[3] / 'methods' / 'agw' / 'configs' / 'agw_demo_sysu.py'
@@ -19,12 +19,15 @@ def test_demo_config_trains_and_beats_the_untrained_model(sysu_root, tmp_path):
     torch.manual_seed(0)
     untrained = AGW(num_classes=num_classes, **{k: v for k, v in cfg.model.items() if k != 'type'})
     torch.save(untrained.state_dict(), tmp_path / 'untrained.pth')
-    before = test_checkpoint(str(DEMO), str(tmp_path / 'untrained.pth'), str(tmp_path / 'untrained'),
-                             data_root=str(sysu_root), log_level='WARNING')['results']
+    before = engine.test_checkpoint(str(DEMO), str(tmp_path / 'untrained.pth'), str(tmp_path / 'untrained'),
+                                    data_root=str(sysu_root), log_level='WARNING')['results']
 
-    record = run_experiment(str(DEMO), str(tmp_path / 'run'), data_root=str(sysu_root), log_level='WARNING')
+    record = engine.run_experiment(str(DEMO), str(tmp_path / 'run'), data_root=str(sysu_root),
+                                   log_level='WARNING')
     assert record['status'] == 'done' and record['method'] == 'agw' and record['comparable']
     after = record['results']
-    for setting in ('all-single', 'indoor-single'):
-        assert after[setting]['mean']['mAP'] > before[setting]['mean']['mAP'] + 2.0, \
-            (setting, before[setting]['mean'], after[setting]['mean'])
+    settings = ('all-single', 'all-multi', 'indoor-single', 'indoor-multi')
+    gain = {s: after[s]['mean']['mAP'] - before[s]['mean']['mAP'] for s in settings}
+    # a few CPU epochs from scratch: clearly better on average, and better in each single-shot setting
+    assert sum(gain.values()) / len(gain) > 3.0, gain
+    assert gain['all-single'] > 0 and gain['indoor-single'] > 0, gain

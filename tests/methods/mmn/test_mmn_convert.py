@@ -6,6 +6,8 @@ importing the official code.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -97,8 +99,9 @@ def test_converted_file_loads_strictly_into_mmn(official_state, full_mmn_395, tm
     model = type(full_mmn_395)(num_classes=C, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1)))
     with pytest.raises(RuntimeError):          # wrong architecture: strict loading notices
         model.load_state_dict(state, strict=True)
-    full_mmn_395.load_state_dict(state, strict=True)
-    assert torch.equal(full_mmn_395.mmg.infrared.fc.weight, official_state['fc2.weight'])
+    loaded = copy.deepcopy(full_mmn_395)       # the session fixture stays at its initialisation
+    loaded.load_state_dict(state, strict=True)
+    assert torch.equal(loaded.mmg.infrared.fc.weight, official_state['fc2.weight'])
 
 
 def test_refuses_an_unexpected_key(official_state, target):

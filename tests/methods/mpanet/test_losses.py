@@ -161,3 +161,15 @@ def test_ema_rate_values_quoted_by_the_spec():
     with pytest.raises(ValueError):
         ema_update_rate(0)
     assert math.isclose(ema_update_rate(1, base_rate=0.5), 0.5)
+
+
+def test_losses_stay_float32_under_autocast():
+    model = tiny_model().train()
+    images, samples = harness_batch()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = model.loss(images, samples)
+        masks = torch.rand(2, 6, 3, 2).bfloat16()
+        assert pattern_overlap_loss(masks).dtype == torch.float32
+        assert center_cluster_loss(300 * torch.randn(4, 14336).bfloat16(), torch.tensor([0, 0, 1, 1])).dtype \
+            == torch.float32
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
