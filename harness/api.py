@@ -7,6 +7,7 @@ import torch
 from mmengine.registry import DefaultScope
 
 from harness.engine.config import load_config
+from harness.engine.run import without_pretrained
 from harness.models.base import VIReIDModel
 from harness.plugins import discover
 from harness.registry import MODELS
@@ -54,7 +55,8 @@ def load_model(config_path: str | Path, checkpoint: str | Path | None = None, de
             raise ValueError(f'cannot tell the number of classes: pass num_classes=..., or a harness '
                              f'checkpoint, or a config whose data_root exists ({err})') from err
     with DefaultScope.overwrite_default_scope('harness'):
-        model = MODELS.build(dict(cfg.model, num_classes=num_classes))
+        model_cfg = dict(cfg.model, num_classes=num_classes)
+        model = MODELS.build(without_pretrained(model_cfg) if state is not None else model_cfg)
     if state is not None:
         result = model.load_state_dict(state, strict=True)
         del result

@@ -24,14 +24,14 @@ class MethodSpec:
     configs: Path                   # folder with the method's configs (each inherits a protocol)
     paper: str = ''                 # citation
     code: str = ''                  # official repository (and commit read)
-    converter: str | None = None    # 'package.module:function', called as f(src, dst) -> dict
+    converter: str | None = None    # 'package.module:function', called as f(src, dst, trusted=False) -> dict
     aliases: tuple[str, ...] = ()   # names the method's rows carry in results/reported.csv
     distribution: str = field(default='', compare=False)  # filled in by discover()
 
     def config_files(self) -> list[Path]:
         return sorted(p for p in Path(self.configs).glob('*.py') if not p.name.startswith('_'))
 
-    def load_converter(self) -> Callable[[str, str], dict]:
+    def load_converter(self) -> Callable[..., dict]:
         if not self.converter:
             raise ValueError(f'method {self.name!r} has no checkpoint converter')
         module, _, attr = self.converter.partition(':')

@@ -12,11 +12,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument('method', help='method name (see `vireid methods`)')
     p.add_argument('src', help='official checkpoint')
     p.add_argument('dst', help='output state dict (loads with weights_only=True)')
+    p.add_argument('--trusted', action='store_true',
+                   help='the file holds pickled Python objects besides tensors and you trust its source: '
+                        'load it with weights_only=False (never the default)')
     p.add_argument('--debug', action='store_true')
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = get_method(args.method).load_converter()(args.src, args.dst)
+    convert = get_method(args.method).load_converter()
+    summary = convert(args.src, args.dst, trusted=True) if args.trusted else convert(args.src, args.dst)
     print(json.dumps(summary, indent=2, default=str))
     return 0

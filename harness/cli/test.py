@@ -21,10 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.engine.report import format_results
-    from harness.engine.run import test_checkpoint
+    from harness.engine.run import score_checkpoint
     discover()
     work_dir = args.work_dir or str(Path(args.checkpoint).resolve().parent / 'test')
-    out = test_checkpoint(args.config, args.checkpoint, work_dir, data_root=args.data_root,
+    out = score_checkpoint(args.config, args.checkpoint, work_dir, data_root=args.data_root,
                           cfg_options=args.cfg_options, launcher=args.launcher)
     print(format_results(out['results']))
     if args.json:

@@ -69,12 +69,22 @@ def _evaluator(cfg: Config) -> dict:
                 protocol=dict(cfg.protocol), distance=cfg.get('test', {}).get('distance', 'cosine'))
 
 
+def without_pretrained(model: dict) -> dict:
+    """The model config with every ``pretrained`` switch off: a checkpoint replaces the weights,
+    so ImageNet files need not be on the machine to test or export a trained model."""
+    if isinstance(model, dict):
+        return {k: False if k == 'pretrained' else without_pretrained(v) for k, v in model.items()}
+    return model
+
+
 def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bool = True,
                   resume: bool = True, load_from: str | None = None, launcher: str = 'none',
                   log_level: str = 'INFO') -> dict:
     """The mmengine Runner config for a loaded method config."""
     cfg = copy.deepcopy(cfg)
     model = dict(cfg.model, num_classes=num_classes)
+    if load_from is not None and not resume:
+        model = without_pretrained(model)
     channels_last = bool(cfg.get('channels_last', False))
     if channels_last:
         model['data_preprocessor'] = dict(model.get('data_preprocessor') or dict(type='ReIDDataPreprocessor'),
@@ -190,7 +200,7 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
     return record
 
 
-def test_checkpoint(config: str, checkpoint: str, work_dir: str, data_root: str | None = None,
+def score_checkpoint(config: str, checkpoint: str, work_dir: str, data_root: str | None = None,
                     cfg_options: Mapping[str, Any] | None = None, launcher: str = 'none',
                     log_level: str = 'INFO') -> dict[str, Any]:
     """Scores ``checkpoint`` (a harness checkpoint or a converted state dict) on the protocol."""

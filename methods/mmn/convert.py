@@ -82,9 +82,9 @@ def load_official(src: str, trusted: bool = False) -> dict[str, Tensor]:
     except pickle.UnpicklingError as err:
         raise RuntimeError(
             f'{src} holds objects other than tensors (official train.py also saves numpy arrays '
-            f"under 'cmc'), so torch.load(weights_only=True) refused it: {str(err).splitlines()[0]} "
-            f'If you trust the file, convert with trusted=True (vireid convert ... --trusted); '
-            f'trusted loading runs arbitrary pickled code.') from err
+            f"under 'cmc'), so torch.load(weights_only=True) refused it. If you trust the file, "
+            f'call methods.mmn.convert.convert(src, dst, trusted=True), which unpickles arbitrary '
+            f"objects; or re-save only its 'net' state dict.") from err
     if isinstance(obj, dict):
         for wrapper in WRAPPER_KEYS:
             if isinstance(obj.get(wrapper), dict):

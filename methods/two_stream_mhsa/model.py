@@ -26,6 +26,7 @@ AUX = 2  # modality code of auxiliary samples inside the model (never seen by th
 PAIR_CODES = {'V': int(Modality.VISIBLE), 'I': int(Modality.INFRARED), 'A': AUX}
 CENTER_LOSSES = ('hc', 'hctri', 'none')
 TEST_FEATS = ('emb', 'pool')
+AUX_BLOCK_KINDS = ('gray', 'xmodality', 'caj')  # aux kinds that add an A block to the batch
 TRUNK_STRIDES = (2, 2, 1, 2, 2)  # conv1, maxpool, layer1, layer2, layer3 (padding keeps ceil(size/stride))
 
 
@@ -60,7 +61,7 @@ class TwoStreamMHSA(VIReIDModel):
         self.hc_reduction, self.hctri_margin, self.hctri_weight = hc_reduction, float(hctri_margin), float(hctri_weight)
         self.label_smooth, self.aux, self.aux_route, self.aux_p = float(label_smooth), aux, aux_route, float(aux_p)
         self.test_feat = test_feat
-        self.hc_pairs = self._parse_pairs(hc_pairs, with_aux=aux in ('gray', 'xmodality', 'caj'))
+        self.hc_pairs = self._parse_pairs(hc_pairs, with_aux=aux in AUX_BLOCK_KINDS)
 
         self.backbone = TwoStreamResNet(share_from=share_from, **(backbone or {}))
         size = self.input_size
@@ -84,7 +85,7 @@ class TwoStreamMHSA(VIReIDModel):
         # A third stream copies the (already BoT-ified) visible-specific stages; its name keeps it
         # in the optimiser's 'backbone' learning-rate group.
         self.backbone_aux_stream = copy.deepcopy(self.backbone.visible) if (
-            aux_route == 'third' and self._has_aux_block()) else None
+            aux_route == 'third' and aux in AUX_BLOCK_KINDS) else None
         self.aux_generator = XModalityGenerator() if aux == 'xmodality' else None
 
         self.part_pool = PartPooling(self.num_parts, part_pool, gem_p)
@@ -110,9 +111,6 @@ class TwoStreamMHSA(VIReIDModel):
                 continue  # no auxiliary block to pair with
             parsed.append((PAIR_CODES[pair[0]], PAIR_CODES[pair[1]]))
         return parsed
-
-    def _has_aux_block(self) -> bool:
-        return self.aux in ('gray', 'xmodality', 'caj')
 
     def _layer4(self) -> nn.Sequential:
         for stages in (self.backbone.shared, self.backbone.visible):

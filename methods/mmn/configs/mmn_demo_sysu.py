@@ -15,7 +15,7 @@ sampler = dict(type='CrossModalityIdentitySampler', num_ids=8, num_instances=2)
 train_dataloader = dict(batch_size=32, num_workers=0)
 # A from-scratch trunk needs the full lr everywhere, and the warm-up/decay are compressed to the epochs run.
 # An epoch runs every training image twice (original + M image) through a stride-1 ResNet-50, so the demo
-# keeps to 3 epochs (about 3 minutes per epoch on 2 busy CPU cores for the 50-id synthetic SYSU-MM01).
+# keeps to 3 epochs (3.5-10 minutes per epoch on 2 busy CPU cores for the 50-id synthetic SYSU-MM01).
 optim_wrapper = dict(paramwise_cfg=dict(_delete_=True))
 param_scheduler = [
     dict(type='WarmupMultiStepLR', warmup=1, milestones=[2], gamma=0.1, by_epoch=True, begin=0),

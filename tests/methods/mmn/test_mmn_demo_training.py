@@ -8,7 +8,7 @@ import torch
 
 from harness.data.datasets import train_set
 from harness.engine.config import load_config
-from harness.engine import run as engine  # not `import test_checkpoint`: pytest would collect it
+from harness.engine import run as engine
 from methods.mmn.model import MMN
 
 DEMO = Path(__file__).parents[3] / 'methods' / 'mmn' / 'configs' / 'mmn_demo_sysu.py'
@@ -24,7 +24,7 @@ def test_demo_config_trains_and_beats_the_untrained_model(sysu_root, tmp_path):
     torch.manual_seed(0)
     untrained = MMN(num_classes=num_classes, **{k: v for k, v in cfg.model.items() if k != 'type'})
     torch.save(untrained.state_dict(), tmp_path / 'untrained.pth')
-    before = engine.test_checkpoint(str(DEMO), str(tmp_path / 'untrained.pth'), str(tmp_path / 'untrained'),
+    before = engine.score_checkpoint(str(DEMO), str(tmp_path / 'untrained.pth'), str(tmp_path / 'untrained'),
                                     data_root=str(sysu_root), log_level='WARNING')['results']
 
     record = engine.run_experiment(str(DEMO), str(tmp_path / 'run'), data_root=str(sysu_root),

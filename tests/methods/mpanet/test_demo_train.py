@@ -10,7 +10,7 @@ import torch
 import methods.mpanet as mpanet
 from harness.data.datasets import train_set
 from harness.engine.config import load_config
-from harness.engine import run as engine_run  # not `import test_checkpoint`: pytest would collect it
+from harness.engine import run as engine_run
 from methods.mpanet.model import MPANet
 
 DEMO = Path(mpanet.__file__).parent / 'configs' / 'mpanet_demo_sysu.py'
@@ -28,7 +28,7 @@ def test_demo_training_beats_the_untrained_model(sysu_root, tmp_path):
     torch.manual_seed(0)
     untrained = MPANet(num_classes=num_classes, backbone=cfg.model.backbone)
     torch.save(untrained.state_dict(), tmp_path / 'untrained.pth')
-    before = engine_run.test_checkpoint(str(DEMO), str(tmp_path / 'untrained.pth'), str(tmp_path / 'test0'),
+    before = engine_run.score_checkpoint(str(DEMO), str(tmp_path / 'untrained.pth'), str(tmp_path / 'test0'),
                                         data_root=str(sysu_root), log_level='WARNING')
     record = engine_run.run_experiment(str(DEMO), str(tmp_path / 'run'), data_root=str(sysu_root), log_level='WARNING')
     assert record['status'] == 'done' and record['method'] == 'mpanet' and record['comparable']
