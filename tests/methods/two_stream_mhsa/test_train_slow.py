@@ -1,9 +1,9 @@
 """The demo config trains through the harness engine on synthetic SYSU-MM01: the run completes, the
 training loss falls, and the mAP is compared with the same model untrained (same seed).
 
-Measured on 2 shared CPU cores (2026-11-27): the loss falls (ID + HC 62 -> ~30 over 6 epochs) but
-the from-scratch demo did not yet beat its untrained initialisation on mAP (19.3 vs 20.2; MPANet's
-demo landed at 19.1 on the same fixture). The mAP comparison therefore reports an explicit xfail
+Measured on 2 shared CPU cores (2026-11-27, ~5 min): the loss falls (ID + HC 46 -> 25 over 6
+epochs) but the from-scratch demo did not beat its untrained initialisation on mAP (18.8 vs 20.2;
+MPANet's demo landed at 19.1 on the same fixture). The mAP comparison therefore reports an explicit xfail
 with both numbers instead of passing silently; everything before it is a hard assertion.
 """
 from __future__ import annotations
