@@ -58,6 +58,5 @@ def load_model(config_path: str | Path, checkpoint: str | Path | None = None, de
         model_cfg = dict(cfg.model, num_classes=num_classes)
         model = MODELS.build(without_pretrained(model_cfg) if state is not None else model_cfg)
     if state is not None:
-        result = model.load_state_dict(state, strict=True)
-        del result
+        model.load_state_dict(state, strict=True)
     return model.to(device).eval()

@@ -13,12 +13,12 @@ Anything else, a missing used tensor or a shape mismatch is refused.
 """
 from __future__ import annotations
 
-import pickle
 import re
 from pathlib import Path
 
 import torch
 from torch import Tensor
+from harness.models.convert import load_official_state
 
 PREFIXES = (
     ('visible_module.visible.conv1.', 'backbone.visible.stem.0.'),
@@ -48,23 +48,7 @@ def harness_key(key: str) -> str | None:
 
 def load_official(src: str | Path, trusted: bool = False) -> dict[str, Tensor]:
     """The ``embed_net`` state dict in ``src``: bare, or under ``'net'`` as train.py saves it."""
-    path = Path(src)
-    if not path.is_file():
-        raise FileNotFoundError(f'official AGW checkpoint {src} does not exist')
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=not trusted)
-    except pickle.UnpicklingError as err:
-        raise RuntimeError(
-            f'{src} holds objects other than tensors (official train.py saves numpy arrays under '
-            f"'cmc'), so torch.load(weights_only=True) refused it: {str(err).splitlines()[0]} "
-            'If you trust the file, call methods.agw.convert.convert(src, dst, trusted=True); '
-            'trusted loading runs arbitrary pickled code.') from err
-    if isinstance(obj, dict) and isinstance(obj.get('net'), dict):
-        obj = obj['net']
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise ValueError(f"{src}: expected an embed_net state dict (tensors, optionally under 'net'), "
-                         f'got {type(obj).__name__}')
-    return {k.removeprefix('module.'): v for k, v in obj.items()}
+    return load_official_state(src, 'AGW', 'an embed_net state dict', trusted, wrappers=('net',))
 
 
 def convert_state_dict(official: dict[str, Tensor], target: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:

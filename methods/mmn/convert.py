@@ -17,12 +17,12 @@ thermal_module.thermal.layer{1-4}.*, base_resnet.base.{conv1,bn1}.*.
 """
 from __future__ import annotations
 
-import pickle
 import re
 from pathlib import Path
 
 import torch
 from torch import Tensor
+from harness.models.convert import load_official_state
 
 # (official prefix, harness prefix); the first match wins.
 PREFIX_MAP = (
@@ -74,26 +74,7 @@ def unused_twin(key: str) -> str | None:
 
 def load_official(src: str, trusted: bool = False) -> dict[str, Tensor]:
     """The official ``embed_net`` state dict in ``src`` (bare, ``{'net': ...}``, ``module.``-prefixed)."""
-    path = Path(src)
-    if not path.is_file():
-        raise FileNotFoundError(f'official MMN checkpoint {src} does not exist')
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=not trusted)
-    except pickle.UnpicklingError as err:
-        raise RuntimeError(
-            f'{src} holds objects other than tensors (official train.py also saves numpy arrays '
-            f"under 'cmc'), so torch.load(weights_only=True) refused it. If you trust the file, "
-            f'call methods.mmn.convert.convert(src, dst, trusted=True), which unpickles arbitrary '
-            f"objects; or re-save only its 'net' state dict.") from err
-    if isinstance(obj, dict):
-        for wrapper in WRAPPER_KEYS:
-            if isinstance(obj.get(wrapper), dict):
-                obj = obj[wrapper]
-                break
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise ValueError(f'{src}: expected an embed_net state dict (a dict of tensors, optionally '
-                         f"under 'net' as train.py saves it), got {type(obj).__name__}")
-    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in obj.items()}
+    return load_official_state(src, 'MMN', 'an embed_net state dict', trusted, wrappers=WRAPPER_KEYS)
 
 
 def convert_state_dict(official: dict[str, Tensor], target: dict[str, Tensor]

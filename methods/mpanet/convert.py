@@ -7,12 +7,12 @@ tensor must map to a harness tensor of the same shape and every harness tensor m
 """
 from __future__ import annotations
 
-import pickle
 from collections import Counter
 from pathlib import Path
 
 import torch
 from torch import Tensor
+from harness.models.convert import UntrustedCheckpointError, load_official_state
 
 # Official key prefix -> harness key prefix; the first matching rule wins (MAMs before the trunk).
 OFFICIAL_TO_HARNESS: tuple[tuple[str, str], ...] = (
@@ -45,27 +45,12 @@ def harness_key(official: str) -> str | None:
 
 def load_official(src: str, trusted: bool = False) -> dict[str, Tensor]:
     """The official state dict, unwrapped and without ``module.`` prefixes."""
-    path = Path(src)
-    if not path.is_file():
-        raise FileNotFoundError(f'official MPANet checkpoint {src} does not exist')
     try:
-        obj = torch.load(path, map_location='cpu', weights_only=not trusted)
-    except pickle.UnpicklingError as err:
-        raise ValueError(
-            f'{src} holds pickled Python objects besides tensors, so it was not loaded with '
-            f'weights_only=True ({err}). Unpickling can run arbitrary code: only if you trust the '
-            f'file, call methods.mpanet.convert.convert(src, dst, trusted=True).') from err
-    for _ in range(3):  # {'model': {'state_dict': ...}} and the like
-        if isinstance(obj, dict):
-            inner = next((obj[k] for k in WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
-            if inner is not None and not any(isinstance(v, Tensor) for v in obj.values()):
-                obj = inner
-    if not isinstance(obj, dict) or not obj:
-        raise CheckpointMismatch(f'{src} does not hold a state dict (got {type(obj).__name__})')
-    bad = [k for k, v in obj.items() if not isinstance(v, Tensor)]
-    if bad:
-        raise CheckpointMismatch(f'{src}: entries {bad[:5]} are not tensors; expected a Baseline state dict')
-    return {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in obj.items()}
+        return load_official_state(src, 'MPANet', 'a Baseline state dict', trusted, wrappers=WRAPPER_KEYS)
+    except UntrustedCheckpointError:
+        raise
+    except ValueError as err:
+        raise CheckpointMismatch(str(err)) from err
 
 
 def infer_model_args(state: dict[str, Tensor]) -> dict:

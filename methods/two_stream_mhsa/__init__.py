@@ -11,6 +11,7 @@ from .model import TwoStreamMHSA
 METHOD = MethodSpec(
     name='two_stream_mhsa',
     title='Two-stream MHSA',
+    aliases=('Ours',),  # its target rows in results/reported.csv (the draft abstract's numbers)
     configs=Path(__file__).parent / 'configs',
     paper=('Two-stream network with improved multi-head self-attention, part features, hetero-center '
            'loss and an auxiliary modality for visible-infrared person re-identification '

@@ -93,7 +93,7 @@ def test_train_py_checkpoint_needs_trust(tmp_path, official):
     path = tmp_path / 'sysu_agw_best.t'
     state = {f'module.{k}': v for k, v in official.state_dict().items()}
     torch.save({'net': state, 'cmc': np.zeros(20), 'mAP': np.float64(0.5), 'epoch': 80}, path)
-    with pytest.raises(RuntimeError, match='trusted=True'):
+    with pytest.raises(ValueError, match='trusted=True'):
         load_official(path)
     loaded = load_official(path, trusted=True)
     assert set(loaded) == set(official.state_dict())

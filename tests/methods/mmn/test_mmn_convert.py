@@ -136,7 +136,7 @@ def test_pickled_non_tensors_need_trusted(official_state, tmp_path):
     # train.py also saves cmc/mAP as numpy objects: refused by weights_only loading unless trusted.
     src = tmp_path / 'official_numpy.t'
     torch.save({'net': official_state, 'cmc': np.arange(3.0), 'mAP': np.float64(0.5), 'epoch': 2}, src)
-    with pytest.raises(RuntimeError, match='trusted=True'):
+    with pytest.raises(ValueError, match='trusted=True'):
         convert(str(src), str(tmp_path / 'x.pth'))
     assert not (tmp_path / 'x.pth').exists()
     assert convert(str(src), str(tmp_path / 'x.pth'), trusted=True)['converted'] == 368
