@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -55,7 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     how.add_argument('--launcher', choices=['local', 'slurm', 'inline'], default='local',
                      help='local: one subprocess per run, --jobs at a time; slurm: one submitit job per run; '
                      'inline: in this process (debugging)')
-    how.add_argument('--jobs', type=int, default=1, help='local runs at a time (default 1)')
+    how.add_argument('--jobs', type=int, default=None,
+                     help='local runs at a time (default 1; with --demo one per CPU core, each run '
+                          'single-threaded: small demo models use one core each better than two)')
     how.add_argument('--partition', help='Slurm partition')
     how.add_argument('--gpus-per-run', type=int, default=1,
                      help='GPUs per run; above 1 the run goes through torchrun (default 1)')
@@ -86,7 +89,7 @@ def base_argv(args: argparse.Namespace) -> list[str]:
             argv += [flag, value]
     if args.launcher != 'local':
         argv += ['--launcher', args.launcher]
-    if args.jobs != 1:
+    if args.jobs not in (None, 1):
         argv += ['--jobs', str(args.jobs)]
     if args.launcher == 'slurm':
         if args.partition:
@@ -101,12 +104,16 @@ def base_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def local_jobs(args: argparse.Namespace) -> int:
+    return args.jobs or (len(os.sched_getaffinity(0)) if args.demo else 1)
+
+
 def make_launcher(args: argparse.Namespace, out: Path):
     from harness.leaderboard.launchers import InlineLauncher, LocalLauncher, SubmititLauncher
     if args.launcher == 'inline':
         return InlineLauncher(runner=args.runner, rerun=args.rerun)
     if args.launcher == 'local':
-        return LocalLauncher(jobs=args.jobs, runner=args.runner, rerun=args.rerun, gpus_per_run=args.gpus_per_run)
+        return LocalLauncher(jobs=local_jobs(args), runner=args.runner, rerun=args.rerun, gpus_per_run=args.gpus_per_run)
     return SubmititLauncher(out / 'submitit', out / 'jobs.json', cluster=args.cluster, partition=args.partition,
                             gpus_per_run=args.gpus_per_run, time_min=args.time_min, cpus_per_run=args.cpus_per_run,
                             runner=args.runner, rerun=args.rerun)
@@ -134,7 +141,7 @@ def plan_from_args(args: argparse.Namespace, methods: dict | None = None):
 def print_plan(runs, args: argparse.Namespace) -> None:
     from harness.leaderboard.launchers import worker_command
     print(f'{len(runs)} runs under {args.out}/runs (launcher {args.launcher}'
-          + (f', {args.jobs} at a time' if args.launcher == 'local' else '') + '):')
+          + (f', {local_jobs(args)} at a time' if args.launcher == 'local' else '') + '):')
     for r in runs:
         print(f'  {run_state(r):8s} {r.key:50s} kind={r.kind} data_root={r.data_root or "(config)"}')
     if runs and args.launcher != 'inline':

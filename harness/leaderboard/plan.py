@@ -16,7 +16,7 @@ from harness.leaderboard.records import LOCK_NAME, RECORD_NAME, is_locked, read_
 DATASETS = ('sysu', 'regdb')
 KINDS = ('full', 'demo', 'ablation')
 REGDB_SPLITS = tuple(range(1, 11))
-DEMO_REGDB_SPLITS = (1, 2)
+DEMO_REGDB_SPLITS = (1,)
 RUN_SPEC_NAME = 'run.json'
 
 

@@ -20,4 +20,4 @@ optim_wrapper = dict(paramwise_cfg=dict(_delete_=True))
 param_scheduler = [
     dict(type='WarmupMultiStepLR', warmup=1, milestones=[2], gamma=0.1, by_epoch=True, begin=0),
 ]
-train_cfg = dict(max_epochs=3)
+train_cfg = dict(max_epochs=2)

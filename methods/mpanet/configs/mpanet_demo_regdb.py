@@ -15,4 +15,4 @@ sampler = dict(type='MPANetIdentitySampler', num_ids=4, num_instances=2)
 train_dataloader = dict(batch_size=16, num_workers=0)
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = []
-train_cfg = dict(max_epochs=6)
+train_cfg = dict(max_epochs=4)
