@@ -17,9 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--json', dest='json_out', metavar='OUT', type=Path,
                         help='also write the result dict to this JSON file')
     parser.add_argument('--quick', action='store_true', help='tiny problem size (smoke test, timings meaningless)')
-    parser.add_argument('options', nargs=argparse.REMAINDER,
-                        help='benchmark-specific options (e.g. `vireid bench train CONFIG --data-root DIR`)')
-    parser.set_defaults(func=handle)
+    # Options a benchmark parses itself (`vireid bench train CONFIG --data-root DIR`) reach it as args.options.
+    parser.set_defaults(func=handle, takes_extra_args=True)
 
 
 def handle(args: argparse.Namespace) -> int:
