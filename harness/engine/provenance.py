@@ -1,7 +1,6 @@
 """Where a number came from: code version, packages, seed, device, data, time."""
 from __future__ import annotations
 
-import json
 import os
 import platform
 import socket
@@ -54,12 +53,3 @@ def collect(seed: int, dataset_fingerprint: str, plugin: str = '') -> dict[str, 
     return dict(**git_state(), versions=versions(), plugin=plugin, seed=seed, device=device(),
                 dataset_fingerprint=dataset_fingerprint, host=socket.gethostname(),
                 job_id=os.environ.get('SLURM_JOB_ID'), started=now())
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Readers never see a half-written file: write a sibling then rename over."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)

@@ -18,7 +18,8 @@ from mmengine.runner import Runner
 
 from harness.data.datasets import train_set
 from harness.engine.config import (check_protocol_unchanged, config_hash, is_optimistic, load_config)
-from harness.engine.provenance import collect, now, write_json_atomic
+from harness.atomic import write_json_atomic
+from harness.engine.provenance import collect, now
 from protocols.datasets import load_dataset
 
 RECORD = 'record.json'

@@ -27,7 +27,8 @@ from typing import Callable, Iterable
 
 from harness.leaderboard.plan import RunSpec
 from harness.leaderboard.progress import Progress
-from harness.leaderboard.records import Busy, FileLock, read_record, write_json_atomic
+from harness.atomic import write_json_atomic
+from harness.leaderboard.records import Busy, FileLock, read_record
 from harness.leaderboard.worker import (DEFAULT_RUNNER, EXIT_ALREADY_DONE, EXIT_BUSY, EXIT_DONE, execute,
                                         failure_record)
 

@@ -1,4 +1,4 @@
-"""Record files and locks: atomic JSON writes, tolerant reads, and non-blocking per-run locks.
+"""Record files and locks: tolerant reads and non-blocking per-run locks (atomic writes: harness.atomic).
 
 Two leaderboards may share an output folder, and a run may be killed at any instant, so every file
 another process may read is replaced in one step (tmp file + ``os.replace``) and each run directory
@@ -11,51 +11,11 @@ import errno
 import fcntl
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 RECORD_NAME = 'record.json'
 LOCK_NAME = '.lock'
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as JSON so that readers see either the old file or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as fh:
-            json.dump(obj, fh, indent=2, sort_keys=False, default=str)
-            fh.write('\n')
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
 
 
 def read_record(path: str | os.PathLike) -> dict | None:

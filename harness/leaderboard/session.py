@@ -14,7 +14,8 @@ from typing import Iterable, TextIO
 
 from harness.leaderboard.plan import RunSpec, retry_command, run_state
 from harness.leaderboard.progress import Progress, fmt_duration
-from harness.leaderboard.records import FileLock, write_json_atomic, write_text_atomic
+from harness.atomic import write_json_atomic, write_text_atomic
+from harness.leaderboard.records import FileLock
 
 SUMMARY_LOCK = '.summary.lock'
 

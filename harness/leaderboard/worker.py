@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Callable
 
 from harness.leaderboard.plan import RUN_SPEC_NAME, RunSpec
-from harness.leaderboard.records import Busy, FileLock, read_record, write_json_atomic
+from harness.atomic import write_json_atomic
+from harness.leaderboard.records import Busy, FileLock, read_record
 
 DEFAULT_RUNNER = 'harness.engine.run:run_experiment'
 EXIT_DONE, EXIT_FAILED, EXIT_BUSY = 0, 1, 75   # 75 = EX_TEMPFAIL: try again later

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.leaderboard.records import write_text_atomic
+from harness.atomic import write_text_atomic
 from harness.tables.build import collect, load_reported, make_tables
 from harness.tables.latex import to_latex
 from harness.tables.plots import cmc_plots

@@ -21,7 +21,8 @@ import pytest
 from harness.leaderboard import launchers as L
 from harness.leaderboard.plan import build_plan, parse_splits, retry_command, run_state
 from harness.leaderboard.progress import Progress
-from harness.leaderboard.records import Busy, FileLock, read_record, write_json_atomic
+from harness.atomic import write_json_atomic
+from harness.leaderboard.records import Busy, FileLock, read_record
 from harness.leaderboard.session import run_leaderboard
 from harness.plugins import MethodSpec
 
@@ -29,7 +30,7 @@ FAKE_ENGINE = r'''
 import json, os, runpy, signal, time
 from pathlib import Path
 
-from harness.leaderboard.records import write_json_atomic
+from harness.atomic import write_json_atomic
 
 EPOCHS = 3
 
@@ -360,11 +361,10 @@ def test_records_are_never_half_written(tmp_path, monkeypatch):
     path = tmp_path / 'record.json'
     write_json_atomic(path, {'status': 'done', 'n': 1})
 
-    def broken_dump(obj, fh, **kw):
-        fh.write('{"status": "do')
+    def broken_fsync(fd):  # the new text is in the temporary file, then the disk fails
         raise OSError('disk full')
 
-    monkeypatch.setattr(json, 'dump', broken_dump)
+    monkeypatch.setattr(os, 'fsync', broken_fsync)
     with pytest.raises(OSError, match='disk full'):
         write_json_atomic(path, {'status': 'failed'})
     monkeypatch.undo()
