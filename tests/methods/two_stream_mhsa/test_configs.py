@@ -43,7 +43,7 @@ def test_config_loads_over_its_protocol(name: str) -> None:
         assert entry.get('row'), name
     assert tuple(cfg.model['input_size']) == tuple(cfg.input_size), 'model.input_size must repeat input_size'
     assert cfg.train_dataloader['batch_size'] == 2 * cfg.sampler['num_ids'] * cfg.sampler['num_instances']
-    assert cfg.param_scheduler[0]['begin'] == 0
+    assert all(s['begin'] == 0 for s in cfg.param_scheduler)  # milestones count from 0 (engine_notes §4)
 
 
 def test_ablation_rows_are_the_spec_grid() -> None:
