@@ -118,3 +118,14 @@ def test_one_feature_extraction_serves_every_trial_and_setting(toy_plugin, sysu_
     results = runner.test_evaluator.metrics[0].results_by_setting
     assert len(results) == 4 and all(len(r.per_trial) == 10 for r in results.values())
     assert np.isfinite(metrics['reid/all-single/mAP'])
+
+
+def test_best_epoch_by_test_rank1_is_available_but_labelled_optimistic(toy_plugin, sysu_root, tmp_path):
+    record = run_experiment(str(TOY_SYSU), str(tmp_path / 'run'), data_root=str(sysu_root), log_level='WARNING',
+                            cfg_options={**FAST, 'train_cfg.max_epochs': 2,
+                                         'selection': dict(rule='best-test-rank1', epochs=[1, 2])})
+    assert record['status'] == 'done' and record['optimistic'] is True
+    assert record['selection'] == 'best-test-rank1' and record['comparable']
+    assert list((tmp_path / 'run').glob('best_reid_selection_score_epoch_*.pth'))
+    with pytest.raises(ValueError, match='selection.rule'):
+        load_config(TOY_SYSU, {'selection': dict(rule='best-of-everything')})
