@@ -45,3 +45,11 @@ def load_official_state(src: str | Path, method: str, expected: str, trusted: bo
                          f'{"/".join(repr(w) for w in wrappers)}), got {type(obj).__name__}'
                          + (f' with non-tensor entries {bad}' if bad else ''))
     return {k.removeprefix('module.'): v for k, v in obj.items()}
+
+
+def rename_by_prefix(key: str, table: Sequence[tuple[str, str]]) -> str | None:
+    """``key`` with the first matching official prefix of ``table`` replaced, else ``None``."""
+    for old, new in table:
+        if key.startswith(old):
+            return new + key[len(old):]
+    return None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from harness.models.convert import load_official_state
+from harness.models.convert import load_official_state, rename_by_prefix
 
 PREFIXES = (
     ('visible_module.visible.conv1.', 'backbone.visible.stem.0.'),
@@ -40,10 +40,7 @@ def harness_key(key: str) -> str | None:
     if nl:
         stage, index, rest = nl.groups()
         return f'non_local.layer{stage}.{index}.{rest}'
-    for old, new in PREFIXES:
-        if key.startswith(old):
-            return new + key[len(old):]
-    return None
+    return rename_by_prefix(key, PREFIXES)
 
 
 def load_official(src: str | Path, trusted: bool = False) -> dict[str, Tensor]:

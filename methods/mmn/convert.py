@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from harness.models.convert import load_official_state
+from harness.models.convert import load_official_state, rename_by_prefix
 
 # (official prefix, harness prefix); the first match wins.
 PREFIX_MAP = (
@@ -57,10 +57,7 @@ def harness_key(key: str) -> str | None:
     if head:
         kind, k, rest = head.groups()
         return f"{'bnnecks' if kind == 'bottleneck' else 'classifiers'}.{int(k) - 1}.{rest}"
-    for old, new in PREFIX_MAP:
-        if key.startswith(old):
-            return new + key[len(old):]
-    return None
+    return rename_by_prefix(key, PREFIX_MAP)
 
 
 def unused_twin(key: str) -> str | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from harness.models.convert import UntrustedCheckpointError, load_official_state
+from harness.models.convert import UntrustedCheckpointError, load_official_state, rename_by_prefix
 
 # Official key prefix -> harness key prefix; the first matching rule wins (MAMs before the trunk).
 OFFICIAL_TO_HARNESS: tuple[tuple[str, str], ...] = (
@@ -37,10 +37,7 @@ class CheckpointMismatch(ValueError):
 
 def harness_key(official: str) -> str | None:
     """Harness name of an official key, or ``None`` if no rule covers it."""
-    for src, dst in OFFICIAL_TO_HARNESS:
-        if official.startswith(src):
-            return dst + official[len(src):]
-    return None
+    return rename_by_prefix(official, OFFICIAL_TO_HARNESS)
 
 
 def load_official(src: str, trusted: bool = False) -> dict[str, Tensor]:
