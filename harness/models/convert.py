@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -53,3 +53,41 @@ def rename_by_prefix(key: str, table: Sequence[tuple[str, str]]) -> str | None:
         if key.startswith(old):
             return new + key[len(old):]
     return None
+
+
+def map_state_dict(official: dict[str, Tensor], target: dict[str, Tensor],
+                   rename: Callable[[str], str | None], is_unused: Callable[[str, Tensor], bool],
+                   what: str, unexpected_hint: str = '') -> tuple[dict[str, Tensor], list[str]]:
+    """``official`` mapped onto the keys and shapes of ``target``, strictly.
+
+    ``rename`` gives the harness key of a used official tensor; ``is_unused`` accepts the documented
+    tensors the official forward never calls (they are dropped and returned). Anything else, a
+    missing used tensor or a shape mismatch raises a ValueError naming them. ``num_batches_tracked``
+    missing from old checkpoints is filled with 0 (it only matters for BN momentum=None).
+    """
+    out: dict[str, Tensor] = {}
+    dropped, unexpected, bad_shape = [], [], []
+    for key, value in official.items():
+        new = rename(key)
+        if new is not None and new in target:
+            if value.shape != target[new].shape:
+                bad_shape.append(f'{key} {tuple(value.shape)} -> {new} {tuple(target[new].shape)}')
+            out[new] = value.detach().clone().contiguous()
+        elif is_unused(key, value):
+            dropped.append(key)
+        else:
+            unexpected.append(key)
+    for key in target:
+        if key not in out and key.endswith('num_batches_tracked'):
+            out[key] = torch.zeros_like(target[key])
+    missing = [k for k in target if k not in out]
+    problems = []
+    if unexpected:
+        problems.append(f'{len(unexpected)} unexpected key(s){unexpected_hint}: {", ".join(sorted(unexpected)[:8])}')
+    if missing:
+        problems.append(f'{len(missing)} used tensor(s) missing (harness names): {", ".join(missing[:8])}')
+    if bad_shape:
+        problems.append(f'{len(bad_shape)} shape mismatch(es): {"; ".join(bad_shape[:8])}')
+    if problems:
+        raise ValueError(f'not {what}: ' + ' | '.join(problems))
+    return out, dropped

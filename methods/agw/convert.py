@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from harness.models.convert import load_official_state, rename_by_prefix
+from harness.models.convert import load_official_state, map_state_dict, rename_by_prefix
 
 PREFIXES = (
     ('visible_module.visible.conv1.', 'backbone.visible.stem.0.'),
@@ -50,33 +50,8 @@ def load_official(src: str | Path, trusted: bool = False) -> dict[str, Tensor]:
 
 def convert_state_dict(official: dict[str, Tensor], target: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
     """``official`` mapped onto the keys and shapes of ``target``; also returns the dropped keys."""
-    out: dict[str, Tensor] = {}
-    dropped, unexpected, bad_shape = [], [], []
-    for key, value in official.items():
-        new = harness_key(key)
-        if new is not None and new in target:
-            if value.shape != target[new].shape:
-                bad_shape.append(f'{key} {tuple(value.shape)} -> {new} {tuple(target[new].shape)}')
-            out[new] = value.detach().clone().contiguous()
-        elif UNUSED.match(key):
-            dropped.append(key)
-        else:
-            unexpected.append(key)
-    for key in target:  # checkpoints from torch < 0.4.1 lack BN counters; they only matter for momentum=None
-        if key not in out and key.endswith('num_batches_tracked'):
-            out[key] = torch.zeros_like(target[key])
-    missing = [k for k in target if k not in out]
-    problems = []
-    if unexpected:
-        problems.append(f'{len(unexpected)} unexpected key(s): {", ".join(sorted(unexpected)[:8])}')
-    if missing:
-        problems.append(f'{len(missing)} used tensor(s) missing (harness names): {", ".join(missing[:8])}')
-    if bad_shape:
-        problems.append(f'{len(bad_shape)} shape mismatch(es): {"; ".join(bad_shape[:8])}')
-    if problems:
-        raise ValueError('not an official AGW embed_net checkpoint (ResNet-50, --method agw): '
-                         + ' | '.join(problems))
-    return out, dropped
+    return map_state_dict(official, target, harness_key, lambda key, _: bool(UNUSED.match(key)),
+                          'an official AGW embed_net checkpoint (ResNet-50, --method agw)')
 
 
 def convert(src: str, dst: str, trusted: bool = False) -> dict:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from harness.models.convert import load_official_state, rename_by_prefix
+from harness.models.convert import load_official_state, map_state_dict, rename_by_prefix
 
 # (official prefix, harness prefix); the first match wins.
 PREFIX_MAP = (
@@ -76,41 +76,15 @@ def load_official(src: str, trusted: bool = False) -> dict[str, Tensor]:
 
 def convert_state_dict(official: dict[str, Tensor], target: dict[str, Tensor]
                        ) -> tuple[dict[str, Tensor], list[str]]:
-    """Maps ``official`` onto the keys and shapes of ``target`` (a harness MMN state dict).
-
-    Returns the converted dict and the dropped official keys. ``num_batches_tracked`` missing from
-    an old checkpoint is filled with 0 (it only matters for BN momentum=None).
-    """
-    out: dict[str, Tensor] = {}
-    dropped, unexpected, bad_shape = [], [], []
-    for key, value in official.items():
-        new = harness_key(key)
-        if new is not None and new in target:
-            if value.shape != target[new].shape:
-                bad_shape.append(f'{key} {tuple(value.shape)} -> {new} {tuple(target[new].shape)}')
-            out[new] = value.detach().clone().contiguous()
-            continue
+    """Maps ``official`` onto the keys and shapes of ``target`` (a harness MMN state dict);
+    returns the converted dict and the dropped official keys."""
+    def is_unused(key: str, value: Tensor) -> bool:
         twin = unused_twin(key)
-        if twin is not None and twin in target and value.shape == target[twin].shape:
-            dropped.append(key)
-            continue
-        unexpected.append(key)
-    for key in [k for k in target if k not in out and k.endswith('num_batches_tracked')]:
-        out[key] = torch.zeros_like(target[key])
-    missing = [k for k in target if k not in out]
-    problems = []
-    if unexpected:
-        problems.append(f'{len(unexpected)} unexpected key(s), neither used by the MMN forward nor a '
-                        f'documented unused ResNet tensor: {", ".join(sorted(unexpected)[:8])}')
-    if missing:
-        problems.append(f'{len(missing)} used tensor(s) missing (harness names): '
-                        f'{", ".join(missing[:8])}')
-    if bad_shape:
-        problems.append(f'{len(bad_shape)} shape mismatch(es): {"; ".join(bad_shape[:8])}')
-    if problems:
-        raise ValueError('not an official MMN embed_net checkpoint (ResNet-50, 4 stripes): '
-                         + ' | '.join(problems))
-    return out, dropped
+        return twin is not None and twin in target and value.shape == target[twin].shape
+
+    return map_state_dict(official, target, harness_key, is_unused,
+                          'an official MMN embed_net checkpoint (ResNet-50, 4 stripes)',
+                          unexpected_hint=', neither used by the MMN forward nor a documented unused ResNet tensor')
 
 
 def num_classes_of(official: dict[str, Tensor]) -> int:
