@@ -27,11 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def _one_line_warnings(command: str) -> Iterator[None]:
-    """Harness warnings print as ``vireid CMD: warning: ...`` (no source line); others as usual."""
+    """The project's own warnings (categories defined in harness/protocols/methods, e.g.
+    :class:`~harness.errors.HarnessWarning`) print as ``vireid CMD: warning: ...`` without a
+    source line; other libraries' warnings as usual."""
     default = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, HarnessWarning):
+        ours = category.__module__.split('.')[0] in ('harness', 'protocols', 'methods')
+        if issubclass(category, HarnessWarning) or ours:
             print(f'vireid {command}: warning: {message}', file=sys.stderr if file is None else file)
         else:
             default(message, category, filename, lineno, file, line)
