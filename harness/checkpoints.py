@@ -81,7 +81,8 @@ def read_checkpoint(path: str | os.PathLike, trusted: bool = False, map_location
         return torch.load(path, map_location=map_location, weights_only=not trusted)
     except pickle.UnpicklingError as err:
         text = str(err)
-        blocked = next((ln.strip() for ln in text.splitlines() if 'GLOBAL' in ln), '')
+        found = re.search(r'GLOBAL ([\w.]+)', text)
+        blocked = f'it would call {found.group(1).rstrip(".")}' if found else ''
         if blocked or not _is_zip(path):
             if not blocked:
                 raise CheckpointError(f'{path} is not a PyTorch checkpoint (not a file written by '
@@ -89,8 +90,9 @@ def read_checkpoint(path: str | os.PathLike, trusted: bool = False, map_location
             raise UnsafeCheckpointError(
                 f'{path} holds pickled Python objects besides tensors ({blocked}), so it was not '
                 'loaded: unpickling an untrusted file can run arbitrary code. '
-                + (untrusted_hint or 'Convert official checkpoints with `vireid convert METHOD SRC '
-                   'DST` (add --trusted only for a file from a source you trust).')) from None
+                + (untrusted_hint or 'An official checkpoint is converted first (`vireid convert '
+                   'METHOD SRC DST`); a file from a source you trust loads with --trusted '
+                   '(Python: trusted=True).')) from None
         raise CheckpointError(f'{path} cannot be read as a checkpoint: {_first_line(text)}') from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, KeyError, ValueError) as err:
         raise CheckpointError(
@@ -175,7 +177,7 @@ def _likely_cause(want: dict, have: dict, missing: list, unexpected: list, shape
     written = _written_by(meta)
     if method and meta.get('method') and meta['method'] != method:
         return (f'the checkpoint is of method {meta["method"]!r}, the config of {method!r}; test it '
-                f'with a {meta["method"]} config{written}')
+                f'with a config of method {meta["method"]!r}{written}')
     ours, theirs = _stage_blocks(want), _stage_blocks(have)
     if ours and theirs and ours != theirs:
         return (f'the checkpoint\'s ResNet has {_blocks(theirs)} blocks per stage, the model '
@@ -296,7 +298,9 @@ def _is_zip(path: Path) -> bool:
 
 
 def _first_line(text: str) -> str:
-    return next((ln.strip() for ln in text.splitlines() if ln.strip()), text)[:300]
+    """The first sentence of an error text (torch appends paragraphs of advice)."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), text)
+    return line.split('. ')[0].rstrip('.')[:300]
 
 
 def _kind(obj: Any) -> str:

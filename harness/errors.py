@@ -52,6 +52,7 @@ _OS_FIXES = {
     errno.ENOTDIR: 'a part of the path is a file, not a folder; check the path',
     errno.EEXIST: 'remove it or choose another name',
 }
+_NOT_A_FOLDER = 'it is a file, not a folder; choose another path'
 
 
 def os_error_message(err: OSError) -> str:
@@ -61,6 +62,8 @@ def os_error_message(err: OSError) -> str:
     if paths:
         text += ': ' + ' -> '.join(paths)
     fix = _OS_FIXES.get(err.errno)
+    if err.errno == errno.EEXIST and paths and os.path.exists(paths[0]) and not os.path.isdir(paths[0]):
+        fix = _NOT_A_FOLDER   # makedirs met a file where a folder was to be
     return text + (f'; {fix}' if fix else '')
 
 

@@ -257,7 +257,7 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
         prov.update(finished=now(), wall_time_s=round(time.time() - start, 2))
         from mmengine.dist import is_main_process
         if is_main_process():
-            _write_record(work_dir / RECORD, record)
+            _write_record(work_dir / RECORD, record, quiet=not started)
     return record
 
 
@@ -270,11 +270,14 @@ def _failure_message(err: BaseException, work_dir: Path, kept: Path | None) -> s
             f'(add --debug for the traceback)')
 
 
-def _write_record(path: Path, record: dict) -> None:
-    """Write the record; when even that fails (a full disk), say so instead of hiding the cause."""
+def _write_record(path: Path, record: dict, quiet: bool = False) -> None:
+    """Write the record. When even that fails (a full disk), say so instead of hiding the cause,
+    unless ``quiet`` (the run never started: the error being raised tells the user already)."""
     try:
         write_json_atomic(path, record)
     except OSError as err:
+        if quiet:
+            return
         import sys
         print(f'[vireid] could not write {path} ({err}); the run ended with status '
               f'{record.get("status")!r}: {(record.get("error") or {}).get("message", "")}',
