@@ -16,7 +16,8 @@ from harness.registry import MODELS
 from protocols.datasets import TRAIN_CLASSES
 
 
-def read_checkpoint(path: str | Path, trusted: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
+def read_checkpoint(path: str | Path, trusted: bool = False
+                    ) -> tuple[dict[str, torch.Tensor], dict]:
     """(state_dict, meta) of a harness checkpoint or of a plain/converted state dict.
 
     Read with ``weights_only=True`` unless ``trusted`` (see :mod:`harness.checkpoints`).

@@ -74,8 +74,9 @@ def read_checkpoint(path: str | os.PathLike, trusted: bool = False, map_location
         raise CheckpointError(f'checkpoint {path} is a folder; give the .pth file inside it '
                               '(e.g. the one named in its last_checkpoint file)')
     if path.stat().st_size == 0:
-        raise CheckpointError(f'checkpoint {path} is empty (0 bytes): it was not written completely '
-                              '(a crash or a full disk while saving); use an earlier checkpoint')
+        raise CheckpointError(f'checkpoint {path} is empty (0 bytes): it was not written '
+                              'completely (a crash or a full disk while saving); use an earlier '
+                              'checkpoint')
     try:
         # weights_only is always given: torch then ignores TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.
         return torch.load(path, map_location=map_location, weights_only=not trusted)
@@ -93,7 +94,8 @@ def read_checkpoint(path: str | os.PathLike, trusted: bool = False, map_location
                 + (untrusted_hint or 'An official checkpoint is converted first (`vireid convert '
                    'METHOD SRC DST`); a file from a source you trust loads with --trusted '
                    '(Python: trusted=True).')) from None
-        raise CheckpointError(f'{path} cannot be read as a checkpoint: {_first_line(text)}') from None
+        raise CheckpointError(f'{path} cannot be read as a checkpoint: '
+                              f'{_first_line(text)}') from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, KeyError, ValueError) as err:
         raise CheckpointError(
             f'{path} is damaged or not a PyTorch checkpoint ({type(err).__name__}: '
@@ -176,32 +178,34 @@ def _likely_cause(want: dict, have: dict, missing: list, unexpected: list, shape
                   meta: dict, method: str | None) -> str:
     written = _written_by(meta)
     if method and meta.get('method') and meta['method'] != method:
-        return (f'the checkpoint is of method {meta["method"]!r}, the config of {method!r}; test it '
-                f'with a config of method {meta["method"]!r}{written}')
+        return (f'the checkpoint is of method {meta["method"]!r}, the config of {method!r}; '
+                f'test it with a config of method {meta["method"]!r}{written}')
     ours, theirs = _stage_blocks(want), _stage_blocks(have)
     if ours and theirs and ours != theirs:
         return (f'the checkpoint\'s ResNet has {_blocks(theirs)} blocks per stage, the model '
-                f'{_blocks(ours)}: a full-size checkpoint with a demo config, or the reverse; use the '
-                f'config it was trained with{written}')
+                f'{_blocks(ours)}: a full-size checkpoint with a demo config, or the reverse; '
+                f'use the config it was trained with{written}')
     if shapes and not missing and not unexpected and all(
             want[k][1:] == have[k][1:] and want[k][:1] != have[k][:1] for k in shapes) \
             and any('classifier' in k for k in shapes):
         n_have = have[shapes[0]][0]
         n_want = want[shapes[0]][0]
         counts = ', '.join(f'{name} {n}' for name, n in TRAIN_CLASSES.items())
-        return (f'the checkpoint classifies {n_have} identities, the model {n_want}: it was trained '
-                f'on another dataset (training identities: {counts}) or another data root; test it '
-                f'with a config and data of its dataset{written}')
+        return (f'the checkpoint classifies {n_have} identities, the model {n_want}: it was '
+                f'trained on another dataset (training identities: {counts}) or another data '
+                f'root; test it with a config and data of its dataset{written}')
     foreign = sorted({k.split('.')[0] for k in unexpected} - {k.split('.')[0] for k in want})
     if foreign:
-        return (f'the checkpoint holds modules this model does not have ({", ".join(foreign[:SHOWN])}): '
-                f'it is a checkpoint of another method or architecture; use its own config{written}')
+        modules = ', '.join(foreign[:SHOWN])
+        return (f'the checkpoint holds modules this model does not have ({modules}): it is a '
+                f'checkpoint of another method or architecture; use its own config{written}')
     return ('the checkpoint was written for another model or config; use the config it was '
             f'trained with{written}')
 
 
 def _written_by(meta: dict) -> str:
-    parts = [f'{k.replace("_name", "")} {meta[k]}' for k in ('method', 'config_name') if meta.get(k)]
+    names = (('method', 'method'), ('config_name', 'config'))
+    parts = [f'{name} {meta[key]}' for key, name in names if meta.get(key)]
     return f' (the checkpoint says: {", ".join(parts)})' if parts else ''
 
 

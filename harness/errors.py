@@ -45,7 +45,7 @@ _OS_FIXES = {
     errno.EACCES: 'choose a folder you may write to (e.g. --out/--work-dir) or fix its permissions',
     errno.EPERM: 'choose a folder you may write to (e.g. --out/--work-dir) or fix its permissions',
     errno.EROFS: 'the file system is read-only; choose another folder (e.g. --out/--work-dir)',
-    errno.ENOSPC: 'free disk space (or choose a folder on another disk), then run the command again',
+    errno.ENOSPC: 'free disk space (or choose a folder on another disk), then run it again',
     errno.EDQUOT: 'free space within your disk quota, then run the command again',
     errno.ENOENT: 'check the path',
     errno.EISDIR: 'give a file, not a folder',
@@ -62,7 +62,7 @@ def os_error_message(err: OSError) -> str:
     if paths:
         text += ': ' + ' -> '.join(paths)
     fix = _OS_FIXES.get(err.errno)
-    if err.errno == errno.EEXIST and paths and os.path.exists(paths[0]) and not os.path.isdir(paths[0]):
+    if err.errno == errno.EEXIST and paths and os.path.isfile(paths[0]):
         fix = _NOT_A_FOLDER   # makedirs met a file where a folder was to be
     return text + (f'; {fix}' if fix else '')
 
@@ -76,10 +76,11 @@ def describe(err: BaseException) -> str | None:
         return str(err)
     if isinstance(err, KeyError):
         return str(err.args[0]) if err.args else 'KeyError'
-    if isinstance(err, OSError) and err.errno is not None:   # raised by the system: add path and fix
+    if isinstance(err, OSError) and err.errno is not None:   # from the system: add path and fix
         return os_error_message(err)
     if isinstance(err, ModuleNotFoundError):
-        return f'{err}; install it (pip install {err.name or "..."}) or drop the option that needs it'
+        return (f'{err}; install it (pip install {err.name or "..."}) or drop the option that '
+                'needs it')
     if isinstance(err, (ValueError, OSError, RuntimeError)):
         return str(err)
     return None

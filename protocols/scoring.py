@@ -124,13 +124,14 @@ def degenerate_features(paths: list[str], features: np.ndarray) -> list[str]:
     norms = np.linalg.norm(features.astype(np.float64), axis=1)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
-        out.append(f'{zero.size} of {len(features)} feature rows are all zeros (e.g. {paths[zero[0]]}): '
-                   'they have no direction, so their distances to every image are equal and their '
-                   'ranks are decided by ties; check the model and the extraction')
+        out.append(f'{zero.size} of {len(features)} feature rows are all zeros (e.g. '
+                   f'{paths[zero[0]]}): they have no direction, so their distances to every image '
+                   'are equal and their ranks are decided by ties; check the model and the '
+                   'extraction')
     if len(features) > 1 and zero.size < len(features) and (features == features[0]).all():
-        out.append(f'all {len(features)} feature rows are identical: the model gives every image the '
-                   'same feature, so the metrics measure tie-breaking, not the model; check the model '
-                   'and the extraction')
+        out.append(f'all {len(features)} feature rows are identical: the model gives every image '
+                   'the same feature, so the metrics measure tie-breaking, not the model; check '
+                   'the model and the extraction')
     return out
 
 

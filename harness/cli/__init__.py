@@ -19,6 +19,9 @@ SUBCOMMANDS = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='vireid', description='vireid-bench: visible-infrared person re-identification benchmark')
+    # Read by main() before parsing, so it works after any (sub-)command too.
+    parser.add_argument('--debug', action='store_true',
+                        help='show the traceback of an error instead of its one-line message')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f'harness.cli.{name}').register(sub)
@@ -35,7 +38,8 @@ def _one_line_warnings(command: str) -> Iterator[None]:
     def show(message, category, filename, lineno, file=None, line=None):
         ours = category.__module__.split('.')[0] in ('harness', 'protocols', 'methods')
         if issubclass(category, HarnessWarning) or ours:
-            print(f'vireid {command}: warning: {message}', file=sys.stderr if file is None else file)
+            print(f'vireid {command}: warning: {message}',
+                  file=sys.stderr if file is None else file)
         else:
             default(message, category, filename, lineno, file, line)
 

@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser('convert', help="map an official repository's checkpoint into the harness model")
     p.add_argument('method', help='method name (see `vireid methods`)')
     p.add_argument('src', help='official checkpoint')
-    p.add_argument('dst', help='output harness checkpoint (loads with weights_only=True); never SRC itself')
+    p.add_argument('dst', help='output harness checkpoint (loads with weights_only=True); '
+                               'never SRC itself')
     p.add_argument('--force', action='store_true', help='replace DST if it exists')
     p.add_argument('--trusted', action='store_true',
                    help='the file holds pickled Python objects besides tensors and you trust its source: '

@@ -49,8 +49,10 @@ class ProtocolChangeError(ConfigError):
 def protocol_config_path(name: str) -> Path:
     path = PROTOCOL_CONFIG_DIR / f'{name}.py'
     if name.startswith('_') or not path.is_file():
-        known = sorted(p.stem for p in PROTOCOL_CONFIG_DIR.glob('*.py') if not p.stem.startswith('_'))
-        raise ConfigError(f'protocol_base = {name!r} names no protocol config; choose one of {known}')
+        known = sorted(p.stem for p in PROTOCOL_CONFIG_DIR.glob('*.py')
+                       if not p.stem.startswith('_'))
+        raise ConfigError(f'protocol_base = {name!r} names no protocol config; choose one of '
+                          f'{known}')
     return path
 
 
@@ -63,10 +65,12 @@ def read_config(path: str | Path) -> Config:
     except SyntaxError as err:
         cause = err.__cause__ if isinstance(err.__cause__, SyntaxError) else err
         where = f' line {cause.lineno}' if cause.lineno else ''
-        raise ConfigError(f'{path}{where}: syntax error ({cause.msg}); fix the config file') from None
+        raise ConfigError(f'{path}{where}: syntax error ({cause.msg}); fix the config '
+                          'file') from None
     except Exception as err:
-        raise ConfigError(f'{path} cannot be read as a config ({type(err).__name__}: '
-                          f'{str(err).splitlines()[0] if str(err) else ""}); fix the config file') from None
+        first = str(err).splitlines()[0] if str(err) else ''
+        raise ConfigError(f'{path} cannot be read as a config ({type(err).__name__}: {first}); '
+                          'fix the config file') from None
 
 
 def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) -> Config:
@@ -77,14 +81,15 @@ def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) 
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f'config file {path} does not exist; list the configs with `vireid methods`')
+        raise FileNotFoundError(f'config file {path} does not exist; list the configs with '
+                                '`vireid methods`')
     if not path.is_file():
         raise ConfigError(f'config {path} is a folder; give a config file (e.g. {path}/<name>.py)')
     method = read_config(path)
     base_name = method.get('protocol_base')
     if base_name is None:
-        raise ConfigError(f"{path} sets no protocol_base; add protocol_base = 'sysu' (or 'regdb') so "
-                          'the config inherits the protocol every method shares')
+        raise ConfigError(f"{path} sets no protocol_base; add protocol_base = 'sysu' (or 'regdb') "
+                          'so the config inherits the protocol every method shares')
     cfg = read_config(protocol_config_path(base_name))
     cfg.merge_from_dict(method.to_dict())
     _complete_protocol(cfg, path)
@@ -94,20 +99,21 @@ def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) 
         _complete_protocol(cfg, path)
     selection = cfg.get('selection', {}).get('rule', 'final')
     if selection not in SELECTION_RULES:
-        raise ConfigError(f'selection.rule = {selection!r} in {path}; choose one of {SELECTION_RULES}')
+        raise ConfigError(f'selection.rule = {selection!r} in {path}; choose one of '
+                          f'{SELECTION_RULES}')
     cfg.config_file = str(path)
     return cfg
 
 
 def _complete_protocol(cfg: Config, path: Path) -> None:
-    """Validate ``cfg.protocol`` and fill in the protocol's defaults (every field then has a key)."""
+    """Validate ``cfg.protocol`` and fill in the protocol's defaults (every field gets a key)."""
     try:
         cfg.protocol = check_protocol(cfg.protocol['dataset'], cfg.protocol)
     except ValueError as err:
         raise ConfigError(f'{path}: {err}') from None
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # --cfg-options: every key must exist (or be one a component accepts), every value fit its key
 
 
@@ -125,7 +131,8 @@ def check_options(cfg: Config, options: Mapping[str, Any]) -> None:
     tree = cfg.to_dict()
     for key, value in options.items():
         if not isinstance(key, str) or not key or any(not part for part in key.split('.')):
-            raise ConfigError(f'--cfg-options: {key!r} is not a config key like train_cfg.max_epochs')
+            raise ConfigError(f'--cfg-options: {key!r} is not a config key like '
+                              'train_cfg.max_epochs')
         if key in OPTIONAL_KEYS:
             continue
         _check_key(tree, key)
@@ -162,8 +169,8 @@ def _check_key(tree: dict, key: str) -> None:
             node = node[int(part)]
             continue
         if not isinstance(node, Mapping):
-            raise ConfigError(f'--cfg-options {key}: {here} is {node!r}, not a dict, so it has no key '
-                              f'{part!r}; set {here}=VALUE instead')
+            raise ConfigError(f'--cfg-options {key}: {here} is {node!r}, not a dict, so it has no '
+                              f'key {part!r}; set {here}=VALUE instead')
         if part in node:
             typed_above = typed_above or _is_component(node)
             node = node[part]
@@ -279,7 +286,7 @@ def _flat_keys(tree: Any, prefix: str = '') -> list[str]:
     return out
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Runtime settings and protocol fields
 
 
@@ -343,7 +350,9 @@ def protocol_changes(cfg: Config) -> dict[str, tuple[Any, Any]]:
             continue
         b, f = _flatten(base[top], f'{top}.'), _flatten(final.get(top, '<removed>'), f'{top}.')
         for key in sorted(set(b) | set(f)):
-            if key in FREE_KEYS or is_runtime_key(key) or b.get(key, '<absent>') == f.get(key, '<absent>'):
+            if key in FREE_KEYS or is_runtime_key(key):
+                continue
+            if b.get(key, '<absent>') == f.get(key, '<absent>'):
                 continue
             changes[key] = (b.get(key, '<absent>'), f.get(key, '<absent>'))
     return changes

@@ -31,7 +31,8 @@ class HarnessRunner(Runner):
     config_file: str | None = None
     _resuming: bool = False
 
-    def resume(self, filename: str, resume_optimizer: bool = True, resume_param_scheduler: bool = True,
+    def resume(self, filename: str, resume_optimizer: bool = True,
+               resume_param_scheduler: bool = True,
                map_location: str | Callable = 'default') -> None:
         self._resuming = True
         try:
@@ -39,7 +40,8 @@ class HarnessRunner(Runner):
         finally:
             self._resuming = False
 
-    def load_checkpoint(self, filename: str, map_location: str | Callable = 'cpu', strict: bool = False,
+    def load_checkpoint(self, filename: str, map_location: str | Callable = 'cpu',
+                        strict: bool = False,
                         revise_keys: list = [(r'^module.', '')]) -> dict:  # noqa: B006 (mmengine's)
         # Read on the CPU: load_state_dict copies weights to the model's device and the optimizer
         # moves its state to its parameters' device.

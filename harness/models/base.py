@@ -32,7 +32,7 @@ MODALITY_NAMES = {'visible': Modality.VISIBLE, 'rgb': Modality.VISIBLE,
 
 
 def as_modality(value: Any) -> Modality:
-    """``value`` as a :class:`Modality`: 0/1, a name in :data:`MODALITY_NAMES`, or a one-value tensor."""
+    """``value`` as a :class:`Modality`: 0/1, a name in :data:`MODALITY_NAMES`, a one-value tensor."""
     if isinstance(value, Tensor):
         values = torch.unique(value)
         if values.numel() != 1:

@@ -45,8 +45,8 @@ def check_destination(src: str | os.PathLike, dst: str | os.PathLike, force: boo
         raise DestinationError(f'the destination {dst} is a folder; give a file path such as '
                                f'{dst / (src.stem + "_harness.pth")}')
     if dst.exists() and not force:
-        raise DestinationError(f'the destination {dst} exists; choose another path, or pass --force '
-                               'to replace it')
+        raise DestinationError(f'the destination {dst} exists; choose another path, or pass '
+                               '--force to replace it')
 
 
 def load_official_state(src: str | Path, method: str, expected: str, trusted: bool = False,

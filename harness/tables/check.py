@@ -45,7 +45,8 @@ def record_problem(rec: Any) -> str | None:
                                        or not all(_number(v) for v in values.values())):
                 return f'{where}["{part}"] must map metric names to numbers, got {values!r:.80}'
         trials = res.get('per_trial')
-        if trials is not None and not (isinstance(trials, list) and all(isinstance(t, dict) for t in trials)):
+        if trials is not None and not (isinstance(trials, list)
+                                       and all(isinstance(t, dict) for t in trials)):
             return f'{where}["per_trial"] must be a list of objects'
         cmc = res.get('cmc')
         if cmc is not None and not (isinstance(cmc, list) and all(_number(v) for v in cmc)):

@@ -14,8 +14,12 @@ Anything else, a missing used tensor or a shape mismatch is refused.
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
 from torch import Tensor
-from harness.models.convert import load_official_state, map_state_dict, rename_by_prefix, save_converted
+
+from harness.models.convert import (load_official_state, map_state_dict, rename_by_prefix,
+                                    save_converted)
 
 PREFIXES = (
     ('visible_module.visible.conv1.', 'backbone.visible.stem.0.'),

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import re
 from torch import Tensor
-from harness.models.convert import load_official_state, map_state_dict, rename_by_prefix, save_converted
+from harness.models.convert import (load_official_state, map_state_dict, rename_by_prefix,
+                                    save_converted)
 
 # (official prefix, harness prefix); the first match wins.
 PREFIX_MAP = (

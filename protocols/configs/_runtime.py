@@ -26,7 +26,8 @@ visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')]
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)
 
 # cuDNN autotuning, worker start method, distributed backend (None: nccl on GPUs, else gloo).
-env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork'), dist_cfg=dict(backend=None))
+env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork'),
+               dist_cfg=dict(backend=None))
 
 # Deterministic kernels (slower, bit-exact on one machine). The seed is a protocol field.
 randomness = dict(deterministic=False)

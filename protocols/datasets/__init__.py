@@ -23,8 +23,8 @@ DATASETS = ('sysu', 'regdb')
 # (idx/train_visible_<k>.txt). A model can be built without the dataset on the machine from these.
 TRAIN_CLASSES = {'sysu': 395, 'regdb': 206}
 
-__all__ = ['DATASETS', 'TRAIN_CLASSES', 'DatasetLayoutError', 'ImageRecord', 'Modality', 'RegDB', 'SYSUMM01', 'TrainSet',
-           'fingerprint_files', 'load_dataset', 'relabel']
+__all__ = ['DATASETS', 'TRAIN_CLASSES', 'DatasetLayoutError', 'ImageRecord', 'Modality', 'RegDB',
+           'SYSUMM01', 'TrainSet', 'fingerprint_files', 'load_dataset', 'relabel']
 
 
 def relabel(pids: Iterable[int]) -> dict[int, int]:

@@ -1,4 +1,5 @@
 """One ``extract_feat`` modality convention for every method, checked once in the base class."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,14 +11,18 @@ from harness.api import load_model
 from harness.engine.config import load_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'methods'
-DEMOS = ['agw/configs/agw_demo_regdb.py', 'mmn/configs/mmn_demo_regdb.py',
-         'mpanet/configs/mpanet_demo_regdb.py', 'two_stream_mhsa/configs/tsmhsa_demo_regdb.py']
+DEMOS = [
+    'agw/configs/agw_demo_regdb.py',
+    'mmn/configs/mmn_demo_regdb.py',
+    'mpanet/configs/mpanet_demo_regdb.py',
+    'two_stream_mhsa/configs/tsmhsa_demo_regdb.py',
+]
 
 
 @pytest.mark.parametrize('config', DEMOS, ids=[d.split('/')[0] for d in DEMOS])
 def test_every_method_takes_modality_codes_names_and_tensors(config):
     torch.manual_seed(0)
-    model = load_model(CONFIGS / config)          # no dataset: RegDB's 206 classes
+    model = load_model(CONFIGS / config)  # no dataset: RegDB's 206 classes
     height, width = load_config(CONFIGS / config).input_size
     images = torch.randn(2, 3, height, width)
     with torch.no_grad():

@@ -1,5 +1,6 @@
 """Strict configs with runtime freedom: runtime settings reach the mmengine Runner and keep a run
 comparable; protocol fields stay refused; an unknown key or a wrong value is refused by name."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -8,8 +9,14 @@ from pathlib import Path
 import pytest
 
 from harness.cli import build_parser
-from harness.engine.config import (ConfigError, ProtocolChangeError, check_protocol_unchanged,
-                                   config_hash, load_config, protocol_changes)
+from harness.engine.config import (
+    ConfigError,
+    ProtocolChangeError,
+    check_protocol_unchanged,
+    config_hash,
+    load_config,
+    protocol_changes,
+)
 from harness.engine.run import build_runner, runner_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +35,19 @@ RUNTIME = [
     ('default_hooks.logger.interval=7', ('default_hooks', 'logger', 'interval'), 7),
     ('checkpoint.max_keep_ckpts=5', ('default_hooks', 'checkpoint', 'max_keep_ckpts'), 5),
     ('checkpoint.interval=3', ('default_hooks', 'checkpoint', 'interval'), 3),
-    ('default_hooks.checkpoint.save_last=False', ('default_hooks', 'checkpoint', 'save_last'), False),
+    (
+        'default_hooks.checkpoint.save_last=False',
+        ('default_hooks', 'checkpoint', 'save_last'),
+        False,
+    ),
     ('randomness.deterministic=True', ('randomness', 'deterministic'), True),
     ('env_cfg.cudnn_benchmark=True', ('env_cfg', 'cudnn_benchmark'), True),
     ('log_processor.window_size=3', ('log_processor', 'window_size'), 3),
-    ('visualizer.vis_backends=[LocalVisBackend,TensorboardVisBackend]', ('visualizer', 'vis_backends'),
-     [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]),
+    (
+        'visualizer.vis_backends=[LocalVisBackend,TensorboardVisBackend]',
+        ('visualizer', 'vis_backends'),
+        [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')],
+    ),
 ]
 
 
@@ -42,7 +56,7 @@ def test_runtime_settings_reach_the_runner_and_keep_the_run_comparable(option, w
     base = load_config(AGW_DEMO)
     cfg = load_config(AGW_DEMO, _cli_options(option))
     assert protocol_changes(cfg) == {} and check_protocol_unchanged(cfg)
-    assert config_hash(cfg) == config_hash(base)          # a runtime setting never changes the hash
+    assert config_hash(cfg) == config_hash(base)  # a runtime setting never changes the hash
     node = runner_config(cfg, '/tmp/w', num_classes=10)
     for key in where:
         node = node[key]
@@ -53,10 +67,18 @@ def test_runtime_settings_reach_the_runner_and_keep_the_run_comparable(option, w
 REFUSED = [
     ({'train_cfg.max_epoch': 1}, ConfigError, 'did you mean train_cfg.max_epochs?'),
     ({'nonexistent_key.foo': 3}, ConfigError, 'nonexistent_key.foo: no such config key'),
-    ({'default_hooks.logger.intervall': 3}, ConfigError, 'did you mean default_hooks.logger.interval?'),
-    ({'model.margn': 0.3}, ConfigError, 'did you mean model.margin?'),      # AGW's own arguments
+    (
+        {'default_hooks.logger.intervall': 3},
+        ConfigError,
+        'did you mean default_hooks.logger.interval?',
+    ),
+    ({'model.margn': 0.3}, ConfigError, 'did you mean model.margin?'),  # AGW's own arguments
     ({'protocol.trails': 3}, ConfigError, 'did you mean protocol.trials?'),
-    ({'train_cfg.max_epochs': 'abc'}, ConfigError, "train_cfg.max_epochs='abc': expected an integer"),
+    (
+        {'train_cfg.max_epochs': 'abc'},
+        ConfigError,
+        "train_cfg.max_epochs='abc': expected an integer",
+    ),
     ({'optim_wrapper.optimizer.lr': 'fast'}, ConfigError, "lr='fast': expected a number"),
     ({'input_size': 32}, ConfigError, 'input_size=32: expected a list like [32,16]'),
     ({'protocol.trials': 3}, ProtocolChangeError, 'protocol.trials: protocol 10 -> config 3'),
@@ -74,9 +96,16 @@ def test_unknown_keys_wrong_values_and_protocol_fields_are_refused(options, erro
 
 def test_keys_a_component_accepts_are_known():
     # Constructor arguments of registered types, sub-configs the model validates, engine options.
-    cfg = load_config(AGW_DEMO, {'model.margin': 0.5, 'model.backbone.depth': 18,
-                                 'optim_wrapper.optimizer.dampening': 0.1, 'test.num_workers': 2,
-                                 'selection.epochs': [4, 5]})
+    cfg = load_config(
+        AGW_DEMO,
+        {
+            'model.margin': 0.5,
+            'model.backbone.depth': 18,
+            'optim_wrapper.optimizer.dampening': 0.1,
+            'test.num_workers': 2,
+            'selection.epochs': [4, 5],
+        },
+    )
     assert cfg.model.margin == 0.5 and cfg.model.backbone.depth == 18
 
 
@@ -84,7 +113,13 @@ def test_the_protocol_bases_hold_protocol_fields_and_include_the_runtime_layer()
     from harness.engine.config import PROTOCOL_CONFIG_DIR, _assigned_names, runtime_keys
 
     paths, runtime_only = runtime_keys()
-    assert set(runtime_only) == {'checkpoint', 'default_hooks', 'env_cfg', 'log_processor', 'visualizer'}
+    assert set(runtime_only) == {
+        'checkpoint',
+        'default_hooks',
+        'env_cfg',
+        'log_processor',
+        'visualizer',
+    }
     assert 'randomness.deterministic' in paths and 'randomness.seed' not in paths
     for name in ('sysu', 'regdb'):
         text = (PROTOCOL_CONFIG_DIR / f'{name}.py').read_text()
@@ -92,16 +127,25 @@ def test_the_protocol_bases_hold_protocol_fields_and_include_the_runtime_layer()
         assert not _assigned_names(PROTOCOL_CONFIG_DIR / f'{name}.py') & set(runtime_only)
 
 
-def test_a_tensorboard_backend_from_the_command_line_reaches_the_runner(toy_plugin, sysu_root, tmp_path):
+def test_a_tensorboard_backend_from_the_command_line_reaches_the_runner(
+    toy_plugin, sysu_root, tmp_path
+):
     options = _cli_options('visualizer.vis_backends=[LocalVisBackend,TensorboardVisBackend]')
     cfg = load_config(TOY_SYSU, {**options, 'data_root': str(sysu_root)})
     runner = build_runner(cfg, tmp_path, train=False, resume=False, log_level='WARNING')
-    assert runner.cfg.visualizer['vis_backends'] == [dict(type='LocalVisBackend'),
-                                                     dict(type='TensorboardVisBackend')]
-    if importlib.util.find_spec('tensorboard') is None:     # pip install vireid-bench[tensorboard]
-        pytest.skip('tensorboard is not installed: the Runner config was checked, not the events file')
+    assert runner.cfg.visualizer['vis_backends'] == [
+        dict(type='LocalVisBackend'),
+        dict(type='TensorboardVisBackend'),
+    ]
+    if importlib.util.find_spec('tensorboard') is None:  # pip install vireid-bench[tensorboard]
+        pytest.skip(
+            'tensorboard is not installed: the Runner config was checked, not the events file'
+        )
     backends = runner.visualizer._vis_backends
-    assert {type(b).__name__ for b in backends.values()} == {'LocalVisBackend', 'TensorboardVisBackend'}
+    assert {type(b).__name__ for b in backends.values()} == {
+        'LocalVisBackend',
+        'TensorboardVisBackend',
+    }
     runner.visualizer.add_scalars({'loss': 1.0}, step=1)
     runner.visualizer.close()
     assert list(Path(runner.log_dir).rglob('events.out.tfevents.*'))

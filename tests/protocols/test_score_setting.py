@@ -1,4 +1,5 @@
 """``vireid score`` asks only for the images its setting uses, and warns on degenerate features."""
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,7 @@ def _one_hot(records) -> np.ndarray:
 def test_indoor_search_needs_the_queries_and_cams_1_2_only(sysu_root, tmp_path, capsys):
     ds = load_dataset('sysu', sysu_root)
     indoor = ds.query_records() + [r for r in ds.gallery_candidates() if r.cam in (1, 2)]
-    assert len(indoor) < len(test_records(ds, None))        # cams 4, 5 are left out
+    assert len(indoor) < len(test_records(ds, None))  # cams 4, 5 are left out
     npz = _npz(tmp_path / 'indoor.npz', indoor, _one_hot(indoor))
     out = tmp_path / 'r.json'
     argv = ['score', str(npz), '--dataset', 'sysu', '--root', str(sysu_root), '--json', str(out)]
@@ -40,15 +41,25 @@ def test_indoor_search_needs_the_queries_and_cams_1_2_only(sysu_root, tmp_path, 
     assert 'no feature for' in err and 'gallery image(s) the protocol needs' in err
 
 
-@pytest.mark.parametrize('features, says', [
-    (lambda n: np.zeros((n, 8), np.float32), 'feature rows are all zeros'),
-    (lambda n: np.ones((n, 8), np.float32), 'feature rows are identical'),
-])
-def test_degenerate_features_are_scored_with_a_warning(regdb_root, tmp_path, capsys, features, says):
+@pytest.mark.parametrize(
+    'features, says',
+    [
+        (lambda n: np.zeros((n, 8), np.float32), 'feature rows are all zeros'),
+        (lambda n: np.ones((n, 8), np.float32), 'feature rows are identical'),
+    ],
+)
+def test_degenerate_features_are_scored_with_a_warning(
+    regdb_root, tmp_path, capsys, features, says
+):
     records = test_records('regdb', regdb_root)
     npz = _npz(tmp_path / 'f.npz', records, features(len(records)))
     out = tmp_path / 'r.json'
-    assert main(['score', str(npz), '--dataset', 'regdb', '--root', str(regdb_root), '--json', str(out)]) == 0
+    assert (
+        main(
+            ['score', str(npz), '--dataset', 'regdb', '--root', str(regdb_root), '--json', str(out)]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert f'vireid score: warning: {npz}: ' in err and says in err
     assert any(says in w for w in json.loads(out.read_text())['warnings'])
