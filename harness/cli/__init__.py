@@ -65,6 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _one_line_warnings(args.command):
         try:
             return int(args.func(args) or 0)
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            print(f'vireid {args.command}: interrupted', file=sys.stderr)
+            return 130
         except Exception as err:
             message = None if debug else describe(err)
             if message is None:   # --debug, or a bug: keep the traceback

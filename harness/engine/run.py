@@ -6,6 +6,7 @@ base) into the Runner's config, so methods never write dataloaders, evaluators o
 from __future__ import annotations
 
 import copy
+import sys
 import time
 import traceback
 import uuid
@@ -22,7 +23,7 @@ from harness.data.datasets import train_set
 from harness.engine.config import check_protocol_unchanged, config_hash, is_optimistic, load_config
 from harness.engine.provenance import collect, now
 from harness.engine.runner import HarnessRunner
-from harness.errors import HarnessError, RunFailed
+from harness.errors import HarnessError, RunFailed, describe
 from protocols.datasets import load_dataset
 
 RECORD = 'record.json'
@@ -262,7 +263,6 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
 
 
 def _failure_message(err: BaseException, work_dir: Path, kept: Path | None) -> str:
-    from harness.errors import describe
     cause = describe(err) or type(err).__name__ + (f': {err}' if str(err) else '')
     keep = (f'its last complete checkpoint {kept} is kept; continue from it with --resume'
             if kept is not None else 'no checkpoint was completed')
@@ -278,7 +278,6 @@ def _write_record(path: Path, record: dict, quiet: bool = False) -> None:
     except OSError as err:
         if quiet:
             return
-        import sys
         print(f'[vireid] could not write {path} ({err}); the run ended with status '
               f'{record.get("status")!r}: {(record.get("error") or {}).get("message", "")}',
               file=sys.stderr)
