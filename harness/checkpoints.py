@@ -21,7 +21,6 @@ import os
 import pickle
 import re
 import tempfile
-import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,26 +79,25 @@ def read_checkpoint(path: str | os.PathLike, trusted: bool = False, map_location
     try:
         # weights_only is always given: torch then ignores TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.
         return torch.load(path, map_location=map_location, weights_only=not trusted)
-    except pickle.UnpicklingError as err:
+    except OSError:
+        raise          # the file system's own error: the command line names the path and the fix
+    except Exception as err:      # pickle, zip and unpickler errors of every kind
         text = str(err)
         found = re.search(r'GLOBAL ([\w.]+)', text)
-        blocked = f'it would call {found.group(1).rstrip(".")}' if found else ''
-        if blocked or not _is_zip(path):
-            if not blocked:
-                raise CheckpointError(f'{path} is not a PyTorch checkpoint (not a file written by '
-                                      'torch.save, or a damaged one); check the path') from None
+        if isinstance(err, pickle.UnpicklingError) and found:
             raise UnsafeCheckpointError(
-                f'{path} holds pickled Python objects besides tensors ({blocked}), so it was not '
-                'loaded: unpickling an untrusted file can run arbitrary code. '
+                f'{path} holds pickled Python objects besides tensors (it would call '
+                f'{found.group(1).rstrip(".")}), so it was not loaded: unpickling an untrusted file '
+                'can run arbitrary code. '
                 + (untrusted_hint or 'An official checkpoint is converted first (`vireid convert '
                    'METHOD SRC DST`); a file from a source you trust loads with --trusted '
                    '(Python: trusted=True).')) from None
-        raise CheckpointError(f'{path} cannot be read as a checkpoint: '
-                              f'{_first_line(text)}') from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, KeyError, ValueError) as err:
+        if not _is_zip(path):
+            raise CheckpointError(f'{path} is not a PyTorch checkpoint (not a file written by '
+                                  'torch.save, or a damaged one); check the path') from None
         raise CheckpointError(
             f'{path} is damaged or not a PyTorch checkpoint ({type(err).__name__}: '
-            f'{_first_line(str(err))}); it may have been cut short by a crash or a full disk while '
+            f'{_first_line(text)}); it may have been cut short by a crash or a full disk while '
             'saving: use an earlier checkpoint') from None
 
 
@@ -295,8 +293,10 @@ def _unlink(path: str | os.PathLike) -> None:
 
 
 def _is_zip(path: Path) -> bool:
+    """Whether ``path`` starts like the zip archive torch.save writes (even when cut short)."""
     try:
-        return zipfile.is_zipfile(path)
+        with open(path, 'rb') as fh:
+            return fh.read(4) == b'PK\x03\x04'
     except OSError:
         return False
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
-import os
+import random
 from pathlib import Path
 
 import pytest
@@ -79,7 +79,7 @@ def test_a_crafted_pickle_never_runs_even_when_the_environment_asks_for_unsafe_l
     'content, says',
     [
         (b'', r'is empty \(0 bytes\)'),
-        (os.urandom(256), 'is not a PyTorch checkpoint'),
+        (bytes(range(256)), 'is not a PyTorch checkpoint'),
         (None, 'damaged or not a PyTorch checkpoint'),  # a torch.save file cut in half
     ],
 )
@@ -92,6 +92,15 @@ def test_unreadable_files_name_the_file_and_the_fix(tmp_path, content, says):
     with pytest.raises(CheckpointError, match=says) as err:
         load_checkpoint(path)
     assert str(path) in str(err.value)
+
+
+def test_random_bytes_always_give_the_message(tmp_path):
+    # The weights-only unpickler fails in many ways on garbage (UnpicklingError, IndexError, ...).
+    path = tmp_path / 'x.pth'
+    for seed in range(50):
+        path.write_bytes(random.Random(seed).randbytes(200))
+        with pytest.raises(CheckpointError, match='is not a PyTorch checkpoint'):
+            read_checkpoint(path)
 
 
 def _fit(model: torch.nn.Module, state: dict, meta: dict | None = None) -> str:

@@ -90,7 +90,7 @@ def world(tmp_path: Path, sysu_root: Path, checkpoints: dict[str, Path]) -> Worl
     marker = tmp_path / 'code-ran'
     torch.save({'state_dict': {}, 'x': _Payload(marker)}, tmp_path / 'crafted.pth')
     (tmp_path / 'empty.pth').write_bytes(b'')
-    (tmp_path / 'garbage.pth').write_bytes(os.urandom(512))
+    (tmp_path / 'garbage.pth').write_bytes(bytes(range(256)) * 2)
     (tmp_path / 'official.t').write_bytes(b'official weights')
     (tmp_path / 'bad.py').write_text("protocol_base = 'sysu'\nmodel = dict(type='AGW',\n")
     records = test_records('sysu', sysu_root)
