@@ -13,8 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from mmengine.config import DictAction
-
+from harness.cli.options import add_cfg_options, positive_int
 from harness.leaderboard.plan import DEMO_REGDB_SPLITS, REGDB_SPLITS, build_plan, parse_splits, run_state
 from harness.leaderboard.worker import DEFAULT_RUNNER
 
@@ -43,8 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sel.add_argument('--demo', action='store_true',
                      help='demo configs on synthetic SYSU-MM01 and RegDB generated once into OUT/data/')
     sel.add_argument('--rerun', action='store_true', help='train again even runs that are done')
-    sel.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                     help='override config keys in every run, e.g. train_cfg.max_epochs=2')
+    add_cfg_options(sel, 'override config keys in every run, e.g. train_cfg.max_epochs=2')
     io = p.add_argument_group('where')
     io.add_argument('--out', default='work_dirs/leaderboard', help='runs, records and tables (default %(default)s)')
     io.add_argument('--data-root-sysu', help='SYSU-MM01 root (default: the protocol config data_root)')
@@ -56,14 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     how.add_argument('--launcher', choices=['local', 'slurm', 'inline'], default='local',
                      help='local: one subprocess per run, --jobs at a time; slurm: one submitit job per run; '
                      'inline: in this process (debugging)')
-    how.add_argument('--jobs', type=int, default=None,
+    how.add_argument('--jobs', type=positive_int, default=None,
                      help='local runs at a time (default 1; with --demo one per CPU core, each run '
                           'single-threaded: small demo models use one core each better than two)')
     how.add_argument('--partition', help='Slurm partition')
-    how.add_argument('--gpus-per-run', type=int, default=1,
+    how.add_argument('--gpus-per-run', type=positive_int, default=1,
                      help='GPUs per run; above 1 the run goes through torchrun (default 1)')
-    how.add_argument('--cpus-per-run', type=int, help='Slurm CPUs per run')
-    how.add_argument('--time-min', type=int, default=2880, help='Slurm time limit per run, minutes')
+    how.add_argument('--cpus-per-run', type=positive_int, help='Slurm CPUs per run')
+    how.add_argument('--time-min', type=positive_int, default=2880,
+                     help='Slurm time limit per run, minutes')
     how.add_argument('--dry-run', action='store_true', help='print the plan and each run\'s state; run nothing')
     how.add_argument('--runner', default=DEFAULT_RUNNER, help=argparse.SUPPRESS)   # tests swap the engine
     how.add_argument('--cluster', default='slurm', help=argparse.SUPPRESS)         # submitit: slurm|local|debug
@@ -138,6 +137,17 @@ def plan_from_args(args: argparse.Namespace, methods: dict | None = None):
     return runs, roots
 
 
+def check_run_options(runs) -> None:
+    """Refuse a bad --cfg-options (unknown key, wrong value, protocol field) before any run starts:
+    every run of a config would fail the same way."""
+    from harness.engine.config import check_protocol_unchanged, load_config
+    checked = set()
+    for r in runs:
+        if r.config not in checked:
+            checked.add(r.config)
+            check_protocol_unchanged(load_config(r.config, r.run_options()))
+
+
 def print_plan(runs, args: argparse.Namespace) -> None:
     from harness.leaderboard.launchers import worker_command
     print(f'{len(runs)} runs under {args.out}/runs (launcher {args.launcher}'
@@ -161,6 +171,8 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     if not runs:
         raise ValueError('nothing to run: no installed method has a config matching --methods/--configs/'
                          '--datasets/--kinds (see `vireid methods`)')
+    if args.cfg_options and args.runner == DEFAULT_RUNNER:   # (another engine reads its own way)
+        check_run_options(runs)
     if args.dry_run:
         print_plan(runs, args)
         return 0

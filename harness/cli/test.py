@@ -15,6 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument('checkpoint')
     p.add_argument('--work-dir', help='where logs go (default: beside the checkpoint)')
     p.add_argument('--json', help='write the results here')
+    p.add_argument('--trusted', action='store_true',
+                   help='the checkpoint holds pickled Python objects besides tensors and you '
+                        'trust its source: load it with weights_only=False (never the default)')
     add_common(p)
     p.set_defaults(func=run)
 
@@ -25,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     discover()
     work_dir = args.work_dir or str(Path(args.checkpoint).resolve().parent / 'test')
     out = score_checkpoint(args.config, args.checkpoint, work_dir, data_root=args.data_root,
-                          cfg_options=args.cfg_options, launcher=args.launcher)
+                           cfg_options=args.cfg_options, launcher=args.launcher,
+                           trusted=args.trusted)
     print(format_results(out['results']))
     if args.json:
         Path(args.json).write_text(json.dumps(dict(config=args.config, checkpoint=args.checkpoint,

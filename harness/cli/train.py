@@ -4,15 +4,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mmengine.config import DictAction
-
+from harness.cli.options import add_cfg_options
 from harness.plugins import discover
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument('--data-root', help='dataset root (overrides the config data_root)')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                   help='override config keys, e.g. train_cfg.max_epochs=2')
+    add_cfg_options(p, 'override config keys, e.g. train_cfg.max_epochs=2 log.interval=10 (an '
+                       'unknown key is refused; protocol fields need --allow-protocol-change)')
     p.add_argument('--launcher', default='none', choices=['none', 'pytorch', 'slurm'],
                    help='"pytorch" under torchrun for multi-GPU training')
     p.add_argument('--debug', action='store_true', help='show tracebacks')

@@ -17,13 +17,16 @@ from __future__ import annotations
 import csv
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
+from harness.errors import HarnessWarning, os_error_message
 from harness.leaderboard.records import find_records, read_record
+from harness.tables.check import record_problem
 
 METRICS = ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP')
 REPORTED_METRICS = {'r1': 'R1', 'r10': 'R10', 'r20': 'R20', 'map': 'mAP', 'minp': 'mINP'}
@@ -216,8 +219,15 @@ def collect(records: str | Path, relative_to: str | Path | None = None) -> Colle
     failed, incomplete, duplicates, unreadable = [], [], [], []
     for path in find_records(root):
         rel = path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
-        rec = read_record(path)
-        if rec is None:
+        try:
+            rec = read_record(path)
+            problem = 'not valid JSON' if rec is None else record_problem(rec)
+        except OSError as err:
+            rec, problem = None, os_error_message(err)
+        if problem:
+            # One bad record must not cost the tables of the others: list it, warn, go on.
+            warnings.warn(f'skipping {path}: {problem}; fix or delete it (or rerun its run)',
+                          HarnessWarning, stacklevel=2)
             unreadable.append(rel)
             continue
         status = rec.get('status')

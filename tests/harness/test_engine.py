@@ -13,6 +13,7 @@ from mmengine.hooks import Hook
 
 from harness.engine.config import ProtocolChangeError, load_config, protocol_changes
 from harness.engine.run import build_runner, run_experiment
+from harness.errors import RunFailed
 from harness.registry import HOOKS
 
 TOY_CONFIGS = Path(__file__).resolve().parents[1] / 'fixtures' / 'toy_plugin' / 'vireid_toy' / 'configs'
@@ -72,10 +73,11 @@ def test_killed_run_resumes_to_the_uninterrupted_result(toy_plugin, sysu_root, t
                                dict(type='RandomCrop'), dict(type='RandomErasing', p=0.5)]}
     full = run_experiment(str(TOY_SYSU), str(tmp_path / 'full'), data_root=str(sysu_root), cfg_options=opts,
                           log_level='WARNING')
-    with pytest.raises(Killed):
+    with pytest.raises(RunFailed, match='epoch_1.pth is kept') as failed:
         run_experiment(str(TOY_SYSU), str(tmp_path / 'killed'), data_root=str(sysu_root),
                        cfg_options={**opts, 'custom_hooks': [dict(type='KillAfterFirstEpoch')]},
                        log_level='WARNING')
+    assert isinstance(failed.value.cause, Killed)
     assert json.loads((tmp_path / 'killed' / 'record.json').read_text())['status'] == 'failed'
     resumed = run_experiment(str(TOY_SYSU), str(tmp_path / 'killed'), data_root=str(sysu_root),
                              cfg_options=opts, resume=True, log_level='WARNING')

@@ -94,8 +94,10 @@ def test_converted_file_loads_strictly_into_mmn(official_state, full_mmn_395, tm
     torch.save({'net': {'module.' + k: v for k, v in official_state.items()}, 'epoch': 80}, src)
     summary = convert(str(src), str(tmp_path / 'mmn.pth'))
     assert summary['num_classes'] == C and summary['converted'] == 368 and summary['dropped_unused'] == 630
-    state = torch.load(tmp_path / 'mmn.pth', map_location='cpu', weights_only=True)
+    saved = torch.load(tmp_path / 'mmn.pth', map_location='cpu', weights_only=True)
+    state = saved['state_dict']   # a self-describing harness checkpoint
     assert all(isinstance(v, torch.Tensor) for v in state.values())
+    assert saved['meta']['method'] == 'mmn' and saved['meta']['num_classes'] == C
     model = type(full_mmn_395)(num_classes=C, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1)))
     with pytest.raises(RuntimeError):          # wrong architecture: strict loading notices
         model.load_state_dict(state, strict=True)
