@@ -9,7 +9,7 @@ from mmengine.registry import DefaultScope
 from harness.engine.config import load_config
 from harness.engine.run import without_pretrained
 from harness.models.base import VIReIDModel
-from harness.plugins import discover
+from harness.plugins import discover, resolve_config
 from harness.registry import MODELS
 
 
@@ -39,11 +39,13 @@ def load_model(config_path: str | Path, checkpoint: str | Path | None = None, de
                num_classes: int | None = None) -> VIReIDModel:
     """The model of ``config_path`` in eval mode on ``device``, weights from ``checkpoint``.
 
+    ``config_path`` is a config file or the name of an installed plugin's config (``agw_sysu``).
+
     The number of training identities comes from ``num_classes``, else the checkpoint, else the
     config's dataset (``data_root``).
     """
     discover()
-    cfg = load_config(config_path)
+    cfg = load_config(resolve_config(config_path))
     state, meta = read_checkpoint(checkpoint) if checkpoint is not None else (None, {})
     if num_classes is None:
         num_classes = meta.get('num_classes')

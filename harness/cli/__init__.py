@@ -4,21 +4,36 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 from typing import Sequence
 
 # Sub-command modules, in the order `vireid --help` lists them.
 SUBCOMMANDS = (
-    'data', 'score', 'methods', 'train', 'test', 'convert', 'leaderboard', 'tables', 'bench',
+    'data', 'score', 'methods', 'train', 'test', 'extract', 'convert', 'leaderboard', 'tables', 'bench',
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='vireid', description='vireid-bench: visible-infrared person re-identification benchmark')
+    parser.add_argument('--version', action='version', version=f'%(prog)s {version_text()}')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f'harness.cli.{name}').register(sub)
     return parser
+
+
+def version_text() -> str:
+    """The harness version and where it was imported from (an editable tree or an installed wheel)."""
+    import harness
+    return f'{harness.__version__} ({Path(harness.__file__).resolve().parent})'
+
+
+def error_text(err: BaseException) -> str:
+    """The message of an expected error as written, without the quotes ``str(KeyError)`` adds."""
+    if isinstance(err, KeyError) and len(err.args) == 1 and isinstance(err.args[0], str):
+        return err.args[0]
+    return str(err)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Expected user errors carry a full message; no traceback for them.
         if getattr(args, 'debug', False):
             raise
-        print(f'vireid {args.command}: error: {err}', file=sys.stderr)
+        print(f'vireid {args.command}: error: {error_text(err)}', file=sys.stderr)
         return 2
 
 

@@ -50,8 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     io.add_argument('--data-root-sysu', help='SYSU-MM01 root (default: the protocol config data_root)')
     io.add_argument('--data-root-regdb', help='RegDB root (default: the protocol config data_root)')
     io.add_argument('--no-plots', action='store_true', help='skip the CMC plots in OUT/tables')
-    io.add_argument('--reported', help='reported results CSV (default: results/reported.csv of this tree; '
-                    '"" for none)')
+    io.add_argument('--reported', help='reported results CSV (default: the one shipped with vireid-bench, '
+                    'results/reported.csv; "" for none)')
     how = p.add_argument_group('how')
     how.add_argument('--launcher', choices=['local', 'slurm', 'inline'], default='local',
                      help='local: one subprocess per run, --jobs at a time; slurm: one submitit job per run; '
@@ -154,7 +154,7 @@ def print_plan(runs, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     from harness.leaderboard.session import prepare_demo_data, run_leaderboard
-    from harness.tables.export import default_reported
+    from harness.tables.export import default_reported, missing_reported_warning
 
     out = Path(args.out)
     runs, roots = plan_from_args(args, methods)
@@ -170,6 +170,8 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
               flush=True)
         prepare_demo_data(out, wanted)
     reported = (args.reported or None) if args.reported is not None else default_reported()
+    if args.reported is None and reported is None:
+        print(missing_reported_warning(), file=sys.stderr)
     try:
         summary = run_leaderboard(runs, make_launcher(args, out), out, rerun=args.rerun, base_argv=base_argv(args),
                                   reported=reported, plots=not args.no_plots)

@@ -15,6 +15,7 @@ process group torchrun set up) and only rank 0 takes the run's lock and writes r
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -233,6 +234,8 @@ class SubmititLauncher:
                  partition: str | None = None, gpus_per_run: int = 1, time_min: int = 2880,
                  cpus_per_run: int | None = None, runner: str = DEFAULT_RUNNER, rerun: bool = False,
                  lock: Callable[[], FileLock] | None = None):
+        if importlib.util.find_spec('submitit') is None:
+            raise RuntimeError("--launcher slurm needs submitit: pip install 'vireid-bench[slurm]'")
         if cluster == 'slurm' and shutil.which('sbatch') is None:
             raise RuntimeError('--launcher slurm needs Slurm (sbatch is not on PATH here); '
                                'use --launcher local on this machine')

@@ -10,10 +10,22 @@ from harness.tables.plots import cmc_plots
 from harness.tables.render import cells_csv, problems_markdown, to_csv, to_markdown
 
 
+REPORTED_NAME = 'reported.csv'
+
+
 def default_reported() -> Path | None:
-    """``results/reported.csv`` of this source tree, when there is one."""
-    path = Path(__file__).resolve().parents[2] / 'results' / 'reported.csv'
+    """The papers' numbers shipped with the package (``harness/tables/reported.csv``; the source
+    tree's ``results/reported.csv`` links to it), or None when the installation lacks them."""
+    path = Path(__file__).resolve().parent / REPORTED_NAME
     return path if path.is_file() else None
+
+
+def missing_reported_warning() -> str:
+    """What ``vireid tables`` / ``vireid leaderboard`` print when the reported numbers are missing."""
+    where = Path(__file__).resolve().parent / REPORTED_NAME
+    return (f'WARNING: the papers\' reported numbers ({where}) are not in this installation, so the '
+            'tables show reproduced rows only. Reinstall vireid-bench (the file is package data), or '
+            'pass --reported FILE (--reported "" silences this warning).')
 
 
 def build_tables(records: str | Path, out: str | Path, reported: str | Path | None = None,
