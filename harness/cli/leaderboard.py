@@ -142,8 +142,13 @@ def print_plan(runs, args: argparse.Namespace) -> None:
     from harness.leaderboard.launchers import worker_command
     print(f'{len(runs)} runs under {args.out}/runs (launcher {args.launcher}'
           + (f', {local_jobs(args)} at a time' if args.launcher == 'local' else '') + '):')
+    from harness.engine.progress import format_progress, read_progress
     for r in runs:
-        print(f'  {run_state(r):8s} {r.key:50s} kind={r.kind} data_root={r.data_root or "(config)"}')
+        state = run_state(r)
+        prog = read_progress(r.work_dir) if state in ('busy', 'partial') else None
+        # A Slurm job on another node is followed the same way: its progress file is in its run dir.
+        where = f' [{format_progress(prog)}]' if prog else ''
+        print(f'  {state:8s} {r.key:50s} kind={r.kind} data_root={r.data_root or "(config)"}{where}')
     if runs and args.launcher != 'inline':
         cmd = worker_command(runs[0], args.runner, args.rerun, args.gpus_per_run)
         spec = json.dumps(runs[0].to_dict(), sort_keys=True)
