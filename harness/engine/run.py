@@ -43,7 +43,7 @@ def _dataloader(cfg: Config, train: bool) -> dict:
     out = dict(num_workers=workers, persistent_workers=False, pin_memory=torch.cuda.is_available(),
                collate_fn=dict(type='default_collate'))
     if workers:
-        # Per-epoch, resumable augmentation streams in workers (engine_notes §6).
+        # Per-epoch, resumable augmentation streams in workers (docs/engine.md, "Exact resume").
         out['worker_init_fn'] = dict(type='harness.seed_worker')
     if train:
         sampler = dict(cfg.sampler)
@@ -112,7 +112,7 @@ def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bo
         return out
     optim_wrapper = dict(cfg.optim_wrapper)
     amp = cfg.get('amp', {})
-    # AmpOptimWrapper refuses CPUs (engine_notes §4): the harness, not the method, picks it.
+    # mmengine's AmpOptimWrapper refuses CPUs: the harness, not the method, picks the wrapper.
     if amp.get('enabled') and torch.cuda.is_available():
         optim_wrapper.update(type='AmpOptimWrapper', dtype=amp.get('dtype', 'float16'))
     else:
