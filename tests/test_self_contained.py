@@ -21,13 +21,13 @@ TEXT_SUFFIXES = {'.py', '.md', '.txt', '.toml', '.ini', '.cfg', '.yml', '.yaml',
 FORBIDDEN = [
     (r'/wor[k]/', 'a path on the development machine'),
     (r'(\.\./)+share[d]\b|\bshare[d]/(spec|style)', 'the shared working folder'),
-    (r'\bspec[s]/', 'the specification folder'),
+    (r'\bspec[s]/', 'a folder of outside design documents'),
     (r'engine_note[s]', 'the engine notes file (now docs/engine.md)'),
     (r'[\u00a7]', 'a numbered section of an outside document'),
     (r'\b(mhsa_two_strea[m]|reported_result[s]|architectur[e]|mm[n]|mpane[t])\.md\b',
      'a specification file'),
-    (r'(?<![\w/(.-])protocol[s]\.md\b', 'the protocol specification (now docs/protocols.md)'),
-    (r'(?i)\bthe spe[c](ification)?\b|\bspe[c]\'s\b', 'the specification documents'),
+    (r'(?<![\w/(.:\'-])(?<!: )protocol[s]\.md\b', 'the outside protocol notes (now docs/protocols.md)'),
+    (r'(?i)\bthe spe[c](ification)?\b|\bspe[c]\'s\b', 'outside design documents'),
 ]
 
 
@@ -49,8 +49,8 @@ def outside_references(text: str) -> list[tuple[int, str]]:
 
 
 def test_the_scan_catches_outside_references():
-    samples = ['# MPANet loss weights (spec \u00a72f)', 'see ../share' + 'd/specs/protocols.md',
-               '(engine_note' + 's.md, section 5)', 'The full review is specs' + '/mmn.md', 'as the spe' + 'c says',
+    samples = ['# MPANet loss weights (spec \u00a72f)', 'see ../share' + 'd/spe' + 'cs/protocols.md',
+               '(engine_note' + 's.md, section 5)', 'The full review is specs' + '/mm' + 'n.md', 'as the spe' + 'c says',
                'x = 1  # the layout of protocol' + 's.md']
     assert [len(outside_references(line)) > 0 for line in samples] == [True] * len(samples)
     clean = 'Semantics: [protocols](protocols.md), docs/protocols.md, RunSpec, spec = json.dumps(run)'
