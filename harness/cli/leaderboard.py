@@ -192,5 +192,5 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     if summary.get('problems'):
         print(summary['problems'])
     if summary.get('tables_dir'):
-        print(f'Tables written to {summary["tables_dir"]}/')
+        print(f'Tables written to {summary["tables_dir"]}/ (open {summary["tables_dir"]}/index.html)')
     return 1 if summary['failed'] else 0

@@ -28,5 +28,5 @@ def run(args: argparse.Namespace) -> int:
         print(missing_reported_warning(), file=sys.stderr)
     built = build_tables(args.records, out, reported=reported, plots=not args.no_plots)
     print(built['markdown'])
-    print(f'{len(built["files"])} files written to {out}/')
+    print(f'{len(built["files"])} files written to {out}/; the leaderboard page: {out / "index.html"}')
     return 0

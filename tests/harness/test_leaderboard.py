@@ -227,11 +227,11 @@ def test_leaderboard_interrupted_between_runs_loses_and_redoes_nothing(world, mo
     assert len(runs) == 3
     start = Progress.start
 
-    def interrupt_before_second(self, key):
+    def interrupt_before_second(self, key, *args):
         if key == runs[1].key and not getattr(Progress, '_interrupted', False):
             Progress._interrupted = True
             raise KeyboardInterrupt
-        start(self, key)
+        start(self, key, *args)
 
     monkeypatch.setattr(Progress, 'start', interrupt_before_second)
     with pytest.raises(KeyboardInterrupt):
