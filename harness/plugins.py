@@ -71,8 +71,8 @@ def get_method(name: str) -> MethodSpec:
 
 
 def resolve_config(config: str | Path) -> Path:
-    """A config file: ``config`` itself when it is a file, else the installed plugins' config of that
-    name (``agw_sysu`` or ``agw_sysu.py``, as OpenMMLab users type it)."""
+    """A config file: ``config`` itself when it is a file, else the installed plugins' config of
+    that name (``agw_sysu`` or ``agw_sysu.py``, as OpenMMLab users type it)."""
     path = Path(config)
     if path.is_file():
         return path
@@ -85,9 +85,10 @@ def resolve_config(config: str | Path) -> Path:
         return found[0][1]
     if found:
         where = ', '.join(f'{f} ({method})' for method, f in found)
-        raise ValueError(f'config name {name} is shipped by several plugins: {where}; pass the file path')
+        raise ValueError(f'config name {name} is shipped by several plugins: {where}; '
+                         'pass the file path')
     known = sorted(f.stem for spec in discover().values() for f in spec.config_files())
     close = difflib.get_close_matches(name, known, n=3)
     hint = f'did you mean {", ".join(close)}? ' if close else ''
-    raise FileNotFoundError(f'{config} is neither a config file nor the name of an installed plugin\'s '
-                            f'config; {hint}`vireid methods` lists every config name')
+    raise FileNotFoundError(f'{config} is neither a config file nor the name of an installed '
+                            f'plugin\'s config; {hint}`vireid methods` lists every config name')

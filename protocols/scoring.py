@@ -59,7 +59,8 @@ def save_features(path: str | Path, paths: Sequence[str], features: np.ndarray) 
     feats = np.asarray(features, dtype=np.float32)
     names = np.asarray([str(p) for p in paths], dtype=str)
     if feats.ndim != 2 or feats.shape[0] != names.shape[0]:
-        raise ValueError(f'features {feats.shape} and {names.shape[0]} paths do not match (N x D, N)')
+        raise ValueError(f'features {feats.shape} and {names.shape[0]} paths do not match '
+                         '(N x D and N)')
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp.npz')
     np.savez(tmp, features=feats, paths=names)

@@ -9,7 +9,8 @@ from typing import Sequence
 
 # Sub-command modules, in the order `vireid --help` lists them.
 SUBCOMMANDS = (
-    'data', 'score', 'methods', 'train', 'test', 'extract', 'convert', 'leaderboard', 'tables', 'bench',
+    'data', 'score', 'methods', 'train', 'test', 'extract', 'convert', 'leaderboard', 'tables',
+    'bench',
 )
 
 
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def version_text() -> str:
-    """The harness version and where it was imported from (an editable tree or an installed wheel)."""
+    """The harness version and where it was imported from (a source tree or an installed wheel)."""
     import harness
     return f'{harness.__version__} ({Path(harness.__file__).resolve().parent})'
 

@@ -50,8 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     io.add_argument('--data-root-sysu', help='SYSU-MM01 root (default: the protocol config data_root)')
     io.add_argument('--data-root-regdb', help='RegDB root (default: the protocol config data_root)')
     io.add_argument('--no-plots', action='store_true', help='skip the CMC plots in OUT/tables')
-    io.add_argument('--reported', help='reported results CSV (default: the one shipped with vireid-bench, '
-                    'results/reported.csv; "" for none)')
+    io.add_argument('--reported', help='reported results CSV (default: the one shipped with '
+                    'vireid-bench, results/reported.csv; "" for none)')
     how = p.add_argument_group('how')
     how.add_argument('--launcher', choices=['local', 'slurm', 'inline'], default='local',
                      help='local: one subprocess per run, --jobs at a time; slurm: one submitit job per run; '
@@ -148,7 +148,8 @@ def print_plan(runs, args: argparse.Namespace) -> None:
         prog = read_progress(r.work_dir) if state in ('busy', 'partial') else None
         # A Slurm job on another node is followed the same way: its progress file is in its run dir.
         where = f' [{format_progress(prog)}]' if prog else ''
-        print(f'  {state:8s} {r.key:50s} kind={r.kind} data_root={r.data_root or "(config)"}{where}')
+        root = r.data_root or '(config)'
+        print(f'  {state:8s} {r.key:50s} kind={r.kind} data_root={root}{where}')
     if runs and args.launcher != 'inline':
         cmd = worker_command(runs[0], args.runner, args.rerun, args.gpus_per_run)
         spec = json.dumps(runs[0].to_dict(), sort_keys=True)
@@ -192,5 +193,6 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     if summary.get('problems'):
         print(summary['problems'])
     if summary.get('tables_dir'):
-        print(f'Tables written to {summary["tables_dir"]}/ (open {summary["tables_dir"]}/index.html)')
+        tables = summary['tables_dir']
+        print(f'Tables written to {tables}/ (the page: {tables}/index.html)')
     return 1 if summary['failed'] else 0

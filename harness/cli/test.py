@@ -11,7 +11,7 @@ from harness.plugins import discover, resolve_config
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser('test', help='score a checkpoint (trained or converted) on the protocol')
-    p.add_argument('config', help='config file, or the name of an installed plugin\'s config (agw_sysu)')
+    p.add_argument('config', help='config file, or an installed plugin\'s config name (agw_sysu)')
     p.add_argument('checkpoint')
     p.add_argument('--work-dir', help='where logs go (default: beside the checkpoint)')
     p.add_argument('--json', help='write the results here')

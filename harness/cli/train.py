@@ -24,7 +24,7 @@ def default_work_dir(config: str) -> str:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser('train', help='train a method config and score it on its protocol')
-    p.add_argument('config', help='config file, or the name of an installed plugin\'s config (agw_sysu)')
+    p.add_argument('config', help='config file, or an installed plugin\'s config name (agw_sysu)')
     p.add_argument('--work-dir', help='run directory (default work_dirs/<config name>)')
     p.add_argument('--resume', action='store_true',
                    help='continue from WORK_DIR/last_checkpoint (a finished run is only re-tested)')

@@ -7,6 +7,7 @@ directory can tell how far a run is: the leaderboard's display, ``vireid leaderb
 iteration in this process (a resumed run counts only what it trained since the resume) times
 the iterations left, plus nothing for the final test.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,7 @@ def _duration(seconds: float) -> str:
 
 @HOOKS.register_module()
 class ProgressFileHook(Hook):
-    """Writes ``progress.json`` (stage, epoch/max_epochs, iter/iters_per_epoch, eta_s) in work_dir."""
+    """Writes ``progress.json`` in the work dir: stage, epoch, iteration, totals and an ETA."""
 
     priority = 'LOW'
 
@@ -42,7 +43,9 @@ class ProgressFileHook(Hook):
         self._iter0 = 0
         self._last = -float('inf')
 
-    def _write(self, runner, stage: str, inner_iter: int | None = None, force: bool = False) -> None:
+    def _write(
+        self, runner, stage: str, inner_iter: int | None = None, force: bool = False
+    ) -> None:
         t = self.clock()
         if not force and t - self._last < self.interval_s:
             return
@@ -58,13 +61,21 @@ class ProgressFileHook(Hook):
         if self._t0 is not None and total and done > self._iter0:
             eta = (t - self._t0) / (done - self._iter0) * (total - done)
         epoch = int(runner.epoch)
-        state = dict(stage=stage, epoch=min(epoch + (stage == 'train'), max_epochs) if max_epochs else epoch,
-                     max_epochs=max_epochs, iter=inner_iter, iters_per_epoch=per_epoch, global_iter=done,
-                     max_iters=total, eta_s=None if eta is None else round(eta, 1),
-                     elapsed_s=None if self._t0 is None else round(t - self._t0, 1), updated=now())
+        state = dict(
+            stage=stage,
+            epoch=min(epoch + (stage == 'train'), max_epochs) if max_epochs else epoch,
+            max_epochs=max_epochs,
+            iter=inner_iter,
+            iters_per_epoch=per_epoch,
+            global_iter=done,
+            max_iters=total,
+            eta_s=None if eta is None else round(eta, 1),
+            elapsed_s=None if self._t0 is None else round(t - self._t0, 1),
+            updated=now(),
+        )
         try:
             write_json_atomic(Path(runner.work_dir) / PROGRESS_NAME, state)
-        except OSError:   # progress is informative: never fail a run over it
+        except OSError:  # progress is informative: never fail a run over it
             pass
 
     def before_train(self, runner) -> None:

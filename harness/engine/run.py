@@ -99,7 +99,8 @@ def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bo
             logger=dict(type='LoggerHook', interval=cfg.log['interval']),
             checkpoint=dict(type='CheckpointHook', interval=cfg.checkpoint['interval'],
                             max_keep_ckpts=cfg.checkpoint['max_keep_ckpts'])),
-        custom_hooks=[dict(type='EpochSeedHook'), dict(type='SafeCheckpointHook', num_classes=num_classes),
+        custom_hooks=[dict(type='EpochSeedHook'),
+                      dict(type='SafeCheckpointHook', num_classes=num_classes),
                       dict(type='ProgressFileHook')]
         + ([dict(type='ChannelsLastHook')] if channels_last else []) + list(cfg.get('custom_hooks', [])),
         randomness=dict(cfg.randomness), launcher=launcher, log_level=log_level,

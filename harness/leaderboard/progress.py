@@ -59,7 +59,7 @@ class Progress:
             print(line, file=self.stream, flush=True)
 
     def run_progress(self) -> dict[str, str]:
-        """key -> 'epoch e/E, iter i/I, ETA ...' of the runs in flight that wrote a progress file."""
+        """key -> 'epoch e/E, iter i/I, ETA ...' of the runs in flight with a progress file."""
         out = {}
         for key in self.running:
             prog = read_progress(self.work_dirs[key]) if key in self.work_dirs else None
@@ -69,10 +69,12 @@ class Progress:
 
     def tick(self) -> None:
         """Refresh the per-run progress (launchers call this while they wait)."""
-        if self.live:
-            self._refresh_live()
-            return
         now = self.clock()
+        if self.live:
+            if self._live is None or now - self._last_tick >= 1.0:   # a terminal: once a second
+                self._last_tick = now
+                self._refresh_live()
+            return
         if now - self._last_tick < self.interval_s:
             return
         self._last_tick = now

@@ -23,10 +23,11 @@ def default_reported() -> Path | None:
 
 
 def missing_reported_warning() -> str:
-    """What ``vireid tables`` / ``vireid leaderboard`` print when the reported numbers are missing."""
+    """What ``vireid tables`` and ``vireid leaderboard`` print when reported numbers are missing."""
     where = Path(__file__).resolve().parent / REPORTED_NAME
-    return (f'WARNING: the papers\' reported numbers ({where}) are not in this installation, so the '
-            'tables show reproduced rows only. Reinstall vireid-bench (the file is package data), or '
+    return (f'WARNING: the papers\' reported numbers ({where}) are not in this installation, so '
+            'the tables show reproduced rows only. Reinstall vireid-bench (the file is package '
+            'data), or '
             'pass --reported FILE (--reported "" silences this warning).')
 
 

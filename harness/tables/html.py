@@ -9,6 +9,7 @@ in ``reported.csv``. Runs still training show their epoch, iteration and ETA fro
 each run keeps (:mod:`harness.engine.progress`); runs that have figures (a ``figures/`` folder in
 the run directory, described by ``figures/index.json`` when present) link them.
 """
+
 from __future__ import annotations
 
 import html
@@ -18,13 +19,21 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.engine.progress import format_progress, read_progress
-from harness.tables.build import COMPARABLE_MARK, OPTIMISTIC_MARK, Cell, Collection, Table, best_cells
+from harness.tables.build import (
+    COMPARABLE_MARK,
+    OPTIMISTIC_MARK,
+    Cell,
+    Collection,
+    Table,
+    best_cells,
+)
 
 FIGURES_DIR, FIGURES_INDEX = 'figures', 'index.json'
 FIGURE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.svg', '.pdf')
 
 STYLE = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1400px; padding: 0 1em; color: #222; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1400px; padding: 0 1em;
+       color: #222; }
 h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; margin: .5em 0; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #ddd; padding: .25em .5em; text-align: right; white-space: nowrap; }
@@ -107,21 +116,32 @@ class _Runs:
 def _provenance(rec: dict) -> dict[str, str]:
     prov = rec.get('provenance') or {}
     wall = prov.get('wall_time_s')
-    return {'commit': str(prov.get('git_commit') or ''), 'config': str(rec.get('config') or ''),
-            'seed': '' if prov.get('seed') is None else str(prov.get('seed')),
-            'device': str(prov.get('device') or ''),
-            'wall time': '' if wall is None else f'{float(wall) / 3600:.2f} h' if wall >= 3600 else f'{float(wall):.0f} s',
-            'finished': str(prov.get('finished') or '')}
+    return {
+        'commit': str(prov.get('git_commit') or ''),
+        'config': str(rec.get('config') or ''),
+        'seed': '' if prov.get('seed') is None else str(prov.get('seed')),
+        'device': str(prov.get('device') or ''),
+        'wall time': ''
+        if wall is None
+        else f'{float(wall) / 3600:.2f} h'
+        if wall >= 3600
+        else f'{float(wall):.0f} s',
+        'finished': str(prov.get('finished') or ''),
+    }
 
 
-def _cell_html(cell: Cell | None, reproduced: bool, best: bool, runs: _Runs, col_metric: str) -> str:
+def _cell_html(
+    cell: Cell | None, reproduced: bool, best: bool, runs: _Runs, col_metric: str
+) -> str:
     if cell is None:
         return '<td data-value=""></td>'
     marks = ''
     if not cell.comparable:
-        marks += f'<span class="mark" title="not comparable: the run departs from the protocol">{COMPARABLE_MARK}</span>'
+        marks += (f'<span class="mark" title="not comparable: the run departs from the protocol">'
+                  f'{COMPARABLE_MARK}</span>')
     if cell.optimistic:
-        marks += f'<span class="mark" title="optimistic: checkpoint chosen by its test score">{OPTIMISTIC_MARK}</span>'
+        marks += (f'<span class="mark" title="optimistic: checkpoint chosen by its test score">'
+                  f'{OPTIMISTIC_MARK}</span>')
     text = f'{cell.mean:.2f}' + (f' ± {cell.std:.2f}' if cell.std is not None else '')
     cls = ' class="best"' if best else ''
     if not reproduced:
@@ -133,10 +153,20 @@ def _cell_html(cell: Cell | None, reproduced: bool, best: bool, runs: _Runs, col
         rec = runs.records.get(p, {})
         prov = _provenance(rec)
         split = f' split {rec.get("split")}' if rec.get('dataset') == 'regdb' else ''
-        lines.append(f'{p}{split}: commit {prov["commit"]}, config {prov["config"]}, seed {prov["seed"]}, '
-                     f'device {prov["device"]}, wall time {prov["wall time"]}')
-    title = f'{col_metric}: ' + (f'mean of {len(cell.paths)} runs\n' if len(cell.paths) > 1 else '') + '\n'.join(lines)
-    link = f'<a href="#{ids[0]}" data-records="{" ".join(ids)}" title="{_e(title)}">{_e(text)}</a>' if ids else _e(text)
+        lines.append(
+            f'{p}{split}: commit {prov["commit"]}, config {prov["config"]}, seed {prov["seed"]}, '
+            f'device {prov["device"]}, wall time {prov["wall time"]}'
+        )
+    title = (
+        f'{col_metric}: '
+        + (f'mean of {len(cell.paths)} runs\n' if len(cell.paths) > 1 else '')
+        + '\n'.join(lines)
+    )
+    link = (
+        f'<a href="#{ids[0]}" data-records="{" ".join(ids)}" title="{_e(title)}">{_e(text)}</a>'
+        if ids
+        else _e(text)
+    )
     return f'<td{cls} data-value="{cell.mean!r}">{link}{marks}</td>'
 
 
@@ -149,33 +179,47 @@ def _table_html(table: Table, runs: _Runs) -> str:
             groups[-1] = (c.group, groups[-1][1] + 1)
         else:
             groups.append((c.group, 1))
-    top = f'<th colspan="{len(lead)}"></th>' + ''.join(f'<th colspan="{n}">{_e(g)}</th>' for g, n in groups) \
+    top = (
+        f'<th colspan="{len(lead)}"></th>'
+        + ''.join(f'<th colspan="{n}">{_e(g)}</th>' for g, n in groups)
         + '<th></th>'
-    heads = [f'<th class="text" data-type="{"num" if h == "#" else "text"}">{_e(h)}</th>' for h in lead]
-    heads += [f'<th data-type="num" title="{_e(c.group)}">{_e(c.metric)}</th>' for c in table.columns]
+    )
+    heads = [
+        f'<th class="text" data-type="{"num" if h == "#" else "text"}">{_e(h)}</th>' for h in lead
+    ]
+    heads += [
+        f'<th data-type="num" title="{_e(c.group)}">{_e(c.metric)}</th>' for c in table.columns
+    ]
     heads.append('<th class="text" data-type="text">Notes</th>')
     body = []
     for i, r in enumerate(table.rows):
         cls = 'reproduced' if r.reproduced else 'reported'
         cells = [f'<td data-value="{i + 1}">{i + 1}</td>']
         if table.row_ids:
-            cells.append(f'<td class="text" data-value="{_e(r.row_id or "")}">{_e(r.row_id or "")}</td>')
+            cells.append(
+                f'<td class="text" data-value="{_e(r.row_id or "")}">{_e(r.row_id or "")}</td>'
+            )
         cells.append(f'<td class="text" data-value="{_e(r.label)}">{_e(r.label)}</td>')
         cells.append(f'<td class="text" data-value="{_e(r.source)}">{_e(r.source)}</td>')
-        cells += [_cell_html(c, r.reproduced, (i, j) in best, runs, table.columns[j].header)
-                  for j, c in enumerate(r.cells)]
+        cells += [
+            _cell_html(c, r.reproduced, (i, j) in best, runs, table.columns[j].header)
+            for j, c in enumerate(r.cells)
+        ]
         cells.append(f'<td class="text" data-value="{_e(r.notes)}">{_e(r.notes)}</td>')
         body.append(f'<tr class="{cls}">' + ''.join(cells) + '</tr>')
     notes = ''.join(f'<li>{_e(n)}</li>' for n in table.footnotes)
-    return (f'<h2 id="{_e(table.name)}">{_e(table.title)}</h2>\n'
-            f'<table class="sortable" id="table-{_e(table.name)}"><thead><tr class="groups">{top}</tr>'
-            f'<tr class="cols">{"".join(heads)}</tr></thead>\n<tbody>\n' + '\n'.join(body)
-            + f'\n</tbody></table>\n<ul class="notes">{notes}</ul>\n')
+    return (
+        f'<h2 id="{_e(table.name)}">{_e(table.title)}</h2>\n'
+        f'<table class="sortable" id="table-{_e(table.name)}"><thead><tr class="groups">{top}</tr>'
+        f'<tr class="cols">{"".join(heads)}</tr></thead>\n<tbody>\n'
+        + '\n'.join(body)
+        + f'\n</tbody></table>\n<ul class="notes">{notes}</ul>\n'
+    )
 
 
 def run_figures(run_dir: Path) -> list[tuple[str, Path]]:
-    """``(title, file)`` of a run's figures: the entries of ``figures/index.json`` (a list, or a dict
-    with a ``figures`` list, of ``{"file": ..., "title": ...}``) or, without it, every image there."""
+    """``(title, file)`` of a run's figures: the entries of ``figures/index.json`` (a list, or a
+    dict with a ``figures`` list, of ``{"file": ..., "title": ...}``), else every image there."""
     folder = Path(run_dir) / FIGURES_DIR
     if not folder.is_dir():
         return []
@@ -203,23 +247,48 @@ def _runs_html(runs: _Runs, page_dir: Path) -> str:
         prov = _provenance(rec)
         entry = rec.get('entry') or {}
         label = str(entry.get('label') or rec.get('method_title') or rec.get('method') or '')
-        where = rec.get('dataset', '') + (f' split {rec.get("split")}' if rec.get('dataset') == 'regdb' else '')
+        where = rec.get('dataset', '') + (
+            f' split {rec.get("split")}' if rec.get('dataset') == 'regdb' else ''
+        )
         figures = run_figures(runs.path(rel).parent)
         figs = ' '.join(f'<a href="{_e(_href(f, page_dir))}">{_e(t)}</a>' for t, f in figures)
-        rows.append(f'<tr id="{run_id}"><td class="text">{run_id}</td><td class="text">{_e(label)}</td>'
-                    f'<td class="text">{_e(where)}</td><td class="text commit">{_e(prov["commit"])}</td>'
-                    f'<td class="text config">{_e(prov["config"])}</td><td class="seed">{_e(prov["seed"])}</td>'
-                    f'<td class="text device">{_e(prov["device"])}</td><td class="wall">{_e(prov["wall time"])}</td>'
-                    f'<td class="text">{_e(prov["finished"])}</td>'
-                    f'<td class="text"><a class="record" href="{_e(_href(runs.path(rel), page_dir))}">{_e(rel)}</a></td>'
-                    f'<td class="text">{figs}</td></tr>')
-    head = ''.join(f'<th class="text">{h}</th>' for h in ('run', 'entry', 'data', 'commit', 'config', 'seed',
-                                                           'device', 'wall time', 'finished', 'record', 'figures'))
-    return ('<h2 id="runs">Runs behind the numbers</h2>\n<p class="small">Every reproduced number above links '
-            'here; each record.json holds the full provenance (package versions, dataset fingerprint, '
-            'host, job id) and every per-trial result.</p>\n'
-            f'<table id="runs-table"><thead><tr>{head}</tr></thead><tbody>\n' + '\n'.join(rows)
-            + '\n</tbody></table>\n')
+        rows.append(
+            f'<tr id="{run_id}"><td class="text">{run_id}</td><td class="text">{_e(label)}</td>'
+            f'<td class="text">{_e(where)}</td><td class="text commit">{_e(prov["commit"])}</td>'
+            f'<td class="text config">{_e(prov["config"])}</td>'
+            f'<td class="seed">{_e(prov["seed"])}</td>'
+            f'<td class="text device">{_e(prov["device"])}</td>'
+            f'<td class="wall">{_e(prov["wall time"])}</td>'
+            f'<td class="text">{_e(prov["finished"])}</td>'
+            f'<td class="text"><a class="record" href="{_e(_href(runs.path(rel), page_dir))}">'
+            f'{_e(rel)}</a></td>'
+            f'<td class="text">{figs}</td></tr>'
+        )
+    head = ''.join(
+        f'<th class="text">{h}</th>'
+        for h in (
+            'run',
+            'entry',
+            'data',
+            'commit',
+            'config',
+            'seed',
+            'device',
+            'wall time',
+            'finished',
+            'record',
+            'figures',
+        )
+    )
+    return (
+        '<h2 id="runs">Runs behind the numbers</h2>\n'
+        '<p class="small">Every reproduced number above links '
+        'here; each record.json holds the full provenance (package versions, dataset fingerprint, '
+        'host, job id) and every per-trial result.</p>\n'
+        f'<table id="runs-table"><thead><tr>{head}</tr></thead><tbody>\n'
+        + '\n'.join(rows)
+        + '\n</tbody></table>\n'
+    )
 
 
 def _status_html(coll: Collection, base: Path) -> str:
@@ -228,24 +297,42 @@ def _status_html(coll: Collection, base: Path) -> str:
         rows = []
         for rel, rec in coll.incomplete:
             prog = read_progress((base / rel).parent)
-            rows.append(f'<tr><td class="text">{_e(rel)}</td><td class="text">{_e(rec.get("status"))}</td>'
-                        f'<td class="text progress">{_e(format_progress(prog) if prog else "no progress file yet")}</td></tr>')
-        parts.append('<h2 id="running">Runs in progress (not tabulated)</h2>\n<table id="running-table"><thead><tr>'
-                     '<th class="text">record</th><th class="text">status</th><th class="text">progress</th>'
-                     '</tr></thead><tbody>\n' + '\n'.join(rows) + '\n</tbody></table>\n')
+            rows.append(
+                f'<tr><td class="text">{_e(rel)}</td><td class="text">{_e(rec.get("status"))}</td>'
+                f'<td class="text progress">'
+                f'{_e(format_progress(prog) if prog else "no progress file yet")}</td></tr>'
+            )
+        parts.append(
+            '<h2 id="running">Runs in progress (not tabulated)</h2>\n'
+            '<table id="running-table"><thead><tr>'
+            '<th class="text">record</th><th class="text">status</th><th class="text">progress</th>'
+            '</tr></thead><tbody>\n' + '\n'.join(rows) + '\n</tbody></table>\n'
+        )
     if coll.failed:
         items = []
         for rel, rec in coll.failed:
             err = rec.get('error') or {}
-            msg = f'{err.get("type", "Error")}: {err.get("message", "")}' if isinstance(err, dict) else str(err)
+            msg = (
+                f'{err.get("type", "Error")}: {err.get("message", "")}'
+                if isinstance(err, dict)
+                else str(err)
+            )
             items.append(f'<li><code>{_e(rel)}</code>: {_e(" ".join(msg.split())[:300])}</li>')
-        parts.append('<h2 id="failed">Failed runs (not tabulated)</h2>\n<ul>' + ''.join(items) + '</ul>\n')
+        parts.append(
+            '<h2 id="failed">Failed runs (not tabulated)</h2>\n<ul>' + ''.join(items) + '</ul>\n'
+        )
     return ''.join(parts)
 
 
-def leaderboard_page(tables: Iterable[Table], coll: Collection, base: str | Path, page_dir: str | Path,
-                     plots: Iterable[Path] = (), reported: str | Path | None = None,
-                     generated: str = '') -> str:
+def leaderboard_page(
+    tables: Iterable[Table],
+    coll: Collection,
+    base: str | Path,
+    page_dir: str | Path,
+    plots: Iterable[Path] = (),
+    reported: str | Path | None = None,
+    generated: str = '',
+) -> str:
     """The whole page as HTML text; links are relative to ``page_dir``, where it will be written.
 
     ``base`` is the folder the tables' record paths are relative to; ``reported`` the reported
@@ -261,25 +348,41 @@ def leaderboard_page(tables: Iterable[Table], coll: Collection, base: str | Path
         nav += ' · <a href="#running">in progress</a>'
     if coll.failed:
         nav += ' · <a href="#failed">failed</a>'
-    head = (f'<p class="small">Generated {_e(generated)} from the records under <code>{_e(coll.root)}</code>. '
-            'Click a column header to sort (again to reverse; "#" restores the original order). '
-            f'Marks: {COMPARABLE_MARK} not comparable (the run changed the protocol), {OPTIMISTIC_MARK} optimistic '
-            '(checkpoint chosen on the test set). Reported rows (italic) are the papers\' numbers.</p>')
+    head = (
+        f'<p class="small">Generated {_e(generated)} from the records under '
+        f'<code>{_e(coll.root)}</code>. '
+        'Click a column header to sort (again to reverse; "#" restores the original order). '
+        f'Marks: {COMPARABLE_MARK} not comparable (the run changed the protocol), '
+        f'{OPTIMISTIC_MARK} optimistic '
+        '(checkpoint chosen on the test set). Reported rows (italic) are the papers\' numbers.</p>'
+    )
     if reported is None:
-        head += ('<p class="warning" id="no-reported">The papers\' reported numbers were not found, so no '
-                 'reported row is shown: pass --reported FILE to vireid tables.</p>')
+        head += (
+            '<p class="warning" id="no-reported">The papers\' reported numbers were not found, '
+            'so no '
+            'reported row is shown: pass --reported FILE to vireid tables.</p>'
+        )
     else:
-        head += f'<p class="small">Reported numbers: <a href="{_e(_href(Path(reported), page_dir))}">' \
-                f'{_e(Path(reported).name)}</a> (each cell names its line).</p>'
+        head += (
+            f'<p class="small">Reported numbers: <a href="{_e(_href(Path(reported), page_dir))}">'
+            f'{_e(Path(reported).name)}</a> (each cell names its line).</p>'
+        )
     body = [_table_html(t, runs) for t in tables] or ['<p>No finished run records were found.</p>']
     if plots:
-        imgs = ''.join(f'<a href="{_e(_href(p, page_dir))}"><img src="{_e(_href(p, page_dir))}" alt="{_e(p.stem)}">'
-                       '</a>' for p in plots)
+        imgs = ''.join(
+            f'<a href="{_e(_href(p, page_dir))}">'
+            f'<img src="{_e(_href(p, page_dir))}" alt="{_e(p.stem)}">'
+            '</a>'
+            for p in plots
+        )
         body.append(f'<h2 id="cmc">CMC curves</h2>\n<div class="plots">{imgs}</div>\n')
     body.append(_runs_html(runs, page_dir))
     body.append(_status_html(coll, base))
-    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f'<title>vireid-bench leaderboard</title>\n<style>{STYLE}</style></head>\n<body>\n'
-            f'<h1>vireid-bench leaderboard</h1>\n<nav>{nav}</nav>\n{head}\n' + '\n'.join(body)
-            + f'\n<script>{SCRIPT}</script>\n</body></html>\n')
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f'<title>vireid-bench leaderboard</title>\n<style>{STYLE}</style></head>\n<body>\n'
+        f'<h1>vireid-bench leaderboard</h1>\n<nav>{nav}</nav>\n{head}\n'
+        + '\n'.join(body)
+        + f'\n<script>{SCRIPT}</script>\n</body></html>\n'
+    )

@@ -1,4 +1,5 @@
 """The command line a new user meets first: --version, config names, plain error messages."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,10 +20,10 @@ def test_version_names_the_release_and_where_it_is_installed(capsys):
 def test_config_names_resolve_through_installed_plugins(toy_plugin, tmp_path):
     assert resolve_config('agw_sysu').as_posix().endswith('methods/agw/configs/agw_sysu.py')
     assert resolve_config('mpanet_demo_regdb.py').name == 'mpanet_demo_regdb.py'
-    assert resolve_config('toy_sysu').parent.name == 'configs'                 # an external plugin's config
+    assert resolve_config('toy_sysu').parent.name == 'configs'  # an external plugin's config
     own = tmp_path / 'agw_sysu.py'
     own.write_text("protocol_base = 'sysu'\n")
-    assert resolve_config(own) == own                                          # a path wins over a name
+    assert resolve_config(own) == own  # a path wins over a name
     with pytest.raises(FileNotFoundError, match='did you mean agw_sysu'):
         resolve_config('agw_sysuu')
     with pytest.raises(FileNotFoundError, match='config file nope/agw_sysu.py does not exist'):

@@ -507,14 +507,15 @@ def test_progress_shows_each_run_in_flight_from_its_progress_file(tmp_path):
     p = Progress(3, stream=stream, clock=lambda: now[0], interval_s=60, live=False)
     p.start('agw/agw_sysu/sysu', tmp_path)
     p.tick()
-    assert 'epoch' not in stream.getvalue()                       # nothing written yet, and too early
-    (tmp_path / 'progress.json').write_text(_json.dumps(dict(stage='train', epoch=2, max_epochs=81, iter=40,
-                                                            iters_per_epoch=348, eta_s=7260)))
+    assert 'epoch' not in stream.getvalue()                   # nothing written yet, and too early
+    (tmp_path / 'progress.json').write_text(_json.dumps(dict(
+        stage='train', epoch=2, max_epochs=81, iter=40, iters_per_epoch=348, eta_s=7260)))
     now[0] = 61.0
     p.tick()
-    assert '[leaderboard 0/3] agw/agw_sysu/sysu: epoch 2/81, iter 40/348, ETA 2h01m' in stream.getvalue()
+    line = '[leaderboard 0/3] agw/agw_sysu/sysu: epoch 2/81, iter 40/348, ETA 2h01m'
+    assert line in stream.getvalue()
     now[0] = 70.0
-    p.tick()                                                       # plain lines at most every interval_s
+    p.tick()                                                  # plain lines at most every interval_s
     assert stream.getvalue().count('ETA 2h01m') == 1
 
 
@@ -525,8 +526,8 @@ def test_progress_on_a_terminal_is_a_live_table(tmp_path):
         def isatty(self) -> bool:
             return True
 
-    (tmp_path / 'progress.json').write_text(_json.dumps(dict(stage='train', epoch=2, max_epochs=81, iter=40,
-                                                            iters_per_epoch=348, eta_s=7260)))
+    (tmp_path / 'progress.json').write_text(_json.dumps(dict(
+        stage='train', epoch=2, max_epochs=81, iter=40, iters_per_epoch=348, eta_s=7260)))
     stream = Terminal()
     p = Progress(3, stream=stream)
     assert p.live

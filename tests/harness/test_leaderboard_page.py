@@ -1,4 +1,5 @@
-"""The leaderboard page in a real browser: Debian's Chromium, driven by chromedriver through selenium.
+"""The leaderboard page in a real browser: Debian's Chromium, driven through chromedriver by
+selenium.
 
 The page is built by ``build_tables`` from the records fixture (plus a progress file for its
 unfinished run and a figures folder for one run), opened from disk, sorted by a column, and every
@@ -8,6 +9,7 @@ reproduced number is followed to its record.json and recomputed from it. A scree
 Without Chromium, chromedriver or selenium the test is skipped, except under CI (``CI=true``),
 where ``.ci/run`` installs them and a missing browser is a failure.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,13 +32,18 @@ BY_GROUP = {title: key for key, (title, _) in GROUPS.items()}
 
 
 def _need_browser():
-    missing = [name for name, found in (('chromium', CHROMIUM), ('chromedriver', CHROMEDRIVER)) if not found]
+    missing = [
+        name
+        for name, found in (('chromium', CHROMIUM), ('chromedriver', CHROMEDRIVER))
+        if not found
+    ]
     try:
         import selenium  # noqa: F401
     except ImportError:
         missing.append('selenium')
     if missing:
-        msg = f'{", ".join(missing)} not installed (apt-get install chromium chromium-driver; pip install selenium)'
+        msg = (f'{", ".join(missing)} not installed '
+               '(apt-get install chromium chromium-driver; pip install selenium)')
         if os.environ.get('CI', '').lower() in ('1', 'true', 'yes'):
             pytest.fail(msg)
         pytest.skip(msg)
@@ -46,12 +53,17 @@ def _need_browser():
 def page(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp('page')
     records = Path(shutil.copytree(FIXTURE / 'runs', root / 'runs'))
-    (records / 'mmn' / 'mmn_regdb' / 'regdb-split1' / 'progress.json').write_text(json.dumps(dict(
-        stage='train', epoch=3, max_epochs=81, iter=120, iters_per_epoch=348, eta_s=3900.0)))
+    (records / 'mmn' / 'mmn_regdb' / 'regdb-split1' / 'progress.json').write_text(
+        json.dumps(
+            dict(stage='train', epoch=3, max_epochs=81, iter=120, iters_per_epoch=348, eta_s=3900.0)
+        )
+    )
     figures = records / 'agw' / 'agw_sysu' / 'sysu' / 'figures'
     figures.mkdir()
     (figures / 'retrieval.png').write_bytes(b'\x89PNG\r\n\x1a\n')
-    (figures / 'index.json').write_text(json.dumps({'figures': [{'file': 'retrieval.png', 'title': 'ranked retrieval'}]}))
+    (figures / 'index.json').write_text(
+        json.dumps({'figures': [{'file': 'retrieval.png', 'title': 'ranked retrieval'}]})
+    )
     build_tables(records, root / 'tables', reported=FIXTURE / 'reported.csv', relative_to=root)
     return root / 'tables' / 'index.html'
 
@@ -64,9 +76,18 @@ def browser(page):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in ('--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-                 '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--window-size=1400,1800',
-                 f'--user-data-dir={page.parent.parent / "chromium-profile"}'):
+    for flag in (
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-dev-shm-usage',
+        '--window-size=1400,1800',
+        f'--user-data-dir={page.parent.parent / "chromium-profile"}',
+    ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
     driver.set_page_load_timeout(30)
@@ -80,26 +101,38 @@ def browser(page):
 def _column(driver, table: str, col: int) -> list[str]:
     return driver.execute_script(
         'return Array.from(document.querySelectorAll(arguments[0] + " tbody tr"))'
-        '.map(r => r.cells[arguments[1]].dataset.value);', f'#table-{table}', col)
+        '.map(r => r.cells[arguments[1]].dataset.value);',
+        f'#table-{table}',
+        col,
+    )
 
 
 def _header_index(driver, table: str, group: str, metric: str) -> int:
     return driver.execute_script(
         'return Array.from(document.querySelectorAll(arguments[0] + " thead tr.cols th"))'
         '.findIndex(th => th.title === arguments[1] && th.textContent.trim() === arguments[2]);',
-        f'#table-{table}', group, metric)
+        f'#table-{table}',
+        group,
+        metric,
+    )
 
 
 def test_page_loads_from_disk_with_nothing_from_the_network(browser, page):
     assert browser.title == 'vireid-bench leaderboard'
     # Everything the page loads (images, scripts, style sheets, frames) resolves to a local file.
-    urls = browser.execute_script('return Array.from(document.querySelectorAll("[src], link[href]"))'
-                                  '.map(e => e.src || e.href);')
+    urls = browser.execute_script(
+        'return Array.from(document.querySelectorAll("[src], link[href]"))'
+        '.map(e => e.src || e.href);'
+    )
     assert urls and all(u.startswith('file://') for u in urls), urls
-    images = browser.execute_script('return Array.from(document.images).map(i => [i.src, i.naturalWidth]);')
+    images = browser.execute_script(
+        'return Array.from(document.images).map(i => [i.src, i.naturalWidth]);'
+    )
     cmc = [i for i in images if 'cmc_' in i[0]]
     assert len(cmc) == 6 and all(width > 0 for _, width in cmc), images
-    assert browser.find_elements('css selector', '#table-comparison tr.reported')   # reported beside reproduced
+    assert browser.find_elements(
+        'css selector', '#table-comparison tr.reported'
+    )  # reported beside reproduced
 
 
 def test_sorting_a_column_reorders_the_rows(browser):
@@ -107,7 +140,7 @@ def test_sorting_a_column_reorders_the_rows(browser):
 
     col = _header_index(browser, 'comparison', 'SYSU-MM01 all-search', 'R1')
     assert col > 0
-    original = _column(browser, 'comparison', 2)                       # Method column
+    original = _column(browser, 'comparison', 2)  # Method column
     header = browser.find_elements(By.CSS_SELECTOR, '#table-comparison thead tr.cols th')[col]
     header.click()
     assert header.get_attribute('aria-sort') == 'descending'
@@ -117,9 +150,15 @@ def test_sorting_a_column_reorders_the_rows(browser):
     header.click()
     values = [v for v in _column(browser, 'comparison', col)]
     numbers = [float(v) for v in values if v]
-    assert numbers == sorted(numbers) and values[len(numbers):] == [''] * (len(values) - len(numbers))
-    browser.find_elements(By.CSS_SELECTOR, '#table-comparison thead tr.cols th')[0].click()   # "#" column
-    browser.find_elements(By.CSS_SELECTOR, '#table-comparison thead tr.cols th')[0].click()   # ascending
+    assert numbers == sorted(numbers) and values[len(numbers) :] == [''] * (
+        len(values) - len(numbers)
+    )
+    browser.find_elements(By.CSS_SELECTOR, '#table-comparison thead tr.cols th')[
+        0
+    ].click()  # "#" column
+    browser.find_elements(By.CSS_SELECTOR, '#table-comparison thead tr.cols th')[
+        0
+    ].click()  # ascending
     assert _column(browser, 'comparison', 2) == original
 
 
@@ -136,11 +175,16 @@ def test_every_reproduced_number_equals_its_records(browser, page):
         });
         return out;""")
     assert len(cells) >= 30
-    rows = {r['id']: r for r in browser.execute_script("""
+    rows = {
+        r['id']: r
+        for r in browser.execute_script("""
         return Array.from(document.querySelectorAll('#runs-table tbody tr')).map(tr => ({
-          id: tr.id, href: tr.querySelector('a.record').href, commit: tr.querySelector('.commit').textContent,
-          seed: tr.querySelector('.seed').textContent, device: tr.querySelector('.device').textContent,
-          figures: Array.from(tr.cells[10].querySelectorAll('a')).map(a => a.textContent)}));""")}
+          id: tr.id, href: tr.querySelector('a.record').href,
+          commit: tr.querySelector('.commit').textContent,
+          seed: tr.querySelector('.seed').textContent,
+          device: tr.querySelector('.device').textContent,
+          figures: Array.from(tr.cells[10].querySelectorAll('a')).map(a => a.textContent)}));""")
+    }
     for cell in cells:
         dataset, setting = BY_GROUP[cell['group']]
         means = []
@@ -148,7 +192,9 @@ def test_every_reproduced_number_equals_its_records(browser, page):
             record = json.loads(Path(unquote(urlparse(rows[run]['href']).path)).read_text())
             assert record['dataset'] == dataset and record['status'] == 'done'
             prov = record['provenance']
-            assert rows[run]['commit'] == prov['git_commit'] and rows[run]['device'] == prov['device']
+            assert (
+                rows[run]['commit'] == prov['git_commit'] and rows[run]['device'] == prov['device']
+            )
             assert rows[run]['seed'] == str(prov['seed'])
             means.append(record['results'][setting]['mean'][cell['metric']])
         text = cell['text']
@@ -156,7 +202,9 @@ def test_every_reproduced_number_equals_its_records(browser, page):
             record_std = record['results'][setting]['std'][cell['metric']]
             expected = f'{means[0]:.2f} ± {record_std:.2f}'
         else:
-            expected = f'{np.mean(means):.2f}' + (f' ± {np.std(means):.2f}' if len(means) > 1 else '')
+            expected = f'{np.mean(means):.2f}' + (
+                f' ± {np.std(means):.2f}' if len(means) > 1 else ''
+            )
         assert text == expected, (cell, expected)
     assert rows['run-1']['figures'] == ['ranked retrieval']
 
@@ -164,7 +212,9 @@ def test_every_reproduced_number_equals_its_records(browser, page):
 def test_links_progress_and_screenshot(browser, page, tmp_path):
     from selenium.webdriver.common.by import By
 
-    link = browser.find_element(By.CSS_SELECTOR, '#table-comparison tr.reproduced td a[data-records]')
+    link = browser.find_element(
+        By.CSS_SELECTOR, '#table-comparison tr.reproduced td a[data-records]'
+    )
     target = link.get_attribute('data-records').split()[0]
     link.click()
     assert browser.execute_script('return location.hash;') == f'#{target}'
@@ -188,6 +238,7 @@ def test_figures_hook_reads_an_index_or_lists_images(tmp_path):
     (tmp_path / 'figures' / 'a.svg').write_bytes(b'')
     (tmp_path / 'figures' / 'notes.txt').write_text('')
     assert [t for t, _ in run_figures(tmp_path)] == ['a.svg', 'b.png']
-    (tmp_path / 'figures' / 'index.json').write_text(json.dumps([{'file': 'b.png', 'title': 't-SNE'},
-                                                                 {'file': 'missing.png'}]))
+    (tmp_path / 'figures' / 'index.json').write_text(
+        json.dumps([{'file': 'b.png', 'title': 't-SNE'}, {'file': 'missing.png'}])
+    )
     assert run_figures(tmp_path) == [('t-SNE', tmp_path / 'figures' / 'b.png')]
