@@ -16,6 +16,7 @@ import subprocess
 import sys
 import sysconfig
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,13 @@ def _source_copy(dst: Path) -> Path:
     return dst
 
 
+def _setuptools_major() -> int:
+    try:
+        return int(metadata.version('setuptools').split('.')[0])
+    except (metadata.PackageNotFoundError, ValueError):
+        return 0
+
+
 def _run(cmd: list, cwd: Path, env: dict) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
@@ -62,22 +70,12 @@ def wheel_env(tmp_path_factory) -> tuple[Path, Path, dict]:
         k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'PYTHONHOME', 'VIRTUAL_ENV')
     }
     src = _source_copy(tmp / 'clone')
-    _run(
-        [
-            sys.executable,
-            '-m',
-            'pip',
-            'wheel',
-            '--no-deps',
-            '--no-build-isolation',
-            '-q',
-            '-w',
-            tmp / 'dist',
-            src,
-        ],
-        tmp,
-        env,
-    )
+    # Build with this environment's setuptools when it is new enough for pyproject.toml (fast,
+    # offline); otherwise (a fresh venv's bundled setuptools) pip fetches the build requirements.
+    isolation = [] if _setuptools_major() >= 77 else ['--use-pep517']
+    no_isolation = ['--no-build-isolation'] if not isolation else []
+    _run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', *no_isolation, *isolation, '-q',
+          '-w', tmp / 'dist', src], tmp, env)
     (wheel,) = (tmp / 'dist').glob('vireid_bench-*.whl')
     venv = tmp / 'venv'
     _run([sys.executable, '-m', 'venv', '--without-pip', venv], tmp, env)
