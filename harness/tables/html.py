@@ -217,9 +217,10 @@ def _table_html(table: Table, runs: _Runs) -> str:
     )
 
 
-def run_figures(run_dir: Path) -> list[tuple[str, Path]]:
-    """``(title, file)`` of a run's figures: the entries of ``figures/index.json`` (a list, or a
-    dict with a ``figures`` list, of ``{"file": ..., "title": ...}``), else every image there."""
+def run_figures(run_dir: Path) -> list[tuple[str, Path, str]]:
+    """``(label, file, caption)`` of a run's figures: the entries of ``figures/index.json`` (the
+    manifest ``vireid figures`` writes: a dict with a ``figures`` list of ``{"file", "kind",
+    "caption"}``; a bare list and ``"title"`` labels are read too), else every image there."""
     folder = Path(run_dir) / FIGURES_DIR
     if not folder.is_dir():
         return []
@@ -232,12 +233,13 @@ def run_figures(run_dir: Path) -> list[tuple[str, Path]]:
         items = data.get('figures', []) if isinstance(data, dict) else data
         out = []
         for item in items if isinstance(items, list) else []:
-            name = item.get('file') or item.get('path') if isinstance(item, dict) else item
+            entry = item if isinstance(item, dict) else {'file': item}
+            name = entry.get('file') or entry.get('path')
             if isinstance(name, str) and (folder / name).is_file():
-                title = item.get('title', name) if isinstance(item, dict) else name
-                out.append((str(title), folder / name))
+                label = entry.get('title') or entry.get('kind') or Path(name).stem
+                out.append((str(label), folder / name, str(entry.get('caption') or '')))
         return out
-    return [(p.name, p) for p in sorted(folder.iterdir()) if p.suffix.lower() in FIGURE_SUFFIXES]
+    return [(p.name, p, '') for p in sorted(folder.iterdir()) if p.suffix.lower() in FIGURE_SUFFIXES]
 
 
 def _runs_html(runs: _Runs, page_dir: Path) -> str:
@@ -251,7 +253,8 @@ def _runs_html(runs: _Runs, page_dir: Path) -> str:
             f' split {rec.get("split")}' if rec.get('dataset') == 'regdb' else ''
         )
         figures = run_figures(runs.path(rel).parent)
-        figs = ' '.join(f'<a href="{_e(_href(f, page_dir))}">{_e(t)}</a>' for t, f in figures)
+        figs = ' '.join(f'<a href="{_e(_href(f, page_dir))}" title="{_e(caption)}">{_e(label)}</a>'
+                        for label, f, caption in figures)
         rows.append(
             f'<tr id="{run_id}"><td class="text">{run_id}</td><td class="text">{_e(label)}</td>'
             f'<td class="text">{_e(where)}</td><td class="text commit">{_e(prov["commit"])}</td>'

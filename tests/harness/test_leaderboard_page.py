@@ -61,9 +61,8 @@ def page(tmp_path_factory) -> Path:
     figures = records / 'agw' / 'agw_sysu' / 'sysu' / 'figures'
     figures.mkdir()
     (figures / 'retrieval.png').write_bytes(b'\x89PNG\r\n\x1a\n')
-    (figures / 'index.json').write_text(
-        json.dumps({'figures': [{'file': 'retrieval.png', 'title': 'ranked retrieval'}]})
-    )
+    (figures / 'index.json').write_text(json.dumps(
+        {'schema': 1, 'figures': [{'file': 'retrieval.png', 'kind': 'retrieval', 'caption': 'top-10'}]}))
     build_tables(records, root / 'tables', reported=FIXTURE / 'reported.csv', relative_to=root)
     return root / 'tables' / 'index.html'
 
@@ -206,7 +205,7 @@ def test_every_reproduced_number_equals_its_records(browser, page):
                 f' ± {np.std(means):.2f}' if len(means) > 1 else ''
             )
         assert text == expected, (cell, expected)
-    assert rows['run-1']['figures'] == ['ranked retrieval']
+    assert rows['run-1']['figures'] == ['retrieval']
 
 
 def test_links_progress_and_screenshot(browser, page, tmp_path):
@@ -231,14 +230,17 @@ def test_links_progress_and_screenshot(browser, page, tmp_path):
     print(f'leaderboard screenshot: {shot}')
 
 
-def test_figures_hook_reads_an_index_or_lists_images(tmp_path):
+def test_figures_hook_reads_the_manifest_or_lists_images(tmp_path):
     assert run_figures(tmp_path) == []
     (tmp_path / 'figures').mkdir()
     (tmp_path / 'figures' / 'b.png').write_bytes(b'')
     (tmp_path / 'figures' / 'a.svg').write_bytes(b'')
     (tmp_path / 'figures' / 'notes.txt').write_text('')
-    assert [t for t, _ in run_figures(tmp_path)] == ['a.svg', 'b.png']
-    (tmp_path / 'figures' / 'index.json').write_text(
-        json.dumps([{'file': 'b.png', 'title': 't-SNE'}, {'file': 'missing.png'}])
-    )
-    assert run_figures(tmp_path) == [('t-SNE', tmp_path / 'figures' / 'b.png')]
+    assert [label for label, _, _ in run_figures(tmp_path)] == ['a.svg', 'b.png']
+    # The manifest `vireid figures` writes: kinds and captions; entries whose file is gone are left out.
+    manifest = {'schema': 1, 'figures': [{'file': 'b.png', 'kind': 'embedding', 'caption': 't-SNE'},
+                                         {'file': 'missing.png', 'kind': 'retrieval'}]}
+    (tmp_path / 'figures' / 'index.json').write_text(json.dumps(manifest))
+    assert run_figures(tmp_path) == [('embedding', tmp_path / 'figures' / 'b.png', 't-SNE')]
+    (tmp_path / 'figures' / 'index.json').write_text(json.dumps([{'file': 'a.svg', 'title': 'grid'}]))
+    assert run_figures(tmp_path) == [('grid', tmp_path / 'figures' / 'a.svg', '')]
