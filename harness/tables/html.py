@@ -239,7 +239,8 @@ def run_figures(run_dir: Path) -> list[tuple[str, Path, str]]:
                 label = entry.get('title') or entry.get('kind') or Path(name).stem
                 out.append((str(label), folder / name, str(entry.get('caption') or '')))
         return out
-    return [(p.name, p, '') for p in sorted(folder.iterdir()) if p.suffix.lower() in FIGURE_SUFFIXES]
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in FIGURE_SUFFIXES)
+    return [(p.name, p, '') for p in images]
 
 
 def _runs_html(runs: _Runs, page_dir: Path) -> str:

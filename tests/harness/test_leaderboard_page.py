@@ -61,8 +61,8 @@ def page(tmp_path_factory) -> Path:
     figures = records / 'agw' / 'agw_sysu' / 'sysu' / 'figures'
     figures.mkdir()
     (figures / 'retrieval.png').write_bytes(b'\x89PNG\r\n\x1a\n')
-    (figures / 'index.json').write_text(json.dumps(
-        {'schema': 1, 'figures': [{'file': 'retrieval.png', 'kind': 'retrieval', 'caption': 'top-10'}]}))
+    figure = {'file': 'retrieval.png', 'kind': 'retrieval', 'caption': 'top-10'}
+    (figures / 'index.json').write_text(json.dumps({'schema': 1, 'figures': [figure]}))
     build_tables(records, root / 'tables', reported=FIXTURE / 'reported.csv', relative_to=root)
     return root / 'tables' / 'index.html'
 
@@ -237,10 +237,11 @@ def test_figures_hook_reads_the_manifest_or_lists_images(tmp_path):
     (tmp_path / 'figures' / 'a.svg').write_bytes(b'')
     (tmp_path / 'figures' / 'notes.txt').write_text('')
     assert [label for label, _, _ in run_figures(tmp_path)] == ['a.svg', 'b.png']
-    # The manifest `vireid figures` writes: kinds and captions; entries whose file is gone are left out.
+    # The manifest `vireid figures` writes: kinds, captions; entries whose file is gone are skipped.
     manifest = {'schema': 1, 'figures': [{'file': 'b.png', 'kind': 'embedding', 'caption': 't-SNE'},
                                          {'file': 'missing.png', 'kind': 'retrieval'}]}
     (tmp_path / 'figures' / 'index.json').write_text(json.dumps(manifest))
     assert run_figures(tmp_path) == [('embedding', tmp_path / 'figures' / 'b.png', 't-SNE')]
-    (tmp_path / 'figures' / 'index.json').write_text(json.dumps([{'file': 'a.svg', 'title': 'grid'}]))
+    listed = [{'file': 'a.svg', 'title': 'grid'}]
+    (tmp_path / 'figures' / 'index.json').write_text(json.dumps(listed))
     assert run_figures(tmp_path) == [('grid', tmp_path / 'figures' / 'a.svg', '')]
