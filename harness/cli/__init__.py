@@ -17,11 +17,22 @@ SUBCOMMANDS = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='vireid', description='vireid-bench: visible-infrared person re-identification benchmark')
-    parser.add_argument('--version', action='version', version=f'%(prog)s {version_text()}')
+    parser.add_argument('--version', action=_Version, help='the version and where it is installed')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f'harness.cli.{name}').register(sub)
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version`` printed as is (argparse's own action wraps long install paths)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f'vireid {version_text()}')
+        parser.exit()
 
 
 def version_text() -> str:
