@@ -11,7 +11,7 @@ from harness.engine.config import load_config
 from harness.engine.run import without_pretrained
 from harness.errors import CheckpointError
 from harness.models.base import VIReIDModel
-from harness.plugins import discover
+from harness.plugins import discover, resolve_config
 from harness.registry import MODELS
 from protocols.datasets import TRAIN_CLASSES
 
@@ -30,13 +30,15 @@ def load_model(config_path: str | Path, checkpoint: str | Path | None = None, de
                num_classes: int | None = None, trusted: bool = False) -> VIReIDModel:
     """The model of ``config_path`` in eval mode on ``device``, weights from ``checkpoint``.
 
+    ``config_path`` is a config file or the name of an installed plugin's config (``agw_sysu``).
+
     The number of training identities (classifier rows) comes from ``num_classes``, else the
     checkpoint (trained and converted checkpoints record it), else the config's protocol
     (SYSU-MM01 395, RegDB 206: :data:`protocols.datasets.TRAIN_CLASSES`), so no dataset needs to
     be on the machine. The checkpoint must fit the model exactly (strict keys and shapes).
     """
     discover()
-    cfg = load_config(config_path)
+    cfg = load_config(resolve_config(config_path))
     ckpt = load_checkpoint(checkpoint, trusted=trusted) if checkpoint is not None else None
     if num_classes is None and ckpt is not None:
         num_classes = ckpt.meta.get('num_classes')

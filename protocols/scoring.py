@@ -1,10 +1,11 @@
 """``vireid score``: metrics of one protocol setting from a features file (``.npz``: features + paths)."""
 from __future__ import annotations
 
+import os
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from tabulate import tabulate
@@ -51,6 +52,22 @@ def load_features(path: str | Path, root: str | Path | None = None) -> tuple[lis
         raise ValueError(f'{path}: "features" has {features.shape[0]} rows but "paths" has {paths.shape[0]} '
                          f'entries; store one path per feature row')
     return [_relative(str(p.decode() if isinstance(p, bytes) else p), root) for p in paths], features
+
+
+def save_features(path: str | Path, paths: Sequence[str], features: np.ndarray) -> Path:
+    """Write a features file :func:`load_features` reads: ``features`` N x D float32, ``paths`` N
+    strings relative to the dataset root (written to a temporary name, then renamed)."""
+    path = Path(path)
+    feats = np.asarray(features, dtype=np.float32)
+    names = np.asarray([str(p) for p in paths], dtype=str)
+    if feats.ndim != 2 or feats.shape[0] != names.shape[0]:
+        raise ValueError(f'features {feats.shape} and {names.shape[0]} paths do not match '
+                         '(N x D and N)')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.tmp.npz')
+    np.savez(tmp, features=feats, paths=names)
+    os.replace(tmp, path)
+    return path
 
 
 def _relative(p: str, root: str | Path | None) -> str:

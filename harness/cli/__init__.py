@@ -6,13 +6,15 @@ import contextlib
 import importlib
 import sys
 import warnings
+from pathlib import Path
 from typing import Iterator, Sequence
 
 from harness.errors import HarnessWarning, describe, exit_code
 
 # Sub-command modules, in the order `vireid --help` lists them.
 SUBCOMMANDS = (
-    'data', 'score', 'methods', 'train', 'test', 'convert', 'leaderboard', 'tables', 'bench',
+    'data', 'score', 'methods', 'train', 'test', 'extract', 'convert', 'leaderboard', 'tables',
+    'bench',
 )
 
 
@@ -22,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Read by main() before parsing, so it works after any (sub-)command too.
     parser.add_argument('--debug', action='store_true',
                         help='show the traceback of an error instead of its one-line message')
+    parser.add_argument('--version', action=_Version, help='the version and where it is installed')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f'harness.cli.{name}').register(sub)
@@ -48,6 +51,23 @@ def _one_line_warnings(command: str) -> Iterator[None]:
         yield
     finally:
         warnings.showwarning = default
+
+
+class _Version(argparse.Action):
+    """``--version`` printed as is (argparse's own action wraps long install paths)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f'vireid {version_text()}')
+        parser.exit()
+
+
+def version_text() -> str:
+    """The harness version and where it was imported from (a source tree or an installed wheel)."""
+    import harness
+    return f'{harness.__version__} ({Path(harness.__file__).resolve().parent})'
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,8 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     io.add_argument('--data-root-sysu', help='SYSU-MM01 root (default: the protocol config data_root)')
     io.add_argument('--data-root-regdb', help='RegDB root (default: the protocol config data_root)')
     io.add_argument('--no-plots', action='store_true', help='skip the CMC plots in OUT/tables')
-    io.add_argument('--reported', help='reported results CSV (default: results/reported.csv of this tree; '
-                    '"" for none)')
+    io.add_argument('--reported', help='reported results CSV (default: the one shipped with '
+                    'vireid-bench, results/reported.csv; "" for none)')
     how = p.add_argument_group('how')
     how.add_argument('--launcher', choices=['local', 'slurm', 'inline'], default='local',
                      help='local: one subprocess per run, --jobs at a time; slurm: one submitit job per run; '
@@ -152,8 +152,14 @@ def print_plan(runs, args: argparse.Namespace) -> None:
     from harness.leaderboard.launchers import worker_command
     print(f'{len(runs)} runs under {args.out}/runs (launcher {args.launcher}'
           + (f', {local_jobs(args)} at a time' if args.launcher == 'local' else '') + '):')
+    from harness.engine.progress import format_progress, read_progress
     for r in runs:
-        print(f'  {run_state(r):8s} {r.key:50s} kind={r.kind} data_root={r.data_root or "(config)"}')
+        state = run_state(r)
+        prog = read_progress(r.work_dir) if state in ('busy', 'partial') else None
+        # A Slurm job on another node is followed the same way: its progress file is in its run dir.
+        where = f' [{format_progress(prog)}]' if prog else ''
+        root = r.data_root or '(config)'
+        print(f'  {state:8s} {r.key:50s} kind={r.kind} data_root={root}{where}')
     if runs and args.launcher != 'inline':
         cmd = worker_command(runs[0], args.runner, args.rerun, args.gpus_per_run)
         spec = json.dumps(runs[0].to_dict(), sort_keys=True)
@@ -164,7 +170,7 @@ def print_plan(runs, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     from harness.leaderboard.session import prepare_demo_data, run_leaderboard
-    from harness.tables.export import default_reported
+    from harness.tables.export import default_reported, missing_reported_warning
 
     out = Path(args.out)
     runs, roots = plan_from_args(args, methods)
@@ -182,6 +188,8 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
               flush=True)
         prepare_demo_data(out, wanted)
     reported = (args.reported or None) if args.reported is not None else default_reported()
+    if args.reported is None and reported is None:
+        print(missing_reported_warning(), file=sys.stderr)
     try:
         summary = run_leaderboard(runs, make_launcher(args, out), out, rerun=args.rerun, base_argv=base_argv(args),
                                   reported=reported, plots=not args.no_plots)
@@ -197,5 +205,6 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     if summary.get('problems'):
         print(summary['problems'])
     if summary.get('tables_dir'):
-        print(f'Tables written to {summary["tables_dir"]}/')
+        tables = summary['tables_dir']
+        print(f'Tables written to {tables}/ (the page: {tables}/index.html)')
     return 1 if summary['failed'] else 0

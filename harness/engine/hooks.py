@@ -1,4 +1,4 @@
-"""Hooks that make mmengine runs resumable and exact under torch >= 2.6 (engine_notes.md §5, §6)."""
+"""Hooks that make mmengine runs resumable and exact under torch >= 2.6 (docs/engine.md)."""
 from __future__ import annotations
 
 import random

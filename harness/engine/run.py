@@ -47,7 +47,7 @@ def _dataloader(cfg: Config, train: bool) -> dict:
     out = dict(num_workers=workers, persistent_workers=False, pin_memory=torch.cuda.is_available(),
                collate_fn=dict(type='default_collate'))
     if workers:
-        # Per-epoch, resumable augmentation streams in workers (engine_notes §6).
+        # Per-epoch, resumable augmentation streams in workers (docs/engine.md, "Exact resume").
         out['worker_init_fn'] = dict(type='harness.seed_worker')
     if train:
         sampler = dict(cfg.sampler)
@@ -141,7 +141,8 @@ def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bo
         experiment_name=f'{Path(cfg.config_file).stem}_{uuid.uuid4().hex[:8]}',
         work_dir=str(work_dir), model=model,
         test_dataloader=_dataloader(cfg, train=False), test_cfg=dict(), test_evaluator=_evaluator(cfg),
-        custom_hooks=[dict(type='EpochSeedHook'), dict(type='SafeCheckpointHook', meta=meta)]
+        custom_hooks=[dict(type='EpochSeedHook'), dict(type='SafeCheckpointHook', meta=meta),
+                      dict(type='ProgressFileHook')]
         + ([dict(type='ChannelsLastHook')] if channels_last else []) + list(cfg.get('custom_hooks', [])),
         randomness=dict(cfg.randomness), launcher=launcher, log_level=log_level,
         resume=resume, load_from=load_from,
@@ -151,7 +152,7 @@ def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bo
         return out
     optim_wrapper = dict(cfg.optim_wrapper)
     amp = cfg.get('amp', {})
-    # AmpOptimWrapper refuses CPUs (engine_notes §4): the harness, not the method, picks it.
+    # mmengine's AmpOptimWrapper refuses CPUs: the harness, not the method, picks the wrapper.
     if amp.get('enabled') and torch.cuda.is_available():
         optim_wrapper.update(type='AmpOptimWrapper', dtype=amp.get('dtype', 'float16'))
     else:

@@ -94,5 +94,5 @@ def summary_text(summary: dict) -> str:
         lines += [f'- {k}' for k in summary['busy']]
     if summary.get('tables_dir'):
         lines += ['', f'Tables: {summary["tables_dir"]}/ (comparison, multishot, ablation as .md/.tex/.csv; '
-                  f'cells.csv; cmc_*.png)']
+                  f'cells.csv; cmc_*.png; the page index.html)']
     return '\n'.join(lines) + '\n'

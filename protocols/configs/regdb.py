@@ -1,4 +1,4 @@
-# RegDB protocol base: what every method shares (protocols.md §3). A method config names it with
+# RegDB protocol base: what every method shares (docs/protocols.md). A method config names it with
 # `protocol_base = 'regdb'`; the harness lays the method config over this file and refuses to run a
 # leaderboard entry that changes anything here (except `data_root` and `protocol.split`). Runtime
 # settings (logging, checkpoints, visualizer, hooks, environment) are in _runtime.py.

@@ -37,6 +37,12 @@ def test_external_plugin_is_listed_and_trains(toy_plugin, sysu_root, tmp_path):
     for key in ('git_commit', 'versions', 'seed', 'device', 'dataset_fingerprint', 'wall_time_s'):
         assert prov[key] not in (None, ''), key
     assert (tmp_path / 'run' / 'config.py').is_file()
+    # The run kept its progress file up to date: the last epoch's end, then the test.
+    from harness.engine.progress import read_progress
+    prog = read_progress(tmp_path / 'run')
+    assert prog['stage'] == 'test' and prog['epoch'] == prog['max_epochs'] == 1
+    assert prog['iters_per_epoch'] > 0
+    assert prog['global_iter'] == prog['max_iters'] == prog['iters_per_epoch']
 
 
 def test_protocol_override_is_refused_with_the_field_named(toy_plugin, sysu_root, tmp_path):

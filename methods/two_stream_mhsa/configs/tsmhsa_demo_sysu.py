@@ -4,7 +4,7 @@ _base_ = ['./tsmhsa_sysu.py']
 entry = dict(method='two_stream_mhsa', kind='demo', label='Two-stream MHSA (demo)')
 
 input_size = (64, 32)                                 # layer4 map 4 x 2: four one-row parts
-# HC sums over the P identities of a batch: lambda 0.5 is tied to P = 4, so P = 8 halves it (spec §4.2).
+# HC sums over the P identities of a batch: lambda 0.5 is tied to P = 4, so P = 8 halves it.
 model = dict(input_size=input_size, num_parts=4, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1)),
              hc_weight=0.25)
 sampler = dict(num_ids=8, num_instances=2)            # more identities per batch: faster ID learning

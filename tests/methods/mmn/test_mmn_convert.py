@@ -1,4 +1,4 @@
-"""Converter round trip on a state dict with the official ``embed_net`` key names (spec §6).
+"""Converter round trip on a state dict with the official ``embed_net`` key names (methods/mmn/README.md, converter).
 
 The official key set is built here from the documented structure (three torchvision-named
 ResNet-50 trunks without fc, 4 bottleneck/classifier pairs, the MMG convs and BNs), never by
@@ -42,7 +42,7 @@ def official_state() -> dict[str, torch.Tensor]:
         state.update({f'bn{i}.{n}': fill(s) for n, s in bn(1).items()})
         state[f'bn{i}.num_batches_tracked'] = torch.tensor(i)
     state['decode.weight'], state['decode.bias'] = fill((3, 1, 1, 1)), fill((3,))
-    assert len(state) == 998          # spec §6: 998 state-dict entries
+    assert len(state) == 998          # the official embed_net state dict has 998 entries
     return state
 
 
