@@ -1,9 +1,11 @@
 """``vireid score``: metrics of one protocol setting from a features file (``.npz``: features + paths)."""
 from __future__ import annotations
 
+import os
+import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from tabulate import tabulate
@@ -49,6 +51,25 @@ def load_features(path: str | Path, root: str | Path | None = None) -> tuple[lis
         raise ValueError(f'{path}: "features" has {features.shape[0]} rows but "paths" has {paths.shape[0]} '
                          f'entries; store one path per feature row')
     return [_relative(str(p.decode() if isinstance(p, bytes) else p), root) for p in paths], features
+
+
+def save_features(path: str | Path, paths: Sequence[str], features: np.ndarray) -> Path:
+    """Write a features file that :func:`load_features` (and ``vireid score``) reads, atomically."""
+    path = Path(path)
+    features = np.asarray(features)
+    if features.ndim != 2 or features.shape[0] != len(paths):
+        raise ValueError(f'features must be N x D with one row per path; got shape {features.shape} '
+                         f'for {len(paths)} paths')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as fh:
+            np.savez(fh, features=features, paths=np.array([str(p) for p in paths], dtype=str))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _relative(p: str, root: str | Path | None) -> str:
