@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from harness.figures.draw import draw_figures
 from harness.figures.manifest import figures_up_to_date
 
 
 def draw_for_runs(runs: Iterable[tuple[str | Path, str | Path | None]], redraw: bool = False,
-                  log: Callable[[str], None] | None = None) -> list[tuple[str, str]]:
-    """Draws the figures of each ``(run_dir, data_root)`` (``data_root`` None: the run config's);
-    returns ``(run_dir, error)`` for each run that failed."""
+                  log: Callable[[str], None] | None = None, **options: Any) -> list[tuple[str, str]]:
+    """Draws the figures of each ``(run_dir, data_root)`` (``data_root`` None: the run config's) with
+    :func:`draw_figures` ``options``; returns ``(run_dir, error)`` for each run that failed."""
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     failed = []
     for run_dir, data_root in runs:
@@ -21,7 +21,7 @@ def draw_for_runs(runs: Iterable[tuple[str | Path, str | Path | None]], redraw: 
             log(f'[figures] {run_dir}: up to date')
             continue
         try:
-            manifest = draw_figures(run_dir, data_root=data_root, log=lambda text: None)
+            manifest = draw_figures(run_dir, data_root=data_root, log=lambda text: None, **options)
         except (ValueError, FileNotFoundError, KeyError, RuntimeError) as err:
             failed.append((str(run_dir), str(err)))
             log(f'[figures] {run_dir}: FAILED: {err}')

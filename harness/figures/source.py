@@ -105,13 +105,10 @@ def _read_record(run_dir: Path) -> dict[str, Any]:
     return record
 
 
-def _named_checkpoint(run_dir: Path, name: str) -> Path | None:
-    """``name`` as written by the run, or the file of that name in ``run_dir`` (a moved run)."""
-    path = Path(name)
-    for candidate in (path, run_dir / path.name):
-        if candidate.is_file():
-            return candidate
-    return None
+def _named_checkpoint(run_dir: Path, name: str) -> Path:
+    """The checkpoint ``name`` inside ``run_dir``: a run writes its checkpoints there, and the
+    folder may have been moved or copied since ``name`` was written."""
+    return run_dir / Path(name).name
 
 
 def find_checkpoint(run_dir: Path, record: dict[str, Any]) -> tuple[Path | None, str]:
@@ -130,13 +127,12 @@ def find_checkpoint(run_dir: Path, record: dict[str, Any]) -> tuple[Path | None,
     last = run_dir / LAST_CHECKPOINT
     if last.is_file():
         names.append(last.read_text().strip())
-    for name in names:
-        found = _named_checkpoint(run_dir, name)
-        if found is not None:
-            return found, ''
-    if names:
-        return None, f'{" and ".join(sorted(set(names)))} (named by {RECORD} / {LAST_CHECKPOINT}) ' \
-                     f'does not exist'
+    paths = list(dict.fromkeys(_named_checkpoint(run_dir, name) for name in names))
+    for path in paths:
+        if path.is_file():
+            return path, ''
+    if paths:
+        return None, f'{" and ".join(map(str, paths))} (named by {RECORD} / {LAST_CHECKPOINT}) does not exist'
     return None, f'neither {RECORD} nor {LAST_CHECKPOINT} in it names a checkpoint (the run has not ' \
                  f'finished an epoch)'
 

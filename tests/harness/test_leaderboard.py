@@ -498,3 +498,16 @@ def test_cli_runs_prints_table_and_retry(world, capsys):
             'train_cfg.max_epochs=2 --methods beta --configs beta_sysu --datasets sysu --kinds full') in printed
     assert (out / 'tables' / 'comparison.tex').exists() and (out / 'summary.json').exists()
     assert (out / 'tables' / 'cmc_sysu_all-single.png').exists()
+
+
+def test_cli_figures_draws_every_finished_run_and_fails_loudly(world, capsys):
+    methods, out, calls = world
+    cli, args = _cli(['--out', str(out), '--methods', 'alpha', '--configs', 'alpha_sysu', '--launcher', 'inline',
+                      '--runner', RUNNER, '--reported', '', '--no-plots', '--figures'])
+    # The fake engine writes records but no config.py or checkpoint: every finished run is tried
+    # and its failure is reported with the run named.
+    assert cli.run(args, methods=methods) == 1
+    printed = capsys.readouterr().out
+    run_dir = out / 'runs' / 'alpha' / 'alpha_sysu' / 'sysu'
+    assert read_record(run_dir / 'record.json')['status'] == 'done'
+    assert f'figures of {run_dir} failed: {run_dir} has no config.py' in printed
