@@ -58,8 +58,8 @@ def save_features(path: str | Path, paths: Sequence[str], features: np.ndarray) 
     path = Path(path)
     features = np.asarray(features)
     if features.ndim != 2 or features.shape[0] != len(paths):
-        raise ValueError(f'features must be N x D with one row per path; got shape {features.shape} '
-                         f'for {len(paths)} paths')
+        raise ValueError(f'features must be N x D with one row per path; got shape '
+                         f'{features.shape} for {len(paths)} paths')
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:

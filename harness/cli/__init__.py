@@ -8,7 +8,8 @@ from typing import Sequence
 
 # Sub-command modules, in the order `vireid --help` lists them.
 SUBCOMMANDS = (
-    'data', 'score', 'methods', 'train', 'test', 'convert', 'leaderboard', 'tables', 'figures', 'bench',
+    'data', 'score', 'methods', 'train', 'test', 'convert', 'leaderboard', 'tables', 'figures',
+    'bench',
 )
 
 

@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     io.add_argument('--data-root-regdb', help='RegDB root (default: the protocol config data_root)')
     io.add_argument('--no-plots', action='store_true', help='skip the CMC plots in OUT/tables')
     io.add_argument('--figures', action='store_true',
-                    help='draw `vireid figures` for every finished run (RUN_DIR/figures; with --rerun, redrawn)')
+                    help='draw `vireid figures` for every finished run (RUN_DIR/figures; '
+                         'with --rerun, redrawn)')
     io.add_argument('--reported', help='reported results CSV (default: results/reported.csv of this tree; '
                     '"" for none)')
     how = p.add_argument_group('how')
@@ -191,8 +192,8 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     figure_failures = []
     if args.figures:
         from harness.figures.batch import draw_for_runs
-        figure_failures = draw_for_runs([(r.work_dir, r.data_root) for r in runs if run_state(r) == 'done'],
-                                        redraw=args.rerun)
+        finished = [(r.work_dir, r.data_root) for r in runs if run_state(r) == 'done']
+        figure_failures = draw_for_runs(finished, redraw=args.rerun)
         for run_dir, error in figure_failures:
             print(f'figures of {run_dir} failed: {error}')
     return 1 if summary['failed'] or figure_failures else 0

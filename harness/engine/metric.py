@@ -14,10 +14,10 @@ from protocols.metrics import ProtocolResult
 from protocols.scoring import save_features
 
 REPORTED_KEYS = ('R1', 'R10', 'R20', 'mAP', 'mINP')
-# The test's features are kept with the record (``features.npz``, the file `vireid score` reads, which
-# `vireid figures` reuses) unless the config says ``test = dict(keep_features=False)``; above this size
-# only ``keep_features=True`` keeps them. 2048-d features of the whole SYSU-MM01 test set are ~87 MB,
-# less than one ResNet-50 checkpoint with its optimizer state.
+# The test's features are kept with the record (``features.npz``, the file `vireid score` reads
+# and `vireid figures` reuses) unless the config says ``test = dict(keep_features=False)``; above
+# this size only ``keep_features=True`` keeps them. 2048-d features of the whole SYSU-MM01 test
+# set are ~87 MB, less than one ResNet-50 checkpoint with its optimizer state.
 KEEP_FEATURES_MAX_BYTES = 128 * 2**20
 
 
@@ -44,7 +44,7 @@ class VIReIDMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.dataset, self.data_root, self.protocol, self.distance = dataset, data_root, dict(protocol), distance
         self.results_by_setting: dict[str, ProtocolResult] = {}
-        self.features: tuple[list[str], np.ndarray] | None = None   # (paths, N x D) of the last test
+        self.features: tuple[list[str], np.ndarray] | None = None   # (paths, N x D), last test
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for s in data_samples:

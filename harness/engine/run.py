@@ -154,8 +154,9 @@ def _results(runner: Runner) -> dict[str, Any]:
 
 
 def _keep_features(runner: Runner, cfg: Config, work_dir: Path) -> str | None:
-    from harness.engine.metric import keep_test_features
     from mmengine.dist import is_main_process
+
+    from harness.engine.metric import keep_test_features
     if not is_main_process():
         return None
     keep = cfg.get('test', {}).get('keep_features')

@@ -1,4 +1,5 @@
-"""Paper figures of a run: ranked-retrieval grids and feature-distribution plots (``vireid figures``)."""
+"""Paper figures of a run (``vireid figures``): ranked-retrieval grids, feature distributions."""
+
 from harness.figures.draw import draw_figures
 from harness.figures.manifest import figures_up_to_date, read_manifest
 

@@ -1,5 +1,6 @@
 """Figures for many runs at once (``vireid leaderboard --figures``): one failing run does not stop
 the others, and runs whose figures are newer than their record are left as they are."""
+
 from __future__ import annotations
 
 import sys
@@ -10,10 +11,14 @@ from harness.figures.draw import draw_figures
 from harness.figures.manifest import figures_up_to_date
 
 
-def draw_for_runs(runs: Iterable[tuple[str | Path, str | Path | None]], redraw: bool = False,
-                  log: Callable[[str], None] | None = None, **options: Any) -> list[tuple[str, str]]:
-    """Draws the figures of each ``(run_dir, data_root)`` (``data_root`` None: the run config's) with
-    :func:`draw_figures` ``options``; returns ``(run_dir, error)`` for each run that failed."""
+def draw_for_runs(
+    runs: Iterable[tuple[str | Path, str | Path | None]],
+    redraw: bool = False,
+    log: Callable[[str], None] | None = None,
+    **options: Any,
+) -> list[tuple[str, str]]:
+    """Draws the figures of each ``(run_dir, data_root)`` (``data_root`` None: the run config's)
+    with :func:`draw_figures` ``options``; returns ``(run_dir, error)`` for each failed run."""
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     failed = []
     for run_dir, data_root in runs:

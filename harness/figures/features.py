@@ -6,6 +6,7 @@ otherwise, and always for the untrained network, they are extracted here the way
 ``figures/features/`` in the file format ``vireid score`` reads, with a key file that says what they
 were extracted from, so drawing again does not extract again.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,13 @@ def num_classes(source: RunSource) -> int:
 def trained_model(source: RunSource, device: str) -> torch.nn.Module:
     """The run's network with its checkpoint's weights, through the public loader."""
     from harness.api import load_model
-    return load_model(source.config_path, source.require_checkpoint(), device=device,
-                      num_classes=num_classes(source))
+
+    return load_model(
+        source.config_path,
+        source.require_checkpoint(),
+        device=device,
+        num_classes=num_classes(source),
+    )
 
 
 def untrained_model(source: RunSource, device: str) -> torch.nn.Module:
@@ -49,13 +55,15 @@ def untrained_model(source: RunSource, device: str) -> torch.nn.Module:
     discover()
     set_random_seed(source.seed)
     with DefaultScope.overwrite_default_scope('harness'):
-        model = MODELS.build(without_pretrained(dict(source.cfg.model, num_classes=num_classes(source))))
+        model = MODELS.build(
+            without_pretrained(dict(source.cfg.model, num_classes=num_classes(source)))
+        )
     if hasattr(model, 'init_weights'):
         logger = MMLogger.get_current_instance()
         level = logger.level
-        logger.setLevel(logging.WARNING)    # init_weights logs every parameter at INFO
+        logger.setLevel(logging.WARNING)  # init_weights logs every parameter at INFO
         try:
-            model.init_weights()    # as the Runner does before training
+            model.init_weights()  # as the Runner does before training
         finally:
             logger.setLevel(level)
     return model.to(device).eval()
@@ -63,13 +71,21 @@ def untrained_model(source: RunSource, device: str) -> torch.nn.Module:
 
 @torch.no_grad()
 def extract(model: torch.nn.Module, source: RunSource, batch_size: int | None = None) -> np.ndarray:
-    """Features (N x D, float32) of ``source.records``, extracted as the run's test extracts them."""
+    """Features (N x D, float32) of ``source.records``, extracted as the run's test does."""
     cfg = source.cfg
-    data = VIReIDTestSet(source.dataset, str(source.data_root), source.protocol, tuple(cfg.input_size),
-                         cfg.get('cache_dir'))
+    data = VIReIDTestSet(
+        source.dataset,
+        str(source.data_root),
+        source.protocol,
+        tuple(cfg.input_size),
+        cfg.get('cache_dir'),
+    )
     size = batch_size or int(cfg.get('test', {}).get('batch_size', 64))
-    loader = DataLoader(data, batch_sampler=ModalityBatchSampler(DefaultSampler(data, shuffle=False), size),
-                        collate_fn=default_collate)
+    loader = DataLoader(
+        data,
+        batch_sampler=ModalityBatchSampler(DefaultSampler(data, shuffle=False), size),
+        collate_fn=default_collate,
+    )
     feats: list[torch.Tensor | None] = [None] * len(data)
     for batch in loader:
         for out in model.test_step(batch):
@@ -82,8 +98,11 @@ def extract(model: torch.nn.Module, source: RunSource, batch_size: int | None = 
 
 
 def _key(source: RunSource, kind: str) -> dict[str, Any]:
-    key: dict[str, Any] = dict(kind=kind, config=config_hash(source.cfg),
-                               images=cache_key(source.data_root, source.records, source.cfg.input_size))
+    key: dict[str, Any] = dict(
+        kind=kind,
+        config=config_hash(source.cfg),
+        images=cache_key(source.data_root, source.records, source.cfg.input_size),
+    )
     if kind == 'trained':
         ckpt = source.require_checkpoint().resolve()
         stat = ckpt.stat()
@@ -93,15 +112,16 @@ def _key(source: RunSource, kind: str) -> dict[str, Any]:
     return key
 
 
-def features(source: RunSource, kind: str, cache_dir: Path, device: str = 'cpu',
-             use_kept: bool = True) -> tuple[np.ndarray, str]:
+def features(
+    source: RunSource, kind: str, cache_dir: Path, device: str = 'cpu', use_kept: bool = True
+) -> tuple[np.ndarray, str]:
     """(features in ``source.records`` order, where they came from) for 'trained' or 'untrained'."""
     if kind not in ('trained', 'untrained'):
         raise ValueError(f'kind must be "trained" or "untrained", got {kind!r}')
     if kind == 'trained' and use_kept:
         kept = source.kept_features()
         if kept is not None:
-            return kept, f'kept by the run\'s test ({source.record["features"]})'
+            return kept, f"kept by the run's test ({source.record['features']})"
     key = _key(source, kind)
     file, key_file = cache_dir / f'{kind}.npz', cache_dir / f'{kind}.json'
     if file.is_file() and key_file.is_file():
@@ -117,6 +137,9 @@ def features(source: RunSource, kind: str, cache_dir: Path, device: str = 'cpu',
     feats = extract(model, source)
     save_features(file, [r.path for r in source.records], feats)
     key_file.write_text(json.dumps(key, indent=2) + '\n')
-    what = f'the checkpoint {key["checkpoint"]["path"]}' if kind == 'trained' else \
-        f'random initialisation, seed {source.seed}'
+    what = (
+        f'the checkpoint {key["checkpoint"]["path"]}'
+        if kind == 'trained'
+        else f'random initialisation, seed {source.seed}'
+    )
     return feats, f'extracted from {what}'

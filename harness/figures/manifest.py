@@ -1,12 +1,16 @@
-"""``figures/index.json``: which figures a run has and what each shows (read by pages that link them).
+"""``figures/index.json``: which figures a run has and what each shows (for pages that link them).
 
-Layout (paths relative to the figures folder)::
+Layout (file names relative to the figures folder)::
 
-    {"schema": 1, "created": ISO time, "run_dir": ..., "title": ..., "method": ..., "dataset": ...,
-     "split": ..., "checkpoint": ..., "seed": ..., "features": {"trained": source, "untrained": source},
-     "figures": [{"file": "retrieval_all-single.png", "kind": "retrieval" | "embedding" | "distances",
+    {"schema": 1, "created": ISO time, "run_dir": ..., "title": ..., "method": ..., "config": ...,
+     "dataset": ..., "split": ..., "checkpoint": ..., "seed": ..., "run_seed": ..., "distance": ...,
+     "features": {"trained": where from, "untrained": where from},
+     "distances": {"trained": {"overlap": ..., "same_mean": ..., "different_mean": ...}, ...},
+     "figures": [{"file": "retrieval_all-single_trial0_random.png",
+                  "kind": "retrieval" | "embedding" | "distances",
                   "caption": "...", "csv": "... (retrieval only)", ...}, ...]}
 """
+
 from __future__ import annotations
 
 import json
@@ -39,4 +43,8 @@ def figures_up_to_date(run_dir: str | Path) -> bool:
     """True when the run's figures were drawn after its record was last written."""
     run_dir = Path(run_dir)
     manifest, record = run_dir / FIGURES_DIR / MANIFEST, run_dir / 'record.json'
-    return manifest.is_file() and record.is_file() and manifest.stat().st_mtime >= record.stat().st_mtime
+    return (
+        manifest.is_file()
+        and record.is_file()
+        and manifest.stat().st_mtime >= record.stat().st_mtime
+    )

@@ -5,6 +5,7 @@ green when it shows the query's identity and red when not, with its rank and dis
 The lists come from :mod:`protocols.retrieval`, so rank k here is rank k of the run's CMC. Drawn
 with PIL at pixel level (as torchreid's ``visrank``), so a test can check every frame and image.
 """
+
 from __future__ import annotations
 
 import csv
@@ -25,13 +26,24 @@ WRONG = (215, 25, 30)
 QUERY = (40, 90, 200)
 BACKGROUND = (255, 255, 255)
 TEXT = (20, 20, 20)
-FRAME = 4               # frame width, pixels
-GAP = 6                 # between gallery images
-QUERY_GAP = 22          # between the query and its list
+FRAME = 4  # frame width, pixels
+GAP = 6  # between gallery images
+QUERY_GAP = 22  # between the query and its list
 MARGIN = 12
-IMAGE_HEIGHT = 128      # every image is shown at this height, at the network's input aspect
-CSV_FIELDS = ('query', 'query_path', 'query_pid', 'query_cam', 'first_match_rank', 'rank', 'gallery_path',
-              'gallery_pid', 'gallery_cam', 'distance', 'correct')
+IMAGE_HEIGHT = 128  # every image is shown at this height, at the network's input aspect
+CSV_FIELDS = (
+    'query',
+    'query_path',
+    'query_pid',
+    'query_cam',
+    'first_match_rank',
+    'rank',
+    'gallery_path',
+    'gallery_pid',
+    'gallery_cam',
+    'distance',
+    'correct',
+)
 
 
 def pick_queries(ranks: QueryRanks, n: int, how: str = 'random', seed: int = 0) -> list[int]:
@@ -59,7 +71,10 @@ def font(size: int) -> ImageFont.ImageFont:
     """DejaVu Sans (shipped with matplotlib), the font of the other figures; PIL's own otherwise."""
     try:
         from matplotlib import font_manager
-        return ImageFont.truetype(font_manager.findfont('DejaVu Sans', fallback_to_default=True), size)
+
+        return ImageFont.truetype(
+            font_manager.findfont('DejaVu Sans', fallback_to_default=True), size
+        )
     except (OSError, ValueError):
         return ImageFont.load_default()
 
@@ -75,14 +90,19 @@ class Cell:
     """Where one image sits in the grid: ``box`` is the frame's outer box (x0, y0, x1, y1)."""
 
     row: int
-    col: int                   # 0 = the query, k = rank k
-    path: str                  # relative to the dataset root
+    col: int  # 0 = the query, k = rank k
+    path: str  # relative to the dataset root
     box: tuple[int, int, int, int]
     colour: tuple[int, int, int]
 
 
-def render_grid(setting: RetrievalSetting, lists: Sequence[RankedList], root: str | Path, title: str,
-                image_size: tuple[int, int]) -> tuple[Image.Image, list[Cell]]:
+def render_grid(
+    setting: RetrievalSetting,
+    lists: Sequence[RankedList],
+    root: str | Path,
+    title: str,
+    image_size: tuple[int, int],
+) -> tuple[Image.Image, list[Cell]]:
     """The grid image and the place of every image in it (``image_size``: shown (H, W))."""
     if not lists:
         raise ValueError('no query to draw: no query of this setting has a match in its gallery')
@@ -94,8 +114,12 @@ def render_grid(setting: RetrievalSetting, lists: Sequence[RankedList], root: st
     col_w = max(w + 2 * FRAME, text_w + 2)
     cell_h = h + 2 * FRAME + 2 * 14 + 8
     topk = max(len(ranked.gallery) for ranked in lists)
-    header = [title, _setting_text(setting), f'green frame: same identity as the query, red: another identity; '
-                                              f'under each image: rank: {setting.distance} distance']
+    header = [
+        title,
+        _setting_text(setting),
+        f'green frame: same identity as the query, red: another identity; '
+        f'under each image: rank: {setting.distance} distance',
+    ]
     head_h = len(header) * 18 + 8
     width = 2 * MARGIN + col_w + QUERY_GAP + topk * col_w + (topk - 1) * GAP
     width = max(width, 2 * MARGIN + max(_width(line, big) for line in header))
@@ -108,8 +132,10 @@ def render_grid(setting: RetrievalSetting, lists: Sequence[RankedList], root: st
     for row, (ranked, rows) in enumerate(zip(lists, labels)):
         y = head_h + MARGIN + row * cell_h
         entries = [(setting.query[ranked.query].path, QUERY)]
-        entries += [(setting.gallery[g].path, CORRECT if ok else WRONG)
-                    for g, ok in zip(ranked.gallery, ranked.correct)]
+        entries += [
+            (setting.gallery[g].path, CORRECT if ok else WRONG)
+            for g, ok in zip(ranked.gallery, ranked.correct)
+        ]
         for col, ((path, colour), lines) in enumerate(zip(entries, rows)):
             x = MARGIN + (0 if col == 0 else col_w + QUERY_GAP + (col - 1) * (col_w + GAP))
             x0 = x + (col_w - w - 2 * FRAME) // 2
@@ -130,16 +156,24 @@ def _width(text: str, fnt: ImageFont.ImageFont) -> int:
 
 def _setting_text(setting: RetrievalSetting) -> str:
     if setting.dataset == 'sysu':
-        return (f'SYSU-MM01 {setting.setting} gallery trial {setting.trial} (infrared query, visible '
-                f'gallery; camera-3 queries skip camera 2)')
-    way = 'visible query, thermal gallery' if setting.setting == 'v2t' else 'thermal query, visible gallery'
+        return (
+            f'SYSU-MM01 {setting.setting} gallery trial {setting.trial} (infrared query, visible '
+            f'gallery; camera-3 queries skip camera 2)'
+        )
+    way = (
+        'visible query, thermal gallery'
+        if setting.setting == 'v2t'
+        else 'thermal query, visible gallery'
+    )
     return f'RegDB split {setting.trial} {setting.setting} ({way})'
 
 
 def _labels(setting: RetrievalSetting, ranked: RankedList) -> list[tuple[str, str]]:
     q = setting.query[ranked.query]
     first = ranked.first_match
-    rows = [(f'query id {q.pid}', f'cam {q.cam}, 1st hit {first}' if first else f'cam {q.cam}, no hit')]
+    rows = [
+        (f'query id {q.pid}', f'cam {q.cam}, 1st hit {first}' if first else f'cam {q.cam}, no hit')
+    ]
     for k, (g, d) in enumerate(zip(ranked.gallery, ranked.distances), start=1):
         rec = setting.gallery[g]
         rows.append((f'{k}: {d:.3f}', f'id {rec.pid} cam {rec.cam}'))
@@ -154,16 +188,40 @@ def write_csv(path: str | Path, setting: RetrievalSetting, lists: Sequence[Ranke
         out.writerow(CSV_FIELDS)
         for ranked in lists:
             q = setting.query[ranked.query]
-            for k, (g, d, ok) in enumerate(zip(ranked.gallery, ranked.distances, ranked.correct), start=1):
+            for k, (g, d, ok) in enumerate(
+                zip(ranked.gallery, ranked.distances, ranked.correct), start=1
+            ):
                 rec = setting.gallery[g]
-                out.writerow([ranked.query, q.path, q.pid, q.cam, ranked.first_match, k, rec.path, rec.pid,
-                              rec.cam, f'{d:.6f}', int(ok)])
+                out.writerow(
+                    [
+                        ranked.query,
+                        q.path,
+                        q.pid,
+                        q.cam,
+                        ranked.first_match,
+                        k,
+                        rec.path,
+                        rec.pid,
+                        rec.cam,
+                        f'{d:.6f}',
+                        int(ok),
+                    ]
+                )
     return path
 
 
-def draw_retrieval(setting: RetrievalSetting, root: str | Path, out_png: str | Path, out_csv: str | Path,
-                   title: str, queries: int = 8, topk: int = 10, pick: str = 'random', seed: int = 0,
-                   input_size: Sequence[int] = (256, 128)) -> dict:
+def draw_retrieval(
+    setting: RetrievalSetting,
+    root: str | Path,
+    out_png: str | Path,
+    out_csv: str | Path,
+    title: str,
+    queries: int = 8,
+    topk: int = 10,
+    pick: str = 'random',
+    seed: int = 0,
+    input_size: Sequence[int] = (256, 128),
+) -> dict:
     """Draws the grid and writes its CSV; returns what the manifest says about it."""
     chosen = pick_queries(setting.query_ranks(), queries, pick, seed)
     if not chosen:
@@ -175,5 +233,10 @@ def draw_retrieval(setting: RetrievalSetting, root: str | Path, out_png: str | P
     canvas.save(out_png)
     write_csv(out_csv, setting, lists)
     hits = [r.first_match for r in lists]
-    return dict(queries=[setting.query[q].path for q in chosen], pick=pick, topk=topk,
-                rank1_correct=sum(h == 1 for h in hits), first_match_ranks=hits)
+    return dict(
+        queries=[setting.query[q].path for q in chosen],
+        pick=pick,
+        topk=topk,
+        rank1_correct=sum(h == 1 for h in hits),
+        first_match_ranks=hits,
+    )

@@ -4,6 +4,7 @@ A run directory of ``vireid train`` or of the leaderboard holds ``config.py`` (t
 config, dumped when the run started), ``record.json``, its checkpoints with ``last_checkpoint``
 naming the newest, and, when the test kept them, ``features.npz``.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,8 @@ class RunSource:
     record: dict[str, Any]
     data_root: Path
     checkpoint: Path | None
-    checkpoint_problem: str          # why ``checkpoint`` is None ('' when it is set)
-    records: list[ImageRecord] = field(default_factory=list)   # every test image, protocol order
+    checkpoint_problem: str  # why ``checkpoint`` is None ('' when it is set)
+    records: list[ImageRecord] = field(default_factory=list)  # every test image, protocol order
 
     @property
     def dataset(self) -> str:
@@ -57,7 +58,9 @@ class RunSource:
     @property
     def label(self) -> str:
         entry = self.record.get('entry') or dict(self.cfg.get('entry', {}))
-        return entry.get('label') or self.record.get('method_title') or Path(self.cfg.config_file).stem
+        return (
+            entry.get('label') or self.record.get('method_title') or Path(self.cfg.config_file).stem
+        )
 
     @property
     def title(self) -> str:
@@ -72,7 +75,8 @@ class RunSource:
                 f'{self.checkpoint_problem}; and its test kept no features (features.npz). Fix: '
                 f'train the run again (`vireid train {self.config_path} --work-dir {self.run_dir} '
                 f'--resume`, or the same `vireid leaderboard` command, which resumes it), or pass '
-                f'--checkpoint FILE')
+                f'--checkpoint FILE'
+            )
         return self.checkpoint
 
     def kept_features(self) -> np.ndarray | None:
@@ -87,7 +91,7 @@ class RunSource:
         paths, feats = load_features(path, self.data_root)
         rows = {p: i for i, p in enumerate(paths)}
         if len(rows) != len(paths) or set(rows) != {r.path for r in self.records}:
-            return None   # the dataset changed since the test; extract again
+            return None  # the dataset changed since the test; extract again
         return feats[[rows[r.path] for r in self.records]]
 
 
@@ -98,8 +102,10 @@ def _read_record(run_dir: Path) -> dict[str, Any]:
     try:
         record = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f'{path} is not valid JSON ({err}); it was damaged or written by something '
-                         f'else; run the run again to rewrite it') from None
+        raise ValueError(
+            f'{path} is not valid JSON ({err}); it was damaged or written by something '
+            f'else; run the run again to rewrite it'
+        ) from None
     if not isinstance(record, dict):
         raise ValueError(f'{path} holds {type(record).__name__}, not a run record (a JSON object)')
     return record
@@ -132,30 +138,44 @@ def find_checkpoint(run_dir: Path, record: dict[str, Any]) -> tuple[Path | None,
         if path.is_file():
             return path, ''
     if paths:
-        return None, f'{" and ".join(map(str, paths))} (named by {RECORD} / {LAST_CHECKPOINT}) does not exist'
-    return None, f'neither {RECORD} nor {LAST_CHECKPOINT} in it names a checkpoint (the run has not ' \
-                 f'finished an epoch)'
+        return (
+            None,
+            f'{" and ".join(map(str, paths))} (named by {RECORD} / {LAST_CHECKPOINT}) '
+            f'does not exist',
+        )
+    return (
+        None,
+        f'neither {RECORD} nor {LAST_CHECKPOINT} in it names a checkpoint (the run has not '
+        f'finished an epoch)',
+    )
 
 
-def open_run(run_dir: str | Path, data_root: str | Path | None = None,
-             checkpoint: str | Path | None = None) -> RunSource:
-    """Opens ``run_dir``: its config (with ``data_root`` replaced when given), record and checkpoint."""
+def open_run(
+    run_dir: str | Path, data_root: str | Path | None = None, checkpoint: str | Path | None = None
+) -> RunSource:
+    """Opens ``run_dir``: config (``data_root`` replaced when given), record and checkpoint."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f'run directory {run_dir} does not exist; pass the --work-dir of '
-                                f'`vireid train` or a leaderboard run (OUT/runs/METHOD/CONFIG/DATASET)')
+        raise FileNotFoundError(
+            f'run directory {run_dir} does not exist; pass the --work-dir of '
+            f'`vireid train` or a leaderboard run (OUT/runs/METHOD/CONFIG/DATASET)'
+        )
     config_path = run_dir / CONFIG
     if not config_path.is_file():
-        raise FileNotFoundError(f'{run_dir} has no {CONFIG}, so it is not a run directory (vireid train '
-                                f'and the leaderboard write the run\'s config there when it starts); pass '
-                                f'the --work-dir of `vireid train` or OUT/runs/METHOD/CONFIG/DATASET')
+        raise FileNotFoundError(
+            f'{run_dir} has no {CONFIG}, so it is not a run directory (vireid train '
+            f"and the leaderboard write the run's config there when it starts); pass "
+            f'the --work-dir of `vireid train` or OUT/runs/METHOD/CONFIG/DATASET'
+        )
     cfg = load_config(config_path)
     record = _read_record(run_dir)
     root = Path(data_root if data_root is not None else cfg.data_root)
     if not root.is_dir():
         given = 'given with --data-root' if data_root is not None else f'data_root in {config_path}'
-        raise FileNotFoundError(f'dataset root {root} ({given}) does not exist; pass --data-root DIR '
-                                f'with the {cfg.protocol["dataset"]} dataset the run was trained on')
+        raise FileNotFoundError(
+            f'dataset root {root} ({given}) does not exist; pass --data-root DIR '
+            f'with the {cfg.protocol["dataset"]} dataset the run was trained on'
+        )
     cfg.data_root = str(root)
     if checkpoint is not None:
         ckpt: Path | None = Path(checkpoint)
@@ -166,5 +186,13 @@ def open_run(run_dir: str | Path, data_root: str | Path | None = None,
         ckpt, problem = find_checkpoint(run_dir, record)
     ds = load_dataset(cfg.protocol['dataset'], root)
     records = test_records(ds, None, cfg.protocol)
-    return RunSource(run_dir=run_dir, config_path=config_path, cfg=cfg, record=record, data_root=root,
-                     checkpoint=ckpt, checkpoint_problem=problem, records=records)
+    return RunSource(
+        run_dir=run_dir,
+        config_path=config_path,
+        cfg=cfg,
+        record=record,
+        data_root=root,
+        checkpoint=ckpt,
+        checkpoint_problem=problem,
+        records=records,
+    )

@@ -502,8 +502,9 @@ def test_cli_runs_prints_table_and_retry(world, capsys):
 
 def test_cli_figures_draws_every_finished_run_and_fails_loudly(world, capsys):
     methods, out, calls = world
-    cli, args = _cli(['--out', str(out), '--methods', 'alpha', '--configs', 'alpha_sysu', '--launcher', 'inline',
-                      '--runner', RUNNER, '--reported', '', '--no-plots', '--figures'])
+    cli, args = _cli(['--out', str(out), '--methods', 'alpha', '--configs', 'alpha_sysu',
+                      '--launcher', 'inline', '--runner', RUNNER, '--reported', '', '--no-plots',
+                      '--figures'])
     # The fake engine writes records but no config.py or checkpoint: every finished run is tried
     # and its failure is reported with the run named.
     assert cli.run(args, methods=methods) == 1

@@ -1,4 +1,5 @@
-"""Ranked lists (protocols.retrieval) are the metrics' ranking: same gallery, order, camera rule, ties."""
+"""Ranked lists (protocols.retrieval) are the metrics' ranking: gallery, order, cam rule, ties."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,12 +14,14 @@ from protocols.trials import sysu_galleries
 
 def _features(n: int, seed: int, ties: bool) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    if ties:   # few distinct vectors: many exactly equal distances
+    if ties:  # few distinct vectors: many exactly equal distances
         return rng.integers(0, 2, size=(n, 3)).astype(np.float64) + np.array([1.0, 0.0, 0.0])
     return rng.normal(size=(n, 16))
 
 
-def _reference_order(dist_row: np.ndarray, q_cam: int | None, g_cams: np.ndarray | None) -> list[int]:
+def _reference_order(
+    dist_row: np.ndarray, q_cam: int | None, g_cams: np.ndarray | None
+) -> list[int]:
     """Written from the protocol's definition: ascending distance, ties by gallery position, and a
     camera-3 query never sees a camera-2 gallery image."""
     order = np.lexsort((np.arange(dist_row.size), dist_row))
@@ -40,7 +43,9 @@ def test_sysu_lists_are_the_metrics_ranking(sysu_root, ties):
     drawn = sysu_galleries(ds, 'all', 1, 'official', trials=3)[2]
     assert s.gallery == tuple(cands[i] for i in drawn) and s.query == tuple(ds.query_records())
     rows = {r.path: i for i, r in enumerate(records)}
-    expected = pairwise_distance(feats[[rows[r.path] for r in s.query]], feats[[rows[r.path] for r in cands]])
+    expected = pairwise_distance(
+        feats[[rows[r.path] for r in s.query]], feats[[rows[r.path] for r in cands]]
+    )
     np.testing.assert_array_equal(s.distmat, expected[:, drawn])
 
     ranks = s.query_ranks()
@@ -57,8 +62,12 @@ def test_sysu_lists_are_the_metrics_ranking(sysu_root, ties):
         if ranks.valid[r.query]:
             assert _ap(r.correct) == pytest.approx(ranks.ap[r.query], abs=1e-12)
             aps.append(_ap(r.correct))
-    assert any(s.query[r.query].cam == 3 for r in lists) and (g_cams == 2).any()   # the rule was exercised
-    trial = evaluate(ds, None, dict(modes=('all',), shots=(1,), trials=3), records, feats)['all-single']
+    assert (
+        any(s.query[r.query].cam == 3 for r in lists) and (g_cams == 2).any()
+    )  # the rule was exercised
+    trial = evaluate(ds, None, dict(modes=('all',), shots=(1,), trials=3), records, feats)[
+        'all-single'
+    ]
     assert np.mean(aps) * 100 == pytest.approx(trial.per_trial[2].mAP, abs=1e-9)
 
     top = s.ranked([0, 5], topk=4)
@@ -80,7 +89,9 @@ def test_regdb_directions_and_option_errors(regdb_root):
     for r in lists[:20]:
         assert r.gallery.tolist() == _reference_order(t2v.distmat[r.query], None, None)
     result = evaluate(ds, None, dict(split=2, directions=('t2v',)), records, feats)['t2v']
-    assert np.mean([_ap(r.correct) for r in lists]) * 100 == pytest.approx(result.mean['mAP'], abs=1e-9)
+    assert np.mean([_ap(r.correct) for r in lists]) * 100 == pytest.approx(
+        result.mean['mAP'], abs=1e-9
+    )
     with pytest.raises(ValueError, match='direction'):
         retrieval_setting(ds, None, protocol, records, feats, direction='sideways')
     with pytest.raises(ValueError, match='out of range'):
