@@ -15,8 +15,7 @@ EPILOG = """writes into OUT (default RUN_DIR/figures):
 
 examples:
   vireid figures work_dirs/agw_demo_sysu
-  vireid figures work_dirs/leaderboard/runs/agw/agw_demo_regdb/regdb-split1 \
-      --direction t2v --pick failures
+  vireid figures OUT/runs/agw/agw_demo_regdb/regdb-split1 --direction t2v --pick failures
 """
 
 
@@ -47,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         '--seed',
         type=int,
         default=0,
-        help='seed of the query/identity draws and t-SNE (default %(default)s)',
+        help='seed of the query, identity and image draws (default %(default)s)',
     )
     p.add_argument(
         '--pick',

@@ -46,12 +46,15 @@ CSV_FIELDS = (
 )
 
 
-def pick_queries(ranks: QueryRanks, n: int, how: str = 'random', seed: int = 0) -> list[int]:
+def pick_queries(
+    ranks: QueryRanks, n: int, how: str = 'random', seed: int = 0, pids: np.ndarray | None = None
+) -> list[int]:
     """Indices of ``n`` queries that have a match in their gallery, chosen reproducibly.
 
-    ``random``: a seeded draw; ``hardest``: the latest first correct match (then the lowest AP);
-    ``failures``: a seeded draw among the queries whose rank-1 image is wrong. Fewer than ``n``
-    when fewer qualify.
+    ``random``: a seeded draw; ``hardest``: the latest first correct match (then the lowest AP),
+    one query per identity when the query ``pids`` are given (else one hard identity's similar
+    images fill the grid); ``failures``: a seeded draw among the queries whose rank-1 image is
+    wrong. Fewer than ``n`` when fewer qualify.
     """
     if how not in PICKS:
         raise ValueError(f'--pick must be one of {", ".join(PICKS)}, got {how!r}')
@@ -60,6 +63,11 @@ def pick_queries(ranks: QueryRanks, n: int, how: str = 'random', seed: int = 0) 
     valid = np.flatnonzero(ranks.valid)
     if how == 'hardest':
         order = sorted(valid, key=lambda q: (-ranks.first_rank[q], ranks.ap[q], q))
+        if pids is not None:
+            first_of_id = {}
+            for q in order:
+                first_of_id.setdefault(int(pids[q]), int(q))
+            order = sorted(first_of_id.values(), key=order.index)
         return [int(q) for q in order[:n]]
     pool = valid[ranks.first_rank[valid] > 1] if how == 'failures' else valid
     rng = np.random.default_rng(seed)
@@ -223,7 +231,8 @@ def draw_retrieval(
     input_size: Sequence[int] = (256, 128),
 ) -> dict:
     """Draws the grid and writes its CSV; returns what the manifest says about it."""
-    chosen = pick_queries(setting.query_ranks(), queries, pick, seed)
+    pids = np.array([r.pid for r in setting.query])
+    chosen = pick_queries(setting.query_ranks(), queries, pick, seed, pids)
     if not chosen:
         what = 'has a wrong rank-1 image' if pick == 'failures' else 'has a match in its gallery'
         raise ValueError(f'no query of {setting.setting} {what}; try another --pick')

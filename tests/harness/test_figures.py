@@ -194,6 +194,14 @@ def test_without_kept_features_the_checkpoint_is_extracted_once_like_the_test(ru
     ranks = setting.query_ranks()
     hardest = pick_queries(ranks, 4, 'hardest')
     assert [ranks.first_rank[q] for q in hardest] == sorted(ranks.first_rank[ranks.valid])[::-1][:4]
+    pids = np.array([r.pid for r in setting.query])
+    per_id = pick_queries(ranks, 4, 'hardest', pids=pids)
+    assert len({pids[q] for q in per_id}) == 4
+    worst = {p: ranks.first_rank[(pids == p) & ranks.valid].max() for p in pids[per_id]}
+    assert [ranks.first_rank[q] for q in per_id] == sorted(worst.values(), reverse=True)
+    assert all(ranks.first_rank[q] == worst[pids[q]] for q in per_id)
+    others = ranks.valid & ~np.isin(pids, list(worst))
+    assert ranks.first_rank[others].max() <= min(worst.values())
     failures = pick_queries(ranks, 5, 'failures', seed=1)
     assert failures == pick_queries(ranks, 5, 'failures', seed=1) and all(
         ranks.first_rank[failures] > 1
