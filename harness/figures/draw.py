@@ -150,11 +150,13 @@ def draw_figures(
             embedding.embed(untrained[rows], seed, source.distance),
         ),
     ]
+    infrared = embedding.INFRARED_NAME[source.dataset]
     embedding.draw_embedding(
         panels,
         chosen,
         out / 'tsne.png',
         f'{source.title}: t-SNE of {len(pids)} test identities (seed {seed})',
+        infrared,
     )
     entries.append(
         dict(
@@ -163,7 +165,7 @@ def draw_figures(
             identities=pids,
             images=len(rows),
             caption=f't-SNE (seed {seed}) of the test features of {len(pids)} identities '
-            f'({len(rows)} images), colour = identity, circle = visible, triangle = infrared; '
+            f'({len(rows)} images), colour = identity, circle = visible, triangle = {infrared}; '
             f'trained network (left) beside the same network untrained (right).',
         )
     )
@@ -179,8 +181,9 @@ def draw_figures(
     overlaps = embedding.draw_distances(
         hist,
         out / 'distances.png',
-        f'{source.title}: infrared-visible distances of the test set',
+        f'{source.title}: {infrared}-visible distances of the test set',
         source.distance,
+        infrared,
     )
     stats = {
         name.split(' ')[0]: dict(
@@ -193,7 +196,7 @@ def draw_figures(
             file='distances.png',
             kind='distances',
             **{f'overlap_{k}': v['overlap'] for k, v in stats.items()},
-            caption=f'{source.distance} distance of every infrared-visible pair of test images, '
+            caption=f'{source.distance} distance of every {infrared}-visible pair of test images, '
             f'same identity vs different identity; overlap of the two histograms '
             f'{overlaps[0]:.2f} trained, {overlaps[1]:.2f} untrained (0 = separated).',
         )

@@ -20,7 +20,9 @@ from protocols.metrics import pairwise_distance
 MAX_PER_ID_MODALITY = 40  # images of one identity in one modality in the t-SNE (seeded draw)
 BINS = 60
 EXACT_TSNE_MAX = 2000  # points; above it t-SNE uses the Barnes-Hut approximation
-MARKERS = {Modality.VISIBLE: ('o', 'visible'), Modality.INFRARED: ('^', 'infrared')}
+MARKERS = {Modality.VISIBLE: 'o', Modality.INFRARED: '^'}
+# What the infrared modality is called in each dataset's figures.
+INFRARED_NAME = {'sysu': 'infrared', 'regdb': 'thermal'}
 
 
 def select_identities(records: Sequence[ImageRecord], n: int, seed: int) -> list[int]:
@@ -106,8 +108,9 @@ def draw_embedding(
     records: Sequence[ImageRecord],
     out: str | Path,
     title: str,
+    infrared: str = 'infrared',
 ) -> None:
-    """Side-by-side scatter plots: colour = identity, marker = modality."""
+    """Side-by-side scatter plots: colour = identity, marker = modality (``infrared``: its name)."""
     import matplotlib
 
     matplotlib.use('Agg')
@@ -121,7 +124,7 @@ def draw_embedding(
     colour = {p: cmap(i % cmap.N) for i, p in enumerate(ids)}
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5.2), squeeze=False)
     for ax, (name, xy) in zip(axes[0], panels):
-        for modality, (marker, _) in MARKERS.items():
+        for modality, marker in MARKERS.items():
             for p in ids:
                 m = (pids == p) & (mods == int(modality))
                 ax.scatter(
@@ -137,8 +140,9 @@ def draw_embedding(
         ax.set_title(name, fontsize=11)
         ax.set_xticks([])
         ax.set_yticks([])
+    names = {Modality.VISIBLE: 'visible', Modality.INFRARED: infrared}
     handles = [
-        Line2D([], [], ls='', marker=mk, color='grey', label=lab) for mk, lab in MARKERS.values()
+        Line2D([], [], ls='', marker=mk, color='grey', label=names[m]) for m, mk in MARKERS.items()
     ]
     handles += [Line2D([], [], ls='', marker='s', color=colour[p], label=f'id {p}') for p in ids]
     fig.legend(handles=handles, loc='center right', fontsize=8, frameon=False)
@@ -149,7 +153,11 @@ def draw_embedding(
 
 
 def draw_distances(
-    panels: Sequence[tuple[str, np.ndarray, np.ndarray]], out: str | Path, title: str, distance: str
+    panels: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    out: str | Path,
+    title: str,
+    distance: str,
+    infrared: str = 'infrared',
 ) -> list[float]:
     """Histograms of same-identity vs different-identity cross-modality distances, one panel each;
     returns each panel's overlap."""
@@ -181,7 +189,7 @@ def draw_distances(
         )
         ax.set_ylim(top=ax.get_ylim()[1] * 1.3)  # room for the overlap and the legend
         ax.set_title(name, fontsize=11)
-        ax.set_xlabel(f'{distance} distance, infrared to visible')
+        ax.set_xlabel(f'{distance} distance, {infrared} to visible')
         ax.set_ylabel('density')
         ax.text(
             0.03,
