@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -55,18 +56,24 @@ def load_features(path: str | Path, root: str | Path | None = None) -> tuple[lis
 
 
 def save_features(path: str | Path, paths: Sequence[str], features: np.ndarray) -> Path:
-    """Write a features file :func:`load_features` reads: ``features`` N x D float32, ``paths`` N
-    strings relative to the dataset root (written to a temporary name, then renamed)."""
+    """Write a features file that :func:`load_features` (and ``vireid score``) reads: ``features``
+    N x D (stored as float32), ``paths`` N strings relative to the dataset root. Written to a
+    temporary file, then renamed, so a crash never leaves a half-written file."""
     path = Path(path)
     feats = np.asarray(features, dtype=np.float32)
     names = np.asarray([str(p) for p in paths], dtype=str)
     if feats.ndim != 2 or feats.shape[0] != names.shape[0]:
-        raise ValueError(f'features {feats.shape} and {names.shape[0]} paths do not match '
-                         '(N x D and N)')
+        raise ValueError(f'features must be N x D with one row per path; got shape '
+                         f'{feats.shape} for {names.shape[0]} paths')
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp.npz')
-    np.savez(tmp, features=feats, paths=names)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as fh:
+            np.savez(fh, features=feats, paths=names)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 

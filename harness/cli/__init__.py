@@ -14,6 +14,7 @@ from harness.errors import HarnessWarning, describe, exit_code
 # Sub-command modules, in the order `vireid --help` lists them.
 SUBCOMMANDS = (
     'data', 'score', 'methods', 'train', 'test', 'extract', 'convert', 'leaderboard', 'tables',
+    'figures',
     'bench',
 )
 

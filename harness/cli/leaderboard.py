@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     io.add_argument('--data-root-sysu', help='SYSU-MM01 root (default: the protocol config data_root)')
     io.add_argument('--data-root-regdb', help='RegDB root (default: the protocol config data_root)')
     io.add_argument('--no-plots', action='store_true', help='skip the CMC plots in OUT/tables')
+    io.add_argument('--figures', action='store_true',
+                    help='draw `vireid figures` for every finished run (RUN_DIR/figures; '
+                         'with --rerun, redrawn)')
     io.add_argument('--reported', help='reported results CSV (default: the one shipped with '
                     'vireid-bench, results/reported.csv; "" for none)')
     how = p.add_argument_group('how')
@@ -192,7 +195,7 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
         print(missing_reported_warning(), file=sys.stderr)
     try:
         summary = run_leaderboard(runs, make_launcher(args, out), out, rerun=args.rerun, base_argv=base_argv(args),
-                                  reported=reported, plots=not args.no_plots)
+                                  reported=reported, plots=not args.no_plots, figures=args.figures)
     except KeyboardInterrupt:
         # Workers were stopped; finished runs are recorded and interrupted ones resume from their checkpoint.
         print(f'\n[leaderboard] interrupted; start the same command again to resume (finished runs are kept, '
@@ -207,4 +210,6 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     if summary.get('tables_dir'):
         tables = summary['tables_dir']
         print(f'Tables written to {tables}/ (the page: {tables}/index.html)')
-    return 1 if summary['failed'] else 0
+    for failure in summary['figure_failures']:
+        print(f"figures of {failure['run_dir']} failed: {failure['error']}")
+    return 1 if summary['failed'] or summary['figure_failures'] else 0

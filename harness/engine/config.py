@@ -34,7 +34,7 @@ SELECTION_RULES = ('final', 'best-test-rank1')
 OPTIONAL_KEYS = (
     'selection.epochs',                      # evaluated epochs of the optimistic rule
     'train_dataloader.num_workers', 'train_dataloader.batch_size',
-    'test.batch_size', 'test.num_workers', 'test.distance',
+    'test.batch_size', 'test.num_workers', 'test.distance', 'test.keep_features',
     'amp.enabled', 'amp.dtype', 'channels_last', 'cudnn_benchmark', 'cache_dir',
     'custom_hooks', 'param_scheduler', 'train_pipeline',
     'entry.method', 'entry.kind', 'entry.label', 'entry.row',

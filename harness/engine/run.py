@@ -201,6 +201,16 @@ def _results(runner: Runner) -> dict[str, Any]:
     return {k: v.to_dict() for k, v in metric.results_by_setting.items()}
 
 
+def _keep_features(runner: Runner, cfg: Config, work_dir: Path) -> str | None:
+    from mmengine.dist import is_main_process
+
+    from harness.engine.metric import keep_test_features
+    if not is_main_process():
+        return None
+    keep = cfg.get('test', {}).get('keep_features')
+    return keep_test_features(runner.test_evaluator.metrics[0], keep, work_dir / 'features.npz')
+
+
 def run_experiment(config: str, work_dir: str, data_root: str | None = None,
                    cfg_options: Mapping[str, Any] | None = None, resume: bool = True,
                    allow_protocol_change: bool = False, launcher: str = 'none',
@@ -243,6 +253,7 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
                 runner.load_checkpoint(best)
         runner.test()
         record['results'] = _results(runner)
+        record['features'] = _keep_features(runner, cfg, work_dir)
         record['checkpoint'] = (work_dir / 'last_checkpoint').read_text().strip() \
             if (work_dir / 'last_checkpoint').is_file() else None
         record['status'] = 'done'

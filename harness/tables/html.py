@@ -6,8 +6,8 @@ from the network (style and the sorting script are inline; CMC plots and records
 links), so it opens from disk. Each reproduced number links to the run it came from (commit,
 config, seed, device, wall time, and the ``record.json`` itself); reported numbers name their line
 in ``reported.csv``. Runs still training show their epoch, iteration and ETA from the progress file
-each run keeps (:mod:`harness.engine.progress`); runs that have figures (a ``figures/`` folder in
-the run directory, described by ``figures/index.json`` when present) link them.
+each run keeps (:mod:`harness.engine.progress`); runs that have figures (drawn by ``vireid figures``, listed
+in ``figures/index.json``) link them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.engine.progress import format_progress, read_progress
+from harness.figures.manifest import FIGURES_DIR, read_manifest
 from harness.tables.build import (
     COMPARABLE_MARK,
     OPTIMISTIC_MARK,
@@ -28,8 +29,6 @@ from harness.tables.build import (
     best_cells,
 )
 
-FIGURES_DIR, FIGURES_INDEX = 'figures', 'index.json'
-FIGURE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.svg', '.pdf')
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1400px; padding: 0 1em;
@@ -218,29 +217,17 @@ def _table_html(table: Table, runs: _Runs) -> str:
 
 
 def run_figures(run_dir: Path) -> list[tuple[str, Path, str]]:
-    """``(label, file, caption)`` of a run's figures: the entries of ``figures/index.json`` (the
-    manifest ``vireid figures`` writes: a dict with a ``figures`` list of ``{"file", "kind",
-    "caption"}``; a bare list and ``"title"`` labels are read too), else every image there."""
+    """``(label, file, caption)`` of the figures ``vireid figures`` drew for a run, as its
+    manifest (:mod:`harness.figures.manifest`) lists them; none without a manifest."""
+    manifest = read_manifest(run_dir) or {}
     folder = Path(run_dir) / FIGURES_DIR
-    if not folder.is_dir():
-        return []
-    index = folder / FIGURES_INDEX
-    if index.is_file():
-        try:
-            data = json.loads(index.read_text(encoding='utf-8'))
-        except (OSError, ValueError):
-            data = []
-        items = data.get('figures', []) if isinstance(data, dict) else data
-        out = []
-        for item in items if isinstance(items, list) else []:
-            entry = item if isinstance(item, dict) else {'file': item}
-            name = entry.get('file') or entry.get('path')
-            if isinstance(name, str) and (folder / name).is_file():
-                label = entry.get('title') or entry.get('kind') or Path(name).stem
-                out.append((str(label), folder / name, str(entry.get('caption') or '')))
-        return out
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in FIGURE_SUFFIXES)
-    return [(p.name, p, '') for p in images]
+    out = []
+    for entry in manifest.get('figures', []):
+        name = entry.get('file') if isinstance(entry, dict) else None
+        if isinstance(name, str) and (folder / name).is_file():
+            label = entry.get('kind') or Path(name).stem
+            out.append((str(label), folder / name, str(entry.get('caption') or '')))
+    return out
 
 
 def _runs_html(runs: _Runs, page_dir: Path) -> str:

@@ -538,3 +538,17 @@ def test_progress_on_a_terminal_is_a_live_table(tmp_path):
     shown = stream.getvalue()
     assert 'epoch 2/81, iter 40/348, ETA 2h01m' in shown and 'run in flight' in shown
     assert '[leaderboard 1/3] done agw/agw_sysu/sysu' in shown
+
+
+def test_cli_figures_draws_every_finished_run_and_fails_loudly(world, capsys):
+    methods, out, calls = world
+    cli, args = _cli(['--out', str(out), '--methods', 'alpha', '--configs', 'alpha_sysu',
+                      '--launcher', 'inline', '--runner', RUNNER, '--reported', '', '--no-plots',
+                      '--figures'])
+    # The fake engine writes records but no config.py or checkpoint: every finished run is tried
+    # and its failure is reported with the run named.
+    assert cli.run(args, methods=methods) == 1
+    printed = capsys.readouterr().out
+    run_dir = out / 'runs' / 'alpha' / 'alpha_sysu' / 'sysu'
+    assert read_record(run_dir / 'record.json')['status'] == 'done'
+    assert f'figures of {run_dir} failed: {run_dir} has no config.py' in printed

@@ -23,6 +23,7 @@ import pytest
 
 from harness.tables import build_tables
 from harness.tables.build import GROUPS
+from harness.figures.manifest import write_manifest
 from harness.tables.html import run_figures
 
 FIXTURE = Path(__file__).parent / 'fixtures' / 'records'
@@ -230,18 +231,14 @@ def test_links_progress_and_screenshot(browser, page, tmp_path):
     print(f'leaderboard screenshot: {shot}')
 
 
-def test_figures_hook_reads_the_manifest_or_lists_images(tmp_path):
+def test_figures_are_linked_from_the_manifest_vireid_figures_writes(tmp_path):
     assert run_figures(tmp_path) == []
     (tmp_path / 'figures').mkdir()
     (tmp_path / 'figures' / 'b.png').write_bytes(b'')
     (tmp_path / 'figures' / 'a.svg').write_bytes(b'')
-    (tmp_path / 'figures' / 'notes.txt').write_text('')
-    assert [label for label, _, _ in run_figures(tmp_path)] == ['a.svg', 'b.png']
-    # The manifest `vireid figures` writes: kinds, captions; entries whose file is gone are skipped.
-    manifest = {'schema': 1, 'figures': [{'file': 'b.png', 'kind': 'embedding', 'caption': 't-SNE'},
-                                         {'file': 'missing.png', 'kind': 'retrieval'}]}
-    (tmp_path / 'figures' / 'index.json').write_text(json.dumps(manifest))
+    assert run_figures(tmp_path) == []                      # images without a manifest: not ours
+    # Kinds and captions come from the manifest; entries whose file is gone are skipped.
+    write_manifest(tmp_path / 'figures', {'figures': [
+        {'file': 'b.png', 'kind': 'embedding', 'caption': 't-SNE'},
+        {'file': 'missing.png', 'kind': 'retrieval'}]})
     assert run_figures(tmp_path) == [('embedding', tmp_path / 'figures' / 'b.png', 't-SNE')]
-    listed = [{'file': 'a.svg', 'title': 'grid'}]
-    (tmp_path / 'figures' / 'index.json').write_text(json.dumps(listed))
-    assert run_figures(tmp_path) == [('grid', tmp_path / 'figures' / 'a.svg', '')]
