@@ -60,15 +60,8 @@ def draw_figures(
     The grid shows SYSU ``mode`` (all), ``shots`` (1), gallery ``trial`` (0), or the RegDB run's
     split in ``direction`` (v2t); options of the other dataset are refused.
     """
-    import importlib.util
-
     import torch
 
-    if importlib.util.find_spec('sklearn') is None:
-        raise RuntimeError(
-            'vireid figures draws its t-SNE with scikit-learn, which is not installed; '
-            "install it with: pip install 'vireid-bench[figures]' (or pip install scikit-learn)"
-        )
     if topk < 1:
         raise ValueError(f'--topk must be >= 1, got {topk}')
     if pick not in retrieval.PICKS:
