@@ -55,7 +55,8 @@ class MMN(VIReIDModel):
         self.backbone = TwoStreamResNet(share_from=1, **backbone_cfg)
         last_block = self.backbone.shared['layer4'][-1]
         # 2048 for ResNet-50; a demo trunk (base_channels) is thinner.
-        self.feat_dim = (last_block.bn3 if hasattr(last_block, 'bn3') else last_block.bn2).num_features
+        last_bn = last_block.bn3 if hasattr(last_block, 'bn3') else last_block.bn2
+        self.feat_dim = last_bn.num_features
         self.bnnecks = nn.ModuleList(BNNeck(self.feat_dim, weight_std=BNNECK_WEIGHT_STD)
                                      for _ in range(num_stripes))
         self.classifiers = nn.ModuleList(nn.Linear(self.feat_dim, num_classes, bias=False)

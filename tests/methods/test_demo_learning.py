@@ -19,6 +19,7 @@ AGW                see MEASURED              see MEASURED
 
 (filled from ``MEASURED``, the single source the assertions and this docstring come from).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,7 +39,7 @@ DEMO = {
     'mpanet': CONFIGS / 'mpanet' / 'configs' / 'mpanet_demo_regdb.py',
     'two_stream_mhsa': CONFIGS / 'two_stream_mhsa' / 'configs' / 'tsmhsa_demo_regdb.py',
 }
-CI_IDS = DEFAULT_IDS['regdb']          # the demo's RegDB: half train, half test per split
+CI_IDS = DEFAULT_IDS['regdb']  # the demo's RegDB: half train, half test per split
 
 # Learning margin every demo must reach on the CI dataset (mAP points, mean of V->T and T->V).
 MARGIN = 15.0
@@ -57,12 +58,18 @@ def mean_map(results: dict) -> float:
     return float(np.mean([results[d]['mean']['mAP'] for d in ('v2t', 't2v')]))
 
 
-def learning_margin(config: Path, data_root: Path, work_dir: Path, seed: int = 0) -> tuple[float, dict, dict]:
+def learning_margin(
+    config: Path, data_root: Path, work_dir: Path, seed: int = 0
+) -> tuple[float, dict, dict]:
     """(trained - untrained mean mAP, untrained record, trained record) of ``config``; another
     ``seed`` than the protocol's is a protocol change (used to measure the spread, not in CI)."""
     options = {'randomness.seed': seed} if seed else {}
-    kwargs = dict(data_root=str(data_root), cfg_options=options, allow_protocol_change=bool(seed),
-                  log_level='WARNING')
+    kwargs = dict(
+        data_root=str(data_root),
+        cfg_options=options,
+        allow_protocol_change=bool(seed),
+        log_level='WARNING',
+    )
     before = score_run(str(config), str(work_dir / 'untrained'), **kwargs)
     after = run_experiment(str(config), str(work_dir / 'run'), **kwargs)
     return mean_map(after['results']) - mean_map(before['results']), before, after
@@ -86,14 +93,19 @@ def test_demo_config_learns(method: str, ci_regdb: Path, tmp_path: Path) -> None
     assert before['source'] == 'untrained' and after['source'] == 'reproduced'
     assert before['status'] == after['status'] == 'done' and after['method'] == method
     assert after['gallery_ids'] == {'v2t': CI_IDS // 2, 't2v': CI_IDS // 2}
-    assert margin >= MARGIN, (f'{method} demo: trained mAP {mean_map(after["results"]):.2f} - untrained '
-                              f'{mean_map(before["results"]):.2f} = {margin:.2f} < {MARGIN}')
+    assert margin >= MARGIN, (
+        f'{method} demo: trained mAP {mean_map(after["results"]):.2f} - untrained '
+        f'{mean_map(before["results"]):.2f} = {margin:.2f} < {MARGIN}'
+    )
 
 
 @pytest.mark.slow
-def test_shuffled_labels_miss_the_margin(ci_regdb: Path, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shuffled_labels_miss_the_margin(
+    ci_regdb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shuffle_training_labels(monkeypatch)
     margin, before, after = learning_margin(DEMO['agw'], ci_regdb, tmp_path)
-    assert after['status'] == 'done'   # it trained to the end, on the wrong labels
-    assert margin < MARGIN, f'AGW with shuffled labels still gained {margin:.2f} mAP: the check does not bite'
+    assert after['status'] == 'done'  # it trained to the end, on the wrong labels
+    assert margin < MARGIN, (
+        f'AGW with shuffled labels still gained {margin:.2f} mAP: the check does not bite'
+    )
