@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import methods
 from harness.data import datasets as harness_datasets
@@ -45,6 +46,17 @@ CI_IDS = DEFAULT_IDS['regdb']  # the demo's RegDB: half train, half test per spl
 MARGIN = 15.0
 # Measured margins: method -> (seed, threads) -> margin; 'agw-broken' with shuffled labels.
 MEASURED: dict[str, dict[tuple[int, int], float]] = {}
+
+
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    """One torch thread, as the demo leaderboard runs each demo. The margins hold at 1 and 2 threads
+    (measured, see above), but these small models gain nothing from a second thread, and on shared
+    cores two threads ran 5-6 times slower (AGW 28 s -> 150 s wall)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='session')
