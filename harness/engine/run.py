@@ -10,8 +10,9 @@ import sys
 import time
 import traceback
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 from mmengine.config import Config
@@ -24,6 +25,8 @@ from harness.engine.config import check_protocol_unchanged, config_hash, is_opti
 from harness.engine.provenance import collect, now
 from harness.engine.runner import HarnessRunner
 from harness.errors import HarnessError, RunFailed, describe
+from harness.leaderboard.records import RECORD_SOURCES
+from protocols.chance import gallery_identities
 from protocols.datasets import load_dataset
 
 RECORD = 'record.json'
@@ -211,41 +214,92 @@ def _keep_features(runner: Runner, cfg: Config, work_dir: Path) -> str | None:
     return keep_test_features(runner.test_evaluator.metrics[0], keep, work_dir / 'features.npz')
 
 
+def new_record(cfg: Config, config: str, work_dir: Path, comparable: bool,
+               source: str = 'reproduced') -> dict[str, Any]:
+    """The record of a run of ``cfg`` before it starts; ``source`` says where its weights come from:
+    'reproduced' (trained by this run), 'untrained' (its initial weights) or 'official'."""
+    if source not in RECORD_SOURCES:
+        raise ValueError(f'record source must be one of {RECORD_SOURCES}, got {source!r}')
+    return dict(
+        schema=SCHEMA, status='running', source=source, **_method_info(cfg), config=str(config),
+        config_hash=config_hash(cfg), dataset=cfg.protocol['dataset'], split=cfg.protocol.get('split'),
+        protocol=dict(cfg.protocol), comparable=comparable, optimistic=is_optimistic(cfg),
+        selection=cfg.selection['rule'], distance=cfg.get('test', {}).get('distance', 'cosine'),
+        results={}, work_dir=str(work_dir), checkpoint=None, error=None)
+
+
+class RunState:
+    """What :func:`recorded` must know of its body: whether the run itself has started (the
+    Runner is built), which decides how a failure is raised."""
+
+    started = False
+
+
+@contextmanager
+def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[RunState]:
+    """Write ``record`` as 'running' (with provenance and the effective config), let the body fill
+    ``results``, then write it 'done' (with the gallery sizes behind the chance level).
+
+    On any error the record is written 'failed' with its cause and the last complete checkpoint
+    (which is kept), and the error is raised: a fault found before the run started (a config, a
+    dataset) as itself, one while it ran as :class:`~harness.errors.RunFailed` (exit code 1 on
+    the command line). The body sets ``state.started`` once its Runner is built.
+    """
+    state = RunState()
+    start = time.time()
+    try:
+        fingerprint = load_dataset(cfg.protocol['dataset'], cfg.data_root).fingerprint()
+        record['provenance'] = collect(int(cfg.randomness.get('seed', 0)), fingerprint,
+                                       record.get('plugin', ''))
+        work_dir.mkdir(parents=True, exist_ok=True)
+        cfg.dump(str(work_dir / 'config.py'))
+        write_json_atomic(work_dir / RECORD, record)
+        yield state
+        record['gallery_ids'] = gallery_identities(cfg.protocol['dataset'], cfg.data_root,
+                                                   cfg.protocol)
+        record['status'] = 'done'
+    except BaseException as err:
+        record['status'] = 'failed'
+        record['error'] = dict(type=type(err).__name__, message=str(err),
+                               traceback=traceback.format_exc())
+        kept = latest_checkpoint(work_dir) if work_dir.is_dir() else None
+        if kept is not None or record.get('source', 'reproduced') == 'reproduced':
+            record['checkpoint'] = None if kept is None else str(kept)
+        if not state.started or isinstance(err, HarnessError) or not isinstance(err, Exception):
+            raise
+        raise RunFailed(_failure_message(err, work_dir, kept), cause=err) from err
+    finally:
+        prov = record.setdefault('provenance', {})
+        prov.update(finished=now(), wall_time_s=round(time.time() - start, 2))
+        from mmengine.dist import is_main_process
+        if is_main_process():
+            _write_record(work_dir / RECORD, record, quiet=not state.started)
+
+
+def _loaded(config: str, data_root: str | None, cfg_options: Mapping[str, Any] | None,
+            allow_protocol_change: bool) -> tuple[Config, bool]:
+    cfg = load_config(config, cfg_options)
+    if data_root is not None:
+        cfg.data_root = str(data_root)
+    return cfg, check_protocol_unchanged(cfg, allow=allow_protocol_change)
+
+
 def run_experiment(config: str, work_dir: str, data_root: str | None = None,
                    cfg_options: Mapping[str, Any] | None = None, resume: bool = True,
                    allow_protocol_change: bool = False, launcher: str = 'none',
                    log_level: str = 'INFO') -> dict[str, Any]:
     """Train (resuming from the run's latest complete checkpoint), test on every protocol setting,
-    write ``work_dir/record.json`` atomically and return the record.
-
-    A failure is recorded (status 'failed', its cause, the last complete checkpoint, which is
-    kept), then raised: a fault found before the run started (a config, a dataset) as itself, one
-    while it ran as :class:`~harness.errors.RunFailed` (exit code 1 on the command line).
-    """
+    write ``work_dir/record.json`` atomically and return the record. A failure is recorded, then
+    raised (see :func:`recorded`)."""
     work_dir = Path(work_dir)
-    cfg = load_config(config, cfg_options)
-    if data_root is not None:
-        cfg.data_root = str(data_root)
-    comparable = check_protocol_unchanged(cfg, allow=allow_protocol_change)
-    started = False
-    record: dict[str, Any] = dict(
-        schema=SCHEMA, status='running', **_method_info(cfg), config=str(config),
-        config_hash=config_hash(cfg), dataset=cfg.protocol['dataset'], split=cfg.protocol.get('split'),
-        protocol=dict(cfg.protocol), comparable=comparable, optimistic=is_optimistic(cfg),
-        selection=cfg.selection['rule'], distance=cfg.get('test', {}).get('distance', 'cosine'),
-        results={}, work_dir=str(work_dir), checkpoint=None, error=None)
-    start = time.time()
-    try:
-        fingerprint = load_dataset(cfg.protocol['dataset'], cfg.data_root).fingerprint()
-        record['provenance'] = collect(int(cfg.randomness.get('seed', 0)), fingerprint, record.get('plugin', ''))
-        work_dir.mkdir(parents=True, exist_ok=True)
-        cfg.dump(str(work_dir / 'config.py'))
-        write_json_atomic(work_dir / RECORD, record)
+    cfg, comparable = _loaded(config, data_root, cfg_options, allow_protocol_change)
+    record = new_record(cfg, config, work_dir, comparable)
+    with recorded(cfg, work_dir, record) as state:
         latest = latest_checkpoint(work_dir) if resume else None
         runner = build_runner(cfg, work_dir, train=True, resume=latest is not None,
                               load_from=None if latest is None else str(latest), launcher=launcher,
                               log_level=log_level)
-        started = True
+        state.started = True
         runner.train()
         if record['optimistic']:
             best = runner.message_hub.get_info('best_ckpt')
@@ -256,21 +310,46 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
         record['features'] = _keep_features(runner, cfg, work_dir)
         record['checkpoint'] = (work_dir / 'last_checkpoint').read_text().strip() \
             if (work_dir / 'last_checkpoint').is_file() else None
-        record['status'] = 'done'
-    except BaseException as err:
-        record['status'] = 'failed'
-        record['error'] = dict(type=type(err).__name__, message=str(err), traceback=traceback.format_exc())
-        kept = latest_checkpoint(work_dir) if work_dir.is_dir() else None
-        record['checkpoint'] = None if kept is None else str(kept)
-        if not started or isinstance(err, HarnessError) or not isinstance(err, Exception):
-            raise
-        raise RunFailed(_failure_message(err, work_dir, kept), cause=err) from err
-    finally:
-        prov = record.setdefault('provenance', {})
-        prov.update(finished=now(), wall_time_s=round(time.time() - start, 2))
-        from mmengine.dist import is_main_process
-        if is_main_process():
-            _write_record(work_dir / RECORD, record, quiet=not started)
+    return record
+
+
+def score_run(config: str, work_dir: str, data_root: str | None = None,
+              cfg_options: Mapping[str, Any] | None = None, source: str = 'untrained',
+              checkpoint: str | None = None, allow_protocol_change: bool = False,
+              launcher: str = 'none', log_level: str = 'INFO', resume: bool = True,
+              trusted: bool = False) -> dict[str, Any]:
+    """Score a model of ``config`` without training it and write ``work_dir/record.json``.
+
+    ``source='untrained'``: the network with exactly the initial weights its training run starts
+    from (the Runner seeds before it builds the model: random init, or the ImageNet weights the
+    config loads). Other sources (``'official'``: released weights converted to this harness)
+    score ``checkpoint``, which must fit the model exactly. The record is a run record like a
+    trained one, with its ``source``, so the leaderboard and tables treat both alike. ``resume``
+    is accepted for the launchers' sake; scoring has nothing to resume.
+    """
+    scored = [s for s in RECORD_SOURCES if s != 'reproduced']
+    if source not in scored:
+        raise ValueError(f'score_run source must be one of {scored} (a reproduced record comes '
+                         f'from run_experiment), got {source!r}')
+    if (source == 'untrained') == (checkpoint is not None):
+        why = 'an untrained model has no checkpoint' if checkpoint else 'pass the weights to score'
+        raise ValueError(f'source {source!r}: {why}')
+    if checkpoint is not None:
+        # Read (and refuse) the file before the dataset is indexed and the model built.
+        from harness.checkpoints import load_checkpoint
+        load_checkpoint(checkpoint, trusted=trusted)
+    work_dir = Path(work_dir)
+    cfg, comparable = _loaded(config, data_root, cfg_options, allow_protocol_change)
+    record = new_record(cfg, config, work_dir, comparable, source=source)
+    # Nothing was selected on the test set here, whatever rule the config's training would use.
+    record.update(selection='none (not trained)' if source == 'untrained' else 'given checkpoint',
+                  optimistic=False, checkpoint=None if checkpoint is None else str(checkpoint))
+    with recorded(cfg, work_dir, record) as state:
+        runner = build_runner(cfg, work_dir, train=False, resume=False, load_from=checkpoint,
+                              launcher=launcher, log_level=log_level, trusted=trusted)
+        state.started = True
+        runner.test()
+        record['results'] = _results(runner)
     return record
 
 

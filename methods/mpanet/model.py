@@ -19,8 +19,6 @@ from protocols.datasets.base import Modality
 
 from .losses import center_cluster_loss, ema_update_rate, mutual_mean_kl, pattern_overlap_loss
 
-TRUNK_DIM = 2048
-
 
 class ModalityAlleviation(nn.Module):
     """MAM: ``m * x + (1 - m) * IN(x)`` with an SE-style channel gate ``m`` (official ``resnet.py``).
@@ -74,12 +72,13 @@ class MPANet(VIReIDModel):
             raise ValueError(f'MPANet needs a bottleneck ResNet (depth 50 or 101) for its 1024/2048-channel '
                              f'MAMs; got model.backbone.depth={trunk_cfg["depth"]}')
         self.backbone = build_resnet(**trunk_cfg)
-        self.mam3 = ModalityAlleviation(TRUNK_DIM // 2, mam_reduction)
-        self.mam4 = ModalityAlleviation(TRUNK_DIM, mam_reduction)
-        self.pattern_conv = nn.Conv2d(TRUNK_DIM, num_patterns, kernel_size=1, bias=True)
+        trunk_dim = self.backbone.layer4[-1].bn3.num_features
+        self.mam3 = ModalityAlleviation(trunk_dim // 2, mam_reduction)
+        self.mam4 = ModalityAlleviation(trunk_dim, mam_reduction)
+        self.pattern_conv = nn.Conv2d(trunk_dim, num_patterns, kernel_size=1, bias=True)
         nn.init.zeros_(self.pattern_conv.bias)
         self.num_patterns = num_patterns
-        self.feat_dim = TRUNK_DIM * (num_patterns + 1)
+        self.feat_dim = trunk_dim * (num_patterns + 1)
         self.neck = BNNeck(self.feat_dim)
 
         def head() -> nn.Linear:

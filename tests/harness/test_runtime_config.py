@@ -80,7 +80,7 @@ REFUSED = [
         "train_cfg.max_epochs='abc': expected an integer",
     ),
     ({'optim_wrapper.optimizer.lr': 'fast'}, ConfigError, "lr='fast': expected a number"),
-    ({'input_size': 32}, ConfigError, 'input_size=32: expected a list like [32,16]'),
+    ({'input_size': 32}, ConfigError, 'input_size=32: expected a list like [64,32]'),
     ({'protocol.trials': 3}, ProtocolChangeError, 'protocol.trials: protocol 10 -> config 3'),
     ({'randomness.seed': 1}, ProtocolChangeError, 'randomness.seed: protocol 0 -> config 1'),
     ({'protocol.modes': ['indoor']}, ProtocolChangeError, 'protocol.modes'),
