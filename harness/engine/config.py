@@ -9,6 +9,9 @@ from typing import Any, Mapping
 from mmengine.config import Config
 
 import protocols
+from harness.data.cache import DEFAULT_RESIZE_FILTER, check_resize_filter
+from harness.engine import backends
+from harness.engine.selection import check_criterion
 from protocols.evaluation import check_protocol
 
 PROTOCOL_CONFIG_DIR = Path(protocols.__file__).parent / 'configs'
@@ -53,6 +56,9 @@ def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) 
     selection = cfg.get('selection', {}).get('rule', 'final')
     if selection not in SELECTION_RULES:
         raise ValueError(f'selection.rule = {selection!r} in {path}; choose one of {SELECTION_RULES}')
+    check_criterion(cfg.get('selection', {}).get('criterion', 'mean-r1'))
+    check_resize_filter(cfg.get('resize_filter', DEFAULT_RESIZE_FILTER))
+    backends.resolve(cfg.get('backends'))
     cfg.config_file = str(path)
     return cfg
 
