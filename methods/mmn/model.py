@@ -38,6 +38,8 @@ def l2_normalise(x: Tensor) -> Tensor:
 class MMN(VIReIDModel):
     """Middle modality generator + two-stream ResNet + striped BNNeck heads; ID + triplet + DCL."""
 
+    gathers_global_batch = True   # triplet and DCL see the global batch under DDP
+
     def __init__(self, num_classes: int, num_stripes: int = 4, triplet_margin: float = 0.3,
                  dcl_delta: float = 0.2, dcl_head_dim: int = 256, dcl_head_trainable: bool = False,
                  dcl_head_seed: int = 0, backbone: dict | None = None,
