@@ -82,7 +82,8 @@ def gather_batch(x: Tensor, blocks: int = 2) -> Tensor:
     if size == 1:
         return x
     if x.shape[0] % blocks:
-        raise ValueError(f'gather_batch: {x.shape[0]} rows cannot be cut into {blocks} equal blocks')
+        raise ValueError(f'gather_batch: {x.shape[0]} rows cannot be cut into {blocks} equal '
+                         f'blocks')
     gathered = all_gather_with_grad(x) if x.requires_grad else _gather_plain(x)
     per_rank = gathered.chunk(size)
     return torch.cat([part.chunk(blocks)[j] for j in range(blocks) for part in per_rank])

@@ -62,13 +62,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                           'single-threaded: small demo models use one core each better than two)')
     how.add_argument('--partition', help='Slurm partition')
     how.add_argument('--gpus-per-run', type=int, default=None,
-                     help='GPUs per run; above 1 the run goes through torchrun, one process per GPU, '
-                     'and keeps the single-GPU recipe (default 1; with --launcher slurm 0 when the '
-                     'partition has no GPUs)')
+                     help='GPUs per run; above 1 the run goes through torchrun, one process '
+                     'per GPU, and keeps the single-GPU recipe (default 1; with --launcher '
+                     'slurm 0 when the partition has no GPUs)')
     how.add_argument('--cpus-per-run', type=int, help='Slurm CPUs per run (sbatch --cpus-per-task)')
     how.add_argument('--time-min', type=int, default=2880, help='Slurm time limit per run, minutes')
     how.add_argument('--sbatch-args', metavar='"--NAME=VALUE ..."',
-                     help='more sbatch options for every job, e.g. --sbatch-args="--account=proj --qos=high"')
+                     help='more sbatch options for every job, e.g. '
+                     '--sbatch-args="--account=proj --qos=high"')
     how.add_argument('--dry-run', action='store_true', help='print the plan and each run\'s state; run nothing')
     how.add_argument('--runner', default=DEFAULT_RUNNER, help=argparse.SUPPRESS)   # tests swap the engine
     how.add_argument('--cluster', default='slurm', help=argparse.SUPPRESS)         # submitit: slurm|local|debug
@@ -122,10 +123,12 @@ def make_launcher(args: argparse.Namespace, out: Path):
     if args.launcher == 'inline':
         return InlineLauncher(runner=args.runner, rerun=args.rerun)
     if args.launcher == 'local':
-        return LocalLauncher(jobs=local_jobs(args), runner=args.runner, rerun=args.rerun, gpus_per_run=gpus)
-    return SubmititLauncher(out / 'submitit', out / 'jobs.json', cluster=args.cluster, partition=args.partition,
-                            gpus_per_run=gpus, time_min=args.time_min, cpus_per_run=args.cpus_per_run,
-                            runner=args.runner, rerun=args.rerun, sbatch_args=parse_sbatch_args(args.sbatch_args))
+        return LocalLauncher(jobs=local_jobs(args), runner=args.runner, rerun=args.rerun,
+                             gpus_per_run=gpus)
+    return SubmititLauncher(out / 'submitit', out / 'jobs.json', cluster=args.cluster,
+                            partition=args.partition, gpus_per_run=gpus, time_min=args.time_min,
+                            cpus_per_run=args.cpus_per_run, runner=args.runner, rerun=args.rerun,
+                            sbatch_args=parse_sbatch_args(args.sbatch_args))
 
 
 def resolve_gpus(args: argparse.Namespace, stream=None) -> int:
@@ -141,16 +144,16 @@ def resolve_gpus(args: argparse.Namespace, stream=None) -> int:
         has_gpus = partition_has_gpus(args.partition)
         if has_gpus is False and args.gpus_per_run is None:
             gpus = 0
-            print(f'[leaderboard] {where} offers no GPUs (sinfo lists no gpu gres): each run is one CPU '
-                  f'job (--gpus-per-run 0); name a GPU partition with --partition to train on GPUs',
-                  file=stream or sys.stderr, flush=True)
+            print(f'[leaderboard] {where} offers no GPUs (sinfo lists no gpu gres): each run is '
+                  f'one CPU job (--gpus-per-run 0); name a GPU partition with --partition to train '
+                  f'on GPUs', file=stream or sys.stderr, flush=True)
         elif has_gpus is False and gpus > 0:
-            gres = partition_gres(args.partition)
+            gres = ', '.join(partition_gres(args.partition) or []) or 'none'
             raise ValueError(f'--gpus-per-run {gpus}: {where} offers no GPUs (sinfo gres: '
-                             f'{", ".join(gres) if gres else "none"}), so sbatch would refuse every job '
-                             f'("Invalid generic resource (gres) specification"). Pass --gpus-per-run 0 to '
-                             f'train on its CPUs, or --partition NAME of a partition with GPUs '
-                             f'(sinfo -o "%P %G" lists them).')
+                             f'{gres}), so sbatch would refuse every '
+                             f'job ("Invalid generic resource (gres) specification"). Pass '
+                             f'--gpus-per-run 0 to train on its CPUs, or --partition NAME of a '
+                             f'partition with GPUs (sinfo -o "%P %G" lists them).')
     return gpus
 
 
@@ -226,7 +229,9 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     if args.dry_run:
         print_plan(runs, args)
         return 0
-    wanted = sorted({r.dataset for r in runs if r.data_root and Path(r.data_root).parent == out / 'data'})
+    demo_data = out / 'data'
+    wanted = sorted({r.dataset for r in runs
+                     if r.data_root and Path(r.data_root).parent == demo_data})
     if args.demo and wanted:
         print(f'[leaderboard] synthetic data for {", ".join(wanted)} in {out / "data"} ...', file=sys.stderr,
               flush=True)

@@ -45,7 +45,8 @@ class VIReIDTrainSet(Dataset):
         self.labels = np.asarray(ts.labels, dtype=np.int64)
         self.modalities = np.asarray([int(r.modality) for r in self.records], dtype=np.int64)
         self.cams = np.asarray([r.cam for r in self.records], dtype=np.int64)
-        self.images = load_images(data_root, self.records, input_size, cache_dir, resize_filter=resize_filter)
+        self.images = load_images(data_root, self.records, input_size, cache_dir,
+                                  resize_filter=resize_filter)
         self.pipeline = build_pipeline(pipeline, input_size)
         self.metainfo = dict(dataset=dataset, num_classes=int(self.num_classes))
 
@@ -70,7 +71,8 @@ class VIReIDTestSet(Dataset):
         self.dataset, self.data_root, self.protocol = dataset, str(data_root), dict(protocol)
         self.records = test_records(dataset, data_root, protocol)
         self.modalities = np.asarray([int(r.modality) for r in self.records], dtype=np.int64)
-        self.images = load_images(data_root, self.records, input_size, cache_dir, resize_filter=resize_filter)
+        self.images = load_images(data_root, self.records, input_size, cache_dir,
+                                  resize_filter=resize_filter)
         self.metainfo = dict(dataset=dataset)
 
     def __len__(self) -> int:

@@ -30,9 +30,10 @@ def check_shardable(per_modality: int, world_size: int) -> None:
     """Refuse a global batch of ``per_modality`` images per modality that the ranks cannot share."""
     if per_modality % world_size:
         raise ValueError(
-            f'a global batch of {per_modality} visible + {per_modality} infrared images cannot be split '
-            f'evenly over {world_size} processes (GPUs): every rank must get the same share of both '
-            f'modalities to keep the one-GPU recipe; use a GPU count that divides {per_modality}')
+            f'a global batch of {per_modality} visible + {per_modality} infrared images cannot be '
+            f'split evenly over {world_size} processes (GPUs): every rank must get the same share '
+            f'of both modalities to keep the one-GPU recipe; use a GPU count that divides '
+            f'{per_modality}')
 
 
 def rank_share(batch: np.ndarray, rank: int, world_size: int) -> np.ndarray:

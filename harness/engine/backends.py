@@ -21,11 +21,12 @@ from typing import Any, Mapping
 
 import torch
 
-DEFAULTS = dict(matmul_tf32=False, cudnn_tf32=True, cudnn_benchmark=False, cudnn_deterministic=False)
+DEFAULTS = dict(matmul_tf32=False, cudnn_tf32=True, cudnn_benchmark=False,
+                cudnn_deterministic=False)
 
 
 def resolve(cfg_backends: Mapping[str, Any] | None) -> dict[str, bool]:
-    """The config's ``backends`` over :data:`DEFAULTS`; unknown keys and non-booleans are refused."""
+    """The config's ``backends`` over :data:`DEFAULTS`; unknown keys and non-booleans refused."""
     given = dict(cfg_backends or {})
     unknown = sorted(set(given) - set(DEFAULTS))
     if unknown:
@@ -46,6 +47,7 @@ def apply(settings: Mapping[str, bool]) -> None:
 
 def effective() -> dict[str, Any]:
     """What this process runs with now, for the record."""
+    cudnn = torch.backends.cudnn
     return dict(
         matmul_tf32=bool(torch.backends.cuda.matmul.allow_tf32),
         cudnn_tf32=bool(torch.backends.cudnn.allow_tf32),
@@ -53,5 +55,5 @@ def effective() -> dict[str, Any]:
         cudnn_deterministic=bool(torch.backends.cudnn.deterministic),
         float32_matmul_precision=torch.get_float32_matmul_precision(),
         deterministic_algorithms=bool(torch.are_deterministic_algorithms_enabled()),
-        cudnn_version=torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        cudnn_version=cudnn.version() if cudnn.is_available() else None,
     )

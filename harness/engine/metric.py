@@ -17,7 +17,7 @@ REPORTED_KEYS = ('R1', 'R10', 'R20', 'mAP', 'mINP')
 
 
 def selection_score(results: dict[str, ProtocolResult]) -> float:
-    """The default best-epoch score (``selection.criterion='mean-r1'``, harness.engine.selection)."""
+    """The default best-epoch score (criterion ``'mean-r1'``, harness.engine.selection)."""
     return selection.mean_r1(results)
 
 
@@ -66,8 +66,9 @@ class VIReIDMetric(BaseMetric):
         results = sorted(results, key=lambda r: r[0])
         indices = [i for i, _ in results]
         if indices != list(range(len(records))):
-            raise RuntimeError(f'the evaluator received {len(indices)} features for {len(set(indices))} of '
-                               f'{len(records)} test images; the test dataloader must give each test image once')
+            raise RuntimeError(f'the evaluator received {len(indices)} features for '
+                               f'{len(set(indices))} of {len(records)} test images; the test '
+                               f'dataloader must give each test image once')
         feats = torch.stack([f for _, f in results]).numpy()
         if not np.isfinite(feats).all():
             bad = np.flatnonzero(~np.isfinite(feats).all(1))
@@ -77,6 +78,7 @@ class VIReIDMetric(BaseMetric):
                                            distance=self.distance)
         out = {f'{setting}/{k}': res.mean[k] for setting, res in self.results_by_setting.items()
                for k in REPORTED_KEYS}
-        out['selection_score'] = selection.score(self.selection_criterion, self.results_by_setting, self.dataset,
-                                                 self.data_root, self.protocol, records, feats, self.distance)
+        out['selection_score'] = selection.score(
+            self.selection_criterion, self.results_by_setting, self.dataset, self.data_root,
+            self.protocol, records, feats, self.distance)
         return out

@@ -23,8 +23,8 @@ from harness.data.datasets import train_set
 from harness.data.samplers import check_shardable
 from harness.dist import launch_world_size
 from harness.engine import backends
-from harness.engine.config import (check_protocol_unchanged, config_hash, is_optimistic, load_config,
-                                   protocol_changes)
+from harness.engine.config import (check_protocol_unchanged, config_hash, is_optimistic,
+                                   load_config, protocol_changes)
 from harness.engine.provenance import collect, now
 from protocols.datasets import load_dataset
 
@@ -125,13 +125,15 @@ def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bo
         optim_wrapper.update(type='AmpOptimWrapper', dtype=amp.get('dtype', 'float16'))
     else:
         optim_wrapper.setdefault('type', 'OptimWrapper')
-    out.update(train_dataloader=_dataloader(cfg, train=True, world_size=world_size), optim_wrapper=optim_wrapper,
+    out.update(train_dataloader=_dataloader(cfg, train=True, world_size=world_size),
+               optim_wrapper=optim_wrapper,
                param_scheduler=list(cfg.get('param_scheduler', [])),
                train_cfg=dict(by_epoch=True, max_epochs=int(cfg.train_cfg['max_epochs']),
                               val_interval=10**9))
     if is_optimistic(cfg):
         out.update(val_dataloader=out['test_dataloader'], val_evaluator=out['test_evaluator'], val_cfg=dict())
-        out['train_cfg'] = dict(type='ListedEpochsTrainLoop', max_epochs=int(cfg.train_cfg['max_epochs']),
+        out['train_cfg'] = dict(type='ListedEpochsTrainLoop',
+                                max_epochs=int(cfg.train_cfg['max_epochs']),
                                 val_epochs=_selection_epochs(cfg))
         out['default_hooks']['checkpoint'].update(save_best='reid/selection_score', rule='greater')
     return out
@@ -176,9 +178,9 @@ def _recipe_change(runner: Runner, world_size: int) -> str | None:
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     if world_size > 1 and not getattr(model, 'gathers_global_batch', False):
         return (f'trained on {world_size} processes (--gpus-per-run {world_size}), but '
-                f'{type(model).__name__} computes its batch-level losses on each process\'s share of the '
-                f'batch (it does not declare gathers_global_batch, see harness.dist): not the '
-                f'one-GPU recipe')
+                f'{type(model).__name__} computes its batch-level losses on each process\'s '
+                f'share of the batch (it does not declare gathers_global_batch, see '
+                f'harness.dist): not the one-GPU recipe')
     return None
 
 
@@ -199,8 +201,8 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
         schema=SCHEMA, status='running', **_method_info(cfg), config=str(config),
         config_hash=config_hash(cfg), dataset=cfg.protocol['dataset'], split=cfg.protocol.get('split'),
         protocol=dict(cfg.protocol), comparable=comparable, not_comparable=not_comparable,
-        optimistic=is_optimistic(cfg), selection=cfg.selection['rule'], selection_cfg=dict(cfg.selection),
-        distance=cfg.get('test', {}).get('distance', 'cosine'),
+        optimistic=is_optimistic(cfg), selection=cfg.selection['rule'],
+        selection_cfg=dict(cfg.selection), distance=cfg.get('test', {}).get('distance', 'cosine'),
         results={}, work_dir=str(work_dir), checkpoint=None, error=None)
     start = time.time()
     try:
@@ -210,7 +212,8 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
         cfg.dump(str(work_dir / 'config.py'))
         write_json_atomic(work_dir / RECORD, record)
         runner = build_runner(cfg, work_dir, train=True, resume=resume, launcher=launcher, log_level=log_level)
-        record['provenance'].update(backends=backends.effective(), distributed=_distributed(cfg, launcher))
+        record['provenance'].update(backends=backends.effective(),
+                                    distributed=_distributed(cfg, launcher))
         reason = _recipe_change(runner, launch_world_size(launcher))
         if reason:
             record['comparable'] = False

@@ -48,12 +48,14 @@ def mmn_r1(dataset: str, data_root: str, protocol: dict, records: Sequence, feat
     if dataset == 'sysu':
         query = ds.query_records()
         candidates = ds.gallery_candidates()
-        gallery = [candidates[i] for i in seeded_gallery(ds, 'all', 1, trial=0, candidates=candidates)]
+        drawn = seeded_gallery(ds, 'all', 1, trial=0, candidates=candidates)
+        gallery = [candidates[i] for i in drawn]
     else:
         query, gallery = regdb_query_gallery(ds, protocol['split'], 'v2t')
     q = feats[[rows[r.path] for r in query]]
     g = feats[[rows[r.path] for r in gallery]]
-    cmc, _, _ = eval_regdb(pairwise_distance(q, g, distance), [r.pid for r in query], [r.pid for r in gallery])
+    cmc, _, _ = eval_regdb(pairwise_distance(q, g, distance), [r.pid for r in query],
+                           [r.pid for r in gallery])
     return float(cmc[0] * 100)
 
 
@@ -78,7 +80,8 @@ class ListedEpochsTrainLoop(EpochBasedTrainLoop):
         super().__init__(runner, dataloader, max_epochs=max_epochs, val_interval=1, **kwargs)
         bad = [e for e in val_epochs if not 1 <= int(e) <= max_epochs]
         if bad:
-            raise ValueError(f'selection.epochs {bad} are outside 1..{max_epochs} (finished epochs)')
+            raise ValueError(f'selection.epochs {bad} are outside 1..{max_epochs} '
+                             f'(counts of finished epochs)')
         self.val_epochs = frozenset(int(e) for e in val_epochs)
 
     def run(self):

@@ -230,7 +230,7 @@ def parse_sbatch_args(text: str | None) -> dict:
     """``'--account=proj --qos=high --exclusive'`` -> submitit's ``slurm_additional_parameters``.
 
     Each token is ``--name=value`` or a bare ``--flag``; short options (``-A proj``) and
-    ``--name value`` pairs are refused, since they cannot be told apart from a flag and a stray word.
+    ``--name value`` pairs are refused: they cannot be told apart from a flag and a stray word.
     """
     import shlex
     params: dict = {}
@@ -238,7 +238,8 @@ def parse_sbatch_args(text: str | None) -> dict:
         name, eq, value = tok.partition('=')
         if not name.startswith('--') or len(name) < 3 or (eq and not value):
             raise ValueError(f'--sbatch-args: cannot read {tok!r}; give long sbatch options as '
-                             f'--name=value or --flag, e.g. --sbatch-args="--account=proj --qos=high"')
+                             f'--name=value or --flag, e.g. '
+                             f'--sbatch-args="--account=proj --qos=high"')
         params[name[2:]] = value if eq else True
     return params
 
@@ -246,8 +247,9 @@ def parse_sbatch_args(text: str | None) -> dict:
 def _sbatch_hint(message: str, gpus_per_run: int, partition: str | None) -> str:
     if 'gres' in message.lower() and gpus_per_run:
         where = f'partition {partition!r}' if partition else 'the default partition'
-        return (f'{where} offers no GPUs for --gpus-per-run {gpus_per_run}: pass --gpus-per-run 0 to train '
-                f'on its CPUs, or --partition NAME of a GPU partition (sinfo -o "%P %G" lists them)')
+        return (f'{where} offers no GPUs for --gpus-per-run {gpus_per_run}: pass '
+                f'--gpus-per-run 0 to train on its CPUs, or --partition NAME of a GPU partition '
+                f'(sinfo -o "%P %G" lists them)')
     if 'partition' in message.lower():
         return 'check --partition (sinfo lists the partitions)'
     return 'check --partition, --gpus-per-run, --cpus-per-run, --time-min and --sbatch-args'
@@ -288,7 +290,8 @@ class SubmititLauncher:
             params['cpus_per_task'] = self.cpus_per_run
         if self.cluster == 'slurm':
             # Torch would start a thread per core of the node; a job owns only its allocation.
-            params['slurm_setup'] = ['export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}']
+            params['slurm_setup'] = [
+                'export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}']
             if self.partition:
                 params['slurm_partition'] = self.partition
             if self.sbatch_args:
@@ -323,12 +326,14 @@ class SubmititLauncher:
         from submitit.core.utils import FailedJobError
         try:
             if self.gpus_per_run > 1:
-                return ex.submit(run_distributed, run.to_dict(), self.runner, self.rerun, self.gpus_per_run)
+                return ex.submit(run_distributed, run.to_dict(), self.runner, self.rerun,
+                                 self.gpus_per_run)
             return ex.submit(execute, run.to_dict(), self.runner, self.rerun)
         except FailedJobError as err:
             message = str(err).strip() or type(err).__name__
+            hint = _sbatch_hint(message, self.gpus_per_run, self.partition)
             raise SubmissionError(f'sbatch refused the job of {run.key}: {message}\n'
-                                  f'{_sbatch_hint(message, self.gpus_per_run, self.partition)}') from None
+                                  f'{hint}') from None
 
     def launch(self, runs: Iterable[RunSpec], progress: Progress) -> list[dict]:
         from harness.leaderboard.slurm import is_active
@@ -342,7 +347,8 @@ class SubmititLauncher:
         now = time.strftime('%Y-%m-%dT%H:%M:%S%z')
         try:
             for run in runs:
-                # A job still queued from an earlier leaderboard (killed while waiting) is not submitted twice.
+                # A job still queued from an earlier leaderboard (killed while waiting) is not
+                # submitted twice.
                 state = self.job_state(known[run.key]) if run.key in known else None
                 if is_active(state):
                     job_id = known[run.key]['job_id']
@@ -361,7 +367,8 @@ class SubmititLauncher:
             out['job_id'] = str(job.job_id)
             report(progress, out)
             outcomes[run.key] = out
-        self._save_jobs({run.key: self._entry(run, job, now, outcomes[run.key]['status']) for run, job in jobs})
+        self._save_jobs({run.key: self._entry(run, job, now, outcomes[run.key]['status'])
+                         for run, job in jobs})
         return [outcomes[r.key] for r in runs if r.key in outcomes]
 
     @staticmethod
@@ -369,8 +376,10 @@ class SubmititLauncher:
         try:
             return dict(job.result())
         except Exception as err:   # the job itself died (time limit, node failure, ...)
-            return {'key': run.key, 'status': 'failed', 'wall_s': 0.0, 'record': str(run.record_path),
-                    'error': _record_death(run, 1) + f'; submitit: {type(err).__name__}: {str(err)[:300]}'}
+            return {'key': run.key, 'status': 'failed', 'wall_s': 0.0,
+                    'record': str(run.record_path),
+                    'error': _record_death(run, 1)
+                    + f'; submitit: {type(err).__name__}: {str(err)[:300]}'}
 
     def _wait_submitit(self, jobs: list):
         """submitit's own polling (its 'local' and 'debug' executors)."""
@@ -406,7 +415,8 @@ class SubmititLauncher:
             if pending:
                 time.sleep(self.poll_s)
 
-    def _ended_without_result(self, run: RunSpec, job_id: str, state: str, waited: float) -> dict | None:
+    def _ended_without_result(self, run: RunSpec, job_id: str, state: str,
+                              waited: float) -> dict | None:
         """The outcome of a job that ended without a result, or None to look again later.
 
         A cancelled job's processes outlive its state change by Slurm's KillWait; its 'failed'
@@ -417,14 +427,16 @@ class SubmititLauncher:
         why = f'Slurm job {job_id} ended {state} without a result'
         record = read_record(run.record_path) or {}
         if record.get('status') == 'done' and record.get('provenance', {}).get('job_id') == job_id:
-            return {'key': run.key, 'status': 'done', 'wall_s': 0.0, 'record': str(run.record_path), 'error': None}
+            return {'key': run.key, 'status': 'done', 'wall_s': 0.0,
+                    'record': str(run.record_path), 'error': None}
         try:
             with FileLock(run.lock_path):
-                write_json_atomic(run.record_path, failure_record(
-                    run, RuntimeError(f'{why}; a rerun resumes from the last checkpoint'), started='', tb=''))
+                error = RuntimeError(f'{why}; a rerun resumes from the last checkpoint')
+                write_json_atomic(run.record_path, failure_record(run, error, started='', tb=''))
         except Busy:
             if waited < self.end_grace_s:
                 return None   # its processes still run (KillWait): look again
         return {'key': run.key, 'status': 'failed', 'wall_s': 0.0, 'record': str(run.record_path),
-                'error': f'{why} (cancelled, timed out or killed; its log: {self.folder}/{job_id}_0_log.err); '
-                         f'the next leaderboard resumes it from its last checkpoint'}
+                'error': f'{why} (cancelled, timed out or killed; its log: '
+                         f'{self.folder}/{job_id}_0_log.err); the next leaderboard resumes it '
+                         f'from its last checkpoint'}

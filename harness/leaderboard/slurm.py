@@ -14,9 +14,9 @@ import subprocess
 from typing import Iterable
 
 # Job states (``squeue --states`` names) in which the job may still start or is running.
-ACTIVE_STATES = frozenset({'PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'REQUEUED', 'REQUEUE_FED',
-                           'REQUEUE_HOLD', 'RESIZING', 'SUSPENDED', 'STOPPED', 'SIGNALING',
-                           'STAGE_OUT', 'RESV_DEL_HOLD', 'SPECIAL_EXIT'})
+ACTIVE_STATES = frozenset({'PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'REQUEUED',
+                           'REQUEUE_FED', 'REQUEUE_HOLD', 'RESIZING', 'SUSPENDED', 'STOPPED',
+                           'SIGNALING', 'STAGE_OUT', 'RESV_DEL_HOLD', 'SPECIAL_EXIT'})
 # A job whose state is not ACTIVE has ended; GONE marks one the scheduler no longer knows.
 GONE = 'GONE'
 QUEUED = frozenset({'PENDING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD', 'CONFIGURING',
@@ -65,7 +65,8 @@ def squeue_states(job_ids: Iterable[str]) -> dict[str, str] | None:
     ids = sorted({str(j) for j in job_ids})
     if not ids:
         return {}
-    done = _call(['squeue', '--noheader', '--states=all', '--format=%i|%T', f'--jobs={",".join(ids)}'])
+    done = _call(['squeue', '--noheader', '--states=all', '--format=%i|%T',
+                  f'--jobs={",".join(ids)}'])
     if done is None:
         return None
     if done.returncode != 0 and 'Invalid job id' not in done.stderr:

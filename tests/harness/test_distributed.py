@@ -28,7 +28,8 @@ from methods.mpanet.losses import center_cluster_loss
 from methods.mpanet.sampler import MPANetIdentitySampler
 from methods.two_stream_mhsa.losses import hetero_center_loss
 
-TOY_SYSU = Path(__file__).resolve().parents[1] / 'fixtures' / 'toy_plugin' / 'vireid_toy' / 'configs' / 'toy_sysu.py'
+TOY_PLUGIN = Path(__file__).resolve().parents[1] / 'fixtures' / 'toy_plugin'
+TOY_SYSU = TOY_PLUGIN / 'vireid_toy' / 'configs' / 'toy_sysu.py'
 P, K = 6, 2                      # 12 images per modality: shared evenly by 1, 2, 3 (and 4, 6) ranks
 SAMPLERS = [CrossModalityIdentitySampler, MPANetIdentitySampler]
 
@@ -89,7 +90,8 @@ def test_ranks_together_see_exactly_the_batches_of_one_process(sampler_cls, worl
 
 @pytest.mark.parametrize('sampler_cls', SAMPLERS)
 def test_a_batch_the_ranks_cannot_share_evenly_is_refused(sampler_cls):
-    with pytest.raises(ValueError, match=r'12 visible \+ 12 infrared images cannot be split evenly over 5'):
+    with pytest.raises(ValueError, match=r'12 visible \+ 12 infrared images cannot be split '
+                                         r'evenly over 5'):
         sampler_cls(Images(), P, K, rank=0, world_size=5)
 
 
@@ -111,8 +113,9 @@ def test_ranks_together_extract_every_test_image_exactly_once(n_images):
     for world_size in (2, 3):
         seen = []
         for rank in range(world_size):
-            batches = list(ModalityBatchSampler(ShardSampler(ds, rank=rank, world_size=world_size), 64))
-            assert len(batches) == len(ModalityBatchSampler(ShardSampler(ds, rank=rank, world_size=world_size), 64))
+            sampler = ModalityBatchSampler(ShardSampler(ds, rank=rank, world_size=world_size), 64)
+            batches = list(sampler)
+            assert len(batches) == len(sampler)
             for batch in batches:
                 assert len(set(ds.modalities[batch])) == 1 and len(batch) <= 64
                 seen += batch
@@ -125,7 +128,7 @@ def test_engine_config_for_several_processes(toy_plugin, monkeypatch):
     assert alone['train_dataloader']['batch_size'] == 16 and 'sync_bn' not in alone
     monkeypatch.setenv('WORLD_SIZE', '2')
     two = runner_config(cfg, '/tmp/unused', num_classes=5, launcher='pytorch')
-    assert two['train_dataloader']['batch_size'] == 8        # each process: half of every global batch
+    assert two['train_dataloader']['batch_size'] == 8   # each process: half of every global batch
     assert two['train_dataloader']['sampler'] == alone['train_dataloader']['sampler']
     assert two['sync_bn'] == 'torch'
     assert two['test_dataloader']['sampler'] == dict(type='ShardSampler')
@@ -180,9 +183,10 @@ def training_step(rank: int, world_size: int) -> dict:
     for name, p in [*embed.named_parameters(prefix='embed'), *head.named_parameters(prefix='head')]:
         if world_size > 1:
             dist.all_reduce(p.grad)
-            p.grad /= world_size                                      # what DistributedDataParallel does
+            p.grad /= world_size                   # what DistributedDataParallel does
         grads[name] = p.grad
-    return dict(grads=grads, labels=all_labels, batch_losses=torch.stack([loss_tri, loss_cc, loss_hc]).detach())
+    batch_losses = torch.stack([loss_tri, loss_cc, loss_hc]).detach()
+    return dict(grads=grads, labels=all_labels, batch_losses=batch_losses)
 
 
 class CollectedIndices(VIReIDMetric):
@@ -200,9 +204,11 @@ def collect_test_features(rank: int, world_size: int, n_images: int) -> dict:
 def _rank_main(rank: int, world_size: int, init_file: str, out: str) -> None:
     try:
         torch.set_num_threads(1)
-        dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world_size)
+        dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
+                                world_size=world_size)
         try:
-            result = dict(step=training_step(rank, world_size), collected=collect_test_features(rank, world_size, 11))
+            result = dict(step=training_step(rank, world_size),
+                          collected=collect_test_features(rank, world_size, 11))
         finally:
             dist.destroy_process_group()
         torch.save(result, f'{out}/rank{rank}.pt')
@@ -214,8 +220,8 @@ def _rank_main(rank: int, world_size: int, init_file: str, out: str) -> None:
 @pytest.mark.parametrize('world_size', [2, 3])
 def test_gathered_losses_give_the_one_process_gradients_in_a_gloo_group(world_size, tmp_path):
     ctx = mp.get_context('fork')
-    procs = [ctx.Process(target=_rank_main, args=(r, world_size, str(tmp_path / 'pg'), str(tmp_path)))
-             for r in range(world_size)]
+    args = (world_size, str(tmp_path / 'pg'), str(tmp_path))
+    procs = [ctx.Process(target=_rank_main, args=(r, *args)) for r in range(world_size)]
     for p in procs:
         p.start()
     for p in procs:
@@ -227,7 +233,8 @@ def test_gathered_losses_give_the_one_process_gradients_in_a_gloo_group(world_si
     reference = training_step(0, 1)
     for rank in range(world_size):
         got = torch.load(tmp_path / f'rank{rank}.pt', weights_only=False)
-        assert torch.equal(got['step']['labels'], reference['labels'])   # the global batch, in order
+        # The global batch, in the one-process order.
+        assert torch.equal(got['step']['labels'], reference['labels'])
         torch.testing.assert_close(got['step']['batch_losses'], reference['batch_losses'])
         for name, grad in reference['grads'].items():
             torch.testing.assert_close(got['step']['grads'][name], grad, rtol=1e-5, atol=1e-6)

@@ -8,7 +8,6 @@ from pathlib import Path
 import mmcv
 import numpy as np
 import pytest
-import torch
 from mmengine.hooks import Hook
 from PIL import Image
 
@@ -34,13 +33,15 @@ def photo(tmp_path: Path) -> tuple[Path, ImageRecord]:
     """A JPEG with detail at every scale (shrinking filters differ on it)."""
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:128, 0:64]
-    img = (127 + 60 * np.sin(xx * 1.3) * np.cos(yy * 0.7) + rng.normal(0, 30, (128, 64))).clip(0, 255)
+    img = 127 + 60 * np.sin(xx * 1.3) * np.cos(yy * 0.7) + rng.normal(0, 30, (128, 64))
+    img = img.clip(0, 255)
     rgb = np.stack([img, img[::-1], img[:, ::-1]], axis=2).astype(np.uint8)
     Image.fromarray(rgb).save(tmp_path / 'a.jpg', quality=95)
     return tmp_path, ImageRecord(path='a.jpg', pid=1, cam=1, modality=0)
 
 
-@pytest.mark.parametrize('name, pil_filter', [('lanczos', Image.LANCZOS), ('bilinear', Image.BILINEAR)])
+@pytest.mark.parametrize('name, pil_filter',
+                         [('lanczos', Image.LANCZOS), ('bilinear', Image.BILINEAR)])
 def test_resize_is_pils_own_filter(photo, name, pil_filter):
     root, record = photo
     # What the official loaders do: Image.open(path).resize((w, h), filter).
@@ -55,19 +56,21 @@ def test_resize_is_pils_own_filter(photo, name, pil_filter):
 
 def test_the_cache_is_keyed_by_the_resize_filter(photo, tmp_path):
     root, record = photo
-    assert cache_key(root, [record], (72, 36), 'lanczos') != cache_key(root, [record], (72, 36), 'bilinear')
-    lanczos = np.array(load_images(root, [record], (72, 36), tmp_path / 'c', resize_filter='lanczos'))
-    bilinear = np.array(load_images(root, [record], (72, 36), tmp_path / 'c', resize_filter='bilinear'))
+    size, cache = (72, 36), tmp_path / 'c'
+    assert cache_key(root, [record], size, 'lanczos') != cache_key(root, [record], size, 'bilinear')
+    lanczos = np.array(load_images(root, [record], size, cache, resize_filter='lanczos'))
+    bilinear = np.array(load_images(root, [record], size, cache, resize_filter='bilinear'))
     assert not np.array_equal(lanczos, bilinear) and len(list((tmp_path / 'c').glob('*.npy'))) == 2
     with pytest.raises(ValueError, match="resize_filter = 'antialias'; choose one of"):
-        load_images(root, [record], (72, 36), tmp_path / 'c', resize_filter='antialias')
+        load_images(root, [record], size, cache, resize_filter='antialias')
 
 
 @pytest.mark.parametrize('config, expected', [
     ('agw/configs/agw_sysu.py', 'lanczos'), ('agw/configs/agw_regdb.py', 'lanczos'),
     ('mmn/configs/mmn_sysu.py', 'lanczos'), ('mmn/configs/mmn_regdb.py', 'lanczos'),
     ('mpanet/configs/mpanet_sysu.py', 'bilinear'), ('mpanet/configs/mpanet_regdb.py', 'bilinear'),
-    ('two_stream_mhsa/configs/tsmhsa_sysu.py', 'bilinear'), ('two_stream_mhsa/configs/tsmhsa_regdb.py', 'bilinear'),
+    ('two_stream_mhsa/configs/tsmhsa_sysu.py', 'bilinear'),
+    ('two_stream_mhsa/configs/tsmhsa_regdb.py', 'bilinear'),
 ])
 def test_each_method_resizes_with_its_official_filter(config, expected):
     cfg = load_config(CONFIGS / config)
@@ -79,7 +82,8 @@ def test_each_method_resizes_with_its_official_filter(config, expected):
 
 def test_two_stream_full_config_trains_in_fp32():
     for name in ('tsmhsa_sysu.py', 'tsmhsa_regdb.py'):
-        assert load_config(CONFIGS / 'two_stream_mhsa' / 'configs' / name).amp == dict(enabled=False)
+        cfg = load_config(CONFIGS / 'two_stream_mhsa' / 'configs' / name)
+        assert cfg.amp == dict(enabled=False)
     text = (CONFIGS / 'two_stream_mhsa' / 'README.md').read_text()
     assert 'harness default' not in text
 
@@ -95,10 +99,11 @@ def test_backends_are_settable_checked_and_read_back():
         load_config(TOY_SYSU, {'backends': dict(tf32=True)})
     before = backends.effective()
     try:
-        backends.apply(dict(matmul_tf32=True, cudnn_tf32=False, cudnn_benchmark=True, cudnn_deterministic=True))
+        wanted = dict(matmul_tf32=True, cudnn_tf32=False, cudnn_benchmark=True,
+                      cudnn_deterministic=True)
+        backends.apply(wanted)
         now = backends.effective()
-        assert (now['matmul_tf32'], now['cudnn_tf32'], now['cudnn_benchmark'], now['cudnn_deterministic']) == \
-            (True, False, True, True)
+        assert {k: now[k] for k in wanted} == wanted
         assert now['float32_matmul_precision'] == 'high'   # what matmul TF32 means to torch
     finally:
         backends.apply({k: before[k] for k in backends.DEFAULTS})
@@ -116,11 +121,12 @@ class RecordValEpochs(Hook):
 
 def test_record_states_backends_and_tests_after_the_listed_epochs(toy_plugin, sysu_root, tmp_path):
     RecordValEpochs.epochs = []
-    opts = {'train_cfg.max_epochs': 2, 'sampler.num_instances': 8, 'train_dataloader.batch_size': 64,
-            'backends': dict(matmul_tf32=True), 'custom_hooks': [dict(type='RecordValEpochs')],
+    opts = {'train_cfg.max_epochs': 2, 'sampler.num_instances': 8,
+            'train_dataloader.batch_size': 64, 'backends': dict(matmul_tf32=True),
+            'custom_hooks': [dict(type='RecordValEpochs')],
             'selection': dict(rule='best-test-rank1', epochs=[1], criterion='mmn')}
-    record = run_experiment(str(TOY_SYSU), str(tmp_path / 'run'), data_root=str(sysu_root), cfg_options=opts,
-                            log_level='WARNING')
+    record = run_experiment(str(TOY_SYSU), str(tmp_path / 'run'), data_root=str(sysu_root),
+                            cfg_options=opts, log_level='WARNING')
     try:
         assert record['status'] == 'done' and record['optimistic']
         # Tested after exactly the listed epochs (mmengine's loop would also test after the last).
@@ -128,8 +134,10 @@ def test_record_states_backends_and_tests_after_the_listed_epochs(toy_plugin, sy
         assert record['selection_cfg'] == dict(rule='best-test-rank1', epochs=[1], criterion='mmn')
         prov = json.loads((tmp_path / 'run' / 'record.json').read_text())['provenance']
         assert prov['backends']['matmul_tf32'] is True and prov['backends']['cudnn_tf32'] is True
-        assert {'cudnn_benchmark', 'cudnn_deterministic', 'float32_matmul_precision'} <= set(prov['backends'])
-        assert prov['distributed'] == dict(world_size=1, sync_bn=False, global_batch=64, per_process_batch=64)
+        assert {'cudnn_benchmark', 'cudnn_deterministic', 'float32_matmul_precision'} \
+            <= set(prov['backends'])
+        assert prov['distributed'] == dict(world_size=1, sync_bn=False, global_batch=64,
+                                           per_process_batch=64)
         assert record['not_comparable'] == [] and record['comparable']
     finally:
         backends.apply(backends.DEFAULTS)
@@ -146,8 +154,10 @@ def test_mmn_criterion_is_rank1_on_the_seed0_gallery_without_camera_removal(sysu
     rows = {r.path: i for i, r in enumerate(records)}
     q = feats[[rows[r.path] for r in query]]
     g = feats[[rows[r.path] for r in gallery]]
-    q, g = q / np.linalg.norm(q, axis=1, keepdims=True), g / np.linalg.norm(g, axis=1, keepdims=True)
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    g = g / np.linalg.norm(g, axis=1, keepdims=True)
     # MMN train.py: eval_regdb(-(query_feat @ gall_feat.T), query_label, gall_label), cmc[0].
     cmc, _, _ = eval_regdb(-(q @ g.T), [r.pid for r in query], [r.pid for r in gallery])
-    assert mmn_r1('sysu', str(sysu_root), {}, records, feats, 'cosine') == pytest.approx(cmc[0] * 100)
+    score = mmn_r1('sysu', str(sysu_root), {}, records, feats, 'cosine')
+    assert score == pytest.approx(cmc[0] * 100)
     assert 0 < cmc[0] < 1

@@ -65,12 +65,14 @@ class SlurmCluster:
     partition: str
     node: str
 
-    def run(self, *cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+    def run(self, *cmd: str, check: bool = True,
+            timeout: float = 60) -> subprocess.CompletedProcess:
         """A Slurm client command against this cluster."""
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, 'SLURM_CONF': str(self.conf)})
         if check and done.returncode:
-            raise AssertionError(f'{" ".join(cmd)} exited {done.returncode}: {done.stderr}\n{self.logs()}')
+            raise AssertionError(f'{" ".join(cmd)} exited {done.returncode}: {done.stderr}\n'
+                                 f'{self.logs()}')
         return done
 
     def logs(self, lines: int = 20) -> str:
@@ -118,7 +120,8 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
     missing = [c for c in DAEMONS + CLIENTS if shutil.which(c) is None]
     if missing:
         pytest.skip(f'Slurm is not installed here ({", ".join(missing)} not on PATH): '
-                    f'`apt-get install slurm-wlm munge` (what .ci/run does) enables the real-cluster tests')
+                    f'`apt-get install slurm-wlm munge` (what .ci/run does) enables the '
+                    f'real-cluster tests')
     if os.geteuid() != 0:
         pytest.skip('the single-node test cluster starts slurmd, which launches jobs, as root; '
                     'run the tests as root (as .ci/run does in its container)')
@@ -140,7 +143,8 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
 
     def start(*cmd: str) -> None:
         with open(root / 'log' / f'{Path(cmd[0]).name}.stdout', 'wb') as out:
-            procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+            procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                          start_new_session=True))
 
     try:
         # Foreground daemons (-F / -D): their pids are ours to stop.
@@ -159,8 +163,10 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
         try:
             if procs and procs[-1].poll() is None:
                 cluster.run('scancel', f'--partition={PARTITION}', check=False)
-                cluster.wait_for(lambda: not cluster.run('squeue', '--noheader', check=False).stdout.strip(),
-                                 'the cancelled jobs to leave', timeout=30)
+                def queue_empty() -> bool:
+                    return not cluster.run('squeue', '--noheader', check=False).stdout.strip()
+
+                cluster.wait_for(queue_empty, 'the cancelled jobs to leave', timeout=30)
         finally:
             for proc in reversed(procs):
                 _stop(proc)

@@ -21,8 +21,9 @@ from harness.leaderboard.slurm import GONE, JobStates
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_KEY = 'agw/agw_demo_regdb/regdb-split1'
-LEADERBOARD = ['leaderboard', '--demo', '--methods', 'agw', '--datasets', 'regdb', '--launcher', 'slurm',
-               '--no-plots', '--reported', '', '--cfg-options', 'train_cfg.max_epochs=4']
+LEADERBOARD = ['leaderboard', '--demo', '--methods', 'agw', '--datasets', 'regdb',
+               '--launcher', 'slurm', '--no-plots', '--reported', '',
+               '--cfg-options', 'train_cfg.max_epochs=4']
 
 
 def vireid_argv(out: Path, regdb_root: Path, *extra: str) -> list[str]:
@@ -31,10 +32,12 @@ def vireid_argv(out: Path, regdb_root: Path, *extra: str) -> list[str]:
 
 
 def cli_env() -> dict:
-    return {**os.environ, 'PYTHONPATH': os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')]))}
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')]))
+    return {**os.environ, 'PYTHONPATH': path}
 
 
-def vireid(out: Path, regdb_root: Path, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def vireid(out: Path, regdb_root: Path, *extra: str,
+           timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(vireid_argv(out, regdb_root, *extra), capture_output=True, text=True,
                           timeout=timeout, env=cli_env(), cwd=out.parent)
 
@@ -53,7 +56,8 @@ def plan_line(dry: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture(scope='module')
-def finished(slurm_cluster, regdb_root, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+def finished(slurm_cluster, regdb_root,
+             tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """One uninterrupted leaderboard on the cluster (the reference for the resumed run)."""
     out = tmp_path_factory.mktemp('slurm-lb') / 'lb'
     out.parent.mkdir(exist_ok=True)
@@ -61,17 +65,19 @@ def finished(slurm_cluster, regdb_root, tmp_path_factory) -> tuple[Path, subproc
 
 
 def test_job_states_come_from_squeue_without_accounting(slurm_cluster, tmp_path):
-    job = slurm_cluster.run('sbatch', '--parsable', f'--output={tmp_path}/%j.out', '--wrap', 'sleep 120'
-                            ).stdout.strip()
+    job = slurm_cluster.run('sbatch', '--parsable', f'--output={tmp_path}/%j.out',
+                            '--wrap', 'sleep 120').stdout.strip()
     states = JobStates()
     slurm_cluster.wait_for(lambda: states([job])[job] == 'RUNNING', f'job {job} to run', timeout=30)
     assert states.use_sacct is False   # sacct: "Slurm accounting storage is disabled"
     slurm_cluster.run('scancel', job)
-    slurm_cluster.wait_for(lambda: states([job])[job] == 'CANCELLED', f'job {job} to be cancelled', timeout=10)
+    slurm_cluster.wait_for(lambda: states([job])[job] == 'CANCELLED', f'job {job} to be cancelled',
+                           timeout=10)
     assert JobStates()(['987654']) == {'987654': GONE}
 
 
-def test_gpus_on_a_cpu_partition_are_refused_before_submission(slurm_cluster, regdb_root, tmp_path, capsys):
+def test_gpus_on_a_cpu_partition_are_refused_before_submission(slurm_cluster, regdb_root, tmp_path,
+                                                                capsys):
     from harness.cli import main
     out = tmp_path / 'lb'
     argv = vireid_argv(out, regdb_root)[3:]
@@ -106,19 +112,23 @@ def test_dry_run_shows_jobs_and_a_cancelled_run_resumes_from_its_checkpoint(
     out = tmp_path / 'lb'
     run_dir = out / 'runs' / RUN_KEY
     # Submitted on hold: the job waits in the queue until released.
-    lb = subprocess.Popen(vireid_argv(out, regdb_root, '--sbatch-args=--hold'), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
+    lb = subprocess.Popen(vireid_argv(out, regdb_root, '--sbatch-args=--hold'),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+                          cwd=tmp_path)
     try:
-        job = slurm_cluster.wait_for(lambda: (out / 'jobs.json').is_file() and job_entry(out)['job_id'],
-                                     'the leaderboard to submit', timeout=60)
+        job = slurm_cluster.wait_for(
+            lambda: (out / 'jobs.json').is_file() and job_entry(out)['job_id'],
+            'the leaderboard to submit', timeout=60)
         assert re.search(rf'^\s+queued\s+{RUN_KEY}\s.* job {job}: queued \(PENDING\)$',
                          plan_line(vireid(out, regdb_root, '--dry-run')))
         slurm_cluster.run('scontrol', 'release', job)
-        slurm_cluster.wait_for(lambda: slurm_cluster.job_state(job) == 'RUNNING', 'the job to run', timeout=30)
-        assert re.search(rf' job {job}: running \(RUNNING\)$', plan_line(vireid(out, regdb_root, '--dry-run')))
+        slurm_cluster.wait_for(lambda: slurm_cluster.job_state(job) == 'RUNNING', 'the job to run',
+                               timeout=30)
+        assert re.search(rf' job {job}: running \(RUNNING\)$',
+                         plan_line(vireid(out, regdb_root, '--dry-run')))
 
-        slurm_cluster.wait_for(lambda: (run_dir / 'last_checkpoint').is_file(), 'the first checkpoint',
-                               timeout=120)
+        slurm_cluster.wait_for(lambda: (run_dir / 'last_checkpoint').is_file(),
+                               'the first checkpoint', timeout=120)
         slurm_cluster.run('scancel', job)
         cancelled_at = time.monotonic()
         stdout, stderr = lb.communicate(timeout=90)
@@ -129,7 +139,8 @@ def test_dry_run_shows_jobs_and_a_cancelled_run_resumes_from_its_checkpoint(
     # Noticed within a few polls (no sacct here), recorded as failed, with how to go on.
     assert time.monotonic() - cancelled_at < 45
     assert lb.returncode == 1, stdout + stderr
-    assert f'Slurm job {job} ended CANCELLED' in stdout and 'resumes it from its last checkpoint' in stdout
+    assert f'Slurm job {job} ended CANCELLED' in stdout
+    assert 'resumes it from its last checkpoint' in stdout
     failed = record(out)
     assert failed['status'] == 'failed' and 'CANCELLED' in failed['error']['message']
     checkpoint = (run_dir / 'last_checkpoint').read_text().strip()

@@ -19,7 +19,7 @@ model = dict(
 custom_hooks = [dict(type='MPANetEMARateHook')]             # §1.5: epoch-dependent EMA rate
 
 input_size = (384, 128)                                     # §3.2: resize (H, W), train and test
-resize_filter = 'bilinear'    # torchvision T.Resize(image_size) on PIL images: data/__init__.py:28,79 @f57fd5c
+resize_filter = 'bilinear'    # T.Resize(image_size) on PIL images (data/__init__.py:28,79 @f57fd5c)
 train_pipeline = [                                          # §3.2, in order (normalisation is on the device)
     dict(type='RandomHorizontalFlip', p=0.5),
     dict(type='Pad', padding=10, fill=127),

@@ -36,6 +36,7 @@ optim_wrapper = dict(
 # epochs 0-29 lr, 30-59 0.1 lr, epoch 60 0.01 lr (the source runs range(0, 61))
 param_scheduler = [dict(type='MultiStepLR', by_epoch=True, begin=0, milestones=[30, 60], gamma=0.1)]
 train_cfg = dict(max_epochs=61)
-# fp32, as designed; dict(enabled=True, dtype='float16') switches to AMP on CUDA (losses, softmax stay fp32).
+# fp32, as designed; dict(enabled=True, dtype='float16') switches to AMP on CUDA (losses and
+# softmax stay fp32).
 amp = dict(enabled=False)
 test = dict(distance='cosine', batch_size=64)
