@@ -11,7 +11,6 @@ import os
 import stat
 import threading
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -79,7 +78,8 @@ def test_states_fall_back_to_squeue_once_sacct_fails(fake_slurm):
                                                 '99': GONE}
     assert states.use_sacct is False   # not asked again
     assert [describe(s) for s in ('PENDING', 'RUNNING', 'CANCELLED', GONE)] == [
-        'queued (PENDING)', 'running (RUNNING)', 'ended (CANCELLED)', 'ended (no longer known to Slurm)']
+        'queued (PENDING)', 'running (RUNNING)', 'ended (CANCELLED)',
+        'ended (no longer known to Slurm)']
 
 
 def test_partitions_with_and_without_gpus(fake_slurm):
@@ -123,7 +123,8 @@ def test_a_cancelled_job_is_noticed_and_recorded_without_accounting(fake_slurm, 
     t0 = time.monotonic()
     (got_run, got_job, out), = list(launcher._wait_slurm([(run, job)]))
     assert time.monotonic() - t0 < 10 and got_job is job
-    assert out['status'] == 'failed' and 'Slurm job 21 ended CANCELLED without a result' in out['error']
+    assert out['status'] == 'failed'
+    assert 'Slurm job 21 ended CANCELLED without a result' in out['error']
     record = read_record(run.record_path)
     assert record['status'] == 'failed' and 'CANCELLED' in record['error']['message']
     # While its processes are stopping (COMPLETING) the launcher keeps waiting.
