@@ -34,10 +34,11 @@ def world() -> tuple[int, int]:
 
 
 def launch_world_size(launcher: str) -> int:
-    """Processes a run will have, known before the process group exists (torchrun's WORLD_SIZE)."""
-    if launcher == 'none':
-        return 1
-    return int(os.environ.get('WORLD_SIZE', '1'))
+    """Processes a run will have, known before mmengine creates the process group: from the
+    environment its launcher sets (torchrun: WORLD_SIZE; srun: SLURM_NTASKS; mpirun)."""
+    variable = {'pytorch': 'WORLD_SIZE', 'slurm': 'SLURM_NTASKS',
+                'mpi': 'OMPI_COMM_WORLD_SIZE'}.get(launcher)
+    return int(os.environ.get(variable, '1')) if variable else 1
 
 
 class _AllGather(torch.autograd.Function):
