@@ -37,7 +37,7 @@ def cli_env() -> dict:
 
 
 def vireid(out: Path, regdb_root: Path, *extra: str,
-           timeout: float = 300) -> subprocess.CompletedProcess:
+           timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(vireid_argv(out, regdb_root, *extra), capture_output=True, text=True,
                           timeout=timeout, env=cli_env(), cwd=out.parent)
 
@@ -128,17 +128,17 @@ def test_dry_run_shows_jobs_and_a_cancelled_run_resumes_from_its_checkpoint(
                          plan_line(vireid(out, regdb_root, '--dry-run')))
 
         slurm_cluster.wait_for(lambda: (run_dir / 'last_checkpoint').is_file(),
-                               'the first checkpoint', timeout=120)
+                               'the first checkpoint', timeout=300)
         slurm_cluster.run('scancel', job)
-        cancelled_at = time.monotonic()
-        stdout, stderr = lb.communicate(timeout=90)
+        cancelled_at = time.time()
+        stdout, stderr = lb.communicate(timeout=300)
     finally:
         if lb.poll() is None:
             lb.kill()
             lb.communicate()
     # Noticed within a few polls (no sacct here), recorded as failed, with how to go on.
-    assert time.monotonic() - cancelled_at < 45
     assert lb.returncode == 1, stdout + stderr
+    assert (run_dir / 'record.json').stat().st_mtime - cancelled_at < 30
     assert f'Slurm job {job} ended CANCELLED' in stdout
     assert 'resumes it from its last checkpoint' in stdout
     failed = record(out)
