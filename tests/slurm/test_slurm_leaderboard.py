@@ -136,13 +136,15 @@ def test_dry_run_shows_jobs_and_a_cancelled_run_resumes_from_its_checkpoint(
         if lb.poll() is None:
             lb.kill()
             lb.communicate()
-    # Noticed within a few polls (no sacct here), recorded as failed, with how to go on.
+    # The job stopped at Slurm's SIGTERM and recorded the run as failed, with how to go on; the
+    # leaderboard reported it at once.
     assert lb.returncode == 1, stdout + stderr
     assert (run_dir / 'record.json').stat().st_mtime - cancelled_at < 30
-    assert f'Slurm job {job} ended CANCELLED' in stdout
-    assert 'resumes it from its last checkpoint' in stdout
+    assert 'the Slurm job was sent SIGTERM (scancel' in stdout
+    assert 'a rerun resumes from the last checkpoint' in stdout
     failed = record(out)
-    assert failed['status'] == 'failed' and 'CANCELLED' in failed['error']['message']
+    assert failed['status'] == 'failed' and failed['error']['type'] == 'Terminated'
+    assert failed['provenance']['job_id'] == job
     checkpoint = (run_dir / 'last_checkpoint').read_text().strip()
     assert Path(checkpoint).name.startswith('epoch_')
     first_logs = set(run_dir.glob('*/*.log'))
