@@ -21,8 +21,8 @@ from harness.leaderboard.worker import DEFAULT_RUNNER
 EPILOG = """examples:
   vireid leaderboard --demo --out /tmp/lb              # every demo config on synthetic data (~10 min, 2 CPUs)
   vireid leaderboard --data-root-sysu data/SYSU-MM01 --data-root-regdb data/RegDB --jobs 2
-  vireid leaderboard --launcher slurm --partition gpu --gpus-per-run 1 --time-min 720 \
-      --cpus-per-run 8 --sbatch-args="--account=myproj --qos=normal"
+  vireid leaderboard --launcher slurm --partition gpu --gpus-per-run 1 --time-min 720
+  vireid leaderboard --launcher slurm --cpus-per-run 8 --sbatch-args="--account=myproj --qos=normal"
   vireid leaderboard --methods agw --datasets regdb --regdb-splits 1-3 --dry-run
 """
 
