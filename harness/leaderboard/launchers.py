@@ -432,7 +432,9 @@ class SubmititLauncher:
         try:
             with FileLock(run.lock_path):
                 error = RuntimeError(f'{why}; a rerun resumes from the last checkpoint')
-                write_json_atomic(run.record_path, failure_record(run, error, started='', tb=''))
+                failed = failure_record(run, error, started='', tb='')
+                failed['provenance']['job_id'] = job_id
+                write_json_atomic(run.record_path, failed)
         except Busy:
             if waited < self.end_grace_s:
                 return None   # its processes still run (KillWait): look again

@@ -127,6 +127,7 @@ def test_a_cancelled_job_is_noticed_and_recorded_without_accounting(fake_slurm, 
     assert 'Slurm job 21 ended CANCELLED without a result' in out['error']
     record = read_record(run.record_path)
     assert record['status'] == 'failed' and 'CANCELLED' in record['error']['message']
+    assert record['provenance']['job_id'] == '21'
     # While its processes are stopping (COMPLETING) the launcher keeps waiting.
     job2 = SimpleNamespace(job_id='22', paths=SimpleNamespace(result_pickle=tmp_path / 'r.pkl'))
     fake_slurm({'22': 'COMPLETING'})
