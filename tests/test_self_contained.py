@@ -141,7 +141,7 @@ def test_documentation_pages_exist_and_are_in_the_site_navigation():
         'protocols.md',
         'engine.md',
         'leaderboard.md',
-        'slurm.md',
+        'cluster.md',
         'methods.md',
     } <= set(pages)
     assert all(f': {name}' in nav for name in pages), pages

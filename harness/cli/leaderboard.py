@@ -21,6 +21,7 @@ EPILOG = """examples:
   vireid leaderboard --demo --out /tmp/lb              # every demo config on synthetic data (~10 min, 2 CPUs)
   vireid leaderboard --data-root-sysu data/SYSU-MM01 --data-root-regdb data/RegDB --jobs 2
   vireid leaderboard --launcher slurm --partition gpu --gpus-per-run 1 --time-min 720
+  vireid leaderboard --launcher slurm --cpus-per-run 8 --sbatch-args="--account=myproj --qos=normal"
   vireid leaderboard --methods agw --datasets regdb --regdb-splits 1-3 --dry-run
 """
 
@@ -65,11 +66,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help='local runs at a time (default 1; with --demo one per CPU core, each run '
                           'single-threaded: small demo models use one core each better than two)')
     how.add_argument('--partition', help='Slurm partition')
-    how.add_argument('--gpus-per-run', type=positive_int, default=1,
-                     help='GPUs per run; above 1 the run goes through torchrun (default 1)')
-    how.add_argument('--cpus-per-run', type=positive_int, help='Slurm CPUs per run')
-    how.add_argument('--time-min', type=positive_int, default=2880,
-                     help='Slurm time limit per run, minutes')
+    how.add_argument('--gpus-per-run', type=int, default=None,
+                     help='GPUs per run; above 1 the run goes through torchrun, one process '
+                     'per GPU, and keeps the single-GPU recipe (default 1; with --launcher '
+                     'slurm 0 when the partition has no GPUs)')
+    how.add_argument('--cpus-per-run', type=positive_int, help='Slurm CPUs per run (sbatch --cpus-per-task)')
+    how.add_argument('--time-min', type=positive_int, default=2880, help='Slurm time limit per run, minutes')
+    how.add_argument('--sbatch-args', metavar='"--NAME=VALUE ..."',
+                     help='more sbatch options for every job, e.g. '
+                     '--sbatch-args="--account=proj --qos=high"')
     how.add_argument('--dry-run', action='store_true', help='print the plan and each run\'s state; run nothing')
     how.add_argument('--runner', default=DEFAULT_RUNNER, help=argparse.SUPPRESS)   # tests swap the engine
     how.add_argument('--cluster', default='slurm', help=argparse.SUPPRESS)         # submitit: slurm|local|debug
@@ -105,7 +110,9 @@ def base_argv(args: argparse.Namespace) -> list[str]:
         argv += ['--time-min', str(args.time_min)]
         if args.cpus_per_run:
             argv += ['--cpus-per-run', str(args.cpus_per_run)]
-    if args.gpus_per_run != 1:
+        if args.sbatch_args:
+            argv.append(f'--sbatch-args={args.sbatch_args}')
+    if args.gpus_per_run not in (None, 1):
         argv += ['--gpus-per-run', str(args.gpus_per_run)]
     if args.cfg_options:
         argv += ['--cfg-options', *[f'{k}={_fmt_option(v)}' for k, v in args.cfg_options.items()]]
@@ -117,14 +124,44 @@ def local_jobs(args: argparse.Namespace) -> int:
 
 
 def make_launcher(args: argparse.Namespace, out: Path):
-    from harness.leaderboard.launchers import InlineLauncher, LocalLauncher, SubmititLauncher
+    from harness.leaderboard.launchers import (InlineLauncher, LocalLauncher, SubmititLauncher,
+                                               parse_sbatch_args)
+    gpus = resolve_gpus(args) if args.gpus_per_run is None else args.gpus_per_run
     if args.launcher == 'inline':
         return InlineLauncher(runner=args.runner, rerun=args.rerun)
     if args.launcher == 'local':
-        return LocalLauncher(jobs=local_jobs(args), runner=args.runner, rerun=args.rerun, gpus_per_run=args.gpus_per_run)
-    return SubmititLauncher(out / 'submitit', out / 'jobs.json', cluster=args.cluster, partition=args.partition,
-                            gpus_per_run=args.gpus_per_run, time_min=args.time_min, cpus_per_run=args.cpus_per_run,
-                            runner=args.runner, rerun=args.rerun)
+        return LocalLauncher(jobs=local_jobs(args), runner=args.runner, rerun=args.rerun,
+                             gpus_per_run=gpus)
+    return SubmititLauncher(out / 'submitit', out / 'jobs.json', cluster=args.cluster,
+                            partition=args.partition, gpus_per_run=gpus, time_min=args.time_min,
+                            cpus_per_run=args.cpus_per_run, runner=args.runner, rerun=args.rerun,
+                            sbatch_args=parse_sbatch_args(args.sbatch_args))
+
+
+def resolve_gpus(args: argparse.Namespace, stream=None) -> int:
+    """GPUs per run: the option, else 1; on a Slurm partition without GPUs, 0 (said once on
+    ``stream``), and an explicit request for GPUs there is refused before anything is submitted."""
+    gpus = 1 if args.gpus_per_run is None else args.gpus_per_run
+    if gpus < 0:
+        raise ValueError(f'--gpus-per-run must be 0 or more, got {gpus}')
+    if args.launcher == 'slurm' and args.cluster == 'slurm':
+        from harness.leaderboard.slurm import default_partition, partition_gres, partition_has_gpus
+        where = f'partition {args.partition!r}' if args.partition else \
+            f'the default partition ({default_partition() or "unknown"})'
+        has_gpus = partition_has_gpus(args.partition)
+        if has_gpus is False and args.gpus_per_run is None:
+            gpus = 0
+            print(f'[leaderboard] {where} offers no GPUs (sinfo lists no gpu gres): each run is '
+                  f'one CPU job (--gpus-per-run 0); name a GPU partition with --partition to train '
+                  f'on GPUs', file=stream or sys.stderr, flush=True)
+        elif has_gpus is False and gpus > 0:
+            gres = ', '.join(partition_gres(args.partition) or []) or 'none'
+            raise ValueError(f'--gpus-per-run {gpus}: {where} offers no GPUs (sinfo gres: '
+                             f'{gres}), so sbatch would refuse every '
+                             f'job ("Invalid generic resource (gres) specification"). Pass '
+                             f'--gpus-per-run 0 to train on its CPUs, or --partition NAME of a '
+                             f'partition with GPUs (sinfo -o "%P %G" lists them).')
+    return gpus
 
 
 def plan_from_args(args: argparse.Namespace, methods: dict | None = None):
@@ -158,20 +195,44 @@ def check_run_options(runs) -> None:
             check_protocol_unchanged(load_config(r.config, r.run_options()))
 
 
+def submitted_jobs(out: Path, runs) -> dict[str, tuple[str, str]]:
+    """``{run key: (job id, scheduler state)}`` for the Slurm jobs earlier leaderboards submitted
+    into ``out`` and did not see end (one ``sacct``/``squeue`` call for all of them)."""
+    try:
+        known = json.loads((out / 'jobs.json').read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    keys = {r.key for r in runs}
+    open_jobs = {k: str(e['job_id']) for k, e in known.items()
+                 if k in keys and e.get('cluster') == 'slurm' and e.get('state') == 'SUBMITTED'}
+    if not open_jobs:
+        return {}
+    from harness.leaderboard.slurm import job_states
+    states = job_states(open_jobs.values())
+    return {k: (j, states.get(j, 'UNKNOWN')) for k, j in open_jobs.items()}
+
+
 def print_plan(runs, args: argparse.Namespace) -> None:
     from harness.leaderboard.launchers import worker_command
+    from harness.leaderboard.slurm import QUEUED, describe, is_active
+    jobs = submitted_jobs(Path(args.out), runs)
     print(f'{len(runs)} runs under {args.out}/runs (launcher {args.launcher}'
           + (f', {local_jobs(args)} at a time' if args.launcher == 'local' else '') + '):')
     from harness.engine.progress import format_progress, read_progress
     for r in runs:
-        state = run_state(r)
-        prog = read_progress(r.work_dir) if state in ('busy', 'partial') else None
+        state, job = run_state(r), ''
+        if r.key in jobs:
+            job_id, job_state = jobs[r.key]
+            if is_active(job_state) and state != 'done':
+                state = 'queued' if job_state in QUEUED else 'running'
+            job = f' job {job_id}: {describe(job_state)}'
+        prog = read_progress(r.work_dir) if state in ('busy', 'partial', 'running') else None
         # A Slurm job on another node is followed the same way: its progress file is in its run dir.
         where = f' [{format_progress(prog)}]' if prog else ''
         root = r.data_root or '(config)'
-        print(f'  {state:8s} {r.key:50s} kind={r.kind} data_root={root}{where}')
+        print(f'  {state:8s} {r.key:50s} kind={r.kind} data_root={root}{where}{job}')
     if runs and args.launcher != 'inline':
-        cmd = worker_command(runs[0], args.runner, args.rerun, args.gpus_per_run)
+        cmd = worker_command(runs[0], args.runner, args.rerun, args.gpus_per_run or 0)
         spec = json.dumps(runs[0].to_dict(), sort_keys=True)
         shown = ['<run json>' if tok == spec else tok for tok in cmd]
         print('each run is one process' + (' (a Slurm job)' if args.launcher == 'slurm' else '') + ':\n  '
@@ -189,11 +250,15 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
                          '--datasets/--kinds (see `vireid methods`)')
     if args.cfg_options and args.runner == DEFAULT_RUNNER:   # (another engine reads its own way)
         check_run_options(runs)
+    # Resolved once (a Slurm partition without GPUs gets 0) for the plan, the jobs and retries.
+    args.gpus_per_run = resolve_gpus(args)
     if args.dry_run:
         print_plan(runs, args)
         return 0
-    if args.demo and not (args.data_root_sysu and args.data_root_regdb):
-        wanted = sorted({r.dataset for r in runs if r.data_root and Path(r.data_root).parent == out / 'data'})
+    demo_data = out / 'data'
+    wanted = sorted({r.dataset for r in runs
+                     if r.data_root and Path(r.data_root).parent == demo_data})
+    if args.demo and wanted:
         print(f'[leaderboard] synthetic data for {", ".join(wanted)} in {out / "data"} ...', file=sys.stderr,
               flush=True)
         prepare_demo_data(out, wanted)

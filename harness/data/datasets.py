@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from harness.data.cache import load_images
+from harness.data.cache import DEFAULT_RESIZE_FILTER, load_images
 from harness.data.transforms import build_pipeline
 from harness.registry import DATASETS
 from protocols.datasets import TrainSet, load_dataset
@@ -36,7 +36,8 @@ class VIReIDTrainSet(Dataset):
     """Training images with labels 0..C-1; ``labels``/``modalities`` arrays feed the samplers."""
 
     def __init__(self, dataset: str, data_root: str, protocol: dict, input_size: Sequence[int],
-                 pipeline: Sequence[dict] | None = None, cache_dir: str | None = None) -> None:
+                 pipeline: Sequence[dict] | None = None, cache_dir: str | None = None,
+                 resize_filter: str = DEFAULT_RESIZE_FILTER) -> None:
         self.dataset, self.data_root = dataset, str(data_root)
         ts = train_set(dataset, data_root, protocol)
         self.records = ts.records
@@ -44,7 +45,8 @@ class VIReIDTrainSet(Dataset):
         self.labels = np.asarray(ts.labels, dtype=np.int64)
         self.modalities = np.asarray([int(r.modality) for r in self.records], dtype=np.int64)
         self.cams = np.asarray([r.cam for r in self.records], dtype=np.int64)
-        self.images = load_images(data_root, self.records, input_size, cache_dir)
+        self.images = load_images(data_root, self.records, input_size, cache_dir,
+                                  resize_filter=resize_filter)
         self.pipeline = build_pipeline(pipeline, input_size)
         self.metainfo = dict(dataset=dataset, num_classes=int(self.num_classes))
 
@@ -65,11 +67,12 @@ class VIReIDTestSet(Dataset):
     """
 
     def __init__(self, dataset: str, data_root: str, protocol: dict, input_size: Sequence[int],
-                 cache_dir: str | None = None) -> None:
+                 cache_dir: str | None = None, resize_filter: str = DEFAULT_RESIZE_FILTER) -> None:
         self.dataset, self.data_root, self.protocol = dataset, str(data_root), dict(protocol)
         self.records = test_records(dataset, data_root, protocol)
         self.modalities = np.asarray([int(r.modality) for r in self.records], dtype=np.int64)
-        self.images = load_images(data_root, self.records, input_size, cache_dir)
+        self.images = load_images(data_root, self.records, input_size, cache_dir,
+                                  resize_filter=resize_filter)
         self.metainfo = dict(dataset=dataset)
 
     def __len__(self) -> int:

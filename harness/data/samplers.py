@@ -1,4 +1,10 @@
-"""Samplers: the cross-modality identity sampler for training, modality-pure test batches."""
+"""Samplers: the cross-modality identity sampler for training, modality-pure test batches.
+
+Under DDP (N processes, see :mod:`harness.dist`) a training sampler draws the *global* batches
+of the one-process recipe and gives each rank its share of every batch (:func:`rank_share`), and
+test images are split into N contiguous slices (:class:`ShardSampler`): together the ranks see
+exactly what one process sees, each test image once.
+"""
 from __future__ import annotations
 
 from typing import Iterator
@@ -9,6 +15,35 @@ from torch.utils.data import Sampler
 
 from harness.registry import DATA_SAMPLERS
 from protocols.datasets.base import Modality
+
+
+def resolve_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """The given ``(rank, world_size)`` (tests simulate ranks), else the process group's."""
+    if rank is None or world_size is None:
+        rank, world_size = get_dist_info()
+    if not 0 <= rank < world_size:
+        raise ValueError(f'rank {rank} is not in 0..{world_size - 1}')
+    return int(rank), int(world_size)
+
+
+def check_shardable(per_modality: int, world_size: int) -> None:
+    """Refuse a global batch of ``per_modality`` images per modality that the ranks cannot share."""
+    if per_modality % world_size:
+        raise ValueError(
+            f'a global batch of {per_modality} visible + {per_modality} infrared images cannot be '
+            f'split evenly over {world_size} processes (GPUs): every rank must get the same share '
+            f'of both modalities to keep the one-GPU recipe; use a GPU count that divides '
+            f'{per_modality}')
+
+
+def rank_share(batch: np.ndarray, rank: int, world_size: int) -> np.ndarray:
+    """Rank ``rank``'s share of a ``[visible block | infrared block]`` batch: the same contiguous
+    slice of each block, so each share is again ``[visible | infrared]`` with aligned identities."""
+    if world_size == 1:
+        return batch
+    vis, ir = np.split(batch, 2)
+    n = len(vis) // world_size
+    return np.concatenate([vis[rank * n:(rank + 1) * n], ir[rank * n:(rank + 1) * n]])
 
 
 def identity_positions(labels: np.ndarray, modalities: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -31,13 +66,15 @@ class CrossModalityIdentitySampler(Sampler[int]):
     ``N // (P*K) + 1`` batches with ``N = max(#visible, #infrared)`` training images.
 
     Yields dataset indices batch by batch, each batch laid out ``[visible block | infrared block]``,
-    identity-major, same identity order in both blocks; the dataloader's ``batch_size`` must be
-    ``2 * num_ids * num_instances``. The draw depends only on ``(seed, epoch)`` (private
-    generator), so a resumed run sees the same batches. Under DDP each rank takes every
-    ``world_size``-th batch of the epoch's plan.
+    identity-major, same identity order in both blocks; the dataloader's ``batch_size`` is
+    ``2 * num_ids * num_instances`` (divided by the number of processes under DDP). The draw
+    depends only on ``(seed, epoch)`` (private generator), so a resumed run sees the same
+    batches. Under DDP every rank draws the same global batches and takes its share of each
+    (:func:`rank_share`); ``rank``/``world_size`` default to the process group's.
     """
 
-    def __init__(self, dataset, num_ids: int, num_instances: int, seed: int = 0) -> None:
+    def __init__(self, dataset, num_ids: int, num_instances: int, seed: int = 0,
+                 rank: int | None = None, world_size: int | None = None) -> None:
         self.labels = np.asarray(dataset.labels)
         self.modalities = np.asarray(dataset.modalities)
         self.num_ids, self.num_instances, self.seed = num_ids, num_instances, seed
@@ -48,12 +85,14 @@ class CrossModalityIdentitySampler(Sampler[int]):
                              f'lower sampler.num_ids')
         n = max(int((self.modalities == Modality.VISIBLE).sum()), int((self.modalities == Modality.INFRARED).sum()))
         self.num_batches = n // (num_ids * num_instances) + 1
-        self.rank, self.world_size = get_dist_info()
+        self.rank, self.world_size = resolve_world(rank, world_size)
+        check_shardable(num_ids * num_instances, self.world_size)
         self.epoch = 0
 
     @property
     def batch_size(self) -> int:
-        return 2 * self.num_ids * self.num_instances
+        """Images per batch on this rank (the global batch on one process)."""
+        return 2 * self.num_ids * self.num_instances // self.world_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -67,22 +106,44 @@ class CrossModalityIdentitySampler(Sampler[int]):
             vis = [rng.choice(self.positions[int(p)][0], self.num_instances) for p in chosen]
             ir = [rng.choice(self.positions[int(p)][1], self.num_instances) for p in chosen]
             batches.append(np.concatenate(vis + ir))
-        return batches[self.rank::self.world_size]
+        return batches
 
     def __iter__(self) -> Iterator[int]:
         for batch in self._batches():
-            yield from batch.tolist()
+            yield from rank_share(batch, self.rank, self.world_size).tolist()
 
     def __len__(self) -> int:
-        return len(range(self.rank, self.num_batches, self.world_size)) * self.batch_size
+        return self.num_batches * self.batch_size
+
+
+@DATA_SAMPLERS.register_module()
+class ShardSampler(Sampler[int]):
+    """Test indices in order, rank ``r`` of ``N`` taking the ``r``-th of N contiguous slices
+    (sizes differ by at most one): every image is extracted exactly once over all ranks, with no
+    padding (mmengine's ``DefaultSampler`` repeats images to even out the ranks). ``seed``, which
+    mmengine passes to every sampler, is not used."""
+
+    def __init__(self, dataset, rank: int | None = None, world_size: int | None = None,
+                 seed: int | None = None) -> None:
+        self.dataset = dataset
+        self.rank, self.world_size = resolve_world(rank, world_size)
+        n = len(dataset)
+        self.start = n * self.rank // self.world_size
+        self.stop = n * (self.rank + 1) // self.world_size
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.start, self.stop))
+
+    def __len__(self) -> int:
+        return self.stop - self.start
 
 
 @DATA_SAMPLERS.register_module()
 class ModalityBatchSampler:
     """Batches of at most ``batch_size`` indices that never mix modalities (for feature extraction).
 
-    Built by mmengine with the index sampler (``DefaultSampler(shuffle=False)``, which also shards
-    under DDP) and the dataloader's batch size.
+    Built by mmengine with the index sampler (:class:`ShardSampler`, which shards under DDP) and
+    the dataloader's batch size; every index of the sampler lands in exactly one batch.
     """
 
     def __init__(self, sampler, batch_size: int, drop_last: bool = False) -> None:

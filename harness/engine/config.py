@@ -20,6 +20,9 @@ from typing import Any, Mapping
 from mmengine.config import Config
 
 import protocols
+from harness.data.cache import DEFAULT_RESIZE_FILTER, check_resize_filter
+from harness.engine import backends
+from harness.engine.selection import check_criterion
 from harness.errors import ConfigError
 from protocols.evaluation import check_protocol
 
@@ -33,6 +36,8 @@ SELECTION_RULES = ('final', 'best-test-rank1')
 # Keys the engine reads when present (with a default otherwise), so no config needs to set them.
 OPTIONAL_KEYS = (
     'selection.epochs',                      # evaluated epochs of the optimistic rule
+    'selection.criterion',                   # what the optimistic rule maximises
+    'resize_filter', 'backends',             # decode-once resize; TF32/cuDNN switches
     'train_dataloader.num_workers', 'train_dataloader.batch_size',
     'test.batch_size', 'test.num_workers', 'test.distance', 'test.keep_features',
     'amp.enabled', 'amp.dtype', 'channels_last', 'cudnn_benchmark', 'cache_dir',
@@ -101,6 +106,9 @@ def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) 
     if selection not in SELECTION_RULES:
         raise ConfigError(f'selection.rule = {selection!r} in {path}; choose one of '
                           f'{SELECTION_RULES}')
+    check_criterion(cfg.get('selection', {}).get('criterion', 'mean-r1'))
+    check_resize_filter(cfg.get('resize_filter', DEFAULT_RESIZE_FILTER))
+    backends.resolve(cfg.get('backends'))
     cfg.config_file = str(path)
     return cfg
 

@@ -6,8 +6,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from mmengine.dist import broadcast_object_list, gather_object, get_world_size, is_main_process
 from mmengine.evaluator import BaseMetric
 
+from harness.engine import selection
 from harness.registry import METRICS
 from protocols.evaluation import evaluate, test_records
 from protocols.metrics import ProtocolResult
@@ -22,11 +24,8 @@ KEEP_FEATURES_MAX_BYTES = 128 * 2**20
 
 
 def selection_score(results: dict[str, ProtocolResult]) -> float:
-    """What an (optimistic) best-epoch rule ranks by: SYSU all-search single-shot Rank-1; RegDB the
-    mean Rank-1 of both directions (MPANet's rule)."""
-    if 'all-single' in results:
-        return results['all-single'].mean['R1']
-    return float(np.mean([r.mean['R1'] for r in results.values()]))
+    """The default best-epoch score (criterion ``'mean-r1'``, harness.engine.selection)."""
+    return selection.mean_r1(results)
 
 
 @METRICS.register_module()
@@ -40,23 +39,44 @@ class VIReIDMetric(BaseMetric):
     default_prefix = 'reid'
 
     def __init__(self, dataset: str, data_root: str, protocol: dict, distance: str = 'cosine',
-                 collect_device: str = 'cpu', prefix: str | None = None) -> None:
+                 selection_criterion: str = 'mean-r1', collect_device: str = 'cpu',
+                 prefix: str | None = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.dataset, self.data_root, self.protocol, self.distance = dataset, data_root, dict(protocol), distance
+        self.selection_criterion = selection.check_criterion(selection_criterion)
         self.results_by_setting: dict[str, ProtocolResult] = {}
         self.features: tuple[list[str], np.ndarray] | None = None   # (paths, N x D), last test
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for s in data_samples:
-            self.results.append((s['index'], s['feat'].to(torch.float32)))
+            self.results.append((s['index'], s['feat'].detach().to('cpu', torch.float32)))
+
+    def evaluate(self, size: int) -> dict:
+        """Like ``BaseMetric.evaluate``, but collects every process's features whole.
+
+        mmengine's collection interleaves the ranks' results and cuts them to ``size``, which
+        assumes equal, padded shares in sampler order; test batches here are regrouped by
+        modality and shared without padding (``ShardSampler``), so the results are gathered as
+        they are and put in order by their image index.
+        """
+        parts = gather_object(self.results) if get_world_size() > 1 else [self.results]
+        if is_main_process():
+            metrics = self.compute_metrics([r for part in parts for r in part])
+            metrics = [{f'{self.prefix}/{k}' if self.prefix else k: v for k, v in metrics.items()}]
+        else:
+            metrics = [None]
+        broadcast_object_list(metrics)
+        self.results.clear()
+        return metrics[0]
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         records = test_records(self.dataset, self.data_root, self.protocol)
         results = sorted(results, key=lambda r: r[0])
         indices = [i for i, _ in results]
         if indices != list(range(len(records))):
-            raise RuntimeError(f'the evaluator received features for {len(set(indices))} of '
-                               f'{len(records)} test images; the test dataloader must cover the whole test set')
+            raise RuntimeError(f'the evaluator received {len(indices)} features for '
+                               f'{len(set(indices))} of {len(records)} test images; the test '
+                               f'dataloader must give each test image once')
         feats = torch.stack([f for _, f in results]).numpy()
         if not np.isfinite(feats).all():
             bad = np.flatnonzero(~np.isfinite(feats).all(1))
@@ -67,7 +87,9 @@ class VIReIDMetric(BaseMetric):
                                            distance=self.distance)
         out = {f'{setting}/{k}': res.mean[k] for setting, res in self.results_by_setting.items()
                for k in REPORTED_KEYS}
-        out['selection_score'] = selection_score(self.results_by_setting)
+        out['selection_score'] = selection.score(
+            self.selection_criterion, self.results_by_setting, self.dataset, self.data_root,
+            self.protocol, records, feats, self.distance)
         return out
 
 

@@ -16,12 +16,18 @@ from typing import Any, Iterator, Mapping
 
 import torch
 from mmengine.config import Config
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from harness.atomic import write_json_atomic
 from harness.checkpoints import describe_model, latest_checkpoint
+from harness.data.cache import DEFAULT_RESIZE_FILTER
 from harness.data.datasets import train_set
-from harness.engine.config import check_protocol_unchanged, config_hash, is_optimistic, load_config
+from harness.data.samplers import check_shardable
+from harness.dist import launch_world_size
+from harness.engine import backends
+from harness.engine.config import (check_protocol_unchanged, config_hash, is_optimistic,
+                                   load_config, protocol_changes)
 from harness.engine.provenance import collect, now
 from harness.engine.runner import HarnessRunner
 from harness.errors import HarnessError, RunFailed, describe
@@ -33,18 +39,15 @@ RECORD = 'record.json'
 SCHEMA = 1
 
 
-def _selection_epochs(cfg: Config) -> tuple[int, int]:
-    """(val_begin, val_interval) for an optimistic best-epoch rule given as a list of epochs."""
-    epochs = sorted(cfg.selection.get('epochs') or [cfg.train_cfg['max_epochs']])
-    steps = {b - a for a, b in zip(epochs, epochs[1:])}
-    if len(steps) > 1:
-        raise ValueError(f'selection.epochs must be evenly spaced, got {epochs}')
-    return epochs[0], (steps.pop() if steps else 1)
+def _selection_epochs(cfg: Config) -> list[int]:
+    """The finished-epoch counts an optimistic best-epoch rule tests after (default: the last)."""
+    return sorted(int(e) for e in (cfg.selection.get('epochs') or [cfg.train_cfg['max_epochs']]))
 
 
-def _dataloader(cfg: Config, train: bool) -> dict:
+def _dataloader(cfg: Config, train: bool, world_size: int = 1) -> dict:
     common = dict(dataset=cfg.protocol['dataset'], data_root=str(cfg.data_root), protocol=dict(cfg.protocol),
-                  input_size=tuple(cfg.input_size), cache_dir=cfg.get('cache_dir'))
+                  input_size=tuple(cfg.input_size), cache_dir=cfg.get('cache_dir'),
+                  resize_filter=cfg.get('resize_filter', DEFAULT_RESIZE_FILTER))
     loader = cfg.get('train_dataloader', {}) if train else {}
     workers = int(loader.get('num_workers', 0))
     out = dict(num_workers=workers, persistent_workers=False, pin_memory=torch.cuda.is_available(),
@@ -60,12 +63,14 @@ def _dataloader(cfg: Config, train: bool) -> dict:
             raise ValueError(f'train_dataloader.batch_size = {batch} but the sampler lays out '
                              f'2 x {sampler["num_ids"]} ids x {sampler["num_instances"]} = {expected} '
                              'images per batch; set batch_size to that product')
-        out.update(batch_size=expected, sampler=sampler, drop_last=False,
+        # Under DDP each process loads its share of every global batch (harness.dist).
+        check_shardable(expected // 2, world_size)
+        out.update(batch_size=expected // world_size, sampler=sampler, drop_last=False,
                    dataset=dict(type='VIReIDTrainSet', pipeline=list(cfg.get('train_pipeline', [])), **common))
     else:
         test = cfg.get('test', {})
         out.update(batch_size=int(test.get('batch_size', 64)), num_workers=int(test.get('num_workers', 0)),
-                   sampler=dict(type='DefaultSampler', shuffle=False),
+                   sampler=dict(type='ShardSampler'),
                    batch_sampler=dict(type='ModalityBatchSampler'),
                    dataset=dict(type='VIReIDTestSet', **common))
         out.pop('worker_init_fn', None)
@@ -74,7 +79,8 @@ def _dataloader(cfg: Config, train: bool) -> dict:
 
 def _evaluator(cfg: Config) -> dict:
     return dict(type='VIReIDMetric', dataset=cfg.protocol['dataset'], data_root=str(cfg.data_root),
-                protocol=dict(cfg.protocol), distance=cfg.get('test', {}).get('distance', 'cosine'))
+                protocol=dict(cfg.protocol), distance=cfg.get('test', {}).get('distance', 'cosine'),
+                selection_criterion=cfg.get('selection', {}).get('criterion', 'mean-r1'))
 
 
 def without_pretrained(model: dict) -> dict:
@@ -119,6 +125,10 @@ def runtime_settings(cfg: Config) -> dict[str, Any]:
                   cfg.get('env_cfg'))
     if env['dist_cfg'].get('backend') is None:
         env['dist_cfg']['backend'] = 'nccl' if torch.cuda.is_available() else 'gloo'
+    # mmengine sets cuDNN autotuning from env_cfg after harness.engine.backends did: a config's
+    # `backends` entry is the one place that states it, so it wins over the runtime default.
+    if 'cudnn_benchmark' in (cfg.get('backends') or {}):
+        env['cudnn_benchmark'] = backends.resolve(cfg.backends)['cudnn_benchmark']
     out['env_cfg'] = env
     return out
 
@@ -128,6 +138,7 @@ def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bo
                   log_level: str = 'INFO') -> dict:
     """The mmengine Runner config for a loaded method config."""
     cfg = copy.deepcopy(cfg)
+    world_size = launch_world_size(launcher)
     model = dict(cfg.model, num_classes=num_classes)
     if load_from is not None and not resume:
         model = without_pretrained(model)
@@ -151,6 +162,8 @@ def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bo
         resume=resume, load_from=load_from,
         **runtime_settings(cfg),
     )
+    if world_size > 1:
+        out['sync_bn'] = 'torch'   # BatchNorm statistics over the global batch (harness.dist)
     if not train:
         return out
     optim_wrapper = dict(cfg.optim_wrapper)
@@ -160,14 +173,16 @@ def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bo
         optim_wrapper.update(type='AmpOptimWrapper', dtype=amp.get('dtype', 'float16'))
     else:
         optim_wrapper.setdefault('type', 'OptimWrapper')
-    out.update(train_dataloader=_dataloader(cfg, train=True), optim_wrapper=optim_wrapper,
+    out.update(train_dataloader=_dataloader(cfg, train=True, world_size=world_size),
+               optim_wrapper=optim_wrapper,
                param_scheduler=list(cfg.get('param_scheduler', [])),
                train_cfg=dict(by_epoch=True, max_epochs=int(cfg.train_cfg['max_epochs']),
                               val_interval=10**9))
     if is_optimistic(cfg):
-        begin, interval = _selection_epochs(cfg)
         out.update(val_dataloader=out['test_dataloader'], val_evaluator=out['test_evaluator'], val_cfg=dict())
-        out['train_cfg'].update(val_begin=begin, val_interval=interval)
+        out['train_cfg'] = dict(type='ListedEpochsTrainLoop',
+                                max_epochs=int(cfg.train_cfg['max_epochs']),
+                                val_epochs=_selection_epochs(cfg))
         out['default_hooks']['checkpoint'].update(save_best='reid/selection_score', rule='greater')
     return out
 
@@ -179,6 +194,7 @@ def build_runner(cfg: Config, work_dir: str | Path, train: bool = True, resume: 
     (``trusted``: with ``weights_only=False``) and written atomically."""
     num_classes = train_set(cfg.protocol['dataset'], cfg.data_root, cfg.protocol).num_classes
     rc = runner_config(cfg, work_dir, num_classes, train, resume, load_from, launcher, log_level)
+    backends.apply(backends.resolve(cfg.get('backends')))
     runner = HarnessRunner.from_cfg(Config(rc))
     runner.trusted = trusted
     runner.method = cfg.get('entry', {}).get('method')
@@ -204,6 +220,25 @@ def _results(runner: Runner) -> dict[str, Any]:
     return {k: v.to_dict() for k, v in metric.results_by_setting.items()}
 
 
+def _distributed(cfg: Config, launcher: str) -> dict[str, Any]:
+    """How the run was spread over processes (one process: world_size 1)."""
+    world_size = launch_world_size(launcher)
+    per_modality = cfg.sampler['num_ids'] * cfg.sampler['num_instances']
+    return dict(world_size=world_size, sync_bn=world_size > 1, global_batch=2 * per_modality,
+                per_process_batch=2 * per_modality // world_size)
+
+
+def _recipe_change(runner: Runner, world_size: int) -> str | None:
+    """Why a multi-process run does not train the one-process recipe, if it does not."""
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    if world_size > 1 and not getattr(model, 'gathers_global_batch', False):
+        return (f'trained on {world_size} processes (--gpus-per-run {world_size}), but '
+                f'{type(model).__name__} computes its batch-level losses on each process\'s '
+                f'share of the batch (it does not declare gathers_global_batch, see '
+                f'harness.dist): not the one-GPU recipe')
+    return None
+
+
 def _keep_features(runner: Runner, cfg: Config, work_dir: Path) -> str | None:
     from mmengine.dist import is_main_process
 
@@ -215,16 +250,20 @@ def _keep_features(runner: Runner, cfg: Config, work_dir: Path) -> str | None:
 
 
 def new_record(cfg: Config, config: str, work_dir: Path, comparable: bool,
-               source: str = 'reproduced') -> dict[str, Any]:
+               source: str = 'reproduced', not_comparable: list[str] | None = None
+               ) -> dict[str, Any]:
     """The record of a run of ``cfg`` before it starts; ``source`` says where its weights come from:
-    'reproduced' (trained by this run), 'untrained' (its initial weights) or 'official'."""
+    'reproduced' (trained by this run), 'untrained' (its initial weights) or 'official'.
+    ``not_comparable`` lists why the run is not comparable (empty when it is)."""
     if source not in RECORD_SOURCES:
         raise ValueError(f'record source must be one of {RECORD_SOURCES}, got {source!r}')
     return dict(
         schema=SCHEMA, status='running', source=source, **_method_info(cfg), config=str(config),
         config_hash=config_hash(cfg), dataset=cfg.protocol['dataset'], split=cfg.protocol.get('split'),
-        protocol=dict(cfg.protocol), comparable=comparable, optimistic=is_optimistic(cfg),
-        selection=cfg.selection['rule'], distance=cfg.get('test', {}).get('distance', 'cosine'),
+        protocol=dict(cfg.protocol), comparable=comparable,
+        not_comparable=list(not_comparable or []),
+        optimistic=is_optimistic(cfg), selection=cfg.selection['rule'],
+        selection_cfg=dict(cfg.selection), distance=cfg.get('test', {}).get('distance', 'cosine'),
         results={}, work_dir=str(work_dir), checkpoint=None, error=None)
 
 
@@ -277,11 +316,26 @@ def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[Ru
 
 
 def _loaded(config: str, data_root: str | None, cfg_options: Mapping[str, Any] | None,
-            allow_protocol_change: bool) -> tuple[Config, bool]:
+            allow_protocol_change: bool) -> tuple[Config, bool, list[str]]:
+    """The config, whether the run is comparable, and why not."""
     cfg = load_config(config, cfg_options)
     if data_root is not None:
         cfg.data_root = str(data_root)
-    return cfg, check_protocol_unchanged(cfg, allow=allow_protocol_change)
+    comparable = check_protocol_unchanged(cfg, allow=allow_protocol_change)
+    why = [] if comparable else \
+        [f'changes protocol fields: {", ".join(protocol_changes(cfg))} (--allow-protocol-change)']
+    return cfg, comparable, why
+
+
+def _record_setup(record: dict[str, Any], runner: Runner, cfg: Config, launcher: str) -> None:
+    """The numerical backends and the process layout the Runner set up, and whether a
+    multi-process run still trains the one-process recipe."""
+    record['provenance'].update(backends=backends.effective(),
+                                distributed=_distributed(cfg, launcher))
+    reason = _recipe_change(runner, launch_world_size(launcher))
+    if reason:
+        record['comparable'] = False
+        record['not_comparable'].append(reason)
 
 
 def run_experiment(config: str, work_dir: str, data_root: str | None = None,
@@ -292,14 +346,15 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
     write ``work_dir/record.json`` atomically and return the record. A failure is recorded, then
     raised (see :func:`recorded`)."""
     work_dir = Path(work_dir)
-    cfg, comparable = _loaded(config, data_root, cfg_options, allow_protocol_change)
-    record = new_record(cfg, config, work_dir, comparable)
+    cfg, comparable, why = _loaded(config, data_root, cfg_options, allow_protocol_change)
+    record = new_record(cfg, config, work_dir, comparable, not_comparable=why)
     with recorded(cfg, work_dir, record) as state:
         latest = latest_checkpoint(work_dir) if resume else None
         runner = build_runner(cfg, work_dir, train=True, resume=latest is not None,
                               load_from=None if latest is None else str(latest), launcher=launcher,
                               log_level=log_level)
         state.started = True
+        _record_setup(record, runner, cfg, launcher)
         runner.train()
         if record['optimistic']:
             best = runner.message_hub.get_info('best_ckpt')
@@ -339,8 +394,8 @@ def score_run(config: str, work_dir: str, data_root: str | None = None,
         from harness.checkpoints import load_checkpoint
         load_checkpoint(checkpoint, trusted=trusted)
     work_dir = Path(work_dir)
-    cfg, comparable = _loaded(config, data_root, cfg_options, allow_protocol_change)
-    record = new_record(cfg, config, work_dir, comparable, source=source)
+    cfg, comparable, why = _loaded(config, data_root, cfg_options, allow_protocol_change)
+    record = new_record(cfg, config, work_dir, comparable, source=source, not_comparable=why)
     # Nothing was selected on the test set here, whatever rule the config's training would use.
     record.update(selection='none (not trained)' if source == 'untrained' else 'given checkpoint',
                   optimistic=False, checkpoint=None if checkpoint is None else str(checkpoint))
@@ -348,6 +403,7 @@ def score_run(config: str, work_dir: str, data_root: str | None = None,
         runner = build_runner(cfg, work_dir, train=False, resume=False, load_from=checkpoint,
                               launcher=launcher, log_level=log_level, trusted=trusted)
         state.started = True
+        _record_setup(record, runner, cfg, launcher)
         runner.test()
         record['results'] = _results(runner)
     return record

@@ -35,7 +35,6 @@ from harness.leaderboard.worker import (DEFAULT_RUNNER, EXIT_ALREADY_DONE, EXIT_
 
 LOG_NAME = 'leaderboard.log'
 JOBS_NAME = 'jobs.json'
-QUEUED_STATES = {'PENDING', 'RUNNING', 'REQUEUED', 'CONFIGURING', 'COMPLETING', 'SUSPENDED', 'RESIZING'}
 
 
 def worker_command(run: RunSpec, runner: str = DEFAULT_RUNNER, rerun: bool = False,
@@ -225,16 +224,54 @@ def run_distributed(run: dict, runner: str, rerun: bool, gpus_per_run: int) -> d
     return _outcome_from_exit(spec, rc, t0)
 
 
+class SubmissionError(RuntimeError):
+    """sbatch refused a job (a bad partition, GPU request, account, ...)."""
+
+
+def parse_sbatch_args(text: str | None) -> dict:
+    """``'--account=proj --qos=high --exclusive'`` -> submitit's ``slurm_additional_parameters``.
+
+    Each token is ``--name=value`` or a bare ``--flag``; short options (``-A proj``) and
+    ``--name value`` pairs are refused: they cannot be told apart from a flag and a stray word.
+    """
+    import shlex
+    params: dict = {}
+    for tok in shlex.split(text or ''):
+        name, eq, value = tok.partition('=')
+        if not name.startswith('--') or len(name) < 3 or (eq and not value):
+            raise ValueError(f'--sbatch-args: cannot read {tok!r}; give long sbatch options as '
+                             f'--name=value or --flag, e.g. '
+                             f'--sbatch-args="--account=proj --qos=high"')
+        params[name[2:]] = value if eq else True
+    return params
+
+
+def _sbatch_hint(message: str, gpus_per_run: int, partition: str | None) -> str:
+    if 'gres' in message.lower() and gpus_per_run:
+        where = f'partition {partition!r}' if partition else 'the default partition'
+        return (f'{where} offers no GPUs for --gpus-per-run {gpus_per_run}: pass '
+                f'--gpus-per-run 0 to train on its CPUs, or --partition NAME of a GPU partition '
+                f'(sinfo -o "%P %G" lists them)')
+    if 'partition' in message.lower():
+        return 'check --partition (sinfo lists the partitions)'
+    return 'check --partition, --gpus-per-run, --cpus-per-run, --time-min and --sbatch-args'
+
+
 class SubmititLauncher:
     """One submitit job per run (Slurm on a cluster; 'local' or 'debug' executors for tests).
 
     Job ids go into ``OUT/jobs.json`` at submission and into each record's ``provenance.job_id``.
+    On Slurm the jobs are followed with :class:`harness.leaderboard.slurm.JobStates` (sacct, or
+    squeue where the cluster keeps no accounting), so a job that ends without a result
+    (cancelled, timed out, killed) is noticed within ``poll_s`` seconds and recorded as failed;
+    the next leaderboard resumes it from its last checkpoint.
     """
 
     def __init__(self, folder: str | Path, jobs_file: str | Path, cluster: str = 'slurm',
                  partition: str | None = None, gpus_per_run: int = 1, time_min: int = 2880,
                  cpus_per_run: int | None = None, runner: str = DEFAULT_RUNNER, rerun: bool = False,
-                 lock: Callable[[], FileLock] | None = None):
+                 lock: Callable[[], FileLock] | None = None, sbatch_args: dict | None = None,
+                 poll_s: float = 5.0, end_grace_s: float = 120.0):
         if importlib.util.find_spec('submitit') is None:
             raise RuntimeError("--launcher slurm needs submitit: pip install 'vireid-bench[slurm]'")
         if cluster == 'slurm' and shutil.which('sbatch') is None:
@@ -243,7 +280,8 @@ class SubmititLauncher:
         self.folder, self.jobs_file, self.cluster = Path(folder), Path(jobs_file), cluster
         self.partition, self.gpus_per_run, self.time_min = partition, gpus_per_run, time_min
         self.cpus_per_run, self.runner, self.rerun = cpus_per_run, runner, rerun
-        self.lock = lock
+        self.lock, self.sbatch_args = lock, dict(sbatch_args or {})
+        self.poll_s, self.end_grace_s = poll_s, end_grace_s
         self.parallel = 10 ** 6   # the scheduler decides
 
     def executor(self):
@@ -254,8 +292,14 @@ class SubmititLauncher:
             params['gpus_per_node'] = self.gpus_per_run
         if self.cpus_per_run:
             params['cpus_per_task'] = self.cpus_per_run
-        if self.partition and self.cluster == 'slurm':
-            params['slurm_partition'] = self.partition
+        if self.cluster == 'slurm':
+            # Torch would start a thread per core of the node; a job owns only its allocation.
+            params['slurm_setup'] = [
+                'export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}']
+            if self.partition:
+                params['slurm_partition'] = self.partition
+            if self.sbatch_args:
+                params['slurm_additional_parameters'] = dict(self.sbatch_args)
         ex.update_parameters(**params)
         return ex
 
@@ -274,14 +318,29 @@ class SubmititLauncher:
         """Scheduler state of a job an earlier leaderboard submitted and did not see end, if known."""
         if entry.get('cluster') != 'slurm' or entry.get('state') != 'SUBMITTED':
             return None
+        from harness.leaderboard.slurm import job_states
+        state = job_states([entry['job_id']]).get(str(entry['job_id']))
+        return None if state in (None, 'UNKNOWN') else state
+
+    def _entry(self, run: RunSpec, job, submitted: str, state: str) -> dict:
+        return {'job_id': str(job.job_id), 'cluster': self.cluster, 'submitted': submitted,
+                'work_dir': run.work_dir, 'submitit_folder': str(self.folder), 'state': state}
+
+    def _submit(self, ex, run: RunSpec):
+        from submitit.core.utils import FailedJobError
         try:
-            import submitit
-            return str(submitit.SlurmJob(entry['submitit_folder'], entry['job_id']).state)
-        except Exception:   # sacct unavailable or the job is forgotten: submit again (the lock still guards)
-            return None
+            if self.gpus_per_run > 1:
+                return ex.submit(run_distributed, run.to_dict(), self.runner, self.rerun,
+                                 self.gpus_per_run)
+            return ex.submit(execute, run.to_dict(), self.runner, self.rerun)
+        except FailedJobError as err:
+            message = str(err).strip() or type(err).__name__
+            hint = _sbatch_hint(message, self.gpus_per_run, self.partition)
+            raise SubmissionError(f'sbatch refused the job of {run.key}: {message}\n'
+                                  f'{hint}') from None
 
     def launch(self, runs: Iterable[RunSpec], progress: Progress) -> list[dict]:
-        import submitit
+        from harness.leaderboard.slurm import is_active
         runs = list(runs)
         ex = self.executor()
         try:
@@ -289,38 +348,101 @@ class SubmititLauncher:
         except (FileNotFoundError, json.JSONDecodeError):
             known = {}
         jobs, outcomes = [], {}
-        for run in runs:
-            # A job still queued from an earlier leaderboard (killed while waiting) is not submitted twice.
-            state = self.job_state(known[run.key]) if run.key in known else None
-            if state in QUEUED_STATES:
-                outcomes[run.key] = {'key': run.key, 'status': 'busy', 'wall_s': 0.0, 'record': str(run.record_path),
-                                     'job_id': known[run.key]['job_id'],
-                                     'error': f'queued as job {known[run.key]["job_id"]} ({state})'}
-                progress.skip(run.key, f'busy: already queued as job {known[run.key]["job_id"]} ({state})')
-                continue
-            Path(run.work_dir).mkdir(parents=True, exist_ok=True)
-            if self.gpus_per_run > 1:
-                job = ex.submit(run_distributed, run.to_dict(), self.runner, self.rerun, self.gpus_per_run)
-            else:
-                job = ex.submit(execute, run.to_dict(), self.runner, self.rerun)
-            jobs.append((run, job))
-            progress.start(run.key, run.work_dir)
         now = time.strftime('%Y-%m-%dT%H:%M:%S%z')
-        self._save_jobs({run.key: {'job_id': str(job.job_id), 'cluster': self.cluster, 'submitted': now,
-                                   'work_dir': run.work_dir, 'submitit_folder': str(self.folder),
-                                   'state': 'SUBMITTED'} for run, job in jobs})
-        by_job = {id(job): run for run, job in jobs}
-        for job in submitit.helpers.as_completed([j for _, j in jobs]):
-            run = by_job[id(job)]
-            try:
-                out = dict(job.result())
-            except Exception as err:   # the job itself died (time limit, node failure, ...)
-                out = {'key': run.key, 'status': 'failed', 'wall_s': 0.0, 'record': str(run.record_path),
-                       'error': _record_death(run, 1) + f'; submitit: {type(err).__name__}: {str(err)[:300]}'}
+        try:
+            for run in runs:
+                # A job still queued from an earlier leaderboard (killed while waiting) is not
+                # submitted twice.
+                state = self.job_state(known[run.key]) if run.key in known else None
+                if is_active(state):
+                    job_id = known[run.key]['job_id']
+                    outcomes[run.key] = {'key': run.key, 'status': 'busy', 'wall_s': 0.0,
+                                         'record': str(run.record_path), 'job_id': job_id,
+                                         'error': f'queued as job {job_id} ({state})'}
+                    progress.skip(run.key, f'busy: already queued as job {job_id} ({state})')
+                    continue
+                Path(run.work_dir).mkdir(parents=True, exist_ok=True)
+                jobs.append((run, self._submit(ex, run)))
+                progress.start(run.key, run.work_dir)
+        finally:   # what was submitted is known to the next leaderboard, even after an error
+            self._save_jobs({run.key: self._entry(run, job, now, 'SUBMITTED') for run, job in jobs})
+        wait = self._wait_slurm if self.cluster == 'slurm' else self._wait_submitit
+        for run, job, out in wait(jobs):
             out['job_id'] = str(job.job_id)
             report(progress, out)
             outcomes[run.key] = out
-        self._save_jobs({run.key: {'job_id': str(job.job_id), 'cluster': self.cluster, 'submitted': now,
-                                   'work_dir': run.work_dir, 'submitit_folder': str(self.folder),
-                                   'state': outcomes[run.key]['status']} for run, job in jobs})
+        self._save_jobs({run.key: self._entry(run, job, now, outcomes[run.key]['status'])
+                         for run, job in jobs})
         return [outcomes[r.key] for r in runs if r.key in outcomes]
+
+    @staticmethod
+    def _result(run: RunSpec, job) -> dict:
+        try:
+            return dict(job.result())
+        except Exception as err:   # the job itself died (time limit, node failure, ...)
+            return {'key': run.key, 'status': 'failed', 'wall_s': 0.0,
+                    'record': str(run.record_path),
+                    'error': _record_death(run, 1)
+                    + f'; submitit: {type(err).__name__}: {str(err)[:300]}'}
+
+    def _wait_submitit(self, jobs: list):
+        """submitit's own polling (its 'local' and 'debug' executors)."""
+        import submitit
+        by_job = {id(job): run for run, job in jobs}
+        for job in submitit.helpers.as_completed([j for _, j in jobs]):
+            run = by_job[id(job)]
+            yield run, job, self._result(run, job)
+
+    def _wait_slurm(self, jobs: list):
+        """Poll all jobs with one scheduler query per round until each has a result or has ended."""
+        from harness.leaderboard.slurm import JobStates, is_active
+        states = JobStates()
+        pending = {str(job.job_id): (run, job) for run, job in jobs}
+        ended_at: dict[str, float] = {}
+        while pending:
+            current = states(list(pending))
+            for job_id, (run, job) in list(pending.items()):
+                if job.paths.result_pickle.exists():
+                    out = self._result(run, job)
+                else:
+                    state = current.get(job_id, 'UNKNOWN')
+                    if is_active(state) or state == 'UNKNOWN':
+                        continue
+                    # Ended without a result: cancelled, timed out or killed (or a result still on
+                    # its way through a slow shared file system: wait for it a little).
+                    first = ended_at.setdefault(job_id, time.monotonic())
+                    out = self._ended_without_result(run, job_id, state, time.monotonic() - first)
+                    if out is None:
+                        continue
+                del pending[job_id]
+                yield run, job, out
+            if pending:
+                time.sleep(self.poll_s)
+
+    def _ended_without_result(self, run: RunSpec, job_id: str, state: str,
+                              waited: float) -> dict | None:
+        """The outcome of a job that ended without a result, or None to look again later.
+
+        A cancelled job's processes outlive its state change by Slurm's KillWait; its 'failed'
+        record is written once they are gone (the run lock is free again) or after ``end_grace_s``.
+        """
+        if state == 'COMPLETED' and waited < self.end_grace_s:
+            return None   # the result file may lag behind on a shared file system
+        why = f'Slurm job {job_id} ended {state} without a result'
+        record = read_record(run.record_path) or {}
+        if record.get('status') == 'done' and record.get('provenance', {}).get('job_id') == job_id:
+            return {'key': run.key, 'status': 'done', 'wall_s': 0.0,
+                    'record': str(run.record_path), 'error': None}
+        try:
+            with FileLock(run.lock_path):
+                error = RuntimeError(f'{why}; a rerun resumes from the last checkpoint')
+                failed = failure_record(run, error, started='', tb='')
+                failed['provenance']['job_id'] = job_id
+                write_json_atomic(run.record_path, failed)
+        except Busy:
+            if waited < self.end_grace_s:
+                return None   # its processes still run (KillWait): look again
+        return {'key': run.key, 'status': 'failed', 'wall_s': 0.0, 'record': str(run.record_path),
+                'error': f'{why} (cancelled, timed out or killed; its log: '
+                         f'{self.folder}/{job_id}_0_log.err); the next leaderboard resumes it '
+                         f'from its last checkpoint'}

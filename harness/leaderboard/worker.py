@@ -9,11 +9,14 @@ not even start. It never raises for a failing run, so a submitit job never ends 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import importlib
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -115,7 +118,8 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
                 # Method packages register their models on import; the engine builds them by name.
                 from harness.plugins import discover
                 discover()
-            resolve_runner(engine)(**kwargs)
+            with _stop_on_sigterm():
+                resolve_runner(engine)(**kwargs)
         except Exception as err:   # the run failed; the leaderboard goes on
             tb = traceback.format_exc()
             outcome['wall_s'] = time.monotonic() - t0
@@ -145,6 +149,34 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
         return outcome
     finally:
         lock.release()
+
+
+class Terminated(RuntimeError):
+    """The process was sent SIGTERM inside a Slurm job."""
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm():
+    """Inside a Slurm job, stop the run at SIGTERM (``scancel``, the time limit, preemption).
+
+    Slurm sends SIGTERM, then SIGKILL after its ``KillWait``; submitit's job wrapper ignores
+    SIGTERM, so the run would go on training until killed, possibly mid-checkpoint. Stopping at
+    once records the run as failed (the next leaderboard resumes it from its last checkpoint).
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if 'SLURM_JOB_ID' not in os.environ or not in_main_thread:
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated('the Slurm job was sent SIGTERM (scancel, its time limit or preemption); '
+                         'a rerun resumes from the last checkpoint')
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _stamp_job_id(path: Path) -> dict | None:

@@ -49,7 +49,15 @@ def as_modality(value: Any) -> Modality:
 
 
 class VIReIDModel(BaseModel):
-    """Base class: ``forward`` dispatch for mmengine, ``extract_feat`` for the evaluator."""
+    """Base class: ``forward`` dispatch for mmengine, ``extract_feat`` for the evaluator.
+
+    ``gathers_global_batch``: set it to True in a subclass whose losses that compare samples
+    (triplet, centre losses, ...) run on :func:`harness.dist.gather_batch` of their inputs, so that
+    a run on several GPUs trains the one-GPU recipe; runs of other models on several GPUs are
+    recorded as not comparable.
+    """
+
+    gathers_global_batch: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from harness.dist import gather_batch
 from harness.models.backbones.non_local import NonLocalBlock
 from harness.models.backbones.two_stream import TwoStreamResNet
 from harness.models.base import VIReIDModel
@@ -56,6 +57,8 @@ class AGW(VIReIDModel):
             ``pretrained``, ``blocks``, ``base_channels``); the stem is modality-specific
             (``share_from=1``).
     """
+
+    gathers_global_batch = True   # the triplet loss sees the global batch under DDP
 
     def __init__(self, num_classes: int, non_local: bool = True,
                  non_local_layers: Sequence[int] = (0, 2, 3, 0), pool: str = 'gem', gem_p: float = 3.0,
@@ -135,8 +138,10 @@ class AGW(VIReIDModel):
         pooled = self._pool(self._shared(torch.cat(stems)))
         logits = self.classifier(self.bottleneck(pooled)).float()
         loss_id = F.cross_entropy(logits, labels)
-        loss_tri, n_correct = self.triplet(pooled, labels)
-        n = labels.numel()
+        # [visible | infrared] rows; on several GPUs, those of the whole batch (harness.dist).
+        all_labels = gather_batch(labels)
+        loss_tri, n_correct = self.triplet(gather_batch(pooled), all_labels)
+        n = all_labels.numel()
         return dict(loss_id=loss_id, loss_tri=loss_tri,
                     acc_id=(logits.argmax(1) == labels).float().mean().detach(),
                     acc_tri=n_correct.float() / n)

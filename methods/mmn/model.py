@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from harness.dist import gather_batch
 from harness.models.backbones.two_stream import TwoStreamResNet
 from harness.models.base import VIReIDModel
 from harness.models.losses.triplet import BatchHardTripletLoss
@@ -36,6 +37,8 @@ def l2_normalise(x: Tensor) -> Tensor:
 @MODELS.register_module()
 class MMN(VIReIDModel):
     """Middle modality generator + two-stream ResNet + striped BNNeck heads; ID + triplet + DCL."""
+
+    gathers_global_batch = True   # triplet and DCL see the global batch under DDP
 
     def __init__(self, num_classes: int, num_stripes: int = 4, triplet_margin: float = 0.3,
                  dcl_delta: float = 0.2, dcl_head_dim: int = 256, dcl_head_trainable: bool = False,
@@ -130,8 +133,11 @@ class MMN(VIReIDModel):
         """Official ``train.py``: stripe-averaged CE on all 4B rows, triplet on the 4 cross-modal
         (original or M) pairings, DCL between the two M blocks."""
         labels_4b = torch.cat((labels, labels, labels, labels))   # [VIS, M_vis, IR, M_ir]
-        labels_2b = torch.cat((labels, labels))
         loss_id = sum(F.cross_entropy(z, labels_4b) for z in logits) / self.num_stripes
+        # Triplet and DCL compare samples: on several GPUs, over the whole batch (harness.dist).
+        pooled = [gather_batch(f, blocks=4) for f in pooled]
+        labels = gather_batch(labels, blocks=1)
+        labels_2b = torch.cat((labels, labels))
         loss_tri, loss_dcl = pooled[0].new_zeros(()), pooled[0].new_zeros(())
         for feats in pooled:
             vis, m_vis, ir, m_ir = feats.chunk(4, dim=0)

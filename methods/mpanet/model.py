@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from harness.dist import gather_batch
 from harness.models.backbones.resnet import build_resnet
 from harness.models.base import VIReIDModel
 from harness.models.necks.bnneck import BNNeck
@@ -53,6 +54,8 @@ class MPANet(VIReIDModel):
     ``modality_id_weight=1.0`` because the official code adds ``0.5 * (L_v + L_i)`` twice
     (issue #6); set 0.5 to get the weight its config states.
     """
+
+    gathers_global_batch = True   # the centre-cluster loss sees the global batch under DDP
 
     def __init__(self, num_classes: int, num_patterns: int = 6, mam_reduction: int = 16,
                  pattern_weight: float = 0.5, center_cluster_weight: float = 1.0,
@@ -148,7 +151,8 @@ class MPANet(VIReIDModel):
                              f'other modality code; got data_samples["modality"]={modality.tolist()}')
         feats, masks = self.embed(inputs)
         loss_pattern = pattern_overlap_loss(masks)
-        loss_cc = center_cluster_loss(feats, labels, self.center_margin)
+        # Centres over the whole batch: on several GPUs, every process's share (harness.dist).
+        loss_cc = center_cluster_loss(gather_batch(feats), gather_batch(labels), self.center_margin)
         h = self.neck(feats)
         logits = self.classifier(h).float()
         loss_id = F.cross_entropy(logits, labels)

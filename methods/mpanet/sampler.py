@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Iterator
 
 import numpy as np
-from mmengine.dist import get_dist_info
 from torch.utils.data import Sampler
 
+from harness.data.samplers import check_shardable, rank_share, resolve_world
 from harness.registry import DATA_SAMPLERS
 from protocols.datasets.base import Modality
 
@@ -26,11 +26,12 @@ class MPANetIdentitySampler(Sampler[int]):
     One epoch is the full pass, and ``len()`` is its exact length, computed from the epoch's plan
     (the official pre-estimate halves training under ignite >= 0.3, issue #11). Batches come out in
     the harness layout ``[visible block | infrared block]``, identity-major, same identity order.
-    The plan depends only on ``(seed, epoch)`` (private generator). Under DDP each rank takes every
-    ``world_size``-th batch.
+    The plan depends only on ``(seed, epoch)`` (private generator). Under DDP every rank draws the
+    same plan and takes its share of each batch (``harness.data.samplers.rank_share``).
     """
 
-    def __init__(self, dataset, num_ids: int, num_instances: int, seed: int | None = 0) -> None:
+    def __init__(self, dataset, num_ids: int, num_instances: int, seed: int | None = 0,
+                 rank: int | None = None, world_size: int | None = None) -> None:
         self.labels = np.asarray(dataset.labels)
         self.modalities = np.asarray(dataset.modalities)
         if self.labels.shape != self.modalities.shape or self.labels.ndim != 1:
@@ -51,13 +52,15 @@ class MPANetIdentitySampler(Sampler[int]):
             raise ValueError(f'MPANetIdentitySampler needs {num_ids} identities with both visible and '
                              f'infrared images per batch, but the training set has {len(self.positions)}; '
                              f'lower sampler.num_ids')
-        self.rank, self.world_size = get_dist_info()
+        self.rank, self.world_size = resolve_world(rank, world_size)
+        check_shardable(num_ids * num_instances, self.world_size)
         self.epoch = 0
         self._plan: list[np.ndarray] | None = None
 
     @property
     def batch_size(self) -> int:
-        return 2 * self.num_ids * self.num_instances
+        """Images per batch on this rank (the global batch on one process)."""
+        return 2 * self.num_ids * self.num_instances // self.world_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -99,8 +102,8 @@ class MPANetIdentitySampler(Sampler[int]):
         return self._plan
 
     def __iter__(self) -> Iterator[int]:
-        for batch in self.plan()[self.rank::self.world_size]:
-            yield from batch.tolist()
+        for batch in self.plan():
+            yield from rank_share(batch, self.rank, self.world_size).tolist()
 
     def __len__(self) -> int:
-        return len(range(self.rank, len(self.plan()), self.world_size)) * self.batch_size
+        return len(self.plan()) * self.batch_size

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.resnet import Bottleneck
 
+from harness.dist import gather_batch
 from harness.models.backbones.two_stream import TwoStreamResNet
 from harness.models.base import VIReIDModel
 from harness.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
@@ -34,6 +35,8 @@ TRUNK_STRIDES = (2, 2, 1, 2, 2)  # conv1, maxpool, layer1, layer2, layer3 (paddi
 class TwoStreamMHSA(VIReIDModel):
     """Non-shared two-stream network with BoT MHSA in layer4, horizontal parts, ID + HC losses and
     an auxiliary modality. Every keyword is a switch of the README's "Options" table."""
+
+    gathers_global_batch = True   # centre and triplet losses see the global batch under DDP
 
     def __init__(self, num_classes: int, input_size: Sequence[int] = (288, 144), share_from: int = 5,
                  mhsa_stages: Sequence[int] = (4,), mhsa_heads: int = 4, mhsa_dim_head: int = 128,
@@ -202,6 +205,13 @@ class TwoStreamMHSA(VIReIDModel):
         logits, embs, y, mods = out['logits'], out['embs'], out['label'], out['modality']
         losses: dict[str, Tensor] = {}
         losses['loss_id'] = sum(F.cross_entropy(s.float(), y, label_smoothing=self.label_smooth) for s in logits)
+        with torch.no_grad():
+            losses['acc'] = (sum(s.float() for s in logits).argmax(1) == y).float().mean()
+        # The losses below compare samples: on several GPUs, over the whole batch (harness.dist),
+        # rows in the one-process order ([V | A | I] blocks of equal size).
+        blocks = int(torch.unique(mods).numel())
+        embs = [gather_batch(e, blocks) for e in embs]
+        y, mods = gather_batch(y, blocks), gather_batch(mods, blocks)
         normed = [F.normalize(e.float(), dim=1) for e in embs]
         if self.center_loss == 'hc':
             losses['loss_hc'] = self.hc_weight * sum(
@@ -212,8 +222,6 @@ class TwoStreamMHSA(VIReIDModel):
                 self.hctri_weight * sum(hetero_center_triplet_loss(f, y, mods, self.hctri_margin) for f in raw)
         if self.triplet is not None:
             losses['loss_tri'] = self.triplet(torch.cat(normed, 1), y)[0]
-        with torch.no_grad():
-            losses['acc'] = (sum(s.float() for s in logits).argmax(1) == y).float().mean()
         return losses
 
     def extract_feat(self, images: Tensor, modality: int) -> Tensor:

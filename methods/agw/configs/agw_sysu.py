@@ -13,6 +13,10 @@ model = dict(
 )
 
 input_size = (288, 144)
+# Image.resize(..., Image.ANTIALIAS), i.e. PIL's LANCZOS, for training (pre_process_sysu.py:56,
+# RegDB data_loader.py:52,60) and test images (data_loader.py:96);
+# mangye16/Cross-Modal-Re-ID-baseline@e817a26.
+resize_filter = 'lanczos'
 # train.py transform_train: Pad(10) (fill 0) -> RandomCrop(288, 144) -> RandomHorizontalFlip; no random erasing.
 train_pipeline = [
     dict(type='Pad', padding=10, fill=0),

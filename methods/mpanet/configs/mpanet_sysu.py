@@ -19,6 +19,7 @@ model = dict(
 custom_hooks = [dict(type='MPANetEMARateHook')]             # epoch-dependent EMA rate
 
 input_size = (384, 128)                                     # resize (H, W), train and test
+resize_filter = 'bilinear'    # T.Resize(image_size) on PIL images (data/__init__.py:28,79 @f57fd5c)
 train_pipeline = [                                          # in order (normalised on the device)
     dict(type='RandomHorizontalFlip', p=0.5),
     dict(type='Pad', padding=10, fill=127),

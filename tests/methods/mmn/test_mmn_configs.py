@@ -45,9 +45,17 @@ def test_full_config_is_the_released_recipe():
     erasing = cfg.train_pipeline[-1]
     assert erasing['p'] == 0.5 and tuple(erasing['scale']) == (0.02, 0.4) and erasing['attempts'] == 100
     assert erasing['ratio'][1] == pytest.approx(1 / 0.3) and cfg.train_pipeline[0]['fill'] == 0
-    text = (CONFIGS / 'mmn_sysu.py').read_text()
-    assert ("# selection = dict(rule='best-test-rank1', epochs=list(range(2, 81, 2)))  "
-            '# OPTIMISTIC: test-set selection') in text
+    # The official best-epoch rule, commented out (optimistic): train.py tests after epochs
+    # 2, 4, ..., 80 of range(0, 81), i.e. after 3, 5, ..., 81 finished epochs, with its own score.
+    line = next(t for t in (CONFIGS / 'mmn_sysu.py').read_text().splitlines()
+                if t.startswith('# selection = '))
+    selection = eval(line[2:].split('=', 1)[1])
+    assert selection == dict(rule='best-test-rank1', epochs=list(range(3, 82, 2)), criterion='mmn')
+    from harness.engine.run import runner_config
+    optimistic = load_config(CONFIGS / 'mmn_sysu.py', {'selection': selection})
+    loop = runner_config(optimistic, '/tmp/unused', num_classes=4)['train_cfg']
+    assert loop['type'] == 'ListedEpochsTrainLoop' and loop['val_epochs'][:2] == [3, 5]
+    assert loop['val_epochs'][-1] == 81 and len(loop['val_epochs']) == 40
 
 
 def test_demo_model_builds_and_runs_at_demo_size():
