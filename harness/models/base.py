@@ -7,6 +7,9 @@ Training batches (built by the harness data pipeline) arrive as
 lays a batch out as ``[visible block | infrared block]``, each block identity-major with the same
 identity order, so ``inputs[:B//2]`` and ``inputs[B//2:]`` are the two modalities.
 
+Training logs: mmengine sums every ``loss*`` value; a method also logs the training accuracy of
+its identity classifier as ``acc_id`` (:func:`id_accuracy`), the one name every method uses.
+
 Test batches never mix modalities (the harness groups them), so ``extract_feat`` receives one
 modality code for the whole batch; two-stream models use it to pick their stem.
 """
@@ -67,3 +70,8 @@ def batch_modality(data_samples: dict[str, Tensor] | None) -> int:
         raise ValueError(f'a test batch mixes modalities {values.tolist()}; '
                          'use the harness test dataloader, which groups images by modality')
     return int(values.item())
+
+
+def id_accuracy(logits: Tensor, labels: Tensor) -> Tensor:
+    """Training accuracy of an identity classifier (logged as ``acc_id``), detached."""
+    return (logits.argmax(dim=1) == labels).float().mean().detach()

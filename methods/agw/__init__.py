@@ -2,8 +2,8 @@
 from pathlib import Path
 
 import harness.engine.schedulers  # noqa: F401  (registers WarmupMultiStepLR used by the configs)
+import harness.models  # noqa: F401  (registers the parts configs/agw_sysu.py composes)
 from harness.plugins import MethodSpec
-from methods.agw import model  # noqa: F401  (registers AGW in MODELS)
 
 METHOD = MethodSpec(
     name='agw',

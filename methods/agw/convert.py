@@ -6,7 +6,7 @@ Official key -> harness key:
   thermal_module.thermal.{conv1,bn1}.*  -> backbone.infrared.stem.{0,1}.*
   base_resnet.base.layer{1-4}.*         -> backbone.shared.layer{1-4}.*
   NL_{s}.{i}.*                          -> non_local.layer{s}.{i}.*     (s = 2, 3 for AGW)
-  bottleneck.*, classifier.weight       -> unchanged
+  bottleneck.*, classifier.weight       -> head.bottleneck.*, head.classifier.weight
 Dropped: the three ResNet-50 copies' parts the official forward never calls
 (``visible_module.visible.layer*``, ``thermal_module.thermal.layer*``, ``base_resnet.base.{conv1,bn1}``).
 Anything else, a missing used tensor or a shape mismatch is refused.
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+
 from harness.models.convert import load_official_state, map_state_dict, rename_by_prefix
 
 PREFIXES = (
@@ -26,8 +27,8 @@ PREFIXES = (
     ('thermal_module.thermal.conv1.', 'backbone.infrared.stem.0.'),
     ('thermal_module.thermal.bn1.', 'backbone.infrared.stem.1.'),
     ('base_resnet.base.layer', 'backbone.shared.layer'),
-    ('bottleneck.', 'bottleneck.'),
-    ('classifier.', 'classifier.'),
+    ('bottleneck.', 'head.bottleneck.'),
+    ('classifier.', 'head.classifier.'),
 )
 NON_LOCAL = re.compile(r'^NL_([1-4])\.(\d+)\.(.+)$')
 UNUSED = re.compile(r'^(visible_module\.visible\.layer[1-4]|thermal_module\.thermal\.layer[1-4]'

@@ -1,4 +1,4 @@
-"""Triplet losses of the AGW code base (mangye16/Cross-Modal-Re-ID-baseline ``loss.py``).
+"""Triplet losses of the AGW code base (mangye16/Cross-Modal-Re-ID-baseline @ e817a26 ``loss.py``).
 
 Both return ``(loss, n_correct)``: ``n_correct`` counts anchors whose (hardest or weighted)
 negative distance is >= the positive one, as a detached int64 0-dim tensor (the official code
@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from harness.registry import MODELS
 
 
 def euclidean_dist(a: Tensor, b: Tensor) -> Tensor:
@@ -34,6 +36,7 @@ def _masks(feats: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     return same, ~same
 
 
+@MODELS.register_module()
 class BatchHardTripletLoss(nn.Module):
     """Batch-hard triplet loss (Hermans et al.), AGW's ``OriTripletLoss``.
 
@@ -66,6 +69,7 @@ def softmax_weights(dist: Tensor, mask: Tensor) -> Tensor:
     return exp / (exp.sum(dim=1, keepdim=True) + 1e-6)
 
 
+@MODELS.register_module()
 class WeightedRegularizedTriplet(nn.Module):
     """AGW's weighted regularised triplet (``TripletLoss_WRT``): no margin, no mining.
 

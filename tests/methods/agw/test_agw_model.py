@@ -4,8 +4,10 @@ import torch
 import torch.nn.functional as F
 from torchvision.models import resnet50
 
-from harness.models.losses import WeightedRegularizedTriplet
-from methods.agw.model import AGW, non_local_positions
+from harness.models import CrossModalityReID
+from harness.models.backbones.non_local import non_local_positions
+from harness.models.losses import BatchHardTripletLoss, WeightedRegularizedTriplet
+from methods.agw.model import AGW
 
 DEMO = dict(pretrained=False, blocks=(1, 1, 1, 1))
 
@@ -59,12 +61,22 @@ def test_full_model_parameter_count():
     assert model.feat_dim == 2048
 
 
+def test_agw_is_the_generic_model_built_from_its_config():
+    model = AGW(num_classes=4, backbone=DEMO)
+    assert type(model) is CrossModalityReID
+    assert type(model.backbone).__name__ == 'TwoStreamResNet' and model.backbone.share_from == 1
+    assert type(model.neck).__name__ == 'GeneralizedMeanPooling' and model.neck.p == 3.0
+    assert isinstance(model.losses['tri'], WeightedRegularizedTriplet)
+    assert model.loss_inputs == {'id': 'logits', 'tri': 'pool'} and model.loss_weights == {'id': 1.0, 'tri': 1.0}
+    assert model.test_feature == 'bn'
+
+
 def test_non_local_positions_follow_the_official_indexing():
     # AGW: layers [3, 4, 6, 3], non_layers [0, 2, 3, 0]
     assert [non_local_positions(n, k) for n, k in zip((3, 4, 6, 3), (0, 2, 3, 0))] == [[], [2, 3], [3, 4, 5], []]
     assert non_local_positions(1, 3) == [0] and non_local_positions(2, 3) == [0, 1]
-    assert AGW(4, backbone=dict(pretrained=False)).non_local_after == {'layer2': [2, 3], 'layer3': [3, 4, 5]}
-    assert AGW(4, non_local=False, backbone=DEMO).non_local_after == {}
+    assert AGW(4, backbone=dict(pretrained=False)).non_local.positions == {'layer2': [2, 3], 'layer3': [3, 4, 5]}
+    assert AGW(4, non_local=None, backbone=DEMO).non_local is None
 
 
 def test_non_local_blocks_run_right_after_their_blocks():
@@ -84,16 +96,17 @@ def test_non_local_blocks_run_right_after_their_blocks():
 
 
 def test_head_initialisation(demo):
-    assert demo.classifier.bias is None
-    assert demo.classifier.weight.std().item() == pytest.approx(0.001, rel=0.2)
-    assert not demo.bottleneck.bias.requires_grad
-    assert demo.bottleneck.weight.mean().item() == pytest.approx(1.0, abs=0.01)
+    head = demo.head
+    assert head.classifier.bias is None
+    assert head.classifier.weight.std().item() == pytest.approx(0.001, rel=0.2)
+    assert not head.bottleneck.bias.requires_grad
+    assert head.bottleneck.weight.mean().item() == pytest.approx(1.0, abs=0.01)
 
 
 def test_loss_wiring_id_on_bn_logits_and_wrt_on_pre_bn_feature(demo):
     inputs, samples = _batch()
     captured = {}
-    handle = demo.bottleneck.register_forward_hook(lambda m, i, o: captured.update(pre=i[0], post=o))
+    handle = demo.head.bottleneck.register_forward_hook(lambda m, i, o: captured.update(pre=i[0], post=o))
     demo.train()
     out = demo.loss(inputs, samples)
     handle.remove()
@@ -101,8 +114,18 @@ def test_loss_wiring_id_on_bn_logits_and_wrt_on_pre_bn_feature(demo):
     assert captured['pre'].shape == (16, 2048)
     labels = samples['label']  # this batch is already [visible | infrared]
     ref_tri, _ = WeightedRegularizedTriplet()(captured['pre'], labels)
-    ref_id = F.cross_entropy(demo.classifier(captured['post']), labels)
+    ref_id = F.cross_entropy(demo.head.classifier(captured['post']), labels)
     assert torch.allclose(out['loss_tri'], ref_tri) and torch.allclose(out['loss_id'], ref_id)
+
+
+def test_loss_weights_scale_the_logged_losses():
+    torch.manual_seed(0)
+    plain = AGW(num_classes=6, backbone=DEMO).train()
+    torch.manual_seed(0)
+    weighted = AGW(num_classes=6, backbone=DEMO, losses=dict(tri=dict(weight=0.25))).train()
+    inputs, samples = _batch(seed=5)
+    a, b = plain.loss(inputs, samples), weighted.loss(inputs, samples)
+    assert torch.allclose(b['loss_tri'], 0.25 * a['loss_tri']) and torch.allclose(b['loss_id'], a['loss_id'])
 
 
 def test_backward_reaches_both_stems_non_local_and_head_but_not_bnneck_bias():
@@ -118,9 +141,9 @@ def test_backward_reaches_both_stems_non_local_and_head_but_not_bnneck_bias():
     named = dict(model.named_parameters())
     for key in ('backbone.visible.stem.0.weight', 'backbone.infrared.stem.0.weight',
                 'backbone.shared.layer4.0.conv3.weight', 'non_local.layer2.0.theta.weight',
-                'non_local.layer3.0.W.1.weight', 'bottleneck.weight', 'classifier.weight'):
+                'non_local.layer3.0.W.1.weight', 'head.bottleneck.weight', 'head.classifier.weight'):
         assert named[key].grad is not None and named[key].grad.abs().sum() > 0, key
-    assert named['bottleneck.bias'].grad is None
+    assert named['head.bottleneck.bias'].grad is None
 
 
 def test_loss_derives_modalities_from_the_batch_not_its_layout(demo):
@@ -144,8 +167,9 @@ def test_extract_feat_uses_the_modality_stem_and_normalises(demo):
         assert vis.shape == (3, 2048)
         assert torch.allclose(vis.norm(dim=1), torch.ones(3)) and torch.allclose(ir.norm(dim=1), torch.ones(3))
         assert not torch.allclose(vis, ir, atol=1e-4)
-        # the infrared path = the infrared stem followed by the shared trunk
-        manual = demo.bottleneck(demo._pool(demo._shared(demo.backbone.infrared['stem'](x))))
+        # the infrared path = the infrared stem followed by the shared trunk and its non-local blocks
+        fmap = demo.backbone.forward_shared(demo.backbone.infrared['stem'](x), after_block=demo.non_local)
+        manual = demo.head.bottleneck(demo.neck(fmap))
         assert torch.allclose(ir, F.normalize(manual, dim=1), atol=1e-6)
         # mmengine's 'tensor' mode goes through the same path
         assert torch.allclose(demo(x, dict(modality=torch.ones(3, dtype=torch.long))), ir)
@@ -158,18 +182,27 @@ def test_pool_test_feature_is_the_pre_bn_feature():
     pool.load_state_dict(bn.state_dict())
     x = torch.randn(2, 3, 64, 32)
     with torch.no_grad():
-        pre = bn._pool(bn._shared(bn.backbone.forward_stream(x, 0)))
+        pre = bn.neck(bn.backbone(x, 0, after_block=bn.non_local))
         assert torch.allclose(pool.extract_feat(x, 0), F.normalize(pre, dim=1), atol=1e-6)
         assert not torch.allclose(bn.extract_feat(x, 0), pool.extract_feat(x, 0), atol=1e-4)
 
 
 def test_base_variant_and_bad_arguments():
-    base = AGW(num_classes=4, non_local=False, pool='avg', triplet='batch_hard', backbone=DEMO)
-    assert len(base.non_local) == 0
+    # the repo's --method base: no non-local blocks, average pooling, batch-hard triplet
+    base = AGW(num_classes=4, non_local=None, neck=dict(type='GlobalAveragePooling', _delete_=True),
+               losses=dict(tri=dict(_delete_=True, type='BatchHardTripletLoss', input='pool', margin=0.3)),
+               backbone=DEMO)
+    assert base.non_local is None and isinstance(base.losses['tri'], BatchHardTripletLoss)
     inputs, samples = _batch(p=2, seed=4)
     out = base.train().loss(inputs, dict(samples, label=samples['label'].clamp(max=3)))
-    assert torch.isfinite(out['loss_tri'])
-    for bad in (dict(pool='max'), dict(triplet='x'), dict(test_feature='fc'), dict(non_local_layers=(1, 2)),
-                dict(backbone=dict(depht=50))):
-        with pytest.raises(ValueError):
-            AGW(num_classes=4, **{'backbone': DEMO, **bad})
+    assert torch.isfinite(out['loss_tri']) and set(out) == {'loss_id', 'loss_tri', 'acc_id', 'acc_tri'}
+    with pytest.raises(KeyError, match='MaxPool'):
+        AGW(num_classes=4, backbone=DEMO, neck=dict(type='MaxPool', _delete_=True))
+    for bad, match in ((dict(test_feature='fc'), 'test_feature'),
+                       (dict(non_local=dict(counts=(1, 2))), 'counts'),
+                       (dict(losses=dict(tri=dict(input='embedding'))), 'losses.tri.input'),
+                       (dict(num_classes=1), 'num_classes')):
+        with pytest.raises(ValueError, match=match):
+            AGW(**{'num_classes': 4, 'backbone': DEMO, **bad})
+    with pytest.raises(TypeError, match='depht'):
+        AGW(num_classes=4, backbone=dict(DEMO, depht=50))
