@@ -1,4 +1,4 @@
-"""MMN's distribution consistency loss (DCL, official ``loss.py`` ``DCLoss(num=2)``).
+"""MMN's distribution consistency loss (DCL, ZYK100/MMN @ 01d70d5 ``loss.py`` ``DCLoss(num=2)``).
 
 The official DCLoss owns a projection head ``Linear(D, 256, bias=False)`` -> ``BatchNorm1d(256)``
 -> ReLU -> ``Linear(256, 256)`` -> ``BatchNorm1d(256)``. ``train.py`` never hands it to the
@@ -16,9 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from harness.registry import MODELS
+
 BN_EPS = 1e-5
 
 
+@MODELS.register_module()
 class DistributionConsistencyLoss(nn.Module):
     """``DCL(z) = sum_{i<j} mean_n || h(z_i)[n] - h(z_j)[n] ||_2`` over ``num_groups`` equal row blocks.
 

@@ -1,14 +1,14 @@
 """MPANet's identity sampler ("identity_random", official ``RandomIdentitySampler``; spec §3.3)."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from mmengine.dist import get_dist_info
 from torch.utils.data import Sampler
 
+from harness.data.samplers import identity_positions
 from harness.registry import DATA_SAMPLERS
-from protocols.datasets.base import Modality
 
 
 @DATA_SAMPLERS.register_module()
@@ -41,12 +41,7 @@ class MPANetIdentitySampler(Sampler[int]):
                              f'got {num_ids} and {num_instances}')
         self.num_ids, self.num_instances = num_ids, num_instances
         self.seed = 0 if seed is None else int(seed)
-        self.positions: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for pid in np.unique(self.labels):
-            vis = np.flatnonzero((self.labels == pid) & (self.modalities == Modality.VISIBLE))
-            ir = np.flatnonzero((self.labels == pid) & (self.modalities == Modality.INFRARED))
-            if len(vis) and len(ir):
-                self.positions[int(pid)] = (vis, ir)
+        self.positions = identity_positions(self.labels, self.modalities)
         if len(self.positions) < num_ids:
             raise ValueError(f'MPANetIdentitySampler needs {num_ids} identities with both visible and '
                              f'infrared images per batch, but the training set has {len(self.positions)}; '

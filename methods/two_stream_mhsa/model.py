@@ -10,17 +10,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.resnet import Bottleneck
 
-from harness.models.backbones.two_stream import TwoStreamResNet
-from harness.models.base import VIReIDModel
+from harness.models.base import VIReIDModel, id_accuracy
 from harness.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
-from harness.models.losses.triplet import BatchHardTripletLoss
+from harness.models.necks.parts import part_windows
 from harness.registry import MODELS
 from protocols.datasets.base import Modality
 
 from .aux_modality import AUX_KINDS, AUX_ROUTES, XModalityGenerator, channel_exchange, random_gray, to_gray
-from .losses import hetero_center_loss, hetero_center_triplet_loss
 from .mhsa import POS_ENCODINGS, botify_layer, layer_out_size
-from .parts import PartHead, PartPooling, part_windows
+from .parts import PartEmbeddingHead  # noqa: F401  (registers it)
 
 AUX = 2  # modality code of auxiliary samples inside the model (never seen by the harness)
 PAIR_CODES = {'V': int(Modality.VISIBLE), 'I': int(Modality.INFRARED), 'A': AUX}
@@ -63,7 +61,7 @@ class TwoStreamMHSA(VIReIDModel):
         self.test_feat = test_feat
         self.hc_pairs = self._parse_pairs(hc_pairs, with_aux=aux in AUX_BLOCK_KINDS)
 
-        self.backbone = TwoStreamResNet(share_from=share_from, **(backbone or {}))
+        self.backbone = MODELS.build(dict(type='TwoStreamResNet', share_from=share_from, **(backbone or {})))
         size = self.input_size
         for stride in TRUNK_STRIDES:
             size = (layer_out_size(size[0], stride), layer_out_size(size[1], stride))
@@ -80,7 +78,7 @@ class TwoStreamMHSA(VIReIDModel):
             size = (layer_out_size(size[0], stride), layer_out_size(size[1], stride))
         self.feat_size = size
         part_windows(size[0], self.num_parts)  # fails early when the map is too short for the parts
-        feat_dim = [m for m in layer4.modules() if isinstance(m, nn.BatchNorm2d)][-1].num_features
+        feat_dim = self.backbone.out_channels
 
         # A third stream copies the (already BoT-ified) visible-specific stages; its name keeps it
         # in the optimiser's 'backbone' learning-rate group.
@@ -88,11 +86,20 @@ class TwoStreamMHSA(VIReIDModel):
             aux_route == 'third' and aux in AUX_BLOCK_KINDS) else None
         self.aux_generator = XModalityGenerator() if aux == 'xmodality' else None
 
-        self.part_pool = PartPooling(self.num_parts, part_pool, gem_p)
+        self.part_pool = MODELS.build(dict(type='HorizontalPartPooling', num_parts=self.num_parts,
+                                           pool=part_pool, gem_p=gem_p, split='tslfn'))
         emb_dim = int(emb_dim) if emb_dim is not None else (512 if part_head == 'tslfn' else 256)
         self.part_heads = nn.ModuleList(
-            PartHead(feat_dim, emb_dim, self.num_classes, part_head, dropout) for _ in range(self.num_parts))
-        self.triplet = BatchHardTripletLoss(triplet_margin) if add_triplet else None
+            MODELS.build(dict(type='PartEmbeddingHead', in_dim=feat_dim, emb_dim=emb_dim,
+                              num_classes=self.num_classes, kind=part_head, dropout=dropout))
+            for _ in range(self.num_parts))
+        self.id_loss = MODELS.build(dict(type='IdentityLoss', label_smoothing=self.label_smooth))
+        self.hetero_center = MODELS.build(dict(type='HeteroCenterLoss', pairs=self.hc_pairs,
+                                               margin=self.hc_margin, reduction=self.hc_reduction))
+        self.hetero_center_triplet = MODELS.build(dict(type='HeteroCenterTripletLoss',
+                                                       margin=self.hctri_margin))
+        self.triplet = MODELS.build(dict(type='BatchHardTripletLoss', margin=triplet_margin)) \
+            if add_triplet else None
 
     # ------------------------------------------------------------------ construction helpers
     @staticmethod
@@ -113,10 +120,7 @@ class TwoStreamMHSA(VIReIDModel):
         return parsed
 
     def _layer4(self) -> nn.Sequential:
-        for stages in (self.backbone.shared, self.backbone.visible):
-            if 'layer4' in stages:
-                return stages['layer4']
-        raise RuntimeError('TwoStreamResNet has no layer4')
+        return self.backbone.stage('layer4')
 
     @staticmethod
     def _block_stride(block: nn.Module) -> int:
@@ -201,19 +205,19 @@ class TwoStreamMHSA(VIReIDModel):
         out = self.forward_train(inputs, data_samples)
         logits, embs, y, mods = out['logits'], out['embs'], out['label'], out['modality']
         losses: dict[str, Tensor] = {}
-        losses['loss_id'] = sum(F.cross_entropy(s.float(), y, label_smoothing=self.label_smooth) for s in logits)
+        losses['loss_id'] = sum(self.id_loss(s, y) for s in logits)
         normed = [F.normalize(e.float(), dim=1) for e in embs]
         if self.center_loss == 'hc':
-            losses['loss_hc'] = self.hc_weight * sum(
-                hetero_center_loss(f, y, mods, self.hc_pairs, self.hc_margin, self.hc_reduction) for f in normed)
+            losses['loss_hc'] = self.hc_weight * sum(self.hetero_center(f, y, mods) for f in normed)
         elif self.center_loss == 'hctri':
             raw = [e.float() for e in embs]
-            losses['loss_hctri'] = hetero_center_triplet_loss(torch.cat(raw, 1), y, mods, self.hctri_margin) + \
-                self.hctri_weight * sum(hetero_center_triplet_loss(f, y, mods, self.hctri_margin) for f in raw)
+            hctri = self.hetero_center_triplet
+            losses['loss_hctri'] = hctri(torch.cat(raw, 1), y, mods) + \
+                self.hctri_weight * sum(hctri(f, y, mods) for f in raw)
         if self.triplet is not None:
             losses['loss_tri'] = self.triplet(torch.cat(normed, 1), y)[0]
-        with torch.no_grad():
-            losses['acc'] = (sum(s.float() for s in logits).argmax(1) == y).float().mean()
+        # the parts' summed logits: the identity prediction of the whole model
+        losses['acc_id'] = id_accuracy(sum(s.float() for s in logits), y)
         return losses
 
     def extract_feat(self, images: Tensor, modality: int) -> Tensor:

@@ -135,7 +135,7 @@ def test_model_losses_layout_and_weights_by_hand(tiny_mmn, batch, monkeypatch):
     assert out['loss_id'].item() == pytest.approx(id_ref, rel=1e-5)
     assert out['loss_tri'].item() == pytest.approx(tri_ref / 16, rel=1e-5)
     assert out['loss_dcl'].item() == pytest.approx(0.2 * dcl_ref / 4, rel=1e-5)
-    assert 0 <= out['acc'].item() <= 1 and 'acc' not in [k for k in out if k.startswith('loss')]
+    assert 0 <= out['acc_id'].item() <= 1 and 'acc_id' not in [k for k in out if k.startswith('loss')]
 
 
 def test_initial_id_loss_is_about_ln_c(tiny_mmn, batch):

@@ -73,7 +73,7 @@ def test_training_step_updates_mmg_and_not_frozen_parts(tiny_mmn, batch):
     model = tiny_mmn().train()
     images, samples = batch(num_ids=3, k=2)
     losses = model.loss(images, samples)
-    assert {'loss_id', 'loss_tri', 'loss_dcl', 'acc'} <= set(losses)
+    assert {'loss_id', 'loss_tri', 'loss_dcl', 'acc_id'} <= set(losses)
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
     assert model.mmg.visible.encode.weight.grad.abs().sum() > 0
     assert model.mmg.infrared.encode.weight.grad.abs().sum() > 0

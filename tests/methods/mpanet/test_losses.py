@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from methods.mpanet.hooks import MPANetEMARateHook
-from methods.mpanet.losses import center_cluster_loss, ema_update_rate, mutual_mean_kl, pattern_overlap_loss
+from harness.models.losses import center_cluster_loss
+from methods.mpanet.losses import ema_update_rate, mutual_mean_kl, pattern_overlap_loss
 
 from .conftest import harness_batch, tiny_model
 

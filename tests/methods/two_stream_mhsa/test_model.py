@@ -46,7 +46,7 @@ def test_training_forward_shapes_with_aux(model: TwoStreamMHSA) -> None:
     assert out['modality'].tolist() == [0] * 4 + [AUX] * 4 + [1] * 4
     assert torch.equal(out['label'], torch.cat([ds['label'][:4], ds['label'][:4], ds['label'][4:]]))
     losses = model.loss(x, ds)
-    assert set(losses) == {'loss_id', 'loss_hc', 'acc'}
+    assert set(losses) == {'loss_id', 'loss_hc', 'acc_id'}
     assert all(torch.isfinite(v) for v in losses.values())
 
 
@@ -154,7 +154,7 @@ def test_options_train_one_step(kw: dict, keys: set) -> None:
     m = build(**kw).train()
     x, ds = batch()
     losses = m.loss(x, ds)
-    assert set(losses) == keys | {'acc'}
+    assert set(losses) == keys | {'acc_id'}
     total = sum(v for k, v in losses.items() if k.startswith('loss'))
     total.backward()
     assert torch.isfinite(total)

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from methods.two_stream_mhsa.losses import hetero_center_loss, hetero_center_triplet_loss
-from methods.two_stream_mhsa.parts import PartPooling, part_windows
+from harness.models.losses import hetero_center_loss, hetero_center_triplet_loss
+from harness.models.necks import HorizontalPartPooling, chunk_windows, part_windows
 
 V, I, A = 0, 1, 2
 
@@ -96,7 +96,7 @@ def test_part_windows_follow_tslfn_pooling(height: int, parts: int) -> None:
     stride = height // parts
     kernel = height - (parts - 1) * stride
     ref = F.avg_pool2d(x, kernel_size=(kernel, 4), stride=(stride, 4)).squeeze(-1)   # [2, 3, parts]
-    torch.testing.assert_close(PartPooling(parts, 'avg')(x), ref)
+    torch.testing.assert_close(HorizontalPartPooling(parts, 'avg')(x), ref)
     windows = part_windows(height, parts)
     assert len(windows) == parts and windows[0][0] == 0 and windows[-1][1] == height
     if height % parts == 0:  # equal, disjoint stripes covering the map
@@ -116,6 +116,23 @@ def test_max_and_gem_part_pooling() -> None:
     torch.manual_seed(3)
     x = torch.rand(2, 3, 6, 2)
     stripes = [x[:, :, 2 * k:2 * k + 2].reshape(2, 3, -1) for k in range(3)]
-    torch.testing.assert_close(PartPooling(3, 'max')(x), torch.stack([s.max(-1).values for s in stripes], 2))
+    torch.testing.assert_close(HorizontalPartPooling(3, 'max')(x), torch.stack([s.max(-1).values for s in stripes], 2))
     gem = torch.stack([(s.pow(3).mean(-1) + 1e-12).pow(1 / 3) for s in stripes], 2)
-    torch.testing.assert_close(PartPooling(3, 'gem', gem_p=3.0)(x), gem)
+    torch.testing.assert_close(HorizontalPartPooling(3, 'gem', gem_p=3.0)(x), gem)
+
+
+@pytest.mark.parametrize('height,parts', [(8, 4), (4, 4), (7, 4), (12, 6)])
+def test_chunk_split_is_torch_chunk(height: int, parts: int) -> None:
+    """MMN's stripes: torch.chunk along the height, each average-pooled."""
+    torch.manual_seed(4)
+    x = torch.randn(2, 3, height, 5)
+    ref = torch.stack([c.mean(dim=(2, 3)) for c in torch.chunk(x, parts, dim=2)], dim=2)
+    torch.testing.assert_close(HorizontalPartPooling(parts, 'avg', split='chunk')(x), ref)
+    assert [b - a for a, b in chunk_windows(height, parts)] == [c.shape[2] for c in torch.chunk(x, parts, 2)]
+
+
+def test_chunk_split_refuses_heights_that_give_fewer_stripes() -> None:
+    with pytest.raises(ValueError, match='cannot be cut into 4 stripes'):
+        chunk_windows(6, 4)          # torch.chunk gives 3 stripes of 2 rows
+    with pytest.raises(ValueError, match='split'):
+        HorizontalPartPooling(4, split='pcb')
