@@ -19,3 +19,16 @@ def toy_plugin(monkeypatch: pytest.MonkeyPatch):
     methods = plugins.discover(refresh=True)
     yield methods
     plugins.discover(refresh=True)
+
+
+COMPOSED_PLUGIN = Path(__file__).resolve().parents[1] / 'fixtures' / 'composed_plugin'
+
+
+@pytest.fixture
+def composed_plugin(monkeypatch: pytest.MonkeyPatch):
+    """The second fake distribution: a method made of a config and one registered loss."""
+    from harness import plugins
+    monkeypatch.syspath_prepend(str(COMPOSED_PLUGIN))
+    methods = plugins.discover(refresh=True)
+    yield methods
+    plugins.discover(refresh=True)
