@@ -171,9 +171,10 @@ class ResNet(nn.Module):
     """
 
     def __init__(self, depth: int = 50, last_stride: int = 1, pretrained: bool | str = True,
-                 blocks: Sequence[int] | None = None) -> None:
+                 blocks: Sequence[int] | None = None,
+                 base_channels: int = TORCHVISION_WIDTH) -> None:
         super().__init__()
-        net = build_resnet(depth, last_stride, pretrained, blocks)
+        net = build_resnet(depth, last_stride, pretrained, blocks, base_channels)
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = (getattr(net, s) for s in STAGES)
 

@@ -34,14 +34,6 @@ def _non_local(c):  # g, theta, phi: C -> 1 conv with bias; W: 1 -> C conv with 
     return 3 * (c + 1) + (c + c) + 2 * c
 
 
-def _batch(p=4, k=2, size=(64, 32), seed=0):
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(p).repeat_interleave(k)
-    return torch.randn(2 * p * k, 3, *size, generator=g), dict(
-        label=torch.cat([labels, labels]), modality=torch.tensor([0] * p * k + [1] * p * k),
-        cam=torch.zeros(2 * p * k, dtype=torch.long), index=torch.arange(2 * p * k))
-
-
 @pytest.fixture(scope='module')
 def demo():
     torch.manual_seed(0)
@@ -103,8 +95,8 @@ def test_head_initialisation(demo):
     assert head.bottleneck.weight.mean().item() == pytest.approx(1.0, abs=0.01)
 
 
-def test_loss_wiring_id_on_bn_logits_and_wrt_on_pre_bn_feature(demo):
-    inputs, samples = _batch()
+def test_loss_wiring_id_on_bn_logits_and_wrt_on_pre_bn_feature(demo, batch):
+    inputs, samples = batch(num_ids=4, size=(64, 32))
     captured = {}
     handle = demo.head.bottleneck.register_forward_hook(lambda m, i, o: captured.update(pre=i[0], post=o))
     demo.train()
@@ -118,24 +110,24 @@ def test_loss_wiring_id_on_bn_logits_and_wrt_on_pre_bn_feature(demo):
     assert torch.allclose(out['loss_tri'], ref_tri) and torch.allclose(out['loss_id'], ref_id)
 
 
-def test_loss_weights_scale_the_logged_losses():
+def test_loss_weights_scale_the_logged_losses(batch):
     torch.manual_seed(0)
     plain = AGW(num_classes=6, backbone=DEMO).train()
     torch.manual_seed(0)
     weighted = AGW(num_classes=6, backbone=DEMO, losses=dict(tri=dict(weight=0.25))).train()
-    inputs, samples = _batch(seed=5)
+    inputs, samples = batch(num_ids=4, size=(64, 32), seed=5)
     a, b = plain.loss(inputs, samples), weighted.loss(inputs, samples)
     assert torch.allclose(b['loss_tri'], 0.25 * a['loss_tri']) and torch.allclose(b['loss_id'], a['loss_id'])
 
 
-def test_backward_reaches_both_stems_non_local_and_head_but_not_bnneck_bias():
+def test_backward_reaches_both_stems_non_local_and_head_but_not_bnneck_bias(batch):
     torch.manual_seed(1)
     model = AGW(num_classes=6, backbone=DEMO).train()
     # a fresh non-local block outputs x (zero BN): give it weight so its inner convs get gradients
     for blocks in model.non_local.values():
         for block in blocks:
             torch.nn.init.constant_(block.W[1].weight, 0.1)
-    inputs, samples = _batch(seed=1)
+    inputs, samples = batch(num_ids=4, size=(64, 32), seed=1)
     out = model.loss(inputs, samples)
     (out['loss_id'] + out['loss_tri']).backward()
     named = dict(model.named_parameters())
@@ -146,8 +138,8 @@ def test_backward_reaches_both_stems_non_local_and_head_but_not_bnneck_bias():
     assert named['head.bottleneck.bias'].grad is None
 
 
-def test_loss_derives_modalities_from_the_batch_not_its_layout(demo):
-    inputs, samples = _batch(seed=2)
+def test_loss_derives_modalities_from_the_batch_not_its_layout(demo, batch):
+    inputs, samples = batch(num_ids=4, size=(64, 32), seed=2)
     demo.train()
     ref = demo.loss(inputs, samples)
     perm = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(3))
@@ -187,13 +179,13 @@ def test_pool_test_feature_is_the_pre_bn_feature():
         assert not torch.allclose(bn.extract_feat(x, 0), pool.extract_feat(x, 0), atol=1e-4)
 
 
-def test_base_variant_and_bad_arguments():
+def test_base_variant_and_bad_arguments(batch):
     # the repo's --method base: no non-local blocks, average pooling, batch-hard triplet
     base = AGW(num_classes=4, non_local=None, neck=dict(type='GlobalAveragePooling', _delete_=True),
                losses=dict(tri=dict(_delete_=True, type='BatchHardTripletLoss', input='pool', margin=0.3)),
                backbone=DEMO)
     assert base.non_local is None and isinstance(base.losses['tri'], BatchHardTripletLoss)
-    inputs, samples = _batch(p=2, seed=4)
+    inputs, samples = batch(num_ids=2, size=(64, 32), seed=4)
     out = base.train().loss(inputs, dict(samples, label=samples['label'].clamp(max=3)))
     assert torch.isfinite(out['loss_tri']) and set(out) == {'loss_id', 'loss_tri', 'acc_id', 'acc_tri'}
     with pytest.raises(KeyError, match='MaxPool'):

@@ -103,7 +103,7 @@ def test_model_losses_layout_and_weights_by_hand(tiny_mmn, batch, monkeypatch):
     """Eval mode makes every row independent, so the [VIS, M_vis, IR, M_ir] blocks the loss sees can be
     recomputed one group at a time; the three losses are then recomputed by hand from them."""
     model = tiny_mmn(num_classes=8, dcl_delta=0.2).eval()
-    images, samples = batch(num_ids=3, k=2, seed=1)
+    images, samples = batch(num_ids=3, k=2, size=(64, 32), seed=1)
     seen = {}
     original = model._losses
 
@@ -141,6 +141,6 @@ def test_model_losses_layout_and_weights_by_hand(tiny_mmn, batch, monkeypatch):
 def test_initial_id_loss_is_about_ln_c(tiny_mmn, batch):
     # Classifier weights ~ N(0, 0.001): logits are nearly 0, CE ~ ln(num_classes).
     model = tiny_mmn(num_classes=50)
-    images, samples = batch(num_ids=4, k=2)
+    images, samples = batch(num_ids=4, k=2, size=(64, 32))
     out = model.loss(images, samples)
     assert out['loss_id'].item() == pytest.approx(math.log(50), abs=0.02)

@@ -71,7 +71,7 @@ def test_forward_tensor_mode_uses_the_batch_modality(tiny_mmn):
 
 def test_training_step_updates_mmg_and_not_frozen_parts(tiny_mmn, batch):
     model = tiny_mmn().train()
-    images, samples = batch(num_ids=3, k=2)
+    images, samples = batch(num_ids=3, k=2, size=(64, 32))
     losses = model.loss(images, samples)
     assert {'loss_id', 'loss_tri', 'loss_dcl', 'acc_id'} <= set(losses)
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
@@ -83,7 +83,7 @@ def test_training_step_updates_mmg_and_not_frozen_parts(tiny_mmn, batch):
 
 def test_refuses_batches_the_sampler_would_not_produce(tiny_mmn, batch):
     model = tiny_mmn()
-    images, samples = batch(num_ids=3, k=2)
+    images, samples = batch(num_ids=3, k=2, size=(64, 32))
     shuffled = dict(samples, label=torch.cat([samples['label'][:6], samples['label'][6:].flip(0)]))
     with pytest.raises(ValueError, match='CrossModalityIdentitySampler'):
         model.loss(images, shuffled)

@@ -11,7 +11,6 @@ import methods.mpanet as mpanet
 from harness.engine.config import check_protocol_unchanged, load_config
 from harness.registry import MODELS
 
-from .conftest import harness_batch
 
 CONFIGS = Path(mpanet.__file__).parent / 'configs'
 
@@ -53,14 +52,14 @@ def test_full_configs_follow_the_official_yaml(name, size, p, half, milestones, 
 
 
 @pytest.mark.parametrize('name', ['mpanet_demo_sysu.py', 'mpanet_demo_regdb.py'])
-def test_demo_configs_build_the_same_architecture_smaller(name):
+def test_demo_configs_build_the_same_architecture_smaller(name, batch):
     cfg = load_config(CONFIGS / name)
     assert cfg.entry['kind'] == 'demo' and check_protocol_unchanged(cfg)
     assert cfg.model.backbone['pretrained'] is False and tuple(cfg.model.backbone['blocks']) == (1, 1, 1, 1)
     assert cfg.train_dataloader['batch_size'] == 2 * cfg.sampler['num_ids'] * cfg.sampler['num_instances']
     with DefaultScope.overwrite_default_scope('harness'):
         model = MODELS.build(dict(cfg.model, num_classes=5))
-    images, samples = harness_batch(num_ids=3, k=2, size=tuple(cfg.input_size))
+    images, samples = batch(num_ids=3, k=2, size=tuple(cfg.input_size))
     losses = model.train().loss(images, samples)
     assert all(torch.isfinite(v) for v in losses.values())
     assert model.eval().extract_feat(images, 0).shape == (len(images), 2048 * 7)

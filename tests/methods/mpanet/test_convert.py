@@ -8,7 +8,7 @@ import torch
 
 from methods.mpanet.convert import CheckpointMismatch, convert
 
-from .conftest import harness_batch, tiny_model
+from .conftest import tiny_model
 
 # The official names, written out independently of the converter (official models/baseline.py and
 # models/resnet.py: Baseline.backbone = ResNet with MAM3/MAM4.channel_attention, spatial_attention,
@@ -61,7 +61,7 @@ def test_official_key_set_is_the_documented_one(trained_like):
 
 
 @pytest.mark.parametrize('wrap', ['plain', 'state_dict', 'model', 'module'])
-def test_round_trip(tmp_path, trained_like, wrap):
+def test_round_trip(tmp_path, trained_like, wrap, batch):
     state = official_state(trained_like)
     if wrap == 'module':
         obj = {'module.' + k: v for k, v in state.items()}
@@ -78,7 +78,7 @@ def test_round_trip(tmp_path, trained_like, wrap):
     assert all(torch.equal(converted[k], reference[k]) for k in reference)
     fresh = tiny_model(num_classes=7, seed=9).eval()
     fresh.load_state_dict(converted, strict=True)
-    images, _ = harness_batch()
+    images, _ = batch()
     assert torch.equal(fresh.extract_feat(images, 1), trained_like.extract_feat(images, 1))
 
 

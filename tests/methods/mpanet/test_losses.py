@@ -13,7 +13,7 @@ from methods.mpanet.hooks import MPANetEMARateHook
 from harness.models.losses import center_cluster_loss
 from methods.mpanet.losses import ema_update_rate, mutual_mean_kl, pattern_overlap_loss
 
-from .conftest import harness_batch, tiny_model
+from .conftest import tiny_model
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -94,7 +94,7 @@ def test_mutual_mean_kl_is_kl_student_to_teacher_with_gradient_through_the_stude
     assert t.grad is None
 
 
-def test_model_losses_by_hand_with_crossed_mean_classifiers():
+def test_model_losses_by_hand_with_crossed_mean_classifiers(batch):
     model = tiny_model(num_classes=4)
     with torch.no_grad():  # distinct teachers, so a wrong (uncrossed) pairing changes the KL
         model.mean_classifier_visible.weight.normal_(0, 0.01)
@@ -102,7 +102,7 @@ def test_model_losses_by_hand_with_crossed_mean_classifiers():
     model.set_epoch(130)
     r = 0.2 * 100 / 131
     ref = copy.deepcopy(model)
-    images, samples = harness_batch(num_ids=3, k=2, size=(32, 16))
+    images, samples = batch(num_ids=3, k=2, size=(32, 16))
     labels = samples['label'].numpy()
     vis, ir = samples['modality'].numpy() == 0, samples['modality'].numpy() == 1
     tv0 = model.mean_classifier_visible.weight.detach().double().numpy()
@@ -137,8 +137,8 @@ def test_model_losses_by_hand_with_crossed_mean_classifiers():
     assert np.allclose(model.mean_classifier_infrared.weight.detach().numpy(), teacher_i, atol=1e-6)
 
 
-def test_effective_loss_weights_follow_the_constructor():
-    images, samples = harness_batch()
+def test_effective_loss_weights_follow_the_constructor(batch):
+    images, samples = batch()
     base = tiny_model().train().loss(images, samples)
     halved = tiny_model(modality_id_weight=0.5, kl_weight=1.0, pattern_weight=1.0).train().loss(images, samples)
     assert halved['loss_id_visible'].item() == pytest.approx(0.5 * base['loss_id_visible'].item(), rel=1e-5)
@@ -164,9 +164,9 @@ def test_ema_rate_values_quoted_by_the_spec():
     assert math.isclose(ema_update_rate(1, base_rate=0.5), 0.5)
 
 
-def test_losses_stay_float32_under_autocast():
+def test_losses_stay_float32_under_autocast(batch):
     model = tiny_model().train()
-    images, samples = harness_batch()
+    images, samples = batch()
     with torch.autocast('cpu', dtype=torch.bfloat16):
         losses = model.loss(images, samples)
         masks = torch.rand(2, 6, 3, 2).bfloat16()
