@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 # Small enough to generate in seconds, large enough for ~10 test ids and 10-shot galleries.
 SYSU_IDS = 50
@@ -39,3 +40,13 @@ def sysu_copy(sysu_root: Path, tmp_path: Path) -> Path:
 def regdb_copy(regdb_root: Path, tmp_path: Path) -> Path:
     """A private copy of the synthetic RegDB that a test may modify."""
     return Path(shutil.copytree(regdb_root, tmp_path / 'RegDB'))
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """One intra-op thread: the 2-core test machines are shared, and more threads than free cores
+    made small forward passes several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

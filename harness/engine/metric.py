@@ -9,16 +9,16 @@ from mmengine.evaluator import BaseMetric
 
 from harness.registry import METRICS
 from protocols.evaluation import evaluate, test_records
-from protocols.metrics import ProtocolResult
-
-REPORTED_KEYS = ('R1', 'R10', 'R20', 'mAP', 'mINP')
+from protocols.metrics import REPORTED_METRIC_KEYS, ProtocolResult
+from protocols.trials import sysu_setting
 
 
 def selection_score(results: dict[str, ProtocolResult]) -> float:
     """What an (optimistic) best-epoch rule ranks by: SYSU all-search single-shot Rank-1; RegDB the
     mean Rank-1 of both directions (MPANet's rule)."""
-    if 'all-single' in results:
-        return results['all-single'].mean['R1']
+    all_single = sysu_setting('all', 1)
+    if all_single in results:
+        return results[all_single].mean['R1']
     return float(np.mean([r.mean['R1'] for r in results.values()]))
 
 
@@ -57,6 +57,6 @@ class VIReIDMetric(BaseMetric):
         self.results_by_setting = evaluate(self.dataset, self.data_root, self.protocol, records, feats,
                                            distance=self.distance)
         out = {f'{setting}/{k}': res.mean[k] for setting, res in self.results_by_setting.items()
-               for k in REPORTED_KEYS}
+               for k in REPORTED_METRIC_KEYS}
         out['selection_score'] = selection_score(self.results_by_setting)
         return out

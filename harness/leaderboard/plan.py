@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from harness.leaderboard.records import LOCK_NAME, RECORD_NAME, is_locked, read_record
+from protocols.datasets import DATASETS
+from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 
-DATASETS = ('sysu', 'regdb')
 KINDS = ('full', 'demo', 'ablation')
-REGDB_SPLITS = tuple(range(1, 11))
 DEMO_REGDB_SPLITS = (1,)
 RUN_SPEC_NAME = 'run.json'
 

@@ -24,11 +24,16 @@ from typing import Iterable
 import numpy as np
 
 from harness.leaderboard.records import find_records, read_record
+from protocols.datasets import DATASETS
+from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
+from protocols.evaluation import settings
+from protocols.metrics import METRIC_KEYS as METRICS
+from protocols.metrics import REPORTED_METRIC_KEYS
 
-METRICS = ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP')
-REPORTED_METRICS = {'r1': 'R1', 'r10': 'R10', 'r20': 'R20', 'map': 'mAP', 'minp': 'mINP'}
-SETTINGS = {'sysu': ('all-single', 'all-multi', 'indoor-single', 'indoor-multi'), 'regdb': ('v2t', 't2v')}
-REGDB_SPLIT_COUNT = 10
+# results/reported.csv column -> metric key
+REPORTED_METRICS = {key.lower(): key for key in REPORTED_METRIC_KEYS}
+SETTINGS = {dataset: tuple(settings(dataset)) for dataset in DATASETS}
+REGDB_SPLIT_COUNT = len(REGDB_SPLITS)
 COMPARABLE_MARK, OPTIMISTIC_MARK = '*', '†'
 
 # (dataset, setting) -> (group title, short prefix for one-line headers)

@@ -67,6 +67,7 @@ def test_cross_modality_triplet_mines_only_the_other_modality(composed_plugin):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures('one_thread')
 def test_the_plugin_trains_through_the_engine(composed_plugin, sysu_root, tmp_path):
     TRAINING_LOSSES.clear()
     record = run_experiment(str(XTRI_SYSU), str(tmp_path / 'run'), data_root=str(sysu_root),

@@ -27,10 +27,6 @@ def batch() -> Callable[..., Batch]:
 
 
 @pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """One intra-op thread: the 2-core test machine is shared, and more threads than free cores
-    made these small forward passes several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _methods_run_on_one_thread(one_thread):
+    """Every method test module runs on one intra-op thread (see ``one_thread``)."""
     yield
-    torch.set_num_threads(threads)
