@@ -1,4 +1,5 @@
-"""Shared fixtures: small synthetic SYSU-MM01 and RegDB datasets in the real layouts, generated once.
+"""Shared fixtures: small synthetic SYSU-MM01 and RegDB datasets in the real layouts, generated
+once, and one-thread torch.
 
 Session-scoped roots are read-only by convention; tests that damage a dataset use ``sysu_copy`` /
 ``regdb_copy`` (a fresh copy per test).
@@ -20,14 +21,16 @@ REGDB_IDS = 20
 def sysu_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from protocols.datasets.synthetic import generate
 
-    return Path(generate('sysu', tmp_path_factory.mktemp('sysu') / 'SYSU-MM01', ids=SYSU_IDS, seed=0))
+    root = tmp_path_factory.mktemp('sysu') / 'SYSU-MM01'
+    return Path(generate('sysu', root, ids=SYSU_IDS, seed=0))
 
 
 @pytest.fixture(scope='session')
 def regdb_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from protocols.datasets.synthetic import generate
 
-    return Path(generate('regdb', tmp_path_factory.mktemp('regdb') / 'RegDB', ids=REGDB_IDS, seed=0))
+    root = tmp_path_factory.mktemp('regdb') / 'RegDB'
+    return Path(generate('regdb', root, ids=REGDB_IDS, seed=0))
 
 
 @pytest.fixture

@@ -61,7 +61,8 @@ class VIReIDModel(BaseModel):
 def batch_modality(data_samples: dict[str, Tensor] | None) -> int:
     """The single modality of a test batch; refuses mixed batches (they would pick one stem)."""
     if data_samples is None or 'modality' not in data_samples:
-        raise ValueError('feature extraction needs data_samples["modality"] (0 visible, 1 infrared)')
+        raise ValueError('feature extraction needs data_samples["modality"] '
+                         '(0 visible, 1 infrared)')
     modality = data_samples['modality']
     if not isinstance(modality, Tensor):
         return int(modality)

@@ -57,7 +57,8 @@ class CrossModalityReID(VIReIDModel):
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if num_classes < 2:
-            raise ValueError(f'model.num_classes must be >= 2 training identities, got {num_classes}')
+            raise ValueError('model.num_classes must be >= 2 training identities, '
+                             f'got {num_classes}')
         if test_feature not in FEATURES:
             raise ValueError(f'model.test_feature = {test_feature!r}; expected one of {FEATURES}')
         if not losses:

@@ -27,8 +27,9 @@ from harness.leaderboard.records import find_records, read_record
 from protocols.datasets import DATASETS
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 from protocols.evaluation import settings
-from protocols.metrics import METRIC_KEYS as METRICS
-from protocols.metrics import REPORTED_METRIC_KEYS
+from protocols.metrics import METRIC_KEYS, REPORTED_METRIC_KEYS
+
+METRICS = METRIC_KEYS
 
 # results/reported.csv column -> metric key
 REPORTED_METRICS = {key.lower(): key for key in REPORTED_METRIC_KEYS}

@@ -9,7 +9,8 @@ METHOD = MethodSpec(
     name='agw',
     title='AGW',
     configs=Path(__file__).parent / 'configs',
-    paper='Ye et al., "Deep Learning for Person Re-identification: A Survey and Outlook", TPAMI 2021',
+    paper='Ye et al., "Deep Learning for Person Re-identification: A Survey and Outlook", '
+          'TPAMI 2021',
     code='mangye16/Cross-Modal-Re-ID-baseline@e817a2672c1e14e8802617acb980a79520ef9545',
     converter='methods.agw.convert:convert',
 )

@@ -1,5 +1,6 @@
 """AGW (Ye et al., TPAMI 2021) cross-modality baseline: the ``--method agw`` model of
-mangye16/Cross-Modal-Re-ID-baseline @ e817a26 (``model.py`` ``embed_net``, ``train.py``, ``test.py``).
+mangye16/Cross-Modal-Re-ID-baseline @ e817a26 (``model.py`` ``embed_net``, ``train.py``,
+``test.py``).
 
 AGW has no class of its own: it is :class:`harness.models.CrossModalityReID` composed of registered
 parts, written down once, in ``configs/agw_sysu.py``: a two-stream ResNet-50 (modality-specific
@@ -21,7 +22,7 @@ from harness.registry import MODELS
 CONFIG = Path(__file__).parent / 'configs' / 'agw_sysu.py'
 
 
-def AGW(num_classes: int, **overrides: Any) -> CrossModalityReID:  # noqa: N802 (builds the model)
+def AGW(num_classes: int, **overrides: Any) -> CrossModalityReID:
     """The model of ``configs/agw_sysu.py`` with ``overrides`` merged into its ``model`` dict
     (nested dicts merge key by key: ``backbone=dict(pretrained=False)`` keeps the other trunk
     settings). Used by the converter and the tests."""

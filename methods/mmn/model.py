@@ -1,4 +1,5 @@
-"""MMN: Middle Modality Network (Zhang et al., ACM MM 2021), as the official ZYK100/MMN code runs it.
+"""MMN: Middle Modality Network (Zhang et al., ACM MM 2021), as the official ZYK100/MMN code runs
+it.
 
 Training batch through the backbone: ``[VIS, M_vis, IR, M_ir]`` (4B images), where ``M_*`` are the
 middle-modality images the MMG generates from each modality. The visible stem sees
@@ -18,7 +19,8 @@ from methods.mmn import losses as _losses  # noqa: F401  (registers Distribution
 from methods.mmn.mmg import MiddleModalityGenerator
 from protocols.datasets.base import Modality
 
-DEFAULT_BACKBONE = dict(type='TwoStreamResNet', depth=50, last_stride=1, pretrained=True, blocks=None)
+DEFAULT_BACKBONE = dict(type='TwoStreamResNet', depth=50, last_stride=1, pretrained=True,
+                        blocks=None)
 # Official ``weights_init_kaiming`` on BatchNorm1d / ``weights_init_classifier`` on the heads.
 BNNECK_WEIGHT_STD = 0.01
 CLASSIFIER_STD = 0.001
@@ -121,7 +123,8 @@ class MMN(VIReIDModel):
         with torch.autocast(device_type=inputs.device.type, enabled=False):
             return self._losses([f.float() for f in pooled], [z.float() for z in logits], labels)
 
-    def _losses(self, pooled: list[Tensor], logits: list[Tensor], labels: Tensor) -> dict[str, Tensor]:
+    def _losses(self, pooled: list[Tensor], logits: list[Tensor],
+                labels: Tensor) -> dict[str, Tensor]:
         """Official ``train.py``: stripe-averaged CE on all 4B rows, triplet on the 4 cross-modal
         (original or M) pairings, DCL between the two M blocks."""
         labels_4b = torch.cat((labels, labels, labels, labels))   # [VIS, M_vis, IR, M_ir]

@@ -65,7 +65,8 @@ class MPANet(VIReIDModel):
         if num_classes < 2:
             raise ValueError(f'MPANet needs num_classes >= 2, got {num_classes}')
         if num_patterns < 2:
-            raise ValueError(f'MPANet needs num_patterns >= 2 (the overlap loss pairs them), got {num_patterns}')
+            raise ValueError('MPANet needs num_patterns >= 2 (the overlap loss pairs them), '
+                             f'got {num_patterns}')
         self.backbone = MODELS.build({**DEFAULT_BACKBONE, **(backbone or {})})
         trunk_dim = self.backbone.out_channels
         self.mam3 = ModalityAlleviation(block_out_channels(self.backbone.layer3[-1]), mam_reduction)
@@ -125,7 +126,8 @@ class MPANet(VIReIDModel):
         return self.mam4(x)
 
     def embed(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """Pre-BNNeck embedding ``[B, 2048*(K+1)]`` (K pattern features, global last) and the maps."""
+        """Pre-BNNeck embedding ``[B, C*(K+1)]`` (K pattern features, global last; C = 2048 for
+        ResNet-50) and the maps."""
         fmap = self.trunk(images)
         masks = torch.sigmoid(self.pattern_conv(fmap))
         hw = fmap.shape[2] * fmap.shape[3]
@@ -143,9 +145,11 @@ class MPANet(VIReIDModel):
         modality = data_samples['modality'].to(inputs.device)
         visible = modality == Modality.VISIBLE
         infrared = modality == Modality.INFRARED
-        if not bool((visible | infrared).all()) or not bool(visible.any()) or not bool(infrared.any()):
-            raise ValueError('an MPANet training batch needs visible (0) and infrared (1) samples and no '
-                             f'other modality code; got data_samples["modality"]={modality.tolist()}')
+        both = bool(visible.any()) and bool(infrared.any())
+        if not bool((visible | infrared).all()) or not both:
+            raise ValueError('an MPANet training batch needs visible (0) and infrared (1) samples '
+                             'and no other modality code; got '
+                             f'data_samples["modality"]={modality.tolist()}')
         feats, masks = self.embed(inputs)
         loss_pattern = self.pattern_loss(masks)
         loss_cc = self.center_cluster(feats, labels)

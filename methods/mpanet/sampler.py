@@ -13,12 +13,14 @@ from harness.registry import DATA_SAMPLERS
 
 @DATA_SAMPLERS.register_module()
 class MPANetIdentitySampler(Sampler[int]):
-    """P identities x (k/2 visible + k/2 infrared), every identity's images used about once per epoch.
+    """P identities x (k/2 visible + k/2 infrared), every identity's images used about once per
+    epoch.
 
     Per epoch, for every identity with images of both modalities: if both modalities have fewer
     than ``num_instances`` (= k/2) images, draw ``num_instances`` of each with replacement; then
     subsample the larger modality without replacement to the smaller one's size ``m``, shuffle both
-    and cut them into ``m // num_instances`` chunks (``num_instances`` of each modality). Batches draw
+    and cut them into ``m // num_instances`` chunks (``num_instances`` of each modality). Batches
+    draw
     ``num_ids`` distinct identities uniformly among those with chunks left and take one chunk of
     each; the epoch ends when fewer than ``num_ids`` identities have chunks (the rest is dropped).
     An identity with no chunk (enough images in one modality only) is skipped (spec §7 #17).
@@ -43,9 +45,9 @@ class MPANetIdentitySampler(Sampler[int]):
         self.seed = 0 if seed is None else int(seed)
         self.positions = identity_positions(self.labels, self.modalities)
         if len(self.positions) < num_ids:
-            raise ValueError(f'MPANetIdentitySampler needs {num_ids} identities with both visible and '
-                             f'infrared images per batch, but the training set has {len(self.positions)}; '
-                             f'lower sampler.num_ids')
+            raise ValueError(f'MPANetIdentitySampler needs {num_ids} identities with both visible '
+                             'and infrared images per batch, but the training set has '
+                             f'{len(self.positions)}; lower sampler.num_ids')
         self.rank, self.world_size = get_dist_info()
         self.epoch = 0
         self._plan: list[np.ndarray] | None = None
@@ -73,7 +75,8 @@ class MPANetIdentitySampler(Sampler[int]):
             ir, vis = rng.permutation(ir), rng.permutation(vis)
             n = m // half
             if n:
-                chunks[pid] = [(vis[i * half:(i + 1) * half], ir[i * half:(i + 1) * half]) for i in range(n)]
+                cuts = [slice(i * half, (i + 1) * half) for i in range(n)]
+                chunks[pid] = [(vis[cut], ir[cut]) for cut in cuts]
         return chunks
 
     def plan(self) -> list[np.ndarray]:

@@ -31,7 +31,8 @@ class PartEmbeddingHead(nn.Module):
         nn.init.zeros_(linear.bias)
         nn.init.normal_(bn.weight, 1.0, 0.01)
         nn.init.zeros_(bn.bias)
-        self.embed = nn.Sequential(linear, bn) if kind == 'tslfn' else nn.Sequential(linear, bn, nn.ReLU(inplace=True))
+        self.embed = nn.Sequential(linear, bn) if kind == 'tslfn' else \
+            nn.Sequential(linear, bn, nn.ReLU(inplace=True))
         fc = IdentityClassifier(emb_dim, num_classes, std=0.001, bias=True)
         layers: list[nn.Module] = [nn.LeakyReLU(0.1)] if kind == 'tslfn' else []
         if dropout > 0:

@@ -16,7 +16,8 @@ def _installed(monkeypatch: pytest.MonkeyPatch, folder: Path):
     this process and its subprocesses (the `vireid` CLI), and yields the discovered methods."""
     from harness import plugins
     monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.setenv('PYTHONPATH', os.pathsep.join(filter(None, [str(folder), os.environ.get('PYTHONPATH')])))
+    paths = [str(folder), os.environ.get('PYTHONPATH')]
+    monkeypatch.setenv('PYTHONPATH', os.pathsep.join(filter(None, paths)))
     yield plugins.discover(refresh=True)
     monkeypatch.undo()
     plugins.discover(refresh=True)

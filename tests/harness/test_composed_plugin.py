@@ -13,7 +13,7 @@ import torch
 from mmengine.hooks import Hook
 from torch import nn
 
-from harness.engine.config import load_config, method_config
+from harness.engine.config import load_config
 from harness.engine.run import run_experiment
 from harness.models import CrossModalityReID, VIReIDModel
 from harness.registry import HOOKS, MODELS
@@ -35,8 +35,10 @@ def test_the_plugin_is_a_config_and_one_loss(composed_plugin):
     import vireid_agw_xtri
     from vireid_agw_xtri.losses import CrossModalityTripletLoss
     classes = [obj for module in (vireid_agw_xtri, vireid_agw_xtri.losses)
-               for _, obj in inspect.getmembers(module, inspect.isclass) if issubclass(obj, nn.Module)]
-    assert classes == [CrossModalityTripletLoss] and MODELS.get('CrossModalityTripletLoss') is CrossModalityTripletLoss
+               for _, obj in inspect.getmembers(module, inspect.isclass)
+               if issubclass(obj, nn.Module)]
+    assert classes == [CrossModalityTripletLoss]
+    assert MODELS.get('CrossModalityTripletLoss') is CrossModalityTripletLoss
     assert not any(issubclass(c, VIReIDModel) for c in classes)
 
     cfg, agw = load_config(XTRI_SYSU), load_config(AGW_DEMO)
@@ -45,11 +47,13 @@ def test_the_plugin_is_a_config_and_one_loss(composed_plugin):
     assert {k: v for k, v in cfg.model.items() if k != 'losses'} == \
         {k: v for k, v in agw.model.items() if k != 'losses'}
     assert cfg.model['losses']['id'] == agw.model['losses']['id']
-    assert cfg.model['losses']['tri'] == dict(type='CrossModalityTripletLoss', input='pool', weight=1.0,
-                                              margin=0.3)
-    assert (cfg.optim_wrapper, cfg.train_cfg, cfg.sampler) == (agw.optim_wrapper, agw.train_cfg, agw.sampler)
+    assert cfg.model['losses']['tri'] == dict(type='CrossModalityTripletLoss', input='pool',
+                                              weight=1.0, margin=0.3)
+    for key in ('optim_wrapper', 'param_scheduler', 'train_cfg', 'sampler', 'input_size'):
+        assert cfg[key] == agw[key], key
     model = MODELS.build(dict(cfg.model, num_classes=5))
-    assert type(model) is CrossModalityReID and isinstance(model.losses['tri'], CrossModalityTripletLoss)
+    assert type(model) is CrossModalityReID
+    assert isinstance(model.losses['tri'], CrossModalityTripletLoss)
 
 
 def test_cross_modality_triplet_mines_only_the_other_modality(composed_plugin):
@@ -59,9 +63,11 @@ def test_cross_modality_triplet_mines_only_the_other_modality(composed_plugin):
     feats = torch.tensor([[0.0], [0.1], [1.0], [1.1]])
     labels, modality = torch.tensor([0, 1, 0, 1]), torch.tensor([0, 0, 1, 1])
     loss, correct = CrossModalityTripletLoss(margin=0.3)(feats, labels, modality)
-    # anchor 0: d_ap = |0 - 1| = 1, d_an = |0 - 1.1| = 1.1 -> relu(1 - 1.1 + .3) = .2; anchor 1: d_ap 1, d_an .9 -> .4
-    # anchor 2: d_ap 1, d_an .9 -> .4; anchor 3: d_ap 1, d_an 1.1 -> .2
-    assert loss.item() == pytest.approx((0.2 + 0.4 + 0.4 + 0.2) / 4, abs=1e-5) and correct.item() == 2
+    # anchor 0: d_ap = |0 - 1| = 1, d_an = |0 - 1.1| = 1.1 -> relu(1 - 1.1 + .3) = .2;
+    # anchor 1: d_ap 1, d_an .9 -> .4; anchor 2: d_ap 1, d_an .9 -> .4;
+    # anchor 3: d_ap 1, d_an 1.1 -> .2
+    assert loss.item() == pytest.approx((0.2 + 0.4 + 0.4 + 0.2) / 4, abs=1e-5)
+    assert correct.item() == 2
     with pytest.raises(ValueError, match='other modality'):
         CrossModalityTripletLoss()(feats, labels, torch.zeros(4, dtype=torch.long))
 
@@ -71,7 +77,8 @@ def test_cross_modality_triplet_mines_only_the_other_modality(composed_plugin):
 def test_the_plugin_trains_through_the_engine(composed_plugin, sysu_root, tmp_path):
     TRAINING_LOSSES.clear()
     record = run_experiment(str(XTRI_SYSU), str(tmp_path / 'run'), data_root=str(sysu_root),
-                            cfg_options={'train_cfg.max_epochs': 1, 'model.backbone.base_channels': 16,
+                            cfg_options={'train_cfg.max_epochs': 1,
+                                         'model.backbone.base_channels': 16,
                                          'custom_hooks': [dict(type='RecordTrainingLosses')]},
                             log_level='WARNING')
     assert record['status'] == 'done' and record['method'] == 'agw_xtri' and record['comparable']

@@ -9,7 +9,8 @@ import torch
 Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 
-def make_batch(num_ids: int = 3, k: int = 2, size: tuple[int, int] = (32, 16), seed: int = 0) -> Batch:
+def make_batch(num_ids: int = 3, k: int = 2, size: tuple[int, int] = (32, 16),
+               seed: int = 0) -> Batch:
     """Random images in the harness training layout: ``[visible block | infrared block]``, each
     identity-major with identities ``0 .. num_ids-1`` in the same order, ``k`` images each."""
     g = torch.Generator().manual_seed(seed)
@@ -17,7 +18,8 @@ def make_batch(num_ids: int = 3, k: int = 2, size: tuple[int, int] = (32, 16), s
     labels = torch.cat([ids, ids])
     modality = torch.cat([torch.zeros(num_ids * k), torch.ones(num_ids * k)]).long()
     images = torch.randn(len(labels), 3, *size, generator=g)
-    return images, dict(label=labels, modality=modality, cam=modality * 3, index=torch.arange(len(labels)))
+    return images, dict(label=labels, modality=modality, cam=modality * 3,
+                        index=torch.arange(len(labels)))
 
 
 @pytest.fixture

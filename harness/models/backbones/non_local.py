@@ -24,17 +24,21 @@ class NonLocalBlock(nn.Module):
     textbook block. ``W``'s BatchNorm starts at zero so a fresh block is the identity.
     """
 
-    def __init__(self, in_channels: int, reduc_ratio: int = 2, inter_channels: int | None = None) -> None:
+    def __init__(self, in_channels: int, reduc_ratio: int = 2,
+                 inter_channels: int | None = None) -> None:
         super().__init__()
         if reduc_ratio < 1:
             raise ValueError(f'NonLocalBlock reduc_ratio must be >= 1, got {reduc_ratio}')
         self.in_channels = in_channels
-        self.inter_channels = reduc_ratio // reduc_ratio if inter_channels is None else int(inter_channels)
+        self.inter_channels = (reduc_ratio // reduc_ratio if inter_channels is None
+                               else int(inter_channels))
         if self.inter_channels < 1:
-            raise ValueError(f'NonLocalBlock inter_channels must be >= 1, got {self.inter_channels}')
+            raise ValueError('NonLocalBlock inter_channels must be >= 1, '
+                             f'got {self.inter_channels}')
         inter = self.inter_channels
         self.g = nn.Sequential(nn.Conv2d(in_channels, inter, kernel_size=1))
-        self.W = nn.Sequential(nn.Conv2d(inter, in_channels, kernel_size=1), nn.BatchNorm2d(in_channels))
+        self.W = nn.Sequential(nn.Conv2d(inter, in_channels, kernel_size=1),
+                               nn.BatchNorm2d(in_channels))
         nn.init.zeros_(self.W[1].weight)
         nn.init.zeros_(self.W[1].bias)
         self.theta = nn.Conv2d(in_channels, inter, kernel_size=1)

@@ -46,7 +46,8 @@ class ScaledResNet(tv_resnet.ResNet):
         super().__init__(block, list(layers))
         self.conv1 = nn.Conv2d(3, base_channels, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(base_channels)
-        nn.init.kaiming_normal_(self.conv1.weight, mode='fan_out', nonlinearity='relu')  # as torchvision
+        # initialised as torchvision initialises its stem
+        nn.init.kaiming_normal_(self.conv1.weight, mode='fan_out', nonlinearity='relu')
 
     def _make_layer(self, block, planes, blocks, stride=1, dilate=False):  # noqa: ANN001, ANN202
         if planes == TORCHVISION_WIDTH:  # the first stage reads the (scaled) stem's output
@@ -80,7 +81,8 @@ def build_resnet(depth: int = 50, last_stride: int = 1, pretrained: bool | str =
     if isinstance(base_channels, bool) or not isinstance(base_channels, int) or base_channels < 1:
         raise ValueError(f'base_channels must be a positive int, got {base_channels!r}')
     if base_channels != TORCHVISION_WIDTH and pretrained:
-        raise ValueError(f'base_channels={base_channels}: ImageNet weights exist only for torchvision\'s '
+        raise ValueError(f'base_channels={base_channels}: ImageNet weights exist only for '
+                         "torchvision's "
                          f'width {TORCHVISION_WIDTH}; set pretrained=False for a thinner trunk')
     if base_channels == TORCHVISION_WIDTH:
         net = tv_resnet.ResNet(block, list(layers))
@@ -128,10 +130,11 @@ def load_imagenet_state(depth: int, path: str | None = None) -> dict[str, torch.
             except Exception as err:  # offline clusters are the common case, not a bug
                 raise PretrainedWeightsMissing(
                     f'ImageNet ResNet-{depth} weights are not in the torch cache and could not be '
-                    f'downloaded ({type(err).__name__}: {err}). Download {weights.url} on a machine '
-                    f'with internet and copy it to {file} (or set TORCH_HOME), or point the config at '
-                    f'a local file with model.backbone.pretrained="/path/to/file.pth", or set '
-                    f'pretrained=False for a from-scratch run.') from err
+                    f'downloaded ({type(err).__name__}: {err}). Download {weights.url} on a '
+                    f'machine with internet and copy it to {file} (or set TORCH_HOME), or point '
+                    'the config at a local file with '
+                    'model.backbone.pretrained="/path/to/file.pth", '
+                    'or set pretrained=False for a from-scratch run.') from err
         path = str(file)
     elif not Path(path).is_file():
         raise PretrainedWeightsMissing(f'pretrained weights file {path} does not exist')
@@ -163,7 +166,7 @@ def run_stage(name: str, stage: nn.Module, x: Tensor, after_block: AfterBlock | 
 
 @MODELS.register_module()
 class ResNet(nn.Module):
-    """Single-stream ReID trunk: a torchvision ResNet's stem and layer1-4 (see :func:`build_resnet`).
+    """Single-stream ReID trunk: a torchvision ResNet's stem and layer1-4 (:func:`build_resnet`).
 
     The modules keep torchvision's names (``conv1``, ``bn1``, ``layer1.0.conv1`` ...) at the top
     level, so a state dict is a torchvision one without ``fc``. ``forward`` returns the layer4 map;

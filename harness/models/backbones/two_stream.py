@@ -1,8 +1,9 @@
 """Two-stream ResNet: modality-specific early stages, shared later stages.
 
 ``share_from`` follows AGW/HcTri's ``share_net``: stage indices stem=0, layer1=1 ... layer4=4; the
-stem and ``layer1 .. layer{share_from-1}`` have one copy per modality, ``layer{share_from} .. layer4``
-are shared (``share_from=5``: two complete networks; ``share_from=1``: AGW's modality-specific stem).
+stem and ``layer1 .. layer{share_from-1}`` have one copy per modality, ``layer{share_from} ..
+layer4`` are shared (``share_from=5``: two complete networks; ``share_from=1``: AGW's
+modality-specific stem).
 """
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.resnet import ResNet
 
-from harness.models.backbones.resnet import (STAGES, AfterBlock, block_out_channels, build_resnet,
-                                             run_stage, stem)
+from harness.models.backbones.resnet import (
+    STAGES,
+    AfterBlock,
+    block_out_channels,
+    build_resnet,
+    run_stage,
+    stem,
+)
 from harness.registry import MODELS
 from protocols.datasets.base import Modality
 
@@ -34,16 +41,19 @@ class TwoStreamResNet(nn.Module):
                  base_channels: int = 64, net_factory: Callable[[], ResNet] | None = None) -> None:
         super().__init__()
         if not 1 <= share_from <= 5:
-            raise ValueError(f'share_from must be in 1..5 (stem=0, layer1..layer4=1..4), got {share_from}')
+            raise ValueError('share_from must be in 1..5 (stem=0, layer1..layer4=1..4), '
+                             f'got {share_from}')
         self.share_from = share_from
         make = net_factory or (
             lambda: build_resnet(depth, last_stride, pretrained, blocks, base_channels))
         base = make()
-        # Both streams start from the same (ImageNet) weights, as two independently loaded copies do.
+        # Both streams start from the same (ImageNet) weights, as two independently loaded copies
+        # do.
         nets = {Modality.VISIBLE: base, Modality.INFRARED: copy.deepcopy(base)}
         names = ['stem', *STAGES]
-        self.visible = nn.ModuleDict({n: self._stage(nets[Modality.VISIBLE], n) for n in names[:share_from]})
-        self.infrared = nn.ModuleDict({n: self._stage(nets[Modality.INFRARED], n) for n in names[:share_from]})
+        own = names[:share_from]
+        self.visible = nn.ModuleDict({n: self._stage(nets[Modality.VISIBLE], n) for n in own})
+        self.infrared = nn.ModuleDict({n: self._stage(nets[Modality.INFRARED], n) for n in own})
         self.shared = nn.ModuleDict({n: self._stage(base, n) for n in names[share_from:]})
 
     @staticmethod
@@ -84,7 +94,8 @@ class TwoStreamResNet(nn.Module):
         order = torch.cat(rows)
         if order.numel() != len(x):
             raise ValueError(f'modality codes must be {int(Modality.VISIBLE)} (visible) or '
-                             f'{int(Modality.INFRARED)} (infrared), got {torch.unique(modality).tolist()}')
+                             f'{int(Modality.INFRARED)} (infrared), '
+                             f'got {torch.unique(modality).tolist()}')
         return torch.cat(outputs)[torch.argsort(order)]
 
     def forward_shared(self, x: Tensor, after_block: AfterBlock | None = None) -> Tensor:

@@ -14,7 +14,8 @@ from harness.registry import MODELS
 
 
 def euclidean_dist(a: Tensor, b: Tensor) -> Tensor:
-    """Pairwise Euclidean distances as AGW computes them: ``sqrt(clamp(|a|^2 + |b|^2 - 2ab, 1e-12))``.
+    """Pairwise Euclidean distances as AGW computes them:
+    ``sqrt(clamp(|a|^2 + |b|^2 - 2ab, 1e-12))``.
 
     The clamp keeps the diagonal at 1e-6 with a zero gradient instead of a NaN from ``sqrt(0)``.
     """
@@ -94,7 +95,8 @@ class WeightedRegularizedTriplet(nn.Module):
         closest_negative = (dist_an * softmax_weights(-dist_an, is_neg)).sum(dim=1)
         diff = closest_negative - furthest_positive
         # = SoftMarginLoss(diff, 1), written as softplus: the same value, but finite when the
-        # distances are large (randomly initialised trunks: torch's soft_margin_loss overflows to inf).
+        # distances are large (randomly initialised trunks: torch's soft_margin_loss overflows to
+        # inf).
         loss = F.softplus(-diff).mean()
         return loss, (closest_negative >= furthest_positive).sum().detach()
 

@@ -2,7 +2,6 @@
 from pathlib import Path
 
 import pytest
-import torch
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
@@ -35,8 +34,9 @@ def test_full_configs_follow_train_py(cfgs, name, dataset):
     assert model['non_local'] == dict(type='NonLocalStages', counts=(0, 2, 3, 0))
     assert model['neck'] == dict(type='GeneralizedMeanPooling', p=3.0)
     assert model['head'] == dict(type='BNNeckHead', bnneck_weight_std=0.01, classifier_std=0.001)
-    assert model['losses'] == dict(id=dict(type='IdentityLoss', input='logits', weight=1.0),
-                                   tri=dict(type='WeightedRegularizedTriplet', input='pool', weight=1.0))
+    assert model['losses'] == dict(
+        id=dict(type='IdentityLoss', input='logits', weight=1.0),
+        tri=dict(type='WeightedRegularizedTriplet', input='pool', weight=1.0))
     assert model['test_feature'] == 'bn'
     assert tuple(cfg.input_size) == (288, 144)
     assert [t['type'] for t in cfg.train_pipeline] == ['Pad', 'RandomCrop', 'RandomHorizontalFlip']
@@ -44,24 +44,28 @@ def test_full_configs_follow_train_py(cfgs, name, dataset):
     assert (cfg.sampler['num_ids'], cfg.sampler['num_instances']) == (8, 4)
     assert cfg.train_dataloader['batch_size'] == 2 * 8 * 4
     opt = cfg.optim_wrapper['optimizer']
-    assert (opt['type'], opt['lr'], opt['momentum'], opt['weight_decay'], opt['nesterov']) == ('SGD', 0.1, 0.9, 5e-4, True)
-    assert cfg.param_scheduler == [dict(type='WarmupMultiStepLR', warmup=10, milestones=[20, 50], gamma=0.1,
-                                        by_epoch=True, begin=0)]
+    assert (opt['type'], opt['lr'], opt['momentum'], opt['weight_decay'], opt['nesterov']) == \
+        ('SGD', 0.1, 0.9, 5e-4, True)
+    assert cfg.param_scheduler == [dict(type='WarmupMultiStepLR', warmup=10, milestones=[20, 50],
+                                        gamma=0.1, by_epoch=True, begin=0)]
     assert cfg.train_cfg['max_epochs'] == 81 and cfg.test['distance'] == 'cosine'
 
 
 def test_param_groups_put_trunk_and_non_local_at_a_tenth(cfgs):
     model = AGW(num_classes=5, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1)))
     with DefaultScope.overwrite_default_scope('harness'):
-        wrapper = build_optim_wrapper(model, dict(cfgs['agw_sysu'].optim_wrapper, type='OptimWrapper'))
+        wrapper = build_optim_wrapper(model, dict(cfgs['agw_sysu'].optim_wrapper,
+                                                  type='OptimWrapper'))
     lr_of = {id(p): g['lr'] for g in wrapper.optimizer.param_groups for p in g['params']}
     for name, p in model.named_parameters():
-        if not p.requires_grad:  # BNNeck's frozen bias: mmengine leaves it out, as SGD ignores it upstream
+        # BNNeck's frozen bias: mmengine leaves it out, as SGD ignores it upstream
+        if not p.requires_grad:
             assert name == 'head.bottleneck.bias'
             continue
         expected = 0.1 if name.startswith('head.') else 0.01
         assert lr_of[id(p)] == pytest.approx(expected), name
-        assert name.startswith(('backbone', 'non_local', 'head.bottleneck', 'head.classifier')), name
+        parts = ('backbone', 'non_local', 'head.bottleneck', 'head.classifier')
+        assert name.startswith(parts), name
 
 
 @pytest.mark.parametrize('name,dataset', [('agw_demo_sysu', 'sysu'), ('agw_demo_regdb', 'regdb')])
@@ -70,7 +74,9 @@ def test_demo_configs_scale_the_full_one(cfgs, name, dataset):
     assert cfg.protocol['dataset'] == dataset and cfg.entry['kind'] == 'demo'
     assert cfg.model['type'] == 'CrossModalityReID'
     assert cfg.model['losses']['tri']['type'] == 'WeightedRegularizedTriplet'
-    assert cfg.model['backbone']['blocks'] == (1, 1, 1, 1) and cfg.model['backbone']['pretrained'] is False
-    assert cfg.train_dataloader['batch_size'] == 2 * cfg.sampler['num_ids'] * cfg.sampler['num_instances']
+    assert cfg.model['backbone']['blocks'] == (1, 1, 1, 1)
+    assert cfg.model['backbone']['pretrained'] is False
+    sampler = cfg.sampler
+    assert cfg.train_dataloader['batch_size'] == 2 * sampler['num_ids'] * sampler['num_instances']
     assert cfg.train_dataloader['num_workers'] == 0 and cfg.train_cfg['max_epochs'] <= 10
     assert max(cfg.input_size) <= 128

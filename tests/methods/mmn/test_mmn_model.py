@@ -1,4 +1,5 @@
-"""MMN model: parameter count of the official forward, head initialisation, test feature, input checks."""
+"""MMN model: parameter count of the official forward, head initialisation, test feature, input
+checks."""
 from __future__ import annotations
 
 import pytest
@@ -15,7 +16,8 @@ def test_parameter_count_is_what_the_official_forward_uses(full_mmn_395):
     total = sum(p.numel() for p in model.parameters())
     # Spec §5, measured on the official embed_net: 26,769,814 used of 73,776,342 registered.
     assert total == 26_769_814
-    # The same number from its parts: two stems + one shared layer1-4 + 4 BNNecks + 4 classifiers + MMG.
+    # The same number from its parts: two stems + one shared layer1-4 + 4 BNNecks + 4 classifiers
+    # + MMG.
     shared = sum(p.numel() for p in model.backbone.shared.parameters())
     stems = sum(p.numel() for p in model.backbone.visible.parameters()) + \
         sum(p.numel() for p in model.backbone.infrared.parameters())
@@ -40,7 +42,8 @@ def test_head_initialisation(full_mmn_395):
 def test_registered_and_built_from_a_config():
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('harness'):
-        model = MODELS.build(dict(type='MMN', num_classes=6, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1))))
+        model = MODELS.build(dict(type='MMN', num_classes=6,
+                                  backbone=dict(pretrained=False, blocks=(1, 1, 1, 1))))
     assert type(model).__name__ == 'MMN' and model.classifiers[0].out_features == 6
 
 
@@ -52,7 +55,8 @@ def test_extract_feat_is_normalised_8192d_and_per_sample_in_eval(tiny_mmn):
             feats = model.extract_feat(x, modality)
             assert feats.shape == (3, 4 * 2048)
             torch.testing.assert_close(feats.norm(dim=1), torch.ones(3))
-            torch.testing.assert_close(model.extract_feat(x[:1], modality), feats[:1], rtol=0, atol=1e-6)
+            torch.testing.assert_close(model.extract_feat(x[:1], modality), feats[:1], rtol=0,
+                                       atol=1e-6)
         # Both stems start from the same weights (as two copies of one ImageNet ResNet); once they
         # differ, the modality code picks the stem.
         torch.testing.assert_close(model.extract_feat(x, 0), model.extract_feat(x, 1))

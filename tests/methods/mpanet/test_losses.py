@@ -1,4 +1,5 @@
-"""Every MPANet loss against a value computed by hand (spec §2), and the EMA-rate schedule (§1.5)."""
+"""Every MPANet loss against a value computed by hand (spec §2), and the EMA-rate schedule
+(§1.5)."""
 from __future__ import annotations
 
 import copy
@@ -9,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from methods.mpanet.hooks import MPANetEMARateHook
 from harness.models.losses import center_cluster_loss
+from methods.mpanet.hooks import MPANetEMARateHook
 from methods.mpanet.losses import ema_update_rate, mutual_mean_kl, pattern_overlap_loss
 
 from .conftest import tiny_model
@@ -32,8 +33,8 @@ def test_pattern_overlap_loss_by_hand():
     total = 0.0
     for b in range(2):
         for k in range(3):
-            for l in range(k + 1, 3):
-                total += sum(m[b, k, i, j] * m[b, l, i, j] for i in range(2) for j in range(2))
+            for k2 in range(k + 1, 3):
+                total += sum(m[b, k, i, j] * m[b, k2, i, j] for i in range(2) for j in range(2))
     expected = total / (2 * 3 * 2 / 2)
     assert pattern_overlap_loss(masks).item() == pytest.approx(expected, rel=1e-6)
 
@@ -47,11 +48,13 @@ def test_center_cluster_loss_by_hand_with_unequal_identity_sizes():
     intra = np.mean([np.linalg.norm(f[i] - centers[y[i]]) for i in range(len(y))])
     inter = []
     for p in sorted(centers):  # one anchor per identity; mean over the other identities' samples
-        others = [max(0.0, rho - np.linalg.norm(centers[p] - centers[y[j]])) for j in range(len(y)) if y[j] != p]
+        others = [max(0.0, rho - np.linalg.norm(centers[p] - centers[y[j]]))
+                  for j in range(len(y)) if y[j] != p]
         inter.append(np.mean(others))
     expected = intra + np.mean(inter)
     assert np.mean(inter) > 0  # the hinge is active, so the inter term is tested
-    assert center_cluster_loss(feats, labels, margin=rho).item() == pytest.approx(expected, rel=1e-5)
+    assert center_cluster_loss(feats, labels, margin=rho).item() == \
+        pytest.approx(expected, rel=1e-5)
 
 
 def test_center_cluster_loss_equals_the_official_anchor_form_on_contiguous_blocks():
@@ -67,7 +70,8 @@ def test_center_cluster_loss_equals_the_official_anchor_form_on_contiguous_block
     # Shuffling the batch must not change the value (the official anchors need contiguous blocks).
     perm = torch.randperm(12, generator=g)
     assert center_cluster_loss(feats, labels).item() == pytest.approx(expected, rel=1e-5)
-    assert center_cluster_loss(feats[perm], labels[perm]).item() == pytest.approx(expected, rel=1e-5)
+    assert center_cluster_loss(feats[perm], labels[perm]).item() == \
+        pytest.approx(expected, rel=1e-5)
 
 
 def test_center_cluster_loss_has_a_finite_gradient_when_a_feature_is_its_centre():
@@ -86,7 +90,8 @@ def test_mutual_mean_kl_is_kl_student_to_teacher_with_gradient_through_the_stude
     loss = mutual_mean_kl(s, t)
     assert loss.item() == pytest.approx(per_row.mean(), rel=1e-6)
     # The official call: KLDivLoss('batchmean')(log_softmax(teacher), softmax(student)).
-    official = torch.nn.KLDivLoss(reduction='batchmean')(torch.log_softmax(t, 1), torch.softmax(s, 1))
+    official = torch.nn.KLDivLoss(reduction='batchmean')(torch.log_softmax(t, 1),
+                                                         torch.softmax(s, 1))
     assert loss.item() == pytest.approx(official.item(), rel=1e-6)
     loss.backward()
     grad = np.exp(lp) * (lp - lq - per_row[:, None]) / 3
@@ -117,7 +122,8 @@ def test_model_losses_by_hand_with_crossed_mean_classifiers(batch):
          for n in ('classifier', 'classifier_visible', 'classifier_infrared')}
     teacher_v = (1 - r) * tv0 + r * w['classifier_visible']
     teacher_i = (1 - r) * ti0 + r * w['classifier_infrared']
-    student = np.concatenate([h[vis] @ w['classifier_visible'].T, h[ir] @ w['classifier_infrared'].T])
+    student = np.concatenate([h[vis] @ w['classifier_visible'].T,
+                              h[ir] @ w['classifier_infrared'].T])
     teacher = np.concatenate([h[vis] @ teacher_i.T, h[ir] @ teacher_v.T])  # crossed
     lp, lq = log_softmax(student), log_softmax(teacher)
     kl = float((np.exp(lp) * (lp - lq)).sum(1).mean())
@@ -140,9 +146,10 @@ def test_model_losses_by_hand_with_crossed_mean_classifiers(batch):
 def test_effective_loss_weights_follow_the_constructor(batch):
     images, samples = batch()
     base = tiny_model().train().loss(images, samples)
-    halved = tiny_model(modality_id_weight=0.5, kl_weight=1.0, pattern_weight=1.0).train().loss(images, samples)
-    assert halved['loss_id_visible'].item() == pytest.approx(0.5 * base['loss_id_visible'].item(), rel=1e-5)
-    assert halved['loss_id_infrared'].item() == pytest.approx(0.5 * base['loss_id_infrared'].item(), rel=1e-5)
+    halved = tiny_model(modality_id_weight=0.5, kl_weight=1.0, pattern_weight=1.0).train()
+    halved = halved.loss(images, samples)
+    for key in ('loss_id_visible', 'loss_id_infrared'):
+        assert halved[key].item() == pytest.approx(0.5 * base[key].item(), rel=1e-5)
     assert halved['loss_kl'].item() == pytest.approx(base['loss_kl'].item() / 2.5, rel=1e-4)
     assert halved['loss_pattern'].item() == pytest.approx(2 * base['loss_pattern'].item(), rel=1e-5)
     assert halved['loss_id'].item() == pytest.approx(base['loss_id'].item(), rel=1e-5)
@@ -153,7 +160,8 @@ def test_effective_loss_weights_follow_the_constructor(batch):
 def test_ema_rate_schedule(epoch, rate):
     assert ema_update_rate(epoch) == pytest.approx(rate, rel=1e-12)
     model = tiny_model()
-    MPANetEMARateHook().before_train_epoch(SimpleNamespace(model=model, epoch=epoch - 1))  # runner.epoch is 0-based
+    # runner.epoch is 0-based
+    MPANetEMARateHook().before_train_epoch(SimpleNamespace(model=model, epoch=epoch - 1))
     assert model.ema_rate == pytest.approx(rate, rel=1e-12)
 
 
@@ -171,6 +179,6 @@ def test_losses_stay_float32_under_autocast(batch):
         losses = model.loss(images, samples)
         masks = torch.rand(2, 6, 3, 2).bfloat16()
         assert pattern_overlap_loss(masks).dtype == torch.float32
-        assert center_cluster_loss(300 * torch.randn(4, 14336).bfloat16(), torch.tensor([0, 0, 1, 1])).dtype \
-            == torch.float32
+        feats = 300 * torch.randn(4, 14336).bfloat16()
+        assert center_cluster_loss(feats, torch.tensor([0, 0, 1, 1])).dtype == torch.float32
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())

@@ -37,8 +37,9 @@ def test_extract_feat_is_the_bnneck_output_and_ignores_classifiers_and_modality(
                      'mean_classifier_visible', 'mean_classifier_infrared'):
             getattr(model, name).weight.normal_()
         emb, _ = model.embed(images)
-        by_hand = (emb - model.neck.running_mean) / torch.sqrt(model.neck.running_var + model.neck.eps) \
-            * model.neck.weight + model.neck.bias
+        neck = model.neck
+        by_hand = (emb - neck.running_mean) / torch.sqrt(neck.running_var + neck.eps) \
+            * neck.weight + neck.bias
     assert torch.allclose(model.extract_feat(images, 0), by_hand, atol=1e-5)
     assert torch.equal(feat, model.extract_feat(images, 0))
 
@@ -69,12 +70,15 @@ def test_mam_mixes_input_and_instance_norm_with_the_gate():
     x = torch.randn(2, 2048, 3, 2)
     with torch.no_grad():
         a = x.mean(dim=(2, 3))
-        m = torch.sigmoid(torch.relu(a @ mam.gate[0].weight[:, :, 0, 0].t()) @ mam.gate[2].weight[:, :, 0, 0].t())
+        w1, w2 = mam.gate[0].weight[:, :, 0, 0], mam.gate[2].weight[:, :, 0, 0]
+        m = torch.sigmoid(torch.relu(a @ w1.t()) @ w2.t())
         mu = x.mean(dim=(2, 3), keepdim=True)
         var = x.var(dim=(2, 3), unbiased=False, keepdim=True)
-        ref = m[:, :, None, None] * x + (1 - m[:, :, None, None]) * (x - mu) / torch.sqrt(var + 1e-5)
+        gate = m[:, :, None, None]
+        ref = gate * x + (1 - gate) * (x - mu) / torch.sqrt(var + 1e-5)
         assert torch.allclose(mam(x), ref, atol=1e-5)
-        assert torch.allclose(mam.eval()(x), ref, atol=1e-5)  # per-sample statistics at test time too
+        # per-sample statistics at test time too
+        assert torch.allclose(mam.eval()(x), ref, atol=1e-5)
     assert list(dict(mam.named_buffers())) == []
 
 
@@ -82,7 +86,8 @@ def test_bnneck_bias_frozen_teachers_start_equal_and_get_no_gradient(model, batc
     assert not model.neck.bias.requires_grad and float(model.neck.bias.abs().sum()) == 0
     assert torch.equal(model.mean_classifier_visible.weight, model.classifier_visible.weight)
     assert torch.equal(model.mean_classifier_infrared.weight, model.classifier_infrared.weight)
-    assert model.mean_classifier_visible.weight.data_ptr() != model.classifier_visible.weight.data_ptr()
+    assert model.mean_classifier_visible.weight.data_ptr() != \
+        model.classifier_visible.weight.data_ptr()
     images, samples = batch()
     losses = model.train().loss(images, samples)
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
@@ -90,7 +95,8 @@ def test_bnneck_bias_frozen_teachers_start_equal_and_get_no_gradient(model, batc
     assert model.mean_classifier_infrared.weight.grad is None
     assert model.classifier_visible.weight.grad is not None
     assert model.neck.bias.grad is None
-    # No optimiser step yet: the first EMA update mixes equal weights, so teachers still equal students.
+    # No optimiser step yet: the first EMA update mixes equal weights, so teachers still equal
+    # students.
     assert torch.allclose(model.mean_classifier_visible.weight, model.classifier_visible.weight)
 
 

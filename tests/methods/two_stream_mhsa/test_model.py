@@ -35,7 +35,8 @@ def model() -> TwoStreamMHSA:
 
 
 def test_training_forward_shapes_with_aux(model: TwoStreamMHSA) -> None:
-    """Spec §9.7: P = K = 2 with aux -> 12 samples, 6 logits [12, C], 6 unit-norm feats [12, 512]."""
+    """Spec §9.7: P = K = 2 with aux -> 12 samples, 6 logits [12, C], 6 unit-norm feats
+    [12, 512]."""
     model.train()
     x, ds = batch()
     out = model.forward_train(x, ds)
@@ -70,7 +71,8 @@ def test_extract_feat_is_concatenated_unit_parts(model: TwoStreamMHSA) -> None:
 
 
 def test_gray_aux_is_the_luma_of_each_visible_image(model: TwoStreamMHSA) -> None:
-    """Spec §9.8: A differs from V only by the grayscale transform (equal channels in pixel space)."""
+    """Spec §9.8: A differs from V only by the grayscale transform (equal channels in pixel
+    space)."""
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
     pixels = torch.rand(3, 3, *SIZE) * 255
@@ -82,7 +84,8 @@ def test_gray_aux_is_the_luma_of_each_visible_image(model: TwoStreamMHSA) -> Non
         torch.testing.assert_close(a_pixels[:, c], luma, rtol=1e-5, atol=1e-3)
 
 
-@pytest.mark.parametrize('route,expected', [('infrared', {0: [4], 1: [8]}), ('visible', {0: [8], 1: [4]}),
+@pytest.mark.parametrize('route,expected', [('infrared', {0: [4], 1: [8]}),
+                                            ('visible', {0: [8], 1: [4]}),
                                             ('third', {0: [4], 1: [4]})])
 def test_aux_route_decides_which_stream_sees_the_aux_block(route: str, expected: dict) -> None:
     m = build(aux_route=route, share_from=3).train()
@@ -147,8 +150,10 @@ def test_share_from_places_bot_blocks_per_stream_or_once(share_from: int) -> Non
     (dict(pos_enc='abs', aux='caj', hc_pairs=['VI'], hc_reduction='mean'), {'loss_id', 'loss_hc'}),
     (dict(pos_enc='none', rel_pos_scaled=False, aux='random_gray', bot_zero_init_last_bn=True),
      {'loss_id', 'loss_hc'}),
-    (dict(center_loss='hctri', part_head='hctri', part_pool='gem', aux='xmodality'), {'loss_id', 'loss_hctri'}),
-    (dict(add_triplet=True, label_smooth=0.1, part_pool='max', dropout=0.5), {'loss_id', 'loss_hc', 'loss_tri'}),
+    (dict(center_loss='hctri', part_head='hctri', part_pool='gem', aux='xmodality'),
+     {'loss_id', 'loss_hctri'}),
+    (dict(add_triplet=True, label_smooth=0.1, part_pool='max', dropout=0.5),
+     {'loss_id', 'loss_hc', 'loss_tri'}),
 ])
 def test_options_train_one_step(kw: dict, keys: set) -> None:
     m = build(**kw).train()
@@ -174,11 +179,14 @@ def test_last_stride_two_bot_attends_before_pooling() -> None:
 
 
 def test_optimiser_groups_put_mhsa_with_the_new_layers(model: TwoStreamMHSA) -> None:
-    """The config's paramwise keys: lr 0.01 for heads + MHSA branch, 0.001 for the pretrained trunk."""
-    from mmengine.config import Config
+    """The config's paramwise keys: lr 0.01 for heads + MHSA branch, 0.001 for the pretrained
+    trunk."""
     from pathlib import Path
 
-    cfg = Config.fromfile(str(Path(__file__).parents[3] / 'methods/two_stream_mhsa/configs/tsmhsa_sysu.py'))
+    from mmengine.config import Config
+
+    configs = Path(__file__).parents[3] / 'methods' / 'two_stream_mhsa' / 'configs'
+    cfg = Config.fromfile(str(configs / 'tsmhsa_sysu.py'))
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper.to_dict())
     lr_of = {}
     for group in wrapper.optimizer.param_groups:
@@ -188,4 +196,5 @@ def test_optimiser_groups_put_mhsa_with_the_new_layers(model: TwoStreamMHSA) -> 
     for name, p in names.items():
         new = 'mhsa_branch' in name or not name.startswith('backbone')
         assert lr_of[id(p)] == pytest.approx(0.01 if new else 0.001), name
-    assert any('mhsa_branch.mhsa.rel_h' in n for n in names) and any('mhsa_branch.bn' in n for n in names)
+    assert any('mhsa_branch.mhsa.rel_h' in n for n in names)
+    assert any('mhsa_branch.bn' in n for n in names)
