@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                      f'{",".join(map(str, DEMO_REGDB_SPLITS))} with --demo)')
     sel.add_argument('--demo', action='store_true',
                      help='demo configs on synthetic SYSU-MM01 and RegDB generated once into OUT/data/')
+    sel.add_argument('--untrained', action=argparse.BooleanOptionalAction, default=None,
+                     help="also score each run's network untrained (its initial weights): rows with source "
+                     "'untrained', the floor training must beat (default: on with --demo, else off)")
     sel.add_argument('--rerun', action='store_true', help='train again even runs that are done')
     sel.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                      help='override config keys in every run, e.g. train_cfg.max_epochs=2')
@@ -83,6 +86,8 @@ def base_argv(args: argparse.Namespace) -> list[str]:
     argv = ['--out', args.out]
     if args.demo:
         argv.append('--demo')
+    if args.untrained is not None:
+        argv.append('--untrained' if args.untrained else '--no-untrained')
     for flag, value in (('--data-root-sysu', args.data_root_sysu), ('--data-root-regdb', args.data_root_regdb),
                         ('--reported', args.reported)):
         if value is not None:
@@ -134,7 +139,8 @@ def plan_from_args(args: argparse.Namespace, methods: dict | None = None):
             roots[ds] = roots.get(ds) or str(out / 'data' / ds)
     runs = build_plan(methods, out, names=_csv(args.methods), datasets=datasets, kinds=kinds,
                       configs=_csv(args.configs), regdb_splits=splits, data_roots=roots,
-                      cfg_options=args.cfg_options)
+                      cfg_options=args.cfg_options,
+                      untrained=args.demo if args.untrained is None else args.untrained)
     return runs, roots
 
 

@@ -9,8 +9,9 @@ import copy
 import time
 import traceback
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 from mmengine.config import Config
@@ -20,6 +21,8 @@ from harness.data.datasets import train_set
 from harness.engine.config import (check_protocol_unchanged, config_hash, is_optimistic, load_config)
 from harness.atomic import write_json_atomic
 from harness.engine.provenance import collect, now
+from harness.leaderboard.records import RECORD_SOURCES
+from protocols.chance import gallery_identities
 from protocols.datasets import load_dataset
 
 RECORD = 'record.json'
@@ -153,23 +156,25 @@ def _results(runner: Runner) -> dict[str, Any]:
     return {k: v.to_dict() for k, v in metric.results_by_setting.items()}
 
 
-def run_experiment(config: str, work_dir: str, data_root: str | None = None,
-                   cfg_options: Mapping[str, Any] | None = None, resume: bool = True,
-                   allow_protocol_change: bool = False, launcher: str = 'none',
-                   log_level: str = 'INFO') -> dict[str, Any]:
-    """Train (resuming from ``work_dir/last_checkpoint``), test on every protocol setting, write
-    ``work_dir/record.json`` atomically and return the record. A failure is recorded, then raised."""
-    work_dir = Path(work_dir)
-    cfg = load_config(config, cfg_options)
-    if data_root is not None:
-        cfg.data_root = str(data_root)
-    comparable = check_protocol_unchanged(cfg, allow=allow_protocol_change)
-    record: dict[str, Any] = dict(
-        schema=SCHEMA, status='running', **_method_info(cfg), config=str(config),
+def new_record(cfg: Config, config: str, work_dir: Path, comparable: bool,
+               source: str = 'reproduced') -> dict[str, Any]:
+    """The record of a run of ``cfg`` before it starts; ``source`` says where its weights come from:
+    'reproduced' (trained by this run), 'untrained' (its initial weights) or 'official'."""
+    if source not in RECORD_SOURCES:
+        raise ValueError(f'record source must be one of {RECORD_SOURCES}, got {source!r}')
+    return dict(
+        schema=SCHEMA, status='running', source=source, **_method_info(cfg), config=str(config),
         config_hash=config_hash(cfg), dataset=cfg.protocol['dataset'], split=cfg.protocol.get('split'),
         protocol=dict(cfg.protocol), comparable=comparable, optimistic=is_optimistic(cfg),
         selection=cfg.selection['rule'], distance=cfg.get('test', {}).get('distance', 'cosine'),
         results={}, work_dir=str(work_dir), checkpoint=None, error=None)
+
+
+@contextmanager
+def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Write ``record`` as 'running' (with provenance and the effective config), let the body fill
+    ``results``, then write it 'done' (with the gallery sizes behind the chance level) or, on any
+    error, 'failed' with the traceback, and re-raise."""
     start = time.time()
     try:
         fingerprint = load_dataset(cfg.protocol['dataset'], cfg.data_root).fingerprint()
@@ -177,16 +182,8 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
         work_dir.mkdir(parents=True, exist_ok=True)
         cfg.dump(str(work_dir / 'config.py'))
         write_json_atomic(work_dir / RECORD, record)
-        runner = build_runner(cfg, work_dir, train=True, resume=resume, launcher=launcher, log_level=log_level)
-        runner.train()
-        if record['optimistic']:
-            best = runner.message_hub.get_info('best_ckpt')
-            if best:
-                runner.load_checkpoint(best)
-        runner.test()
-        record['results'] = _results(runner)
-        record['checkpoint'] = (work_dir / 'last_checkpoint').read_text().strip() \
-            if (work_dir / 'last_checkpoint').is_file() else None
+        yield record
+        record['gallery_ids'] = gallery_identities(cfg.protocol['dataset'], cfg.data_root, cfg.protocol)
         record['status'] = 'done'
     except BaseException as err:
         record['status'] = 'failed'
@@ -198,6 +195,70 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
         from mmengine.dist import is_main_process
         if is_main_process():
             write_json_atomic(work_dir / RECORD, record)
+
+
+def _loaded(config: str, data_root: str | None, cfg_options: Mapping[str, Any] | None,
+            allow_protocol_change: bool) -> tuple[Config, bool]:
+    cfg = load_config(config, cfg_options)
+    if data_root is not None:
+        cfg.data_root = str(data_root)
+    return cfg, check_protocol_unchanged(cfg, allow=allow_protocol_change)
+
+
+def run_experiment(config: str, work_dir: str, data_root: str | None = None,
+                   cfg_options: Mapping[str, Any] | None = None, resume: bool = True,
+                   allow_protocol_change: bool = False, launcher: str = 'none',
+                   log_level: str = 'INFO') -> dict[str, Any]:
+    """Train (resuming from ``work_dir/last_checkpoint``), test on every protocol setting, write
+    ``work_dir/record.json`` atomically and return the record. A failure is recorded, then raised."""
+    work_dir = Path(work_dir)
+    cfg, comparable = _loaded(config, data_root, cfg_options, allow_protocol_change)
+    record = new_record(cfg, config, work_dir, comparable)
+    with recorded(cfg, work_dir, record):
+        runner = build_runner(cfg, work_dir, train=True, resume=resume, launcher=launcher, log_level=log_level)
+        runner.train()
+        if record['optimistic']:
+            best = runner.message_hub.get_info('best_ckpt')
+            if best:
+                runner.load_checkpoint(best)
+        runner.test()
+        record['results'] = _results(runner)
+        record['checkpoint'] = (work_dir / 'last_checkpoint').read_text().strip() \
+            if (work_dir / 'last_checkpoint').is_file() else None
+    return record
+
+
+def score_run(config: str, work_dir: str, data_root: str | None = None,
+              cfg_options: Mapping[str, Any] | None = None, source: str = 'untrained',
+              checkpoint: str | None = None, allow_protocol_change: bool = False, launcher: str = 'none',
+              log_level: str = 'INFO', resume: bool = True) -> dict[str, Any]:
+    """Score a model of ``config`` without training it and write ``work_dir/record.json``.
+
+    ``source='untrained'``: the network with exactly the initial weights its training run starts
+    from (the Runner seeds before it builds the model: random init, or the ImageNet weights the
+    config loads). Other sources (``'official'``: released weights converted to this harness)
+    score ``checkpoint``. The record is a run record like a trained one, with its ``source``, so
+    the leaderboard and tables treat both alike. ``resume`` is accepted for the launchers' sake;
+    scoring has nothing to resume.
+    """
+    if source == 'reproduced' or source not in RECORD_SOURCES:
+        raise ValueError(f'score_run source must be one of {[s for s in RECORD_SOURCES if s != "reproduced"]} '
+                         f'(a reproduced record comes from run_experiment), got {source!r}')
+    if (source == 'untrained') == (checkpoint is not None):
+        raise ValueError(f'source {source!r}: ' + ('an untrained model has no checkpoint' if checkpoint
+                                                    else 'pass the checkpoint to score'))
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+    work_dir = Path(work_dir)
+    cfg, comparable = _loaded(config, data_root, cfg_options, allow_protocol_change)
+    record = new_record(cfg, config, work_dir, comparable, source=source)
+    record['selection'] = 'none (not trained)' if source == 'untrained' else 'given checkpoint'
+    with recorded(cfg, work_dir, record):
+        runner = build_runner(cfg, work_dir, train=False, resume=False, load_from=checkpoint,
+                              launcher=launcher, log_level=log_level)
+        runner.test()
+        record['results'] = _results(runner)
+        record['checkpoint'] = str(checkpoint) if checkpoint is not None else None
     return record
 
 
