@@ -87,7 +87,7 @@ def test_the_plugin_trains_through_the_engine(composed_plugin, sysu_root, tmp_pa
     assert set(TRAINING_LOSSES[0]) == {'loss', 'loss_id', 'loss_tri', 'acc_id', 'acc_tri'}
     tri = [step['loss_tri'] for step in TRAINING_LOSSES]
     first, last = sum(tri[:8]) / 8, sum(tri[-8:]) / 8
-    # One epoch (34 iterations) on the 50-id synthetic SYSU-MM01, 13 seeds, 1 and 2 threads: the
-    # last 8 iterations average 1.9-2.7 (from 3.7-4.2). With the loss detached from the graph (the
-    # same run, nothing learnt through it) they stay at 4.4-5.1 over 7 seeds.
-    assert last < 3.4 and last < first, (first, last)
+    # One epoch (34 iterations) on the 50-id synthetic SYSU-MM01, 12 seeds, 1 and 2 threads: the
+    # last 8 iterations average 1.85-2.45 (from 3.7-4.4). With the loss detached from the graph
+    # (the same run, nothing learnt through it) they stay at 4.0-5.9 over 8 seeds.
+    assert last < 3.2 and last < first, (first, last)
