@@ -91,9 +91,9 @@ def scored_twin(run: RunSpec, source: str = 'untrained', checkpoint: str | None 
 
 def read_entry(config: str | Path) -> tuple[dict, str]:
     """``(entry, protocol_base)`` of a method config, with a clear error when either is missing."""
-    from mmengine.config import Config
+    from harness.engine.config import method_config
 
-    cfg = Config.fromfile(str(config))
+    cfg = method_config(config)   # with its method_base, if it names one
     entry = cfg.get('entry')
     base = cfg.get('protocol_base')
     if not isinstance(entry, Mapping) or 'kind' not in entry:

@@ -13,7 +13,7 @@ import torch
 from mmengine.hooks import Hook
 from torch import nn
 
-from harness.engine.config import load_config
+from harness.engine.config import load_config, method_config
 from harness.engine.run import run_experiment
 from harness.models import CrossModalityReID, VIReIDModel
 from harness.registry import HOOKS, MODELS
@@ -91,3 +91,26 @@ def test_the_plugin_trains_through_the_engine(composed_plugin, sysu_root, tmp_pa
     # last 8 iterations average 1.85-2.45 (from 3.7-4.4). With the loss detached from the graph
     # (the same run, nothing learnt through it) they stay at 4.0-5.9 over 8 seeds.
     assert last < 3.2 and last < first, (first, last)
+
+
+def test_method_base_inherits_by_name_and_refuses_bad_names(composed_plugin, tmp_path, monkeypatch):
+    from harness.engine import config as config_module
+    from harness.leaderboard.plan import read_entry
+
+    child = tmp_path / 'child.py'
+    child.write_text("method_base = 'agw_xtri/agw_xtri_regdb'\n"
+                     "entry = dict(method='agw_xtri', kind='demo', label='child')\n")
+    cfg = load_config(child)     # protocol_base and the model come through two bases
+    assert cfg.protocol['dataset'] == 'regdb' and cfg.entry['label'] == 'child'
+    assert cfg.model['losses']['tri']['type'] == 'CrossModalityTripletLoss'
+    assert read_entry(child) == (dict(method='agw_xtri', kind='demo', label='child'), 'regdb')
+    for ref, error, match in (('agw', ValueError, "expected 'method/config stem'"),
+                              ('agw/agw_nope', ValueError, 'has no config agw_nope.py'),
+                              ('nomethod/x', KeyError, "no method 'nomethod'")):
+        child.write_text(f'method_base = {ref!r}\n')
+        with pytest.raises(error, match=match):
+            method_config(child)
+    child.write_text("method_base = 'agw/child'\n")
+    monkeypatch.setattr(config_module, 'method_config_path', lambda ref: child)
+    with pytest.raises(ValueError, match='method_base loops'):
+        method_config(child)
