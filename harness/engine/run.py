@@ -252,7 +252,9 @@ def score_run(config: str, work_dir: str, data_root: str | None = None,
     work_dir = Path(work_dir)
     cfg, comparable = _loaded(config, data_root, cfg_options, allow_protocol_change)
     record = new_record(cfg, config, work_dir, comparable, source=source)
-    record['selection'] = 'none (not trained)' if source == 'untrained' else 'given checkpoint'
+    # Nothing was selected on the test set here, whatever rule the config's training would use.
+    record.update(selection='none (not trained)' if source == 'untrained' else 'given checkpoint',
+                  optimistic=False)
     with recorded(cfg, work_dir, record):
         runner = build_runner(cfg, work_dir, train=False, resume=False, load_from=checkpoint,
                               launcher=launcher, log_level=log_level)

@@ -42,6 +42,9 @@ COMPARABLE_MARK, OPTIMISTIC_MARK = '*', '†'
 # Where a row's numbers come from, in table order. 'reported' rows come from results/reported.csv;
 # the others from run records, whose ``source`` field names them (absent: 'reproduced').
 ROW_SOURCES = ('reported', *RECORD_SOURCES)
+# Entry kinds shown without the paper's numbers: a demo runs on synthetic data and an ablation row is
+# not the paper's model, so neither is comparable with what the paper printed.
+NO_REPORTED_KINDS = ('demo', 'ablation')
 
 # (dataset, setting) -> (group title, short prefix for one-line headers)
 GROUPS = {
@@ -356,7 +359,7 @@ def _entry_rows(group: list[Entry], reported: list[Reported], columns: list[Colu
     rows: list[Row] = []
     for source in ROW_SOURCES:
         if source == 'reported':
-            if with_reported:
+            if with_reported and group[0].kind not in NO_REPORTED_KINDS:
                 rows += _reported_rows(group[0], reported, columns, csv_name)
         elif source in by_source:
             row = _record_row(by_source[source], columns)
@@ -414,7 +417,7 @@ def _footnotes(rows: list[Row], columns: list[Column], with_reported: bool,
     if any(r.source_kind == 'official' for r in rows):
         notes.append('official: the authors\' released weights, converted and scored under this protocol.')
     if any(r.source_kind == 'untrained' for r in rows):
-        notes.append('untrained: the network of the row above with the initial weights of its training run '
+        notes.append('untrained: the network of the reproduced row with the initial weights of its training run '
                      '(same seed; random, or the ImageNet weights its config loads), scored without training.')
     chance = chance_note(rows, columns, records or {})
     if chance:

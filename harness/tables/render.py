@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.tables.build import (METRICS, ROW_SOURCES, SETTINGS, Collection, Column, Reported, Table, grouped,
-                                  ordered)
+from harness.tables.build import (METRICS, NO_REPORTED_KINDS, ROW_SOURCES, SETTINGS, Collection, Column, Reported,
+                                  Table, grouped, ordered)
 
 
 def frame(table: Table, with_records: bool = False) -> pd.DataFrame:
@@ -73,7 +73,7 @@ def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'rep
         by_source = {e.source: e for e in group}
         for source in ROW_SOURCES:
             if source == 'reported':
-                if first.kind == 'ablation':
+                if first.kind in NO_REPORTED_KINDS:
                     continue
                 for r in reported:
                     if r.method.lower() not in first.names():

@@ -42,12 +42,24 @@ def _write(root: Path, leaf: str, dataset: str, r1: float, source: str | None, s
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    _write(tmp_path, 'sysu-untrained', 'sysu', 4.0, 'untrained')
-    _write(tmp_path, 'sysu', 'sysu', 40.0, None)
-    _write(tmp_path, 'regdb-split1', 'regdb', 45.0, 'reproduced', split=1)
-    _write(tmp_path, 'regdb-split1-untrained', 'regdb', 3.0, 'untrained', split=1)
+    _write(tmp_path, 'sysu-untrained', 'sysu', 4.0, 'untrained', kind='full', label='AGW')
+    _write(tmp_path, 'sysu', 'sysu', 40.0, None, kind='full', label='AGW')
+    _write(tmp_path, 'regdb-split1', 'regdb', 45.0, 'reproduced', split=1, kind='full', label='AGW')
+    _write(tmp_path, 'regdb-split1-untrained', 'regdb', 3.0, 'untrained', split=1, kind='full', label='AGW')
     (tmp_path / 'reported.csv').write_text(REPORTED)
     return tmp_path
+
+
+def test_demo_rows_have_no_paper_numbers(tmp_path: Path) -> None:
+    # a demo on synthetic data says nothing about SYSU-MM01 or RegDB: no reported row beside it
+    _write(tmp_path, 'sysu', 'sysu', 40.0, 'reproduced')
+    _write(tmp_path, 'sysu-untrained', 'sysu', 4.0, 'untrained')
+    (tmp_path / 'reported.csv').write_text(REPORTED)
+    built = build_tables(tmp_path / 'runs', tmp_path / 'tables', reported=tmp_path / 'reported.csv', plots=False,
+                         relative_to=tmp_path)
+    rows = [line for line in built['comparison'].splitlines() if line.startswith('| AGW')]
+    assert [r.split('|')[2].strip() for r in rows] == ['reproduced (demo)', 'untrained (demo)']
+    assert 'reported' not in (tmp_path / 'tables' / 'cells.csv').read_text()
 
 
 def test_rows_follow_source_order_and_best_ignores_untrained(folder: Path) -> None:
@@ -56,16 +68,16 @@ def test_rows_follow_source_order_and_best_ignores_untrained(folder: Path) -> No
     assert sorted(e.source for e in coll.entries) == ['reproduced', 'untrained']
     from harness.tables.build import load_reported
     comparison = make_tables(coll, load_reported(folder / 'reported.csv'))[0]
-    assert [r.source for r in comparison.rows] == ['reported (TPAMI 2021)', 'reproduced (demo)', 'untrained (demo)']
+    assert [r.source for r in comparison.rows] == ['reported (TPAMI 2021)', 'reproduced', 'untrained']
     untrained = comparison.rows[2]
-    assert untrained.label == 'AGW (demo)' and not untrained.reproduced
+    assert untrained.label == 'AGW' and not untrained.reproduced
     assert untrained.cells[0].mean == 4.0 and untrained.cells[-2].mean == 3.0     # All R1, T->V R1
     assert untrained.records == ['runs/agw/agw_demo/regdb-split1-untrained/record.json',
                                  'runs/agw/agw_demo/sysu-untrained/record.json']
     # the untrained row is never the best, even where it would be (no reproduced RegDB cell here)
     assert all(i == 1 for i, _ in best_cells(comparison))
     notes = ' '.join(comparison.footnotes)
-    assert 'untrained: the network of the row above with the initial weights' in notes
+    assert 'untrained: the network of the reproduced row with the initial weights' in notes
     assert 'Chance Rank-1 (1 / gallery identities, %): All 1/50 = 2.00; Indoor 1/29 = 3.45; ' \
            'V→T 1/60 = 1.67; T→V 1/60 = 1.67.' in notes
 
@@ -80,7 +92,7 @@ def test_cells_csv_and_markdown_carry_the_source(folder: Path) -> None:
     assert float(untrained[('sysu', 'all-single', 'mAP')]['mean']) == 6.0
     assert untrained[('regdb', 'v2t', 'R1')]['record_paths'] == 'runs/agw/agw_demo/regdb-split1-untrained/record.json'
     md = built['comparison']
-    assert md.index('| reproduced (demo)') < md.index('| untrained (demo)')
+    assert md.index('| reported') < md.index('| reproduced ') < md.index('| untrained ')
     assert 'Chance Rank-1' in md
 
 
@@ -94,7 +106,7 @@ def test_cmc_legends_and_integer_rank_ticks(folder: Path, monkeypatch: pytest.Mo
     assert len(written) == len(figures) == 6
     ax = figures[0].axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ['AGW (demo)', 'AGW (demo) untrained']          # '(demo)' once
+    assert labels == ['AGW', 'AGW untrained']
     solid, dashed = ax.get_lines()
     assert solid.get_linestyle() == '-' and dashed.get_linestyle() == '--'
     assert solid.get_color() == dashed.get_color()
@@ -102,5 +114,8 @@ def test_cmc_legends_and_integer_rank_ticks(folder: Path, monkeypatch: pytest.Mo
     assert ticks and all(float(t).is_integer() for t in ticks)
     for fig in figures:
         close(fig)
-    entry = coll.entries[0]
-    assert curve_label(entry).count('(demo)') == 1
+    demo = next(e for e in coll.entries if e.source == 'reproduced')
+    demo.kind = 'demo'
+    assert curve_label(demo) == 'AGW (demo)'                        # '(demo)' once when the label lacks it
+    demo.label = 'AGW (demo)'
+    assert curve_label(demo) == 'AGW (demo)'                        # ...and not twice when it has it

@@ -1,8 +1,6 @@
-# CPU demo of MPANet on a (synthetic) RegDB: the demo of mpanet_demo_sysu.py on RegDB's protocol,
-# with what RegDB's recipe (mpanet_regdb.py) changes beyond what the demo overrides: the test
-# distance.
+# CPU demo of MPANet on the synthetic RegDB: the SYSU demo's model and recipe (mpanet_demo_sysu.py) with
+# the RegDB evaluation of mpanet_regdb.py (raw BNNeck features, squared Euclidean distance).
 _base_ = ['./mpanet_demo_sysu.py']
 protocol_base = 'regdb'
-# as mpanet_regdb.py: the official RegDB evaluation (raw BNNeck features, squared L2)
+train_cfg = dict(max_epochs=30)
 test = dict(distance='euclidean')
-train_cfg = dict(max_epochs=4)

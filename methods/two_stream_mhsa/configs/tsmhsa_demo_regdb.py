@@ -1,4 +1,5 @@
-# CPU demo of the full model on the synthetic RegDB layout: the SYSU demo's settings (same
-# architecture with 1 block per stage, from scratch, 64 x 32 input, 4 parts, 4 short epochs).
+# CPU demo of the full model on the synthetic RegDB: the SYSU demo's model and recipe
+# (tsmhsa_demo_sysu.py); a RegDB split trains on fewer images per epoch, so more epochs.
 _base_ = ['./tsmhsa_demo_sysu.py']
 protocol_base = 'regdb'
+train_cfg = dict(max_epochs=20)

@@ -19,7 +19,7 @@ from .render import check_gap
 log = logging.getLogger(__name__)
 
 DEFAULT_IDS = {"sysu": 250, "regdb": 120}
-DEFAULT_GAP = 0.25
+DEFAULT_GAP = 0.2
 _WRITERS = {"sysu": sysu.write, "regdb": regdb.write}
 _MIN_IDS = {"sysu": sysu.MIN_IDS, "regdb": regdb.MIN_IDS}
 

@@ -76,7 +76,9 @@ def test_demo_configs_scale_the_full_one(cfgs, name, dataset):
     assert cfg.model['losses']['tri']['type'] == 'WeightedRegularizedTriplet'
     assert cfg.model['backbone']['blocks'] == (1, 1, 1, 1)
     assert cfg.model['backbone']['pretrained'] is False
+    assert cfg.model['backbone']['base_channels'] == 8 and cfg.model['non_local']
+    assert cfg.model['neck']['type'] == 'GeneralizedMeanPooling'
     sampler = cfg.sampler
     assert cfg.train_dataloader['batch_size'] == 2 * sampler['num_ids'] * sampler['num_instances']
-    assert cfg.train_dataloader['num_workers'] == 0 and cfg.train_cfg['max_epochs'] <= 10
+    assert cfg.train_dataloader['num_workers'] == 0 and cfg.train_cfg['max_epochs'] <= 20
     assert max(cfg.input_size) <= 128

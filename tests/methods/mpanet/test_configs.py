@@ -65,4 +65,7 @@ def test_demo_configs_build_the_same_architecture_smaller(name, batch):
     images, samples = batch(num_ids=3, k=2, size=tuple(cfg.input_size))
     losses = model.train().loss(images, samples)
     assert all(torch.isfinite(v) for v in losses.values())
-    assert model.eval().extract_feat(images, 0).shape == (len(images), 2048 * 7)
+    # layer4 of a bottleneck trunk: 256 channels at width 8
+    width = 32 * cfg.model.backbone['base_channels']
+    assert model.mam4.norm.num_features == width and model.mam3.norm.num_features == width // 2
+    assert model.eval().extract_feat(images, 0).shape == (len(images), width * 7)
