@@ -77,8 +77,7 @@ def test_cross_modality_triplet_mines_only_the_other_modality(composed_plugin):
 def test_the_plugin_trains_through_the_engine(composed_plugin, sysu_root, tmp_path):
     TRAINING_LOSSES.clear()
     record = run_experiment(str(XTRI_SYSU), str(tmp_path / 'run'), data_root=str(sysu_root),
-                            cfg_options={'train_cfg.max_epochs': 1,
-                                         'model.backbone.base_channels': 16,
+                            cfg_options={'train_cfg.max_epochs': 2,
                                          'custom_hooks': [dict(type='RecordTrainingLosses')]},
                             log_level='WARNING')
     assert record['status'] == 'done' and record['method'] == 'agw_xtri' and record['comparable']
@@ -87,10 +86,10 @@ def test_the_plugin_trains_through_the_engine(composed_plugin, sysu_root, tmp_pa
     assert set(TRAINING_LOSSES[0]) == {'loss', 'loss_id', 'loss_tri', 'acc_id', 'acc_tri'}
     tri = [step['loss_tri'] for step in TRAINING_LOSSES]
     first, last = sum(tri[:8]) / 8, sum(tri[-8:]) / 8
-    # One epoch (34 iterations) on the 50-id synthetic SYSU-MM01, 12 seeds, 1 and 2 threads: the
-    # last 8 iterations average 1.85-2.45 (from 3.7-4.4). With the loss detached from the graph
-    # (the same run, nothing learnt through it) they stay at 4.0-5.9 over 8 seeds.
-    assert last < 3.2 and last < first, (first, last)
+    # AGW's demo recipe for two epochs (34 iterations) on the 50-id synthetic SYSU-MM01, 14 seeds,
+    # 1 and 2 threads: the last 8 iterations average 0.63-1.63 (from 3.2-3.7). With the loss
+    # detached from the graph (the same run, nothing learnt through it): 3.25-5.33 over 8 seeds.
+    assert last < 2.4 and last < first, (first, last)
 
 
 def test_method_base_inherits_by_name_and_refuses_bad_names(composed_plugin, tmp_path, monkeypatch):
