@@ -3,6 +3,7 @@
 A model that ranks the gallery at random finds the right identity first with probability
 1 / (gallery identities); tables print it beside scores so a reader can tell learning from luck.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,9 @@ from protocols.evaluation import check_protocol
 from protocols.trials import SYSU_SHOTS, regdb_query_gallery, sysu_setting
 
 
-def gallery_identities(dataset: str, root: str | Path, protocol: Mapping[str, Any] | None = None
-                       ) -> dict[str, int]:
+def gallery_identities(
+    dataset: str, root: str | Path, protocol: Mapping[str, Any] | None = None
+) -> dict[str, int]:
     """Identities in the gallery of each setting of ``protocol`` (same keys as the results).
 
     SYSU-MM01: test identities with an image in the mode's gallery cameras (every trial draws from

@@ -43,8 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sel.add_argument('--demo', action='store_true',
                      help='demo configs on synthetic SYSU-MM01 and RegDB generated once into OUT/data/')
     sel.add_argument('--untrained', action=argparse.BooleanOptionalAction, default=None,
-                     help="also score each run's network untrained (its initial weights): rows with source "
-                     "'untrained', the floor training must beat (default: on with --demo, else off)")
+                     help="also score each run's network untrained (its initial weights): rows "
+                     "with source 'untrained', the floor training must beat (default: on with "
+                     "--demo, else off)")
     sel.add_argument('--rerun', action='store_true', help='train again even runs that are done')
     sel.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                      help='override config keys in every run, e.g. train_cfg.max_epochs=2')

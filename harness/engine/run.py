@@ -183,7 +183,8 @@ def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[di
         cfg.dump(str(work_dir / 'config.py'))
         write_json_atomic(work_dir / RECORD, record)
         yield record
-        record['gallery_ids'] = gallery_identities(cfg.protocol['dataset'], cfg.data_root, cfg.protocol)
+        record['gallery_ids'] = gallery_identities(cfg.protocol['dataset'], cfg.data_root,
+                                                   cfg.protocol)
         record['status'] = 'done'
     except BaseException as err:
         record['status'] = 'failed'
@@ -210,12 +211,14 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
                    allow_protocol_change: bool = False, launcher: str = 'none',
                    log_level: str = 'INFO') -> dict[str, Any]:
     """Train (resuming from ``work_dir/last_checkpoint``), test on every protocol setting, write
-    ``work_dir/record.json`` atomically and return the record. A failure is recorded, then raised."""
+    ``work_dir/record.json`` atomically and return the record. A failure is recorded, then
+    raised."""
     work_dir = Path(work_dir)
     cfg, comparable = _loaded(config, data_root, cfg_options, allow_protocol_change)
     record = new_record(cfg, config, work_dir, comparable)
     with recorded(cfg, work_dir, record):
-        runner = build_runner(cfg, work_dir, train=True, resume=resume, launcher=launcher, log_level=log_level)
+        runner = build_runner(cfg, work_dir, train=True, resume=resume, launcher=launcher,
+                              log_level=log_level)
         runner.train()
         if record['optimistic']:
             best = runner.message_hub.get_info('best_ckpt')
@@ -230,8 +233,9 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
 
 def score_run(config: str, work_dir: str, data_root: str | None = None,
               cfg_options: Mapping[str, Any] | None = None, source: str = 'untrained',
-              checkpoint: str | None = None, allow_protocol_change: bool = False, launcher: str = 'none',
-              log_level: str = 'INFO', resume: bool = True) -> dict[str, Any]:
+              checkpoint: str | None = None, allow_protocol_change: bool = False,
+              launcher: str = 'none', log_level: str = 'INFO', resume: bool = True
+              ) -> dict[str, Any]:
     """Score a model of ``config`` without training it and write ``work_dir/record.json``.
 
     ``source='untrained'``: the network with exactly the initial weights its training run starts
@@ -241,12 +245,13 @@ def score_run(config: str, work_dir: str, data_root: str | None = None,
     the leaderboard and tables treat both alike. ``resume`` is accepted for the launchers' sake;
     scoring has nothing to resume.
     """
-    if source == 'reproduced' or source not in RECORD_SOURCES:
-        raise ValueError(f'score_run source must be one of {[s for s in RECORD_SOURCES if s != "reproduced"]} '
-                         f'(a reproduced record comes from run_experiment), got {source!r}')
+    scored = [s for s in RECORD_SOURCES if s != 'reproduced']
+    if source not in scored:
+        raise ValueError(f'score_run source must be one of {scored} (a reproduced record comes '
+                         f'from run_experiment), got {source!r}')
     if (source == 'untrained') == (checkpoint is not None):
-        raise ValueError(f'source {source!r}: ' + ('an untrained model has no checkpoint' if checkpoint
-                                                    else 'pass the checkpoint to score'))
+        why = 'an untrained model has no checkpoint' if checkpoint else 'pass the weights to score'
+        raise ValueError(f'source {source!r}: {why}')
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
     work_dir = Path(work_dir)

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from harness.leaderboard.records import LOCK_NAME, RECORD_NAME, RECORD_SOURCES, is_locked, read_record
+from harness.leaderboard.records import (LOCK_NAME, RECORD_NAME, RECORD_SOURCES, is_locked,
+                                         read_record)
 from protocols.datasets import DATASETS
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 
@@ -35,8 +36,10 @@ class RunSpec:
     work_dir: str
     data_root: str | None = None
     cfg_options: dict = field(default_factory=dict)
-    source: str = 'reproduced'   # 'reproduced': train, then score; others are scored only (RECORD_SOURCES)
-    checkpoint: str | None = None   # the weights a scored-only source other than 'untrained' scores
+    # 'reproduced': train, then score; the other RECORD_SOURCES are scored only ('untrained': the
+    # initial weights; others: ``checkpoint``).
+    source: str = 'reproduced'
+    checkpoint: str | None = None
 
     @property
     def config_stem(self) -> str:
@@ -44,7 +47,7 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        """Short, unique name: ``agw/agw_regdb/regdb-split3`` (``...-untrained`` for scored-only runs)."""
+        """Short, unique name: ``agw/agw_regdb/regdb-split3`` (``...-untrained``: scored only)."""
         return f'{self.method}/{self.config_stem}/{run_leaf(self.dataset, self.split, self.source)}'
 
     @property
@@ -82,11 +85,12 @@ def run_leaf(dataset: str, split: int | None, source: str = 'reproduced') -> str
 def scored_twin(run: RunSpec, source: str = 'untrained', checkpoint: str | None = None) -> RunSpec:
     """A run that scores ``run``'s network without training it: its initial weights ('untrained')
     or given ones; its directory and key end in ``-<source>``."""
-    if source == 'reproduced' or source not in RECORD_SOURCES:
-        raise ValueError(f'a scored-only run has source {[s for s in RECORD_SOURCES if s != "reproduced"]}, '
-                         f'got {source!r}')
+    scored = [s for s in RECORD_SOURCES if s != 'reproduced']
+    if source not in scored:
+        raise ValueError(f'a scored-only run has source {scored}, got {source!r}')
     leaf = run_leaf(run.dataset, run.split, source)
-    return replace(run, source=source, checkpoint=checkpoint, work_dir=str(Path(run.work_dir).parent / leaf))
+    return replace(run, source=source, checkpoint=checkpoint,
+                   work_dir=str(Path(run.work_dir).parent / leaf))
 
 
 def read_entry(config: str | Path) -> tuple[dict, str]:

@@ -42,8 +42,8 @@ COMPARABLE_MARK, OPTIMISTIC_MARK = '*', '†'
 # Where a row's numbers come from, in table order. 'reported' rows come from results/reported.csv;
 # the others from run records, whose ``source`` field names them (absent: 'reproduced').
 ROW_SOURCES = ('reported', *RECORD_SOURCES)
-# Entry kinds shown without the paper's numbers: a demo runs on synthetic data and an ablation row is
-# not the paper's model, so neither is comparable with what the paper printed.
+# Entry kinds shown without the paper's numbers: a demo runs on synthetic data and an ablation row
+# is not the paper's model, so neither is comparable with what the paper printed.
 NO_REPORTED_KINDS = ('demo', 'ablation')
 
 # (dataset, setting) -> (group title, short prefix for one-line headers)
@@ -124,9 +124,6 @@ class Entry:
     @property
     def key(self) -> tuple:
         return (*self.group, self.source)
-
-    def records(self) -> list[dict]:
-        return ([self.sysu[1]] if self.sysu else []) + [self.regdb[s][1] for s in sorted(self.regdb)]
 
     def names(self) -> set[str]:
         return {n.lower() for n in (self.title, self.label, self.method, *self.aliases) if n}
@@ -354,7 +351,8 @@ def _record_row(entry: Entry, columns: list[Column]) -> Row:
 
 def _entry_rows(group: list[Entry], reported: list[Reported], columns: list[Column], csv_name: str,
                 with_reported: bool = True) -> list[Row]:
-    """The rows of one table entry, in ROW_SOURCES order (record rows that fill no column are left out)."""
+    """The rows of one table entry, in ROW_SOURCES order (a record row that fills no column is
+    left out)."""
     by_source = {e.source: e for e in group}
     rows: list[Row] = []
     for source in ROW_SOURCES:
@@ -376,8 +374,9 @@ def grouped(entries: Iterable[Entry]) -> list[list[Entry]]:
     return list(groups.values())
 
 
-def chance_note(rows: list[Row], columns: list[Column], coll_records: dict[str, dict]) -> str | None:
-    """'Chance Rank-1 (1 / gallery identities): ...' from the ``gallery_ids`` of the rows' records."""
+def chance_note(rows: list[Row], columns: list[Column], coll_records: dict[str, dict]
+                ) -> str | None:
+    """'Chance Rank-1 (1 / gallery identities): ...' from the rows' records' ``gallery_ids``."""
     counts: dict[tuple[str, str], set[int]] = {}
     for r in rows:
         for path in r.records:
@@ -415,10 +414,12 @@ def _footnotes(rows: list[Row], columns: list[Column], with_reported: bool,
     if with_reported and any(r.source_kind == 'reported' for r in rows):
         notes.append('reported: as printed in the paper (results/reported.csv); its evaluation protocol in the notes.')
     if any(r.source_kind == 'official' for r in rows):
-        notes.append('official: the authors\' released weights, converted and scored under this protocol.')
+        notes.append('official: the authors\' released weights, converted and scored under this '
+                     'protocol.')
     if any(r.source_kind == 'untrained' for r in rows):
-        notes.append('untrained: the network of the reproduced row with the initial weights of its training run '
-                     '(same seed; random, or the ImageNet weights its config loads), scored without training.')
+        notes.append('untrained: the network of the reproduced row with the initial weights of its '
+                     'training run (same seed; random, or the ImageNet weights its config loads), '
+                     'scored without training.')
     chance = chance_note(rows, columns, records or {})
     if chance:
         notes.append(chance)
@@ -465,7 +466,8 @@ def make_tables(coll: Collection, reported: list[Reported], csv_name: str = 'rep
         tables.append(Table('multishot', 'Multi-shot SYSU-MM01 (10 gallery images per identity and camera)',
                             MULTI_SHOT, rows, _footnotes(rows, MULTI_SHOT, True, records)))
     rows = [row for group in grouped(abl)
-            for row in _entry_rows(group, reported, SINGLE_SHOT + MULTI_SHOT, csv_name, with_reported=False)]
+            for row in _entry_rows(group, reported, SINGLE_SHOT + MULTI_SHOT, csv_name,
+                                   with_reported=False)]
     if rows:
         cols, rows = _trim(SINGLE_SHOT + MULTI_SHOT, rows)
         tables.append(Table('ablation', 'Ablations (ordered by row id)', cols, rows,

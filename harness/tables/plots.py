@@ -42,8 +42,8 @@ def cmc_plots(coll: Collection, out_dir: str | Path) -> list[Path]:
             for e, c in curves:
                 style = LINE_STYLES.get(e.source, '-')
                 colour = colours.get(e.group)
-                line, = ax.plot(range(1, len(c) + 1), c, style, marker='o', markersize=3, color=colour,
-                                label=curve_label(e))
+                line, = ax.plot(range(1, len(c) + 1), c, style, marker='o', markersize=3,
+                                color=colour, label=curve_label(e))
                 colours.setdefault(e.group, line.get_color())
             ax.set_xlabel('rank')
             ax.set_ylabel('matching rate (%)')

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.tables.build import (METRICS, NO_REPORTED_KINDS, ROW_SOURCES, SETTINGS, Collection, Column, Reported,
-                                  Table, grouped, ordered)
+from harness.tables.build import (METRICS, NO_REPORTED_KINDS, ROW_SOURCES, SETTINGS, Collection,
+                                  Column, Reported, Table, grouped, ordered)
 
 
 def frame(table: Table, with_records: bool = False) -> pd.DataFrame:
@@ -64,8 +64,8 @@ CELL_COLUMNS = ['method', 'label', 'kind', 'row', 'source', 'dataset', 'setting'
 
 
 def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> pd.DataFrame:
-    """One line per (entry, source, dataset, setting, metric) with the records behind it: every number
-    traceable. An entry's lines come in ROW_SOURCES order, as its rows in the tables."""
+    """One line per (entry, source, dataset, setting, metric) with the records behind it: every
+    number traceable. An entry's lines come in ROW_SOURCES order, as its rows in the tables."""
     rows = []
     main, abl = ordered(coll.entries)
     for group in grouped(main) + grouped(abl):
@@ -79,9 +79,9 @@ def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'rep
                     if r.method.lower() not in first.names():
                         continue
                     for metric, value in r.values.items():
-                        rows.append([first.method, first.label, first.kind, first.row or '', 'reported',
-                                     r.dataset, r.setting, metric, value, None, None, None, None,
-                                     f'{csv_name}:{r.line}'])
+                        rows.append([first.method, first.label, first.kind, first.row or '',
+                                     'reported', r.dataset, r.setting, metric, value, None, None,
+                                     None, None, f'{csv_name}:{r.line}'])
                 continue
             e = by_source.get(source)
             if e is None:
@@ -92,9 +92,9 @@ def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'rep
                         cell = e.cell(Column(dataset, setting, metric))
                         if cell is None:
                             continue
-                        rows.append([e.method, e.label, e.kind, e.row or '', e.source, dataset, setting, metric,
-                                     cell.mean, cell.std, cell.n, cell.comparable, cell.optimistic,
-                                     ';'.join(cell.paths)])
+                        rows.append([e.method, e.label, e.kind, e.row or '', e.source, dataset,
+                                     setting, metric, cell.mean, cell.std, cell.n, cell.comparable,
+                                     cell.optimistic, ';'.join(cell.paths)])
     df = pd.DataFrame(rows, columns=CELL_COLUMNS)
     df['n'] = df['n'].astype('Int64')   # counts stay integers beside the empty reported ones
     return df

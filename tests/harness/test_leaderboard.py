@@ -479,9 +479,11 @@ def test_cli_dry_run_and_demo_plan(world, capsys):
     printed = capsys.readouterr().out
     # the demo also scores the untrained network, after the training runs
     assert '2 runs under' in printed and 'alpha/alpha_demo_sysu/sysu ' in printed
-    assert printed.index('alpha/alpha_demo_sysu/sysu ') < printed.index('alpha/alpha_demo_sysu/sysu-untrained ')
+    trained, untrained = 'alpha/alpha_demo_sysu/sysu ', 'alpha/alpha_demo_sysu/sysu-untrained '
+    assert printed.index(trained) < printed.index(untrained)
     assert f'data_root={out}/data/sysu' in printed and not calls()
-    cli, args = _cli(['--out', str(out), '--demo', '--dry-run', '--methods', 'alpha', '--no-untrained'])
+    cli, args = _cli(['--out', str(out), '--demo', '--dry-run', '--methods', 'alpha',
+                      '--no-untrained'])
     cli.run(args, methods=methods)
     assert '1 runs under' in capsys.readouterr().out
     cli, args = _cli(['--out', str(out), '--dry-run', '--methods', 'alpha', '--gpus-per-run', '2'])

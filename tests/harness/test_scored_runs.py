@@ -1,5 +1,6 @@
 """Scored-only runs: the leaderboard plans an untrained twin of each run, the worker hands it to a
 scorer with its source, and ``score_run`` refuses inconsistent requests before touching anything."""
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,16 @@ def run(config, work_dir, data_root=None, cfg_options=None, resume=True, source=
 
 
 def _spec(tmp_path: Path, split: int | None = None) -> RunSpec:
-    return RunSpec(method='m', config='m_demo_regdb.py', dataset='regdb' if split else 'sysu', split=split,
-                   kind='demo', label='M (demo)', row=None,
-                   work_dir=str(tmp_path / 'runs' / 'm' / 'm_demo' / ('regdb-split1' if split else 'sysu')))
+    return RunSpec(
+        method='m',
+        config='m_demo_regdb.py',
+        dataset='regdb' if split else 'sysu',
+        split=split,
+        kind='demo',
+        label='M (demo)',
+        row=None,
+        work_dir=str(tmp_path / 'runs' / 'm' / 'm_demo' / ('regdb-split1' if split else 'sysu')),
+    )
 
 
 def test_scored_twin_sits_beside_its_run(tmp_path: Path) -> None:
@@ -38,7 +46,7 @@ def test_scored_twin_sits_beside_its_run(tmp_path: Path) -> None:
     assert twin.source == 'untrained' and not twin.trains and run.trains
     assert twin.key == 'm/m_demo_regdb/regdb-split1-untrained'
     assert Path(twin.work_dir) == Path(run.work_dir).parent / 'regdb-split1-untrained'
-    assert RunSpec.from_dict(json.loads(json.dumps(twin.to_dict()))) == twin   # crosses processes
+    assert RunSpec.from_dict(json.loads(json.dumps(twin.to_dict()))) == twin  # crosses processes
     with pytest.raises(ValueError, match='scored-only run has source'):
         scored_twin(run, 'reproduced')
 
@@ -47,17 +55,22 @@ def test_plan_puts_untrained_twins_after_all_training_runs(tmp_path: Path) -> No
     configs = tmp_path / 'configs'
     configs.mkdir()
     for name, base in (('m_demo_sysu', 'sysu'), ('m_demo_regdb', 'regdb')):
-        (configs / f'{name}.py').write_text(f"protocol_base = '{base}'\n"
-                                            "entry = dict(method='m', kind='demo', label='M (demo)')\n")
+        (configs / f'{name}.py').write_text(
+            f"protocol_base = '{base}'\nentry = dict(method='m', kind='demo', label='M (demo)')\n"
+        )
     methods = {'m': MethodSpec(name='m', title='M', configs=configs)}
     runs = build_plan(methods, tmp_path, kinds=['demo'], regdb_splits=[1, 2], untrained=True)
     assert [r.source for r in runs] == ['reproduced'] * 3 + ['untrained'] * 3
     assert [r.key for r in runs[3:]] == [r.key + '-untrained' for r in runs[:3]]
-    assert [r.key for r in build_plan(methods, tmp_path, kinds=['demo'], regdb_splits=[1])] == \
-        ['m/m_demo_regdb/regdb-split1', 'm/m_demo_sysu/sysu']
+    assert [r.key for r in build_plan(methods, tmp_path, kinds=['demo'], regdb_splits=[1])] == [
+        'm/m_demo_regdb/regdb-split1',
+        'm/m_demo_sysu/sysu',
+    ]
 
 
-def test_worker_hands_the_source_to_the_scorer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_hands_the_source_to_the_scorer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / 'fake_scorer.py').write_text(FAKE)
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop('fake_scorer', None)
@@ -74,8 +87,10 @@ def test_score_run_refuses_inconsistent_requests(tmp_path: Path) -> None:
         score_run(config, str(tmp_path), source='reproduced')
     with pytest.raises(ValueError, match='an untrained model has no checkpoint'):
         score_run(config, str(tmp_path), source='untrained', checkpoint='w.pth')
-    with pytest.raises(ValueError, match='pass the checkpoint to score'):
+    with pytest.raises(ValueError, match='pass the weights to score'):
         score_run(config, str(tmp_path), source='official')
     with pytest.raises(FileNotFoundError, match='does not exist'):
-        score_run(config, str(tmp_path), source='official', checkpoint=str(tmp_path / 'missing.pth'))
-    assert not any(tmp_path.iterdir())   # nothing written
+        score_run(
+            config, str(tmp_path), source='official', checkpoint=str(tmp_path / 'missing.pth')
+        )
+    assert not any(tmp_path.iterdir())  # nothing written

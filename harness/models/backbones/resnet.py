@@ -46,7 +46,7 @@ class ScaledResNet(tv_resnet.ResNet):
         super().__init__(block, list(layers))
         self.conv1 = nn.Conv2d(3, base_channels, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(base_channels)
-        # initialised as torchvision initialises its stem
+        # torchvision's init of its convolutions
         nn.init.kaiming_normal_(self.conv1.weight, mode='fan_out', nonlinearity='relu')
 
     def _make_layer(self, block, planes, blocks, stride=1, dilate=False):  # noqa: ANN001, ANN202
@@ -82,8 +82,8 @@ def build_resnet(depth: int = 50, last_stride: int = 1, pretrained: bool | str =
         raise ValueError(f'base_channels must be a positive int, got {base_channels!r}')
     if base_channels != TORCHVISION_WIDTH and pretrained:
         raise ValueError(f'base_channels={base_channels}: ImageNet weights exist only for '
-                         "torchvision's "
-                         f'width {TORCHVISION_WIDTH}; set pretrained=False for a thinner trunk')
+                         f'torchvision\'s width {TORCHVISION_WIDTH}; set pretrained=False for a '
+                         f'thinner trunk')
     if base_channels == TORCHVISION_WIDTH:
         net = tv_resnet.ResNet(block, list(layers))
     else:

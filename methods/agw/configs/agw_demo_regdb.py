@@ -1,5 +1,5 @@
-# CPU demo of AGW on the synthetic RegDB: the SYSU demo's model and recipe (agw_demo_sysu.py); a RegDB
-# split trains on fewer images per epoch, so more epochs.
+# CPU demo of AGW on the synthetic RegDB: the SYSU demo's model and recipe (agw_demo_sysu.py); a
+# RegDB split trains on fewer images per epoch, so more epochs.
 _base_ = ['./agw_demo_sysu.py']
 protocol_base = 'regdb'
 param_scheduler = [

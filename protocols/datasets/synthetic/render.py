@@ -126,8 +126,8 @@ TEXTURE_PERIOD = (0.06, 0.14)  # stripe/check period in body heights: 3-8 pixels
 def check_gap(gap: float) -> float:
     """``gap`` as a float in [0, 1], or a ValueError saying what it means."""
     if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not 0.0 <= float(gap) <= 1.0:
-        raise ValueError(f"gap must be a number in [0, 1] (0: infrared = grey level of the colours, "
-                         f"1: infrared independent of colour), got {gap!r}")
+        raise ValueError(f"gap must be a number in [0, 1] (0: infrared = grey level of the "
+                         f"colours, 1: infrared independent of colour), got {gap!r}")
     return float(gap)
 
 
