@@ -82,7 +82,7 @@ def build_resnet(depth: int = 50, last_stride: int = 1, pretrained: bool | str =
         raise ValueError(f'base_channels must be a positive int, got {base_channels!r}')
     if base_channels != TORCHVISION_WIDTH and pretrained:
         raise ValueError(f'base_channels={base_channels}: ImageNet weights exist only for '
-                         f'torchvision\'s width {TORCHVISION_WIDTH}; set pretrained=False for a '
+                         f"torchvision's width {TORCHVISION_WIDTH}; set pretrained=False for a "
                          f'thinner trunk')
     if base_channels == TORCHVISION_WIDTH:
         net = tv_resnet.ResNet(block, list(layers))
