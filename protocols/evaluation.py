@@ -16,7 +16,7 @@ from protocols.datasets import DATASETS, load_dataset
 from protocols.datasets.base import ImageRecord
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 from protocols.datasets.regdb import RegDB
-from protocols.datasets.sysu import SYSUMM01
+from protocols.datasets.sysu import GALLERY_CAMS, SYSUMM01
 from protocols.metrics import (DISTANCE_METRICS, ProtocolResult, evaluate_regdb, evaluate_sysu_trial,
                                pairwise_distance, summarize)
 from protocols.trials import (REGDB_DIRECTIONS, SYSU_MODES, SYSU_NUM_TRIALS, SYSU_SAMPLERS, SYSU_SHOTS,
@@ -101,9 +101,14 @@ def _open(dataset: str | Dataset, root: str | Path | None) -> tuple[str, Dataset
 
 
 def _needed(ds: Dataset, p: dict) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    """(query side, gallery side) records; for RegDB (test visible, test thermal) of the split."""
+    """(query side, gallery side) records; for RegDB (test visible, test thermal) of the split.
+
+    SYSU's gallery side holds the cameras the protocol's search modes draw from (indoor search
+    alone: cams 1, 2, as the official AGW test extracts for it).
+    """
     if isinstance(ds, SYSUMM01):
-        return ds.query_records(), ds.gallery_candidates()
+        cams = {cam for mode in p['modes'] for cam in GALLERY_CAMS[mode]}
+        return ds.query_records(), [r for r in ds.gallery_candidates() if r.cam in cams]
     return regdb_query_gallery(ds, p['split'], 'v2t')
 
 
@@ -191,7 +196,8 @@ def evaluate_with_info(dataset: str | Dataset, root: str | Path | None, protocol
         perm = load_rand_perm(ds.rand_perm_path) if p['sampler'] == 'official' else None
         for mode in p['modes']:
             for shots in p['shots']:
-                galleries = sysu_galleries(ds, mode, shots, p['sampler'], p['trials'], perm)
+                galleries = sysu_galleries(ds, mode, shots, p['sampler'], p['trials'], perm,
+                                           candidates=second)
                 trials = [evaluate_sysu_trial(dist[:, g], pids1, pids2[g], cams1, cams2[g], p['max_rank'])
                           for g in galleries]
                 key = sysu_setting(mode, shots)

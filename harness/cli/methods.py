@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     for name, spec in sorted(discover().items()):
         first = [name, spec.title, spec.distribution, 'yes' if spec.converter else 'no']
         for f in spec.config_files():
-            cfg = method_config(f)
+            cfg = method_config(f)   # a broken plugin config is named, not a traceback
             entry = cfg.get('entry', {})
             kind = entry.get('kind', '?') + (f" {entry['row']}" if entry.get('row') else '')
             rows.append(first + [cfg.get('protocol_base', '?'), kind, f.name])

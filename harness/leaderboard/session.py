@@ -35,8 +35,12 @@ def prepare_demo_data(out: str | Path, datasets: Iterable[str] = ('sysu', 'regdb
 
 def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bool = False,
                     base_argv: list[str] | None = None, reported: str | Path | None = None,
-                    tables: bool = True, plots: bool = True, stream: TextIO | None = None) -> dict:
-    """Run what is not done yet; returns the summary (also written to ``OUT/summary.{json,md}``)."""
+                    tables: bool = True, plots: bool = True, figures: bool = False,
+                    stream: TextIO | None = None) -> dict:
+    """Run what is not done yet; returns the summary (also written to ``OUT/summary.{json,md}``).
+
+    With ``figures``, ``vireid figures`` is drawn for every finished run before the tables, so
+    that the page links them (``rerun`` redraws)."""
     out = Path(out)
     stream = stream if stream is not None else sys.stderr
     t0 = time.monotonic()
@@ -53,6 +57,12 @@ def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bo
     by_key = {r.key: r for r in runs}
     busy_keys = [r.key for r in busy] + [o['key'] for o in outcomes if o['status'] == 'busy']
     failed = [o for o in outcomes if o['status'] == 'failed']
+    figure_failures = []
+    if figures:
+        from harness.figures.batch import draw_for_runs
+        finished = [(r.work_dir, r.data_root) for r in runs if run_state(r) == 'done']
+        figure_failures = [dict(run_dir=str(d), error=str(e))
+                           for d, e in draw_for_runs(finished, redraw=rerun)]
     summary = {
         'finished': _dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds'),
         'planned': len(runs),
@@ -64,6 +74,7 @@ def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bo
         'wall_s': round(time.monotonic() - t0, 1),
         'outcomes': outcomes,
         'tables_dir': str(out / 'tables') if tables else None,
+        'figure_failures': figure_failures,
     }
     with FileLock(out / SUMMARY_LOCK, blocking=True, timeout=600):
         if tables:
@@ -94,5 +105,5 @@ def summary_text(summary: dict) -> str:
         lines += [f'- {k}' for k in summary['busy']]
     if summary.get('tables_dir'):
         lines += ['', f'Tables: {summary["tables_dir"]}/ (comparison, multishot, ablation as .md/.tex/.csv; '
-                  f'cells.csv; cmc_*.png)']
+                  f'cells.csv; cmc_*.png; the page index.html)']
     return '\n'.join(lines) + '\n'

@@ -125,7 +125,8 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
                 write_json_atomic(run.record_path, failure_record(run, err, started, tb))
             elif lead_rank:
                 _stamp_job_id(run.record_path)
-            outcome.update(status='failed', error=f'{type(err).__name__}: {err}')
+            cause = getattr(err, 'cause', None) or err   # RunFailed wraps what the run died of
+            outcome.update(status='failed', error=f'{type(cause).__name__}: {cause}')
             return outcome
         outcome['wall_s'] = time.monotonic() - t0
         record = read_record(run.record_path)

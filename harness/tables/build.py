@@ -20,13 +20,16 @@ from __future__ import annotations
 import csv
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
+from harness.errors import HarnessWarning, os_error_message
 from harness.leaderboard.records import RECORD_SOURCES, find_records, read_record
+from harness.tables.check import record_problem
 from protocols.datasets import DATASETS
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 from protocols.evaluation import settings
@@ -42,9 +45,9 @@ COMPARABLE_MARK, OPTIMISTIC_MARK = '*', '†'
 # Where a row's numbers come from, in table order. 'reported' rows come from results/reported.csv;
 # the others from run records, whose ``source`` field names them (absent: 'reproduced').
 ROW_SOURCES = ('reported', *RECORD_SOURCES)
-# Entry kinds shown without the paper's numbers: a demo runs on synthetic data and an ablation row
-# is not the paper's model, so neither is comparable with what the paper printed.
-NO_REPORTED_KINDS = ('demo', 'ablation')
+# Entry kinds shown without the paper's numbers: an ablation row is not the paper's model. A demo
+# row keeps them, as the target the real run aims at; its notes say it ran on synthetic data.
+NO_REPORTED_KINDS = ('ablation',)
 
 # (dataset, setting) -> (group title, short prefix for one-line headers)
 GROUPS = {
@@ -247,8 +250,15 @@ def collect(records: str | Path, relative_to: str | Path | None = None) -> Colle
     failed, incomplete, duplicates, unreadable = [], [], [], []
     for path in find_records(root):
         rel = path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
-        rec = read_record(path)
-        if rec is None:
+        try:
+            rec = read_record(path)
+            problem = 'not valid JSON' if rec is None else record_problem(rec)
+        except OSError as err:
+            rec, problem = None, os_error_message(err)
+        if problem:
+            # One bad record must not cost the tables of the others: list it, warn, go on.
+            warnings.warn(f'skipping {path}: {problem}; fix or delete it (or rerun its run)',
+                          HarnessWarning, stacklevel=2)
             unreadable.append(rel)
             continue
         status = rec.get('status')

@@ -13,7 +13,7 @@ from harness.registry import MODELS
 
 
 def pattern_overlap_loss(masks: Tensor) -> Tensor:
-    """Mean pairwise overlap of the K sigmoid pattern maps (the paper's separation loss).
+    """Mean pairwise overlap of the K sigmoid pattern maps (official ``models/baseline.py``).
 
     ``masks``: ``[B, K, H, W]`` in (0, 1). Raw inner products summed over positions and averaged
     over the ``B*K*(K-1)/2`` pattern pairs, so the value scales with ``H*W`` like the official one.
@@ -26,7 +26,8 @@ def pattern_overlap_loss(masks: Tensor) -> Tensor:
 
 
 def mutual_mean_kl(student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
-    """``mean_b KL(softmax(s_b) || softmax(t_b))``, gradient through the student only.
+    """``mean_b KL(softmax(s_b) || softmax(t_b))``, gradient through the student only
+    (KL(student ‖ teacher), as the official code computes it).
 
     The official ``KLDivLoss(log_softmax(teacher), softmax(student))`` puts the trainable student
     in the *target* slot, i.e. KL(student || teacher); reproduced here explicitly.

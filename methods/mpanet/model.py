@@ -1,4 +1,4 @@
-"""MPANet (Wu et al., CVPR 2021) as the official code builds and trains it (spec mpanet.md §1, §2).
+"""MPANet (Wu et al., CVPR 2021) as the official code builds and trains it (see the README).
 
 One shared ResNet-50 (last stride 1) with a modality alleviation module (MAM) after stages 3 and
 4; a pattern alignment module (K sigmoid maps, K masked-GAP features + the global GAP feature);
@@ -21,7 +21,7 @@ DEFAULT_BACKBONE = dict(type='ResNet', depth=50, last_stride=1, pretrained=True,
 
 
 class ModalityAlleviation(nn.Module):
-    """MAM: ``m * x + (1 - m) * IN(x)`` with an SE-style channel gate ``m`` (spec §1.2).
+    """MAM: ``m * x + (1 - m) * IN(x)`` with an SE-style channel gate ``m`` (official ``resnet.py``).
 
     The instance norm has no affine parameters and no running statistics: per-sample statistics
     are used in training and at test time alike.
@@ -49,7 +49,7 @@ class ModalityAlleviation(nn.Module):
 class MPANet(VIReIDModel):
     """Joint Modality and Pattern Alignment Network.
 
-    Loss weights are the *effective* weights of the released code (spec §0, §2f):
+    Loss weights are the *effective* weights of the released code (README, deviation 2):
     ``modality_id_weight=1.0`` because the official code adds ``0.5 * (L_v + L_i)`` twice
     (issue #6); set 0.5 to get the weight its config states.
     """
@@ -131,7 +131,7 @@ class MPANet(VIReIDModel):
         fmap = self.trunk(images)
         masks = torch.sigmoid(self.pattern_conv(fmap))
         hw = fmap.shape[2] * fmap.shape[3]
-        # Masked GAP, not normalised by the mask mass (spec §1.3); einsum avoids a B*K*C*H*W tensor.
+        # Masked GAP, not normalised by the mask mass (as official); einsum avoids a B*K*C*H*W tensor.
         patterns = torch.einsum('bkhw,bchw->bkc', masks, fmap).flatten(1) / hw
         return torch.cat([patterns, fmap.mean(dim=(2, 3))], dim=1), masks
 

@@ -1,5 +1,5 @@
-"""The per-part embedding/classifier head of the two-stream MHSA model (spec §3); the part
-pooling in front of it is the harness's ``HorizontalPartPooling``."""
+"""The per-part embedding/classifier head of the two-stream MHSA model (TSLFN+HC, PCB); the
+part pooling in front of it is the harness's ``HorizontalPartPooling``."""
 from __future__ import annotations
 
 from torch import Tensor, nn

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import resnet as tv_resnet
 
+from harness.checkpoints import read_checkpoint
 from harness.registry import MODELS
 
 # The weight set every method's paper starts from: torchvision's original ResNet-50
@@ -138,7 +139,7 @@ def load_imagenet_state(depth: int, path: str | None = None) -> dict[str, torch.
         path = str(file)
     elif not Path(path).is_file():
         raise PretrainedWeightsMissing(f'pretrained weights file {path} does not exist')
-    state = torch.load(path, map_location='cpu', weights_only=True)
+    state = read_checkpoint(path)
     if isinstance(state, dict) and 'state_dict' in state:
         state = state['state_dict']
     return state

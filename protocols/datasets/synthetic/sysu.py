@@ -1,6 +1,6 @@
 """Writer of a synthetic SYSU-MM01 in the released layout (``cam1..cam6/PPPP/KKKK.jpg`` + ``exp/``).
 
-Proportions follow the real release (see ``protocols.md`` §1), scaled down:
+Proportions follow the real release (see docs/protocols.md, "SYSU-MM01"), scaled down:
 
 - ids 1..A (A ≈ 62.5 % of the ids, like 333 of 533) may appear in cams 1, 2 and 6; the others only in
   cams 3, 4, 5; ``rand_perm_cam`` therefore has A cells for cams 1, 2, 6 and ``ids`` cells for 3, 4, 5;

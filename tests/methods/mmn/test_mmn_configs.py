@@ -1,4 +1,4 @@
-"""The four MMN configs load over their protocol without changing it and read like the spec's table."""
+"""The four MMN configs load over their protocol without changing it and read like the README's table."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""The configs read like the spec's summary table (§0) and build a working model."""
+"""The configs read like the official configs/SYSU.yml and RegDB.yml and build a working model."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,7 +35,7 @@ def test_full_configs_follow_the_official_yaml(name, size, p, half, milestones, 
     assert cfg.train_dataloader['batch_size'] == 2 * p * half
     opt = cfg.optim_wrapper['optimizer']
     assert (opt['type'], opt['lr'], opt['weight_decay']) == ('Adam', 3.5e-4, 5e-4)
-    assert 'paramwise_cfg' not in cfg.optim_wrapper  # one group, decay on every parameter (§4)
+    assert 'paramwise_cfg' not in cfg.optim_wrapper  # one group, decay on every parameter
     assert cfg.param_scheduler == [dict(type='MultiStepLR', by_epoch=True, begin=0,
                                         milestones=milestones, gamma=0.1)]
     assert cfg.train_cfg['max_epochs'] == 140
