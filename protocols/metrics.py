@@ -35,6 +35,8 @@ SYSU_SAME_ROOM_GALLERY_CAM = 2
 DEFAULT_MAX_RANK = 20
 # Keys of ``ProtocolResult.mean``/``std`` and of the per-trial dicts, in report order.
 METRIC_KEYS = ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP')
+# What VI-ReID papers publish (and the run logs): Rank-5 is computed but rarely reported.
+REPORTED_METRIC_KEYS = ('R1', 'R10', 'R20', 'mAP', 'mINP')
 DISTANCE_METRICS = ('cosine', 'euclidean')
 
 

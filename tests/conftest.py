@@ -1,4 +1,5 @@
-"""Shared fixtures: small synthetic SYSU-MM01 and RegDB datasets in the real layouts, generated once.
+"""Shared fixtures: small synthetic SYSU-MM01 and RegDB datasets in the real layouts, generated
+once, and one-thread torch.
 
 Session-scoped roots are read-only by convention; tests that damage a dataset use ``sysu_copy`` /
 ``regdb_copy`` (a fresh copy per test).
@@ -9,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 # Small enough to generate in seconds, large enough for ~10 test ids and 10-shot galleries.
 SYSU_IDS = 50
@@ -19,14 +21,16 @@ REGDB_IDS = 20
 def sysu_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from protocols.datasets.synthetic import generate
 
-    return Path(generate('sysu', tmp_path_factory.mktemp('sysu') / 'SYSU-MM01', ids=SYSU_IDS, seed=0))
+    root = tmp_path_factory.mktemp('sysu') / 'SYSU-MM01'
+    return Path(generate('sysu', root, ids=SYSU_IDS, seed=0))
 
 
 @pytest.fixture(scope='session')
 def regdb_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from protocols.datasets.synthetic import generate
 
-    return Path(generate('regdb', tmp_path_factory.mktemp('regdb') / 'RegDB', ids=REGDB_IDS, seed=0))
+    root = tmp_path_factory.mktemp('regdb') / 'RegDB'
+    return Path(generate('regdb', root, ids=REGDB_IDS, seed=0))
 
 
 @pytest.fixture
@@ -39,3 +43,13 @@ def sysu_copy(sysu_root: Path, tmp_path: Path) -> Path:
 def regdb_copy(regdb_root: Path, tmp_path: Path) -> Path:
     """A private copy of the synthetic RegDB that a test may modify."""
     return Path(shutil.copytree(regdb_root, tmp_path / 'RegDB'))
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """One intra-op thread: the 2-core test machines are shared, and more threads than free cores
+    made small forward passes several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -78,8 +78,56 @@ def read_config(path: str | Path) -> Config:
                           'fix the config file') from None
 
 
+def method_config_path(ref: str) -> Path:
+    """``'agw/agw_demo_sysu'`` -> the file ``agw_demo_sysu.py`` among the installed method
+    ``agw``'s configs (what a ``method_base`` names)."""
+    from harness.plugins import get_method
+
+    method, sep, stem = str(ref).partition('/')
+    if not (method and sep and stem):
+        raise ConfigError(f"method_base = {ref!r}; expected 'method/config stem', "
+                          "e.g. 'agw/agw_demo_sysu'")
+    try:
+        spec = get_method(method)
+    except KeyError as err:
+        raise ConfigError(f'method_base = {ref!r}: {err.args[0]}') from None
+    path = Path(spec.configs) / f'{stem}.py'
+    if not path.is_file():
+        known = ', '.join(p.stem for p in spec.config_files())
+        raise ConfigError(f'method_base = {ref!r}: method {method!r} has no config {stem}.py '
+                          f'(its configs: {known})')
+    return path
+
+
+def method_config(path: str | Path, _seen: tuple[Path, ...] = ()) -> Config:
+    """The method config at ``path``, laid over its ``method_base`` if it names one.
+
+    ``method_base = 'agw/agw_demo_sysu'`` inherits another installed method's config by name, as
+    ``protocol_base`` does for protocols, so a plugin installed anywhere can change a few parts
+    of a published recipe (mmengine ``_delete_=True`` replaces a dict instead of merging).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'config file {path} does not exist')
+    cfg = read_config(path)
+    ref = cfg.get('method_base')
+    if ref is None:
+        return cfg
+    base_path = method_config_path(ref)
+    seen = (*_seen, path.resolve())
+    if base_path.resolve() in seen:
+        chain = ' -> '.join(str(p) for p in (*seen, base_path))
+        raise ConfigError(f'method_base loops: {chain}')
+    base = method_config(base_path, seen)
+    own = cfg.to_dict()
+    own.pop('method_base')
+    base.merge_from_dict(own)
+    return base
+
+
 def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) -> Config:
-    """The method config at ``path`` laid over ``protocols/configs/<protocol_base>.py``.
+    """The method config at ``path`` (over its ``method_base``, if any) laid over
+    ``protocols/configs/<protocol_base>.py``.
 
     Plugins installed anywhere work, because the protocol is found by name rather than by a
     relative ``_base_`` path (mmengine's ``pkg::`` bases need pkg_resources, gone here).
@@ -90,7 +138,7 @@ def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) 
                                 '`vireid methods`')
     if not path.is_file():
         raise ConfigError(f'config {path} is a folder; give a config file (e.g. {path}/<name>.py)')
-    method = read_config(path)
+    method = method_config(path)
     base_name = method.get('protocol_base')
     if base_name is None:
         raise ConfigError(f"{path} sets no protocol_base; add protocol_base = 'sysu' (or 'regdb') "

@@ -12,10 +12,9 @@ from mmengine.evaluator import BaseMetric
 from harness.engine import selection
 from harness.registry import METRICS
 from protocols.evaluation import evaluate, test_records
-from protocols.metrics import ProtocolResult
+from protocols.metrics import REPORTED_METRIC_KEYS, ProtocolResult
 from protocols.scoring import save_features
 
-REPORTED_KEYS = ('R1', 'R10', 'R20', 'mAP', 'mINP')
 # The test's features are kept with the record (``features.npz``, the file `vireid score` reads
 # and `vireid figures` reuses) unless the config says ``test = dict(keep_features=False)``; above
 # this size only ``keep_features=True`` keeps them. 2048-d features of the whole SYSU-MM01 test
@@ -86,7 +85,7 @@ class VIReIDMetric(BaseMetric):
         self.results_by_setting = evaluate(self.dataset, self.data_root, self.protocol, records, feats,
                                            distance=self.distance)
         out = {f'{setting}/{k}': res.mean[k] for setting, res in self.results_by_setting.items()
-               for k in REPORTED_KEYS}
+               for k in REPORTED_METRIC_KEYS}
         out['selection_score'] = selection.score(
             self.selection_criterion, self.results_by_setting, self.dataset, self.data_root,
             self.protocol, records, feats, self.distance)

@@ -14,10 +14,10 @@ from typing import Iterable, Mapping
 
 from harness.leaderboard.records import (LOCK_NAME, RECORD_NAME, RECORD_SOURCES, is_locked,
                                          read_record)
+from protocols.datasets import DATASETS
+from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 
-DATASETS = ('sysu', 'regdb')
 KINDS = ('full', 'demo', 'ablation')
-REGDB_SPLITS = tuple(range(1, 11))
 DEMO_REGDB_SPLITS = (1,)
 RUN_SPEC_NAME = 'run.json'
 
@@ -95,9 +95,9 @@ def scored_twin(run: RunSpec, source: str = 'untrained', checkpoint: str | None 
 
 def read_entry(config: str | Path) -> tuple[dict, str]:
     """``(entry, protocol_base)`` of a method config, with a clear error when either is missing."""
-    from mmengine.config import Config
+    from harness.engine.config import method_config
 
-    cfg = Config.fromfile(str(config))
+    cfg = method_config(config)   # with its method_base, if it names one
     entry = cfg.get('entry')
     base = cfg.get('protocol_base')
     if not isinstance(entry, Mapping) or 'kind' not in entry:

@@ -7,6 +7,9 @@ Training batches (built by the harness data pipeline) arrive as
 lays a batch out as ``[visible block | infrared block]``, each block identity-major with the same
 identity order, so ``inputs[:B//2]`` and ``inputs[B//2:]`` are the two modalities.
 
+Training logs: mmengine sums every ``loss*`` value; a method also logs the training accuracy of
+its identity classifier as ``acc_id`` (:func:`id_accuracy`), the one name every method uses.
+
 Test batches never mix modalities (the harness groups them), so ``extract_feat`` receives one
 modality code for the whole batch; two-stream models use it to pick their stem. Callers may name
 it as ``0``/``'visible'`` or ``1``/``'infrared'`` (``'thermal'``, ``'ir'``); the base class turns
@@ -107,7 +110,8 @@ class VIReIDModel(BaseModel):
 def batch_modality(data_samples: dict[str, Tensor] | None) -> int:
     """The single modality of a test batch; refuses mixed batches (they would pick one stem)."""
     if data_samples is None or 'modality' not in data_samples:
-        raise ValueError('feature extraction needs data_samples["modality"] (0 visible, 1 infrared)')
+        raise ValueError('feature extraction needs data_samples["modality"] '
+                         '(0 visible, 1 infrared)')
     modality = data_samples['modality']
     if not isinstance(modality, Tensor):
         return int(modality)
@@ -116,3 +120,8 @@ def batch_modality(data_samples: dict[str, Tensor] | None) -> int:
         raise ValueError(f'a test batch mixes modalities {values.tolist()}; '
                          'use the harness test dataloader, which groups images by modality')
     return int(values.item())
+
+
+def id_accuracy(logits: Tensor, labels: Tensor) -> Tensor:
+    """Training accuracy of an identity classifier (logged as ``acc_id``), detached."""
+    return (logits.argmax(dim=1) == labels).float().mean().detach()

@@ -30,11 +30,17 @@ import numpy as np
 from harness.errors import HarnessWarning, os_error_message
 from harness.leaderboard.records import RECORD_SOURCES, find_records, read_record
 from harness.tables.check import record_problem
+from protocols.datasets import DATASETS
+from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
+from protocols.evaluation import settings
+from protocols.metrics import METRIC_KEYS, REPORTED_METRIC_KEYS
 
-METRICS = ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP')
-REPORTED_METRICS = {'r1': 'R1', 'r10': 'R10', 'r20': 'R20', 'map': 'mAP', 'minp': 'mINP'}
-SETTINGS = {'sysu': ('all-single', 'all-multi', 'indoor-single', 'indoor-multi'), 'regdb': ('v2t', 't2v')}
-REGDB_SPLIT_COUNT = 10
+METRICS = METRIC_KEYS
+
+# results/reported.csv column -> metric key
+REPORTED_METRICS = {key.lower(): key for key in REPORTED_METRIC_KEYS}
+SETTINGS = {dataset: tuple(settings(dataset)) for dataset in DATASETS}
+REGDB_SPLIT_COUNT = len(REGDB_SPLITS)
 COMPARABLE_MARK, OPTIMISTIC_MARK = '*', '†'
 # Where a row's numbers come from, in table order. 'reported' rows come from results/reported.csv;
 # the others from run records, whose ``source`` field names them (absent: 'reproduced').

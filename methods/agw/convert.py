@@ -6,9 +6,10 @@ Official key -> harness key:
   thermal_module.thermal.{conv1,bn1}.*  -> backbone.infrared.stem.{0,1}.*
   base_resnet.base.layer{1-4}.*         -> backbone.shared.layer{1-4}.*
   NL_{s}.{i}.*                          -> non_local.layer{s}.{i}.*     (s = 2, 3 for AGW)
-  bottleneck.*, classifier.weight       -> unchanged
+  bottleneck.*, classifier.weight       -> head.bottleneck.*, head.classifier.weight
 Dropped: the three ResNet-50 copies' parts the official forward never calls
-(``visible_module.visible.layer*``, ``thermal_module.thermal.layer*``, ``base_resnet.base.{conv1,bn1}``).
+(``visible_module.visible.layer*``, ``thermal_module.thermal.layer*``,
+``base_resnet.base.{conv1,bn1}``).
 Anything else, a missing used tensor or a shape mismatch is refused.
 """
 from __future__ import annotations
@@ -27,8 +28,8 @@ PREFIXES = (
     ('thermal_module.thermal.conv1.', 'backbone.infrared.stem.0.'),
     ('thermal_module.thermal.bn1.', 'backbone.infrared.stem.1.'),
     ('base_resnet.base.layer', 'backbone.shared.layer'),
-    ('bottleneck.', 'bottleneck.'),
-    ('classifier.', 'classifier.'),
+    ('bottleneck.', 'head.bottleneck.'),
+    ('classifier.', 'head.classifier.'),
 )
 NON_LOCAL = re.compile(r'^NL_([1-4])\.(\d+)\.(.+)$')
 UNUSED = re.compile(r'^(visible_module\.visible\.layer[1-4]|thermal_module\.thermal\.layer[1-4]'
@@ -49,20 +50,22 @@ def load_official(src: str | Path, trusted: bool = False) -> dict[str, Tensor]:
     return load_official_state(src, 'AGW', 'an embed_net state dict', trusted, wrappers=('net',))
 
 
-def convert_state_dict(official: dict[str, Tensor], target: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
+def convert_state_dict(official: dict[str, Tensor],
+                       target: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
     """``official`` mapped onto the keys and shapes of ``target``; also returns the dropped keys."""
     return map_state_dict(official, target, harness_key, lambda key, _: bool(UNUSED.match(key)),
                           'an official AGW embed_net checkpoint (ResNet-50, --method agw)')
 
 
 def convert(src: str, dst: str, trusted: bool = False) -> dict:
-    """Converts ``src`` into a harness state dict at ``dst`` (loads ``weights_only`` unless trusted)."""
+    """Converts ``src`` into a harness state dict at ``dst`` (``weights_only`` unless trusted)."""
     from methods.agw.model import AGW
 
     official = load_official(src, trusted=trusted)
     weight = official.get('classifier.weight')
     if weight is None or weight.dim() != 2:
-        raise ValueError(f"{src} lacks 'classifier.weight' [num_classes, 2048]; is it an AGW embed_net?")
+        raise ValueError(f"{src} lacks 'classifier.weight' [num_classes, 2048]; "
+                         'is it an AGW embed_net?')
     num_classes = int(weight.shape[0])
     target = AGW(num_classes=num_classes, backbone=dict(pretrained=False)).state_dict()
     out, dropped = convert_state_dict(official, target)

@@ -1,4 +1,4 @@
-"""MMN's distribution consistency loss (DCL, official ``loss.py`` ``DCLoss(num=2)``).
+"""MMN's distribution consistency loss (DCL, ZYK100/MMN @ 01d70d5 ``loss.py`` ``DCLoss(num=2)``).
 
 The official DCLoss owns a projection head ``Linear(D, 256, bias=False)`` -> ``BatchNorm1d(256)``
 -> ReLU -> ``Linear(256, 256)`` -> ``BatchNorm1d(256)``. ``train.py`` never hands it to the
@@ -16,18 +16,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from harness.registry import MODELS
+
 BN_EPS = 1e-5
 
 
+@MODELS.register_module()
 class DistributionConsistencyLoss(nn.Module):
-    """``DCL(z) = sum_{i<j} mean_n || h(z_i)[n] - h(z_j)[n] ||_2`` over ``num_groups`` equal row blocks.
+    """``DCL(z) = sum_{i<j} mean_n || h(z_i)[n] - h(z_j)[n] ||_2`` over ``num_groups`` equal row
+    blocks.
 
     ``h`` = L2-normalise -> projection head -> L2-normalise. MMN calls it with 2 groups: the
     features of the M images generated from visible images and from infrared images, whose row
     ``n`` shows the same identity (sampler alignment).
     """
 
-    HEAD = ('fc1_weight', 'bn1_weight', 'bn1_bias', 'fc2_weight', 'fc2_bias', 'bn2_weight', 'bn2_bias')
+    HEAD = ('fc1_weight', 'bn1_weight', 'bn1_bias', 'fc2_weight', 'fc2_bias', 'bn2_weight',
+            'bn2_bias')
 
     def __init__(self, in_dim: int = 2048, head_dim: int = 256, num_groups: int = 2,
                  trainable: bool = False, seed: int = 0) -> None:
@@ -61,7 +66,8 @@ class DistributionConsistencyLoss(nn.Module):
         return fc1_weight, ones, zeros.clone(), fc2_weight, fc2_bias, ones.clone(), zeros.clone()
 
     def project(self, feats: Tensor) -> Tensor:
-        """L2-normalised projection; BNs use batch statistics, as the never-evaluated official head."""
+        """L2-normalised projection; BNs use batch statistics, as in the never-evaluated official
+        head."""
         z = F.normalize(feats, dim=1)
         z = F.linear(z, self.fc1_weight)
         z = F.batch_norm(z, None, None, self.bn1_weight, self.bn1_bias, training=True, eps=BN_EPS)

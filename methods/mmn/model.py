@@ -1,4 +1,5 @@
-"""MMN: Middle Modality Network (Zhang et al., ACM MM 2021), as the official ZYK100/MMN code runs it.
+"""MMN: Middle Modality Network (Zhang et al., ACM MM 2021), as the official ZYK100/MMN code runs
+it.
 
 Training batch through the backbone: ``[VIS, M_vis, IR, M_ir]`` (4B images), where ``M_*`` are the
 middle-modality images the MMG generates from each modality. The visible stem sees
@@ -10,20 +11,17 @@ registers two unused ResNet-50 trunks and an unused stem; ``convert.py`` drops t
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harness.dist import gather_batch
-from harness.models.backbones.two_stream import TwoStreamResNet
-from harness.models.base import VIReIDModel
-from harness.models.losses.triplet import BatchHardTripletLoss
-from harness.models.necks.bnneck import BNNeck
+from harness.models.base import VIReIDModel, id_accuracy
 from harness.registry import MODELS
-from methods.mmn.losses import DistributionConsistencyLoss
+from methods.mmn import losses as _losses  # noqa: F401  (registers DistributionConsistencyLoss)
 from methods.mmn.mmg import MiddleModalityGenerator
 from protocols.datasets.base import Modality
 
-DEFAULT_BACKBONE = dict(depth=50, last_stride=1, pretrained=True, blocks=None, base_channels=64)
+DEFAULT_BACKBONE = dict(type='TwoStreamResNet', depth=50, last_stride=1, pretrained=True,
+                        blocks=None)
 # Official ``weights_init_kaiming`` on BatchNorm1d / ``weights_init_classifier`` on the heads.
 BNNECK_WEIGHT_STD = 0.01
 CLASSIFIER_STD = 0.001
@@ -55,31 +53,30 @@ class MMN(VIReIDModel):
                              '(share_from=1); remove the key')
         self.num_classes, self.num_stripes, self.dcl_delta = num_classes, num_stripes, dcl_delta
         self.mmg = MiddleModalityGenerator()
-        self.backbone = TwoStreamResNet(share_from=1, **backbone_cfg)
-        last_block = self.backbone.shared['layer4'][-1]
-        # 2048 for ResNet-50; a demo trunk (base_channels) is thinner.
-        last_bn = last_block.bn3 if hasattr(last_block, 'bn3') else last_block.bn2
-        self.feat_dim = last_bn.num_features
-        self.bnnecks = nn.ModuleList(BNNeck(self.feat_dim, weight_std=BNNECK_WEIGHT_STD)
-                                     for _ in range(num_stripes))
-        self.classifiers = nn.ModuleList(nn.Linear(self.feat_dim, num_classes, bias=False)
-                                         for _ in range(num_stripes))
-        for classifier in self.classifiers:
-            nn.init.normal_(classifier.weight, 0.0, CLASSIFIER_STD)
-        self.triplet = BatchHardTripletLoss(margin=triplet_margin)
-        self.dcl = DistributionConsistencyLoss(self.feat_dim, dcl_head_dim, num_groups=2,
-                                               trainable=dcl_head_trainable, seed=dcl_head_seed)
+        self.backbone = MODELS.build(dict(backbone_cfg, share_from=1))
+        self.feat_dim = self.backbone.out_channels
+        # torch.chunk stripes, as the official x.chunk(num_stripes, 2)
+        self.stripes = MODELS.build(dict(type='HorizontalPartPooling', num_parts=num_stripes,
+                                         pool='avg', split='chunk'))
+        # One BNNeck + bias-free classifier per stripe; the official names (bottleneck{k},
+        # classifier{k}) map onto these two lists.
+        self.bnnecks = nn.ModuleList(
+            MODELS.build(dict(type='BNNeck', dim=self.feat_dim, weight_std=BNNECK_WEIGHT_STD))
+            for _ in range(num_stripes))
+        self.classifiers = nn.ModuleList(
+            MODELS.build(dict(type='IdentityClassifier', in_channels=self.feat_dim,
+                              num_classes=num_classes, std=CLASSIFIER_STD))
+            for _ in range(num_stripes))
+        self.id_loss = MODELS.build(dict(type='IdentityLoss'))
+        self.triplet = MODELS.build(dict(type='BatchHardTripletLoss', margin=triplet_margin))
+        self.dcl = MODELS.build(dict(type='DistributionConsistencyLoss', in_dim=self.feat_dim,
+                                     head_dim=dcl_head_dim, num_groups=2,
+                                     trainable=dcl_head_trainable, seed=dcl_head_seed))
 
     # --- features -------------------------------------------------------------------------
     def stripe_features(self, fmap: Tensor) -> list[Tensor]:
         """Average-pooled horizontal stripes of the layer4 map, top to bottom (pre-BN)."""
-        stripes = torch.chunk(fmap, self.num_stripes, dim=2)
-        if len(stripes) != self.num_stripes:
-            raise ValueError(
-                f'a layer4 map of height {fmap.shape[2]} cannot be cut into {self.num_stripes} '
-                f'stripes; use an input height giving a layer4 height >= num_stripes and divisible '
-                f'by it (the map is 1/16 of the input: e.g. 384 or 128 for 4 stripes)')
-        return [F.adaptive_avg_pool2d(s, 1).flatten(1) for s in stripes]
+        return list(self.stripes(fmap).unbind(dim=2))
 
     def _embed(self, images: Tensor, modality: int) -> Tensor:
         fmap = self.backbone.forward_shared(self.backbone.forward_stream(images, modality))
@@ -129,11 +126,12 @@ class MMN(VIReIDModel):
         with torch.autocast(device_type=inputs.device.type, enabled=False):
             return self._losses([f.float() for f in pooled], [z.float() for z in logits], labels)
 
-    def _losses(self, pooled: list[Tensor], logits: list[Tensor], labels: Tensor) -> dict[str, Tensor]:
+    def _losses(self, pooled: list[Tensor], logits: list[Tensor],
+                labels: Tensor) -> dict[str, Tensor]:
         """Official ``train.py``: stripe-averaged CE on all 4B rows, triplet on the 4 cross-modal
         (original or M) pairings, DCL between the two M blocks."""
         labels_4b = torch.cat((labels, labels, labels, labels))   # [VIS, M_vis, IR, M_ir]
-        loss_id = sum(F.cross_entropy(z, labels_4b) for z in logits) / self.num_stripes
+        loss_id = sum(self.id_loss(z, labels_4b) for z in logits) / self.num_stripes
         # Triplet and DCL compare samples: on several GPUs, over the whole batch (harness.dist).
         pooled = [gather_batch(f, blocks=4) for f in pooled]
         labels = gather_batch(labels, blocks=1)
@@ -144,6 +142,6 @@ class MMN(VIReIDModel):
             for a, b in ((vis, ir), (vis, m_ir), (m_vis, ir), (m_vis, m_ir)):
                 loss_tri = loss_tri + self.triplet(torch.cat((a, b)), labels_2b)[0]
             loss_dcl = loss_dcl + self.dcl(torch.cat((m_vis, m_ir)))
-        acc = (logits[0].argmax(dim=1) == labels_4b).float().mean().detach()
         return dict(loss_id=loss_id, loss_tri=loss_tri / (4 * self.num_stripes),
-                    loss_dcl=self.dcl_delta * loss_dcl / self.num_stripes, acc=acc)
+                    loss_dcl=self.dcl_delta * loss_dcl / self.num_stripes,
+                    acc_id=id_accuracy(logits[0], labels_4b))

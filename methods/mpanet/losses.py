@@ -1,15 +1,15 @@
-"""MPANet's own losses and the mean-teacher update rate (official ``models/baseline.py`` and
-``layers/loss/local_center_loss.py``).
+"""MPANet's own losses and the mean-teacher update rate.
 
-Each function reproduces the official value (DoubtedSteam/MPANet ``models/baseline.py`` and
-``layers/loss/local_center_loss.py``); where the official code depends on the batch order, the
-function computes the same number per identity instead.
+Each reproduces the official value (DoubtedSteam/MPANet @ f57fd5c ``models/baseline.py``). The
+centre-cluster loss, reusable beyond MPANet, is the harness's ``CenterClusterLoss``.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+from harness.registry import MODELS
 
 
 def pattern_overlap_loss(masks: Tensor) -> Tensor:
@@ -23,38 +23,6 @@ def pattern_overlap_loss(masks: Tensor) -> Tensor:
         flat = masks.float().flatten(2)
         gram = torch.bmm(flat, flat.transpose(1, 2))
         return torch.triu(gram, diagonal=1).sum() / (b * k * (k - 1) / 2)
-
-
-def center_cluster_loss(feats: Tensor, labels: Tensor, margin: float = 0.7,
-                        eps: float = 1e-12) -> Tensor:
-    """Centre-cluster loss on pre-BNNeck features (official ``local_center_loss.py``; ρ = ``margin``).
-
-    Intra term: mean over samples of ``||f_b - c_{y_b}||`` (centres are batch means over both
-    modalities, not detached). Inter term: for every identity ``p`` (one anchor per identity, as the
-    official anchors at 0, k, 2k ... on its identity-contiguous batches), the mean over the samples
-    ``j`` of other identities of ``[margin - ||c_p - c_{y_j}||]_+``, then the mean over identities.
-    ``eps`` inside the intra root avoids a NaN gradient when a feature equals its centre.
-    """
-    with torch.autocast(feats.device.type, enabled=False):  # squared norms of 14 336-d features overflow fp16
-        return _center_cluster(feats.float(), labels, margin, eps)
-
-
-def _center_cluster(feats: Tensor, labels: Tensor, margin: float, eps: float) -> Tensor:
-    ids, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-    if len(ids) < 2:
-        raise ValueError('center_cluster_loss needs at least two identities in the batch, '
-                         f'got labels {labels.tolist()}')
-    sums = torch.zeros(len(ids), feats.shape[1], dtype=feats.dtype, device=feats.device)
-    centers = sums.index_add(0, inverse, feats) / counts.unsqueeze(1).to(feats.dtype)
-    intra = ((feats - centers[inverse]) ** 2).sum(1).add(eps).sqrt().mean()
-    sq = (centers ** 2).sum(1)
-    dist = (sq.unsqueeze(1) + sq.unsqueeze(0) - 2 * centers @ centers.t()).clamp(min=1e-12).sqrt()
-    hinge = (margin - dist).clamp(min=0.0)
-    # Weight identity q by its sample count: the official mean runs over other-identity samples.
-    weights = counts.to(feats.dtype).unsqueeze(0).expand(len(ids), -1).clone()
-    weights.fill_diagonal_(0.0)
-    inter = ((hinge * weights).sum(1) / weights.sum(1)).mean()
-    return intra + inter
 
 
 def mutual_mean_kl(student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
@@ -78,3 +46,19 @@ def ema_update_rate(epoch: int, base_rate: float = 0.2, decay_from: int = 100) -
     if epoch < 1:
         raise ValueError(f'ema_update_rate takes the 1-based epoch index, got {epoch}')
     return base_rate * min(1.0, decay_from / (epoch + 1))
+
+
+@MODELS.register_module()
+class PatternOverlapLoss(nn.Module):
+    """:func:`pattern_overlap_loss` as a module: ``loss(masks)``."""
+
+    def forward(self, masks: Tensor) -> Tensor:
+        return pattern_overlap_loss(masks)
+
+
+@MODELS.register_module()
+class MutualMeanKLLoss(nn.Module):
+    """:func:`mutual_mean_kl` as a module: ``loss(student_logits, teacher_logits)``."""
+
+    def forward(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
+        return mutual_mean_kl(student_logits, teacher_logits)

@@ -8,17 +8,17 @@ modality, and an EMA ("mean") copy of each modality classifier used as a crossed
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harness.dist import gather_batch
-from harness.models.backbones.resnet import build_resnet
-from harness.models.base import VIReIDModel
-from harness.models.necks.bnneck import BNNeck
+from harness.models.backbones.resnet import block_out_channels
+from harness.models.base import VIReIDModel, id_accuracy
 from harness.registry import MODELS
 from protocols.datasets.base import Modality
 
-from .losses import center_cluster_loss, ema_update_rate, mutual_mean_kl, pattern_overlap_loss
+from .losses import ema_update_rate
+
+DEFAULT_BACKBONE = dict(type='ResNet', depth=50, last_stride=1, pretrained=True, blocks=None)
 
 
 class ModalityAlleviation(nn.Module):
@@ -68,24 +68,21 @@ class MPANet(VIReIDModel):
         if num_classes < 2:
             raise ValueError(f'MPANet needs num_classes >= 2, got {num_classes}')
         if num_patterns < 2:
-            raise ValueError(f'MPANet needs num_patterns >= 2 (the overlap loss pairs them), got {num_patterns}')
-        trunk_cfg = dict(depth=50, last_stride=1, pretrained=True, blocks=None)
-        trunk_cfg.update(backbone or {})
-        if trunk_cfg['depth'] not in (50, 101):
-            raise ValueError(f'MPANet needs a bottleneck ResNet (depth 50 or 101) for its 1024/2048-channel '
-                             f'MAMs; got model.backbone.depth={trunk_cfg["depth"]}')
-        self.backbone = build_resnet(**trunk_cfg)
-        trunk_dim = self.backbone.layer4[-1].bn3.num_features
-        self.mam3 = ModalityAlleviation(trunk_dim // 2, mam_reduction)
+            raise ValueError('MPANet needs num_patterns >= 2 (the overlap loss pairs them), '
+                             f'got {num_patterns}')
+        self.backbone = MODELS.build({**DEFAULT_BACKBONE, **(backbone or {})})
+        trunk_dim = self.backbone.out_channels
+        self.mam3 = ModalityAlleviation(block_out_channels(self.backbone.layer3[-1]), mam_reduction)
         self.mam4 = ModalityAlleviation(trunk_dim, mam_reduction)
         self.pattern_conv = nn.Conv2d(trunk_dim, num_patterns, kernel_size=1, bias=True)
         nn.init.zeros_(self.pattern_conv.bias)
         self.num_patterns = num_patterns
         self.feat_dim = trunk_dim * (num_patterns + 1)
-        self.neck = BNNeck(self.feat_dim)
+        self.neck = MODELS.build(dict(type='BNNeck', dim=self.feat_dim))
 
-        def head() -> nn.Linear:
-            return nn.Linear(self.feat_dim, num_classes, bias=False)
+        def head() -> nn.Module:  # bias-free, PyTorch's default init (spec: W_s, W_v, W_i)
+            return MODELS.build(dict(type='IdentityClassifier', in_channels=self.feat_dim,
+                                     num_classes=num_classes, std=None))
 
         self.classifier = head()
         self.classifier_visible = head()
@@ -99,8 +96,12 @@ class MPANet(VIReIDModel):
             teacher.weight.requires_grad_(False)
             teacher.weight.data.copy_(student.weight.data)
 
-        self.loss_weights = dict(pattern=pattern_weight, center_cluster=center_cluster_weight, id=id_weight,
-                            modality_id=modality_id_weight, kl=kl_weight)
+        self.pattern_loss = MODELS.build(dict(type='PatternOverlapLoss'))
+        self.center_cluster = MODELS.build(dict(type='CenterClusterLoss', margin=center_margin))
+        self.id_loss = MODELS.build(dict(type='IdentityLoss'))
+        self.kl_loss = MODELS.build(dict(type='MutualMeanKLLoss'))
+        self.loss_weights = dict(pattern=pattern_weight, center_cluster=center_cluster_weight,
+                                 id=id_weight, modality_id=modality_id_weight, kl=kl_weight)
         self.center_margin = center_margin
         self.ema_base_rate, self.ema_decay_from = ema_base_rate, ema_decay_from
         self.ema_rate = ema_base_rate  # set per epoch by MPANetEMARateHook
@@ -128,7 +129,8 @@ class MPANet(VIReIDModel):
         return self.mam4(x)
 
     def embed(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """Pre-BNNeck embedding ``[B, 2048*(K+1)]`` (K pattern features, global last) and the maps."""
+        """Pre-BNNeck embedding ``[B, C*(K+1)]`` (K pattern features, global last; C = 2048 for
+        ResNet-50) and the maps."""
         fmap = self.trunk(images)
         masks = torch.sigmoid(self.pattern_conv(fmap))
         hw = fmap.shape[2] * fmap.shape[3]
@@ -146,26 +148,28 @@ class MPANet(VIReIDModel):
         modality = data_samples['modality'].to(inputs.device)
         visible = modality == Modality.VISIBLE
         infrared = modality == Modality.INFRARED
-        if not bool((visible | infrared).all()) or not bool(visible.any()) or not bool(infrared.any()):
-            raise ValueError('an MPANet training batch needs visible (0) and infrared (1) samples and no '
-                             f'other modality code; got data_samples["modality"]={modality.tolist()}')
+        both = bool(visible.any()) and bool(infrared.any())
+        if not bool((visible | infrared).all()) or not both:
+            raise ValueError('an MPANet training batch needs visible (0) and infrared (1) samples '
+                             'and no other modality code; got '
+                             f'data_samples["modality"]={modality.tolist()}')
         feats, masks = self.embed(inputs)
-        loss_pattern = pattern_overlap_loss(masks)
+        loss_pattern = self.pattern_loss(masks)
         # Centres over the whole batch: on several GPUs, every process's share (harness.dist).
-        loss_cc = center_cluster_loss(gather_batch(feats), gather_batch(labels), self.center_margin)
+        loss_cc = self.center_cluster(gather_batch(feats), gather_batch(labels))
         h = self.neck(feats)
         logits = self.classifier(h).float()
-        loss_id = F.cross_entropy(logits, labels)
+        loss_id = self.id_loss(logits, labels)
         logits_v = self.classifier_visible(h[visible]).float()
         logits_i = self.classifier_infrared(h[infrared]).float()
-        loss_v = F.cross_entropy(logits_v, labels[visible])
-        loss_i = F.cross_entropy(logits_i, labels[infrared])
+        loss_v = self.id_loss(logits_v, labels[visible])
+        loss_i = self.id_loss(logits_i, labels[infrared])
         # The official update runs inside the forward, before the teacher pass and the step.
         self.update_mean_classifiers()
         with torch.no_grad():
             teacher_v = self.mean_classifier_infrared(h[visible]).float()  # crossed teachers
             teacher_i = self.mean_classifier_visible(h[infrared]).float()
-        loss_kl = mutual_mean_kl(torch.cat([logits_v, logits_i]), torch.cat([teacher_v, teacher_i]))
+        loss_kl = self.kl_loss(torch.cat([logits_v, logits_i]), torch.cat([teacher_v, teacher_i]))
         w = self.loss_weights
         return dict(
             loss_pattern=w['pattern'] * loss_pattern,
@@ -174,5 +178,5 @@ class MPANet(VIReIDModel):
             loss_id_visible=w['modality_id'] * loss_v,
             loss_id_infrared=w['modality_id'] * loss_i,
             loss_kl=w['kl'] * loss_kl,
-            acc=(logits.argmax(1) == labels).float().mean().detach(),
+            acc_id=id_accuracy(logits, labels),
         )

@@ -1,24 +1,26 @@
 """MPANet's identity sampler ("identity_random": the official ``data/sampler.py``)."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from torch.utils.data import Sampler
 
-from harness.data.samplers import check_shardable, rank_share, resolve_world
+from harness.data.samplers import (check_shardable, identity_positions, rank_share,
+                                    resolve_world)
 from harness.registry import DATA_SAMPLERS
-from protocols.datasets.base import Modality
 
 
 @DATA_SAMPLERS.register_module()
 class MPANetIdentitySampler(Sampler[int]):
-    """P identities x (k/2 visible + k/2 infrared), every identity's images used about once per epoch.
+    """P identities x (k/2 visible + k/2 infrared), every identity's images used about once per
+    epoch.
 
     Per epoch, for every identity with images of both modalities: if both modalities have fewer
     than ``num_instances`` (= k/2) images, draw ``num_instances`` of each with replacement; then
     subsample the larger modality without replacement to the smaller one's size ``m``, shuffle both
-    and cut them into ``m // num_instances`` chunks (``num_instances`` of each modality). Batches draw
+    and cut them into ``m // num_instances`` chunks (``num_instances`` of each modality). Batches
+    draw
     ``num_ids`` distinct identities uniformly among those with chunks left and take one chunk of
     each; the epoch ends when fewer than ``num_ids`` identities have chunks (the rest is dropped).
     An identity with no chunk (enough images in one modality only) is skipped (official: a crash).
@@ -42,16 +44,11 @@ class MPANetIdentitySampler(Sampler[int]):
                              f'got {num_ids} and {num_instances}')
         self.num_ids, self.num_instances = num_ids, num_instances
         self.seed = 0 if seed is None else int(seed)
-        self.positions: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for pid in np.unique(self.labels):
-            vis = np.flatnonzero((self.labels == pid) & (self.modalities == Modality.VISIBLE))
-            ir = np.flatnonzero((self.labels == pid) & (self.modalities == Modality.INFRARED))
-            if len(vis) and len(ir):
-                self.positions[int(pid)] = (vis, ir)
+        self.positions = identity_positions(self.labels, self.modalities)
         if len(self.positions) < num_ids:
-            raise ValueError(f'MPANetIdentitySampler needs {num_ids} identities with both visible and '
-                             f'infrared images per batch, but the training set has {len(self.positions)}; '
-                             f'lower sampler.num_ids')
+            raise ValueError(f'MPANetIdentitySampler needs {num_ids} identities with both visible '
+                             'and infrared images per batch, but the training set has '
+                             f'{len(self.positions)}; lower sampler.num_ids')
         self.rank, self.world_size = resolve_world(rank, world_size)
         check_shardable(num_ids * num_instances, self.world_size)
         self.epoch = 0
@@ -81,7 +78,8 @@ class MPANetIdentitySampler(Sampler[int]):
             ir, vis = rng.permutation(ir), rng.permutation(vis)
             n = m // half
             if n:
-                chunks[pid] = [(vis[i * half:(i + 1) * half], ir[i * half:(i + 1) * half]) for i in range(n)]
+                cuts = [slice(i * half, (i + 1) * half) for i in range(n)]
+                chunks[pid] = [(vis[cut], ir[cut]) for cut in cuts]
         return chunks
 
     def plan(self) -> list[np.ndarray]:

@@ -3,7 +3,7 @@ hetero-center losses and an auxiliary (colour-free) modality (see the README).""
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -11,24 +11,30 @@ from torch import Tensor, nn
 from torchvision.models.resnet import Bottleneck
 
 from harness.dist import gather_batch
-from harness.models.backbones.two_stream import TwoStreamResNet
-from harness.models.base import VIReIDModel
+from harness.models.base import VIReIDModel, id_accuracy
 from harness.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
-from harness.models.losses.triplet import BatchHardTripletLoss
+from harness.models.necks.parts import part_windows
 from harness.registry import MODELS
 from protocols.datasets.base import Modality
 
-from .aux_modality import AUX_KINDS, AUX_ROUTES, XModalityGenerator, channel_exchange, random_gray, to_gray
-from .losses import hetero_center_loss, hetero_center_triplet_loss
+from .aux_modality import (
+    AUX_KINDS,
+    AUX_ROUTES,
+    XModalityGenerator,
+    channel_exchange,
+    random_gray,
+    to_gray,
+)
 from .mhsa import POS_ENCODINGS, botify_layer, layer_out_size
-from .parts import PartHead, PartPooling, part_windows
+from .parts import PartEmbeddingHead  # noqa: F401  (registers it)
 
 AUX = 2  # modality code of auxiliary samples inside the model (never seen by the harness)
 PAIR_CODES = {'V': int(Modality.VISIBLE), 'I': int(Modality.INFRARED), 'A': AUX}
 CENTER_LOSSES = ('hc', 'hctri', 'none')
 TEST_FEATS = ('emb', 'pool')
 AUX_BLOCK_KINDS = ('gray', 'xmodality', 'caj')  # aux kinds that add an A block to the batch
-TRUNK_STRIDES = (2, 2, 1, 2, 2)  # conv1, maxpool, layer1, layer2, layer3 (padding keeps ceil(size/stride))
+# conv1, maxpool, layer1, layer2, layer3 (padding keeps ceil(size/stride))
+TRUNK_STRIDES = (2, 2, 1, 2, 2)
 
 
 @MODELS.register_module()
@@ -38,10 +44,11 @@ class TwoStreamMHSA(VIReIDModel):
 
     gathers_global_batch = True   # centre and triplet losses see the global batch under DDP
 
-    def __init__(self, num_classes: int, input_size: Sequence[int] = (288, 144), share_from: int = 5,
-                 mhsa_stages: Sequence[int] = (4,), mhsa_heads: int = 4, mhsa_dim_head: int = 128,
-                 pos_enc: str = 'rel', rel_pos_scaled: bool = True, bot_zero_init_last_bn: bool = False,
-                 num_parts: int = 6, part_pool: str = 'avg', gem_p: float = 3.0, part_head: str = 'tslfn',
+    def __init__(self, num_classes: int, input_size: Sequence[int] = (288, 144),
+                 share_from: int = 5, mhsa_stages: Sequence[int] = (4,), mhsa_heads: int = 4,
+                 mhsa_dim_head: int = 128, pos_enc: str = 'rel', rel_pos_scaled: bool = True,
+                 bot_zero_init_last_bn: bool = False, num_parts: int = 6, part_pool: str = 'avg',
+                 gem_p: float = 3.0, part_head: str = 'tslfn',
                  emb_dim: int | None = None, dropout: float = 0.0,
                  center_loss: str = 'hc', hc_weight: float = 0.5, hc_margin: float = 0.0,
                  hc_reduction: str = 'sum', hc_pairs: Sequence[str] = ('VI', 'AI', 'VA'),
@@ -52,21 +59,28 @@ class TwoStreamMHSA(VIReIDModel):
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self._check_choices(pos_enc=(pos_enc, POS_ENCODINGS), aux=(aux, AUX_KINDS),
-                            aux_route=(aux_route, AUX_ROUTES), center_loss=(center_loss, CENTER_LOSSES),
-                            test_feat=(test_feat, TEST_FEATS), hc_reduction=(hc_reduction, ('sum', 'mean')))
+                            aux_route=(aux_route, AUX_ROUTES),
+                            center_loss=(center_loss, CENTER_LOSSES),
+                            test_feat=(test_feat, TEST_FEATS),
+                            hc_reduction=(hc_reduction, ('sum', 'mean')))
         if len(tuple(input_size)) != 2:
             raise ValueError(f'model.input_size must be (H, W), got {input_size!r}')
         self.input_size = (int(input_size[0]), int(input_size[1]))
         if any(int(s) != 4 for s in mhsa_stages):
-            raise ValueError(f'mhsa_stages may only be [4] (BoT layer4) or [] (plain ResNet), got {list(mhsa_stages)}')
+            raise ValueError('mhsa_stages may only be [4] (BoT layer4) or [] (plain ResNet), '
+                             f'got {list(mhsa_stages)}')
         self.num_classes, self.num_parts = int(num_classes), int(num_parts)
-        self.center_loss, self.hc_weight, self.hc_margin = center_loss, float(hc_weight), float(hc_margin)
-        self.hc_reduction, self.hctri_margin, self.hctri_weight = hc_reduction, float(hctri_margin), float(hctri_weight)
-        self.label_smooth, self.aux, self.aux_route, self.aux_p = float(label_smooth), aux, aux_route, float(aux_p)
+        self.center_loss = center_loss
+        self.hc_weight, self.hc_margin = float(hc_weight), float(hc_margin)
+        self.hc_reduction = hc_reduction
+        self.hctri_margin, self.hctri_weight = float(hctri_margin), float(hctri_weight)
+        self.label_smooth, self.aux_p = float(label_smooth), float(aux_p)
+        self.aux, self.aux_route = aux, aux_route
         self.test_feat = test_feat
         self.hc_pairs = self._parse_pairs(hc_pairs, with_aux=aux in AUX_BLOCK_KINDS)
 
-        self.backbone = TwoStreamResNet(share_from=share_from, **(backbone or {}))
+        self.backbone = MODELS.build(dict(type='TwoStreamResNet', share_from=share_from,
+                                          **(backbone or {})))
         size = self.input_size
         for stride in TRUNK_STRIDES:
             size = (layer_out_size(size[0], stride), layer_out_size(size[1], stride))
@@ -83,7 +97,7 @@ class TwoStreamMHSA(VIReIDModel):
             size = (layer_out_size(size[0], stride), layer_out_size(size[1], stride))
         self.feat_size = size
         part_windows(size[0], self.num_parts)  # fails early when the map is too short for the parts
-        feat_dim = [m for m in layer4.modules() if isinstance(m, nn.BatchNorm2d)][-1].num_features
+        feat_dim = self.backbone.out_channels
 
         # A third stream copies the (already BoT-ified) visible-specific stages; its name keeps it
         # in the optimiser's 'backbone' learning-rate group.
@@ -91,11 +105,20 @@ class TwoStreamMHSA(VIReIDModel):
             aux_route == 'third' and aux in AUX_BLOCK_KINDS) else None
         self.aux_generator = XModalityGenerator() if aux == 'xmodality' else None
 
-        self.part_pool = PartPooling(self.num_parts, part_pool, gem_p)
+        self.part_pool = MODELS.build(dict(type='HorizontalPartPooling', num_parts=self.num_parts,
+                                           pool=part_pool, gem_p=gem_p, split='tslfn'))
         emb_dim = int(emb_dim) if emb_dim is not None else (512 if part_head == 'tslfn' else 256)
         self.part_heads = nn.ModuleList(
-            PartHead(feat_dim, emb_dim, self.num_classes, part_head, dropout) for _ in range(self.num_parts))
-        self.triplet = BatchHardTripletLoss(triplet_margin) if add_triplet else None
+            MODELS.build(dict(type='PartEmbeddingHead', in_dim=feat_dim, emb_dim=emb_dim,
+                              num_classes=self.num_classes, kind=part_head, dropout=dropout))
+            for _ in range(self.num_parts))
+        self.id_loss = MODELS.build(dict(type='IdentityLoss', label_smoothing=self.label_smooth))
+        self.hetero_center = MODELS.build(dict(type='HeteroCenterLoss', pairs=self.hc_pairs,
+                                               margin=self.hc_margin, reduction=self.hc_reduction))
+        self.hetero_center_triplet = MODELS.build(dict(type='HeteroCenterTripletLoss',
+                                                       margin=self.hctri_margin))
+        self.triplet = MODELS.build(dict(type='BatchHardTripletLoss', margin=triplet_margin)) \
+            if add_triplet else None
 
     # ------------------------------------------------------------------ construction helpers
     @staticmethod
@@ -109,17 +132,15 @@ class TwoStreamMHSA(VIReIDModel):
         parsed = []
         for pair in pairs:
             if len(pair) != 2 or any(c not in PAIR_CODES for c in pair) or pair[0] == pair[1]:
-                raise ValueError(f"model.hc_pairs entries are two distinct letters of V/I/A (e.g. 'VI'), got {pair!r}")
+                raise ValueError('model.hc_pairs entries are two distinct letters of V/I/A '
+                                 f"(e.g. 'VI'), got {pair!r}")
             if 'A' in pair and not with_aux:
                 continue  # no auxiliary block to pair with
             parsed.append((PAIR_CODES[pair[0]], PAIR_CODES[pair[1]]))
         return parsed
 
     def _layer4(self) -> nn.Sequential:
-        for stages in (self.backbone.shared, self.backbone.visible):
-            if 'layer4' in stages:
-                return stages['layer4']
-        raise RuntimeError('TwoStreamResNet has no layer4')
+        return self.backbone.stage('layer4')
 
     @staticmethod
     def _block_stride(block: nn.Module) -> int:
@@ -130,7 +151,8 @@ class TwoStreamMHSA(VIReIDModel):
 
     # ------------------------------------------------------------------ pixels <-> normalised
     def _norm_stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
-        mean, std = getattr(self.data_preprocessor, 'mean', None), getattr(self.data_preprocessor, 'std', None)
+        mean = getattr(self.data_preprocessor, 'mean', None)
+        std = getattr(self.data_preprocessor, 'std', None)
         if mean is None or std is None:
             mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
             std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
@@ -143,9 +165,10 @@ class TwoStreamMHSA(VIReIDModel):
     # ------------------------------------------------------------------ forward pieces
     def _check_size(self, images: Tensor) -> None:
         if tuple(images.shape[-2:]) != self.input_size:
-            raise ValueError(f'TwoStreamMHSA was built for input_size={self.input_size} (model.input_size; '
-                             f'its MHSA tables and part windows depend on it) but got images of '
-                             f'{tuple(images.shape[-2:])}; set model.input_size to the config input_size')
+            raise ValueError(f'TwoStreamMHSA was built for input_size={self.input_size} '
+                             '(model.input_size; its MHSA tables and part windows depend on '
+                             f'it) but got images of {tuple(images.shape[-2:])}; set '
+                             'model.input_size to the config input_size')
 
     def _make_aux(self, x_v: Tensor) -> tuple[Tensor, Tensor | None]:
         """(visible images, auxiliary images or None); A is built image-by-image from V."""
@@ -162,16 +185,17 @@ class TwoStreamMHSA(VIReIDModel):
     def _train_maps(self, x_v: Tensor, x_a: Tensor | None, x_i: Tensor) -> Tensor:
         """layer4 maps in the canonical order ``[V | A | I]``."""
         bb, n_v, n_a = self.backbone, len(x_v), 0 if x_a is None else len(x_a)
+        vis, ir = Modality.VISIBLE, Modality.INFRARED
         if x_a is None:
-            f_v, f_a, f_i = bb.forward_stream(x_v, Modality.VISIBLE), None, bb.forward_stream(x_i, Modality.INFRARED)
+            f_v, f_a, f_i = bb.forward_stream(x_v, vis), None, bb.forward_stream(x_i, ir)
         elif self.aux_route == 'infrared':
-            f_v = bb.forward_stream(x_v, Modality.VISIBLE)
-            f_a, f_i = bb.forward_stream(torch.cat([x_a, x_i]), Modality.INFRARED).split([n_a, len(x_i)])
+            f_v = bb.forward_stream(x_v, vis)
+            f_a, f_i = bb.forward_stream(torch.cat([x_a, x_i]), ir).split([n_a, len(x_i)])
         elif self.aux_route == 'visible':
-            f_v, f_a = bb.forward_stream(torch.cat([x_v, x_a]), Modality.VISIBLE).split([n_v, n_a])
-            f_i = bb.forward_stream(x_i, Modality.INFRARED)
+            f_v, f_a = bb.forward_stream(torch.cat([x_v, x_a]), vis).split([n_v, n_a])
+            f_i = bb.forward_stream(x_i, ir)
         else:
-            f_v, f_i = bb.forward_stream(x_v, Modality.VISIBLE), bb.forward_stream(x_i, Modality.INFRARED)
+            f_v, f_i = bb.forward_stream(x_v, vis), bb.forward_stream(x_i, ir)
             f_a = x_a
             for stage in self.backbone_aux_stream.values():
                 f_a = stage(f_a)
@@ -183,19 +207,23 @@ class TwoStreamMHSA(VIReIDModel):
         return pooled, [e for e, _ in outs], [s for _, s in outs]
 
     # ------------------------------------------------------------------ the contract
-    def forward_train(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor | list[Tensor]]:
+    def forward_train(self, inputs: Tensor,
+                      data_samples: dict[str, Tensor]) -> dict[str, Tensor | list[Tensor]]:
         """Training forward in the canonical order ``[V | A | I]``: per-part ``logits`` and raw
-        ``embs`` (lists of ``[N, .]``), with ``label`` and ``modality`` (0 V, 1 I, 2 A) of the N rows."""
+        ``embs`` (lists of ``[N, .]``), with ``label`` and ``modality`` (0 V, 1 I, 2 A) of the N
+        rows."""
         self._check_size(inputs)
         labels, modality = data_samples['label'].long(), data_samples['modality'].long()
         vis, ir = modality == Modality.VISIBLE, modality == Modality.INFRARED
         if not bool(vis.any()) or not bool(ir.any()) or not bool((vis | ir).all()):
-            raise ValueError(f'TwoStreamMHSA trains on batches with both visible (0) and infrared (1) images '
-                             f'and nothing else, got modality codes {torch.unique(modality).tolist()}; '
-                             f'use the CrossModalityIdentitySampler')
+            raise ValueError('TwoStreamMHSA trains on batches with both visible (0) and infrared '
+                             '(1) images and nothing else, got modality codes '
+                             f'{torch.unique(modality).tolist()}; use the '
+                             'CrossModalityIdentitySampler')
         x_v, x_a = self._make_aux(inputs[vis])
         y_v, y_i = labels[vis], labels[ir]
-        blocks = [(y_v, Modality.VISIBLE)] + ([(y_v, AUX)] if x_a is not None else []) + [(y_i, Modality.INFRARED)]
+        blocks = [(y_v, Modality.VISIBLE), *([(y_v, AUX)] if x_a is not None else []),
+                  (y_i, Modality.INFRARED)]
         _, embs, logits = self._heads(self._train_maps(x_v, x_a, inputs[ir]))
         return dict(logits=logits, embs=embs, label=torch.cat([y for y, _ in blocks]),
                     modality=torch.cat([torch.full_like(y, int(m)) for y, m in blocks]))
@@ -204,9 +232,9 @@ class TwoStreamMHSA(VIReIDModel):
         out = self.forward_train(inputs, data_samples)
         logits, embs, y, mods = out['logits'], out['embs'], out['label'], out['modality']
         losses: dict[str, Tensor] = {}
-        losses['loss_id'] = sum(F.cross_entropy(s.float(), y, label_smoothing=self.label_smooth) for s in logits)
-        with torch.no_grad():
-            losses['acc'] = (sum(s.float() for s in logits).argmax(1) == y).float().mean()
+        losses['loss_id'] = sum(self.id_loss(s, y) for s in logits)
+        # the parts' summed logits: the identity prediction of the whole model
+        losses['acc_id'] = id_accuracy(sum(s.float() for s in logits), y)
         # The losses below compare samples: on several GPUs, over the whole batch (harness.dist),
         # rows in the one-process order ([V | A | I] blocks of equal size).
         blocks = int(torch.unique(mods).numel())
@@ -214,18 +242,19 @@ class TwoStreamMHSA(VIReIDModel):
         y, mods = gather_batch(y, blocks), gather_batch(mods, blocks)
         normed = [F.normalize(e.float(), dim=1) for e in embs]
         if self.center_loss == 'hc':
-            losses['loss_hc'] = self.hc_weight * sum(
-                hetero_center_loss(f, y, mods, self.hc_pairs, self.hc_margin, self.hc_reduction) for f in normed)
+            losses['loss_hc'] = self.hc_weight * sum(self.hetero_center(f, y, mods) for f in normed)
         elif self.center_loss == 'hctri':
             raw = [e.float() for e in embs]
-            losses['loss_hctri'] = hetero_center_triplet_loss(torch.cat(raw, 1), y, mods, self.hctri_margin) + \
-                self.hctri_weight * sum(hetero_center_triplet_loss(f, y, mods, self.hctri_margin) for f in raw)
+            hctri = self.hetero_center_triplet
+            losses['loss_hctri'] = hctri(torch.cat(raw, 1), y, mods) + \
+                self.hctri_weight * sum(hctri(f, y, mods) for f in raw)
         if self.triplet is not None:
             losses['loss_tri'] = self.triplet(torch.cat(normed, 1), y)[0]
         return losses
 
     def extract_feat(self, images: Tensor, modality: int) -> Tensor:
-        """Concatenated L2-normalised part embeddings ``[B, p*emb]`` (``test_feat='pool'``: pooled maps)."""
+        """Concatenated L2-normalised part embeddings ``[B, p*emb]`` (``test_feat='pool'``: the
+        pooled maps)."""
         self._check_size(images)
         maps = self.backbone.forward_shared(self.backbone.forward_stream(images, int(modality)))
         pooled = self.part_pool(maps)

@@ -1,4 +1,4 @@
-"""The throwaway external plugin (tests/fixtures/toy_plugin) made visible as an installed package."""
+"""The throwaway external plugins (tests/fixtures/*_plugin) made visible as installed packages."""
 from __future__ import annotations
 
 import os
@@ -6,16 +6,30 @@ from pathlib import Path
 
 import pytest
 
-TOY_PLUGIN = Path(__file__).resolve().parents[1] / 'fixtures' / 'toy_plugin'
+FIXTURES = Path(__file__).resolve().parents[1] / 'fixtures'
+TOY_PLUGIN = FIXTURES / 'toy_plugin'
+COMPOSED_PLUGIN = FIXTURES / 'composed_plugin'
+
+
+def _installed(monkeypatch: pytest.MonkeyPatch, folder: Path):
+    """Puts a fake distribution (dist-info with a vireid.methods entry point) on sys.path, for
+    this process and its subprocesses (the `vireid` CLI), and yields the discovered methods."""
+    from harness import plugins
+    monkeypatch.syspath_prepend(str(folder))
+    paths = [str(folder), os.environ.get('PYTHONPATH')]
+    monkeypatch.setenv('PYTHONPATH', os.pathsep.join(filter(None, paths)))
+    yield plugins.discover(refresh=True)
+    monkeypatch.undo()
+    plugins.discover(refresh=True)
 
 
 @pytest.fixture
 def toy_plugin(monkeypatch: pytest.MonkeyPatch):
-    """Puts the fake distribution (dist-info with a vireid.methods entry point) on sys.path."""
-    from harness import plugins
-    monkeypatch.syspath_prepend(str(TOY_PLUGIN))
-    # Subprocesses (the `vireid` CLI) see the plugin too.
-    monkeypatch.setenv('PYTHONPATH', os.pathsep.join(filter(None, [str(TOY_PLUGIN), os.environ.get('PYTHONPATH')])))
-    methods = plugins.discover(refresh=True)
-    yield methods
-    plugins.discover(refresh=True)
+    """ToyNet: a plugin with a model class of its own."""
+    yield from _installed(monkeypatch, TOY_PLUGIN)
+
+
+@pytest.fixture
+def composed_plugin(monkeypatch: pytest.MonkeyPatch):
+    """AGW + cross-modality triplet: a plugin made of a config and one registered loss."""
+    yield from _installed(monkeypatch, COMPOSED_PLUGIN)

@@ -23,10 +23,9 @@ from harness.dist import gather_batch
 from harness.engine.config import load_config
 from harness.engine.metric import VIReIDMetric
 from harness.engine.run import _recipe_change, runner_config
-from harness.models.losses import WeightedRegularizedTriplet
-from methods.mpanet.losses import center_cluster_loss
+from harness.models.losses import (WeightedRegularizedTriplet, center_cluster_loss,
+                                   hetero_center_loss)
 from methods.mpanet.sampler import MPANetIdentitySampler
-from methods.two_stream_mhsa.losses import hetero_center_loss
 
 TOY_PLUGIN = Path(__file__).resolve().parents[1] / 'fixtures' / 'toy_plugin'
 TOY_SYSU = TOY_PLUGIN / 'vireid_toy' / 'configs' / 'toy_sysu.py'
@@ -138,7 +137,7 @@ def test_engine_config_for_several_processes(toy_plugin, monkeypatch):
 
 
 def test_a_model_whose_losses_do_not_gather_is_not_comparable_on_several_gpus():
-    from methods.agw.model import AGW
+    from harness.models.cross_modality import CrossModalityReID as AGW   # AGW is a config of it
     from methods.mmn.model import MMN
     from methods.mpanet.model import MPANet
     from methods.two_stream_mhsa.model import TwoStreamMHSA
@@ -247,3 +246,42 @@ def test_one_process_needs_no_group():
     assert gather_batch(x) is x
     assert not (dist.is_available() and dist.is_initialized())
     assert os.environ.get('WORLD_SIZE') in (None, '1')
+
+
+def test_the_generic_model_gives_batch_level_losses_the_global_batch(monkeypatch):
+    """Under DDP CrossModalityReID (AGW's model) hands every loss but the per-sample identity loss
+    the gathered batch: here a stand-in for two processes doubles each rank's rows."""
+    import harness.models.cross_modality as cm
+    from harness.registry import MODELS
+
+    seen: dict[str, int] = {}
+
+    def two_ranks(x, blocks=2):
+        return torch.cat([x, x])
+
+    class Recorder(nn.Module):
+        def __init__(self, name, per_sample=False):
+            super().__init__()
+            self.name, self.per_sample = name, per_sample
+
+        def forward(self, x, labels):
+            seen[self.name] = x.shape[0]
+            assert labels.shape[0] == x.shape[0]
+            return x.float().pow(2).mean()
+
+    model = MODELS.build(dict(
+        type='CrossModalityReID', num_classes=4,
+        backbone=dict(type='TwoStreamResNet', share_from=1, depth=50, pretrained=False,
+                      blocks=(1, 1, 1, 1), base_channels=4),
+        neck=dict(type='GeneralizedMeanPooling', p=3.0), head=dict(type='BNNeckHead'),
+        losses=dict(id=dict(type='IdentityLoss', input='logits'),
+                    tri=dict(type='WeightedRegularizedTriplet', input='pool'))))
+    model.losses['id_rec'], model.loss_inputs['id_rec'] = Recorder('id', True), 'logits'
+    model.losses['tri_rec'], model.loss_inputs['tri_rec'] = Recorder('tri'), 'pool'
+    model.loss_weights.update(id_rec=1.0, tri_rec=1.0)
+    monkeypatch.setattr(cm, 'gather_batch', two_ranks)
+    images = torch.randn(8, 3, 32, 16)
+    labels, modality = torch.tensor([0, 0, 1, 1] * 2), torch.tensor([0] * 4 + [1] * 4)
+    out = model.loss(images, dict(label=labels, modality=modality))
+    assert seen == {'id': 8, 'tri': 16}
+    assert cm.CrossModalityReID.gathers_global_batch and torch.isfinite(out['loss_tri'])

@@ -72,7 +72,12 @@ REFUSED = [
         ConfigError,
         'did you mean default_hooks.logger.interval?',
     ),
-    ({'model.margn': 0.3}, ConfigError, 'did you mean model.margin?'),  # AGW's own arguments
+    # the generic model's arguments, and those of the registered parts AGW's config composes
+    ({'model.test_featur': 'pool'}, ConfigError, 'did you mean model.test_feature?'),
+    ({'model.neck.pp': 4.0}, ConfigError, 'did you mean model.neck.p?'),
+    ({'model.losses.id.weigth': 0.5}, ConfigError, 'did you mean model.losses.id.weight?'),
+    # AGW's weighted regularised triplet has no margin (a batch-hard triplet would take one)
+    ({'model.losses.tri.margin': 0.3}, ConfigError, 'model.losses.tri.margin: no such config key'),
     ({'protocol.trails': 3}, ConfigError, 'did you mean protocol.trials?'),
     (
         {'train_cfg.max_epochs': 'abc'},
@@ -99,14 +104,16 @@ def test_keys_a_component_accepts_are_known():
     cfg = load_config(
         AGW_DEMO,
         {
-            'model.margin': 0.5,
+            'model.test_feature': 'pool',
+            'model.neck.eps': 1e-5,
             'model.backbone.depth': 18,
             'optim_wrapper.optimizer.dampening': 0.1,
             'test.num_workers': 2,
             'selection.epochs': [4, 5],
         },
     )
-    assert cfg.model.margin == 0.5 and cfg.model.backbone.depth == 18
+    assert cfg.model.test_feature == 'pool' and cfg.model.backbone.depth == 18
+    assert cfg.model.neck.eps == 1e-5
 
 
 def test_the_protocol_bases_hold_protocol_fields_and_include_the_runtime_layer():

@@ -6,14 +6,15 @@ official VI-ReID checkpoints use them, so converters only strip prefixes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torchvision.models import resnet as tv_resnet
 
 from harness.checkpoints import read_checkpoint
+from harness.registry import MODELS
 
 # The weight set every method's paper starts from: torchvision's original ResNet-50
 # (resnet50-19c8e357 / IMAGENET1K_V1, 76.1 % top-1), not the V2 recipe.
@@ -82,7 +83,7 @@ def build_resnet(depth: int = 50, last_stride: int = 1, pretrained: bool | str =
         raise ValueError(f'base_channels must be a positive int, got {base_channels!r}')
     if base_channels != TORCHVISION_WIDTH and pretrained:
         raise ValueError(f'base_channels={base_channels}: ImageNet weights exist only for '
-                         f'torchvision\'s width {TORCHVISION_WIDTH}; set pretrained=False for a '
+                         f"torchvision's width {TORCHVISION_WIDTH}; set pretrained=False for a "
                          f'thinner trunk')
     if base_channels == TORCHVISION_WIDTH:
         net = tv_resnet.ResNet(block, list(layers))
@@ -130,10 +131,11 @@ def load_imagenet_state(depth: int, path: str | None = None) -> dict[str, torch.
             except Exception as err:  # offline clusters are the common case, not a bug
                 raise PretrainedWeightsMissing(
                     f'ImageNet ResNet-{depth} weights are not in the torch cache and could not be '
-                    f'downloaded ({type(err).__name__}: {err}). Download {weights.url} on a machine '
-                    f'with internet and copy it to {file} (or set TORCH_HOME), or point the config at '
-                    f'a local file with model.backbone.pretrained="/path/to/file.pth", or set '
-                    f'pretrained=False for a from-scratch run.') from err
+                    f'downloaded ({type(err).__name__}: {err}). Download {weights.url} on a '
+                    f'machine with internet and copy it to {file} (or set TORCH_HOME), or point '
+                    'the config at a local file with '
+                    'model.backbone.pretrained="/path/to/file.pth", '
+                    'or set pretrained=False for a from-scratch run.') from err
         path = str(file)
     elif not Path(path).is_file():
         raise PretrainedWeightsMissing(f'pretrained weights file {path} does not exist')
@@ -141,3 +143,61 @@ def load_imagenet_state(depth: int, path: str | None = None) -> dict[str, torch.
     if isinstance(state, dict) and 'state_dict' in state:
         state = state['state_dict']
     return state
+
+
+# Called after every residual block of a stage as ``after_block(stage, index, output)``; a trunk
+# plug-in (non-local blocks) uses it to act between blocks without changing the trunk's keys.
+AfterBlock = Callable[[str, int, Tensor], Tensor]
+
+
+def block_out_channels(block: nn.Module) -> int:
+    """Output channels of a residual block: its last BatchNorm (bn3 of a bottleneck, bn2 of a basic
+    block; a BoT bottleneck keeps bn3)."""
+    return (block.bn3 if hasattr(block, 'bn3') else block.bn2).num_features
+
+
+def run_stage(name: str, stage: nn.Module, x: Tensor, after_block: AfterBlock | None) -> Tensor:
+    """One trunk stage; ``after_block(name, i, y)`` sees the output of each residual block."""
+    if after_block is None or name == 'stem':
+        return stage(x)
+    for i, block in enumerate(stage):
+        x = after_block(name, i, block(x))
+    return x
+
+
+@MODELS.register_module()
+class ResNet(nn.Module):
+    """Single-stream ReID trunk: a torchvision ResNet's stem and layer1-4 (:func:`build_resnet`).
+
+    The modules keep torchvision's names (``conv1``, ``bn1``, ``layer1.0.conv1`` ...) at the top
+    level, so a state dict is a torchvision one without ``fc``. ``forward`` returns the layer4 map;
+    it takes (and ignores) a modality so that it is interchangeable with :class:`TwoStreamResNet`.
+    """
+
+    def __init__(self, depth: int = 50, last_stride: int = 1, pretrained: bool | str = True,
+                 blocks: Sequence[int] | None = None,
+                 base_channels: int = TORCHVISION_WIDTH) -> None:
+        super().__init__()
+        net = build_resnet(depth, last_stride, pretrained, blocks, base_channels)
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = (getattr(net, s) for s in STAGES)
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the layer4 map."""
+        return block_out_channels(self.layer4[-1])
+
+    def stage(self, name: str) -> nn.Module:
+        """``'stem'`` or ``'layer1'`` .. ``'layer4'``."""
+        if name == 'stem':
+            return nn.Sequential(self.conv1, self.bn1, self.relu, self.maxpool)
+        if name not in STAGES:
+            raise KeyError(f'no trunk stage {name!r}; stages are stem, {", ".join(STAGES)}')
+        return getattr(self, name)
+
+    def forward(self, x: Tensor, modality: int | Tensor | None = None,
+                after_block: AfterBlock | None = None) -> Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for name in STAGES:
+            x = run_stage(name, getattr(self, name), x, after_block)
+        return x

@@ -1,4 +1,4 @@
-"""Triplet losses of the AGW code base (mangye16/Cross-Modal-Re-ID-baseline ``loss.py``).
+"""Triplet losses of the AGW code base (mangye16/Cross-Modal-Re-ID-baseline @ e817a26 ``loss.py``).
 
 Both return ``(loss, n_correct)``: ``n_correct`` counts anchors whose (hardest or weighted)
 negative distance is >= the positive one, as a detached int64 0-dim tensor (the official code
@@ -10,9 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from harness.registry import MODELS
+
 
 def euclidean_dist(a: Tensor, b: Tensor) -> Tensor:
-    """Pairwise Euclidean distances as AGW computes them: ``sqrt(clamp(|a|^2 + |b|^2 - 2ab, 1e-12))``.
+    """Pairwise Euclidean distances as AGW computes them:
+    ``sqrt(clamp(|a|^2 + |b|^2 - 2ab, 1e-12))``.
 
     The clamp keeps the diagonal at 1e-6 with a zero gradient instead of a NaN from ``sqrt(0)``.
     """
@@ -34,6 +37,7 @@ def _masks(feats: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     return same, ~same
 
 
+@MODELS.register_module()
 class BatchHardTripletLoss(nn.Module):
     """Batch-hard triplet loss (Hermans et al.), AGW's ``OriTripletLoss``.
 
@@ -66,6 +70,7 @@ def softmax_weights(dist: Tensor, mask: Tensor) -> Tensor:
     return exp / (exp.sum(dim=1, keepdim=True) + 1e-6)
 
 
+@MODELS.register_module()
 class WeightedRegularizedTriplet(nn.Module):
     """AGW's weighted regularised triplet (``TripletLoss_WRT``): no margin, no mining.
 
@@ -90,7 +95,8 @@ class WeightedRegularizedTriplet(nn.Module):
         closest_negative = (dist_an * softmax_weights(-dist_an, is_neg)).sum(dim=1)
         diff = closest_negative - furthest_positive
         # = SoftMarginLoss(diff, 1), written as softplus: the same value, but finite when the
-        # distances are large (randomly initialised trunks: torch's soft_margin_loss overflows to inf).
+        # distances are large (randomly initialised trunks: torch's soft_margin_loss overflows to
+        # inf).
         loss = F.softplus(-diff).mean()
         return loss, (closest_negative >= furthest_positive).sum().detach()
 

@@ -9,21 +9,6 @@ from methods.mmn.model import MMN
 DEMO_BACKBONE = dict(depth=50, last_stride=1, pretrained=False, blocks=(1, 1, 1, 1))
 
 
-def make_batch(num_ids: int = 3, k: int = 2, size=(64, 32), seed: int = 0):
-    """A batch in the harness layout: [visible block | infrared block], identity-major."""
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.arange(num_ids).repeat_interleave(k) * 2 + 1
-    labels = torch.cat([ids, ids])
-    modality = torch.cat([torch.zeros(num_ids * k), torch.ones(num_ids * k)]).long()
-    images = torch.randn(len(labels), 3, *size, generator=g)
-    return images, dict(label=labels, modality=modality, cam=modality * 3, index=torch.arange(len(labels)))
-
-
-@pytest.fixture
-def batch():
-    return make_batch
-
-
 @pytest.fixture
 def tiny_mmn():
     def build(num_classes: int = 8, seed: int = 0, **kwargs) -> MMN:

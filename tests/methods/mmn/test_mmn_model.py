@@ -1,4 +1,5 @@
-"""MMN model: parameter count of the official forward, head initialisation, test feature, input checks."""
+"""MMN model: parameter count of the official forward, head initialisation, test feature, input
+checks."""
 from __future__ import annotations
 
 import pytest
@@ -15,7 +16,8 @@ def test_parameter_count_is_what_the_official_forward_uses(full_mmn_395):
     total = sum(p.numel() for p in model.parameters())
     # Measured on the official embed_net: 26,769,814 used of 73,776,342 registered.
     assert total == 26_769_814
-    # The same number from its parts: two stems + one shared layer1-4 + 4 BNNecks + 4 classifiers + MMG.
+    # The same number from its parts: two stems + one shared layer1-4 + 4 BNNecks + 4 classifiers
+    # + MMG.
     shared = sum(p.numel() for p in model.backbone.shared.parameters())
     stems = sum(p.numel() for p in model.backbone.visible.parameters()) + \
         sum(p.numel() for p in model.backbone.infrared.parameters())
@@ -40,7 +42,8 @@ def test_head_initialisation(full_mmn_395):
 def test_registered_and_built_from_a_config():
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('harness'):
-        model = MODELS.build(dict(type='MMN', num_classes=6, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1))))
+        model = MODELS.build(dict(type='MMN', num_classes=6,
+                                  backbone=dict(pretrained=False, blocks=(1, 1, 1, 1))))
     assert type(model).__name__ == 'MMN' and model.classifiers[0].out_features == 6
 
 
@@ -52,7 +55,8 @@ def test_extract_feat_is_normalised_8192d_and_per_sample_in_eval(tiny_mmn):
             feats = model.extract_feat(x, modality)
             assert feats.shape == (3, 4 * 2048)
             torch.testing.assert_close(feats.norm(dim=1), torch.ones(3))
-            torch.testing.assert_close(model.extract_feat(x[:1], modality), feats[:1], rtol=0, atol=1e-6)
+            torch.testing.assert_close(model.extract_feat(x[:1], modality), feats[:1], rtol=0,
+                                       atol=1e-6)
         # Both stems start from the same weights (as two copies of one ImageNet ResNet); once they
         # differ, the modality code picks the stem.
         torch.testing.assert_close(model.extract_feat(x, 0), model.extract_feat(x, 1))
@@ -71,9 +75,9 @@ def test_forward_tensor_mode_uses_the_batch_modality(tiny_mmn):
 
 def test_training_step_updates_mmg_and_not_frozen_parts(tiny_mmn, batch):
     model = tiny_mmn().train()
-    images, samples = batch(num_ids=3, k=2)
+    images, samples = batch(num_ids=3, k=2, size=(64, 32))
     losses = model.loss(images, samples)
-    assert {'loss_id', 'loss_tri', 'loss_dcl', 'acc'} <= set(losses)
+    assert {'loss_id', 'loss_tri', 'loss_dcl', 'acc_id'} <= set(losses)
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
     assert model.mmg.visible.encode.weight.grad.abs().sum() > 0
     assert model.mmg.infrared.encode.weight.grad.abs().sum() > 0
@@ -83,7 +87,7 @@ def test_training_step_updates_mmg_and_not_frozen_parts(tiny_mmn, batch):
 
 def test_refuses_batches_the_sampler_would_not_produce(tiny_mmn, batch):
     model = tiny_mmn()
-    images, samples = batch(num_ids=3, k=2)
+    images, samples = batch(num_ids=3, k=2, size=(64, 32))
     shuffled = dict(samples, label=torch.cat([samples['label'][:6], samples['label'][6:].flip(0)]))
     with pytest.raises(ValueError, match='CrossModalityIdentitySampler'):
         model.loss(images, shuffled)

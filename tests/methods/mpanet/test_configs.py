@@ -11,8 +11,6 @@ import methods.mpanet as mpanet
 from harness.engine.config import check_protocol_unchanged, load_config
 from harness.registry import MODELS
 
-from .conftest import harness_batch
-
 CONFIGS = Path(mpanet.__file__).parent / 'configs'
 
 
@@ -38,7 +36,8 @@ def test_full_configs_follow_the_official_yaml(name, size, p, half, milestones, 
     opt = cfg.optim_wrapper['optimizer']
     assert (opt['type'], opt['lr'], opt['weight_decay']) == ('Adam', 3.5e-4, 5e-4)
     assert 'paramwise_cfg' not in cfg.optim_wrapper  # one group, decay on every parameter
-    assert cfg.param_scheduler == [dict(type='MultiStepLR', by_epoch=True, begin=0, milestones=milestones, gamma=0.1)]
+    assert cfg.param_scheduler == [dict(type='MultiStepLR', by_epoch=True, begin=0,
+                                        milestones=milestones, gamma=0.1)]
     assert cfg.train_cfg['max_epochs'] == 140
     assert cfg.amp == dict(enabled=True, dtype='float16')
     assert cfg.test['distance'] == distance
@@ -49,20 +48,24 @@ def test_full_configs_follow_the_official_yaml(name, size, p, half, milestones, 
             m.ema_base_rate) == (6, 0.5, 0.7, 1.0, 2.5, 0.2)
     assert m.backbone == dict(depth=50, last_stride=1, pretrained=True)
     text = (CONFIGS / name).read_text()
-    assert "# selection = dict(rule='best-test-rank1', epochs=[120, 125, 130, 135, 140])  # OPTIMISTIC" in text
+    assert ("# selection = dict(rule='best-test-rank1', epochs=[120, 125, 130, 135, 140])  "
+            '# OPTIMISTIC') in text
 
 
 @pytest.mark.parametrize('name', ['mpanet_demo_sysu.py', 'mpanet_demo_regdb.py'])
-def test_demo_configs_build_the_same_architecture_smaller(name):
+def test_demo_configs_build_the_same_architecture_smaller(name, batch):
     cfg = load_config(CONFIGS / name)
     assert cfg.entry['kind'] == 'demo' and check_protocol_unchanged(cfg)
-    assert cfg.model.backbone['pretrained'] is False and tuple(cfg.model.backbone['blocks']) == (1, 1, 1, 1)
-    assert cfg.train_dataloader['batch_size'] == 2 * cfg.sampler['num_ids'] * cfg.sampler['num_instances']
+    assert cfg.model.backbone['pretrained'] is False
+    assert tuple(cfg.model.backbone['blocks']) == (1, 1, 1, 1)
+    sampler = cfg.sampler
+    assert cfg.train_dataloader['batch_size'] == 2 * sampler['num_ids'] * sampler['num_instances']
     with DefaultScope.overwrite_default_scope('harness'):
         model = MODELS.build(dict(cfg.model, num_classes=5))
-    images, samples = harness_batch(num_ids=3, k=2, size=tuple(cfg.input_size))
+    images, samples = batch(num_ids=3, k=2, size=tuple(cfg.input_size))
     losses = model.train().loss(images, samples)
     assert all(torch.isfinite(v) for v in losses.values())
-    width = 32 * cfg.model.backbone['base_channels']     # layer4 width of a bottleneck trunk
+    # layer4 of a bottleneck trunk: 256 channels at width 8
+    width = 32 * cfg.model.backbone['base_channels']
     assert model.mam4.norm.num_features == width and model.mam3.norm.num_features == width // 2
     assert model.eval().extract_feat(images, 0).shape == (len(images), width * 7)

@@ -8,11 +8,12 @@ import torch
 
 from methods.mpanet.convert import CheckpointMismatch, convert
 
-from .conftest import harness_batch, tiny_model
+from .conftest import tiny_model
 
 # The official names, written out independently of the converter (official models/baseline.py and
 # models/resnet.py: Baseline.backbone = ResNet with MAM3/MAM4.channel_attention, spatial_attention,
-# bn_neck, classifier, visible_/infrared_classifier and their EMA copies with a trailing underscore).
+# bn_neck, classifier, visible_/infrared_classifier and their EMA copies with a trailing
+# underscore).
 HARNESS_TO_OFFICIAL = [
     ('mam3.gate.', 'backbone.MAM3.channel_attention.'),
     ('mam4.gate.', 'backbone.MAM4.channel_attention.'),
@@ -54,14 +55,15 @@ def trained_like():
 def test_official_key_set_is_the_documented_one(trained_like):
     keys = set(official_state(trained_like))
     for key in ('backbone.conv1.weight', 'backbone.layer4.0.downsample.0.weight',
-                'backbone.MAM3.channel_attention.0.weight', 'backbone.MAM4.channel_attention.2.weight',
+                'backbone.MAM3.channel_attention.0.weight',
+                'backbone.MAM4.channel_attention.2.weight',
                 'spatial_attention.bias', 'bn_neck.running_var', 'classifier.weight',
                 'visible_classifier_.weight', 'infrared_classifier.weight'):
         assert key in keys
 
 
 @pytest.mark.parametrize('wrap', ['plain', 'state_dict', 'model', 'module'])
-def test_round_trip(tmp_path, trained_like, wrap):
+def test_round_trip(tmp_path, trained_like, wrap, batch):
     state = official_state(trained_like)
     if wrap == 'module':
         obj = {'module.' + k: v for k, v in state.items()}
@@ -80,7 +82,7 @@ def test_round_trip(tmp_path, trained_like, wrap):
     assert all(torch.equal(converted[k], reference[k]) for k in reference)
     fresh = tiny_model(num_classes=7, seed=9).eval()
     fresh.load_state_dict(converted, strict=True)
-    images, _ = harness_batch()
+    images, _ = batch()
     assert torch.equal(fresh.extract_feat(images, 1), trained_like.extract_feat(images, 1))
 
 
@@ -94,8 +96,10 @@ def test_mismatched_checkpoint_lists_every_problem(tmp_path, trained_like):
         convert(str(tmp_path / 'bad.pth'), str(tmp_path / 'out.pth'))
     msg = str(info.value)
     assert 'unexpected keys (1): backbone.fc.weight' in msg
-    assert 'missing keys (1): backbone.layer2.0.conv1.weight (official backbone.layer2.0.conv1.weight)' in msg
-    assert 'spatial_attention.weight -> pattern_conv.weight: checkpoint (6, 1024, 1, 1), harness (6, 2048, 1, 1)' in msg
+    assert ('missing keys (1): backbone.layer2.0.conv1.weight '
+            '(official backbone.layer2.0.conv1.weight)') in msg
+    assert ('spatial_attention.weight -> pattern_conv.weight: checkpoint (6, 1024, 1, 1), '
+            'harness (6, 2048, 1, 1)') in msg
     assert not (tmp_path / 'out.pth').exists()
 
 

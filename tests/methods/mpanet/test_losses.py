@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from harness.models.losses import center_cluster_loss
 from methods.mpanet.hooks import MPANetEMARateHook
-from methods.mpanet.losses import center_cluster_loss, ema_update_rate, mutual_mean_kl, pattern_overlap_loss
+from methods.mpanet.losses import ema_update_rate, mutual_mean_kl, pattern_overlap_loss
 
-from .conftest import harness_batch, tiny_model
+from .conftest import tiny_model
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -31,8 +32,8 @@ def test_pattern_overlap_loss_by_hand():
     total = 0.0
     for b in range(2):
         for k in range(3):
-            for l in range(k + 1, 3):
-                total += sum(m[b, k, i, j] * m[b, l, i, j] for i in range(2) for j in range(2))
+            for k2 in range(k + 1, 3):
+                total += sum(m[b, k, i, j] * m[b, k2, i, j] for i in range(2) for j in range(2))
     expected = total / (2 * 3 * 2 / 2)
     assert pattern_overlap_loss(masks).item() == pytest.approx(expected, rel=1e-6)
 
@@ -46,11 +47,13 @@ def test_center_cluster_loss_by_hand_with_unequal_identity_sizes():
     intra = np.mean([np.linalg.norm(f[i] - centers[y[i]]) for i in range(len(y))])
     inter = []
     for p in sorted(centers):  # one anchor per identity; mean over the other identities' samples
-        others = [max(0.0, rho - np.linalg.norm(centers[p] - centers[y[j]])) for j in range(len(y)) if y[j] != p]
+        others = [max(0.0, rho - np.linalg.norm(centers[p] - centers[y[j]]))
+                  for j in range(len(y)) if y[j] != p]
         inter.append(np.mean(others))
     expected = intra + np.mean(inter)
     assert np.mean(inter) > 0  # the hinge is active, so the inter term is tested
-    assert center_cluster_loss(feats, labels, margin=rho).item() == pytest.approx(expected, rel=1e-5)
+    assert center_cluster_loss(feats, labels, margin=rho).item() == \
+        pytest.approx(expected, rel=1e-5)
 
 
 def test_center_cluster_loss_equals_the_official_anchor_form_on_contiguous_blocks():
@@ -66,7 +69,8 @@ def test_center_cluster_loss_equals_the_official_anchor_form_on_contiguous_block
     # Shuffling the batch must not change the value (the official anchors need contiguous blocks).
     perm = torch.randperm(12, generator=g)
     assert center_cluster_loss(feats, labels).item() == pytest.approx(expected, rel=1e-5)
-    assert center_cluster_loss(feats[perm], labels[perm]).item() == pytest.approx(expected, rel=1e-5)
+    assert center_cluster_loss(feats[perm], labels[perm]).item() == \
+        pytest.approx(expected, rel=1e-5)
 
 
 def test_center_cluster_loss_has_a_finite_gradient_when_a_feature_is_its_centre():
@@ -85,7 +89,8 @@ def test_mutual_mean_kl_is_kl_student_to_teacher_with_gradient_through_the_stude
     loss = mutual_mean_kl(s, t)
     assert loss.item() == pytest.approx(per_row.mean(), rel=1e-6)
     # The official call: KLDivLoss('batchmean')(log_softmax(teacher), softmax(student)).
-    official = torch.nn.KLDivLoss(reduction='batchmean')(torch.log_softmax(t, 1), torch.softmax(s, 1))
+    official = torch.nn.KLDivLoss(reduction='batchmean')(torch.log_softmax(t, 1),
+                                                         torch.softmax(s, 1))
     assert loss.item() == pytest.approx(official.item(), rel=1e-6)
     loss.backward()
     grad = np.exp(lp) * (lp - lq - per_row[:, None]) / 3
@@ -93,7 +98,7 @@ def test_mutual_mean_kl_is_kl_student_to_teacher_with_gradient_through_the_stude
     assert t.grad is None
 
 
-def test_model_losses_by_hand_with_crossed_mean_classifiers():
+def test_model_losses_by_hand_with_crossed_mean_classifiers(batch):
     model = tiny_model(num_classes=4)
     with torch.no_grad():  # distinct teachers, so a wrong (uncrossed) pairing changes the KL
         model.mean_classifier_visible.weight.normal_(0, 0.01)
@@ -101,7 +106,7 @@ def test_model_losses_by_hand_with_crossed_mean_classifiers():
     model.set_epoch(130)
     r = 0.2 * 100 / 131
     ref = copy.deepcopy(model)
-    images, samples = harness_batch(num_ids=3, k=2, size=(32, 16))
+    images, samples = batch(num_ids=3, k=2, size=(32, 16))
     labels = samples['label'].numpy()
     vis, ir = samples['modality'].numpy() == 0, samples['modality'].numpy() == 1
     tv0 = model.mean_classifier_visible.weight.detach().double().numpy()
@@ -116,7 +121,8 @@ def test_model_losses_by_hand_with_crossed_mean_classifiers():
          for n in ('classifier', 'classifier_visible', 'classifier_infrared')}
     teacher_v = (1 - r) * tv0 + r * w['classifier_visible']
     teacher_i = (1 - r) * ti0 + r * w['classifier_infrared']
-    student = np.concatenate([h[vis] @ w['classifier_visible'].T, h[ir] @ w['classifier_infrared'].T])
+    student = np.concatenate([h[vis] @ w['classifier_visible'].T,
+                              h[ir] @ w['classifier_infrared'].T])
     teacher = np.concatenate([h[vis] @ teacher_i.T, h[ir] @ teacher_v.T])  # crossed
     lp, lq = log_softmax(student), log_softmax(teacher)
     kl = float((np.exp(lp) * (lp - lq)).sum(1).mean())
@@ -136,12 +142,13 @@ def test_model_losses_by_hand_with_crossed_mean_classifiers():
     assert np.allclose(model.mean_classifier_infrared.weight.detach().numpy(), teacher_i, atol=1e-6)
 
 
-def test_effective_loss_weights_follow_the_constructor():
-    images, samples = harness_batch()
+def test_effective_loss_weights_follow_the_constructor(batch):
+    images, samples = batch()
     base = tiny_model().train().loss(images, samples)
-    halved = tiny_model(modality_id_weight=0.5, kl_weight=1.0, pattern_weight=1.0).train().loss(images, samples)
-    assert halved['loss_id_visible'].item() == pytest.approx(0.5 * base['loss_id_visible'].item(), rel=1e-5)
-    assert halved['loss_id_infrared'].item() == pytest.approx(0.5 * base['loss_id_infrared'].item(), rel=1e-5)
+    halved = tiny_model(modality_id_weight=0.5, kl_weight=1.0, pattern_weight=1.0).train()
+    halved = halved.loss(images, samples)
+    for key in ('loss_id_visible', 'loss_id_infrared'):
+        assert halved[key].item() == pytest.approx(0.5 * base[key].item(), rel=1e-5)
     assert halved['loss_kl'].item() == pytest.approx(base['loss_kl'].item() / 2.5, rel=1e-4)
     assert halved['loss_pattern'].item() == pytest.approx(2 * base['loss_pattern'].item(), rel=1e-5)
     assert halved['loss_id'].item() == pytest.approx(base['loss_id'].item(), rel=1e-5)
@@ -152,7 +159,8 @@ def test_effective_loss_weights_follow_the_constructor():
 def test_ema_rate_schedule(epoch, rate):
     assert ema_update_rate(epoch) == pytest.approx(rate, rel=1e-12)
     model = tiny_model()
-    MPANetEMARateHook().before_train_epoch(SimpleNamespace(model=model, epoch=epoch - 1))  # runner.epoch is 0-based
+    # runner.epoch is 0-based
+    MPANetEMARateHook().before_train_epoch(SimpleNamespace(model=model, epoch=epoch - 1))
     assert model.ema_rate == pytest.approx(rate, rel=1e-12)
 
 
@@ -163,13 +171,13 @@ def test_ema_rate_values_quoted_by_the_spec():
     assert math.isclose(ema_update_rate(1, base_rate=0.5), 0.5)
 
 
-def test_losses_stay_float32_under_autocast():
+def test_losses_stay_float32_under_autocast(batch):
     model = tiny_model().train()
-    images, samples = harness_batch()
+    images, samples = batch()
     with torch.autocast('cpu', dtype=torch.bfloat16):
         losses = model.loss(images, samples)
         masks = torch.rand(2, 6, 3, 2).bfloat16()
         assert pattern_overlap_loss(masks).dtype == torch.float32
-        assert center_cluster_loss(300 * torch.randn(4, 14336).bfloat16(), torch.tensor([0, 0, 1, 1])).dtype \
-            == torch.float32
+        feats = 300 * torch.randn(4, 14336).bfloat16()
+        assert center_cluster_loss(feats, torch.tensor([0, 0, 1, 1])).dtype == torch.float32
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())

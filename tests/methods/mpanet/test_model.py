@@ -7,7 +7,7 @@ import torch
 
 from methods.mpanet.model import MPANet
 
-from .conftest import harness_batch, tiny_model
+from .conftest import tiny_model
 
 INFERENCE_MODULES = ('backbone', 'mam3', 'mam4', 'pattern_conv', 'neck')
 
@@ -26,9 +26,9 @@ def test_parameter_counts_match_the_official_model_for_395_classes():
         'mean_classifier_visible', 'mean_classifier_infrared'}
 
 
-def test_extract_feat_is_the_bnneck_output_and_ignores_classifiers_and_modality(model):
+def test_extract_feat_is_the_bnneck_output_and_ignores_classifiers_and_modality(model, batch):
     model.eval()
-    images, _ = harness_batch()
+    images, _ = batch()
     feat = model.extract_feat(images, 0)
     assert feat.shape == (len(images), 2048 * 7) and feat.dtype == torch.float32
     assert torch.equal(feat, model.extract_feat(images, 1))
@@ -37,15 +37,16 @@ def test_extract_feat_is_the_bnneck_output_and_ignores_classifiers_and_modality(
                      'mean_classifier_visible', 'mean_classifier_infrared'):
             getattr(model, name).weight.normal_()
         emb, _ = model.embed(images)
-        by_hand = (emb - model.neck.running_mean) / torch.sqrt(model.neck.running_var + model.neck.eps) \
-            * model.neck.weight + model.neck.bias
+        neck = model.neck
+        by_hand = (emb - neck.running_mean) / torch.sqrt(neck.running_var + neck.eps) \
+            * neck.weight + neck.bias
     assert torch.allclose(model.extract_feat(images, 0), by_hand, atol=1e-5)
     assert torch.equal(feat, model.extract_feat(images, 0))
 
 
-def test_embedding_is_masked_gap_of_six_patterns_then_global(model):
+def test_embedding_is_masked_gap_of_six_patterns_then_global(model, batch):
     model.eval()
-    images, _ = harness_batch(num_ids=1, k=2)
+    images, _ = batch(num_ids=1, k=2)
     with torch.no_grad():
         fmap = model.trunk(images)
         emb, masks = model.embed(images)
@@ -69,28 +70,33 @@ def test_mam_mixes_input_and_instance_norm_with_the_gate():
     x = torch.randn(2, 2048, 3, 2)
     with torch.no_grad():
         a = x.mean(dim=(2, 3))
-        m = torch.sigmoid(torch.relu(a @ mam.gate[0].weight[:, :, 0, 0].t()) @ mam.gate[2].weight[:, :, 0, 0].t())
+        w1, w2 = mam.gate[0].weight[:, :, 0, 0], mam.gate[2].weight[:, :, 0, 0]
+        m = torch.sigmoid(torch.relu(a @ w1.t()) @ w2.t())
         mu = x.mean(dim=(2, 3), keepdim=True)
         var = x.var(dim=(2, 3), unbiased=False, keepdim=True)
-        ref = m[:, :, None, None] * x + (1 - m[:, :, None, None]) * (x - mu) / torch.sqrt(var + 1e-5)
+        gate = m[:, :, None, None]
+        ref = gate * x + (1 - gate) * (x - mu) / torch.sqrt(var + 1e-5)
         assert torch.allclose(mam(x), ref, atol=1e-5)
-        assert torch.allclose(mam.eval()(x), ref, atol=1e-5)  # per-sample statistics at test time too
+        # per-sample statistics at test time too
+        assert torch.allclose(mam.eval()(x), ref, atol=1e-5)
     assert list(dict(mam.named_buffers())) == []
 
 
-def test_bnneck_bias_frozen_teachers_start_equal_and_get_no_gradient(model):
+def test_bnneck_bias_frozen_teachers_start_equal_and_get_no_gradient(model, batch):
     assert not model.neck.bias.requires_grad and float(model.neck.bias.abs().sum()) == 0
     assert torch.equal(model.mean_classifier_visible.weight, model.classifier_visible.weight)
     assert torch.equal(model.mean_classifier_infrared.weight, model.classifier_infrared.weight)
-    assert model.mean_classifier_visible.weight.data_ptr() != model.classifier_visible.weight.data_ptr()
-    images, samples = harness_batch()
+    assert model.mean_classifier_visible.weight.data_ptr() != \
+        model.classifier_visible.weight.data_ptr()
+    images, samples = batch()
     losses = model.train().loss(images, samples)
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
     assert model.mean_classifier_visible.weight.grad is None
     assert model.mean_classifier_infrared.weight.grad is None
     assert model.classifier_visible.weight.grad is not None
     assert model.neck.bias.grad is None
-    # No optimiser step yet: the first EMA update mixes equal weights, so teachers still equal students.
+    # No optimiser step yet: the first EMA update mixes equal weights, so teachers still equal
+    # students.
     assert torch.allclose(model.mean_classifier_visible.weight, model.classifier_visible.weight)
 
 
@@ -110,8 +116,8 @@ def test_ema_update_is_the_weighted_mix_with_the_current_rate(model):
     assert torch.equal(model.classifier_visible.weight, sv)  # students untouched
 
 
-def test_loss_refuses_a_batch_without_both_modalities(model):
-    images, samples = harness_batch()
+def test_loss_refuses_a_batch_without_both_modalities(model, batch):
+    images, samples = batch()
     samples['modality'] = torch.zeros_like(samples['modality'])
     try:
         model.train().loss(images, samples)
@@ -121,10 +127,10 @@ def test_loss_refuses_a_batch_without_both_modalities(model):
         raise AssertionError('a visible-only batch must be refused')
 
 
-def test_state_dict_is_pure_tensors_and_reloads(model):
+def test_state_dict_is_pure_tensors_and_reloads(model, batch):
     state = model.state_dict()
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     other = tiny_model(seed=1)
     other.load_state_dict(copy.deepcopy(state), strict=True)
-    images, _ = harness_batch()
+    images, _ = batch()
     assert torch.equal(model.eval().extract_feat(images, 0), other.eval().extract_feat(images, 0))

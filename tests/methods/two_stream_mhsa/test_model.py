@@ -46,7 +46,7 @@ def test_training_forward_shapes_with_aux(model: TwoStreamMHSA) -> None:
     assert out['modality'].tolist() == [0] * 4 + [AUX] * 4 + [1] * 4
     assert torch.equal(out['label'], torch.cat([ds['label'][:4], ds['label'][:4], ds['label'][4:]]))
     losses = model.loss(x, ds)
-    assert set(losses) == {'loss_id', 'loss_hc', 'acc'}
+    assert set(losses) == {'loss_id', 'loss_hc', 'acc_id'}
     assert all(torch.isfinite(v) for v in losses.values())
 
 
@@ -82,7 +82,8 @@ def test_gray_aux_is_the_luma_of_each_visible_image(model: TwoStreamMHSA) -> Non
         torch.testing.assert_close(a_pixels[:, c], luma, rtol=1e-5, atol=1e-3)
 
 
-@pytest.mark.parametrize('route,expected', [('infrared', {0: [4], 1: [8]}), ('visible', {0: [8], 1: [4]}),
+@pytest.mark.parametrize('route,expected', [('infrared', {0: [4], 1: [8]}),
+                                            ('visible', {0: [8], 1: [4]}),
                                             ('third', {0: [4], 1: [4]})])
 def test_aux_route_decides_which_stream_sees_the_aux_block(route: str, expected: dict) -> None:
     m = build(aux_route=route, share_from=3).train()
@@ -147,14 +148,16 @@ def test_share_from_places_bot_blocks_per_stream_or_once(share_from: int) -> Non
     (dict(pos_enc='abs', aux='caj', hc_pairs=['VI'], hc_reduction='mean'), {'loss_id', 'loss_hc'}),
     (dict(pos_enc='none', rel_pos_scaled=False, aux='random_gray', bot_zero_init_last_bn=True),
      {'loss_id', 'loss_hc'}),
-    (dict(center_loss='hctri', part_head='hctri', part_pool='gem', aux='xmodality'), {'loss_id', 'loss_hctri'}),
-    (dict(add_triplet=True, label_smooth=0.1, part_pool='max', dropout=0.5), {'loss_id', 'loss_hc', 'loss_tri'}),
+    (dict(center_loss='hctri', part_head='hctri', part_pool='gem', aux='xmodality'),
+     {'loss_id', 'loss_hctri'}),
+    (dict(add_triplet=True, label_smooth=0.1, part_pool='max', dropout=0.5),
+     {'loss_id', 'loss_hc', 'loss_tri'}),
 ])
 def test_options_train_one_step(kw: dict, keys: set) -> None:
     m = build(**kw).train()
     x, ds = batch()
     losses = m.loss(x, ds)
-    assert set(losses) == keys | {'acc'}
+    assert set(losses) == keys | {'acc_id'}
     total = sum(v for k, v in losses.items() if k.startswith('loss'))
     total.backward()
     assert torch.isfinite(total)
@@ -174,11 +177,14 @@ def test_last_stride_two_bot_attends_before_pooling() -> None:
 
 
 def test_optimiser_groups_put_mhsa_with_the_new_layers(model: TwoStreamMHSA) -> None:
-    """The config's paramwise keys: lr 0.01 for heads + MHSA branch, 0.001 for the pretrained trunk."""
-    from mmengine.config import Config
+    """The config's paramwise keys: lr 0.01 for heads + MHSA branch, 0.001 for the pretrained
+    trunk."""
     from pathlib import Path
 
-    cfg = Config.fromfile(str(Path(__file__).parents[3] / 'methods/two_stream_mhsa/configs/tsmhsa_sysu.py'))
+    from mmengine.config import Config
+
+    configs = Path(__file__).parents[3] / 'methods' / 'two_stream_mhsa' / 'configs'
+    cfg = Config.fromfile(str(configs / 'tsmhsa_sysu.py'))
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper.to_dict())
     lr_of = {}
     for group in wrapper.optimizer.param_groups:
@@ -188,4 +194,5 @@ def test_optimiser_groups_put_mhsa_with_the_new_layers(model: TwoStreamMHSA) -> 
     for name, p in names.items():
         new = 'mhsa_branch' in name or not name.startswith('backbone')
         assert lr_of[id(p)] == pytest.approx(0.01 if new else 0.001), name
-    assert any('mhsa_branch.mhsa.rel_h' in n for n in names) and any('mhsa_branch.bn' in n for n in names)
+    assert any('mhsa_branch.mhsa.rel_h' in n for n in names)
+    assert any('mhsa_branch.bn' in n for n in names)

@@ -1,13 +1,27 @@
-"""Hetero-center losses (HC: Zhu et al. 2020; HcTri: Liu et al. 2021). Centres are found by label,
-never by batch position."""
+"""Hetero-centre losses: the distance between an identity's modality centres.
+
+- :class:`HeteroCenterLoss`: Zhu et al., "Hetero-Center Loss for Cross-Modality Person
+  Re-Identification", Neurocomputing 2020 (98zyx/Hetero-center-loss-for-cross-modality-person-re-id
+  ``train.py``, ``--w_hc``, ``--thd``).
+- :class:`HeteroCenterTripletLoss`: Liu, Tan, Zhou, "Parameter Sharing Exploration and
+  Hetero-Center Triplet Loss for Visible-Thermal Person Re-Identification", IEEE TMM 2021
+  (hijune6/Hetero-center-triplet-loss-for-VT-Re-ID ``loss.py``).
+
+Centres are found by label (and modality code), never by batch position, so the values do not
+depend on the batch order. Modality codes are any integers: a model may add its own (an
+auxiliary modality) beside the protocol's visible 0 and infrared 1.
+"""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from harness.models.losses.triplet import euclidean_dist
+from harness.registry import MODELS
+
+HC_REDUCTIONS = ('sum', 'mean')
 
 
 def class_centres(feats: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -26,7 +40,7 @@ def hetero_center_loss(feats: Tensor, labels: Tensor, modality: Tensor,
     ``pairs`` are modality codes; identities present in only one modality of a pair are skipped.
     ``reduction='mean'`` averages over identities instead of summing. Features are used as given.
     """
-    if reduction not in ('sum', 'mean'):
+    if reduction not in HC_REDUCTIONS:
         raise ValueError(f"hc_reduction must be 'sum' or 'mean', got {reduction!r}")
     feats = feats.float()
     total = feats.new_zeros(())
@@ -64,3 +78,46 @@ def hetero_center_triplet_loss(feats: Tensor, labels: Tensor, modality: Tensor,
     d_ap = dist.masked_fill(~same, float('-inf')).amax(dim=1)
     d_an = dist.masked_fill(same, float('inf')).amin(dim=1)
     return (margin + d_ap - d_an).clamp(min=0).mean()
+
+
+@MODELS.register_module()
+class HeteroCenterLoss(nn.Module):
+    """:func:`hetero_center_loss` as a module: ``loss(feats, labels, modality)``.
+
+    ``pairs``: modality-code pairs whose centres are pulled together (TSLFN+HC: ``[(0, 1)]``,
+    visible and infrared). Features are used as given (TSLFN+HC L2-normalises them first).
+    """
+
+    takes_modality = True
+
+    def __init__(self, pairs: Sequence[Sequence[int]] = ((0, 1),), margin: float = 0.0,
+                 reduction: str = 'sum') -> None:
+        super().__init__()
+        if reduction not in HC_REDUCTIONS:
+            raise ValueError(f'hetero-center reduction must be one of {HC_REDUCTIONS}, '
+                             f'got {reduction!r}')
+        self.pairs = [(int(a), int(b)) for a, b in pairs]
+        self.margin, self.reduction = float(margin), reduction
+
+    def forward(self, feats: Tensor, labels: Tensor, modality: Tensor) -> Tensor:
+        return hetero_center_loss(feats, labels, modality, self.pairs, self.margin, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f'pairs={self.pairs}, margin={self.margin}, reduction={self.reduction!r}'
+
+
+@MODELS.register_module()
+class HeteroCenterTripletLoss(nn.Module):
+    """:func:`hetero_center_triplet_loss` as a module: ``loss(feats, labels, modality)``."""
+
+    takes_modality = True
+
+    def __init__(self, margin: float = 0.3) -> None:
+        super().__init__()
+        self.margin = float(margin)
+
+    def forward(self, feats: Tensor, labels: Tensor, modality: Tensor) -> Tensor:
+        return hetero_center_triplet_loss(feats, labels, modality, self.margin)
+
+    def extra_repr(self) -> str:
+        return f'margin={self.margin}'
