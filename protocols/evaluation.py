@@ -17,8 +17,9 @@ from protocols.datasets.base import ImageRecord
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 from protocols.datasets.regdb import RegDB
 from protocols.datasets.sysu import SYSUMM01
-from protocols.metrics import (DISTANCE_METRICS, ProtocolResult, evaluate_regdb, evaluate_sysu_trial,
-                               pairwise_distance, summarize)
+from protocols.metrics import (DISTANCE_METRICS, ProtocolResult, evaluate_regdb, pairwise_distance, summarize,
+                               trial_metrics)
+from protocols.ranking import CandidatePool
 from protocols.trials import (REGDB_DIRECTIONS, SYSU_MODES, SYSU_NUM_TRIALS, SYSU_SAMPLERS, SYSU_SHOTS,
                               load_rand_perm, regdb_query_gallery, sysu_galleries, sysu_setting)
 
@@ -189,11 +190,12 @@ def evaluate_with_info(dataset: str | Dataset, root: str | Path | None, protocol
         cams1 = np.array([r.cam for r in first])
         cams2 = np.array([r.cam for r in second])
         perm = load_rand_perm(ds.rand_perm_path) if p['sampler'] == 'official' else None
+        # Every query is ranked against every candidate once; each trial reads its gallery from that.
+        pool = CandidatePool(dist, pids1, pids2, cams1, cams2)
         for mode in p['modes']:
             for shots in p['shots']:
                 galleries = sysu_galleries(ds, mode, shots, p['sampler'], p['trials'], perm)
-                trials = [evaluate_sysu_trial(dist[:, g], pids1, pids2[g], cams1, cams2[g], p['max_rank'])
-                          for g in galleries]
+                trials = [trial_metrics(pool.ranks(g), p['max_rank'], unique=True) for g in galleries]
                 key = sysu_setting(mode, shots)
                 results[key] = summarize(trials)
                 info[key] = SettingInfo(len(first), tuple(len(g) for g in galleries), len(second))
