@@ -5,6 +5,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from mmengine.dist import get_world_size
 from mmengine.evaluator import BaseMetric
 
 from harness.registry import METRICS
@@ -28,6 +29,10 @@ class VIReIDMetric(BaseMetric):
 
     ``results`` (the full :class:`ProtocolResult` per setting) stays on the instance after
     ``evaluate`` for the run record; the returned dict holds the logged scalars.
+
+    In a single process, features stay where the model left them: on a GPU the distances, the
+    ranking and the per-query metrics run there (:mod:`protocols.device`); on a CPU the host path
+    runs. Several processes gather the features on the CPU of the first, as mmengine does.
     """
 
     default_prefix = 'reid'
@@ -39,8 +44,18 @@ class VIReIDMetric(BaseMetric):
         self.results_by_setting: dict[str, ProtocolResult] = {}
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        gather_on_host = get_world_size() > 1
         for s in data_samples:
-            self.results.append((s['index'], s['feat'].to(torch.float32)))
+            feat = s['feat'].to(torch.float32)
+            self.results.append((s['index'], feat.cpu() if gather_on_host else feat))
+
+    def evaluate(self, size: int) -> dict:
+        if get_world_size() > 1:
+            return super().evaluate(size)
+        # One process: skip mmengine's copy of every result to the CPU.
+        metrics = self.compute_metrics(self.results)
+        self.results.clear()
+        return {f'{self.prefix}/{k}' if self.prefix else k: v for k, v in metrics.items()}
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         records = test_records(self.dataset, self.data_root, self.protocol)
@@ -49,11 +64,14 @@ class VIReIDMetric(BaseMetric):
         if indices != list(range(len(records))):
             raise RuntimeError(f'the evaluator received features for {len(set(indices))} of '
                                f'{len(records)} test images; the test dataloader must cover the whole test set')
-        feats = torch.stack([f for _, f in results]).numpy()
-        if not np.isfinite(feats).all():
-            bad = np.flatnonzero(~np.isfinite(feats).all(1))
+        feats = torch.stack([f for _, f in results])
+        finite = feats.isfinite().all(dim=1)
+        if not bool(finite.all()):
+            bad = torch.nonzero(~finite).flatten().tolist()
             raise RuntimeError(f'{len(bad)} test features are NaN/inf (first: {records[bad[0]].path}); '
                                'the model diverged — lower the learning rate or check AMP')
+        if feats.device.type == 'cpu':
+            feats = feats.numpy()  # the host path: faster on a CPU than torch's sort
         self.results_by_setting = evaluate(self.dataset, self.data_root, self.protocol, records, feats,
                                            distance=self.distance)
         out = {f'{setting}/{k}': res.mean[k] for setting, res in self.results_by_setting.items()

@@ -1,0 +1,250 @@
+"""What a leaderboard will cost before it starts: training iterations per run, expected GPU time.
+
+Iterations = epochs (``train_cfg.max_epochs``) x iterations per epoch, and an epoch is what the
+config's own sampler yields: the sampler is built over the training labels and modalities, so its rule
+(AGW's ``max(#visible, #infrared) // (P*K) + 1`` batches, MPANet's full pass over every identity's
+images, a plugin's own) is used as such. The labels come from the dataset index when the data root
+holds the dataset, else from the released dataset's image counts (``protocols.counts``, spread evenly
+over the identities). Time needs a throughput figure: seconds per iteration measured on the training
+device by ``vireid bench train CONFIG`` (kept in ``<cache>/throughput.json``), or given with
+``--seconds-per-iter``. Only training is counted: the test after a run takes seconds.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from harness.atomic import write_json_atomic
+from harness.data.cache import default_cache_dir
+from harness.leaderboard.plan import RunSpec, run_state
+from protocols.counts import TRAIN_SIZES
+from protocols.datasets.base import Modality
+
+THROUGHPUT_FILE = 'throughput.json'
+
+
+@dataclass
+class RunCost:
+    """The cost of one run; ``seconds_per_iter`` is None when no throughput figure is known."""
+
+    run: RunSpec
+    state: str
+    epochs: int | None
+    iters_per_epoch: int | None
+    size_source: str
+    seconds_per_iter: float | None = None
+    speed_source: str = ''
+
+    @property
+    def iterations(self) -> int | None:
+        if self.epochs is None or self.iters_per_epoch is None:
+            return None
+        return self.epochs * self.iters_per_epoch
+
+    @property
+    def hours(self) -> float | None:
+        if self.iterations is None or self.seconds_per_iter is None:
+            return None
+        return self.iterations * self.seconds_per_iter / 3600.0
+
+
+class _Labels:
+    """What a sampler reads from a training set: one label and one modality per image."""
+
+    def __init__(self, labels: Iterable[int], modalities: Iterable[int]) -> None:
+        self.labels = np.asarray(list(labels), dtype=np.int64)
+        self.modalities = np.asarray(list(modalities), dtype=np.int64)
+
+
+def _from_counts(dataset: str) -> _Labels:
+    """The released training set's sizes, each modality's images spread evenly over the identities."""
+    size = TRAIN_SIZES[dataset]
+    labels, modalities = [], []
+    for modality, total in ((Modality.VISIBLE, size.visible), (Modality.INFRARED, size.infrared)):
+        per_id = np.full(size.ids, total // size.ids)
+        per_id[:total % size.ids] += 1
+        labels.append(np.repeat(np.arange(size.ids), per_id))
+        modalities.append(np.full(total, int(modality)))
+    return _Labels(np.concatenate(labels), np.concatenate(modalities))
+
+
+def training_labels(dataset: str, data_root: str | None, protocol: Mapping[str, Any],
+                    cache: dict | None = None) -> tuple[_Labels | None, str]:
+    """(labels, where they came from); labels None when neither the data nor their counts are known."""
+    from harness.data.datasets import train_set
+    from protocols.datasets.base import DatasetLayoutError
+
+    key = (dataset, str(data_root), protocol.get('split'))
+    if cache is not None and key in cache:
+        return cache[key]
+    out: tuple[_Labels | None, str]
+    if data_root and Path(data_root).is_dir():
+        try:
+            ts = train_set(dataset, data_root, dict(protocol))
+            out = (_Labels(ts.labels, (int(r.modality) for r in ts.records)), f'dataset index of {data_root}')
+        except (DatasetLayoutError, OSError, ValueError) as err:
+            out = (_from_counts(dataset), f'released counts ({data_root} unreadable: {str(err)[:80]})')
+    else:
+        out = (_from_counts(dataset), f'released counts (no dataset at {data_root})')
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
+def iterations_per_epoch(cfg, labels: _Labels) -> int:
+    """Batches in one epoch of the config's training sampler over ``labels``."""
+    from harness.registry import DATA_SAMPLERS
+
+    sampler = DATA_SAMPLERS.build(dict(cfg.sampler, dataset=labels))
+    batch = getattr(sampler, 'batch_size', None) or int(cfg.get('train_dataloader', {}).get('batch_size', 1))
+    return math.ceil(len(sampler) / batch)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Throughput figures
+
+
+def throughput_path(cache_dir: str | Path | None = None) -> Path:
+    """``<cache>/throughput.json`` (the cache is ``$VIREID_CACHE``, by default ``~/.cache/vireid``)."""
+    return Path(cache_dir if cache_dir is not None else default_cache_dir()) / THROUGHPUT_FILE
+
+
+def record_throughput(config: str | Path, seconds_per_iter: float, **details: Any) -> Path:
+    """Keep a measured figure for ``config`` (by file stem) in the throughput file; returns its path."""
+    path = throughput_path()
+    data = read_throughputs(path)
+    data[Path(config).stem] = dict(seconds_per_iter=float(seconds_per_iter), config=str(config),
+                                   measured=time.strftime('%Y-%m-%d %H:%M'), **details)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, data)
+    return path
+
+
+def read_throughputs(path: str | Path | None = None) -> dict[str, dict]:
+    path = throughput_path() if path is None else Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def parse_seconds_per_iter(text: str | None) -> tuple[float | None, dict[str, float]]:
+    """``--seconds-per-iter``: one number for every run, or ``STEM=SECONDS,...`` per config."""
+    if not text:
+        return None, {}
+    default, per_config = None, {}
+    for part in filter(None, (p.strip() for p in text.split(','))):
+        stem, eq, value = part.rpartition('=')
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise ValueError(f'--seconds-per-iter: cannot read {part!r}; expected e.g. 0.35 or '
+                             f'agw_sysu=0.35,mmn_sysu=0.5') from None
+        if not seconds > 0 or not math.isfinite(seconds):
+            raise ValueError(f'--seconds-per-iter: {part!r} must be a positive number of seconds')
+        if eq:
+            per_config[stem] = seconds
+        else:
+            default = seconds
+    return default, per_config
+
+
+# ----------------------------------------------------------------------------------------------------
+# The plan
+
+
+def cost_plan(runs: Iterable[RunSpec], seconds_per_iter: str | None = None,
+              throughputs: Mapping[str, dict] | None = None) -> list[RunCost]:
+    """The cost of every run (iterations, and time where a throughput figure exists)."""
+    from harness.engine.config import load_config
+
+    default, per_config = parse_seconds_per_iter(seconds_per_iter)
+    throughputs = read_throughputs() if throughputs is None else throughputs
+    runs = list(runs)
+    unknown = sorted(set(per_config) - {r.config_stem for r in runs})
+    if unknown:
+        raise ValueError(f'--seconds-per-iter names no planned config: {", ".join(unknown)}; the plan\'s configs '
+                         f'are {", ".join(sorted({r.config_stem for r in runs}))}')
+    labels_cache: dict = {}
+    out = []
+    for run in runs:
+        cost = RunCost(run=run, state=run_state(run), epochs=None, iters_per_epoch=None, size_source='')
+        try:
+            cfg = load_config(run.config, run.run_options())
+            cost.epochs = int(cfg.train_cfg['max_epochs'])
+            root = run.data_root or cfg.get('data_root')
+            if run.kind == 'demo' and not (root and Path(root).is_dir()):
+                cost.size_source = 'synthetic demo data, generated when the leaderboard starts'
+            else:
+                labels, cost.size_source = training_labels(run.dataset, root, cfg.protocol, labels_cache)
+                cost.iters_per_epoch = iterations_per_epoch(cfg, labels)
+        except Exception as err:  # a dry run shows every run; this one's cost stays unknown
+            cost.size_source = f'{run.config_stem}: not computed ({type(err).__name__}: {str(err)[:100]})'
+        stem = run.config_stem
+        if stem in per_config or default is not None:
+            cost.seconds_per_iter = per_config.get(stem, default)
+            cost.speed_source = '--seconds-per-iter'
+        elif isinstance(throughputs.get(stem), dict) and 'seconds_per_iter' in throughputs[stem]:
+            entry = throughputs[stem]
+            cost.seconds_per_iter = float(entry['seconds_per_iter'])
+            cost.speed_source = f"bench train, {entry.get('device', '?')}, {entry.get('measured', '?')}"
+        out.append(cost)
+    return out
+
+
+def _hours(h: float | None) -> str:
+    return '-' if h is None else f'{h:.2f}'
+
+
+def format_cost_plan(costs: list[RunCost], gpus_per_run: int = 1) -> str:
+    """The cost table and the plan's totals, as printed by ``vireid leaderboard --dry-run``."""
+    if not costs:
+        return 'cost plan: no runs'
+    width = max(len(c.run.key) for c in costs)
+    lines = ['cost plan (training iterations; time = iterations x seconds per iteration):',
+             f"  {'state':8s} {'run':{width}s} {'epochs':>6s} x {'it/epoch':>8s} = {'iterations':>10s} "
+             f"{'s/iter':>7s} {'GPU-h':>7s}  throughput from"]
+    for c in costs:
+        iters = '-' if c.iterations is None else f'{c.iterations:,}'
+        per_epoch = '-' if c.iters_per_epoch is None else str(c.iters_per_epoch)
+        speed = '-' if c.seconds_per_iter is None else f'{c.seconds_per_iter:.3f}'
+        hours = None if c.hours is None else c.hours * gpus_per_run
+        epochs = '-' if c.epochs is None else str(c.epochs)
+        lines.append(f'  {c.state:8s} {c.run.key:{width}s} {epochs:>6s} x {per_epoch:>8s} = {iters:>10s} '
+                     f'{speed:>7s} {_hours(hours):>7s}  {c.speed_source or "no figure"}')
+    for source in sorted({c.size_source for c in costs}):
+        lines.append(f'  iterations per epoch from: {source}')
+    lines.append(_totals('plan', costs, gpus_per_run))
+    todo = [c for c in costs if c.state != 'done']
+    if len(todo) != len(costs):
+        lines.append(_totals('still to run', todo, gpus_per_run))
+    if any(c.seconds_per_iter is None and c.iterations for c in costs):
+        lines.append('  runs without a figure: measure one with `vireid bench train CONFIG --data-root DIR` on '
+                     'the training GPU, or pass --seconds-per-iter SECONDS (or STEM=SECONDS,...)')
+    if gpus_per_run > 1:
+        lines.append(f'  GPU-hours count all {gpus_per_run} GPUs of a run, assuming the figure is per GPU and '
+                     'training scales linearly')
+    return '\n'.join(lines)
+
+
+def _totals(label: str, costs: list[RunCost], gpus_per_run: int) -> str:
+    iterations = sum(c.iterations or 0 for c in costs)
+    timed = [c for c in costs if c.hours is not None]
+    hours = sum(c.hours for c in timed) * gpus_per_run
+    text = f'  {label}: {len(costs)} runs, {iterations:,} iterations'
+    if timed:
+        text += f', {hours:.1f} GPU-hours'
+        if len(timed) < len(costs):
+            text += f' ({len(timed)} of the {len(costs)} runs have a throughput figure)'
+    elif costs and all(c.seconds_per_iter is None for c in costs):
+        text += ', GPU-hours unknown (no throughput figure)'
+    else:
+        text += ', GPU-hours unknown'
+    return text
