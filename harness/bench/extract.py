@@ -46,60 +46,51 @@ class PILPerImage(Dataset):
             return self.transform(im.convert('RGB')), int(self.records[i].modality)
 
 
-def _modality_batches(records, batch_size: int) -> list[list[int]]:
-    """Index batches of one modality each, the harness's grouping (the official scripts extract the
-    query and the gallery modality separately, too)."""
-    batches = []
-    for modality in sorted({int(r.modality) for r in records}):
-        idx = [i for i, r in enumerate(records) if int(r.modality) == modality]
-        batches += [idx[k:k + batch_size] for k in range(0, len(idx), batch_size)]
-    return batches
-
-
 def _sync(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
 
 
-def _time_ours(runner, batches: int) -> tuple[float, int]:
+def _time_ours(runner, batches: int) -> tuple[float, list[list[int]], torch.Tensor]:
+    """Images/s of the run's own test loader and model step; the timed batches and their features."""
     loop = runner.build_test_loop(runner._test_loop)
     model, device = runner.model, next(runner.model.parameters()).device
     model.eval()
     it = iter(loop.dataloader)
-    n, feats = 0, []
+    indices, feats = [], []
     with torch.no_grad():
         model.test_step(next(it))  # warm-up: first batch, worker start-up, cuDNN choices
         _sync(device)
         start = time.perf_counter()
         for _ in range(batches):
-            try:
-                batch = next(it)
-            except StopIteration:
+            batch = next(it, None)
+            if batch is None:
                 break
-            feats += [o['feat'] for o in model.test_step(batch)]
-            n += len(batch['inputs'])
+            outputs = model.test_step(batch)
+            indices.append([o['index'] for o in outputs])
+            feats += [o['feat'] for o in outputs]
         _sync(device)
-    return n / max(time.perf_counter() - start, 1e-9), n
+        elapsed = time.perf_counter() - start
+    n = sum(map(len, indices))
+    return n / max(elapsed, 1e-9), indices, torch.stack(feats).cpu()
 
 
-def _time_reference(model, dataset: Dataset, batch_size: int, workers: int, batches: int) -> tuple[float, int]:
+def _time_reference(model, dataset: Dataset, batches: list[list[int]], workers: int) -> tuple[float, torch.Tensor]:
+    """Images/s of the official way on the same batches (after one warm-up batch); their features."""
     device = next(model.parameters()).device
-    loader = DataLoader(dataset, batch_sampler=_modality_batches(dataset.records, batch_size), num_workers=workers)
+    loader = DataLoader(dataset, batch_sampler=[batches[0]] + batches, num_workers=workers)
     it = iter(loader)
-    n, feats = 0, []
+    feats = []
     with torch.no_grad():
         images, modality = next(it)
         model.extract_feat(images.to(device), int(modality[0]))
         _sync(device)
         start = time.perf_counter()
-        for _ in range(batches):
-            try:
-                images, modality = next(it)
-            except StopIteration:
-                break
-            feats.append(model.extract_feat(images.to(device), int(modality[0])).cpu())
-            n += len(images)
-    return n / max(time.perf_counter() - start, 1e-9), n
+        for images, modality in it:
+            feats.append(model.extract_feat(images.to(device), int(modality[0])).float().cpu())
+        elapsed = time.perf_counter() - start
+    n = sum(map(len, batches))
+    return n / max(elapsed, 1e-9), torch.cat(feats)
 
 
 def run(config: str | Path = DEFAULT_CONFIG, data_root: str | None = None, ids: int = 50, batches: int = 4,
@@ -121,16 +112,25 @@ def run(config: str | Path = DEFAULT_CONFIG, data_root: str | None = None, ids: 
     runner = build_runner(cfg, Path(work_dir or tmp.name) / 'bench_extract', train=False, resume=False,
                           log_level='WARNING')
     loader_cfg = runner._test_dataloader
-    ours_ips, n_ours = _time_ours(runner, batches)
-    ref_ips, n_ref = _time_reference(runner.model, PILPerImage(data_root, records, size), loader_cfg['batch_size'],
-                                     loader_cfg['num_workers'], batches)
+    ours_ips, timed, ours_feats = _time_ours(runner, batches)
+    if not timed:
+        raise ValueError(f'the test set ({len(records)} images) holds only one batch of {loader_cfg["batch_size"]}; '
+                         'use a larger dataset (--ids) or a smaller test.batch_size')
+    ref_ips, ref_feats = _time_reference(runner.model, PILPerImage(data_root, records, size), timed,
+                                         loader_cfg['num_workers'])
+    # Same images, same pixels (both resize with PIL's bilinear filter): the features must agree.
+    diff = float((ours_feats - ref_feats).abs().max() / ref_feats.abs().max().clamp_min(1e-12))
+    if diff > 1e-3:
+        raise RuntimeError(f'the two pipelines give different features (max relative difference {diff:.2g}); '
+                           'their preprocessing differs')
     device = next(runner.model.parameters()).device
     tmp.cleanup()
     result = dict(benchmark='extract', config=str(config), device=str(device),
                   device_name=torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu',
                   threads=torch.get_num_threads(), test_images=len(records), input_size=list(size),
                   batch_size=loader_cfg['batch_size'], workers=loader_cfg['num_workers'],
-                  pin_memory=loader_cfg['pin_memory'], images_timed=[n_ours, n_ref],
+                  pin_memory=loader_cfg['pin_memory'], images_timed=int(ours_feats.shape[0]),
+                  max_relative_feature_difference=diff,
                   cache_build_s=round(cache_s, 2), ours_images_per_s=round(ours_ips, 2),
                   official_images_per_s=round(ref_ips, 2), speedup=round(ours_ips / max(ref_ips, 1e-9), 2))
     print(f"feature extraction, {Path(config).stem} at {size[0]}x{size[1]}, batch {result['batch_size']}, "
