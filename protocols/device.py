@@ -1,11 +1,11 @@
 """The evaluation on the features' own device (torch): distances, ranking and per-query metrics.
 
 Used when features arrive as torch tensors (e.g. still on the GPU after extraction), so nothing is
-copied to the host but the per-query results (a few numbers per query). The ranking is the
-sorting one of :func:`protocols.metrics.rank_matches_sorted`, vectorised for an accelerator: a stable
-sort of each gallery (equal distances keep gallery order), the SYSU cam3/cam2 rule as a mask, the
-unique-id CMC from a scatter over identities. Distances are computed in float64 like the host path,
-so both rank alike up to the last bits of the matrix products.
+copied to the host but the per-query results (a few numbers per query). The ranking is the sorting
+one of :func:`protocols.metrics.rank_matches_sorted`, vectorised for an accelerator: a stable sort
+of each gallery (equal distances keep gallery order), the SYSU cam3/cam2 rule as a mask, the
+unique-id CMC from a scatter over identities. Distances are computed in float64 like the host
+path, so both rank alike up to the last bits of the matrix products.
 """
 from __future__ import annotations
 
@@ -15,20 +15,22 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from protocols.metrics import (DISTANCE_METRICS, SYSU_SAME_ROOM_GALLERY_CAM, SYSU_SAME_ROOM_QUERY_CAM,
-                               QueryRanks)
+from protocols.metrics import (DISTANCE_METRICS, SYSU_SAME_ROOM_GALLERY_CAM,
+                               SYSU_SAME_ROOM_QUERY_CAM, QueryRanks)
 from protocols.ranking import _identity_codes
 
 
 def pairwise_distance(query: Tensor, gallery: Tensor, metric: str = 'cosine') -> Tensor:
     """:func:`protocols.metrics.pairwise_distance` on the tensors' device, in float64."""
     if metric not in DISTANCE_METRICS:
-        raise ValueError(f'unknown distance metric {metric!r}; choose one of {", ".join(DISTANCE_METRICS)}')
+        raise ValueError(f'unknown distance metric {metric!r}; choose one of '
+                         f'{", ".join(DISTANCE_METRICS)}')
     if query.ndim != 2 or gallery.ndim != 2:
-        raise ValueError(f'query and gallery must be 2-D (rows = samples), got shapes {tuple(query.shape)} '
-                         f'and {tuple(gallery.shape)}')
+        raise ValueError(f'query and gallery must be 2-D (rows = samples), got shapes '
+                         f'{tuple(query.shape)} and {tuple(gallery.shape)}')
     if query.shape[1] != gallery.shape[1]:
-        raise ValueError(f'feature dimensions differ: query has {query.shape[1]}, gallery has {gallery.shape[1]}')
+        raise ValueError(f'feature dimensions differ: query has {query.shape[1]}, gallery has '
+                         f'{gallery.shape[1]}')
     q = query.to(torch.float64)
     g = gallery.to(torch.float64)
     gram = q @ g.T
@@ -44,8 +46,9 @@ def pairwise_distance(query: Tensor, gallery: Tensor, metric: str = 'cosine') ->
 def _labels(values: Any, length: int, name: str) -> np.ndarray:
     arr = values.detach().cpu().numpy() if isinstance(values, Tensor) else np.asarray(values)
     if arr.shape != (length,):
-        raise ValueError(f'{name} must hold one label per {"row" if name.startswith("q") else "column"} '
-                         f'of distmat ({length}), got shape {arr.shape}')
+        side = 'row' if name.startswith('q') else 'column'
+        raise ValueError(f'{name} must hold one label per {side} of distmat ({length}), got shape '
+                         f'{arr.shape}')
     return arr
 
 
@@ -55,15 +58,17 @@ class DevicePool:
     The device twin of :class:`protocols.ranking.CandidatePool` (same arguments, same results).
     """
 
-    def __init__(self, distmat: Tensor, q_pids: Any, c_pids: Any, q_cams: Any = None, c_cams: Any = None) -> None:
+    def __init__(self, distmat: Tensor, q_pids: Any, c_pids: Any, q_cams: Any = None,
+                 c_cams: Any = None) -> None:
         if not isinstance(distmat, Tensor) or distmat.ndim != 2:
             raise ValueError('distmat must be a 2-D torch tensor (num_query x num_candidates)')
         num_q, num_c = distmat.shape
         if num_q == 0 or num_c == 0:
-            raise ValueError(f'distmat is empty (shape {tuple(distmat.shape)}); need at least one query and '
-                             f'one gallery item')
+            raise ValueError(f'distmat is empty (shape {tuple(distmat.shape)}); need at least one '
+                             f'query and one gallery item')
         if torch.isnan(distmat).any():
-            raise ValueError('distmat contains NaN; NaN distances have no rank (check the features for NaN/zero rows)')
+            raise ValueError('distmat contains NaN; NaN distances have no rank (check the features '
+                             'for NaN/zero rows)')
         if (q_cams is None) != (c_cams is None):
             raise ValueError('pass both q_camids and g_camids, or neither')
         device = distmat.device
@@ -80,16 +85,19 @@ class DevicePool:
             self.c_drop = torch.as_tensor(c_cams == SYSU_SAME_ROOM_GALLERY_CAM, device=device)
 
     def ranks(self, members: Sequence[int] | np.ndarray | Tensor | None = None) -> QueryRanks:
-        """Per-query results for the gallery of candidates ``members`` (in gallery order; None: all)."""
+        """Per-query results for the gallery of candidates ``members`` (in gallery order; None:
+        every candidate)."""
         if members is None:
             dist, codes, drop = self.dist, self.c_codes, self.c_drop
         else:
-            index = torch.as_tensor(np.asarray(members, dtype=np.int64) if not isinstance(members, Tensor)
-                                    else members, device=self.device).reshape(-1)
+            if not isinstance(members, Tensor):
+                members = np.asarray(members, dtype=np.int64)
+            index = torch.as_tensor(members, device=self.device).reshape(-1)
             if index.numel() == 0:
                 raise ValueError('a gallery needs at least one candidate')
             if int(index.min()) < 0 or int(index.max()) >= self.num_c:
-                raise ValueError(f'gallery indices must lie in 0..{self.num_c - 1} (the candidate pool)')
+                raise ValueError(f'gallery indices must lie in 0..{self.num_c - 1} (the candidate '
+                                 f'pool)')
             dist, codes = self.dist.index_select(1, index), self.c_codes[index]
             drop = None if self.c_drop is None else self.c_drop[index]
         out = _rank_sorted(dist, self.q_codes, codes, self.n_ids, self.q_rule, drop)
@@ -117,8 +125,8 @@ def _rank_sorted(dist: Tensor, q_codes: Tensor, g_codes: Tensor, n_ids: int, q_r
     n_pos = kth[:, -1]
     valid = n_pos > 0
     safe_rank = kept_rank.clamp_min(1).to(torch.float64)
-    precision = torch.where(match, kth.to(torch.float64) / safe_rank, torch.zeros((), dtype=torch.float64,
-                                                                                   device=dist.device))
+    zero_f = torch.zeros((), dtype=torch.float64, device=dist.device)
+    precision = torch.where(match, kth.to(torch.float64) / safe_rank, zero_f)
     nan = torch.full((num_q,), float('nan'), dtype=torch.float64, device=dist.device)
     n_float = n_pos.to(torch.float64)
     ap = torch.where(valid, precision.sum(dim=1) / n_float.clamp_min(1), nan)

@@ -20,7 +20,8 @@ from protocols.datasets.base import ImageRecord
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 from protocols.datasets.regdb import RegDB
 from protocols.datasets.sysu import SYSUMM01
-from protocols.metrics import DISTANCE_METRICS, ProtocolResult, pairwise_distance, summarize, trial_metrics
+from protocols.metrics import (DISTANCE_METRICS, ProtocolResult, pairwise_distance, summarize,
+                               trial_metrics)
 from protocols.ranking import CandidatePool, rank_gallery
 from protocols.trials import (REGDB_DIRECTIONS, SYSU_MODES, SYSU_NUM_TRIALS, SYSU_SAMPLERS, SYSU_SHOTS,
                               load_rand_perm, regdb_query_gallery, sysu_galleries, sysu_setting)
@@ -149,15 +150,17 @@ def feature_rows(records: Sequence[ImageRecord | str], features: Any) -> tuple[d
     feats = features if _is_tensor(features) else np.asarray(features)
     shape = tuple(feats.shape)
     if len(shape) != 2 or shape[1] == 0:
-        raise ValueError(f'features must be a 2-D array (one row of D > 0 values per image), got shape {shape}')
+        raise ValueError(f'features must be a 2-D array (one row of D > 0 values per image), got '
+                         f'shape {shape}')
     if shape[0] != len(records):
-        raise ValueError(f'features has {shape[0]} rows but {len(records)} records/paths were given; '
-                         f'features[i] must belong to record i')
+        raise ValueError(f'features has {shape[0]} rows but {len(records)} records/paths were '
+                         f'given; features[i] must belong to record i')
     if _is_tensor(feats):
         if feats.is_complex() or feats.dtype == sys.modules['torch'].bool:
             raise ValueError(f'features must be real numbers, got dtype {feats.dtype}')
         bad = (~feats.isfinite().all(dim=1)).nonzero().flatten().cpu().numpy()
-    elif not np.issubdtype(feats.dtype, np.number) or np.issubdtype(feats.dtype, np.complexfloating):
+    elif not np.issubdtype(feats.dtype, np.number) or \
+            np.issubdtype(feats.dtype, np.complexfloating):
         raise ValueError(f'features must be real numbers, got dtype {feats.dtype}')
     else:
         bad = np.flatnonzero(~np.isfinite(feats).all(axis=1))
@@ -189,19 +192,22 @@ def _take(rows: dict[str, int], feats: Any, needed: Sequence[ImageRecord], what:
     return feats[index]
 
 
-def score_sysu(query: Any, candidates: Any, q_pids: np.ndarray, q_cams: np.ndarray, c_pids: np.ndarray,
-               c_cams: np.ndarray, galleries: Mapping[str, Sequence[np.ndarray]], max_rank: int = 20,
+def score_sysu(query: Any, candidates: Any, q_pids: np.ndarray, q_cams: np.ndarray,
+               c_pids: np.ndarray, c_cams: np.ndarray,
+               galleries: Mapping[str, Sequence[np.ndarray]], max_rank: int = 20,
                distance: str = 'cosine') -> dict[str, ProtocolResult]:
-    """SYSU-MM01 results from query and candidate features; ``galleries[setting]`` lists each trial's
-    candidate indices. One distance matrix; every query is ranked against every candidate once and
-    each trial reads its gallery from that (on the features' device when they are torch tensors)."""
+    """SYSU-MM01 results from query and candidate features; ``galleries[setting]`` lists each
+    trial's candidate indices. One distance matrix; every query is ranked against every candidate
+    once and each trial reads its gallery from that (on the features' device for torch tensors)."""
     if _is_tensor(query):
         from protocols import device
-        pool = device.DevicePool(device.pairwise_distance(query, candidates, distance), q_pids, c_pids,
-                                 q_cams, c_cams)
+        dist = device.pairwise_distance(query, candidates, distance)
+        pool = device.DevicePool(dist, q_pids, c_pids, q_cams, c_cams)
     else:
-        pool = CandidatePool(pairwise_distance(query, candidates, distance), q_pids, c_pids, q_cams, c_cams)
-    return {setting: summarize([trial_metrics(pool.ranks(g), max_rank, unique=True) for g in trials])
+        dist = pairwise_distance(query, candidates, distance)
+        pool = CandidatePool(dist, q_pids, c_pids, q_cams, c_cams)
+    return {setting: summarize([trial_metrics(pool.ranks(g), max_rank, unique=True)
+                                for g in trials])
             for setting, trials in galleries.items()}
 
 
@@ -243,14 +249,16 @@ def evaluate_with_info(dataset: str | Dataset, root: str | Path | None, protocol
     info: dict[str, SettingInfo] = {}
     if name == 'sysu':
         perm = load_rand_perm(ds.rand_perm_path) if p['sampler'] == 'official' else None
-        galleries = {sysu_setting(mode, shots): sysu_galleries(ds, mode, shots, p['sampler'], p['trials'], perm)
+        galleries = {sysu_setting(mode, shots): sysu_galleries(ds, mode, shots, p['sampler'],
+                                                               p['trials'], perm)
                      for mode in p['modes'] for shots in p['shots']}
         results = score_sysu(feats1, feats2, pids1, np.array([r.cam for r in first]), pids2,
                              np.array([r.cam for r in second]), galleries, p['max_rank'], distance)
         for key, trials in galleries.items():
             info[key] = SettingInfo(len(first), tuple(len(g) for g in trials), len(second))
     else:
-        results = score_regdb(feats1, feats2, pids1, pids2, p['directions'], p['max_rank'], distance)
+        results = score_regdb(feats1, feats2, pids1, pids2, p['directions'], p['max_rank'],
+                              distance)
         for direction in p['directions']:
             sizes = (len(first), len(second)) if direction == 'v2t' else (len(second), len(first))
             info[direction] = SettingInfo(sizes[0], (sizes[1],), sizes[1])

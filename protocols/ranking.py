@@ -50,7 +50,8 @@ def _empty(num_q: int) -> dict[str, np.ndarray]:
                 inp=np.full(num_q, np.nan), n_positives=np.zeros(num_q, dtype=np.int64))
 
 
-def _from_ranks(rank: np.ndarray, in_gallery: np.ndarray, distinct_before: Any) -> dict[str, np.ndarray]:
+def _from_ranks(rank: np.ndarray, in_gallery: np.ndarray,
+                distinct_before: Any) -> dict[str, np.ndarray]:
     """Per-query results from the ranks of each query's positives (in distance order).
 
     ``rank[q, j]``: 1-based rank of the j-th closest positive, used where ``in_gallery[q, j]``;
@@ -80,7 +81,7 @@ def _from_ranks(rank: np.ndarray, in_gallery: np.ndarray, distinct_before: Any) 
 
 
 def _distinct_ids(before: np.ndarray, codes: np.ndarray, n_ids: int) -> np.ndarray:
-    """Per row, the number of identities with at least one True entry (columns labelled by ``codes``)."""
+    """Per row, the number of identities with a True entry (columns labelled by ``codes``)."""
     if before.shape[1] == 0 or n_ids == 0:
         return np.zeros(before.shape[0], dtype=np.int64)
     one_hot = np.zeros((codes.size, n_ids), dtype=np.float32)
@@ -89,7 +90,7 @@ def _distinct_ids(before: np.ndarray, codes: np.ndarray, n_ids: int) -> np.ndarr
     return ((before.astype(np.float32) @ one_hot) > 0).sum(axis=1)
 
 
-# ----------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # One gallery
 
 
@@ -104,21 +105,27 @@ def _own_identity_columns(q_codes: np.ndarray, c_codes: np.ndarray, n_ids: int) 
 
 
 def _block(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray | None) -> np.ndarray:
-    """``dist[rows][:, cols]`` (``cols`` None: every column); ``np.take`` copies far faster than fancy indexing."""
+    """``dist[rows][:, cols]`` (``cols`` None: every column).
+
+    ``np.take`` copies far faster than fancy indexing.
+    """
     block = np.take(dist, rows, axis=0)
     return block if cols is None else np.take(block, cols, axis=1)
 
 
-def rank_whole_gallery(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray | None, q_codes: np.ndarray,
-                       c_codes: np.ndarray, n_ids: int) -> dict[str, np.ndarray]:
-    """Per-query results of queries ``rows`` against the gallery columns ``cols`` (None: all; not empty),
-    with no camera rule: a value sort and one look-up per positive."""
+def rank_whole_gallery(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray | None,
+                       q_codes: np.ndarray, c_codes: np.ndarray,
+                       n_ids: int) -> dict[str, np.ndarray]:
+    """Per-query results of queries ``rows`` against the gallery columns ``cols`` (None: all; not
+    empty), with no camera rule: a value sort and one look-up per positive."""
     out = _empty(rows.size)
     for start in range(0, rows.size, _ROW_CHUNK):
         part = slice(start, min(start + _ROW_CHUNK, rows.size))
-        result, tied = _whole_gallery_rows(_block(dist, rows[part], cols), q_codes[part], c_codes, n_ids)
+        block = _block(dist, rows[part], cols)
+        result, tied = _whole_gallery_rows(block, q_codes[part], c_codes, n_ids)
         if tied.size:
-            sub = rank_matches_sorted(_block(dist, rows[part][tied], cols), q_codes[part][tied], c_codes)
+            block = _block(dist, rows[part][tied], cols)
+            sub = rank_matches_sorted(block, q_codes[part][tied], c_codes)
             for key in _FIELDS:
                 result[key][tied] = getattr(sub, key)
         for key in _FIELDS:
@@ -128,13 +135,13 @@ def rank_whole_gallery(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray | No
 
 def _whole_gallery_rows(dist: np.ndarray, q_codes: np.ndarray, c_codes: np.ndarray,
                         n_ids: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Results of the rows of ``dist`` (sorted in place), and the rows to rank by sorting instead."""
+    """Results of the rows of ``dist`` (sorted in place), and the rows to rank by sorting."""
     num_q, num_c = dist.shape
     columns = _own_identity_columns(q_codes, c_codes, n_ids)
     m = columns.shape[1]
     present = columns < num_c
     values = np.where(present, np.take_along_axis(dist, columns.clip(0, num_c - 1), axis=1), np.inf)
-    order = np.argsort(values, axis=1, kind='stable')    # absent slots (inf) stay after present ones
+    order = np.argsort(values, axis=1, kind='stable')  # absent slots (inf) stay after present
     values = np.take_along_axis(values, order, axis=1)
     present = np.take_along_axis(present, order, axis=1)
     first = values[:, 0] if m else np.full(num_q, -np.inf)
@@ -163,20 +170,21 @@ def _whole_gallery_rows(dist: np.ndarray, q_codes: np.ndarray, c_codes: np.ndarr
     return out, np.flatnonzero(tied)
 
 
-# ----------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Many galleries from one pool
 
 
 class _Buckets:
     """Buckets of one query group against its candidates (no camera rule inside a group)."""
 
-    def __init__(self, dist: np.ndarray, rows: np.ndarray, cols: np.ndarray | None, q_codes: np.ndarray,
-                 c_codes: np.ndarray, n_ids: int) -> None:
+    def __init__(self, dist: np.ndarray, rows: np.ndarray, cols: np.ndarray | None,
+                 q_codes: np.ndarray, c_codes: np.ndarray, n_ids: int) -> None:
         self.dist, self.rows, self.cols = dist, rows, cols
         self.q_codes, self.c_codes, self.n_ids = q_codes, c_codes, n_ids
         self.num_q, self.num_c = rows.size, c_codes.size
         counts = np.bincount(c_codes, minlength=n_ids)
-        own = np.where(q_codes >= 0, counts[q_codes.clip(0)], 0) if n_ids else np.zeros(self.num_q, np.int64)
+        own = np.where(q_codes >= 0, counts[q_codes.clip(0)], 0) if n_ids else \
+            np.zeros(self.num_q, np.int64)
         self.m = m = int(own.max(initial=0))
         # Buckets run 0..m; positives (ranked by their own position) hold m + 1.
         self.sentinel = m + 1
@@ -185,6 +193,8 @@ class _Buckets:
         # Per query: its positives, closest first (candidate column; num_c pads).
         self.positives = np.full((self.num_q, m), self.num_c, dtype=np.int64)
         self.tied = np.zeros(self.num_q, dtype=bool)
+        self._transposed: np.ndarray | None = None
+        self._codes32 = c_codes.astype(np.int32)  # a narrower gather while sorting
         for start in range(0, self.num_q, _ROW_CHUNK):
             self._prepare(slice(start, min(start + _ROW_CHUNK, self.num_q)))
 
@@ -199,8 +209,8 @@ class _Buckets:
             return
         # The unstable sort is enough: see the module docstring on ties.
         order = np.argsort(dist, axis=1)
-        is_pos = np.take(self.c_codes, order) == self.q_codes[rows, None]
-        ranked_buckets = np.cumsum(is_pos, axis=1, dtype=np.int32).astype(self.buckets.dtype)
+        is_pos = np.take(self._codes32, order) == self.q_codes[rows, None]
+        ranked_buckets = np.cumsum(is_pos, axis=1, dtype=self.buckets.dtype)  # values <= m fit
         ranked_buckets[is_pos] = self.sentinel
         # Slices of a row range are views: the writes below land in the full arrays.
         self.buckets[rows][np.arange(n_rows)[:, None], order] = ranked_buckets
@@ -209,13 +219,19 @@ class _Buckets:
             return
         kth = np.arange(p_rows.size) - np.searchsorted(p_rows, np.arange(n_rows))[p_rows]
         self.positives[rows][p_rows, kth] = order[p_rows, p_pos]
-        # In a run of equal distances holding both kinds, some positive has a non-positive neighbour.
+        # In a run of equal distances holding both kinds, a positive has a non-positive neighbour.
         value = dist[p_rows, order[p_rows, p_pos]]
         tied = np.zeros(p_rows.size, dtype=bool)
         for step in (-1, 1):
             nb = (p_pos + step).clip(0, num_c - 1)
             tied |= (nb != p_pos) & ~is_pos[p_rows, nb] & (dist[p_rows, order[p_rows, nb]] == value)
         self.tied[rows][p_rows[tied]] = True
+
+    def _buckets_t(self) -> np.ndarray:
+        """The buckets with candidates as rows (made once, on first use)."""
+        if self._transposed is None:
+            self._transposed = np.ascontiguousarray(self.buckets.T)
+        return self._transposed
 
     def _negatives_up_to(self, buckets: np.ndarray) -> np.ndarray:
         """(num_q, m): gallery negatives in buckets 0..j, i.e. closer than the j-th positive."""
@@ -242,7 +258,13 @@ class _Buckets:
         codes = self.c_codes[members]
 
         def distinct_before(first_j: np.ndarray) -> np.ndarray:
-            return _distinct_ids(gallery <= first_j[:, None], codes, self.n_ids)
+            # An identity precedes positive j0 when its lowest gallery bucket is <= j0. Candidates
+            # as rows (the transposed buckets): one vectorised minimum per identity.
+            by_id = members[np.argsort(codes, kind='stable')]
+            sorted_codes = self.c_codes[by_id]
+            starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+            lowest = np.minimum.reduceat(np.take(self._buckets_t(), by_id, axis=0), starts, axis=0)
+            return (lowest <= first_j[None, :]).sum(axis=0)
 
         out = _from_ranks(rank, in_gallery, distinct_before)
         if self.tied.any():
@@ -267,7 +289,8 @@ def _camera_groups(num_q: int, q_cams: np.ndarray | None,
 def rank_gallery(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
                  g_camids: Any = None) -> QueryRanks:
     """:func:`protocols.metrics.rank_matches` for one gallery (see :func:`rank_whole_gallery`)."""
-    dist, q_pids, g_pids, q_cams, g_cams = _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
+    dist, q_pids, g_pids, q_cams, g_cams = _check_inputs(distmat, q_pids, g_pids, q_camids,
+                                                         g_camids)
     q_codes, g_codes, n_ids = _identity_codes(q_pids, g_pids)
     out = _empty(dist.shape[0])
     for rows, cols in _camera_groups(dist.shape[0], q_cams, g_cams):
@@ -287,8 +310,10 @@ class CandidatePool:
     candidate); without them nothing is removed (RegDB).
     """
 
-    def __init__(self, distmat: Any, q_pids: Any, c_pids: Any, q_cams: Any = None, c_cams: Any = None) -> None:
-        dist, q_pids, c_pids, q_cams, c_cams = _check_inputs(distmat, q_pids, c_pids, q_cams, c_cams)
+    def __init__(self, distmat: Any, q_pids: Any, c_pids: Any, q_cams: Any = None,
+                 c_cams: Any = None) -> None:
+        dist, q_pids, c_pids, q_cams, c_cams = _check_inputs(distmat, q_pids, c_pids, q_cams,
+                                                             c_cams)
         self.num_q, self.num_c = dist.shape
         q_codes, c_codes, n_ids = _identity_codes(q_pids, c_pids)
         self._groups = []
@@ -299,10 +324,12 @@ class CandidatePool:
                 column = np.full(self.num_c, -1, dtype=np.int64)
                 column[cols] = np.arange(cols.size)
             codes = c_codes if cols is None else c_codes[cols]
-            self._groups.append((rows, column, _Buckets(dist, rows, cols, q_codes[rows], codes, n_ids)))
+            buckets = _Buckets(dist, rows, cols, q_codes[rows], codes, n_ids)
+            self._groups.append((rows, column, buckets))
 
     def ranks(self, members: Sequence[int] | np.ndarray | None = None) -> QueryRanks:
-        """Per-query results for the gallery of candidates ``members`` (in gallery order; None: all)."""
+        """Per-query results for the gallery of candidates ``members`` (in gallery order; None:
+        every candidate)."""
         if members is None:
             members = np.arange(self.num_c)
         members = np.asarray(members).reshape(-1)
@@ -310,7 +337,8 @@ class CandidatePool:
             raise ValueError(f'gallery indices must be integers, got dtype {members.dtype}')
         members = members.astype(np.int64)
         if members.size and (members.min() < 0 or members.max() >= self.num_c):
-            raise ValueError(f'gallery indices must lie in 0..{self.num_c - 1} (the candidate pool)')
+            raise ValueError(f'gallery indices must lie in 0..{self.num_c - 1} (the candidate '
+                             f'pool)')
         if np.unique(members).size != members.size:
             raise ValueError('a gallery lists the same candidate twice')
         out = _empty(self.num_q)

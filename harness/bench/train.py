@@ -66,21 +66,22 @@ def own_setting(cfg) -> str:
 
 
 def _record_own_setting(config: str, options: dict, rows: list[dict]) -> None:
-    """Keep seconds per iteration of the config's own setting for ``vireid leaderboard --dry-run``."""
+    """Keep seconds per iteration of the config's own setting, for the leaderboard cost plan."""
     from harness.leaderboard.cost import record_throughput
 
     setting = own_setting(load_config(config, options))
     row = next((r for r in rows if r['setting'] == setting), None)
     if row is None:
-        print(f'[bench train] {Path(config).stem} trains with {setting}, which was not measured here '
-              '(AMP needs a CUDA device); no throughput figure kept for the cost plan')
+        print(f'[bench train] {Path(config).stem} trains with {setting}, which was not measured '
+              'here (AMP needs a CUDA device); no throughput figure kept for the cost plan')
         return
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else \
         f'cpu ({torch.get_num_threads()} threads)'
-    path = record_throughput(config, row['batch_size'] / row['images_per_s'], setting=setting, device=device,
+    seconds = row['batch_size'] / row['images_per_s']
+    path = record_throughput(config, seconds, setting=setting, device=device,
                              images_per_s=row['images_per_s'], batch_size=row['batch_size'])
-    print(f'[bench train] {Path(config).stem}: {row["batch_size"] / row["images_per_s"]:.3f} s per iteration '
-          f'({setting}, {device}) kept in {path} for `vireid leaderboard --dry-run`')
+    print(f'[bench train] {Path(config).stem}: {seconds:.3f} s per iteration ({setting}, {device}) '
+          f'kept in {path} for `vireid leaderboard --dry-run`')
 
 
 def main(args: argparse.Namespace) -> int:

@@ -57,8 +57,8 @@ def _dataloader(cfg: Config, train: bool) -> dict:
                    dataset=dict(type='VIReIDTrainSet', pipeline=list(cfg.get('train_pipeline', [])), **common))
     else:
         test = cfg.get('test', {})
-        # On a GPU the loader workers of training keep test batches coming while the device computes;
-        # on a CPU the model is the bottleneck and worker processes would only add start-up time.
+        # On a GPU the training loader's workers keep test batches coming while the device
+        # computes; on a CPU the model is the bottleneck and workers only add start-up time.
         default_workers = int(cfg.get('train_dataloader', {}).get('num_workers', 0)) \
             if torch.cuda.is_available() else 0
         out.update(batch_size=int(test.get('batch_size', 64)),

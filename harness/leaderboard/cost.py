@@ -1,13 +1,13 @@
 """What a leaderboard will cost before it starts: training iterations per run, expected GPU time.
 
 Iterations = epochs (``train_cfg.max_epochs``) x iterations per epoch, and an epoch is what the
-config's own sampler yields: the sampler is built over the training labels and modalities, so its rule
-(AGW's ``max(#visible, #infrared) // (P*K) + 1`` batches, MPANet's full pass over every identity's
-images, a plugin's own) is used as such. The labels come from the dataset index when the data root
-holds the dataset, else from the released dataset's image counts (``protocols.counts``, spread evenly
-over the identities). Time needs a throughput figure: seconds per iteration measured on the training
-device by ``vireid bench train CONFIG`` (kept in ``<cache>/throughput.json``), or given with
-``--seconds-per-iter``. Only training is counted: the test after a run takes seconds.
+config's own sampler yields: the sampler is built over the training labels and modalities, so its
+rule (AGW's ``max(#visible, #infrared) // (P*K) + 1`` batches, MPANet's full pass over every
+identity's images, a plugin's own) is used as such. The labels come from the dataset index when the
+data root holds the dataset, else from the released dataset's image counts (``protocols.counts``,
+spread evenly over the identities). Time needs a throughput figure: seconds per iteration measured
+on the training device by ``vireid bench train CONFIG`` (kept in ``<cache>/throughput.json``), or
+given with ``--seconds-per-iter``. Only training is counted: the test after a run takes seconds.
 """
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ class RunCost:
 
     run: RunSpec
     state: str
-    epochs: int | None
-    iters_per_epoch: int | None
-    size_source: str
+    epochs: int | None = None
+    iters_per_epoch: int | None = None
+    size_source: str = ''
     seconds_per_iter: float | None = None
     speed_source: str = ''
 
@@ -63,7 +63,7 @@ class _Labels:
 
 
 def _from_counts(dataset: str) -> _Labels:
-    """The released training set's sizes, each modality's images spread evenly over the identities."""
+    """The released training set's sizes, each modality's images spread evenly over its ids."""
     size = TRAIN_SIZES[dataset]
     labels, modalities = [], []
     for modality, total in ((Modality.VISIBLE, size.visible), (Modality.INFRARED, size.infrared)):
@@ -75,21 +75,22 @@ def _from_counts(dataset: str) -> _Labels:
 
 
 def training_labels(dataset: str, data_root: str | None, protocol: Mapping[str, Any],
-                    cache: dict | None = None) -> tuple[_Labels | None, str]:
-    """(labels, where they came from); labels None when neither the data nor their counts are known."""
+                    cache: dict | None = None) -> tuple[_Labels, str]:
+    """(labels and modalities of the training set, where they came from)."""
     from harness.data.datasets import train_set
     from protocols.datasets.base import DatasetLayoutError
 
     key = (dataset, str(data_root), protocol.get('split'))
     if cache is not None and key in cache:
         return cache[key]
-    out: tuple[_Labels | None, str]
     if data_root and Path(data_root).is_dir():
         try:
             ts = train_set(dataset, data_root, dict(protocol))
-            out = (_Labels(ts.labels, (int(r.modality) for r in ts.records)), f'dataset index of {data_root}')
+            labels = _Labels(ts.labels, (int(r.modality) for r in ts.records))
+            out = (labels, f'dataset index of {data_root}')
         except (DatasetLayoutError, OSError, ValueError) as err:
-            out = (_from_counts(dataset), f'released counts ({data_root} unreadable: {str(err)[:80]})')
+            reason = f'{data_root} unreadable: {str(err)[:80]}'
+            out = (_from_counts(dataset), f'released counts ({reason})')
     else:
         out = (_from_counts(dataset), f'released counts (no dataset at {data_root})')
     if cache is not None:
@@ -102,21 +103,22 @@ def iterations_per_epoch(cfg, labels: _Labels) -> int:
     from harness.registry import DATA_SAMPLERS
 
     sampler = DATA_SAMPLERS.build(dict(cfg.sampler, dataset=labels))
-    batch = getattr(sampler, 'batch_size', None) or int(cfg.get('train_dataloader', {}).get('batch_size', 1))
+    batch = getattr(sampler, 'batch_size', None) or \
+        int(cfg.get('train_dataloader', {}).get('batch_size', 1))
     return math.ceil(len(sampler) / batch)
 
 
-# ----------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Throughput figures
 
 
 def throughput_path(cache_dir: str | Path | None = None) -> Path:
-    """``<cache>/throughput.json`` (the cache is ``$VIREID_CACHE``, by default ``~/.cache/vireid``)."""
+    """``<cache>/throughput.json``; the cache is ``$VIREID_CACHE`` (default ``~/.cache/vireid``)."""
     return Path(cache_dir if cache_dir is not None else default_cache_dir()) / THROUGHPUT_FILE
 
 
 def record_throughput(config: str | Path, seconds_per_iter: float, **details: Any) -> Path:
-    """Keep a measured figure for ``config`` (by file stem) in the throughput file; returns its path."""
+    """Keep a measured figure for ``config`` (by file stem) in the throughput file; return it."""
     path = throughput_path()
     data = read_throughputs(path)
     data[Path(config).stem] = dict(seconds_per_iter=float(seconds_per_iter), config=str(config),
@@ -156,7 +158,7 @@ def parse_seconds_per_iter(text: str | None) -> tuple[float | None, dict[str, fl
     return default, per_config
 
 
-# ----------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # The plan
 
 
@@ -165,17 +167,18 @@ def cost_plan(runs: Iterable[RunSpec], seconds_per_iter: str | None = None,
     """The cost of every run (iterations, and time where a throughput figure exists)."""
     from harness.engine.config import load_config
 
-    default, per_config = parse_seconds_per_iter(seconds_per_iter)
-    throughputs = read_throughputs() if throughputs is None else throughputs
     runs = list(runs)
-    unknown = sorted(set(per_config) - {r.config_stem for r in runs})
+    default, per_config = parse_seconds_per_iter(seconds_per_iter)
+    stems = {r.config_stem for r in runs}
+    unknown = sorted(set(per_config) - stems)
     if unknown:
-        raise ValueError(f'--seconds-per-iter names no planned config: {", ".join(unknown)}; the plan\'s configs '
-                         f'are {", ".join(sorted({r.config_stem for r in runs}))}')
+        raise ValueError(f'--seconds-per-iter names no planned config: {", ".join(unknown)}; the '
+                         f'plan\'s configs are {", ".join(sorted(stems))}')
+    throughputs = read_throughputs() if throughputs is None else throughputs
     labels_cache: dict = {}
     out = []
     for run in runs:
-        cost = RunCost(run=run, state=run_state(run), epochs=None, iters_per_epoch=None, size_source='')
+        cost = RunCost(run=run, state=run_state(run))
         try:
             cfg = load_config(run.config, run.run_options())
             cost.epochs = int(cfg.train_cfg['max_epochs'])
@@ -183,24 +186,27 @@ def cost_plan(runs: Iterable[RunSpec], seconds_per_iter: str | None = None,
             if run.kind == 'demo' and not (root and Path(root).is_dir()):
                 cost.size_source = 'synthetic demo data, generated when the leaderboard starts'
             else:
-                labels, cost.size_source = training_labels(run.dataset, root, cfg.protocol, labels_cache)
+                labels, cost.size_source = training_labels(run.dataset, root, cfg.protocol,
+                                                           labels_cache)
                 cost.iters_per_epoch = iterations_per_epoch(cfg, labels)
         except Exception as err:  # a dry run shows every run; this one's cost stays unknown
-            cost.size_source = f'{run.config_stem}: not computed ({type(err).__name__}: {str(err)[:100]})'
+            cost.size_source = (f'{run.config_stem}: not computed ({type(err).__name__}: '
+                                f'{str(err)[:100]})')
         stem = run.config_stem
+        entry = throughputs.get(stem)
         if stem in per_config or default is not None:
             cost.seconds_per_iter = per_config.get(stem, default)
             cost.speed_source = '--seconds-per-iter'
-        elif isinstance(throughputs.get(stem), dict) and 'seconds_per_iter' in throughputs[stem]:
-            entry = throughputs[stem]
+        elif isinstance(entry, dict) and 'seconds_per_iter' in entry:
             cost.seconds_per_iter = float(entry['seconds_per_iter'])
-            cost.speed_source = f"bench train, {entry.get('device', '?')}, {entry.get('measured', '?')}"
+            cost.speed_source = (f"bench train, {entry.get('device', '?')}, "
+                                 f"{entry.get('measured', '?')}")
         out.append(cost)
     return out
 
 
-def _hours(h: float | None) -> str:
-    return '-' if h is None else f'{h:.2f}'
+def _text(value: Any, fmt: str = '') -> str:
+    return '-' if value is None else format(value, fmt)
 
 
 def format_cost_plan(costs: list[RunCost], gpus_per_run: int = 1) -> str:
@@ -209,16 +215,14 @@ def format_cost_plan(costs: list[RunCost], gpus_per_run: int = 1) -> str:
         return 'cost plan: no runs'
     width = max(len(c.run.key) for c in costs)
     lines = ['cost plan (training iterations; time = iterations x seconds per iteration):',
-             f"  {'state':8s} {'run':{width}s} {'epochs':>6s} x {'it/epoch':>8s} = {'iterations':>10s} "
-             f"{'s/iter':>7s} {'GPU-h':>7s}  throughput from"]
+             f"  {'state':8s} {'run':{width}s} {'epochs':>6s} x {'it/epoch':>8s} = "
+             f"{'iterations':>10s} {'s/iter':>7s} {'GPU-h':>7s}  throughput from"]
     for c in costs:
-        iters = '-' if c.iterations is None else f'{c.iterations:,}'
-        per_epoch = '-' if c.iters_per_epoch is None else str(c.iters_per_epoch)
-        speed = '-' if c.seconds_per_iter is None else f'{c.seconds_per_iter:.3f}'
         hours = None if c.hours is None else c.hours * gpus_per_run
-        epochs = '-' if c.epochs is None else str(c.epochs)
-        lines.append(f'  {c.state:8s} {c.run.key:{width}s} {epochs:>6s} x {per_epoch:>8s} = {iters:>10s} '
-                     f'{speed:>7s} {_hours(hours):>7s}  {c.speed_source or "no figure"}')
+        lines.append(f'  {c.state:8s} {c.run.key:{width}s} {_text(c.epochs):>6s} x '
+                     f'{_text(c.iters_per_epoch):>8s} = {_text(c.iterations, ","):>10s} '
+                     f'{_text(c.seconds_per_iter, ".3f"):>7s} {_text(hours, ".2f"):>7s}  '
+                     f'{c.speed_source or "no figure"}')
     for source in sorted({c.size_source for c in costs}):
         lines.append(f'  iterations per epoch from: {source}')
     lines.append(_totals('plan', costs, gpus_per_run))
@@ -226,21 +230,21 @@ def format_cost_plan(costs: list[RunCost], gpus_per_run: int = 1) -> str:
     if len(todo) != len(costs):
         lines.append(_totals('still to run', todo, gpus_per_run))
     if any(c.seconds_per_iter is None and c.iterations for c in costs):
-        lines.append('  runs without a figure: measure one with `vireid bench train CONFIG --data-root DIR` on '
-                     'the training GPU, or pass --seconds-per-iter SECONDS (or STEM=SECONDS,...)')
+        lines.append('  runs without a figure: measure one with `vireid bench train CONFIG '
+                     '--data-root DIR` on the training GPU, or pass --seconds-per-iter SECONDS '
+                     '(or STEM=SECONDS,...)')
     if gpus_per_run > 1:
-        lines.append(f'  GPU-hours count all {gpus_per_run} GPUs of a run, assuming the figure is per GPU and '
-                     'training scales linearly')
+        lines.append(f'  GPU-hours count all {gpus_per_run} GPUs of a run, assuming the figure is '
+                     'per GPU and training scales linearly')
     return '\n'.join(lines)
 
 
 def _totals(label: str, costs: list[RunCost], gpus_per_run: int) -> str:
     iterations = sum(c.iterations or 0 for c in costs)
     timed = [c for c in costs if c.hours is not None]
-    hours = sum(c.hours for c in timed) * gpus_per_run
     text = f'  {label}: {len(costs)} runs, {iterations:,} iterations'
     if timed:
-        text += f', {hours:.1f} GPU-hours'
+        text += f', {sum(c.hours for c in timed) * gpus_per_run:.1f} GPU-hours'
         if len(timed) < len(costs):
             text += f' ({len(timed)} of the {len(costs)} runs have a throughput figure)'
     elif costs and all(c.seconds_per_iter is None for c in costs):
