@@ -166,8 +166,11 @@ def main(args: argparse.Namespace) -> int:
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='config overrides, e.g. test.batch_size=128')
     a = p.parse_args(args.options)
+    options = dict(a.cfg_options)
+    if args.quick:  # a smoke test: small batches
+        options.setdefault('test.batch_size', 16)
     discover()
-    result = run(a.config, a.data_root, a.ids, a.batches, a.cfg_options)
+    result = run(a.config, a.data_root, a.ids, a.batches, options)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2) + '\n')
     return 0
