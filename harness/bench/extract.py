@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -100,7 +101,22 @@ def run(config: str | Path = DEFAULT_CONFIG, data_root: str | None = None, ids: 
         batches: int = 4, options: dict | None = None, work_dir: str | None = None) -> dict:
     """Images per second of both pipelines on this machine's device (CUDA when present)."""
     with tempfile.TemporaryDirectory() as tmp:
-        return _run(config, data_root, ids, batches, options, Path(work_dir or tmp), Path(tmp))
+        try:
+            return _run(config, data_root, ids, batches, options, Path(work_dir or tmp), Path(tmp))
+        finally:
+            _close_logs(Path(tmp))
+
+
+def _close_logs(folder: Path) -> None:
+    """The runner's logger outlives it: stop it writing into a folder about to be deleted."""
+    from mmengine.logging import MMLogger
+
+    for logger in list(MMLogger._instance_dict.values()):
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.FileHandler) and \
+                    Path(handler.baseFilename).is_relative_to(folder):
+                logger.removeHandler(handler)
+                handler.close()
 
 
 def _run(config: str | Path, data_root: str | None, ids: int, batches: int, options: dict | None,

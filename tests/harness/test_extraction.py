@@ -85,3 +85,18 @@ def test_extraction_benchmark_runs_both_pipelines_on_the_same_images(toy_plugin,
     assert result['images_timed'] == 32 and result['batch_size'] == 16
     assert result['max_relative_feature_difference'] < 1e-4
     assert 'images/s' in capsys.readouterr().out
+
+
+def test_extraction_benchmark_command_line(toy_plugin, sysu_root, tmp_path):
+    import argparse
+    import json
+
+    from harness.cli import bench as cli_bench
+    parser = argparse.ArgumentParser(prog='vireid')
+    cli_bench.register(parser.add_subparsers(dest='command'))
+    out = tmp_path / 'extract.json'
+    args = parser.parse_args(['bench', 'extract', '--quick', '--json', str(out)])
+    args.options = [str(TOY_SYSU), '--data-root', str(sysu_root), '--batches', '1']
+    assert args.func(args) == 0
+    data = json.loads(out.read_text())
+    assert data['benchmark'] == 'extract' and data['batch_size'] == 16 and data['images_timed'] == 16
