@@ -23,7 +23,8 @@ def test_run_tiny_agrees_and_reports():
         assert result[case]['max_abs_diff'] <= 1e-6
         assert result[case]['speedup'] > 0 and result[case]['ours_cpu_s'] >= 0
     assert result['protocol']['target'] == 40 and result['single']['target'] == 30
-    assert set(result['protocol']['mean_R1']) == {'all-single', 'all-multi', 'indoor-single', 'indoor-multi'}
+    settings = {'all-single', 'all-multi', 'indoor-single', 'indoor-multi'}
+    assert set(result['protocol']['mean_R1']) == settings
     assert len(result['load']['before']) == 3
     json.dumps(result)  # JSON-able for --json
 
@@ -37,7 +38,9 @@ def test_standin_has_the_real_sysu_test_structure():
         ids = set((s['q_pids'] if cam in (3, 6) else s['c_pids'])[cams == cam].tolist())
         assert ids == set(counts.SYSU_TEST_IDS) - set(counts.SYSU_TEST_IDS_MISSING[cam])
     sizes = {k: {v.size for v in trials} for k, trials in s['galleries'].items()}
-    assert sizes == {'all-single': {301}, 'all-multi': {3010}, 'indoor-single': {112}, 'indoor-multi': {1120}}
+    assert sizes == {
+        'all-single': {301}, 'all-multi': {3010}, 'indoor-single': {112}, 'indoor-multi': {1120}
+    }
     for g in s['galleries']['all-single']:
         # One image per (camera, id), listed camera by camera like rand_perm_cam.
         pairs = list(zip(s['c_cams'][g].tolist(), s['c_pids'][g].tolist()))
@@ -65,7 +68,8 @@ def test_equality_check_detects_a_difference():
     dist = M.pairwise_distance(s['q_feat'], s['c_feat'][g])
     ours = M.eval_sysu(dist, s['q_pids'], s['c_pids'][g], s['q_cams'], s['c_cams'][g])
     # Without the camera rule (no cam 3 queries) the reference must give different numbers.
-    ref = bench.agw_eval_sysu(dist, s['q_pids'], s['c_pids'][g], np.full(s['q_pids'].size, 6), s['c_cams'][g])
+    no_cam3 = np.full(s['q_pids'].size, 6)
+    ref = bench.agw_eval_sysu(dist, s['q_pids'], s['c_pids'][g], no_cam3, s['c_cams'][g])
     assert bench.max_abs_difference(ours, ref) > 1e-6
     assert bench.max_abs_difference((ours[0][:3], 0.0, 0.0), (ours[0], 0.0, 0.0)) == float('inf')
     with pytest.raises(RuntimeError, match='disagree'):

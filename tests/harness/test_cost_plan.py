@@ -1,5 +1,6 @@
-"""The leaderboard cost plan: iterations from each config's sampler and the dataset size, time from a
-throughput figure, totals in the dry run."""
+"""The leaderboard cost plan: iterations from each config's sampler and the dataset size, time
+from a throughput figure, totals in the dry run."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,20 +23,33 @@ def methods():
 
 
 def _costs(methods, tmp_path, configs, **kw):
-    runs = build_plan(methods, tmp_path / 'lb', configs=configs, regdb_splits=(1,),
-                      data_roots=kw.pop('data_roots', {'sysu': str(tmp_path / 'none'), 'regdb': str(tmp_path / 'none')}))
-    return {c.run.config_stem: c for c in C.cost_plan(runs, throughputs=kw.pop('throughputs', {}), **kw)}
+    runs = build_plan(
+        methods,
+        tmp_path / 'lb',
+        configs=configs,
+        regdb_splits=(1,),
+        data_roots=kw.pop(
+            'data_roots', {'sysu': str(tmp_path / 'none'), 'regdb': str(tmp_path / 'none')}
+        ),
+    )
+    return {
+        c.run.config_stem: c for c in C.cost_plan(runs, throughputs=kw.pop('throughputs', {}), **kw)
+    }
 
 
 def test_iterations_from_the_released_counts_follow_each_sampler(methods, tmp_path):
-    costs = _costs(methods, tmp_path, ['agw_sysu', 'agw_regdb', 'mmn_sysu', 'mmn_regdb', 'mpanet_sysu',
-                                       'mpanet_regdb'])
+    costs = _costs(
+        methods,
+        tmp_path,
+        ['agw_sysu', 'agw_regdb', 'mmn_sysu', 'mmn_regdb', 'mpanet_sysu', 'mpanet_regdb'],
+    )
     # AGW's IdentitySampler: max(#visible, #infrared) // (P*K) + 1 batches per epoch.
     assert costs['agw_sysu'].iters_per_epoch == 22_258 // 32 + 1 == 696
     assert costs['agw_sysu'].iterations == 81 * 696
     assert costs['agw_regdb'].iters_per_epoch == 2060 // 32 + 1
     assert costs['mmn_sysu'].iters_per_epoch == 1392 and costs['mmn_regdb'].iters_per_epoch == 129
-    # MPANet's sampler runs one pass over every identity's images: 34 batches on RegDB, about 170 on SYSU.
+    # MPANet's sampler runs one pass over every identity's images: 34 batches on RegDB,
+    # about 170 on SYSU.
     assert costs['mpanet_regdb'].iters_per_epoch == 34
     assert 160 <= costs['mpanet_sysu'].iters_per_epoch <= 186
     assert all('released counts' in c.size_source for c in costs.values())
@@ -60,8 +74,13 @@ def test_time_from_figures_and_their_precedence(methods, tmp_path, monkeypatch):
     assert costs['agw_sysu'].speed_source.startswith('bench train, GPU 0')
     assert costs['mmn_sysu'].hours is None
     # --seconds-per-iter wins over a measured figure; per-config values over the common one.
-    costs = _costs(methods, tmp_path, ['agw_sysu', 'mmn_sysu'], throughputs=None,
-                   seconds_per_iter='1.0,mmn_sysu=2')
+    costs = _costs(
+        methods,
+        tmp_path,
+        ['agw_sysu', 'mmn_sysu'],
+        throughputs=None,
+        seconds_per_iter='1.0,mmn_sysu=2',
+    )
     assert costs['agw_sysu'].seconds_per_iter == 1.0 and costs['mmn_sysu'].seconds_per_iter == 2.0
     assert costs['agw_sysu'].speed_source == '--seconds-per-iter'
     text = C.format_cost_plan(list(costs.values()), gpus_per_run=2)
@@ -78,29 +97,51 @@ def test_bad_seconds_per_iter_and_broken_configs(methods, tmp_path):
         _costs(methods, tmp_path, ['agw_sysu'], seconds_per_iter='nope=1')
     broken = tmp_path / 'broken'
     broken.mkdir()
-    (broken / 'b_sysu.py').write_text("protocol_base = 'sysu'\nentry = dict(method='b', kind='full')\n")
+    (broken / 'b_sysu.py').write_text(
+        "protocol_base = 'sysu'\nentry = dict(method='b', kind='full')\n"
+    )
     from harness.plugins import MethodSpec
+
     runs = build_plan({'b': MethodSpec(name='b', title='B', configs=broken)}, tmp_path / 'lb')
     (c,) = C.cost_plan(runs, seconds_per_iter='1')
     assert c.iterations is None and c.hours is None and 'not computed' in c.size_source
     text = C.format_cost_plan([c])
-    assert 'not computed' in text and 'GPU-hours unknown' in text and 'no throughput figure' not in text
+    assert (
+        'not computed' in text
+        and 'GPU-hours unknown' in text
+        and 'no throughput figure' not in text
+    )
 
 
 def test_own_setting_names_the_measured_row():
     assert own_setting(load_config(Path('methods/agw/configs/agw_sysu.py'))) == 'fp32'
-    assert own_setting({'amp': {'enabled': True, 'dtype': 'bfloat16'}, 'channels_last': True}) == \
-        'amp-bf16+channels_last'
+    assert (
+        own_setting({'amp': {'enabled': True, 'dtype': 'bfloat16'}, 'channels_last': True})
+        == 'amp-bf16+channels_last'
+    )
     assert own_setting({'amp': {'enabled': True}}) == 'amp-fp16'
 
 
 def test_dry_run_prints_the_cost_plan(methods, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv('VIREID_CACHE', str(tmp_path / 'cache'))
     from harness.cli import leaderboard as cli
+
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
-    args = parser.parse_args(['leaderboard', '--out', str(tmp_path / 'lb'), '--dry-run', '--configs', 'agw_sysu',
-                              '--data-root-sysu', str(tmp_path / 'none'), '--seconds-per-iter', '0.25'])
+    args = parser.parse_args(
+        [
+            'leaderboard',
+            '--out',
+            str(tmp_path / 'lb'),
+            '--dry-run',
+            '--configs',
+            'agw_sysu',
+            '--data-root-sysu',
+            str(tmp_path / 'none'),
+            '--seconds-per-iter',
+            '0.25',
+        ]
+    )
     assert cli.run(args, methods=methods) == 0
     printed = capsys.readouterr().out
     assert 'agw/agw_sysu/sysu' in printed and '81 x      696 =     56,376' in printed

@@ -1,10 +1,12 @@
 """The sort-free ranking (protocols.ranking) and the device ranking (protocols.device) against the
 sorting implementation.
 
-Every comparison is exact: same valid queries, same ranks, same unique-id ranks, AP and INP equal to
-float rounding. Inputs include exact ties (quantised distances), infinite distances, query ids absent
-from the gallery, the SYSU camera rule, and galleries listed in an order other than the pool's.
+Every comparison is exact: same valid queries, same ranks, same unique-id ranks, AP and INP
+equal to float rounding. Inputs include exact ties (quantised distances), infinite distances,
+query ids absent from the gallery, the SYSU camera rule, and galleries listed in an order other
+than the pool's.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +18,13 @@ import torch
 from protocols import device, ranking
 from protocols.evaluation import REGDB_PROTOCOL, SYSU_PROTOCOL, evaluate, test_records
 from protocols.datasets.sysu import SYSUMM01
-from protocols.metrics import QueryRanks, pairwise_distance, rank_matches, rank_matches_sorted, trial_metrics
+from protocols.metrics import (
+    QueryRanks,
+    pairwise_distance,
+    rank_matches,
+    rank_matches_sorted,
+    trial_metrics,
+)
 from protocols.ranking import CandidatePool, rank_gallery
 from protocols.trials import sysu_galleries
 
@@ -25,7 +33,9 @@ def assert_same(got: QueryRanks, ref: QueryRanks) -> None:
     for key in ('valid', 'first_rank', 'first_unique_rank', 'n_positives'):
         np.testing.assert_array_equal(getattr(got, key), getattr(ref, key), err_msg=key)
     for key in ('ap', 'inp'):
-        np.testing.assert_allclose(getattr(got, key), getattr(ref, key), rtol=0, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(
+            getattr(got, key), getattr(ref, key), rtol=0, atol=1e-12, err_msg=key
+        )
     assert got.num_gallery == ref.num_gallery
 
 
@@ -37,7 +47,7 @@ def random_problem(rng: np.random.Generator, kind: str) -> tuple[np.ndarray, ...
         dist = rng.integers(0, 3, (num_q, num_c)).astype(float)
         if kind == 'inf':
             dist[rng.random(dist.shape) < 0.2] = np.inf
-    q_pids = rng.integers(0, n_ids + 2, num_q)          # some query ids have no candidate at all
+    q_pids = rng.integers(0, n_ids + 2, num_q)  # some query ids have no candidate at all
     c_pids = rng.integers(0, n_ids, num_c)
     q_cams = rng.choice((3, 6), num_q)
     c_cams = rng.choice((1, 2, 4, 5), num_c)
@@ -57,10 +67,15 @@ def test_pool_and_gallery_match_the_sorting_implementation(kind: str, camera_rul
         pool = CandidatePool(dist, q_pids, c_pids, *cams)
         assert_same(pool.ranks(), whole)
         for _ in range(4):
-            # A random subset in a random order: ties must follow the gallery's order, not the pool's.
-            gallery = rng.permutation(dist.shape[1])[:rng.integers(1, dist.shape[1] + 1)]
-            ref = rank_matches_sorted(dist[:, gallery], q_pids, c_pids[gallery],
-                                      *((q_cams, c_cams[gallery]) if camera_rule else ()))
+            # A random subset in a random order: ties must follow the gallery's order,
+            # not the pool's.
+            gallery = rng.permutation(dist.shape[1])[: rng.integers(1, dist.shape[1] + 1)]
+            ref = rank_matches_sorted(
+                dist[:, gallery],
+                q_pids,
+                c_pids[gallery],
+                *((q_cams, c_cams[gallery]) if camera_rule else ()),
+            )
             assert_same(pool.ranks(gallery), ref)
 
 
@@ -69,7 +84,7 @@ def test_a_tie_is_ordered_by_gallery_position() -> None:
     dist = np.array([[0.5, 0.5, 0.9]])
     pool = CandidatePool(dist, np.array([1]), np.array([1, 2, 1]))
     assert pool.ranks([0, 1, 2]).first_rank[0] == 1
-    assert pool.ranks([1, 0, 2]).first_rank[0] == 2          # the negative is listed first
+    assert pool.ranks([1, 0, 2]).first_rank[0] == 2  # the negative is listed first
     assert pool.ranks([1, 0, 2]).first_unique_rank[0] == 2
     assert pool.ranks([1, 2]).valid[0] and pool.ranks([1, 2]).first_rank[0] == 2
 
@@ -106,7 +121,7 @@ def test_pool_rejects_bad_galleries() -> None:
 
 @pytest.mark.parametrize('quantised', [False, True])
 def test_every_sysu_setting_equals_the_per_trial_path(sysu_root: Path, quantised: bool) -> None:
-    """evaluate() (one pool, all settings) against sorting each trial's distance matrix as before."""
+    """evaluate() (one pool, all settings) against sorting each trial's distances as before."""
     ds = SYSUMM01(sysu_root)
     recs = test_records('sysu', sysu_root, SYSU_PROTOCOL)
     feats = np.random.default_rng(4).normal(size=(len(recs), 6))
@@ -122,14 +137,17 @@ def test_every_sysu_setting_equals_the_per_trial_path(sysu_root: Path, quantised
     for mode in ('all', 'indoor'):
         for shots, name in ((1, 'single'), (10, 'multi')):
             for trial, gallery in enumerate(sysu_galleries(ds, mode, shots, 'official', 10)):
-                ref = trial_metrics(rank_matches_sorted(dist[:, gallery], q_pids, c_pids[gallery], q_cams,
-                                                        c_cams[gallery]))
+                ref = trial_metrics(
+                    rank_matches_sorted(
+                        dist[:, gallery], q_pids, c_pids[gallery], q_cams, c_cams[gallery]
+                    )
+                )
                 got = results[f'{mode}-{name}'].per_trial[trial]
                 assert got.as_dict() == pytest.approx(ref.as_dict(), abs=1e-9)
                 assert got.cmc == pytest.approx(ref.cmc, abs=1e-9)
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # The device path, on CPU tensors (and CUDA when present)
 
 DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
@@ -145,9 +163,13 @@ def test_device_pool_matches_the_sorting_implementation(dev: str, kind: str) -> 
         cams = (q_cams, c_cams) if camera_rule else ()
         pool = device.DevicePool(torch.from_numpy(dist).to(dev), q_pids, c_pids, *cams)
         assert_same(pool.ranks(), rank_matches_sorted(dist, q_pids, c_pids, *cams))
-        gallery = rng.permutation(dist.shape[1])[:rng.integers(1, dist.shape[1] + 1)]
-        ref = rank_matches_sorted(dist[:, gallery], q_pids, c_pids[gallery],
-                                  *((q_cams, c_cams[gallery]) if camera_rule else ()))
+        gallery = rng.permutation(dist.shape[1])[: rng.integers(1, dist.shape[1] + 1)]
+        ref = rank_matches_sorted(
+            dist[:, gallery],
+            q_pids,
+            c_pids[gallery],
+            *((q_cams, c_cams[gallery]) if camera_rule else ()),
+        )
         assert_same(pool.ranks(gallery), ref)
 
 
@@ -177,12 +199,17 @@ def _same_results(got: dict, ref: dict) -> None:
 @pytest.mark.parametrize('dev', DEVICES)
 def test_evaluate_on_tensors_equals_numpy(sysu_root: Path, regdb_root: Path, dev: str) -> None:
     rng = np.random.default_rng(5)
-    for name, root, protocol in (('sysu', sysu_root, SYSU_PROTOCOL), ('regdb', regdb_root, REGDB_PROTOCOL)):
+    for name, root, protocol in (
+        ('sysu', sysu_root, SYSU_PROTOCOL),
+        ('regdb', regdb_root, REGDB_PROTOCOL),
+    ):
         recs = test_records(name, root, protocol)
         feats = rng.normal(size=(len(recs), 16)).astype(np.float32)
         for distance in ('cosine', 'euclidean'):
             ref = evaluate(name, root, protocol, recs, feats, distance=distance)
-            got = evaluate(name, root, protocol, recs, torch.from_numpy(feats).to(dev), distance=distance)
+            got = evaluate(
+                name, root, protocol, recs, torch.from_numpy(feats).to(dev), distance=distance
+            )
             _same_results(got, ref)
 
 
@@ -193,7 +220,9 @@ def test_tensor_input_errors(sysu_root: Path) -> None:
     with pytest.raises(ValueError, match=r'NaN/inf in 1 row\(s\): 3 '):
         evaluate('sysu', sysu_root, SYSU_PROTOCOL, recs, feats)
     with pytest.raises(ValueError, match='real numbers'):
-        evaluate('sysu', sysu_root, SYSU_PROTOCOL, recs, torch.zeros(len(recs), 4, dtype=torch.bool))
+        evaluate(
+            'sysu', sysu_root, SYSU_PROTOCOL, recs, torch.zeros(len(recs), 4, dtype=torch.bool)
+        )
     with pytest.raises(ValueError, match='rows but'):
         evaluate('sysu', sysu_root, SYSU_PROTOCOL, recs, torch.zeros(len(recs) - 1, 4))
     with pytest.raises(ValueError, match='NaN'):
