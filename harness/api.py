@@ -6,57 +6,55 @@ from pathlib import Path
 import torch
 from mmengine.registry import DefaultScope
 
+from harness.checkpoints import load_checkpoint, load_weights
 from harness.engine.config import load_config
 from harness.engine.run import without_pretrained
+from harness.errors import CheckpointError
 from harness.models.base import VIReIDModel
-from harness.plugins import discover
+from harness.plugins import discover, resolve_config
 from harness.registry import MODELS
+from protocols.datasets import TRAIN_CLASSES
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+def read_checkpoint(path: str | Path, trusted: bool = False
+                    ) -> tuple[dict[str, torch.Tensor], dict]:
     """(state_dict, meta) of a harness checkpoint or of a plain/converted state dict.
 
-    Loaded with ``weights_only=True``: harness checkpoints are written to allow it, and an
-    untrusted file cannot run code.
+    Read with ``weights_only=True`` unless ``trusted`` (see :mod:`harness.checkpoints`).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'checkpoint {path} does not exist')
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:
-        raise ValueError(f'{path} is not a weights-only checkpoint ({err}). Checkpoints written by '
-                         'vireid train and vireid convert load safely; convert official checkpoints '
-                         'with `vireid convert METHOD SRC DST` first.') from err
-    if isinstance(obj, dict) and 'state_dict' in obj:
-        return obj['state_dict'], dict(obj.get('meta') or {})
-    if isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return obj, {}
-    raise ValueError(f'{path} holds neither a harness checkpoint nor a state dict of tensors')
+    ckpt = load_checkpoint(path, trusted=trusted)
+    return ckpt.state_dict, ckpt.meta
 
 
 def load_model(config_path: str | Path, checkpoint: str | Path | None = None, device: str = 'cpu',
-               num_classes: int | None = None) -> VIReIDModel:
+               num_classes: int | None = None, trusted: bool = False) -> VIReIDModel:
     """The model of ``config_path`` in eval mode on ``device``, weights from ``checkpoint``.
 
-    The number of training identities comes from ``num_classes``, else the checkpoint, else the
-    config's dataset (``data_root``).
+    ``config_path`` is a config file or the name of an installed plugin's config (``agw_sysu``).
+
+    The number of training identities (classifier rows) comes from ``num_classes``, else the
+    checkpoint (trained and converted checkpoints record it), else the config's protocol
+    (SYSU-MM01 395, RegDB 206: :data:`protocols.datasets.TRAIN_CLASSES`), so no dataset needs to
+    be on the machine. The checkpoint must fit the model exactly (strict keys and shapes).
     """
     discover()
-    cfg = load_config(config_path)
-    state, meta = read_checkpoint(checkpoint) if checkpoint is not None else (None, {})
+    cfg = load_config(resolve_config(config_path))
+    ckpt = load_checkpoint(checkpoint, trusted=trusted) if checkpoint is not None else None
+    if num_classes is None and ckpt is not None:
+        num_classes = ckpt.meta.get('num_classes')
     if num_classes is None:
-        num_classes = meta.get('num_classes')
-    if num_classes is None:
-        from harness.data.datasets import train_set
-        try:
-            num_classes = train_set(cfg.protocol['dataset'], cfg.data_root, cfg.protocol).num_classes
-        except (FileNotFoundError, ValueError) as err:
-            raise ValueError(f'cannot tell the number of classes: pass num_classes=..., or a harness '
-                             f'checkpoint, or a config whose data_root exists ({err})') from err
+        num_classes = TRAIN_CLASSES[cfg.protocol['dataset']]
+    method = cfg.get('entry', {}).get('method')
     with DefaultScope.overwrite_default_scope('harness'):
-        model_cfg = dict(cfg.model, num_classes=num_classes)
-        model = MODELS.build(without_pretrained(model_cfg) if state is not None else model_cfg)
-    if state is not None:
-        model.load_state_dict(state, strict=True)
+        model_cfg = dict(cfg.model, num_classes=int(num_classes))
+        model = MODELS.build(without_pretrained(model_cfg) if ckpt is not None else model_cfg)
+    if ckpt is not None:
+        try:
+            load_weights(model, ckpt, method=method, config=str(config_path))
+        except CheckpointError as err:
+            if ckpt.meta.get('num_classes') is None and 'classif' in str(err):
+                raise CheckpointError(f'{err}\n(the checkpoint does not record its number of '
+                                      'classes; pass num_classes=... if it is not the '
+                                      "protocol's)") from None
+            raise
     return model.to(device).eval()

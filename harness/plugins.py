@@ -6,6 +6,7 @@ same way in ``pyproject.toml``, so an external ``pip install``-ed package is on 
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -67,3 +68,27 @@ def get_method(name: str) -> MethodSpec:
         raise KeyError(f'no method {name!r} is installed; found: {", ".join(sorted(methods)) or "none"} '
                        f'(plugins register in the {GROUP!r} entry-point group)')
     return methods[name]
+
+
+def resolve_config(config: str | Path) -> Path:
+    """A config file: ``config`` itself when it is a file, else the installed plugins' config of
+    that name (``agw_sysu`` or ``agw_sysu.py``, as OpenMMLab users type it)."""
+    path = Path(config)
+    if path.is_file():
+        return path
+    if len(path.parts) != 1 or path.suffix not in ('', '.py'):
+        raise FileNotFoundError(f'config file {path} does not exist')
+    name = path.stem
+    found = [(method, f) for method, spec in sorted(discover().items()) for f in spec.config_files()
+             if f.stem == name]
+    if len(found) == 1:
+        return found[0][1]
+    if found:
+        where = ', '.join(f'{f} ({method})' for method, f in found)
+        raise ValueError(f'config name {name} is shipped by several plugins: {where}; '
+                         'pass the file path')
+    known = sorted(f.stem for spec in discover().values() for f in spec.config_files())
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f'did you mean {", ".join(close)}? ' if close else ''
+    raise FileNotFoundError(f'{config} is neither a config file nor the name of an installed '
+                            f'plugin\'s config; {hint}`vireid methods` lists every config name')

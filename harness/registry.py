@@ -1,7 +1,7 @@
 """Child registries of every mmengine root registry, under the scope ``harness``.
 
 mmengine imports ``<scope>.registry`` when it switches to a scope, so this module must be
-``harness/registry.py`` (engine_notes.md §2). Built components are looked up here first and fall
+``harness/registry.py`` (docs/engine.md). Built components are looked up here first and fall
 back to mmengine's roots. Method plugins register into these same registries.
 """
 from mmengine import registry as _root

@@ -19,7 +19,7 @@ from protocols.datasets import DATASETS, load_dataset
 from protocols.datasets.base import ImageRecord
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 from protocols.datasets.regdb import RegDB
-from protocols.datasets.sysu import SYSUMM01
+from protocols.datasets.sysu import GALLERY_CAMS, SYSUMM01
 from protocols.metrics import (DISTANCE_METRICS, ProtocolResult, pairwise_distance, summarize,
                                trial_metrics)
 from protocols.ranking import CandidatePool, rank_gallery
@@ -105,9 +105,14 @@ def _open(dataset: str | Dataset, root: str | Path | None) -> tuple[str, Dataset
 
 
 def _needed(ds: Dataset, p: dict) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    """(query side, gallery side) records; for RegDB (test visible, test thermal) of the split."""
+    """(query side, gallery side) records; for RegDB (test visible, test thermal) of the split.
+
+    SYSU's gallery side holds the cameras the protocol's search modes draw from (indoor search
+    alone: cams 1, 2, as the official AGW test extracts for it).
+    """
     if isinstance(ds, SYSUMM01):
-        return ds.query_records(), ds.gallery_candidates()
+        cams = {cam for mode in p['modes'] for cam in GALLERY_CAMS[mode]}
+        return ds.query_records(), [r for r in ds.gallery_candidates() if r.cam in cams]
     return regdb_query_gallery(ds, p['split'], 'v2t')
 
 
@@ -250,7 +255,8 @@ def evaluate_with_info(dataset: str | Dataset, root: str | Path | None, protocol
     if name == 'sysu':
         perm = load_rand_perm(ds.rand_perm_path) if p['sampler'] == 'official' else None
         galleries = {sysu_setting(mode, shots): sysu_galleries(ds, mode, shots, p['sampler'],
-                                                               p['trials'], perm)
+                                                               p['trials'], perm,
+                                                               candidates=second)
                      for mode in p['modes'] for shots in p['shots']}
         results = score_sysu(feats1, feats2, pids1, np.array([r.cam for r in first]), pids2,
                              np.array([r.cam for r in second]), galleries, p['max_rank'], distance)

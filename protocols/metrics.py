@@ -7,7 +7,8 @@ Two layers:
 * ``rank_matches`` (per-query arrays computed once), ``TrialMetrics`` / ``evaluate_sysu_trial`` /
   ``evaluate_regdb`` (one trial, percentages) and ``summarize`` -> ``ProtocolResult`` (mean/std over trials).
 
-Semantics follow ``specs/protocols.md`` section 4, with these documented harness decisions:
+Semantics follow AGW's ``eval_metrics.py`` (docs/protocols.md, "Metrics"), with these documented
+harness decisions:
 
 * Ranking uses ``np.argsort(kind='stable')``: exact distance ties keep gallery order (as MATLAB's ``sort``).
   AGW uses the default (unstable) kind, so results can differ from AGW only when exact ties exist.

@@ -1,9 +1,12 @@
 """``vireid score``: metrics of one protocol setting from a features file (``.npz``: features + paths)."""
 from __future__ import annotations
 
+import os
+import tempfile
+import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from tabulate import tabulate
@@ -11,6 +14,7 @@ from tabulate import tabulate
 from protocols.datasets import load_dataset
 from protocols.evaluation import evaluate_with_info, feature_rows, test_records
 from protocols.metrics import METRIC_KEYS
+from protocols.trials import SYSU_MODES
 
 NPZ_KEYS = ('features', 'paths')
 
@@ -51,6 +55,28 @@ def load_features(path: str | Path, root: str | Path | None = None) -> tuple[lis
     return [_relative(str(p.decode() if isinstance(p, bytes) else p), root) for p in paths], features
 
 
+def save_features(path: str | Path, paths: Sequence[str], features: np.ndarray) -> Path:
+    """Write a features file that :func:`load_features` (and ``vireid score``) reads: ``features``
+    N x D (stored as float32), ``paths`` N strings relative to the dataset root. Written to a
+    temporary file, then renamed, so a crash never leaves a half-written file."""
+    path = Path(path)
+    feats = np.asarray(features, dtype=np.float32)
+    names = np.asarray([str(p) for p in paths], dtype=str)
+    if feats.ndim != 2 or feats.shape[0] != names.shape[0]:
+        raise ValueError(f'features must be N x D with one row per path; got shape '
+                         f'{feats.shape} for {names.shape[0]} paths')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as fh:
+            np.savez(fh, features=feats, paths=names)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def _relative(p: str, root: str | Path | None) -> str:
     p = p.replace('\\', '/')
     if root is not None and Path(p).is_absolute():
@@ -86,7 +112,13 @@ def score(features_path: str | Path, dataset: str, root: str | Path, *, mode: st
     ds = load_dataset(dataset, root)
     paths, features = load_features(features_path, ds.root)
     feature_rows(paths, features)  # shape, NaN/inf and duplicate checks before the path checks
-    known = {r.path for r in test_records(ds, None, protocol)}
+    problems = degenerate_features(paths, features)
+    for problem in problems:
+        warnings.warn(f'{features_path}: {problem}', DegenerateFeaturesWarning, stacklevel=2)
+    # Any test image is welcome (a file made for all-search also serves indoor search); the
+    # protocol's own images must all be there (checked by evaluate_with_info).
+    every_mode = dict(protocol, modes=SYSU_MODES) if dataset == 'sysu' else protocol
+    known = {r.path for r in test_records(ds, None, every_mode)}
     unknown = [p for p in paths if p not in known]
     if unknown:
         raise ValueError(f'{features_path}: {len(unknown)} path(s) are not test images of {dataset}'
@@ -103,7 +135,28 @@ def score(features_path: str | Path, dataset: str, root: str | Path, *, mode: st
                 direction=protocol.get('directions', (None,))[0], distance=distance,
                 trials=len(result.per_trial), n_query=sizes.n_query, n_gallery=n_gallery,
                 n_candidates=sizes.n_candidates)
-    return {**meta, **result.to_dict()}
+    return {**meta, **result.to_dict(), 'warnings': problems}
+
+
+class DegenerateFeaturesWarning(UserWarning):
+    """The features cannot tell images apart (all equal, or zero vectors): the metrics are noise."""
+
+
+def degenerate_features(paths: list[str], features: np.ndarray) -> list[str]:
+    """What makes ``features`` unable to rank a gallery: zero-norm rows, all rows equal."""
+    out = []
+    norms = np.linalg.norm(features.astype(np.float64), axis=1)
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        out.append(f'{zero.size} of {len(features)} feature rows are all zeros (e.g. '
+                   f'{paths[zero[0]]}): they have no direction, so their distances to every image '
+                   'are equal and their ranks are decided by ties; check the model and the '
+                   'extraction')
+    if len(features) > 1 and zero.size < len(features) and (features == features[0]).all():
+        out.append(f'all {len(features)} feature rows are identical: the model gives every image '
+                   'the same feature, so the metrics measure tie-breaking, not the model; check '
+                   'the model and the extraction')
+    return out
 
 
 def format_result(result: dict[str, Any]) -> str:

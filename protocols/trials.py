@@ -153,13 +153,15 @@ def seeded_gallery(dataset: SYSUMM01, mode: str, shots: int, trial: int,
 
 
 def sysu_galleries(dataset: SYSUMM01, mode: str, shots: int, sampler: str = 'official',
-                   trials: int = SYSU_NUM_TRIALS, perm: dict | None = None) -> list[np.ndarray]:
-    """Gallery index arrays (into ``dataset.gallery_candidates()``) for trials 0..trials-1."""
+                   trials: int = SYSU_NUM_TRIALS, perm: dict | None = None,
+                   candidates: Sequence[ImageRecord] | None = None) -> list[np.ndarray]:
+    """Gallery index arrays (into ``candidates``, default ``dataset.gallery_candidates()``; it must
+    hold the images of the mode's gallery cameras) for trials 0..trials-1."""
     if sampler not in SYSU_SAMPLERS:
         raise ValueError(f'SYSU sampler must be one of {SYSU_SAMPLERS}, got {sampler!r}')
     if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or not 1 <= trials <= SYSU_NUM_TRIALS:
         raise ValueError(f'SYSU trials must be an integer in 1..{SYSU_NUM_TRIALS}, got {trials!r}')
-    candidates = dataset.gallery_candidates()
+    candidates = dataset.gallery_candidates() if candidates is None else candidates
     if sampler == 'official':
         perm = load_rand_perm(dataset.rand_perm_path) if perm is None else perm
         return [official_gallery(dataset, perm, mode, shots, t, candidates) for t in range(trials)]

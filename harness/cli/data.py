@@ -8,6 +8,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from protocols.datasets import DATASETS, load_dataset
+from protocols.datasets.synthetic import DEFAULT_GAP
 from protocols.datasets.images import raise_for_problems, verify_images
 
 
@@ -35,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     synth.add_argument('--out', required=True, type=Path)
     synth.add_argument('--ids', type=int, help='number of identities (default: the generator default)')
     synth.add_argument('--seed', type=int, default=0)
+    synth.add_argument('--gap', type=float, metavar='G',
+                       help='modality gap in [0, 1]: each material\'s infrared tone is (1 - G) x '
+                            'the grey level of its colour + G x an independent draw (0: infrared '
+                            '= grey image of the visible; 1: infrared independent of colour; '
+                            f'default {DEFAULT_GAP}, see docs/synthetic-data.md)')
     synth.set_defaults(func=run_synth)
     return p
 
@@ -97,7 +103,7 @@ def run_synth(args: argparse.Namespace) -> int:
     from protocols.datasets.synthetic import generate
 
     kwargs = {} if args.ids is None else {'ids': args.ids}
-    out = generate(args.dataset, args.out, seed=args.seed, **kwargs)
+    out = generate(args.dataset, args.out, seed=args.seed, gap=args.gap, **kwargs)
     print(f'wrote synthetic {args.dataset} to {out}; check it with: '
           f'vireid data check --dataset {args.dataset} --root {out}')
     return 0

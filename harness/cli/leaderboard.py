@@ -13,8 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from mmengine.config import DictAction
-
+from harness.cli.options import add_cfg_options, positive_int
 from harness.leaderboard.plan import DEMO_REGDB_SPLITS, REGDB_SPLITS, build_plan, parse_splits, run_state
 from harness.leaderboard.worker import DEFAULT_RUNNER
 
@@ -42,28 +41,35 @@ def register(sub: argparse._SubParsersAction) -> None:
                      f'{",".join(map(str, DEMO_REGDB_SPLITS))} with --demo)')
     sel.add_argument('--demo', action='store_true',
                      help='demo configs on synthetic SYSU-MM01 and RegDB generated once into OUT/data/')
+    sel.add_argument('--untrained', action=argparse.BooleanOptionalAction, default=None,
+                     help="also score each run's network untrained (its initial weights): rows "
+                     "with source 'untrained', the floor training must beat (default: on with "
+                     "--demo, else off)")
     sel.add_argument('--rerun', action='store_true', help='train again even runs that are done')
-    sel.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                     help='override config keys in every run, e.g. train_cfg.max_epochs=2')
+    add_cfg_options(sel, 'override config keys in every run, e.g. train_cfg.max_epochs=2')
     io = p.add_argument_group('where')
     io.add_argument('--out', default='work_dirs/leaderboard', help='runs, records and tables (default %(default)s)')
     io.add_argument('--data-root-sysu', help='SYSU-MM01 root (default: the protocol config data_root)')
     io.add_argument('--data-root-regdb', help='RegDB root (default: the protocol config data_root)')
     io.add_argument('--no-plots', action='store_true', help='skip the CMC plots in OUT/tables')
-    io.add_argument('--reported', help='reported results CSV (default: results/reported.csv of this tree; '
-                    '"" for none)')
+    io.add_argument('--figures', action='store_true',
+                    help='draw `vireid figures` for every finished run (RUN_DIR/figures; '
+                         'with --rerun, redrawn)')
+    io.add_argument('--reported', help='reported results CSV (default: the one shipped with '
+                    'vireid-bench, results/reported.csv; "" for none)')
     how = p.add_argument_group('how')
     how.add_argument('--launcher', choices=['local', 'slurm', 'inline'], default='local',
                      help='local: one subprocess per run, --jobs at a time; slurm: one submitit job per run; '
                      'inline: in this process (debugging)')
-    how.add_argument('--jobs', type=int, default=None,
+    how.add_argument('--jobs', type=positive_int, default=None,
                      help='local runs at a time (default 1; with --demo one per CPU core, each run '
                           'single-threaded: small demo models use one core each better than two)')
     how.add_argument('--partition', help='Slurm partition')
-    how.add_argument('--gpus-per-run', type=int, default=1,
+    how.add_argument('--gpus-per-run', type=positive_int, default=1,
                      help='GPUs per run; above 1 the run goes through torchrun (default 1)')
-    how.add_argument('--cpus-per-run', type=int, help='Slurm CPUs per run')
-    how.add_argument('--time-min', type=int, default=2880, help='Slurm time limit per run, minutes')
+    how.add_argument('--cpus-per-run', type=positive_int, help='Slurm CPUs per run')
+    how.add_argument('--time-min', type=positive_int, default=2880,
+                     help='Slurm time limit per run, minutes')
     how.add_argument('--dry-run', action='store_true', help='print the plan and each run\'s state; run nothing')
     how.add_argument('--seconds-per-iter', metavar='S',
                      help='training seconds per iteration for the cost plan: one number, or '
@@ -86,6 +92,8 @@ def base_argv(args: argparse.Namespace) -> list[str]:
     argv = ['--out', args.out]
     if args.demo:
         argv.append('--demo')
+    if args.untrained is not None:
+        argv.append('--untrained' if args.untrained else '--no-untrained')
     for flag, value in (('--data-root-sysu', args.data_root_sysu), ('--data-root-regdb', args.data_root_regdb),
                         ('--reported', args.reported)):
         if value is not None:
@@ -137,16 +145,34 @@ def plan_from_args(args: argparse.Namespace, methods: dict | None = None):
             roots[ds] = roots.get(ds) or str(out / 'data' / ds)
     runs = build_plan(methods, out, names=_csv(args.methods), datasets=datasets, kinds=kinds,
                       configs=_csv(args.configs), regdb_splits=splits, data_roots=roots,
-                      cfg_options=args.cfg_options)
+                      cfg_options=args.cfg_options,
+                      untrained=args.demo if args.untrained is None else args.untrained)
     return runs, roots
+
+
+def check_run_options(runs) -> None:
+    """Refuse a bad --cfg-options (unknown key, wrong value, protocol field) before any run starts:
+    every run of a config would fail the same way."""
+    from harness.engine.config import check_protocol_unchanged, load_config
+    checked = set()
+    for r in runs:
+        if r.config not in checked:
+            checked.add(r.config)
+            check_protocol_unchanged(load_config(r.config, r.run_options()))
 
 
 def print_plan(runs, args: argparse.Namespace) -> None:
     from harness.leaderboard.launchers import worker_command
     print(f'{len(runs)} runs under {args.out}/runs (launcher {args.launcher}'
           + (f', {local_jobs(args)} at a time' if args.launcher == 'local' else '') + '):')
+    from harness.engine.progress import format_progress, read_progress
     for r in runs:
-        print(f'  {run_state(r):8s} {r.key:50s} kind={r.kind} data_root={r.data_root or "(config)"}')
+        state = run_state(r)
+        prog = read_progress(r.work_dir) if state in ('busy', 'partial') else None
+        # A Slurm job on another node is followed the same way: its progress file is in its run dir.
+        where = f' [{format_progress(prog)}]' if prog else ''
+        root = r.data_root or '(config)'
+        print(f'  {state:8s} {r.key:50s} kind={r.kind} data_root={root}{where}')
     if runs and args.launcher != 'inline':
         cmd = worker_command(runs[0], args.runner, args.rerun, args.gpus_per_run)
         spec = json.dumps(runs[0].to_dict(), sort_keys=True)
@@ -160,13 +186,15 @@ def print_plan(runs, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     from harness.leaderboard.session import prepare_demo_data, run_leaderboard
-    from harness.tables.export import default_reported
+    from harness.tables.export import default_reported, missing_reported_warning
 
     out = Path(args.out)
     runs, roots = plan_from_args(args, methods)
     if not runs:
         raise ValueError('nothing to run: no installed method has a config matching --methods/--configs/'
                          '--datasets/--kinds (see `vireid methods`)')
+    if args.cfg_options and args.runner == DEFAULT_RUNNER:   # (another engine reads its own way)
+        check_run_options(runs)
     if args.dry_run:
         print_plan(runs, args)
         return 0
@@ -176,9 +204,11 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
               flush=True)
         prepare_demo_data(out, wanted)
     reported = (args.reported or None) if args.reported is not None else default_reported()
+    if args.reported is None and reported is None:
+        print(missing_reported_warning(), file=sys.stderr)
     try:
         summary = run_leaderboard(runs, make_launcher(args, out), out, rerun=args.rerun, base_argv=base_argv(args),
-                                  reported=reported, plots=not args.no_plots)
+                                  reported=reported, plots=not args.no_plots, figures=args.figures)
     except KeyboardInterrupt:
         # Workers were stopped; finished runs are recorded and interrupted ones resume from their checkpoint.
         print(f'\n[leaderboard] interrupted; start the same command again to resume (finished runs are kept, '
@@ -191,5 +221,8 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     if summary.get('problems'):
         print(summary['problems'])
     if summary.get('tables_dir'):
-        print(f'Tables written to {summary["tables_dir"]}/')
-    return 1 if summary['failed'] else 0
+        tables = summary['tables_dir']
+        print(f'Tables written to {tables}/ (the page: {tables}/index.html)')
+    for failure in summary['figure_failures']:
+        print(f"figures of {failure['run_dir']} failed: {failure['error']}")
+    return 1 if summary['failed'] or summary['figure_failures'] else 0

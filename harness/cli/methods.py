@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from mmengine.config import Config
 from tabulate import tabulate
 
+from harness.engine.config import read_config
 from harness.plugins import discover
 
 
@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     for name, spec in sorted(discover().items()):
         first = [name, spec.title, spec.distribution, 'yes' if spec.converter else 'no']
         for f in spec.config_files():
-            cfg = Config.fromfile(str(f))
+            cfg = read_config(f)   # a broken plugin config is named, not a traceback
             entry = cfg.get('entry', {})
             kind = entry.get('kind', '?') + (f" {entry['row']}" if entry.get('row') else '')
             rows.append(first + [cfg.get('protocol_base', '?'), kind, f.name])

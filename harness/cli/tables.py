@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -11,18 +12,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                        'is read; failed and unfinished runs are listed, not tabulated.')
     p.add_argument('--records', required=True, help='folder holding record.json files (e.g. a leaderboard --out)')
     p.add_argument('--out', help='where the tables go (default RECORDS/tables)')
-    p.add_argument('--reported', help='reported results CSV (default: results/reported.csv of this tree; "" for none)')
+    p.add_argument('--reported', help='reported results CSV (default: the one shipped with '
+                   'vireid-bench, results/reported.csv; "" for none)')
     p.add_argument('--no-plots', action='store_true', help='skip the CMC plots')
     p.add_argument('--debug', action='store_true', help='show tracebacks')
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.tables.export import build_tables, default_reported
+    from harness.tables.export import build_tables, default_reported, missing_reported_warning
 
     out = Path(args.out) if args.out else Path(args.records) / 'tables'
     reported = (args.reported or None) if args.reported is not None else default_reported()
+    if args.reported is None and reported is None:
+        print(missing_reported_warning(), file=sys.stderr)
     built = build_tables(args.records, out, reported=reported, plots=not args.no_plots)
     print(built['markdown'])
-    print(f'{len(built["files"])} files written to {out}/')
+    print(f'{len(built["files"])} files written to {out}/; the page: {out / "index.html"}')
     return 0

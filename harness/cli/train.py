@@ -4,15 +4,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mmengine.config import DictAction
-
-from harness.plugins import discover
+from harness.cli.options import add_cfg_options
+from harness.plugins import discover, resolve_config
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument('--data-root', help='dataset root (overrides the config data_root)')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                   help='override config keys, e.g. train_cfg.max_epochs=2')
+    add_cfg_options(p, 'override config keys, e.g. train_cfg.max_epochs=2 log.interval=10 (an '
+                       'unknown key is refused; protocol fields need --allow-protocol-change)')
     p.add_argument('--launcher', default='none', choices=['none', 'pytorch', 'slurm'],
                    help='"pytorch" under torchrun for multi-GPU training')
     p.add_argument('--debug', action='store_true', help='show tracebacks')
@@ -24,7 +23,7 @@ def default_work_dir(config: str) -> str:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser('train', help='train a method config and score it on its protocol')
-    p.add_argument('config')
+    p.add_argument('config', help='config file, or an installed plugin\'s config name (agw_sysu)')
     p.add_argument('--work-dir', help='run directory (default work_dirs/<config name>)')
     p.add_argument('--resume', action='store_true',
                    help='continue from WORK_DIR/last_checkpoint (a finished run is only re-tested)')
@@ -38,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.engine.run import run_experiment
     from harness.engine.report import print_record_summary
     discover()
+    args.config = str(resolve_config(args.config))
     record = run_experiment(args.config, args.work_dir or default_work_dir(args.config),
                             data_root=args.data_root, cfg_options=args.cfg_options, resume=args.resume,
                             allow_protocol_change=args.allow_protocol_change, launcher=args.launcher)

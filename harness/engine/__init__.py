@@ -1,2 +1,3 @@
 """mmengine glue: hooks, the ReID metric, config loading and the experiment runner."""
-from harness.engine import hooks, metric, schedulers  # noqa: F401  (register into harness registries)
+# Registers the hooks, metric and schedulers into the harness registries.
+from harness.engine import hooks, metric, progress, schedulers  # noqa: F401

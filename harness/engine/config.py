@@ -1,34 +1,76 @@
-"""Loading a method config over its protocol base, and refusing protocol changes."""
+"""Loading a method config over its protocol base, checking overrides, refusing protocol changes.
+
+A config has three layers (``protocols/configs/``): the runtime settings every run shares
+(``_runtime.py``: logging, checkpoint keeping, visualizer, hooks, environment), the protocol base
+that includes them (``sysu.py``, ``regdb.py``: what is trained and tested, and how), and the method
+config laid over both. Runtime settings may change freely and reach the mmengine Runner; protocol
+fields may not (unless the run is labelled non-comparable); method fields are the method's own.
+"""
 from __future__ import annotations
 
+import ast
+import difflib
 import hashlib
+import inspect
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
 from mmengine.config import Config
 
 import protocols
+from harness.errors import ConfigError
 from protocols.evaluation import check_protocol
 
 PROTOCOL_CONFIG_DIR = Path(protocols.__file__).parent / 'configs'
+RUNTIME_CONFIG = PROTOCOL_CONFIG_DIR / '_runtime.py'
 # Set per machine or varied by the leaderboard, so changing them keeps results comparable.
 FREE_KEYS = ('data_root', 'protocol.split')
 # May change, but the run is then labelled optimistic (test-set model selection).
 LABELLED_KEYS = ('selection',)
 SELECTION_RULES = ('final', 'best-test-rank1')
+# Keys the engine reads when present (with a default otherwise), so no config needs to set them.
+OPTIONAL_KEYS = (
+    'selection.epochs',                      # evaluated epochs of the optimistic rule
+    'train_dataloader.num_workers', 'train_dataloader.batch_size',
+    'test.batch_size', 'test.num_workers', 'test.distance', 'test.keep_features',
+    'amp.enabled', 'amp.dtype', 'channels_last', 'cudnn_benchmark', 'cache_dir',
+    'custom_hooks', 'param_scheduler', 'train_pipeline',
+    'entry.method', 'entry.kind', 'entry.label', 'entry.row',
+    'randomness.diff_rank_seed',
+)
 
 
-class ProtocolChangeError(ValueError):
+class ProtocolChangeError(ConfigError):
     """A config changes a field the protocol owns."""
 
 
 def protocol_config_path(name: str) -> Path:
     path = PROTOCOL_CONFIG_DIR / f'{name}.py'
-    if not path.is_file():
-        known = sorted(p.stem for p in PROTOCOL_CONFIG_DIR.glob('*.py'))
-        raise ValueError(f'protocol_base = {name!r} names no protocol config; choose one of {known}')
+    if name.startswith('_') or not path.is_file():
+        known = sorted(p.stem for p in PROTOCOL_CONFIG_DIR.glob('*.py')
+                       if not p.stem.startswith('_'))
+        raise ConfigError(f'protocol_base = {name!r} names no protocol config; choose one of '
+                          f'{known}')
     return path
+
+
+def read_config(path: str | Path) -> Config:
+    """``Config.fromfile`` with a message naming the file (and line) when it cannot be read."""
+    try:
+        return Config.fromfile(str(path))
+    except OSError:
+        raise     # unreadable: the CLI names the path and the fix
+    except SyntaxError as err:
+        cause = err.__cause__ if isinstance(err.__cause__, SyntaxError) else err
+        where = f' line {cause.lineno}' if cause.lineno else ''
+        raise ConfigError(f'{path}{where}: syntax error ({cause.msg}); fix the config '
+                          'file') from None
+    except Exception as err:
+        first = str(err).splitlines()[0] if str(err) else ''
+        raise ConfigError(f'{path} cannot be read as a config ({type(err).__name__}: {first}); '
+                          'fix the config file') from None
 
 
 def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) -> Config:
@@ -38,23 +80,252 @@ def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) 
     relative ``_base_`` path (mmengine's ``pkg::`` bases need pkg_resources, gone here).
     """
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f'config file {path} does not exist; list the configs with '
+                                '`vireid methods`')
     if not path.is_file():
-        raise FileNotFoundError(f'config file {path} does not exist')
-    method = Config.fromfile(str(path))
+        raise ConfigError(f'config {path} is a folder; give a config file (e.g. {path}/<name>.py)')
+    method = read_config(path)
     base_name = method.get('protocol_base')
     if base_name is None:
-        raise ValueError(f"{path} sets no protocol_base; add protocol_base = 'sysu' (or 'regdb') so "
-                         'the config inherits the protocol every method shares')
-    cfg = Config.fromfile(str(protocol_config_path(base_name)))
+        raise ConfigError(f"{path} sets no protocol_base; add protocol_base = 'sysu' (or 'regdb') "
+                          'so the config inherits the protocol every method shares')
+    cfg = read_config(protocol_config_path(base_name))
     cfg.merge_from_dict(method.to_dict())
+    _complete_protocol(cfg, path)
     if cfg_options:
+        check_options(cfg, cfg_options)
         cfg.merge_from_dict(dict(cfg_options))
-    cfg.protocol = check_protocol(cfg.protocol['dataset'], cfg.protocol)
+        _complete_protocol(cfg, path)
     selection = cfg.get('selection', {}).get('rule', 'final')
     if selection not in SELECTION_RULES:
-        raise ValueError(f'selection.rule = {selection!r} in {path}; choose one of {SELECTION_RULES}')
+        raise ConfigError(f'selection.rule = {selection!r} in {path}; choose one of '
+                          f'{SELECTION_RULES}')
     cfg.config_file = str(path)
     return cfg
+
+
+def _complete_protocol(cfg: Config, path: Path) -> None:
+    """Validate ``cfg.protocol`` and fill in the protocol's defaults (every field gets a key)."""
+    try:
+        cfg.protocol = check_protocol(cfg.protocol['dataset'], cfg.protocol)
+    except ValueError as err:
+        raise ConfigError(f'{path}: {err}') from None
+
+
+# --------------------------------------------------------------------------------------------------
+# --cfg-options: every key must exist (or be one a component accepts), every value fit its key
+
+
+def check_options(cfg: Config, options: Mapping[str, Any]) -> None:
+    """Refuse an override whose key the run would not use (a typo would otherwise be ignored and
+    the run recorded as if it had the setting), naming the closest known key, and a value of the
+    wrong kind, naming its key.
+
+    A key is known when the config (runtime, protocol or method layer) has it, when the engine
+    reads it (:data:`OPTIONAL_KEYS`), or when it lies under a component that checks its own
+    arguments: a dict with a registered ``type`` whose constructor takes that argument (e.g.
+    ``model.margin``, ``default_hooks.logger.interval``), or a dict inside a model (the model
+    validates its sub-configs such as ``model.backbone``).
+    """
+    tree = cfg.to_dict()
+    for key, value in options.items():
+        if not isinstance(key, str) or not key or any(not part for part in key.split('.')):
+            raise ConfigError(f'--cfg-options: {key!r} is not a config key like '
+                              'train_cfg.max_epochs')
+        if key in OPTIONAL_KEYS:
+            continue
+        _check_key(tree, key)
+        old = _lookup(tree, key.split('.'))
+        if old is not _MISSING:
+            _check_value(key, old, value)
+
+
+_MISSING = object()
+
+
+def _lookup(tree: Any, parts: list[str]) -> Any:
+    node = tree
+    for part in parts:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def _check_key(tree: dict, key: str) -> None:
+    parts = key.split('.')
+    node: Any = tree
+    typed_above = False      # inside a component that validates its own arguments
+    for depth, part in enumerate(parts):
+        here = '.'.join(parts[:depth])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f'--cfg-options {key}: {here} is a list of {len(node)} item(s); '
+                                  f'address an item as {here}.0 ... {here}.{max(len(node) - 1, 0)}')
+            node = node[int(part)]
+            continue
+        if not isinstance(node, Mapping):
+            raise ConfigError(f'--cfg-options {key}: {here} is {node!r}, not a dict, so it has no '
+                              f'key {part!r}; set {here}=VALUE instead')
+        if part in node:
+            typed_above = typed_above or _is_component(node)
+            node = node[part]
+            continue
+        accepts = _accepted_arguments(node) if depth else None
+        if accepts is not None and (part in accepts or accepts == {'**'}):
+            return
+        if accepts is None and (typed_above or (depth and parts[0] == 'model')):
+            return    # a sub-config the enclosing component validates when it is built
+        known = sorted({*_flat_keys(tree), *OPTIONAL_KEYS}
+                       | ({f'{here}.{a}' for a in accepts if a != '**'} if accepts else set()))
+        raise ConfigError(_unknown_key_message(key, known, tree))
+
+
+def _unknown_key_message(key: str, known: list[str], tree: dict) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        hint = f'did you mean {close[0]}?'
+    else:
+        parent = key.rsplit('.', 1)[0] if '.' in key else ''
+        siblings = [k for k in known if parent and k.startswith(parent + '.')]
+        hint = (f'keys under {parent}: {", ".join(siblings[:12])}' if siblings
+                else f'top-level keys: {", ".join(sorted(tree))}')
+    return f'--cfg-options {key}: no such config key (the run would ignore it); {hint}'
+
+
+def _check_value(key: str, old: Any, new: Any) -> None:
+    number = (int, float)
+    if isinstance(old, bool):
+        ok = isinstance(new, (bool, str))
+        kind = 'True or False'
+    elif isinstance(old, int):
+        ok = isinstance(new, int) and not isinstance(new, bool)
+        kind = f'an integer (like {old})'
+    elif isinstance(old, float):
+        ok = isinstance(new, number) and not isinstance(new, bool)
+        kind = f'a number (like {old})'
+    elif isinstance(old, (list, tuple)):
+        ok = isinstance(new, (list, tuple))
+        kind = f'a list like {_fmt_list(old)}'
+    elif isinstance(old, Mapping):
+        ok = isinstance(new, Mapping)
+        kind = f'a dict; set its keys one by one ({key}.{next(iter(old), "KEY")}=VALUE)'
+    else:
+        return
+    if not ok:
+        raise ConfigError(f'--cfg-options {key}={new!r}: expected {kind}')
+
+
+def _fmt_list(value: list | tuple) -> str:
+    if all(isinstance(v, (int, float, str)) for v in value):
+        return '[' + ','.join(map(str, value)) + ']'
+    return '[...]'
+
+
+def _is_component(node: Mapping) -> bool:
+    return isinstance(node.get('type'), str)
+
+
+def _accepted_arguments(node: Mapping) -> set[str] | None:
+    """Constructor arguments of the registered ``type`` of ``node`` ({'**'}: any), else None."""
+    if not _is_component(node):
+        return None
+    return _constructor_arguments(node['type'])
+
+
+def _constructor_arguments(type_name: str) -> set[str] | None:
+    cls = _registered_class(type_name)
+    if cls is None:
+        return None
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return {'**'}
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _registered_class(type_name: str) -> type | None:
+    """The class a ``type=`` names in the harness scope (method plugins and mmengine included)."""
+    import mmengine.hooks  # noqa: F401  (registers mmengine's hooks, optimizers, visualizers)
+    import mmengine.optim  # noqa: F401
+    import mmengine.runner  # noqa: F401
+    import mmengine.visualization  # noqa: F401
+    from mmengine.registry import DefaultScope
+
+    from harness import registry
+    from harness.plugins import discover
+    discover()
+    with DefaultScope.overwrite_default_scope(registry.SCOPE):
+        for reg in (registry.MODELS, registry.HOOKS, registry.VISBACKENDS, registry.VISUALIZERS,
+                    registry.LOG_PROCESSORS, registry.OPTIMIZERS, registry.OPTIM_WRAPPERS,
+                    registry.PARAM_SCHEDULERS, registry.DATA_SAMPLERS, registry.TRANSFORMS):
+            try:
+                cls = reg.get(type_name)
+            except Exception:   # a registry that cannot import its locations says nothing here
+                cls = None
+            if cls is not None:
+                return cls
+    return None
+
+
+def _flat_keys(tree: Any, prefix: str = '') -> list[str]:
+    out = []
+    if isinstance(tree, Mapping):
+        for k, v in tree.items():
+            out.append(f'{prefix}{k}')
+            out += _flat_keys(v, f'{prefix}{k}.')
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            out += _flat_keys(v, f'{prefix}{i}.')
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Runtime settings and protocol fields
+
+
+@lru_cache(maxsize=None)
+def runtime_keys() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(runtime key paths, top-level keys only the runtime layer sets) from ``_runtime.py``."""
+    runtime = Config.fromfile(str(RUNTIME_CONFIG)).to_dict()
+    protocol_tops: set[str] = set()
+    for path in PROTOCOL_CONFIG_DIR.glob('*.py'):
+        if not path.stem.startswith('_'):
+            protocol_tops |= _assigned_names(path)
+    return tuple(_flatten(runtime)), tuple(sorted(set(runtime) - protocol_tops))
+
+
+def is_runtime_key(key: str) -> bool:
+    """Whether ``key`` is a runtime setting (free to change; it never changes a result)."""
+    paths, tops = runtime_keys()
+    return key.split('.')[0] in tops or any(key == p or key.startswith(p + '.') for p in paths)
+
+
+def _drop_runtime(tree: Mapping, prefix: str = '') -> dict:
+    out = {}
+    for k, v in tree.items():
+        key = f'{prefix}{k}'
+        if is_runtime_key(key):
+            continue
+        out[k] = _drop_runtime(v, key + '.') if isinstance(v, Mapping) else v
+    return out
+
+
+def _assigned_names(path: Path) -> set[str]:
+    """Top-level names a config file assigns itself (not through ``_base_``)."""
+    tree = ast.parse(path.read_text(encoding='utf-8'))
+    names = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) else []
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names - {'_base_'}
 
 
 def _flatten(obj: Any, prefix: str = '') -> dict[str, Any]:
@@ -79,7 +350,9 @@ def protocol_changes(cfg: Config) -> dict[str, tuple[Any, Any]]:
             continue
         b, f = _flatten(base[top], f'{top}.'), _flatten(final.get(top, '<removed>'), f'{top}.')
         for key in sorted(set(b) | set(f)):
-            if key in FREE_KEYS or b.get(key, '<absent>') == f.get(key, '<absent>'):
+            if key in FREE_KEYS or is_runtime_key(key):
+                continue
+            if b.get(key, '<absent>') == f.get(key, '<absent>'):
                 continue
             changes[key] = (b.get(key, '<absent>'), f.get(key, '<absent>'))
     return changes
@@ -103,7 +376,9 @@ def is_optimistic(cfg: Config) -> bool:
 
 def config_hash(cfg: Config) -> str:
     """Hash of the effective config (what was run), stable across dict orderings."""
-    # Machine-specific keys do not change what was run.
-    cfg_dict = {k: v for k, v in cfg.to_dict().items() if k not in ('data_root', 'config_file', 'work_dir')}
+    # Machine-specific keys and runtime settings (logging, checkpoint keeping, ...) do not change
+    # what was run.
+    cfg_dict = _drop_runtime({k: v for k, v in cfg.to_dict().items()
+                              if k not in ('data_root', 'config_file', 'work_dir')})
     text = json.dumps(cfg_dict, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()

@@ -1,4 +1,4 @@
-"""Hooks that make mmengine runs resumable and exact under torch >= 2.6 (engine_notes.md §5, §6)."""
+"""Hooks that make mmengine runs resumable and exact under torch >= 2.6 (docs/engine.md)."""
 from __future__ import annotations
 
 import random
@@ -34,12 +34,17 @@ class SafeCheckpointHook(Hook):
     mmengine stores ``HistoryBuffer`` objects and numpy scalars, which torch >= 2.6 refuses to
     unpickle by default (mmengine#1655). They become plain dicts of tensors on save and are
     rebuilt on load (``after_load_checkpoint`` runs before the message hub is restored).
+
+    Also stamps ``meta`` (see :func:`harness.checkpoints.describe_model`: method, config, config
+    hash, number of classes) into every checkpoint, so that it loads without its dataset.
     """
 
     priority = 'VERY_LOW'
 
-    def __init__(self, num_classes: int | None = None) -> None:
-        self.num_classes = num_classes
+    def __init__(self, meta: dict | None = None, num_classes: int | None = None) -> None:
+        self.meta = dict(meta or {})
+        if num_classes is not None:
+            self.meta['num_classes'] = int(num_classes)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         hub = checkpoint.get('message_hub')
@@ -52,8 +57,7 @@ class SafeCheckpointHook(Hook):
                 for k, b in hub['log_scalars'].items())
             hub['runtime_info'] = to_plain(hub['runtime_info'])
         meta = to_plain(checkpoint.get('meta', {}))
-        if self.num_classes is not None:
-            meta['num_classes'] = int(self.num_classes)
+        meta.update(self.meta)
         checkpoint['meta'] = meta
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:

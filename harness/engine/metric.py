@@ -1,6 +1,7 @@
 """The mmengine metric: features of every test image in, every protocol setting out."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -11,8 +12,14 @@ from mmengine.evaluator import BaseMetric
 from harness.registry import METRICS
 from protocols.evaluation import evaluate, test_records
 from protocols.metrics import ProtocolResult
+from protocols.scoring import save_features
 
 REPORTED_KEYS = ('R1', 'R10', 'R20', 'mAP', 'mINP')
+# The test's features are kept with the record (``features.npz``, the file `vireid score` reads
+# and `vireid figures` reuses) unless the config says ``test = dict(keep_features=False)``; above
+# this size only ``keep_features=True`` keeps them. 2048-d features of the whole SYSU-MM01 test
+# set are ~87 MB, less than one ResNet-50 checkpoint with its optimizer state.
+KEEP_FEATURES_MAX_BYTES = 128 * 2**20
 
 
 def selection_score(results: dict[str, ProtocolResult]) -> float:
@@ -42,6 +49,8 @@ class VIReIDMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.dataset, self.data_root, self.protocol, self.distance = dataset, data_root, dict(protocol), distance
         self.results_by_setting: dict[str, ProtocolResult] = {}
+        # (paths, N x D), the last test's; a tensor stays on its device until it is saved
+        self.features: tuple[list[str], np.ndarray | torch.Tensor] | None = None
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         gather_on_host = get_world_size() > 1
@@ -72,9 +81,25 @@ class VIReIDMetric(BaseMetric):
                                'the model diverged — lower the learning rate or check AMP')
         if feats.device.type == 'cpu':
             feats = feats.numpy()  # the host path: faster on a CPU than torch's sort
+        self.features = ([r.path for r in records], feats)   # still on the device, if any
         self.results_by_setting = evaluate(self.dataset, self.data_root, self.protocol, records, feats,
                                            distance=self.distance)
         out = {f'{setting}/{k}': res.mean[k] for setting, res in self.results_by_setting.items()
                for k in REPORTED_KEYS}
         out['selection_score'] = selection_score(self.results_by_setting)
         return out
+
+
+def keep_test_features(metric: VIReIDMetric, keep: bool | None, out: str | Path) -> str | None:
+    """Writes the metric's last test features to ``out`` when ``keep`` (None: when small); returns
+    the file name for the record, or None when nothing was written."""
+    if metric.features is None or keep is False:
+        return None
+    paths, feats = metric.features
+    nbytes = feats.element_size() * feats.nelement() if isinstance(feats, torch.Tensor) \
+        else feats.nbytes
+    if keep is None and nbytes > KEEP_FEATURES_MAX_BYTES:
+        return None
+    if isinstance(feats, torch.Tensor):
+        feats = feats.cpu().numpy()
+    return save_features(out, paths, feats).name

@@ -6,20 +6,27 @@ base) into the Runner's config, so methods never write dataloaders, evaluators o
 from __future__ import annotations
 
 import copy
+import sys
 import time
 import traceback
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from harness.data.datasets import train_set
-from harness.engine.config import (check_protocol_unchanged, config_hash, is_optimistic, load_config)
 from harness.atomic import write_json_atomic
+from harness.checkpoints import describe_model, latest_checkpoint
+from harness.data.datasets import train_set
+from harness.engine.config import check_protocol_unchanged, config_hash, is_optimistic, load_config
 from harness.engine.provenance import collect, now
+from harness.engine.runner import HarnessRunner
+from harness.errors import HarnessError, RunFailed, describe
+from harness.leaderboard.records import RECORD_SOURCES
+from protocols.chance import gallery_identities
 from protocols.datasets import load_dataset
 
 RECORD = 'record.json'
@@ -43,7 +50,7 @@ def _dataloader(cfg: Config, train: bool) -> dict:
     out = dict(num_workers=workers, persistent_workers=False, pin_memory=torch.cuda.is_available(),
                collate_fn=dict(type='default_collate'))
     if workers:
-        # Per-epoch, resumable augmentation streams in workers (engine_notes §6).
+        # Per-epoch, resumable augmentation streams in workers (docs/engine.md, "Exact resume").
         out['worker_init_fn'] = dict(type='harness.seed_worker')
     if train:
         sampler = dict(cfg.sampler)
@@ -83,6 +90,44 @@ def without_pretrained(model: dict) -> dict:
     return model
 
 
+def _merged(base: dict, over: Mapping | None) -> dict:
+    """``over`` laid over ``base``, recursively for dicts (a runtime section over the defaults)."""
+    out = copy.deepcopy(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def runtime_settings(cfg: Config) -> dict[str, Any]:
+    """The Runner arguments the runtime layer (``protocols/configs/_runtime.py``) sets.
+
+    ``log``/``checkpoint`` fill the logger's and checkpoint hook's arguments and ``default_hooks``
+    wins over them; ``visualizer.vis_backends`` may name backends by type alone
+    (``[LocalVisBackend,TensorboardVisBackend]``).
+    """
+    hooks = dict(logger=dict(type='LoggerHook', interval=cfg.log['interval']),
+                 checkpoint=dict(type='CheckpointHook', interval=cfg.checkpoint['interval'],
+                                 max_keep_ckpts=cfg.checkpoint['max_keep_ckpts']))
+    out: dict[str, Any] = dict(default_hooks=_merged(hooks, cfg.get('default_hooks')))
+    visualizer = copy.deepcopy(cfg.get('visualizer'))
+    if isinstance(visualizer, dict) and visualizer.get('vis_backends') is not None:
+        visualizer['vis_backends'] = [dict(type=b) if isinstance(b, str) else b
+                                      for b in visualizer['vis_backends']]
+    out['visualizer'] = visualizer
+    if cfg.get('log_processor') is not None:
+        out['log_processor'] = copy.deepcopy(cfg.log_processor)
+    env = _merged(dict(cudnn_benchmark=bool(cfg.get('cudnn_benchmark', False)),
+                       mp_cfg=dict(mp_start_method='fork'), dist_cfg=dict(backend=None)),
+                  cfg.get('env_cfg'))
+    if env['dist_cfg'].get('backend') is None:
+        env['dist_cfg']['backend'] = 'nccl' if torch.cuda.is_available() else 'gloo'
+    out['env_cfg'] = env
+    return out
+
+
 def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bool = True,
                   resume: bool = True, load_from: str | None = None, launcher: str = 'none',
                   log_level: str = 'INFO') -> dict:
@@ -95,28 +140,27 @@ def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bo
     if channels_last:
         model['data_preprocessor'] = dict(model.get('data_preprocessor') or dict(type='ReIDDataPreprocessor'),
                                           channels_last=True)
+    # What a checkpoint says about itself, so that it loads without its config's dataset.
+    meta = describe_model(cfg.get('entry', {}).get('method'), num_classes,
+                          config=Path(cfg.config_file).name, config_hash=config_hash(cfg),
+                          dataset=cfg.protocol['dataset'])
     out: dict[str, Any] = dict(
         default_scope='harness',
         experiment_name=f'{Path(cfg.config_file).stem}_{uuid.uuid4().hex[:8]}',
         work_dir=str(work_dir), model=model,
         test_dataloader=_dataloader(cfg, train=False), test_cfg=dict(), test_evaluator=_evaluator(cfg),
-        default_hooks=dict(
-            logger=dict(type='LoggerHook', interval=cfg.log['interval']),
-            checkpoint=dict(type='CheckpointHook', interval=cfg.checkpoint['interval'],
-                            max_keep_ckpts=cfg.checkpoint['max_keep_ckpts'])),
-        custom_hooks=[dict(type='EpochSeedHook'), dict(type='SafeCheckpointHook', num_classes=num_classes)]
+        custom_hooks=[dict(type='EpochSeedHook'), dict(type='SafeCheckpointHook', meta=meta),
+                      dict(type='ProgressFileHook')]
         + ([dict(type='ChannelsLastHook')] if channels_last else []) + list(cfg.get('custom_hooks', [])),
         randomness=dict(cfg.randomness), launcher=launcher, log_level=log_level,
-        env_cfg=dict(cudnn_benchmark=bool(cfg.get('cudnn_benchmark', False)),
-                     mp_cfg=dict(mp_start_method='fork'),
-                     dist_cfg=dict(backend='nccl' if torch.cuda.is_available() else 'gloo')),
         resume=resume, load_from=load_from,
+        **runtime_settings(cfg),
     )
     if not train:
         return out
     optim_wrapper = dict(cfg.optim_wrapper)
     amp = cfg.get('amp', {})
-    # AmpOptimWrapper refuses CPUs (engine_notes §4): the harness, not the method, picks it.
+    # mmengine's AmpOptimWrapper refuses CPUs: the harness, not the method, picks the wrapper.
     if amp.get('enabled') and torch.cuda.is_available():
         optim_wrapper.update(type='AmpOptimWrapper', dtype=amp.get('dtype', 'float16'))
     else:
@@ -134,10 +178,17 @@ def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bo
 
 
 def build_runner(cfg: Config, work_dir: str | Path, train: bool = True, resume: bool = True,
-                 load_from: str | None = None, launcher: str = 'none', log_level: str = 'INFO') -> Runner:
+                 load_from: str | None = None, launcher: str = 'none', log_level: str = 'INFO',
+                 trusted: bool = False) -> Runner:
+    """A :class:`HarnessRunner` for ``cfg``: checkpoints are read safely and strictly
+    (``trusted``: with ``weights_only=False``) and written atomically."""
     num_classes = train_set(cfg.protocol['dataset'], cfg.data_root, cfg.protocol).num_classes
     rc = runner_config(cfg, work_dir, num_classes, train, resume, load_from, launcher, log_level)
-    return Runner.from_cfg(Config(rc))
+    runner = HarnessRunner.from_cfg(Config(rc))
+    runner.trusted = trusted
+    runner.method = cfg.get('entry', {}).get('method')
+    runner.config_file = cfg.config_file
+    return runner
 
 
 def _method_info(cfg: Config) -> dict[str, Any]:
@@ -158,31 +209,102 @@ def _results(runner: Runner) -> dict[str, Any]:
     return {k: v.to_dict() for k, v in metric.results_by_setting.items()}
 
 
-def run_experiment(config: str, work_dir: str, data_root: str | None = None,
-                   cfg_options: Mapping[str, Any] | None = None, resume: bool = True,
-                   allow_protocol_change: bool = False, launcher: str = 'none',
-                   log_level: str = 'INFO') -> dict[str, Any]:
-    """Train (resuming from ``work_dir/last_checkpoint``), test on every protocol setting, write
-    ``work_dir/record.json`` atomically and return the record. A failure is recorded, then raised."""
-    work_dir = Path(work_dir)
-    cfg = load_config(config, cfg_options)
-    if data_root is not None:
-        cfg.data_root = str(data_root)
-    comparable = check_protocol_unchanged(cfg, allow=allow_protocol_change)
-    record: dict[str, Any] = dict(
-        schema=SCHEMA, status='running', **_method_info(cfg), config=str(config),
+def _keep_features(runner: Runner, cfg: Config, work_dir: Path) -> str | None:
+    from mmengine.dist import is_main_process
+
+    from harness.engine.metric import keep_test_features
+    if not is_main_process():
+        return None
+    keep = cfg.get('test', {}).get('keep_features')
+    return keep_test_features(runner.test_evaluator.metrics[0], keep, work_dir / 'features.npz')
+
+
+def new_record(cfg: Config, config: str, work_dir: Path, comparable: bool,
+               source: str = 'reproduced') -> dict[str, Any]:
+    """The record of a run of ``cfg`` before it starts; ``source`` says where its weights come from:
+    'reproduced' (trained by this run), 'untrained' (its initial weights) or 'official'."""
+    if source not in RECORD_SOURCES:
+        raise ValueError(f'record source must be one of {RECORD_SOURCES}, got {source!r}')
+    return dict(
+        schema=SCHEMA, status='running', source=source, **_method_info(cfg), config=str(config),
         config_hash=config_hash(cfg), dataset=cfg.protocol['dataset'], split=cfg.protocol.get('split'),
         protocol=dict(cfg.protocol), comparable=comparable, optimistic=is_optimistic(cfg),
         selection=cfg.selection['rule'], distance=cfg.get('test', {}).get('distance', 'cosine'),
         results={}, work_dir=str(work_dir), checkpoint=None, error=None)
+
+
+class RunState:
+    """What :func:`recorded` must know of its body: whether the run itself has started (the
+    Runner is built), which decides how a failure is raised."""
+
+    started = False
+
+
+@contextmanager
+def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[RunState]:
+    """Write ``record`` as 'running' (with provenance and the effective config), let the body fill
+    ``results``, then write it 'done' (with the gallery sizes behind the chance level).
+
+    On any error the record is written 'failed' with its cause and the last complete checkpoint
+    (which is kept), and the error is raised: a fault found before the run started (a config, a
+    dataset) as itself, one while it ran as :class:`~harness.errors.RunFailed` (exit code 1 on
+    the command line). The body sets ``state.started`` once its Runner is built.
+    """
+    state = RunState()
     start = time.time()
     try:
         fingerprint = load_dataset(cfg.protocol['dataset'], cfg.data_root).fingerprint()
-        record['provenance'] = collect(int(cfg.randomness.get('seed', 0)), fingerprint, record.get('plugin', ''))
+        record['provenance'] = collect(int(cfg.randomness.get('seed', 0)), fingerprint,
+                                       record.get('plugin', ''))
         work_dir.mkdir(parents=True, exist_ok=True)
         cfg.dump(str(work_dir / 'config.py'))
         write_json_atomic(work_dir / RECORD, record)
-        runner = build_runner(cfg, work_dir, train=True, resume=resume, launcher=launcher, log_level=log_level)
+        yield state
+        record['gallery_ids'] = gallery_identities(cfg.protocol['dataset'], cfg.data_root,
+                                                   cfg.protocol)
+        record['status'] = 'done'
+    except BaseException as err:
+        record['status'] = 'failed'
+        record['error'] = dict(type=type(err).__name__, message=str(err),
+                               traceback=traceback.format_exc())
+        kept = latest_checkpoint(work_dir) if work_dir.is_dir() else None
+        if kept is not None or record.get('source', 'reproduced') == 'reproduced':
+            record['checkpoint'] = None if kept is None else str(kept)
+        if not state.started or isinstance(err, HarnessError) or not isinstance(err, Exception):
+            raise
+        raise RunFailed(_failure_message(err, work_dir, kept), cause=err) from err
+    finally:
+        prov = record.setdefault('provenance', {})
+        prov.update(finished=now(), wall_time_s=round(time.time() - start, 2))
+        from mmengine.dist import is_main_process
+        if is_main_process():
+            _write_record(work_dir / RECORD, record, quiet=not state.started)
+
+
+def _loaded(config: str, data_root: str | None, cfg_options: Mapping[str, Any] | None,
+            allow_protocol_change: bool) -> tuple[Config, bool]:
+    cfg = load_config(config, cfg_options)
+    if data_root is not None:
+        cfg.data_root = str(data_root)
+    return cfg, check_protocol_unchanged(cfg, allow=allow_protocol_change)
+
+
+def run_experiment(config: str, work_dir: str, data_root: str | None = None,
+                   cfg_options: Mapping[str, Any] | None = None, resume: bool = True,
+                   allow_protocol_change: bool = False, launcher: str = 'none',
+                   log_level: str = 'INFO') -> dict[str, Any]:
+    """Train (resuming from the run's latest complete checkpoint), test on every protocol setting,
+    write ``work_dir/record.json`` atomically and return the record. A failure is recorded, then
+    raised (see :func:`recorded`)."""
+    work_dir = Path(work_dir)
+    cfg, comparable = _loaded(config, data_root, cfg_options, allow_protocol_change)
+    record = new_record(cfg, config, work_dir, comparable)
+    with recorded(cfg, work_dir, record) as state:
+        latest = latest_checkpoint(work_dir) if resume else None
+        runner = build_runner(cfg, work_dir, train=True, resume=latest is not None,
+                              load_from=None if latest is None else str(latest), launcher=launcher,
+                              log_level=log_level)
+        state.started = True
         runner.train()
         if record['optimistic']:
             best = runner.message_hub.get_info('best_ckpt')
@@ -190,32 +312,88 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
                 runner.load_checkpoint(best)
         runner.test()
         record['results'] = _results(runner)
+        record['features'] = _keep_features(runner, cfg, work_dir)
         record['checkpoint'] = (work_dir / 'last_checkpoint').read_text().strip() \
             if (work_dir / 'last_checkpoint').is_file() else None
-        record['status'] = 'done'
-    except BaseException as err:
-        record['status'] = 'failed'
-        record['error'] = dict(type=type(err).__name__, message=str(err), traceback=traceback.format_exc())
-        raise
-    finally:
-        prov = record.setdefault('provenance', {})
-        prov.update(finished=now(), wall_time_s=round(time.time() - start, 2))
-        from mmengine.dist import is_main_process
-        if is_main_process():
-            write_json_atomic(work_dir / RECORD, record)
     return record
 
 
+def score_run(config: str, work_dir: str, data_root: str | None = None,
+              cfg_options: Mapping[str, Any] | None = None, source: str = 'untrained',
+              checkpoint: str | None = None, allow_protocol_change: bool = False,
+              launcher: str = 'none', log_level: str = 'INFO', resume: bool = True,
+              trusted: bool = False) -> dict[str, Any]:
+    """Score a model of ``config`` without training it and write ``work_dir/record.json``.
+
+    ``source='untrained'``: the network with exactly the initial weights its training run starts
+    from (the Runner seeds before it builds the model: random init, or the ImageNet weights the
+    config loads). Other sources (``'official'``: released weights converted to this harness)
+    score ``checkpoint``, which must fit the model exactly. The record is a run record like a
+    trained one, with its ``source``, so the leaderboard and tables treat both alike. ``resume``
+    is accepted for the launchers' sake; scoring has nothing to resume.
+    """
+    scored = [s for s in RECORD_SOURCES if s != 'reproduced']
+    if source not in scored:
+        raise ValueError(f'score_run source must be one of {scored} (a reproduced record comes '
+                         f'from run_experiment), got {source!r}')
+    if (source == 'untrained') == (checkpoint is not None):
+        why = 'an untrained model has no checkpoint' if checkpoint else 'pass the weights to score'
+        raise ValueError(f'source {source!r}: {why}')
+    if checkpoint is not None:
+        # Read (and refuse) the file before the dataset is indexed and the model built.
+        from harness.checkpoints import load_checkpoint
+        load_checkpoint(checkpoint, trusted=trusted)
+    work_dir = Path(work_dir)
+    cfg, comparable = _loaded(config, data_root, cfg_options, allow_protocol_change)
+    record = new_record(cfg, config, work_dir, comparable, source=source)
+    # Nothing was selected on the test set here, whatever rule the config's training would use.
+    record.update(selection='none (not trained)' if source == 'untrained' else 'given checkpoint',
+                  optimistic=False, checkpoint=None if checkpoint is None else str(checkpoint))
+    with recorded(cfg, work_dir, record) as state:
+        runner = build_runner(cfg, work_dir, train=False, resume=False, load_from=checkpoint,
+                              launcher=launcher, log_level=log_level, trusted=trusted)
+        state.started = True
+        runner.test()
+        record['results'] = _results(runner)
+    return record
+
+
+def _failure_message(err: BaseException, work_dir: Path, kept: Path | None) -> str:
+    cause = describe(err) or type(err).__name__ + (f': {err}' if str(err) else '')
+    keep = (f'its last complete checkpoint {kept} is kept; continue from it with --resume'
+            if kept is not None else 'no checkpoint was completed')
+    return (f'the run failed: {cause}\n  recorded as failed in {work_dir / RECORD}; {keep} '
+            f'(add --debug for the traceback)')
+
+
+def _write_record(path: Path, record: dict, quiet: bool = False) -> None:
+    """Write the record. When even that fails (a full disk), say so instead of hiding the cause,
+    unless ``quiet`` (the run never started: the error being raised tells the user already)."""
+    try:
+        write_json_atomic(path, record)
+    except OSError as err:
+        if quiet:
+            return
+        print(f'[vireid] could not write {path} ({err}); the run ended with status '
+              f'{record.get("status")!r}: {(record.get("error") or {}).get("message", "")}',
+              file=sys.stderr)
+
+
 def score_checkpoint(config: str, checkpoint: str, work_dir: str, data_root: str | None = None,
-                    cfg_options: Mapping[str, Any] | None = None, launcher: str = 'none',
-                    log_level: str = 'INFO') -> dict[str, Any]:
-    """Scores ``checkpoint`` (a harness checkpoint or a converted state dict) on the protocol."""
+                     cfg_options: Mapping[str, Any] | None = None, launcher: str = 'none',
+                     log_level: str = 'INFO', trusted: bool = False) -> dict[str, Any]:
+    """Scores ``checkpoint`` (a harness checkpoint or a converted state dict) on the protocol.
+
+    The checkpoint must fit the config's model exactly (:func:`harness.checkpoints.check_fit`);
+    it is read with ``weights_only=True`` unless ``trusted``.
+    """
     cfg = load_config(config, cfg_options)
     if data_root is not None:
         cfg.data_root = str(data_root)
-    if not Path(checkpoint).is_file():
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+    # Read (and refuse) the file before the dataset is indexed and the model built.
+    from harness.checkpoints import load_checkpoint
+    load_checkpoint(checkpoint, trusted=trusted)
     runner = build_runner(cfg, work_dir, train=False, resume=False, load_from=str(checkpoint),
-                          launcher=launcher, log_level=log_level)
+                          launcher=launcher, log_level=log_level, trusted=trusted)
     metrics = runner.test()
     return dict(metrics=metrics, results=_results(runner), protocol=dict(cfg.protocol))

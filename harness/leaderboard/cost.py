@@ -5,12 +5,16 @@ config's own sampler yields: the sampler is built over the training labels and m
 rule (AGW's ``max(#visible, #infrared) // (P*K) + 1`` batches, MPANet's full pass over every
 identity's images, a plugin's own) is used as such. The labels come from the dataset index when the
 data root holds the dataset, else from the released dataset's image counts (``protocols.counts``,
-spread evenly over the identities). Time needs a throughput figure: seconds per iteration measured
-on the training device by ``vireid bench train CONFIG`` (kept in ``<cache>/throughput.json``), or
-given with ``--seconds-per-iter``. Only training is counted: the test after a run takes seconds.
+spread evenly over the identities); a demo run whose synthetic data is not generated yet reads
+them from the generator's plan, which fixes every image count before any pixel is drawn. Time
+needs a throughput figure: seconds per iteration measured on the training device by
+``vireid bench train CONFIG`` (kept in ``<cache>/throughput.json``, with a digest of the config
+file: a figure of another version of the config is not used), or given with
+``--seconds-per-iter``. Only training is counted: the test after a run takes seconds.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -49,6 +53,8 @@ class RunCost:
 
     @property
     def hours(self) -> float | None:
+        if self.iterations == 0:   # a scored-only run (e.g. the untrained twin)
+            return 0.0
         if self.iterations is None or self.seconds_per_iter is None:
             return None
         return self.iterations * self.seconds_per_iter / 3600.0
@@ -72,6 +78,37 @@ def _from_counts(dataset: str) -> _Labels:
         labels.append(np.repeat(np.arange(size.ids), per_id))
         modalities.append(np.full(total, int(modality)))
     return _Labels(np.concatenate(labels), np.concatenate(modalities))
+
+
+def synthetic_training_labels(dataset: str, split: int = 1, ids: int | None = None,
+                              seed: int | None = None) -> _Labels:
+    """The training set ``protocols.datasets.synthetic.generate(dataset, ..., ids, seed)`` writes
+    (SYSU: train + val ids; RegDB: split ``split``'s train ids), read from the generator's plan
+    without rendering an image. Defaults: the demo leaderboard's data."""
+    from harness.leaderboard.session import DEMO_DATA_SEED
+    from protocols.datasets import synthetic
+    from protocols.datasets.synthetic import regdb as synthetic_regdb
+    from protocols.datasets.synthetic import sysu as synthetic_sysu
+
+    if dataset not in synthetic.DEFAULT_IDS:
+        raise ValueError(f'no synthetic {dataset!r}; choose among {sorted(synthetic.DEFAULT_IDS)}')
+    ids = synthetic.DEFAULT_IDS[dataset] if ids is None else ids
+    seed = DEMO_DATA_SEED if seed is None else seed
+    labels, modalities = [], []
+    if dataset == 'sysu':
+        plan = synthetic_sysu.plan(ids, seed)
+        label = {pid: i for i, pid in enumerate(sorted(set(plan.train) | set(plan.val)))}
+        for (cam, pid), n in sorted(plan.counts.items()):
+            if pid in label:
+                labels += [label[pid]] * n
+                modalities += [int(synthetic_sysu.modality(cam))] * n
+    else:
+        train, _ = synthetic_regdb.split(ids, seed, split)
+        per_id = synthetic_regdb.IMAGES_PER_ID
+        for modality in (Modality.VISIBLE, Modality.INFRARED):
+            labels += [i for i in range(len(train)) for _ in range(per_id)]
+            modalities += [int(modality)] * (len(train) * per_id)
+    return _Labels(labels, modalities)
 
 
 def training_labels(dataset: str, data_root: str | None, protocol: Mapping[str, Any],
@@ -117,11 +154,21 @@ def throughput_path(cache_dir: str | Path | None = None) -> Path:
     return Path(cache_dir if cache_dir is not None else default_cache_dir()) / THROUGHPUT_FILE
 
 
+def config_digest(config: str | Path) -> str | None:
+    """sha1 of the config file's bytes (None if unreadable): a figure measured with other
+    settings (batch size, model) no longer describes the config."""
+    try:
+        return hashlib.sha1(Path(config).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def record_throughput(config: str | Path, seconds_per_iter: float, **details: Any) -> Path:
     """Keep a measured figure for ``config`` (by file stem) in the throughput file; return it."""
     path = throughput_path()
     data = read_throughputs(path)
     data[Path(config).stem] = dict(seconds_per_iter=float(seconds_per_iter), config=str(config),
+                                   config_sha1=config_digest(config),
                                    measured=time.strftime('%Y-%m-%d %H:%M'), **details)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, data)
@@ -179,12 +226,23 @@ def cost_plan(runs: Iterable[RunSpec], seconds_per_iter: str | None = None,
     out = []
     for run in runs:
         cost = RunCost(run=run, state=run_state(run))
+        if not getattr(run, 'trains', True):   # scored only: no training iteration
+            cost.epochs = cost.iters_per_epoch = 0
+            cost.speed_source = f'scored only ({run.source})'
+            out.append(cost)
+            continue
         try:
             cfg = load_config(run.config, run.run_options())
             cost.epochs = int(cfg.train_cfg['max_epochs'])
             root = run.data_root or cfg.get('data_root')
             if run.kind == 'demo' and not (root and Path(root).is_dir()):
-                cost.size_source = 'synthetic demo data, generated when the leaderboard starts'
+                key = ('synthetic', run.dataset, cfg.protocol.get('split'))
+                if key not in labels_cache:
+                    labels_cache[key] = synthetic_training_labels(
+                        run.dataset, int(cfg.protocol.get('split') or 1))
+                cost.iters_per_epoch = iterations_per_epoch(cfg, labels_cache[key])
+                cost.size_source = ('the synthetic demo data\'s plan (generated when the '
+                                    'leaderboard starts)')
             else:
                 labels, cost.size_source = training_labels(run.dataset, root, cfg.protocol,
                                                            labels_cache)
@@ -197,6 +255,10 @@ def cost_plan(runs: Iterable[RunSpec], seconds_per_iter: str | None = None,
         if stem in per_config or default is not None:
             cost.seconds_per_iter = per_config.get(stem, default)
             cost.speed_source = '--seconds-per-iter'
+        elif isinstance(entry, dict) and entry.get('config_sha1') not in (
+                None, config_digest(run.config)):
+            cost.speed_source = (f"no figure (bench train of {entry.get('measured', '?')} used "
+                                 "another version of the config)")
         elif isinstance(entry, dict) and 'seconds_per_iter' in entry:
             cost.seconds_per_iter = float(entry['seconds_per_iter'])
             cost.speed_source = (f"bench train, {entry.get('device', '?')}, "
@@ -223,13 +285,14 @@ def format_cost_plan(costs: list[RunCost], gpus_per_run: int = 1) -> str:
                      f'{_text(c.iters_per_epoch):>8s} = {_text(c.iterations, ","):>10s} '
                      f'{_text(c.seconds_per_iter, ".3f"):>7s} {_text(hours, ".2f"):>7s}  '
                      f'{c.speed_source or "no figure"}')
-    for source in sorted({c.size_source for c in costs}):
+    trained = [c for c in costs if c.iterations != 0]
+    for source in sorted({c.size_source for c in costs} - {''}):
         lines.append(f'  iterations per epoch from: {source}')
     lines.append(_totals('plan', costs, gpus_per_run))
     todo = [c for c in costs if c.state != 'done']
     if len(todo) != len(costs):
         lines.append(_totals('still to run', todo, gpus_per_run))
-    if any(c.seconds_per_iter is None and c.iterations for c in costs):
+    if any(c.seconds_per_iter is None and c.iterations for c in trained):
         lines.append('  runs without a figure: measure one with `vireid bench train CONFIG '
                      '--data-root DIR` on the training GPU, or pass --seconds-per-iter SECONDS '
                      '(or STEM=SECONDS,...)')
@@ -241,13 +304,18 @@ def format_cost_plan(costs: list[RunCost], gpus_per_run: int = 1) -> str:
 
 def _totals(label: str, costs: list[RunCost], gpus_per_run: int) -> str:
     iterations = sum(c.iterations or 0 for c in costs)
-    timed = [c for c in costs if c.hours is not None]
-    text = f'  {label}: {len(costs)} runs, {iterations:,} iterations'
-    if timed:
+    trained = [c for c in costs if c.iterations != 0]
+    timed = [c for c in trained if c.hours is not None]
+    text = f'  {label}: {len(costs)} runs'
+    if len(trained) < len(costs):
+        text += f' ({len(costs) - len(trained)} scored only)'
+    text += f', {iterations:,} iterations'
+    if timed or not trained:
         text += f', {sum(c.hours for c in timed) * gpus_per_run:.1f} GPU-hours'
-        if len(timed) < len(costs):
-            text += f' ({len(timed)} of the {len(costs)} runs have a throughput figure)'
-    elif costs and all(c.seconds_per_iter is None for c in costs):
+        if len(timed) < len(trained):
+            text += (f' ({len(timed)} of the {len(trained)} training runs have a throughput '
+                     'figure)')
+    elif all(c.seconds_per_iter is None for c in trained):
         text += ', GPU-hours unknown (no throughput figure)'
     else:
         text += ', GPU-hours unknown'

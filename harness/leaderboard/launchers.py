@@ -15,6 +15,7 @@ process group torchrun set up) and only rank 0 takes the run's lock and writes r
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -130,7 +131,7 @@ class InlineLauncher:
     def launch(self, runs: Iterable[RunSpec], progress: Progress) -> list[dict]:
         outcomes = []
         for run in runs:
-            progress.start(run.key)
+            progress.start(run.key, run.work_dir)
             out = {**execute(run, runner=self.runner, rerun=self.rerun), 'job_id': None}
             report(progress, out)
             outcomes.append(out)
@@ -162,7 +163,7 @@ class LocalLauncher:
                     Path(run.work_dir).mkdir(parents=True, exist_ok=True)
                     log = open(Path(run.work_dir) / LOG_NAME, 'ab')
                     cmd = worker_command(run, self.runner, self.rerun, self.gpus_per_run)
-                    progress.start(run.key)
+                    progress.start(run.key, run.work_dir)
                     # A new session: a Ctrl-C in the terminal reaches the leaderboard, which then
                     # stops its workers itself (they resume next time).
                     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -178,6 +179,7 @@ class LocalLauncher:
                     report(progress, out)
                     outcomes[key] = out
                 if running:
+                    progress.tick()
                     time.sleep(self.poll_s)
         finally:
             for run, proc, _, log in running.values():
@@ -233,6 +235,8 @@ class SubmititLauncher:
                  partition: str | None = None, gpus_per_run: int = 1, time_min: int = 2880,
                  cpus_per_run: int | None = None, runner: str = DEFAULT_RUNNER, rerun: bool = False,
                  lock: Callable[[], FileLock] | None = None):
+        if importlib.util.find_spec('submitit') is None:
+            raise RuntimeError("--launcher slurm needs submitit: pip install 'vireid-bench[slurm]'")
         if cluster == 'slurm' and shutil.which('sbatch') is None:
             raise RuntimeError('--launcher slurm needs Slurm (sbatch is not on PATH here); '
                                'use --launcher local on this machine')
@@ -300,7 +304,7 @@ class SubmititLauncher:
             else:
                 job = ex.submit(execute, run.to_dict(), self.runner, self.rerun)
             jobs.append((run, job))
-            progress.start(run.key)
+            progress.start(run.key, run.work_dir)
         now = time.strftime('%Y-%m-%dT%H:%M:%S%z')
         self._save_jobs({run.key: {'job_id': str(job.job_id), 'cluster': self.cluster, 'submitted': now,
                                    'work_dir': run.work_dir, 'submitit_folder': str(self.folder),

@@ -2,16 +2,18 @@
 
 SYSU-MM01 trains once per config (its trials are scored inside the run); RegDB trains once per
 split. Each run has its own directory ``OUT/runs/<method>/<config stem>/<dataset>[-split<k>]``
-holding its checkpoints, its ``record.json`` and a lock file.
+holding its checkpoints, its ``record.json`` and a lock file. A scored-only run (``source``
+'untrained': the same network with its initial weights) sits beside it, in ``...-untrained``.
 """
 from __future__ import annotations
 
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from harness.leaderboard.records import LOCK_NAME, RECORD_NAME, is_locked, read_record
+from harness.leaderboard.records import (LOCK_NAME, RECORD_NAME, RECORD_SOURCES, is_locked,
+                                         read_record)
 
 DATASETS = ('sysu', 'regdb')
 KINDS = ('full', 'demo', 'ablation')
@@ -34,6 +36,10 @@ class RunSpec:
     work_dir: str
     data_root: str | None = None
     cfg_options: dict = field(default_factory=dict)
+    # 'reproduced': train, then score; the other RECORD_SOURCES are scored only ('untrained': the
+    # initial weights; others: ``checkpoint``).
+    source: str = 'reproduced'
+    checkpoint: str | None = None
 
     @property
     def config_stem(self) -> str:
@@ -41,8 +47,12 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        """Short, unique name: ``agw/agw_regdb/regdb-split3``."""
-        return f'{self.method}/{self.config_stem}/{run_leaf(self.dataset, self.split)}'
+        """Short, unique name: ``agw/agw_regdb/regdb-split3`` (``...-untrained``: scored only)."""
+        return f'{self.method}/{self.config_stem}/{run_leaf(self.dataset, self.split, self.source)}'
+
+    @property
+    def trains(self) -> bool:
+        return self.source == 'reproduced'
 
     @property
     def record_path(self) -> Path:
@@ -67,8 +77,20 @@ class RunSpec:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
-def run_leaf(dataset: str, split: int | None) -> str:
-    return dataset if split is None else f'{dataset}-split{split}'
+def run_leaf(dataset: str, split: int | None, source: str = 'reproduced') -> str:
+    leaf = dataset if split is None else f'{dataset}-split{split}'
+    return leaf if source == 'reproduced' else f'{leaf}-{source}'
+
+
+def scored_twin(run: RunSpec, source: str = 'untrained', checkpoint: str | None = None) -> RunSpec:
+    """A run that scores ``run``'s network without training it: its initial weights ('untrained')
+    or given ones; its directory and key end in ``-<source>``."""
+    scored = [s for s in RECORD_SOURCES if s != 'reproduced']
+    if source not in scored:
+        raise ValueError(f'a scored-only run has source {scored}, got {source!r}')
+    leaf = run_leaf(run.dataset, run.split, source)
+    return replace(run, source=source, checkpoint=checkpoint,
+                   work_dir=str(Path(run.work_dir).parent / leaf))
 
 
 def read_entry(config: str | Path) -> tuple[dict, str]:
@@ -115,11 +137,13 @@ def build_plan(methods: Mapping[str, object], out: str | Path, *, names: Iterabl
                datasets: Iterable[str] = DATASETS, kinds: Iterable[str] = ('full', 'ablation'),
                configs: Iterable[str] | None = None, regdb_splits: Iterable[int] = REGDB_SPLITS,
                data_roots: Mapping[str, str | None] | None = None,
-               cfg_options: Mapping | None = None) -> list[RunSpec]:
+               cfg_options: Mapping | None = None, untrained: bool = False) -> list[RunSpec]:
     """Every run to make, in a stable order (method, config, split).
 
     ``methods`` maps a name to a :class:`harness.plugins.MethodSpec` (anything with
     ``config_files()``); ``names`` picks some of them, ``configs`` picks config stems.
+    ``untrained`` adds, after all training runs, one scored-only run per training run: the same
+    network with its initial weights (the floor its training must beat).
     """
     names = list(names) if names else sorted(methods)
     unknown = [n for n in names if n not in methods]
@@ -160,6 +184,9 @@ def build_plan(methods: Mapping[str, object], out: str | Path, *, names: Iterabl
         if missing:
             raise KeyError(f'--configs: no config named {", ".join(missing)} among the selected methods '
                            f'(give config file stems, e.g. agw_sysu)')
+    if untrained:
+        # Scoring is short: last, it fills the slots the training runs leave idle at the end.
+        runs += [scored_twin(r, 'untrained') for r in runs]
     return runs
 
 

@@ -16,6 +16,9 @@ from pathlib import Path
 
 RECORD_NAME = 'record.json'
 LOCK_NAME = '.lock'
+# Where a record's weights come from (its ``source`` field; absent in older records: 'reproduced'):
+# trained by the run, the run's initial weights scored untrained, or the authors' released weights.
+RECORD_SOURCES = ('official', 'reproduced', 'untrained')
 
 
 def read_record(path: str | os.PathLike) -> dict | None:

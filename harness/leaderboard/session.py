@@ -20,7 +20,11 @@ from harness.leaderboard.records import FileLock
 SUMMARY_LOCK = '.summary.lock'
 
 
-def prepare_demo_data(out: str | Path, datasets: Iterable[str] = ('sysu', 'regdb'), seed: int = 0) -> dict[str, str]:
+DEMO_DATA_SEED = 0   # the synthetic datasets of `vireid leaderboard --demo` (the cost plan reads it)
+
+
+def prepare_demo_data(out: str | Path, datasets: Iterable[str] = ('sysu', 'regdb'),
+                      seed: int = DEMO_DATA_SEED) -> dict[str, str]:
     """Synthetic datasets under ``OUT/data/<dataset>``, generated once (a folder lock guards them)."""
     from protocols.datasets.synthetic import generate
 
@@ -35,8 +39,12 @@ def prepare_demo_data(out: str | Path, datasets: Iterable[str] = ('sysu', 'regdb
 
 def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bool = False,
                     base_argv: list[str] | None = None, reported: str | Path | None = None,
-                    tables: bool = True, plots: bool = True, stream: TextIO | None = None) -> dict:
-    """Run what is not done yet; returns the summary (also written to ``OUT/summary.{json,md}``)."""
+                    tables: bool = True, plots: bool = True, figures: bool = False,
+                    stream: TextIO | None = None) -> dict:
+    """Run what is not done yet; returns the summary (also written to ``OUT/summary.{json,md}``).
+
+    With ``figures``, ``vireid figures`` is drawn for every finished run before the tables, so
+    that the page links them (``rerun`` redraws)."""
     out = Path(out)
     stream = stream if stream is not None else sys.stderr
     t0 = time.monotonic()
@@ -53,6 +61,12 @@ def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bo
     by_key = {r.key: r for r in runs}
     busy_keys = [r.key for r in busy] + [o['key'] for o in outcomes if o['status'] == 'busy']
     failed = [o for o in outcomes if o['status'] == 'failed']
+    figure_failures = []
+    if figures:
+        from harness.figures.batch import draw_for_runs
+        finished = [(r.work_dir, r.data_root) for r in runs if run_state(r) == 'done']
+        figure_failures = [dict(run_dir=str(d), error=str(e))
+                           for d, e in draw_for_runs(finished, redraw=rerun)]
     summary = {
         'finished': _dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds'),
         'planned': len(runs),
@@ -64,6 +78,7 @@ def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bo
         'wall_s': round(time.monotonic() - t0, 1),
         'outcomes': outcomes,
         'tables_dir': str(out / 'tables') if tables else None,
+        'figure_failures': figure_failures,
     }
     with FileLock(out / SUMMARY_LOCK, blocking=True, timeout=600):
         if tables:
@@ -94,5 +109,5 @@ def summary_text(summary: dict) -> str:
         lines += [f'- {k}' for k in summary['busy']]
     if summary.get('tables_dir'):
         lines += ['', f'Tables: {summary["tables_dir"]}/ (comparison, multishot, ablation as .md/.tex/.csv; '
-                  f'cells.csv; cmc_*.png)']
+                  f'cells.csv; cmc_*.png; the page index.html)']
     return '\n'.join(lines) + '\n'

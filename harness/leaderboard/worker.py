@@ -24,6 +24,8 @@ from harness.atomic import write_json_atomic
 from harness.leaderboard.records import Busy, FileLock, read_record
 
 DEFAULT_RUNNER = 'harness.engine.run:run_experiment'
+# Runs that score a model without training it (RunSpec.source other than 'reproduced').
+DEFAULT_SCORER = 'harness.engine.run:score_run'
 EXIT_DONE, EXIT_FAILED, EXIT_BUSY = 0, 1, 75   # 75 = EX_TEMPFAIL: try again later
 EXIT_ALREADY_DONE = 3                            # done by another leaderboard: nothing was run
 
@@ -56,7 +58,8 @@ def _job_id() -> str | None:
 def failure_record(run: RunSpec, err: BaseException, started: str, tb: str | None = None) -> dict:
     """A record for a run whose engine did not write one (it failed before it could)."""
     return {
-        'schema': 1, 'status': 'failed', 'method': run.method, 'method_title': run.label,
+        'schema': 1, 'status': 'failed', 'source': run.source, 'method': run.method,
+        'method_title': run.label,
         'config': run.config, 'config_hash': None,
         'entry': {'method': run.method, 'kind': run.kind, 'label': run.label, 'row': run.row},
         'dataset': run.dataset, 'split': run.split, 'results': {},
@@ -103,12 +106,16 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
                       cfg_options=run.run_options(), resume=not rerun)
         if launcher:   # torchrun: the engine's Runner joins the process group
             kwargs['launcher'] = launcher
+        engine = runner
+        if not run.trains:   # scored only: the scorer takes the source (and given weights)
+            kwargs.update(source=run.source, checkpoint=run.checkpoint)
+            engine = DEFAULT_SCORER if runner == DEFAULT_RUNNER else runner
         try:
-            if runner == DEFAULT_RUNNER:
+            if engine in (DEFAULT_RUNNER, DEFAULT_SCORER):
                 # Method packages register their models on import; the engine builds them by name.
                 from harness.plugins import discover
                 discover()
-            resolve_runner(runner)(**kwargs)
+            resolve_runner(engine)(**kwargs)
         except Exception as err:   # the run failed; the leaderboard goes on
             tb = traceback.format_exc()
             outcome['wall_s'] = time.monotonic() - t0
@@ -118,7 +125,8 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
                 write_json_atomic(run.record_path, failure_record(run, err, started, tb))
             elif lead_rank:
                 _stamp_job_id(run.record_path)
-            outcome.update(status='failed', error=f'{type(err).__name__}: {err}')
+            cause = getattr(err, 'cause', None) or err   # RunFailed wraps what the run died of
+            outcome.update(status='failed', error=f'{type(cause).__name__}: {cause}')
             return outcome
         outcome['wall_s'] = time.monotonic() - t0
         record = read_record(run.record_path)

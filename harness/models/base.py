@@ -8,20 +8,61 @@ lays a batch out as ``[visible block | infrared block]``, each block identity-ma
 identity order, so ``inputs[:B//2]`` and ``inputs[B//2:]`` are the two modalities.
 
 Test batches never mix modalities (the harness groups them), so ``extract_feat`` receives one
-modality code for the whole batch; two-stream models use it to pick their stem.
+modality code for the whole batch; two-stream models use it to pick their stem. Callers may name
+it as ``0``/``'visible'`` or ``1``/``'infrared'`` (``'thermal'``, ``'ir'``); the base class turns
+every spelling into a :class:`~protocols.datasets.base.Modality` before a method's
+``extract_feat`` runs, so methods see one convention and never parse it themselves.
 """
 from __future__ import annotations
 
+import functools
 from abc import abstractmethod
 from typing import Any
 
+import numpy as np
 import torch
 from mmengine.model import BaseModel
 from torch import Tensor
 
+from protocols.datasets.base import Modality
+
+MODALITY_NAMES = {'visible': Modality.VISIBLE, 'rgb': Modality.VISIBLE,
+                  'infrared': Modality.INFRARED, 'ir': Modality.INFRARED,
+                  'thermal': Modality.INFRARED}
+
+
+def as_modality(value: Any) -> Modality:
+    """``value`` as a :class:`Modality`: 0/1, a name in :data:`MODALITY_NAMES`, a one-value tensor."""
+    if isinstance(value, Tensor):
+        values = torch.unique(value)
+        if values.numel() != 1:
+            raise ValueError(f'modality: one value per batch expected, got {values.tolist()}')
+        value = int(values.item())
+    if isinstance(value, str):
+        named = MODALITY_NAMES.get(value.strip().lower())
+        if named is not None:
+            return named
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value in (0, 1):
+        return Modality(int(value))
+    raise ValueError(f'modality must be 0 or "visible", 1 or "infrared" (also "thermal", "ir"), '
+                     f'got {value!r}')
+
 
 class VIReIDModel(BaseModel):
     """Base class: ``forward`` dispatch for mmengine, ``extract_feat`` for the evaluator."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get('extract_feat')
+        if own is None or getattr(own, '__isabstractmethod__', False):
+            return
+
+        @functools.wraps(own)
+        def extract_feat(self: VIReIDModel, images: Tensor, modality: Any, *args: Any,
+                         **kw: Any) -> Tensor:
+            return own(self, images, as_modality(modality), *args, **kw)
+
+        cls.extract_feat = extract_feat
 
     def __init__(self, data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(
@@ -29,7 +70,7 @@ class VIReIDModel(BaseModel):
             init_cfg=init_cfg)
 
     @abstractmethod
-    def extract_feat(self, images: Tensor, modality: int) -> Tensor:
+    def extract_feat(self, images: Tensor, modality: Modality) -> Tensor:
         """Test feature ``Tensor[B, D]`` of a batch of one modality (0 visible, 1 infrared)."""
 
     @abstractmethod

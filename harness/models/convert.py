@@ -1,18 +1,52 @@
-"""Reading official checkpoints for the method converters: one safe loader for all of them."""
+"""Reading official checkpoints for the method converters, and writing what they convert.
+
+Official files are read through :func:`harness.checkpoints.read_checkpoint` (``weights_only=True``
+unless trusted); converted ones are written atomically as self-describing harness checkpoints
+(``{'state_dict', 'meta'}``: method, number of classes, the matching full config and its hash), so
+``vireid test`` and :func:`harness.api.load_model` need nothing else to load them.
+"""
 from __future__ import annotations
 
-import pickle
+import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from harness.checkpoints import (UnsafeCheckpointError, describe_model, read_checkpoint,
+                                 save_checkpoint)
+from harness.errors import HarnessError
+
 WRAPPER_KEYS = ('net', 'state_dict', 'model')
 
 
-class UntrustedCheckpointError(ValueError):
+class UntrustedCheckpointError(UnsafeCheckpointError):
     """The file holds pickled objects besides tensors; loading it could run code."""
+
+
+class DestinationError(HarnessError, ValueError):
+    """The converter's output path would overwrite its input or an existing file."""
+
+
+def check_destination(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False) -> None:
+    """Refuse ``dst`` when it is ``src`` itself (always) or an existing file (unless ``force``)."""
+    src, dst = Path(src), Path(dst)
+    same = src.resolve() == dst.resolve()
+    if not same and src.exists() and dst.exists():
+        try:
+            same = os.path.samefile(src, dst)
+        except OSError:
+            same = False
+    if same:
+        raise DestinationError(f'the destination {dst} is the source checkpoint itself; converting '
+                               'in place would destroy the official file: give another DST path')
+    if dst.is_dir():
+        raise DestinationError(f'the destination {dst} is a folder; give a file path such as '
+                               f'{dst / (src.stem + "_harness.pth")}')
+    if dst.exists() and not force:
+        raise DestinationError(f'the destination {dst} exists; choose another path, or pass '
+                               '--force to replace it')
 
 
 def load_official_state(src: str | Path, method: str, expected: str, trusted: bool = False,
@@ -26,14 +60,12 @@ def load_official_state(src: str | Path, method: str, expected: str, trusted: bo
     path = Path(src)
     if not path.is_file():
         raise FileNotFoundError(f'official {method} checkpoint {src} does not exist')
+    hint = (f'Only if you trust the file: `vireid convert {method.lower()} SRC DST --trusted` '
+            '(Python: convert(src, dst, trusted=True)); unpickling runs arbitrary code.')
     try:
-        obj = torch.load(path, map_location='cpu', weights_only=not trusted)
-    except pickle.UnpicklingError as err:
-        raise UntrustedCheckpointError(
-            f'{src} holds pickled Python objects besides tensors, so torch.load(weights_only=True) '
-            f'refused it ({str(err).splitlines()[0]}). Only if you trust the file: '
-            f'`vireid convert {method.lower()} SRC DST --trusted` (Python: convert(src, dst, trusted=True)); '
-            'unpickling runs arbitrary code.') from err
+        obj = read_checkpoint(path, trusted=trusted, untrusted_hint=hint)
+    except UnsafeCheckpointError as err:
+        raise UntrustedCheckpointError(str(err)) from None
     for _ in range(3):
         if isinstance(obj, dict) and not all(isinstance(v, Tensor) for v in obj.values()):
             inner = next((obj[k] for k in wrappers if isinstance(obj.get(k), dict)), None)
@@ -45,6 +77,52 @@ def load_official_state(src: str | Path, method: str, expected: str, trusted: bo
                          f'{"/".join(repr(w) for w in wrappers)}), got {type(obj).__name__}'
                          + (f' with non-tensor entries {bad}' if bad else ''))
     return {k.removeprefix('module.'): v for k, v in obj.items()}
+
+
+def save_converted(state: dict[str, Tensor], src: str | os.PathLike, dst: str | os.PathLike,
+                   method: str, num_classes: int, **extra: Any) -> dict[str, Any]:
+    """Write ``state`` to ``dst`` atomically as a harness checkpoint describing itself; returns
+    its ``meta``. ``dst`` may not be ``src``."""
+    check_destination(src, dst, force=True)
+    meta = converted_meta(state, src, method, num_classes, **extra)
+    save_checkpoint({'state_dict': state, 'meta': meta}, dst)
+    return meta
+
+
+def converted_meta(state: dict[str, Tensor], src: str | os.PathLike, method: str, num_classes: int,
+                   **extra: Any) -> dict[str, Any]:
+    """``meta`` of a converted checkpoint: the method's full config whose model the converted
+    tensors fit exactly (by the protocol's class count: SYSU-MM01 395, RegDB 206) is named with
+    its hash, so the checkpoint is re-scored with that config; ``None`` when none fits."""
+    config, chash, dataset = _matching_config(state, method, num_classes)
+    return describe_model(method, num_classes, config, chash, dataset=dataset,
+                          converted_from=Path(src).name, **extra)
+
+
+def _matching_config(state: dict[str, Tensor], method: str, num_classes: int
+                     ) -> tuple[str | None, str | None, str | None]:
+    from mmengine.registry import DefaultScope
+
+    from harness.engine.config import config_hash, load_config
+    from harness.engine.run import without_pretrained
+    from harness.plugins import discover
+    from harness.registry import MODELS
+    from protocols.datasets import TRAIN_CLASSES
+
+    dataset = next((d for d, n in TRAIN_CLASSES.items() if n == num_classes), None)
+    spec = discover().get(method)
+    if dataset is None or spec is None:
+        return None, None, dataset
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    for path in spec.config_files():
+        cfg = load_config(path)
+        if cfg.get('entry', {}).get('kind') != 'full' or cfg.protocol['dataset'] != dataset:
+            continue
+        with DefaultScope.overwrite_default_scope('harness'), torch.device('meta'):
+            model = MODELS.build(without_pretrained(dict(cfg.model, num_classes=num_classes)))
+        if {k: tuple(v.shape) for k, v in model.state_dict().items()} == shapes:
+            return path.name, config_hash(cfg), dataset
+    return None, None, dataset
 
 
 def rename_by_prefix(key: str, table: Sequence[tuple[str, str]]) -> str | None:

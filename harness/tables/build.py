@@ -8,8 +8,11 @@ Each cell is ``mean ± std``:
 - RegDB: the mean and std (``ddof=0``) over the per-split means of the split records found, whose
   number is given in the row's notes.
 
-Under each reproduced row come the matching rows of ``results/reported.csv`` (matched on the
-record's method title, the entry label or the method name), with the paper's evaluation protocol.
+Each entry's rows come in the order of :data:`ROW_SOURCES`: the matching rows of
+``results/reported.csv`` (matched on the record's method title, the entry label or the method
+name, with the paper's evaluation protocol), then one row per record ``source``: ``official``
+(the authors' released weights scored here), ``reproduced`` (trained here) and ``untrained`` (the
+same network with its initial weights, scored without training: the floor a method must beat).
 Records with ``status != 'done'`` are listed, never tabulated.
 """
 from __future__ import annotations
@@ -17,19 +20,28 @@ from __future__ import annotations
 import csv
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
-from harness.leaderboard.records import find_records, read_record
+from harness.errors import HarnessWarning, os_error_message
+from harness.leaderboard.records import RECORD_SOURCES, find_records, read_record
+from harness.tables.check import record_problem
 
 METRICS = ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP')
 REPORTED_METRICS = {'r1': 'R1', 'r10': 'R10', 'r20': 'R20', 'map': 'mAP', 'minp': 'mINP'}
 SETTINGS = {'sysu': ('all-single', 'all-multi', 'indoor-single', 'indoor-multi'), 'regdb': ('v2t', 't2v')}
 REGDB_SPLIT_COUNT = 10
 COMPARABLE_MARK, OPTIMISTIC_MARK = '*', '†'
+# Where a row's numbers come from, in table order. 'reported' rows come from results/reported.csv;
+# the others from run records, whose ``source`` field names them (absent: 'reproduced').
+ROW_SOURCES = ('reported', *RECORD_SOURCES)
+# Entry kinds shown without the paper's numbers: an ablation row is not the paper's model. A demo
+# row keeps them, as the target the real run aims at; its notes say it ran on synthetic data.
+NO_REPORTED_KINDS = ('ablation',)
 
 # (dataset, setting) -> (group title, short prefix for one-line headers)
 GROUPS = {
@@ -89,7 +101,7 @@ class Cell:
 
 @dataclass
 class Entry:
-    """The records behind one reproduced row."""
+    """The records behind one row of a method: its reproduced row, or another record ``source``."""
 
     method: str
     kind: str
@@ -99,10 +111,16 @@ class Entry:
     aliases: tuple[str, ...] = ()      # other names of the method in results/reported.csv
     sysu: tuple[str, dict] | None = None
     regdb: dict[int, tuple[str, dict]] = field(default_factory=dict)
+    source: str = 'reproduced'          # one of RECORD_SOURCES
+
+    @property
+    def group(self) -> tuple:
+        """The table entry (method, kind, label, row) whose rows this entry's source fills."""
+        return (self.method, self.kind, self.label, self.row)
 
     @property
     def key(self) -> tuple:
-        return (self.method, self.kind, self.label, self.row)
+        return (*self.group, self.source)
 
     def names(self) -> set[str]:
         return {n.lower() for n in (self.title, self.label, self.method, *self.aliases) if n}
@@ -180,6 +198,7 @@ class Row:
     records: list[str]
     reproduced: bool
     row_id: str | None = None
+    source_kind: str = 'reported'       # the ROW_SOURCES entry this row comes from
 
 
 @dataclass
@@ -203,6 +222,15 @@ class Collection:
     duplicates: list[str]
     unreadable: list[str]
 
+    def records(self) -> dict[str, dict]:
+        """Every tabulated record by the path shown in the tables."""
+        out = {}
+        for e in self.entries:
+            if e.sysu:
+                out[e.sysu[0]] = e.sysu[1]
+            out.update({path: rec for path, rec in e.regdb.values()})
+        return out
+
 
 def _finished(rec: dict) -> str:
     return str((rec.get('provenance') or {}).get('finished') or '')
@@ -216,8 +244,15 @@ def collect(records: str | Path, relative_to: str | Path | None = None) -> Colle
     failed, incomplete, duplicates, unreadable = [], [], [], []
     for path in find_records(root):
         rel = path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
-        rec = read_record(path)
-        if rec is None:
+        try:
+            rec = read_record(path)
+            problem = 'not valid JSON' if rec is None else record_problem(rec)
+        except OSError as err:
+            rec, problem = None, os_error_message(err)
+        if problem:
+            # One bad record must not cost the tables of the others: list it, warn, go on.
+            warnings.warn(f'skipping {path}: {problem}; fix or delete it (or rerun its run)',
+                          HarnessWarning, stacklevel=2)
             unreadable.append(rel)
             continue
         status = rec.get('status')
@@ -229,9 +264,13 @@ def collect(records: str | Path, relative_to: str | Path | None = None) -> Colle
             continue
         e = dict(rec.get('entry') or {})
         method = str(e.get('method') or rec.get('method') or '?')
+        source = str(rec.get('source') or 'reproduced')
+        if source not in RECORD_SOURCES:
+            unreadable.append(rel)
+            continue
         entry = Entry(method=method, kind=str(e.get('kind') or 'full'), label=str(e.get('label') or method),
                       row=e.get('row'), title=str(rec.get('method_title') or ''),
-                      aliases=tuple(rec.get('method_aliases') or ()))
+                      aliases=tuple(rec.get('method_aliases') or ()), source=source)
         entry = entries.setdefault(entry.key, entry)
         dataset = rec.get('dataset')
         if dataset == 'sysu':
@@ -305,15 +344,63 @@ def _reported_rows(entry: Entry, reported: list[Reported], columns: list[Column]
     return rows
 
 
-def _reproduced_row(entry: Entry, columns: list[Column]) -> Row:
+def _record_row(entry: Entry, columns: list[Column]) -> Row:
     cells = [entry.cell(c) for c in columns]
     paths = sorted({p for c in cells if c for p in c.paths})
-    source = 'reproduced (demo)' if entry.kind == 'demo' else 'reproduced'
+    source = entry.source + (' (demo)' if entry.kind == 'demo' else '')
     notes = entry.notes({c.dataset for c in columns})
-    return Row(entry.label, source, cells, notes, paths, reproduced=True, row_id=entry.row)
+    return Row(entry.label, source, cells, notes, paths, reproduced=entry.source == 'reproduced',
+               row_id=entry.row, source_kind=entry.source)
 
 
-def _footnotes(rows: list[Row], columns: list[Column], with_reported: bool) -> list[str]:
+def _entry_rows(group: list[Entry], reported: list[Reported], columns: list[Column], csv_name: str,
+                with_reported: bool = True) -> list[Row]:
+    """The rows of one table entry, in ROW_SOURCES order (a record row that fills no column is
+    left out)."""
+    by_source = {e.source: e for e in group}
+    rows: list[Row] = []
+    for source in ROW_SOURCES:
+        if source == 'reported':
+            if with_reported and group[0].kind not in NO_REPORTED_KINDS:
+                rows += _reported_rows(group[0], reported, columns, csv_name)
+        elif source in by_source:
+            row = _record_row(by_source[source], columns)
+            if any(c is not None for c in row.cells):
+                rows.append(row)
+    return rows
+
+
+def grouped(entries: Iterable[Entry]) -> list[list[Entry]]:
+    """Entries of the same table entry (method, kind, label, row) together, in first-seen order."""
+    groups: dict[tuple, list[Entry]] = {}
+    for e in entries:
+        groups.setdefault(e.group, []).append(e)
+    return list(groups.values())
+
+
+def chance_note(rows: list[Row], columns: list[Column], coll_records: dict[str, dict]
+                ) -> str | None:
+    """'Chance Rank-1 (1 / gallery identities): ...' from the rows' records' ``gallery_ids``."""
+    counts: dict[tuple[str, str], set[int]] = {}
+    for r in rows:
+        for path in r.records:
+            rec = coll_records.get(path)
+            for setting, n in ((rec or {}).get('gallery_ids') or {}).items():
+                counts.setdefault((rec.get('dataset'), setting), set()).add(int(n))
+    parts = []
+    for key in dict.fromkeys((c.dataset, c.setting) for c in columns):
+        ns = sorted(counts.get(key, ()))
+        if not ns or key not in GROUPS:
+            continue
+        text = ', '.join(f'1/{n} = {100 / n:.2f}' for n in ns)
+        parts.append(f'{GROUPS[key][1]} {text}')
+    if not parts:
+        return None
+    return 'Chance Rank-1 (1 / gallery identities, %): ' + '; '.join(parts) + '.'
+
+
+def _footnotes(rows: list[Row], columns: list[Column], with_reported: bool,
+               records: dict[str, dict] | None = None) -> list[str]:
     cells = [c for r in rows if r.reproduced for c in r.cells if c]
     datasets = {c.dataset for c in columns}
     how = []
@@ -328,8 +415,18 @@ def _footnotes(rows: list[Row], columns: list[Column], with_reported: bool) -> l
     if any(c.optimistic for c in cells):
         notes.append(f'{OPTIMISTIC_MARK} optimistic: the checkpoint was selected by its test score '
                      f'(best epoch on the test set).')
-    if with_reported and any(not r.reproduced for r in rows):
+    if with_reported and any(r.source_kind == 'reported' for r in rows):
         notes.append('reported: as printed in the paper (results/reported.csv); its evaluation protocol in the notes.')
+    if any(r.source_kind == 'official' for r in rows):
+        notes.append('official: the authors\' released weights, converted and scored under this '
+                     'protocol.')
+    if any(r.source_kind == 'untrained' for r in rows):
+        notes.append('untrained: the network of the reproduced row with the initial weights of its '
+                     'training run (same seed; random, or the ImageNet weights its config loads), '
+                     'scored without training.')
+    chance = chance_note(rows, columns, records or {})
+    if chance:
+        notes.append(chance)
     return notes
 
 
@@ -337,47 +434,48 @@ def _trim(columns: list[Column], rows: list[Row]) -> tuple[list[Column], list[Ro
     """Drop columns that no row fills (ablations often cover one dataset only)."""
     keep = [i for i in range(len(columns)) if any(r.cells[i] is not None for r in rows)]
     return [columns[i] for i in keep], [Row(r.label, r.source, [r.cells[i] for i in keep], r.notes, r.records,
-                                            r.reproduced, r.row_id) for r in rows]
+                                            r.reproduced, r.row_id, r.source_kind) for r in rows]
 
 
 def ordered(entries: Iterable[Entry]) -> tuple[list[Entry], list[Entry]]:
-    """(non-ablation entries by label, ablation entries by row id: B2 before B10)."""
+    """(non-ablation entries by label, ablation entries by row id: B2 before B10); the entries of
+    one table entry are adjacent, in RECORD_SOURCES order."""
     entries = list(entries)
-    main = sorted((e for e in entries if e.kind != 'ablation'), key=lambda e: (e.label.lower(), e.kind, e.method))
+    rank = {s: i for i, s in enumerate(RECORD_SOURCES)}
+    main = sorted((e for e in entries if e.kind != 'ablation'),
+                  key=lambda e: (e.label.lower(), e.kind, e.method, rank[e.source]))
     abl = sorted((e for e in entries if e.kind == 'ablation'),
-                 key=lambda e: (_natural(e.row), e.method, e.label.lower()))
+                 key=lambda e: (_natural(e.row), e.method, e.label.lower(), rank[e.source]))
     return main, abl
 
 
 def make_tables(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> list[Table]:
     """The comparison, multi-shot and ablation tables (a table with no row is left out)."""
     main, abl = ordered(coll.entries)
+    records = coll.records()
     tables = []
     rows: list[Row] = []
-    for e in main:
-        rows.append(_reproduced_row(e, SINGLE_SHOT))
-        rows += _reported_rows(e, reported, SINGLE_SHOT, csv_name)
+    for group in grouped(main):
+        rows += _entry_rows(group, reported, SINGLE_SHOT, csv_name)
     if rows:
         tables.append(Table('comparison', 'Comparison: single-shot SYSU-MM01 (all-search, indoor-search) and RegDB '
                             '(V→T: visible query → thermal gallery; T→V: thermal query → visible gallery)',
-                            SINGLE_SHOT, rows, _footnotes(rows, SINGLE_SHOT, True)))
+                            SINGLE_SHOT, rows, _footnotes(rows, SINGLE_SHOT, True, records)))
     rows = []
-    for e in main:
-        if e.sysu is None:
-            continue
-        row = _reproduced_row(e, MULTI_SHOT)
-        if all(c is None for c in row.cells):
-            continue
-        rows.append(row)
-        rows += _reported_rows(e, reported, MULTI_SHOT, csv_name)
+    for group in grouped(main):
+        own = _entry_rows(group, reported, MULTI_SHOT, csv_name, with_reported=False)
+        if own:  # reported multi-shot rows only beside a row of our own
+            rows += _entry_rows(group, reported, MULTI_SHOT, csv_name)
     if rows:
         tables.append(Table('multishot', 'Multi-shot SYSU-MM01 (10 gallery images per identity and camera)',
-                            MULTI_SHOT, rows, _footnotes(rows, MULTI_SHOT, True)))
-    rows = [_reproduced_row(e, SINGLE_SHOT + MULTI_SHOT) for e in abl]
+                            MULTI_SHOT, rows, _footnotes(rows, MULTI_SHOT, True, records)))
+    rows = [row for group in grouped(abl)
+            for row in _entry_rows(group, reported, SINGLE_SHOT + MULTI_SHOT, csv_name,
+                                   with_reported=False)]
     if rows:
         cols, rows = _trim(SINGLE_SHOT + MULTI_SHOT, rows)
         tables.append(Table('ablation', 'Ablations (ordered by row id)', cols, rows,
-                            _footnotes(rows, cols, False), row_ids=True))
+                            _footnotes(rows, cols, False, records), row_ids=True))
     return tables
 
 

@@ -4,21 +4,37 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.atomic import write_text_atomic
+from harness.engine.provenance import now
 from harness.tables.build import collect, load_reported, make_tables
+from harness.tables.html import leaderboard_page
 from harness.tables.latex import to_latex
 from harness.tables.plots import cmc_plots
 from harness.tables.render import cells_csv, problems_markdown, to_csv, to_markdown
 
 
+REPORTED_NAME = 'reported.csv'
+
+
 def default_reported() -> Path | None:
-    """``results/reported.csv`` of this source tree, when there is one."""
-    path = Path(__file__).resolve().parents[2] / 'results' / 'reported.csv'
+    """The papers' numbers shipped with the package (``harness/tables/reported.csv``; the source
+    tree's ``results/reported.csv`` links to it), or None when the installation lacks them."""
+    path = Path(__file__).resolve().parent / REPORTED_NAME
     return path if path.is_file() else None
+
+
+def missing_reported_warning() -> str:
+    """What ``vireid tables`` and ``vireid leaderboard`` print when reported numbers are missing."""
+    where = Path(__file__).resolve().parent / REPORTED_NAME
+    return (f'WARNING: the papers\' reported numbers ({where}) are not in this installation, so '
+            'the tables show reproduced rows only. Reinstall vireid-bench (the file is package '
+            'data), or '
+            'pass --reported FILE (--reported "" silences this warning).')
 
 
 def build_tables(records: str | Path, out: str | Path, reported: str | Path | None = None,
                  plots: bool = True, relative_to: str | Path | None = None) -> dict:
-    """Write ``<name>.md/.tex/.csv`` per table, ``cells.csv``, ``tables.md`` and CMC plots into ``out``.
+    """Write ``<name>.md/.tex/.csv`` per table, ``cells.csv``, ``tables.md``, CMC plots and the
+    leaderboard page ``index.html`` into ``out``.
 
     Returns ``{'markdown': all tables as Markdown, 'comparison': the comparison table's Markdown
     (or ''), 'files': [paths], 'failed': [record paths], 'collection': Collection}``.
@@ -44,8 +60,11 @@ def build_tables(records: str | Path, out: str | Path, reported: str | Path | No
         sections.append(problems)
     everything = '\n'.join(sections)
     files.append(write_text_atomic(out / 'tables.md', everything))
-    if plots:
-        files += cmc_plots(coll, out)
+    plot_files = cmc_plots(coll, out) if plots else []
+    files += plot_files
+    base = Path(relative_to) if relative_to is not None else Path(records)
+    files.append(write_text_atomic(out / 'index.html', leaderboard_page(
+        tables, coll, base, out, plots=plot_files, reported=reported, generated=now())))
     comparison = next((to_markdown(t) for t in tables if t.name == 'comparison'), '')
     return {'markdown': everything, 'comparison': comparison, 'problems': problems, 'files': files,
             'failed': [p for p, _ in coll.failed], 'collection': coll}

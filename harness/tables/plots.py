@@ -1,20 +1,36 @@
-"""CMC curves: one PNG per protocol setting, one curve per reproduced (non-ablation) entry."""
+"""CMC curves: one PNG per protocol setting, one curve per (non-ablation) entry and record source.
+
+A method's untrained curve is dashed in the colour of its trained one: the gap between the two is
+what training bought.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
-from harness.tables.build import GROUPS, SETTINGS, Collection
+from harness.tables.build import GROUPS, SETTINGS, Collection, Entry, ordered
+
+
+LINE_STYLES = {'reproduced': '-', 'official': '-.', 'untrained': '--'}
+
+
+def curve_label(entry: Entry) -> str:
+    """Legend text: the entry label, '(demo)' once, and the source unless it is 'reproduced'."""
+    name = entry.label
+    if entry.kind == 'demo' and '(demo)' not in name:
+        name += ' (demo)'
+    return name if entry.source == 'reproduced' else f'{name} {entry.source}'
 
 
 def cmc_plots(coll: Collection, out_dir: str | Path) -> list[Path]:
     import matplotlib
     matplotlib.use('Agg')   # no display on servers; set before pyplot is imported
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    entries = sorted((e for e in coll.entries if e.kind != 'ablation'), key=lambda e: (e.label.lower(), e.kind))
+    entries = ordered(coll.entries)[0]
     for dataset, settings in SETTINGS.items():
         for setting in settings:
             curves = [(e, e.cmc(dataset, setting)) for e in entries]
@@ -22,14 +38,19 @@ def cmc_plots(coll: Collection, out_dir: str | Path) -> list[Path]:
             if not curves:
                 continue
             fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
+            colours: dict[tuple, str] = {}
             for e, c in curves:
-                name = e.label + (' (demo)' if e.kind == 'demo' else '')
-                ax.plot(range(1, len(c) + 1), c, marker='o', markersize=3, label=name)
+                style = LINE_STYLES.get(e.source, '-')
+                colour = colours.get(e.group)
+                line, = ax.plot(range(1, len(c) + 1), c, style, marker='o', markersize=3,
+                                color=colour, label=curve_label(e))
+                colours.setdefault(e.group, line.get_color())
             ax.set_xlabel('rank')
             ax.set_ylabel('matching rate (%)')
             title = GROUPS.get((dataset, setting), (f'{dataset} {setting}',))[0]
             ax.set_title(f'CMC: {title}' + ('' if dataset == 'regdb' else f' ({setting.split("-")[1]}-shot)'))
             ax.set_xlim(1, max(len(c) for _, c in curves))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # ranks are integers
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=8, loc='lower right')
             fig.tight_layout()

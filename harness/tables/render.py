@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.tables.build import METRICS, SETTINGS, Collection, Column, Reported, Table, ordered
+from harness.tables.build import (METRICS, NO_REPORTED_KINDS, ROW_SOURCES, SETTINGS, Collection,
+                                  Column, Reported, Table, grouped, ordered)
 
 
 def frame(table: Table, with_records: bool = False) -> pd.DataFrame:
@@ -63,25 +64,37 @@ CELL_COLUMNS = ['method', 'label', 'kind', 'row', 'source', 'dataset', 'setting'
 
 
 def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> pd.DataFrame:
-    """One line per (entry, dataset, setting, metric) with the records behind it: every number traceable."""
+    """One line per (entry, source, dataset, setting, metric) with the records behind it: every
+    number traceable. An entry's lines come in ROW_SOURCES order, as its rows in the tables."""
     rows = []
     main, abl = ordered(coll.entries)
-    for e in main + abl:
-        for dataset, settings in SETTINGS.items():
-            for setting in settings:
-                for metric in METRICS:
-                    cell = e.cell(Column(dataset, setting, metric))
-                    if cell is None:
+    for group in grouped(main) + grouped(abl):
+        first = group[0]
+        by_source = {e.source: e for e in group}
+        for source in ROW_SOURCES:
+            if source == 'reported':
+                if first.kind in NO_REPORTED_KINDS:
+                    continue
+                for r in reported:
+                    if r.method.lower() not in first.names():
                         continue
-                    rows.append([e.method, e.label, e.kind, e.row or '', 'reproduced', dataset, setting, metric,
-                                 cell.mean, cell.std, cell.n, cell.comparable, cell.optimistic,
-                                 ';'.join(cell.paths)])
-        for r in reported:
-            if r.method.lower() not in e.names() or e.kind == 'ablation':
+                    for metric, value in r.values.items():
+                        rows.append([first.method, first.label, first.kind, first.row or '',
+                                     'reported', r.dataset, r.setting, metric, value, None, None,
+                                     None, None, f'{csv_name}:{r.line}'])
                 continue
-            for metric, value in r.values.items():
-                rows.append([e.method, e.label, e.kind, e.row or '', 'reported', r.dataset, r.setting, metric,
-                             value, None, None, None, None, f'{csv_name}:{r.line}'])
+            e = by_source.get(source)
+            if e is None:
+                continue
+            for dataset, settings in SETTINGS.items():
+                for setting in settings:
+                    for metric in METRICS:
+                        cell = e.cell(Column(dataset, setting, metric))
+                        if cell is None:
+                            continue
+                        rows.append([e.method, e.label, e.kind, e.row or '', e.source, dataset,
+                                     setting, metric, cell.mean, cell.std, cell.n, cell.comparable,
+                                     cell.optimistic, ';'.join(cell.paths)])
     df = pd.DataFrame(rows, columns=CELL_COLUMNS)
     df['n'] = df['n'].astype('Int64')   # counts stay integers beside the empty reported ones
     return df

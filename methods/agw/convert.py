@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import torch
 from torch import Tensor
-from harness.models.convert import load_official_state, map_state_dict, rename_by_prefix
+
+from harness.models.convert import (load_official_state, map_state_dict, rename_by_prefix,
+                                    save_converted)
 
 PREFIXES = (
     ('visible_module.visible.conv1.', 'backbone.visible.stem.0.'),
@@ -65,7 +66,6 @@ def convert(src: str, dst: str, trusted: bool = False) -> dict:
     num_classes = int(weight.shape[0])
     target = AGW(num_classes=num_classes, backbone=dict(pretrained=False)).state_dict()
     out, dropped = convert_state_dict(official, target)
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(out, dst)
+    save_converted(out, src, dst, 'agw', num_classes)
     return dict(method='agw', src=str(src), dst=str(dst), num_classes=num_classes,
                 converted=len(out), dropped_unused=len(dropped), official_keys=len(official))

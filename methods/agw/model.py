@@ -22,7 +22,7 @@ from harness.models.necks import BNNeck, GeneralizedMeanPooling
 from harness.registry import MODELS
 from protocols.datasets.base import Modality
 
-DEFAULT_BACKBONE = dict(depth=50, last_stride=1, pretrained=True, blocks=None)
+DEFAULT_BACKBONE = dict(depth=50, last_stride=1, pretrained=True, blocks=None, base_channels=64)
 STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
 TEST_FEATURES = ('bn', 'pool')
 TRIPLETS = ('wrt', 'batch_hard')
@@ -53,7 +53,8 @@ class AGW(VIReIDModel):
         triplet: ``'wrt'`` (weighted regularised triplet) or ``'batch_hard'`` (``margin``).
         test_feature: ``'bn'`` (AGW's reported "fc" feature) or ``'pool'``; both L2-normalised.
         backbone: overrides of ``TwoStreamResNet`` arguments (``depth``, ``last_stride``,
-            ``pretrained``, ``blocks``); the stem is modality-specific (``share_from=1``).
+            ``pretrained``, ``blocks``, ``base_channels``); the stem is modality-specific
+            (``share_from=1``).
     """
 
     def __init__(self, num_classes: int, non_local: bool = True,

@@ -18,11 +18,9 @@ thermal_module.thermal.layer{1-4}.*, base_resnet.base.{conv1,bn1}.*.
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
-import torch
 from torch import Tensor
-from harness.models.convert import load_official_state, map_state_dict, rename_by_prefix
+from harness.models.convert import (load_official_state, map_state_dict, rename_by_prefix,
+                                    save_converted)
 
 # (official prefix, harness prefix); the first match wins.
 PREFIX_MAP = (
@@ -107,7 +105,6 @@ def convert(src: str, dst: str, trusted: bool = False) -> dict:
     num_classes = num_classes_of(official)
     target = MMN(num_classes=num_classes, backbone=dict(pretrained=False)).state_dict()
     out, dropped = convert_state_dict(official, target)
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(out, dst)
+    save_converted(out, src, dst, 'mmn', num_classes)
     return dict(method='mmn', src=str(src), dst=str(dst), num_classes=num_classes,
                 converted=len(out), dropped_unused=len(dropped), official_keys=len(official))

@@ -22,7 +22,7 @@ from methods.mmn.losses import DistributionConsistencyLoss
 from methods.mmn.mmg import MiddleModalityGenerator
 from protocols.datasets.base import Modality
 
-DEFAULT_BACKBONE = dict(depth=50, last_stride=1, pretrained=True, blocks=None)
+DEFAULT_BACKBONE = dict(depth=50, last_stride=1, pretrained=True, blocks=None, base_channels=64)
 # Official ``weights_init_kaiming`` on BatchNorm1d / ``weights_init_classifier`` on the heads.
 BNNECK_WEIGHT_STD = 0.01
 CLASSIFIER_STD = 0.001
@@ -54,7 +54,9 @@ class MMN(VIReIDModel):
         self.mmg = MiddleModalityGenerator()
         self.backbone = TwoStreamResNet(share_from=1, **backbone_cfg)
         last_block = self.backbone.shared['layer4'][-1]
-        self.feat_dim = 512 * type(last_block).expansion
+        # 2048 for ResNet-50; a demo trunk (base_channels) is thinner.
+        last_bn = last_block.bn3 if hasattr(last_block, 'bn3') else last_block.bn2
+        self.feat_dim = last_bn.num_features
         self.bnnecks = nn.ModuleList(BNNeck(self.feat_dim, weight_std=BNNECK_WEIGHT_STD)
                                      for _ in range(num_stripes))
         self.classifiers = nn.ModuleList(nn.Linear(self.feat_dim, num_classes, bias=False)

@@ -8,11 +8,11 @@ tensor must map to a harness tensor of the same shape and every harness tensor m
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import torch
 from torch import Tensor
-from harness.models.convert import UntrustedCheckpointError, load_official_state, rename_by_prefix
+from harness.models.convert import (UntrustedCheckpointError, load_official_state, rename_by_prefix,
+                                    save_converted)
 
 # Official key prefix -> harness key prefix; the first matching rule wins (MAMs before the trunk).
 OFFICIAL_TO_HARNESS: tuple[tuple[str, str], ...] = (
@@ -125,14 +125,14 @@ def map_state(state: dict[str, Tensor], expected: dict[str, torch.Size]) -> dict
 def convert(src: str, dst: str, trusted: bool = False) -> dict:
     """Convert official checkpoint ``src`` into a harness state dict saved at ``dst``.
 
-    ``dst`` holds a plain ``{name: tensor}`` dict (loadable with ``weights_only=True``). Returns a
+    ``dst`` holds ``{'state_dict': {name: tensor}, 'meta': ...}`` (loadable with
+    ``weights_only=True``; see :func:`harness.models.convert.save_converted`). Returns a
     summary. ``trusted=True`` allows unpickling non-tensor objects; use it only for files you trust.
     """
     state = load_official(src, trusted=trusted)
     args = infer_model_args(state)
     converted = map_state(state, expected_state(args))
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(converted, dst)
+    save_converted(converted, src, dst, 'mpanet', args['num_classes'])
     return dict(src=str(src), dst=str(dst), tensors=len(converted),
                 num_classes=args['num_classes'], num_patterns=args.get('num_patterns', 6),
                 backbone=args['backbone'],

@@ -1,8 +1,9 @@
-"""MPANet's own losses and the mean-teacher update rate (spec mpanet.md §2, §1.5).
+"""MPANet's own losses and the mean-teacher update rate (official ``models/baseline.py`` and
+``layers/loss/local_center_loss.py``).
 
 Each function reproduces the official value (DoubtedSteam/MPANet ``models/baseline.py`` and
 ``layers/loss/local_center_loss.py``); where the official code depends on the batch order, the
-function computes the same number per identity instead (spec §7 #5).
+function computes the same number per identity instead.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from torch import Tensor
 
 
 def pattern_overlap_loss(masks: Tensor) -> Tensor:
-    """Mean pairwise overlap of the K sigmoid pattern maps (spec §2a).
+    """Mean pairwise overlap of the K sigmoid pattern maps (official ``models/baseline.py``).
 
     ``masks``: ``[B, K, H, W]`` in (0, 1). Raw inner products summed over positions and averaged
     over the ``B*K*(K-1)/2`` pattern pairs, so the value scales with ``H*W`` like the official one.
@@ -26,7 +27,7 @@ def pattern_overlap_loss(masks: Tensor) -> Tensor:
 
 def center_cluster_loss(feats: Tensor, labels: Tensor, margin: float = 0.7,
                         eps: float = 1e-12) -> Tensor:
-    """Centre-cluster loss on pre-BNNeck features (spec §2b, ρ = ``margin``).
+    """Centre-cluster loss on pre-BNNeck features (official ``local_center_loss.py``; ρ = ``margin``).
 
     Intra term: mean over samples of ``||f_b - c_{y_b}||`` (centres are batch means over both
     modalities, not detached). Inter term: for every identity ``p`` (one anchor per identity, as the
@@ -57,7 +58,8 @@ def _center_cluster(feats: Tensor, labels: Tensor, margin: float, eps: float) ->
 
 
 def mutual_mean_kl(student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
-    """``mean_b KL(softmax(s_b) || softmax(t_b))``, gradient through the student only (spec §2e).
+    """``mean_b KL(softmax(s_b) || softmax(t_b))``, gradient through the student only
+    (KL(student ‖ teacher), as the official code computes it).
 
     The official ``KLDivLoss(log_softmax(teacher), softmax(student))`` puts the trainable student
     in the *target* slot, i.e. KL(student || teacher); reproduced here explicitly.
@@ -71,7 +73,7 @@ def ema_update_rate(epoch: int, base_rate: float = 0.2, decay_from: int = 100) -
     """Weight of the *current* classifier in the mean-teacher update at 1-based ``epoch``.
 
     ``base_rate * min(1, decay_from / (epoch + 1))``: constant up to epoch 99, then slowly decaying
-    (official ``epoch_started_callback``, spec §1.5).
+    (official ``epoch_started_callback``).
     """
     if epoch < 1:
         raise ValueError(f'ema_update_rate takes the 1-based epoch index, got {epoch}')

@@ -1,4 +1,4 @@
-"""MPANet (Wu et al., CVPR 2021) as the official code builds and trains it (spec mpanet.md §1, §2).
+"""MPANet (Wu et al., CVPR 2021) as the official code builds and trains it (see the README).
 
 One shared ResNet-50 (last stride 1) with a modality alleviation module (MAM) after stages 3 and
 4; a pattern alignment module (K sigmoid maps, K masked-GAP features + the global GAP feature);
@@ -19,11 +19,9 @@ from protocols.datasets.base import Modality
 
 from .losses import center_cluster_loss, ema_update_rate, mutual_mean_kl, pattern_overlap_loss
 
-TRUNK_DIM = 2048
-
 
 class ModalityAlleviation(nn.Module):
-    """MAM: ``m * x + (1 - m) * IN(x)`` with an SE-style channel gate ``m`` (spec §1.2).
+    """MAM: ``m * x + (1 - m) * IN(x)`` with an SE-style channel gate ``m`` (official ``resnet.py``).
 
     The instance norm has no affine parameters and no running statistics: per-sample statistics
     are used in training and at test time alike.
@@ -51,7 +49,7 @@ class ModalityAlleviation(nn.Module):
 class MPANet(VIReIDModel):
     """Joint Modality and Pattern Alignment Network.
 
-    Loss weights are the *effective* weights of the released code (spec §0, §2f):
+    Loss weights are the *effective* weights of the released code (README, deviation 2):
     ``modality_id_weight=1.0`` because the official code adds ``0.5 * (L_v + L_i)`` twice
     (issue #6); set 0.5 to get the weight its config states.
     """
@@ -74,12 +72,13 @@ class MPANet(VIReIDModel):
             raise ValueError(f'MPANet needs a bottleneck ResNet (depth 50 or 101) for its 1024/2048-channel '
                              f'MAMs; got model.backbone.depth={trunk_cfg["depth"]}')
         self.backbone = build_resnet(**trunk_cfg)
-        self.mam3 = ModalityAlleviation(TRUNK_DIM // 2, mam_reduction)
-        self.mam4 = ModalityAlleviation(TRUNK_DIM, mam_reduction)
-        self.pattern_conv = nn.Conv2d(TRUNK_DIM, num_patterns, kernel_size=1, bias=True)
+        trunk_dim = self.backbone.layer4[-1].bn3.num_features
+        self.mam3 = ModalityAlleviation(trunk_dim // 2, mam_reduction)
+        self.mam4 = ModalityAlleviation(trunk_dim, mam_reduction)
+        self.pattern_conv = nn.Conv2d(trunk_dim, num_patterns, kernel_size=1, bias=True)
         nn.init.zeros_(self.pattern_conv.bias)
         self.num_patterns = num_patterns
-        self.feat_dim = TRUNK_DIM * (num_patterns + 1)
+        self.feat_dim = trunk_dim * (num_patterns + 1)
         self.neck = BNNeck(self.feat_dim)
 
         def head() -> nn.Linear:
@@ -130,7 +129,7 @@ class MPANet(VIReIDModel):
         fmap = self.trunk(images)
         masks = torch.sigmoid(self.pattern_conv(fmap))
         hw = fmap.shape[2] * fmap.shape[3]
-        # Masked GAP, not normalised by the mask mass (spec §1.3); einsum avoids a B*K*C*H*W tensor.
+        # Masked GAP, not normalised by the mask mass (as official); einsum avoids a B*K*C*H*W tensor.
         patterns = torch.einsum('bkhw,bchw->bkc', masks, fmap).flatten(1) / hw
         return torch.cat([patterns, fmap.mean(dim=(2, 3))], dim=1), masks
 

@@ -1,4 +1,4 @@
-"""MPANet's identity sampler ("identity_random", official ``RandomIdentitySampler``; spec §3.3)."""
+"""MPANet's identity sampler ("identity_random": the official ``data/sampler.py``)."""
 from __future__ import annotations
 
 from typing import Iterator
@@ -21,7 +21,7 @@ class MPANetIdentitySampler(Sampler[int]):
     and cut them into ``m // num_instances`` chunks (``num_instances`` of each modality). Batches draw
     ``num_ids`` distinct identities uniformly among those with chunks left and take one chunk of
     each; the epoch ends when fewer than ``num_ids`` identities have chunks (the rest is dropped).
-    An identity with no chunk (enough images in one modality only) is skipped (spec §7 #17).
+    An identity with no chunk (enough images in one modality only) is skipped (official: a crash).
 
     One epoch is the full pass, and ``len()`` is its exact length, computed from the epoch's plan
     (the official pre-estimate halves training under ignite >= 0.3, issue #11). Batches come out in

@@ -1,6 +1,6 @@
 """Two-stream MHSA network (non-shared two-stream ResNet-50 with BoT attention, parts, hetero-center
-loss and an auxiliary modality). No public code: built from the specification
-``mhsa_two_stream.md`` and its sources (see README.md)."""
+loss and an auxiliary modality). No public code: built from its lineage; the README gives every
+choice and its source."""
 from pathlib import Path
 
 from harness.plugins import MethodSpec

@@ -1,4 +1,5 @@
-"""Auxiliary-modality generators (spec §5): images that keep a visible image's content, not its colour.
+"""Auxiliary-modality generators (see the README): images that keep a visible image's content,
+not its colour.
 
 All pixel-space operations take and return float images in the loader's 0..255 range, before
 the ImageNet normalisation, so V and its auxiliary copy stay pixel-aligned.
@@ -44,7 +45,7 @@ class XModalityGenerator(nn.Module):
     """X-modality style lightweight generator ``Conv1x1(3->1) -> ReLU -> Conv1x1(1->3)``.
 
     Works on the normalised image and is trained only by the losses the auxiliary samples enter
-    (Li et al., AAAI 2020; the exact generator of the paper is unverified, see spec §5.2).
+    (Li et al., AAAI 2020; the exact generator of that paper is not reproduced here).
     """
 
     def __init__(self) -> None:

@@ -1,4 +1,5 @@
-"""Hetero-center losses (spec §4.2, §4.3). Centres are found by label, never by batch position."""
+"""Hetero-center losses (HC: Zhu et al. 2020; HcTri: Liu et al. 2021). Centres are found by label,
+never by batch position."""
 from __future__ import annotations
 
 from typing import Sequence

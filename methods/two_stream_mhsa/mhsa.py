@@ -1,6 +1,6 @@
 """BoTNet multi-head self-attention with 2-D relative position logits, and the BoT bottleneck.
 
-Spec ``mhsa_two_stream.md`` §1.4 and §2. Tokens are row-major (``n = i*W + j``); the relative
+Design and sources: the README. Tokens are row-major (``n = i*W + j``); the relative
 offset is key minus query, stored at row ``offset + size - 1`` of ``rel_h`` / ``rel_w``.
 """
 from __future__ import annotations

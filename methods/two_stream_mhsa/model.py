@@ -1,5 +1,5 @@
 """Two-stream ResNet-50 with BoT (relative-position MHSA) layer4, part heads, identity +
-hetero-center losses and an auxiliary (colour-free) modality. Spec: ``mhsa_two_stream.md``."""
+hetero-center losses and an auxiliary (colour-free) modality (see the README)."""
 from __future__ import annotations
 
 import copy
@@ -33,7 +33,7 @@ TRUNK_STRIDES = (2, 2, 1, 2, 2)  # conv1, maxpool, layer1, layer2, layer3 (paddi
 @MODELS.register_module()
 class TwoStreamMHSA(VIReIDModel):
     """Non-shared two-stream network with BoT MHSA in layer4, horizontal parts, ID + HC losses and
-    an auxiliary modality. Every keyword is a switch of spec §11 (defaults = spec §0)."""
+    an auxiliary modality. Every keyword is a switch of the README's "Options" table."""
 
     def __init__(self, num_classes: int, input_size: Sequence[int] = (288, 144), share_from: int = 5,
                  mhsa_stages: Sequence[int] = (4,), mhsa_heads: int = 4, mhsa_dim_head: int = 128,

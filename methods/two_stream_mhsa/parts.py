@@ -1,4 +1,4 @@
-"""Horizontal part pooling and the per-part embedding/classifier heads (spec §3)."""
+"""Horizontal part pooling and the per-part embedding/classifier heads (TSLFN+HC, PCB)."""
 from __future__ import annotations
 
 import torch

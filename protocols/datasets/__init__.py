@@ -17,9 +17,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from protocols.datasets.sysu import SYSUMM01
 
 DATASETS = ('sysu', 'regdb')
+# Training identities of each protocol on the released data, i.e. the classifier size of a model
+# trained on it: SYSU-MM01 trains on exp/train_id.txt + exp/val_id.txt (296 + 99 ids, as the AGW,
+# MMN and MPANet training scripts do); RegDB trains on 206 of its 412 ids in every split
+# (idx/train_visible_<k>.txt). A model can be built without the dataset on the machine from these.
+TRAIN_CLASSES = {'sysu': 395, 'regdb': 206}
 
-__all__ = ['DATASETS', 'DatasetLayoutError', 'ImageRecord', 'Modality', 'RegDB', 'SYSUMM01', 'TrainSet',
-           'fingerprint_files', 'load_dataset', 'relabel']
+__all__ = ['DATASETS', 'TRAIN_CLASSES', 'DatasetLayoutError', 'ImageRecord', 'Modality', 'RegDB',
+           'SYSUMM01', 'TrainSet', 'fingerprint_files', 'load_dataset', 'relabel']
 
 
 def relabel(pids: Iterable[int]) -> dict[int, int]:

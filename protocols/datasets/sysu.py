@@ -80,6 +80,7 @@ class SYSUMM01:
         for rec in self.records:
             self._by_pid.setdefault(rec.pid, []).append(rec)
         self._check_ids_have_images()
+        self._check_cameras_have_images()
 
     # ------------------------------------------------------------------------------------------------
     # Indexing and validation
@@ -118,6 +119,16 @@ class SYSUMM01:
                     else:
                         self.stray_files.append(rel)
         return records
+
+    def _check_cameras_have_images(self) -> None:
+        """Every camera holds images: an empty one is a half-extracted archive, and it would
+        silently drop its queries (cams 3, 6) or gallery candidates (cams 1, 2, 4, 5)."""
+        have = {r.cam for r in self.records}
+        empty = [cam for cam in CAMERAS if cam not in have]
+        if empty:
+            folders = ', '.join(str(self.root / f'cam{cam}') for cam in empty)
+            raise DatasetLayoutError(f'camera folder(s) {folders} hold no images; {_LAYOUT}; '
+                                     f'{_FIX} (re-extract the archive completely)')
 
     def _check_ids_have_images(self) -> None:
         for split, ids in (('train', self.train_ids), ('val', self.val_ids), ('test', self.test_ids)):

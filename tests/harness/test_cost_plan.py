@@ -146,3 +146,62 @@ def test_dry_run_prints_the_cost_plan(methods, tmp_path, capsys, monkeypatch):
     printed = capsys.readouterr().out
     assert 'agw/agw_sysu/sysu' in printed and '81 x      696 =     56,376' in printed
     assert f'plan: 1 runs, 56,376 iterations, {56_376 * 0.25 / 3600:.1f} GPU-hours' in printed
+
+
+def _per_label(labels) -> list[tuple[int, int]]:
+    """(images, modality) per (label, modality), sorted: all a sampler sees of a training set."""
+    pairs = zip(labels.labels.tolist(), labels.modalities.tolist())
+    counts: dict[tuple[int, int], int] = {}
+    for pair in pairs:
+        counts[pair] = counts.get(pair, 0) + 1
+    return sorted((n, m) for (_, m), n in counts.items())
+
+
+def test_synthetic_plan_gives_the_generated_training_set(sysu_root, regdb_root):
+    from tests.conftest import REGDB_IDS, SYSU_IDS
+
+    planned = C.synthetic_training_labels('sysu', ids=SYSU_IDS, seed=0)
+    written, _ = C.training_labels('sysu', str(sysu_root), {'dataset': 'sysu'})
+    assert _per_label(planned) == _per_label(written)
+    cfg = load_config(Path('methods/agw/configs/agw_demo_sysu.py'))
+    assert C.iterations_per_epoch(cfg, planned) == C.iterations_per_epoch(cfg, written)
+    for split in (1, 3):
+        planned = C.synthetic_training_labels('regdb', split, ids=REGDB_IDS, seed=0)
+        protocol = {'dataset': 'regdb', 'split': split}
+        written, _ = C.training_labels('regdb', str(regdb_root), protocol)
+        assert _per_label(planned) == _per_label(written)
+        assert planned.labels.tolist() == written.labels.tolist()
+    with pytest.raises(ValueError, match='no synthetic'):
+        C.synthetic_training_labels('market')
+
+
+def test_demo_plan_counts_iterations_before_the_data_exists(methods, tmp_path):
+    runs = build_plan(methods, tmp_path / 'lb', kinds=('demo',), regdb_splits=(1,),
+                      untrained=True,
+                      data_roots={'sysu': str(tmp_path / 'd' / 'sysu'),
+                                  'regdb': str(tmp_path / 'd' / 'regdb')})
+    costs = C.cost_plan(runs, seconds_per_iter='0.5', throughputs={})
+    trained = [c for c in costs if c.run.trains]
+    scored = [c for c in costs if not c.run.trains]
+    assert trained and scored and len(trained) == len(scored)
+    assert all(c.iterations and c.iterations > 0 and 'plan' in c.size_source for c in trained)
+    assert all(c.iterations == 0 and c.hours == 0.0 for c in scored)
+    total = sum(c.iterations for c in trained)
+    text = C.format_cost_plan(costs)
+    assert (f'plan: {len(costs)} runs ({len(scored)} scored only), {total:,} iterations, '
+            f'{total * 0.5 / 3600:.1f} GPU-hours') in text
+
+
+def test_a_figure_of_another_config_version_is_not_used(methods, tmp_path, monkeypatch):
+    monkeypatch.setenv('VIREID_CACHE', str(tmp_path / 'cache'))
+    config = tmp_path / 'agw_sysu.py'
+    config.write_text('# one version\n')
+    C.record_throughput(config, 0.5, device='GPU 0')
+    entry = C.read_throughputs()['agw_sysu']
+    costs = _costs(methods, tmp_path, ['agw_sysu'], throughputs={'agw_sysu': entry})
+    assert costs['agw_sysu'].seconds_per_iter is None
+    assert 'another version of the config' in costs['agw_sysu'].speed_source
+    # The same figure, recorded from the config the plan uses, is used.
+    C.record_throughput(Path('methods/agw/configs/agw_sysu.py'), 0.5, device='GPU 0')
+    costs = _costs(methods, tmp_path, ['agw_sysu'], throughputs=None)
+    assert costs['agw_sysu'].seconds_per_iter == 0.5

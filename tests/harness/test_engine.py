@@ -13,6 +13,7 @@ from mmengine.hooks import Hook
 
 from harness.engine.config import ProtocolChangeError, load_config, protocol_changes
 from harness.engine.run import build_runner, run_experiment
+from harness.errors import RunFailed
 from harness.registry import HOOKS
 
 TOY_CONFIGS = Path(__file__).resolve().parents[1] / 'fixtures' / 'toy_plugin' / 'vireid_toy' / 'configs'
@@ -36,6 +37,12 @@ def test_external_plugin_is_listed_and_trains(toy_plugin, sysu_root, tmp_path):
     for key in ('git_commit', 'versions', 'seed', 'device', 'dataset_fingerprint', 'wall_time_s'):
         assert prov[key] not in (None, ''), key
     assert (tmp_path / 'run' / 'config.py').is_file()
+    # The run kept its progress file up to date: the last epoch's end, then the test.
+    from harness.engine.progress import read_progress
+    prog = read_progress(tmp_path / 'run')
+    assert prog['stage'] == 'test' and prog['epoch'] == prog['max_epochs'] == 1
+    assert prog['iters_per_epoch'] > 0
+    assert prog['global_iter'] == prog['max_iters'] == prog['iters_per_epoch']
 
 
 def test_protocol_override_is_refused_with_the_field_named(toy_plugin, sysu_root, tmp_path):
@@ -72,10 +79,11 @@ def test_killed_run_resumes_to_the_uninterrupted_result(toy_plugin, sysu_root, t
                                dict(type='RandomCrop'), dict(type='RandomErasing', p=0.5)]}
     full = run_experiment(str(TOY_SYSU), str(tmp_path / 'full'), data_root=str(sysu_root), cfg_options=opts,
                           log_level='WARNING')
-    with pytest.raises(Killed):
+    with pytest.raises(RunFailed, match='epoch_1.pth is kept') as failed:
         run_experiment(str(TOY_SYSU), str(tmp_path / 'killed'), data_root=str(sysu_root),
                        cfg_options={**opts, 'custom_hooks': [dict(type='KillAfterFirstEpoch')]},
                        log_level='WARNING')
+    assert isinstance(failed.value.cause, Killed)
     assert json.loads((tmp_path / 'killed' / 'record.json').read_text())['status'] == 'failed'
     resumed = run_experiment(str(TOY_SYSU), str(tmp_path / 'killed'), data_root=str(sysu_root),
                              cfg_options=opts, resume=True, log_level='WARNING')

@@ -227,11 +227,11 @@ def test_leaderboard_interrupted_between_runs_loses_and_redoes_nothing(world, mo
     assert len(runs) == 3
     start = Progress.start
 
-    def interrupt_before_second(self, key):
+    def interrupt_before_second(self, key, *args):
         if key == runs[1].key and not getattr(Progress, '_interrupted', False):
             Progress._interrupted = True
             raise KeyboardInterrupt
-        start(self, key)
+        start(self, key, *args)
 
     monkeypatch.setattr(Progress, 'start', interrupt_before_second)
     with pytest.raises(KeyboardInterrupt):
@@ -477,8 +477,15 @@ def test_cli_dry_run_and_demo_plan(world, capsys):
     cli, args = _cli(['--out', str(out), '--demo', '--dry-run', '--methods', 'alpha'])
     assert cli.run(args, methods=methods) == 0
     printed = capsys.readouterr().out
-    assert '1 runs under' in printed and 'alpha/alpha_demo_sysu/sysu' in printed
+    # the demo also scores the untrained network, after the training runs
+    assert '2 runs under' in printed and 'alpha/alpha_demo_sysu/sysu ' in printed
+    trained, untrained = 'alpha/alpha_demo_sysu/sysu ', 'alpha/alpha_demo_sysu/sysu-untrained '
+    assert printed.index(trained) < printed.index(untrained)
     assert f'data_root={out}/data/sysu' in printed and not calls()
+    cli, args = _cli(['--out', str(out), '--demo', '--dry-run', '--methods', 'alpha',
+                      '--no-untrained'])
+    cli.run(args, methods=methods)
+    assert '1 runs under' in capsys.readouterr().out
     cli, args = _cli(['--out', str(out), '--dry-run', '--methods', 'alpha', '--gpus-per-run', '2'])
     cli.run(args, methods=methods)
     printed = capsys.readouterr().out
@@ -498,3 +505,57 @@ def test_cli_runs_prints_table_and_retry(world, capsys):
             'train_cfg.max_epochs=2 --methods beta --configs beta_sysu --datasets sysu --kinds full') in printed
     assert (out / 'tables' / 'comparison.tex').exists() and (out / 'summary.json').exists()
     assert (out / 'tables' / 'cmc_sysu_all-single.png').exists()
+
+
+def test_progress_shows_each_run_in_flight_from_its_progress_file(tmp_path):
+    import json as _json
+    now = [0.0]
+    stream = io.StringIO()
+    p = Progress(3, stream=stream, clock=lambda: now[0], interval_s=60, live=False)
+    p.start('agw/agw_sysu/sysu', tmp_path)
+    p.tick()
+    assert 'epoch' not in stream.getvalue()                   # nothing written yet, and too early
+    (tmp_path / 'progress.json').write_text(_json.dumps(dict(
+        stage='train', epoch=2, max_epochs=81, iter=40, iters_per_epoch=348, eta_s=7260)))
+    now[0] = 61.0
+    p.tick()
+    line = '[leaderboard 0/3] agw/agw_sysu/sysu: epoch 2/81, iter 40/348, ETA 2h01m'
+    assert line in stream.getvalue()
+    now[0] = 70.0
+    p.tick()                                                  # plain lines at most every interval_s
+    assert stream.getvalue().count('ETA 2h01m') == 1
+
+
+def test_progress_on_a_terminal_is_a_live_table(tmp_path):
+    import json as _json
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    (tmp_path / 'progress.json').write_text(_json.dumps(dict(
+        stage='train', epoch=2, max_epochs=81, iter=40, iters_per_epoch=348, eta_s=7260)))
+    stream = Terminal()
+    p = Progress(3, stream=stream)
+    assert p.live
+    p.start('agw/agw_sysu/sysu', tmp_path)
+    p.tick()
+    p.finish('agw/agw_sysu/sysu', 'done')
+    p.close()
+    shown = stream.getvalue()
+    assert 'epoch 2/81, iter 40/348, ETA 2h01m' in shown and 'run in flight' in shown
+    assert '[leaderboard 1/3] done agw/agw_sysu/sysu' in shown
+
+
+def test_cli_figures_draws_every_finished_run_and_fails_loudly(world, capsys):
+    methods, out, calls = world
+    cli, args = _cli(['--out', str(out), '--methods', 'alpha', '--configs', 'alpha_sysu',
+                      '--launcher', 'inline', '--runner', RUNNER, '--reported', '', '--no-plots',
+                      '--figures'])
+    # The fake engine writes records but no config.py or checkpoint: every finished run is tried
+    # and its failure is reported with the run named.
+    assert cli.run(args, methods=methods) == 1
+    printed = capsys.readouterr().out
+    run_dir = out / 'runs' / 'alpha' / 'alpha_sysu' / 'sysu'
+    assert read_record(run_dir / 'record.json')['status'] == 'done'
+    assert f'figures of {run_dir} failed: {run_dir} has no config.py' in printed

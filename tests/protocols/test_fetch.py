@@ -138,5 +138,7 @@ def test_cli_synth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> N
     monkeypatch.setattr(harness.cli, 'SUBCOMMANDS', ('data', 'score'))
     assert harness.cli.main(['data', 'synth', '--dataset', 'regdb', '--out', str(tmp_path), '--ids', '12',
                              '--seed', '3']) == 0
-    assert calls == [('regdb', tmp_path, 3, {'ids': 12})]
+    assert calls == [('regdb', tmp_path, 3, {'ids': 12, 'gap': None})]   # None: the generator default
     assert 'vireid data check --dataset regdb' in capsys.readouterr().out
+    assert harness.cli.main(['data', 'synth', '--dataset', 'sysu', '--out', str(tmp_path), '--gap', '0.5']) == 0
+    assert calls[-1] == ('sysu', tmp_path, 0, {'gap': 0.5})

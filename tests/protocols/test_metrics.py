@@ -1,4 +1,4 @@
-"""protocols.metrics against an independent per-query brute force written from specs/protocols.md section 4."""
+"""protocols.metrics against an independent per-query brute force written from the metric definitions in docs/protocols.md."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from protocols import metrics as M
 
 
 # ------------------------------------------------------------------------------------------------------
-# Brute-force reference: explicit loops, the spec read literally (with padding for short unique lists).
+# Brute-force reference: explicit loops, the metric definitions read literally (with padding for short unique lists).
 
 
 def _brute(distmat, q_pids, g_pids, q_cams=None, g_cams=None, max_rank=20, unique=True):

@@ -12,7 +12,7 @@ import scipy.io
 from PIL import Image
 
 from protocols.datasets.base import DatasetLayoutError
-from protocols.datasets.synthetic import DEFAULT_IDS, MARKER, generate, regdb, render, sysu
+from protocols.datasets.synthetic import DEFAULT_GAP, DEFAULT_IDS, MARKER, generate, regdb, render, sysu
 from protocols.datasets.synthetic.seeding import stream
 
 VISIBLE_CAMS, IR_CAMS = (1, 2, 4, 5), (3, 6)
@@ -189,6 +189,16 @@ def test_sysu_bytes_identical_for_seed_and_worker_count(tmp_path: Path) -> None:
     assert len(ta) > 100 and ta == tb
 
 
+def test_regdb_bytes_identical_for_seed_and_gap(tmp_path: Path) -> None:
+    a = _tree(generate("regdb", tmp_path / "a", ids=3, seed=1, gap=0.3, workers=2))
+    b = _tree(generate("regdb", tmp_path / "b", ids=3, seed=1, gap=0.3, workers=1))
+    c = _tree(generate("regdb", tmp_path / "c", ids=3, seed=1, gap=0.7))
+    assert a == b
+    # another gap: the same visible images (people, poses, noise), other thermal ones
+    differ = {k for k in a if a[k] != c[k]}
+    assert differ and all(k.startswith("Thermal/") for k in differ if k != MARKER)
+
+
 def test_different_seed_differs(tmp_path: Path) -> None:
     a = _tree(generate("regdb", tmp_path / "a", ids=2, seed=0))
     b = _tree(generate("regdb", tmp_path / "b", ids=2, seed=1))
@@ -203,12 +213,14 @@ def test_different_seed_differs(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------------- modality gap
 
-def test_infrared_does_not_follow_visible_colour() -> None:
+def _upper_tones(gap: float, n: int = 60) -> tuple[list[float], list[float], list[float]]:
+    """Grey level of each person's visible upper garment, its infrared level, and the infrared
+    contrast of its texture (patterned garments only), at a given gap."""
     cam_v, cam_ir = sysu.CAMERAS[1], sysu.CAMERAS[3]
     pose = render.Pose(view="front", facing=1, phase=0.0, stride=0.0, swing=0.0, dx=0.0, dy=0.0, scale=1.0)
     lum, nir, tone_gap = [], [], []
-    for pid in range(1, 61):
-        person = render.sample_person(stream(7, 1, 0, pid))
+    for pid in range(1, n + 1):
+        person = render.sample_person(stream(7, 1, 0, pid), gap)
         lab, tone, _ = render.person_labels(person, pose, cam_v)
         vis = render.render(person, pose, cam_v, "visible", np.random.default_rng(pid), labels=(lab, tone, _))
         lab3, tone3, u3 = render.person_labels(person, pose, cam_ir)
@@ -221,10 +233,41 @@ def test_infrared_does_not_follow_visible_colour() -> None:
         nir.append(ir[..., 0][reg_i].mean())
         if (tone3[lab3 == render.UPPER] == 1).sum() > 30:
             tone_gap.append(abs(ir[..., 0][(lab3 == render.UPPER) & (tone3 == 1)].mean() - nir[-1]))
-    r = np.corrcoef(lum, nir)[0, 1]
-    assert abs(r) < 0.45, r  # a grey conversion of the colour image would give r close to 1
+    return lum, nir, tone_gap
+
+
+def test_gap_knob_moves_infrared_from_grey_level_to_independent() -> None:
+    r = {gap: np.corrcoef(*_upper_tones(gap)[:2])[0, 1] for gap in (0.0, DEFAULT_GAP, 1.0)}
+    # gap 0: infrared is the grey level of the colour (up to camera gain, gamma and noise)
+    assert r[0.0] > 0.9, r
+    # gap 1: independent of colour, as version 1 of the generator drew it
+    assert abs(r[1.0]) < 0.45, r
+    assert r[0.0] > r[DEFAULT_GAP] > r[1.0], r
     # ...while texture (the two tones of a patterned garment) stays visible in infrared.
+    tone_gap = _upper_tones(1.0)[2]
     assert len(tone_gap) > 10 and np.median(tone_gap) > 25
+
+
+def test_gap_changes_only_infrared_tones() -> None:
+    a = render.sample_person(stream(0, 1, 0, 9), 0.0)
+    b = render.sample_person(stream(0, 1, 0, 9), 1.0)
+    assert np.array_equal(a.rgb, b.rgb) and a.pattern == b.pattern and a.bag == b.bag
+    assert not np.allclose(a.nir, b.nir)
+    assert np.allclose(a.nir[1:], a.rgb[1:] @ render.LUMA, atol=1e-6)  # gap 0: grey level exactly
+    assert a.nir[render.BACKGROUND].max() == 0.0 == b.thermal[render.BACKGROUND].max()
+    for bad in (-0.1, 1.5, "0.5", True):
+        with pytest.raises(ValueError, match="gap must be a number in"):
+            render.sample_person(stream(0, 1, 0, 9), bad)
+
+
+def test_default_sizes_give_at_least_40_test_identities() -> None:
+    # Rank-20 must not be 100 by construction: at least 40 gallery ids on both datasets.
+    p = sysu.plan(DEFAULT_IDS["sysu"], 0, DEFAULT_GAP)
+    assert len(p.test) >= 40
+    assert len(p.train) + len(p.val) >= 150    # enough training ids that memorising them does not pay
+    for trial in range(1, 11):
+        train, test = regdb.split(DEFAULT_IDS["regdb"], 0, trial)
+        assert len(test) >= 40 and len(train) >= 40
 
 
 # ----------------------------------------------------------------------------------- learnability
@@ -249,7 +292,8 @@ def test_idempotent_refusals_and_replacement(tmp_path: Path) -> None:
     root = generate("regdb", out, ids=2, seed=0)
     assert root == out
     marker = json.loads((out / MARKER).read_text())
-    assert (marker["kind"], marker["ids"], marker["seed"]) == ("regdb", 2, 0) and "version" in marker
+    assert (marker["kind"], marker["ids"], marker["seed"], marker["gap"]) == ("regdb", 2, 0, DEFAULT_GAP)
+    assert marker["version"] == 2
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     assert generate("regdb", out, ids=2, seed=0) == out
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before  # nothing rewritten
@@ -258,6 +302,8 @@ def test_idempotent_refusals_and_replacement(tmp_path: Path) -> None:
     generate("regdb", out, ids=3, seed=0)  # same kind, other parameters: replaced
     assert json.loads((out / MARKER).read_text())["ids"] == 3
     assert len(list((out / "Visible").iterdir())) == 3
+    generate("regdb", out, ids=3, seed=0, gap=0.0)  # another gap is another dataset
+    assert json.loads((out / MARKER).read_text())["gap"] == 0.0
 
     with pytest.raises(DatasetLayoutError, match="not 'sysu'"):
         generate("sysu", out, ids=10)
@@ -285,6 +331,8 @@ def test_argument_errors(tmp_path: Path) -> None:
         generate("sysu", tmp_path / "x", ids=3)
     with pytest.raises(ValueError, match="seed must be"):
         generate("regdb", tmp_path / "x", seed=-1)
+    with pytest.raises(ValueError, match=r"gap must be a number in \[0, 1\]"):
+        generate("regdb", tmp_path / "x", gap=2.0)
     assert not (tmp_path / "x").exists()
 
 

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet as tv_resnet
 
+from harness.checkpoints import read_checkpoint
+
 # The weight set every method's paper starts from: torchvision's original ResNet-50
 # (resnet50-19c8e357 / IMAGENET1K_V1, 76.1 % top-1), not the V2 recipe.
 PRETRAINED = {
@@ -28,6 +30,30 @@ ARCHS = {
     101: (tv_resnet.Bottleneck, (3, 4, 23, 3)),
 }
 STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
+TORCHVISION_WIDTH = 64  # channels of torchvision's stem and first stage; later stages double it
+
+
+class ScaledResNet(tv_resnet.ResNet):
+    """torchvision's ResNet with every width scaled by ``base_channels / 64`` (demo-scale trunks).
+
+    Module names and block types stay torchvision's; only channel counts change: stem
+    ``base_channels``, stage ``i`` planes ``base_channels * 2**i`` (times the block expansion).
+    """
+
+    def __init__(self, block: type[nn.Module], layers: Sequence[int], base_channels: int) -> None:
+        # Read by _make_layer, which torchvision's __init__ calls: set before it runs.
+        object.__setattr__(self, '_base_channels', int(base_channels))
+        super().__init__(block, list(layers))
+        self.conv1 = nn.Conv2d(3, base_channels, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(base_channels)
+        # torchvision's init of its convolutions
+        nn.init.kaiming_normal_(self.conv1.weight, mode='fan_out', nonlinearity='relu')
+
+    def _make_layer(self, block, planes, blocks, stride=1, dilate=False):  # noqa: ANN001, ANN202
+        if planes == TORCHVISION_WIDTH:  # the first stage reads the (scaled) stem's output
+            self.inplanes = self._base_channels
+        return super()._make_layer(block, planes * self._base_channels // TORCHVISION_WIDTH, blocks,
+                                   stride, dilate)
 
 
 class PretrainedWeightsMissing(FileNotFoundError):
@@ -35,13 +61,16 @@ class PretrainedWeightsMissing(FileNotFoundError):
 
 
 def build_resnet(depth: int = 50, last_stride: int = 1, pretrained: bool | str = True,
-                 blocks: Sequence[int] | None = None) -> tv_resnet.ResNet:
+                 blocks: Sequence[int] | None = None,
+                 base_channels: int = TORCHVISION_WIDTH) -> tv_resnet.ResNet:
     """A torchvision ResNet without ``fc``/``avgpool`` use, optionally with fewer blocks per stage.
 
     ``pretrained``: ``True`` loads torchvision's IMAGENET1K_V1 weights through its normal cache
     (``$TORCH_HOME/hub/checkpoints``), a string loads that local file, ``False`` keeps random init.
     ``blocks`` (demo configs) overrides the blocks per stage; pretrained weights then load
-    non-strictly into the blocks that exist.
+    non-strictly into the blocks that exist. ``base_channels`` (demo configs) scales every width
+    (stem and first stage ``base_channels``, doubling per stage); ImageNet weights exist only for
+    torchvision's 64.
     """
     if depth not in ARCHS:
         raise ValueError(f'ResNet depth {depth} is not supported; choose one of {sorted(ARCHS)}')
@@ -49,7 +78,16 @@ def build_resnet(depth: int = 50, last_stride: int = 1, pretrained: bool | str =
     layers = tuple(blocks) if blocks is not None else default_blocks
     if len(layers) != 4 or min(layers) < 1:
         raise ValueError(f'blocks must give 4 positive block counts, got {blocks!r}')
-    net = tv_resnet.ResNet(block, list(layers))
+    if isinstance(base_channels, bool) or not isinstance(base_channels, int) or base_channels < 1:
+        raise ValueError(f'base_channels must be a positive int, got {base_channels!r}')
+    if base_channels != TORCHVISION_WIDTH and pretrained:
+        raise ValueError(f'base_channels={base_channels}: ImageNet weights exist only for '
+                         f'torchvision\'s width {TORCHVISION_WIDTH}; set pretrained=False for a '
+                         f'thinner trunk')
+    if base_channels == TORCHVISION_WIDTH:
+        net = tv_resnet.ResNet(block, list(layers))
+    else:
+        net = ScaledResNet(block, layers, base_channels)
     if pretrained:
         state = load_imagenet_state(depth, pretrained if isinstance(pretrained, str) else None)
         own = net.state_dict()
@@ -99,7 +137,7 @@ def load_imagenet_state(depth: int, path: str | None = None) -> dict[str, torch.
         path = str(file)
     elif not Path(path).is_file():
         raise PretrainedWeightsMissing(f'pretrained weights file {path} does not exist')
-    state = torch.load(path, map_location='cpu', weights_only=True)
+    state = read_checkpoint(path)
     if isinstance(state, dict) and 'state_dict' in state:
         state = state['state_dict']
     return state

@@ -21,12 +21,13 @@ class TwoStreamResNet(nn.Module):
 
     def __init__(self, share_from: int = 1, depth: int = 50, last_stride: int = 1,
                  pretrained: bool | str = True, blocks: tuple[int, ...] | None = None,
-                 net_factory: Callable[[], ResNet] | None = None) -> None:
+                 base_channels: int = 64, net_factory: Callable[[], ResNet] | None = None) -> None:
         super().__init__()
         if not 1 <= share_from <= 5:
             raise ValueError(f'share_from must be in 1..5 (stem=0, layer1..layer4=1..4), got {share_from}')
         self.share_from = share_from
-        make = net_factory or (lambda: build_resnet(depth, last_stride, pretrained, blocks))
+        make = net_factory or (
+            lambda: build_resnet(depth, last_stride, pretrained, blocks, base_channels))
         base = make()
         # Both streams start from the same (ImageNet) weights, as two independently loaded copies do.
         nets = {Modality.VISIBLE: base, Modality.INFRARED: copy.deepcopy(base)}

@@ -1,44 +1,44 @@
-# MPANet on SYSU-MM01, as the official configs/SYSU.yml trains it (spec: /work/shared/specs/mpanet.md).
+# MPANet on SYSU-MM01, as the official configs/SYSU.yml trains it (see methods/mpanet/README.md).
 protocol_base = 'sysu'
 entry = dict(method='mpanet', kind='full', label='MPANet')
 
 model = dict(
     type='MPANet',
-    num_patterns=6,                      # §1.3: K = 6 sigmoid pattern maps (num_parts)
-    mam_reduction=16,                    # §1.2: MAM after stages 3 and 4 (modality_attention = 2)
-    pattern_weight=0.5,                  # §2a: weight_sep
-    center_cluster_weight=1.0,           # §2b
-    center_margin=0.7,                   # §2b: rho = config "margin"
-    id_weight=1.0,                       # §2c
-    modality_id_weight=1.0,              # §2d/§2f: config says 0.5 but the code adds it twice (issue #6, §7 #1)
-    kl_weight=2.5,                       # §2e: weight_KL
-    ema_base_rate=0.2,                   # §1.5: update_rate, x min(1, 100/(e+1)) by MPANetEMARateHook
+    num_patterns=6,                      # K = 6 sigmoid pattern maps (num_parts)
+    mam_reduction=16,                    # MAM after stages 3 and 4 (modality_attention = 2)
+    pattern_weight=0.5,                  # weight_sep
+    center_cluster_weight=1.0,
+    center_margin=0.7,                   # rho = config "margin"
+    id_weight=1.0,
+    modality_id_weight=1.0,              # config says 0.5 but the code adds it twice (issue #6)
+    kl_weight=2.5,                       # weight_KL
+    ema_base_rate=0.2,                   # update_rate, x min(1, 100/(e+1)) by MPANetEMARateHook
     ema_decay_from=100,
-    backbone=dict(depth=50, last_stride=1, pretrained=True),   # §1.1: ImageNet V1 ResNet-50, last stride 1
+    backbone=dict(depth=50, last_stride=1, pretrained=True),   # ImageNet V1 weights, last stride 1
 )
-custom_hooks = [dict(type='MPANetEMARateHook')]             # §1.5: epoch-dependent EMA rate
+custom_hooks = [dict(type='MPANetEMARateHook')]             # epoch-dependent EMA rate
 
-input_size = (384, 128)                                     # §3.2: resize (H, W), train and test
-train_pipeline = [                                          # §3.2, in order (normalisation is on the device)
+input_size = (384, 128)                                     # resize (H, W), train and test
+train_pipeline = [                                          # in order (normalised on the device)
     dict(type='RandomHorizontalFlip', p=0.5),
     dict(type='Pad', padding=10, fill=127),
     dict(type='RandomCrop'),
     dict(type='RandomErasing', p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), ratio_sampling='uniform',
          attempts=10),
 ]
-# §3.3: "identity_random", P = 16 ids x (4 visible + 4 infrared); one epoch = one full pass.
+# "identity_random", P = 16 ids x (4 visible + 4 infrared); one epoch = one full pass.
 sampler = dict(type='MPANetIdentitySampler', num_ids=16, num_instances=4)
 train_dataloader = dict(batch_size=128, num_workers=8)
 
-# §4: Adam on all parameters, coupled L2 weight decay (not AdamW), no warm-up.
+# Adam on all parameters, coupled L2 weight decay (not AdamW), no warm-up.
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=3.5e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=5e-4))
 param_scheduler = [dict(type='MultiStepLR', by_epoch=True, begin=0, milestones=[80, 120], gamma=0.1)]
 train_cfg = dict(max_epochs=140)
-amp = dict(enabled=True, dtype='float16')                   # §4 / §7 #13: apex O1 -> autocast + grad scaler
+amp = dict(enabled=True, dtype='float16')                   # apex O1 -> autocast + grad scaler
 
-# §1.7 / §5.1: BNNeck feature, no flip; L2-normalised squared Euclidean (= cosine ranking).
+# BNNeck feature, no flip; L2-normalised squared Euclidean (= cosine ranking).
 test = dict(distance='cosine', batch_size=64)
 
-# The reported number is the final epoch's (§7 #8). The official code keeps the best of epochs
+# The reported number is the final epoch's. The official code keeps the best of epochs
 # 120-140 by test Rank-1; uncomment only for an explicitly optimistic, test-selected run:
 # selection = dict(rule='best-test-rank1', epochs=[120, 125, 130, 135, 140])  # OPTIMISTIC: test-set selection

@@ -1,5 +1,6 @@
-# Two-stream MHSA on SYSU-MM01: the default configuration of spec mhsa_two_stream.md §0.
-# Every model key is a switch of spec §11; the SYSU ablation configs (tsmhsa_sysu_*.py) change a few.
+# Two-stream MHSA on SYSU-MM01: the default configuration (README, "The model").
+# Every model key is a switch of the README's "Options" table; the SYSU ablation configs
+# (tsmhsa_sysu_*.py) change a few.
 protocol_base = 'sysu'
 entry = dict(method='two_stream_mhsa', kind='full', label='Two-stream MHSA')
 

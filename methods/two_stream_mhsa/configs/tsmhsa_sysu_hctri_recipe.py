@@ -1,6 +1,7 @@
-# SYSU ablation — the full model trained with the HcTri/AGW recipe (spec §6.3, hijune6/... train_mine.py)
+# SYSU ablation — the full model trained with the HcTri/AGW recipe
+# (hijune6/Hetero-center-triplet-loss-for-VT-Re-ID, train_mine.py)
 # instead of TSLFN's: pad-10 random crop, P=8 x K=4, lr 0.1 (heads, MHSA) / 0.01 (trunk) with a
-# 10-epoch warm-up lr*(e+1)/10, x0.1 at 20 and 50, 61 epochs. The spec's fallback if the default
+# 10-epoch warm-up lr*(e+1)/10, x0.1 at 20 and 50, 61 epochs. The fallback if the default
 # recipe lands well below the reported mAP.
 _base_ = ['./tsmhsa_sysu.py']
 entry = dict(method='two_stream_mhsa', kind='ablation', row='R-hctri', label='full, HcTri recipe')
@@ -10,7 +11,7 @@ train_pipeline = [
     dict(type='Pad', padding=10, fill=0), dict(type='RandomCrop'),
 ]
 sampler = dict(num_ids=8, num_instances=4)
-model = dict(hc_weight=0.25)   # HC sums over the P ids of a batch: lambda 0.5 is tied to P = 4 (spec §4.2)
+model = dict(hc_weight=0.25)   # HC sums over the P ids of a batch: lambda 0.5 is tied to P = 4
 train_dataloader = dict(batch_size=64)
 optim_wrapper = dict(optimizer=dict(lr=0.1))
 param_scheduler = [

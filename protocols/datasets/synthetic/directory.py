@@ -17,8 +17,9 @@ from ..base import DatasetLayoutError
 
 MARKER = ".synthetic.json"
 GENERATOR = "protocols.datasets.synthetic"
-# Bump whenever the bytes written for a given (kind, ids, seed) change.
-VERSION = 1
+# Bump whenever the bytes written for a given (kind, ids, seed, gap) change.
+# 2: infrared tones mixed with the colours' grey level by the gap knob; coarser textures.
+VERSION = 2
 
 # Top-level entries each kind writes; anything else in a target means it holds foreign files.
 ENTRIES = {

@@ -15,12 +15,12 @@ def default_workers() -> int:
     return max(1, min(4, cpus))
 
 
-def run_chunks(fn: Callable[..., None], root: Any, plan: Any, seed: int, pids: Sequence[int], workers: int) -> None:
-    """Call ``fn(root, plan, seed, chunk)`` over interleaved chunks of ``pids``; re-raise the first error."""
+def run_chunks(fn: Callable[..., None], pids: Sequence[int], workers: int, *args: Any) -> None:
+    """Call ``fn(*args, chunk)`` over interleaved chunks of ``pids``; re-raise the first error."""
     if workers <= 1 or len(pids) < 2:
-        fn(root, plan, seed, list(pids))
+        fn(*args, list(pids))
         return
     chunks = [list(pids[i::workers]) for i in range(workers)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for future in [pool.submit(fn, root, plan, seed, c) for c in chunks]:
+        for future in [pool.submit(fn, *args, c) for c in chunks]:
             future.result()

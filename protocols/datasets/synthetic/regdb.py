@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from . import seeding
-from .render import Camera, person_labels, render, sample_person, sample_pose
+from .render import Camera, Person, check_gap, person_labels, render, sample_person, sample_pose
 from .seeding import stream
 
 IMAGES_PER_ID = 10
@@ -43,10 +44,11 @@ def _pose(seed: int, pid: int, k: int):
     return sample_pose(stream(seed, seeding.REGDB, seeding.IMAGE, pid, k, 0), VISIBLE)
 
 
-def render_pair(seed: int, pid: int, k: int, person=None):
+def render_pair(seed: int, pid: int, k: int, person: Person | None = None, gap: float = 1.0,
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Visible and thermal image ``k`` (1-based) of ``pid``, same instant, same pose."""
     if person is None:
-        person = sample_person(stream(seed, seeding.REGDB, seeding.PERSON, pid))
+        person = sample_person(stream(seed, seeding.REGDB, seeding.PERSON, pid), gap)
     pose = _pose(seed, pid, k)
     vis = render(person, pose, VISIBLE, "visible", stream(seed, seeding.REGDB, seeding.IMAGE, pid, k, 1))
     th = render(person, pose, THERMAL, "thermal", stream(seed, seeding.REGDB, seeding.IMAGE, pid, k, 2),
@@ -54,10 +56,10 @@ def render_pair(seed: int, pid: int, k: int, person=None):
     return vis, th
 
 
-def write_ids_range(root: Path, ids: int, seed: int, pids: list[int]) -> None:
+def write_ids_range(root: Path, gap: float, seed: int, pids: list[int]) -> None:
     """Render and save every image of ``pids`` (any subset, any order: the result is the same)."""
     for pid in pids:
-        person = sample_person(stream(seed, seeding.REGDB, seeding.PERSON, pid))
+        person = sample_person(stream(seed, seeding.REGDB, seeding.PERSON, pid), gap)
         vdir, tdir = root / "Visible" / str(pid), root / "Thermal" / str(pid)
         vdir.mkdir()
         tdir.mkdir()
@@ -79,7 +81,7 @@ def _idx_lines(folder: str, pids: list[int], names: dict[int, list[tuple[str, st
     return "\n".join(lines) + "\n"
 
 
-def write(root: Path, ids: int, seed: int, workers: int = 1) -> dict:
+def write(root: Path, ids: int, seed: int, workers: int = 1, gap: float = 1.0) -> dict:
     """Write the whole dataset under ``root`` (which must exist and be empty); return its statistics."""
     if ids < MIN_IDS:
         raise ValueError(f"synthetic RegDB needs ids >= {MIN_IDS} (got {ids}): pass a larger ids")
@@ -87,7 +89,7 @@ def write(root: Path, ids: int, seed: int, workers: int = 1) -> dict:
     (root / "Thermal").mkdir()
     from .parallel import run_chunks
 
-    run_chunks(write_ids_range, root, ids, seed, list(range(1, ids + 1)), workers)
+    run_chunks(write_ids_range, list(range(1, ids + 1)), workers, root, check_gap(gap), seed)
 
     names = {pid: file_names(pid, seed) for pid in range(1, ids + 1)}
     idx = root / "idx"

@@ -4,11 +4,13 @@ A person is a fixed set of body parts (head, hair, torso, arms, legs, shoes, opt
 each painted with a *material*. A material has two tones (primary and secondary) mixed by a texture
 pattern (stripes, checks, blotches, a chest logo), so an image is ``table[label, tone]``.
 
-The modality gap is built in: every material carries an RGB colour *and*, drawn independently, a
-near-infrared reflectance and a thermal intensity. Shape, texture layout and accessories are shared
-by all modalities; colour is not, so it cannot be matched across them. Everything is vectorised over
-the pixel grid; randomness comes only from the ``Generator`` passed in, so a caller that derives one
-generator per (id, camera, image) gets output independent of generation order.
+The modality gap is a knob, ``gap`` in [0, 1]: every material carries an RGB colour, and its
+near-infrared and thermal tones are ``(1 - gap) * luma(colour) + gap * independent draw``. At 0 the
+infrared image is the grey level of the visible one (up to camera, light and noise); at 1 the
+infrared tones are drawn independently of the colours, so colour cannot be matched across
+modalities and only shape, coarse texture layout and accessories are shared. Everything is
+vectorised over the pixel grid; randomness comes only from the ``Generator`` passed in, so a caller
+that derives one generator per (id, camera, image) gets output independent of generation order.
 """
 from __future__ import annotations
 
@@ -48,8 +50,8 @@ class Person:
     hat: bool
     bag: str  # none | backpack | handbag | shoulder
     rgb: np.ndarray  # (N_MATERIALS, 2, 3) float32 in [0, 1]
-    nir: np.ndarray  # (N_MATERIALS, 2) near-infrared reflectance, independent of rgb
-    thermal: np.ndarray  # (N_MATERIALS, 2) thermal intensity, independent of rgb
+    nir: np.ndarray  # (N_MATERIALS, 2) near-infrared reflectance: luma of rgb mixed by the gap knob
+    thermal: np.ndarray  # (N_MATERIALS, 2) thermal intensity, likewise
     pattern: tuple[tuple[int, float, float], ...]  # per material: (kind, period, phase)
     blotch: np.ndarray  # (8, 4) bool: the person's own random print for BLOTCH textures
     logo: tuple[float, float, float, float]  # chest print box: u centre, half width, v0, v1 (from shoulders)
@@ -117,8 +119,25 @@ def _ir_pair(rng: np.random.Generator, lo: float, hi: float, contrast: tuple[flo
     return a, float(np.clip(b, 0.03, 0.97))
 
 
-def sample_person(rng: np.random.Generator) -> Person:
-    """Draw one identity."""
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 grey level of an RGB colour
+TEXTURE_PERIOD = (0.06, 0.14)  # stripe/check period in body heights: 3-8 pixels at a 64-pixel input
+
+
+def check_gap(gap: float) -> float:
+    """``gap`` as a float in [0, 1], or a ValueError saying what it means."""
+    if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not 0.0 <= float(gap) <= 1.0:
+        raise ValueError(f"gap must be a number in [0, 1] (0: infrared = grey level of the "
+                         f"colours, 1: infrared independent of colour), got {gap!r}")
+    return float(gap)
+
+
+def sample_person(rng: np.random.Generator, gap: float = 1.0) -> Person:
+    """Draw one identity; ``gap`` mixes its infrared tones between luma (0) and independent (1).
+
+    Every draw is made whatever the gap, so two gaps give the same people, garments and poses:
+    only the infrared tones differ.
+    """
+    gap = check_gap(gap)
     build = rng.uniform(0.85, 1.2)
     rgb = np.zeros((N_MATERIALS, 2, 3), np.float32)
     nir = np.zeros((N_MATERIALS, 2), np.float32)
@@ -135,7 +154,7 @@ def sample_person(rng: np.random.Generator) -> Person:
         rgb[m, 0] = first
         rgb[m, 1] = _second_tone(rng, first)
 
-    # Infrared tones are drawn on their own: nothing ties them to the RGB colour above.
+    # Independent infrared tones; mixed with the colours' grey level below, by the gap knob.
     nir[SKIN] = rng.uniform(0.55, 0.85)
     nir[HAIR] = rng.uniform(0.1, 0.55)
     nir[SHOES] = rng.uniform(0.1, 0.7)
@@ -156,9 +175,15 @@ def sample_person(rng: np.random.Generator) -> Person:
     for m in range(N_MATERIALS):
         if m in kinds:
             options, p = kinds[m]
-            pattern.append((int(rng.choice(options, p=p)), float(rng.uniform(0.02, 0.055)), float(rng.random())))
+            pattern.append((int(rng.choice(options, p=p)), float(rng.uniform(*TEXTURE_PERIOD)),
+                            float(rng.random())))
         else:
             pattern.append((PLAIN, 1.0, 0.0))
+
+    luma = rgb @ LUMA  # (N_MATERIALS, 2); row 0 (background) stays 0
+    nir = ((1.0 - gap) * luma + gap * nir).astype(np.float32)
+    thermal = ((1.0 - gap) * luma + gap * thermal).astype(np.float32)
+    nir[BACKGROUND] = thermal[BACKGROUND] = 0.0
 
     shoulder = rng.uniform(0.1, 0.13) * build
     return Person(

@@ -1,6 +1,6 @@
 """Writer of a synthetic SYSU-MM01 in the released layout (``cam1..cam6/PPPP/KKKK.jpg`` + ``exp/``).
 
-Proportions follow the real release (see ``protocols.md`` §1), scaled down:
+Proportions follow the real release (see docs/protocols.md, "SYSU-MM01"), scaled down:
 
 - ids 1..A (A ≈ 62.5 % of the ids, like 333 of 533) may appear in cams 1, 2 and 6; the others only in
   cams 3, 4, 5; ``rand_perm_cam`` therefore has A cells for cams 1, 2, 6 and ``ids`` cells for 3, 4, 5;
@@ -23,7 +23,7 @@ from PIL import Image
 
 from ..base import Modality
 from . import seeding
-from .render import Camera, Person, render, sample_person, sample_pose
+from .render import Camera, Person, check_gap, render, sample_person, sample_pose
 from .seeding import stream
 
 VISIBLE_CAMS = (1, 2, 4, 5)
@@ -73,6 +73,7 @@ class SysuPlan:
     val: tuple[int, ...]
     test: tuple[int, ...]
     counts: dict[tuple[int, int], int]  # (cam, pid) -> number of images; absent pairs are not listed
+    gap: float = 1.0  # modality-gap knob of the people's infrared tones (see .render)
 
     @property
     def available(self) -> tuple[int, ...]:
@@ -87,7 +88,7 @@ def modality(cam: int) -> Modality:
     return Modality.INFRARED if cam in INFRARED_CAMS else Modality.VISIBLE
 
 
-def plan(ids: int, seed: int) -> SysuPlan:
+def plan(ids: int, seed: int, gap: float = 1.0) -> SysuPlan:
     """Decide splits, which camera sees whom, and how many images each (cam, id) gets."""
     if ids < MIN_IDS:
         raise ValueError(f"synthetic SYSU-MM01 needs ids >= {MIN_IDS} (got {ids}): pass a larger ids")
@@ -156,7 +157,7 @@ def plan(ids: int, seed: int) -> SysuPlan:
                 n = r.integers(3, 8) if cam in VISIBLE_CAMS else r.integers(3, 7)
             counts[(cam, pid)] = int(n)
     return SysuPlan(ids=ids, limited_max_id=limited, train=tuple(train), val=tuple(val), test=tuple(test),
-                    counts=counts)
+                    counts=counts, gap=check_gap(gap))
 
 
 def rand_perm_cam(p: SysuPlan, seed: int) -> np.ndarray:
@@ -209,7 +210,7 @@ def write_ids_range(root: Path, p: SysuPlan, seed: int, pids: range | list[int])
             if not n:
                 continue
             if person is None:
-                person = sample_person(stream(seed, seeding.SYSU, seeding.PERSON, pid))
+                person = sample_person(stream(seed, seeding.SYSU, seeding.PERSON, pid), p.gap)
             folder = root / f"cam{cam}" / f"{pid:04d}"
             folder.mkdir(parents=True, exist_ok=True)
             for k in range(1, n + 1):
@@ -217,14 +218,14 @@ def write_ids_range(root: Path, p: SysuPlan, seed: int, pids: range | list[int])
                 Image.fromarray(img).save(folder / f"{k:04d}.jpg", quality=JPEG_QUALITY)
 
 
-def write(root: Path, ids: int, seed: int, workers: int = 1) -> dict:
+def write(root: Path, ids: int, seed: int, workers: int = 1, gap: float = 1.0) -> dict:
     """Write the whole dataset under ``root`` (which must exist and be empty); return its statistics."""
-    p = plan(ids, seed)
+    p = plan(ids, seed, gap)
     for cam in range(1, 7):
         (root / f"cam{cam}").mkdir()
     from .parallel import run_chunks
 
-    run_chunks(write_ids_range, root, p, seed, list(range(1, ids + 1)), workers)
+    run_chunks(write_ids_range, list(range(1, ids + 1)), workers, root, p, seed)
 
     exp = root / "exp"
     exp.mkdir()

@@ -61,6 +61,8 @@ def test_demo_configs_scale_the_full_one(cfgs, name, dataset):
     assert cfg.protocol['dataset'] == dataset and cfg.entry['kind'] == 'demo'
     assert cfg.model['type'] == 'AGW' and cfg.model['triplet'] == 'wrt'
     assert cfg.model['backbone']['blocks'] == (1, 1, 1, 1) and cfg.model['backbone']['pretrained'] is False
+    assert cfg.model['backbone']['base_channels'] == 8
+    assert cfg.model['non_local'] and cfg.model['pool'] == 'gem'
     assert cfg.train_dataloader['batch_size'] == 2 * cfg.sampler['num_ids'] * cfg.sampler['num_instances']
-    assert cfg.train_dataloader['num_workers'] == 0 and cfg.train_cfg['max_epochs'] <= 10
+    assert cfg.train_dataloader['num_workers'] == 0 and cfg.train_cfg['max_epochs'] <= 20
     assert max(cfg.input_size) <= 128

@@ -1,4 +1,4 @@
-"""Converter round trip on a state dict with the official ``embed_net`` key names (spec §6).
+"""Converter round trip on a state dict with the official ``embed_net`` key names (methods/mmn/README.md, converter).
 
 The official key set is built here from the documented structure (three torchvision-named
 ResNet-50 trunks without fc, 4 bottleneck/classifier pairs, the MMG convs and BNs), never by
@@ -42,7 +42,7 @@ def official_state() -> dict[str, torch.Tensor]:
         state.update({f'bn{i}.{n}': fill(s) for n, s in bn(1).items()})
         state[f'bn{i}.num_batches_tracked'] = torch.tensor(i)
     state['decode.weight'], state['decode.bias'] = fill((3, 1, 1, 1)), fill((3,))
-    assert len(state) == 998          # spec §6: 998 state-dict entries
+    assert len(state) == 998          # the official embed_net state dict has 998 entries
     return state
 
 
@@ -94,8 +94,10 @@ def test_converted_file_loads_strictly_into_mmn(official_state, full_mmn_395, tm
     torch.save({'net': {'module.' + k: v for k, v in official_state.items()}, 'epoch': 80}, src)
     summary = convert(str(src), str(tmp_path / 'mmn.pth'))
     assert summary['num_classes'] == C and summary['converted'] == 368 and summary['dropped_unused'] == 630
-    state = torch.load(tmp_path / 'mmn.pth', map_location='cpu', weights_only=True)
+    saved = torch.load(tmp_path / 'mmn.pth', map_location='cpu', weights_only=True)
+    state = saved['state_dict']   # a self-describing harness checkpoint
     assert all(isinstance(v, torch.Tensor) for v in state.values())
+    assert saved['meta']['method'] == 'mmn' and saved['meta']['num_classes'] == C
     model = type(full_mmn_395)(num_classes=C, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1)))
     with pytest.raises(RuntimeError):          # wrong architecture: strict loading notices
         model.load_state_dict(state, strict=True)

@@ -13,7 +13,7 @@ RESNET50_STEM = 64 * 3 * 7 * 7 + 2 * 64           # conv1 + bn1 (weight, bias)
 def test_parameter_count_is_what_the_official_forward_uses(full_mmn_395):
     model = full_mmn_395
     total = sum(p.numel() for p in model.parameters())
-    # Spec §5, measured on the official embed_net: 26,769,814 used of 73,776,342 registered.
+    # Measured on the official embed_net: 26,769,814 used of 73,776,342 registered.
     assert total == 26_769_814
     # The same number from its parts: two stems + one shared layer1-4 + 4 BNNecks + 4 classifiers + MMG.
     shared = sum(p.numel() for p in model.backbone.shared.parameters())

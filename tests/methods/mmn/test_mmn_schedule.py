@@ -52,6 +52,6 @@ def test_per_epoch_lr_of_every_group_matches_train_py(tiny_mmn, name):
 
 
 def test_spot_values_from_the_spec():
-    # spec §9.14: head lr at epochs 0, 1, 9, 10, 19, 20, 49, 50, 80.
+    # The official adjust_learning_rate: head lr at epochs 0, 1, 9, 10, 19, 20, 49, 50, 80.
     assert [official_lr(e) for e in (0, 1, 9, 10, 19, 20, 49, 50, 80)] == pytest.approx(
         [0.01, 0.02, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001])

@@ -1,4 +1,4 @@
-"""The configs read like the spec's summary table (§0) and build a working model."""
+"""The configs read like the official configs/SYSU.yml and RegDB.yml and build a working model."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,7 +37,7 @@ def test_full_configs_follow_the_official_yaml(name, size, p, half, milestones, 
     assert cfg.train_dataloader['batch_size'] == 2 * p * half
     opt = cfg.optim_wrapper['optimizer']
     assert (opt['type'], opt['lr'], opt['weight_decay']) == ('Adam', 3.5e-4, 5e-4)
-    assert 'paramwise_cfg' not in cfg.optim_wrapper  # one group, decay on every parameter (§4)
+    assert 'paramwise_cfg' not in cfg.optim_wrapper  # one group, decay on every parameter
     assert cfg.param_scheduler == [dict(type='MultiStepLR', by_epoch=True, begin=0, milestones=milestones, gamma=0.1)]
     assert cfg.train_cfg['max_epochs'] == 140
     assert cfg.amp == dict(enabled=True, dtype='float16')
@@ -63,4 +63,6 @@ def test_demo_configs_build_the_same_architecture_smaller(name):
     images, samples = harness_batch(num_ids=3, k=2, size=tuple(cfg.input_size))
     losses = model.train().loss(images, samples)
     assert all(torch.isfinite(v) for v in losses.values())
-    assert model.eval().extract_feat(images, 0).shape == (len(images), 2048 * 7)
+    width = 32 * cfg.model.backbone['base_channels']     # layer4 width of a bottleneck trunk
+    assert model.mam4.norm.num_features == width and model.mam3.norm.num_features == width // 2
+    assert model.eval().extract_feat(images, 0).shape == (len(images), width * 7)

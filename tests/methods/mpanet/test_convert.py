@@ -72,7 +72,9 @@ def test_round_trip(tmp_path, trained_like, wrap):
     torch.save(obj, tmp_path / 'official.pth')
     summary = convert(str(tmp_path / 'official.pth'), str(tmp_path / 'out.pth'))
     assert summary['num_classes'] == 7 and summary['backbone']['blocks'] == (1, 1, 1, 1)
-    converted = torch.load(tmp_path / 'out.pth', map_location='cpu', weights_only=True)
+    saved = torch.load(tmp_path / 'out.pth', map_location='cpu', weights_only=True)
+    converted = saved['state_dict']
+    assert saved['meta']['method'] == 'mpanet' and saved['meta']['num_classes'] == 7
     reference = trained_like.state_dict()
     assert set(converted) == set(reference) and summary['tensors'] == len(reference)
     assert all(torch.equal(converted[k], reference[k]) for k in reference)

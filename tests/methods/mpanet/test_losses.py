@@ -1,4 +1,4 @@
-"""Every MPANet loss against a value computed by hand (spec §2), and the EMA-rate schedule (§1.5)."""
+"""Every MPANet loss against a value computed by hand, and the EMA-rate schedule."""
 from __future__ import annotations
 
 import copy

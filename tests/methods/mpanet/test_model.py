@@ -1,4 +1,4 @@
-"""Architecture: parameter counts (spec §8.1), shapes, the test feature, the EMA copies."""
+"""Architecture: parameter counts (measured on the official model, README), shapes, the test feature, the EMA copies."""
 from __future__ import annotations
 
 import copy
@@ -19,7 +19,7 @@ def test_parameter_counts_match_the_official_model_for_395_classes():
     used = sum(p.numel() for n, p in params.items() if n.split('.')[0] in INFERENCE_MODULES)
     assert used == 24_204_358
     trainable = sum(p.numel() for p in params.values() if p.requires_grad)
-    assert trainable == 41_178_182  # spec §8.1: excludes the two EMA copies and the BNNeck bias
+    assert trainable == 41_178_182  # official model: excludes the two EMA copies and the BNNeck bias
     # Everything outside INFERENCE_MODULES is a classifier the test feature never touches.
     assert {n.split('.')[0] for n in params} - set(INFERENCE_MODULES) == {
         'classifier', 'classifier_visible', 'classifier_infrared',

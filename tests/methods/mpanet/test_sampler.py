@@ -1,4 +1,4 @@
-"""MPANet's identity sampler (spec §3.3): layout, exact epoch length, determinism, chunk rules."""
+"""MPANet's identity sampler: layout, exact epoch length, determinism, chunk rules."""
 from __future__ import annotations
 
 from collections import Counter

@@ -43,11 +43,11 @@ def test_config_loads_over_its_protocol(name: str) -> None:
         assert entry.get('row'), name
     assert tuple(cfg.model['input_size']) == tuple(cfg.input_size), 'model.input_size must repeat input_size'
     assert cfg.train_dataloader['batch_size'] == 2 * cfg.sampler['num_ids'] * cfg.sampler['num_instances']
-    assert all(s['begin'] == 0 for s in cfg.param_scheduler)  # milestones count from 0 (engine_notes §4)
+    assert all(s['begin'] == 0 for s in cfg.param_scheduler)  # milestones count from begin (docs/engine.md)
 
 
 def test_ablation_rows_are_the_spec_grid() -> None:
-    """Spec §8 B0-B6: (mhsa, parts, hc, aux) switched on cumulatively."""
+    """Ablation rows B0-B6: (mhsa, parts, hc, aux) switched on cumulatively."""
     grid = {'B0': (False, 1, False, False), 'B1': (True, 1, False, False), 'B2': (False, 6, False, False),
             'B3': (False, 6, True, False), 'B4': (True, 6, False, False), 'B5': (True, 6, True, False),
             'B6': (True, 6, True, True)}
@@ -116,7 +116,7 @@ def _readme_counts() -> dict[str, int]:
 
 
 def test_architecture_arithmetic_reproduces_the_spec() -> None:
-    assert _resnet50(None) == 23_508_032                    # spec §9.5
+    assert _resnet50(None) == 23_508_032                    # ResNet-50 without fc
     assert expected_params(True, 6, 395) == 45_135_298
     assert expected_params(False, 6, 395) == 54_532_546
     assert expected_params(True, 6, 206) == 44_553_556

@@ -12,7 +12,7 @@ V, I, A = 0, 1, 2
 
 
 def _hand_example() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Spec §4.2: P = 2 identities, K = 2 per modality, 2-d features."""
+    """Hand-computed HC example: P = 2 identities, K = 2 per modality, 2-d features."""
     feats = torch.tensor([[1, 0], [0, 1], [0, 1], [0, 1],             # V: id 0, id 0, id 1, id 1
                           [1, 0], [1, 0], [0.6, 0.8], [0, 1]])         # I: id 0, id 0, id 1, id 1
     labels = torch.tensor([0, 0, 1, 1, 0, 0, 1, 1])

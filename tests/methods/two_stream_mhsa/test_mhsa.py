@@ -1,4 +1,4 @@
-"""The BoTNet MHSA block against a naive loop reference and its position properties (spec §2, §9)."""
+"""The BoTNet MHSA block against a naive loop reference and its position properties."""
 from __future__ import annotations
 
 import math
@@ -24,7 +24,7 @@ def _qkv(module: RelPosMHSA, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, n
 
 
 def naive_mhsa(module: RelPosMHSA, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Explicit loops over b, head, (i, j), (k, l): spec §2.2 / §2.4. Returns (out [B,C,H,W], attn)."""
+    """Explicit loops over b, head, (i, j), (k, l): the README's MHSA formula. Returns (out [B,C,H,W], attn)."""
     q, k, v = _qkv(module, x)
     bsz, heads, height, width, d = q.shape
     s = d ** -0.5
@@ -113,7 +113,7 @@ def test_permutation_equivariance_only_without_positions() -> None:
 
 
 def test_translation_property_of_relative_logits() -> None:
-    """q spatially constant and k = 0: logits depend only on (k - i, l - j) (spec §9.4).
+    """q spatially constant and k = 0: logits depend only on (k - i, l - j).
 
     Then log A[n, m] = f(m - n) - log Z_n, so for two queries n1, n2 and every key pair
     (m, m + n2 - n1) inside the map, log A[n2, m + n2 - n1] - log A[n1, m] is one constant.
@@ -156,7 +156,7 @@ def test_mhsa_parameter_counts() -> None:
               for enc in ('rel', 'abs', 'none')}
     assert counts == {'rel': qkv + (2 * fh - 1) * d + (2 * fw - 1) * d,
                       'abs': qkv + (fh + fw) * d, 'none': qkv}
-    assert counts['rel'] == 793_088  # spec §2.7
+    assert counts['rel'] == 793_088  # 512*1536 + 35*128 + 17*128
 
 
 def test_attention_stays_finite_under_fp16_autocast() -> None:

@@ -35,7 +35,7 @@ def model() -> TwoStreamMHSA:
 
 
 def test_training_forward_shapes_with_aux(model: TwoStreamMHSA) -> None:
-    """Spec §9.7: P = K = 2 with aux -> 12 samples, 6 logits [12, C], 6 unit-norm feats [12, 512]."""
+    """P = K = 2 with aux -> 12 samples, 6 logits [12, C], 6 unit-norm feats [12, 512]."""
     model.train()
     x, ds = batch()
     out = model.forward_train(x, ds)
@@ -70,7 +70,7 @@ def test_extract_feat_is_concatenated_unit_parts(model: TwoStreamMHSA) -> None:
 
 
 def test_gray_aux_is_the_luma_of_each_visible_image(model: TwoStreamMHSA) -> None:
-    """Spec §9.8: A differs from V only by the grayscale transform (equal channels in pixel space)."""
+    """A differs from V only by the grayscale transform (equal channels in pixel space)."""
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
     pixels = torch.rand(3, 3, *SIZE) * 255

@@ -1,0 +1,63 @@
+"""``vireid extract CONFIG CHECKPOINT --out feats.npz``: test features for ``vireid score``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        'extract',
+        help='write the test features of a checkpoint (the .npz that vireid score reads)',
+        description='Extract the feature of every test image the config\'s protocol scores '
+        '(SYSU-MM01: '
+        'all infrared queries and visible gallery candidates; RegDB: the split\'s test '
+        'images), exactly as vireid test computes them, into an .npz with "features" '
+        '(N x D float32) and "paths" (relative to the dataset root).',
+    )
+    p.add_argument(
+        'config', help='config file, or the name of an installed plugin\'s config (agw_sysu)'
+    )
+    p.add_argument('checkpoint', help='a checkpoint written by vireid train or vireid convert')
+    p.add_argument('--out', required=True, type=Path, help='features file to write (.npz)')
+    p.add_argument('--data-root', help='dataset root (overrides the config data_root)')
+    p.add_argument(
+        '--split',
+        type=int,
+        help='RegDB split the checkpoint was trained on (default: the config\'s)',
+    )
+    p.add_argument('--device', help='cpu, cuda, cuda:1, ... (default: cuda when available)')
+    p.add_argument(
+        '--batch-size',
+        type=int,
+        help='images per forward pass (default: the config\'s test.batch_size)',
+    )
+    p.add_argument('--num-workers', type=int, default=0, help='dataloader workers (default 0)')
+    p.add_argument('--debug', action='store_true', help='show tracebacks')
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.extraction import extract_checkpoint
+    from protocols.scoring import save_features
+
+    feats = extract_checkpoint(
+        args.config,
+        args.checkpoint,
+        data_root=args.data_root,
+        split=args.split,
+        device=args.device,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+    )
+    save_features(args.out, feats.paths, feats.features)
+    n, d = feats.features.shape
+    print(
+        f'wrote {args.out}: {n} test images x {d}-d features ({feats.dataset}'
+        + (f' split {feats.protocol["split"]}' if feats.dataset == 'regdb' else '')
+        + ')'
+    )
+    root = args.data_root or 'DATA_ROOT'
+    print('score them with:\n' + '\n'.join(f'  {c}' for c in feats.score_commands(args.out, root)))
+    return 0

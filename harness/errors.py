@@ -1,0 +1,94 @@
+"""Ordinary faults and the one message each becomes on the command line.
+
+A fault the user can fix (a bad path, config, option or file) raises a :class:`HarnessError`
+whose text says what went wrong, where (the path or key) and how to fix it; ``vireid`` prints that
+text and exits with :attr:`HarnessError.exit_code` (2), or 1 for a run that started and failed
+(:class:`RunFailed`). Anything else is a bug and keeps its traceback. The types also derive from
+the built-in type a caller would catch (``ValueError``, ``FileNotFoundError``), so library code
+written against those keeps working.
+"""
+from __future__ import annotations
+
+import errno
+import os
+
+EXIT_FAULT = 2       # bad input or environment: nothing ran, nothing was lost
+EXIT_RUN_FAILED = 1  # a run started and failed; its record says why
+
+
+class HarnessError(Exception):
+    """An ordinary fault with a complete message (what, where, how to fix)."""
+
+    exit_code = EXIT_FAULT
+
+
+class ConfigError(HarnessError, ValueError):
+    """A config file or ``--cfg-options`` entry is invalid."""
+
+
+class CheckpointError(HarnessError, ValueError):
+    """A checkpoint cannot be read, is unsafe to read, or does not fit the model."""
+
+
+class RunFailed(HarnessError):
+    """A run started and failed; its record holds the cause. ``cause`` is the original error."""
+
+    exit_code = EXIT_RUN_FAILED
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+# errno -> how to fix it (the OS message already says what happened).
+_OS_FIXES = {
+    errno.EACCES: 'choose a folder you may write to (e.g. --out/--work-dir) or fix its permissions',
+    errno.EPERM: 'choose a folder you may write to (e.g. --out/--work-dir) or fix its permissions',
+    errno.EROFS: 'the file system is read-only; choose another folder (e.g. --out/--work-dir)',
+    errno.ENOSPC: 'free disk space (or choose a folder on another disk), then run it again',
+    errno.EDQUOT: 'free space within your disk quota, then run the command again',
+    errno.ENOENT: 'check the path',
+    errno.EISDIR: 'give a file, not a folder',
+    errno.ENOTDIR: 'a part of the path is a file, not a folder; check the path',
+    errno.EEXIST: 'remove it or choose another name',
+}
+_NOT_A_FOLDER = 'it is a file, not a folder; choose another path'
+
+
+def os_error_message(err: OSError) -> str:
+    """``OSError`` as one line: what the system said, on which path, and how to fix it."""
+    text = err.strerror or str(err) or type(err).__name__
+    paths = [os.fsdecode(p) for p in (err.filename, err.filename2) if p is not None]
+    if paths:
+        text += ': ' + ' -> '.join(paths)
+    fix = _OS_FIXES.get(err.errno)
+    if err.errno == errno.EEXIST and paths and os.path.isfile(paths[0]):
+        fix = _NOT_A_FOLDER   # makedirs met a file where a folder was to be
+    return text + (f'; {fix}' if fix else '')
+
+
+def describe(err: BaseException) -> str | None:
+    """The user-facing message of an ordinary fault, or ``None`` when ``err`` is a bug.
+
+    ``KeyError`` is shown by its text, not its ``repr`` (no quotes around the message).
+    """
+    if isinstance(err, HarnessError):
+        return str(err)
+    if isinstance(err, KeyError):
+        return str(err.args[0]) if err.args else 'KeyError'
+    if isinstance(err, OSError) and err.errno is not None:   # from the system: add path and fix
+        return os_error_message(err)
+    if isinstance(err, ModuleNotFoundError):
+        return (f'{err}; install it (pip install {err.name or "..."}) or drop the option that '
+                'needs it')
+    if isinstance(err, (ValueError, OSError, RuntimeError)):
+        return str(err)
+    return None
+
+
+def exit_code(err: BaseException) -> int:
+    return getattr(err, 'exit_code', EXIT_FAULT)
+
+
+class HarnessWarning(UserWarning):
+    """Something the user should know that does not stop the command (shown as one line)."""
