@@ -70,7 +70,10 @@ def _from_ranks(rank: np.ndarray, in_gallery: np.ndarray,
     rows = np.arange(num_q)
     first_j = np.argmax(in_gallery, axis=1)
     last_j = m - 1 - np.argmax(in_gallery[:, ::-1], axis=1)
-    precision = np.where(in_gallery, kth / rank, 0.0).sum(axis=1)
+    # Summed one positive after another in rank order (bincount adds in sequence), as the sorting
+    # implementation does: the same bits whichever pool or gallery the ranks came from.
+    q_of, j_of = np.nonzero(in_gallery)
+    precision = np.bincount(q_of, weights=kth[q_of, j_of] / rank[q_of, j_of], minlength=num_q)
     out['valid'] = valid
     out['n_positives'] = n.astype(np.int64)
     out['ap'][valid] = precision[valid] / n[valid]
