@@ -1,11 +1,14 @@
 """Features of the test images -> every protocol setting's metrics (used by ``vireid score`` and the engine).
 
 Features are given once for every image the protocol needs (:func:`test_records`). One distance matrix
-query x candidates is computed, and each SYSU trial / RegDB direction only selects its columns (or
-transposes): nothing is extracted or computed twice.
+query x candidates is computed, every query is ranked against every candidate once
+(:class:`protocols.ranking.CandidatePool`), and each SYSU trial / RegDB direction only reads its
+gallery from that (or transposes): nothing is extracted, computed or sorted twice. Features given as
+torch tensors are evaluated on their device (:mod:`protocols.device`).
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -17,8 +20,9 @@ from protocols.datasets.base import ImageRecord
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 from protocols.datasets.regdb import RegDB
 from protocols.datasets.sysu import GALLERY_CAMS, SYSUMM01
-from protocols.metrics import (DISTANCE_METRICS, ProtocolResult, evaluate_regdb, evaluate_sysu_trial,
-                               pairwise_distance, summarize)
+from protocols.metrics import (DISTANCE_METRICS, ProtocolResult, pairwise_distance, summarize,
+                               trial_metrics)
+from protocols.ranking import CandidatePool, rank_gallery
 from protocols.trials import (REGDB_DIRECTIONS, SYSU_MODES, SYSU_NUM_TRIALS, SYSU_SAMPLERS, SYSU_SHOTS,
                               load_rand_perm, regdb_query_gallery, sysu_galleries, sysu_setting)
 
@@ -136,17 +140,35 @@ class SettingInfo:
     n_candidates: int
 
 
-def feature_rows(records: Sequence[ImageRecord | str], features: Any) -> tuple[dict[str, int], np.ndarray]:
-    """Check ``features`` (N x D, finite) against ``records`` and map each path to its row."""
-    feats = np.asarray(features)
-    if feats.ndim != 2 or feats.shape[1] == 0:
-        raise ValueError(f'features must be a 2-D array (one row of D > 0 values per image), got shape {feats.shape}')
-    if feats.shape[0] != len(records):
-        raise ValueError(f'features has {feats.shape[0]} rows but {len(records)} records/paths were given; '
-                         f'features[i] must belong to record i')
-    if not np.issubdtype(feats.dtype, np.number) or np.issubdtype(feats.dtype, np.complexfloating):
+def _is_tensor(features: Any) -> bool:
+    """A torch tensor (checked without importing torch: numpy users need not load it)."""
+    torch = sys.modules.get('torch')
+    return torch is not None and isinstance(features, torch.Tensor)
+
+
+def feature_rows(records: Sequence[ImageRecord | str], features: Any) -> tuple[dict[str, int], Any]:
+    """Check ``features`` (N x D, finite) against ``records`` and map each path to its row.
+
+    A torch tensor stays a tensor on its device (the evaluation then runs there); anything else
+    becomes a numpy array.
+    """
+    feats = features if _is_tensor(features) else np.asarray(features)
+    shape = tuple(feats.shape)
+    if len(shape) != 2 or shape[1] == 0:
+        raise ValueError(f'features must be a 2-D array (one row of D > 0 values per image), got '
+                         f'shape {shape}')
+    if shape[0] != len(records):
+        raise ValueError(f'features has {shape[0]} rows but {len(records)} records/paths were '
+                         f'given; features[i] must belong to record i')
+    if _is_tensor(feats):
+        if feats.is_complex() or feats.dtype == sys.modules['torch'].bool:
+            raise ValueError(f'features must be real numbers, got dtype {feats.dtype}')
+        bad = (~feats.isfinite().all(dim=1)).nonzero().flatten().cpu().numpy()
+    elif not np.issubdtype(feats.dtype, np.number) or \
+            np.issubdtype(feats.dtype, np.complexfloating):
         raise ValueError(f'features must be real numbers, got dtype {feats.dtype}')
-    bad = np.flatnonzero(~np.isfinite(feats).all(axis=1))
+    else:
+        bad = np.flatnonzero(~np.isfinite(feats).all(axis=1))
     if bad.size:
         shown = ', '.join(f'{i} ({_path(records[i])})' for i in bad[:10])
         raise ValueError(f'features contain NaN/inf in {bad.size} row(s): {shown}{" ..." if bad.size > 10 else ""}; '
@@ -164,12 +186,54 @@ def _path(rec: ImageRecord | str) -> str:
     return rec.path if isinstance(rec, ImageRecord) else str(rec)
 
 
-def _take(rows: dict[str, int], feats: np.ndarray, needed: Sequence[ImageRecord], what: str) -> np.ndarray:
+def _take(rows: dict[str, int], feats: Any, needed: Sequence[ImageRecord], what: str) -> Any:
     missing = [r.path for r in needed if r.path not in rows]
     if missing:
         raise ValueError(f'no feature for {len(missing)} {what} image(s) the protocol needs, e.g. '
                          f'{", ".join(missing[:5])}; extract features for every image of test_records()')
-    return feats[[rows[r.path] for r in needed]]
+    index = [rows[r.path] for r in needed]
+    if _is_tensor(feats):
+        return feats[sys.modules['torch'].as_tensor(index, device=feats.device)]
+    return feats[index]
+
+
+def score_sysu(query: Any, candidates: Any, q_pids: np.ndarray, q_cams: np.ndarray,
+               c_pids: np.ndarray, c_cams: np.ndarray,
+               galleries: Mapping[str, Sequence[np.ndarray]], max_rank: int = 20,
+               distance: str = 'cosine') -> dict[str, ProtocolResult]:
+    """SYSU-MM01 results from query and candidate features; ``galleries[setting]`` lists each
+    trial's candidate indices. One distance matrix; every query is ranked against every candidate
+    once and each trial reads its gallery from that (on the features' device for torch tensors)."""
+    if _is_tensor(query):
+        from protocols import device
+        dist = device.pairwise_distance(query, candidates, distance)
+        pool = device.DevicePool(dist, q_pids, c_pids, q_cams, c_cams)
+    else:
+        dist = pairwise_distance(query, candidates, distance)
+        pool = CandidatePool(dist, q_pids, c_pids, q_cams, c_cams)
+    return {setting: summarize([trial_metrics(pool.ranks(g), max_rank, unique=True)
+                                for g in trials])
+            for setting, trials in galleries.items()}
+
+
+def score_regdb(visible: Any, thermal: Any, v_pids: np.ndarray, t_pids: np.ndarray,
+                directions: Sequence[str] = REGDB_DIRECTIONS, max_rank: int = 20,
+                distance: str = 'cosine') -> dict[str, ProtocolResult]:
+    """RegDB results of one split from the test visible and thermal features (one distance matrix;
+    thermal -> visible is its transpose, both distances being symmetric)."""
+    if _is_tensor(visible):
+        from protocols import device
+        dist, rank = device.pairwise_distance(visible, thermal, distance), device.rank_gallery
+    else:
+        dist, rank = pairwise_distance(visible, thermal, distance), rank_gallery
+    out = {}
+    for direction in directions:
+        if direction == 'v2t':
+            ranks = rank(dist, v_pids, t_pids)
+        else:
+            ranks = rank(dist.T, t_pids, v_pids)
+        out[direction] = summarize([trial_metrics(ranks, max_rank, unique=False)])
+    return out
 
 
 def evaluate_with_info(dataset: str | Dataset, root: str | Path | None, protocol: Mapping[str, Any] | None,
@@ -183,35 +247,26 @@ def evaluate_with_info(dataset: str | Dataset, root: str | Path | None, protocol
     rows, feats = feature_rows(records, features)
     first, second = _needed(ds, p)
     # Ids and cameras come from the dataset index, never from the caller's records.
-    dist = pairwise_distance(_take(rows, feats, first, 'query' if name == 'sysu' else 'test visible'),
-                             _take(rows, feats, second, 'gallery' if name == 'sysu' else 'test thermal'),
-                             distance)
+    feats1 = _take(rows, feats, first, 'query' if name == 'sysu' else 'test visible')
+    feats2 = _take(rows, feats, second, 'gallery' if name == 'sysu' else 'test thermal')
     pids1 = np.array([r.pid for r in first])
     pids2 = np.array([r.pid for r in second])
-    results: dict[str, ProtocolResult] = {}
     info: dict[str, SettingInfo] = {}
     if name == 'sysu':
-        cams1 = np.array([r.cam for r in first])
-        cams2 = np.array([r.cam for r in second])
         perm = load_rand_perm(ds.rand_perm_path) if p['sampler'] == 'official' else None
-        for mode in p['modes']:
-            for shots in p['shots']:
-                galleries = sysu_galleries(ds, mode, shots, p['sampler'], p['trials'], perm,
-                                           candidates=second)
-                trials = [evaluate_sysu_trial(dist[:, g], pids1, pids2[g], cams1, cams2[g], p['max_rank'])
-                          for g in galleries]
-                key = sysu_setting(mode, shots)
-                results[key] = summarize(trials)
-                info[key] = SettingInfo(len(first), tuple(len(g) for g in galleries), len(second))
+        galleries = {sysu_setting(mode, shots): sysu_galleries(ds, mode, shots, p['sampler'],
+                                                               p['trials'], perm,
+                                                               candidates=second)
+                     for mode in p['modes'] for shots in p['shots']}
+        results = score_sysu(feats1, feats2, pids1, np.array([r.cam for r in first]), pids2,
+                             np.array([r.cam for r in second]), galleries, p['max_rank'], distance)
+        for key, trials in galleries.items():
+            info[key] = SettingInfo(len(first), tuple(len(g) for g in trials), len(second))
     else:
+        results = score_regdb(feats1, feats2, pids1, pids2, p['directions'], p['max_rank'],
+                              distance)
         for direction in p['directions']:
-            if direction == 'v2t':
-                trial = evaluate_regdb(dist, pids1, pids2, p['max_rank'])
-                sizes = (len(first), len(second))
-            else:  # both distances are symmetric: thermal -> visible is the transpose
-                trial = evaluate_regdb(dist.T, pids2, pids1, p['max_rank'])
-                sizes = (len(second), len(first))
-            results[direction] = summarize([trial])
+            sizes = (len(first), len(second)) if direction == 'v2t' else (len(second), len(first))
             info[direction] = SettingInfo(sizes[0], (sizes[1],), sizes[1])
     return results, info
 

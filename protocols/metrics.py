@@ -154,6 +154,20 @@ def rank_matches(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
                  g_camids: Any = None) -> QueryRanks:
     """Rank the gallery for every query at once and return per-query match statistics.
 
+    ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the SYSU
+    camera rule is applied (query cam 3 drops every gallery cam 2 entry); without them nothing is
+    removed (RegDB). Computed by :func:`protocols.ranking.rank_gallery` (a value sort and a look-up
+    per correct match); the results are those of :func:`rank_matches_sorted`.
+    """
+    from protocols.ranking import rank_gallery  # ranking builds on this module
+
+    return rank_gallery(distmat, q_pids, g_pids, q_camids, g_camids)
+
+
+def rank_matches_sorted(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
+                        g_camids: Any = None) -> QueryRanks:
+    """:func:`rank_matches` computed from the stably sorted gallery of every query (the reference).
+
     ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the SYSU camera
     rule is applied (query cam 3 drops every gallery cam 2 entry); without them nothing is removed (RegDB).
     """

@@ -11,6 +11,7 @@ from types import ModuleType
 
 BENCHMARKS: dict[str, str] = {
     'data': 'harness.bench.data',
+    'extract': 'harness.bench.extract',
     'metrics': 'harness.bench.metrics',
     'train': 'harness.bench.train',
 }

@@ -56,6 +56,34 @@ def measure(config: str, data_root: str, setting: str, iters: int, warmup: int, 
                 max_memory_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None)
 
 
+def own_setting(cfg) -> str:
+    """The name in ``SETTINGS`` of the precision / memory format the config itself trains with."""
+    amp = cfg.get('amp', {}) or {}
+    suffix = '+channels_last' if cfg.get('channels_last', False) else ''
+    if not amp.get('enabled'):
+        return 'fp32' + suffix
+    return ('amp-bf16' if amp.get('dtype') == 'bfloat16' else 'amp-fp16') + suffix
+
+
+def _record_own_setting(config: str, options: dict, rows: list[dict]) -> None:
+    """Keep seconds per iteration of the config's own setting, for the leaderboard cost plan."""
+    from harness.leaderboard.cost import record_throughput
+
+    setting = own_setting(load_config(config, options))
+    row = next((r for r in rows if r['setting'] == setting), None)
+    if row is None:
+        print(f'[bench train] {Path(config).stem} trains with {setting}, which was not measured '
+              'here (AMP needs a CUDA device); no throughput figure kept for the cost plan')
+        return
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else \
+        f'cpu ({torch.get_num_threads()} threads)'
+    seconds = row['batch_size'] / row['images_per_s']
+    path = record_throughput(config, seconds, setting=setting, device=device,
+                             images_per_s=row['images_per_s'], batch_size=row['batch_size'])
+    print(f'[bench train] {Path(config).stem}: {seconds:.3f} s per iteration ({setting}, {device}) '
+          f'kept in {path} for `vireid leaderboard --dry-run`')
+
+
 def main(args: argparse.Namespace) -> int:
     """``vireid bench train CONFIG --data-root DIR [--iters N] [--settings a,b] [--json OUT]``."""
     p = argparse.ArgumentParser(prog='vireid bench train', description=__doc__)
@@ -75,6 +103,7 @@ def main(args: argparse.Namespace) -> int:
     for r in rows:
         r['ratio_vs_fp32'] = round(r['images_per_s'] / base, 2)
         print(json.dumps(r))
+    _record_own_setting(a.config, a.cfg_options, rows)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(rows, indent=2))
     return 0

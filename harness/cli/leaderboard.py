@@ -76,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help='more sbatch options for every job, e.g. '
                      '--sbatch-args="--account=proj --qos=high"')
     how.add_argument('--dry-run', action='store_true', help='print the plan and each run\'s state; run nothing')
+    how.add_argument('--seconds-per-iter', metavar='S',
+                     help='training seconds per iteration for the cost plan: one number, or '
+                          'STEM=S,... per config (default: measured by `vireid bench train`)')
     how.add_argument('--runner', default=DEFAULT_RUNNER, help=argparse.SUPPRESS)   # tests swap the engine
     how.add_argument('--cluster', default='slurm', help=argparse.SUPPRESS)         # submitit: slurm|local|debug
     p.add_argument('--debug', action='store_true', help='show tracebacks')
@@ -237,6 +240,9 @@ def print_plan(runs, args: argparse.Namespace) -> None:
         shown = ['<run json>' if tok == spec else tok for tok in cmd]
         print('each run is one process' + (' (a Slurm job)' if args.launcher == 'slurm' else '') + ':\n  '
               + shlex.join(shown))
+    from harness.leaderboard.cost import cost_plan, format_cost_plan
+    costs = cost_plan(runs, getattr(args, 'seconds_per_iter', None))
+    print(format_cost_plan(costs, args.gpus_per_run))
 
 
 def run(args: argparse.Namespace, methods: dict | None = None) -> int:

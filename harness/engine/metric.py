@@ -33,6 +33,10 @@ class VIReIDMetric(BaseMetric):
 
     ``results`` (the full :class:`ProtocolResult` per setting) stays on the instance after
     ``evaluate`` for the run record; the returned dict holds the logged scalars.
+
+    In a single process, features stay where the model left them: on a GPU the distances, the
+    ranking and the per-query metrics run there (:mod:`protocols.device`); on a CPU the host path
+    runs. Several processes gather the features on the CPU of the first, as mmengine does.
     """
 
     default_prefix = 'reid'
@@ -44,11 +48,14 @@ class VIReIDMetric(BaseMetric):
         self.dataset, self.data_root, self.protocol, self.distance = dataset, data_root, dict(protocol), distance
         self.selection_criterion = selection.check_criterion(selection_criterion)
         self.results_by_setting: dict[str, ProtocolResult] = {}
-        self.features: tuple[list[str], np.ndarray] | None = None   # (paths, N x D), last test
+        # (paths, N x D), the last test's; a tensor stays on its device until it is saved
+        self.features: tuple[list[str], np.ndarray | torch.Tensor] | None = None
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        gather_on_host = get_world_size() > 1
         for s in data_samples:
-            self.results.append((s['index'], s['feat'].detach().to('cpu', torch.float32)))
+            feat = s['feat'].detach().to(torch.float32)
+            self.results.append((s['index'], feat.cpu() if gather_on_host else feat))
 
     def evaluate(self, size: int) -> dict:
         """Like ``BaseMetric.evaluate``, but collects every process's features whole.
@@ -76,12 +83,15 @@ class VIReIDMetric(BaseMetric):
             raise RuntimeError(f'the evaluator received {len(indices)} features for '
                                f'{len(set(indices))} of {len(records)} test images; the test '
                                f'dataloader must give each test image once')
-        feats = torch.stack([f for _, f in results]).numpy()
-        if not np.isfinite(feats).all():
-            bad = np.flatnonzero(~np.isfinite(feats).all(1))
+        feats = torch.stack([f for _, f in results])
+        finite = feats.isfinite().all(dim=1)
+        if not bool(finite.all()):
+            bad = torch.nonzero(~finite).flatten().tolist()
             raise RuntimeError(f'{len(bad)} test features are NaN/inf (first: {records[bad[0]].path}); '
                                'the model diverged — lower the learning rate or check AMP')
-        self.features = ([r.path for r in records], feats)
+        if feats.device.type == 'cpu':
+            feats = feats.numpy()  # the host path: faster on a CPU than torch's sort
+        self.features = ([r.path for r in records], feats)   # still on the device, if any
         self.results_by_setting = evaluate(self.dataset, self.data_root, self.protocol, records, feats,
                                            distance=self.distance)
         out = {f'{setting}/{k}': res.mean[k] for setting, res in self.results_by_setting.items()
@@ -98,6 +108,10 @@ def keep_test_features(metric: VIReIDMetric, keep: bool | None, out: str | Path)
     if metric.features is None or keep is False:
         return None
     paths, feats = metric.features
-    if keep is None and feats.nbytes > KEEP_FEATURES_MAX_BYTES:
+    nbytes = feats.element_size() * feats.nelement() if isinstance(feats, torch.Tensor) \
+        else feats.nbytes
+    if keep is None and nbytes > KEEP_FEATURES_MAX_BYTES:
         return None
+    if isinstance(feats, torch.Tensor):
+        feats = feats.cpu().numpy()
     return save_features(out, paths, feats).name

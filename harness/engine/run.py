@@ -69,7 +69,12 @@ def _dataloader(cfg: Config, train: bool, world_size: int = 1) -> dict:
                    dataset=dict(type='VIReIDTrainSet', pipeline=list(cfg.get('train_pipeline', [])), **common))
     else:
         test = cfg.get('test', {})
-        out.update(batch_size=int(test.get('batch_size', 64)), num_workers=int(test.get('num_workers', 0)),
+        # On a GPU the training loader's workers keep test batches coming while the device
+        # computes; on a CPU the model is the bottleneck and workers only add start-up time.
+        default_workers = int(cfg.get('train_dataloader', {}).get('num_workers', 0)) \
+            if torch.cuda.is_available() else 0
+        out.update(batch_size=int(test.get('batch_size', 64)),
+                   num_workers=int(test.get('num_workers', default_workers)),
                    sampler=dict(type='ShardSampler'),
                    batch_sampler=dict(type='ModalityBatchSampler'),
                    dataset=dict(type='VIReIDTestSet', **common))

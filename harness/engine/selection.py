@@ -63,6 +63,8 @@ def score(criterion: str, results: dict[str, ProtocolResult], dataset: str, data
           protocol: dict, records: Sequence, feats: np.ndarray, distance: str = 'cosine') -> float:
     """The number a best-epoch rule ranks epochs by."""
     if check_criterion(criterion) == 'mmn':
+        if not isinstance(feats, np.ndarray):   # features kept on the GPU by the metric
+            feats = feats.detach().cpu().numpy()
         return mmn_r1(dataset, data_root, protocol, records, feats, distance)
     return mean_r1(results)
 

@@ -20,7 +20,11 @@ from harness.leaderboard.records import FileLock
 SUMMARY_LOCK = '.summary.lock'
 
 
-def prepare_demo_data(out: str | Path, datasets: Iterable[str] = ('sysu', 'regdb'), seed: int = 0) -> dict[str, str]:
+DEMO_DATA_SEED = 0   # the synthetic datasets of `vireid leaderboard --demo` (the cost plan reads it)
+
+
+def prepare_demo_data(out: str | Path, datasets: Iterable[str] = ('sysu', 'regdb'),
+                      seed: int = DEMO_DATA_SEED) -> dict[str, str]:
     """Synthetic datasets under ``OUT/data/<dataset>``, generated once (a folder lock guards them)."""
     from protocols.datasets.synthetic import generate
 

@@ -102,7 +102,8 @@ class VIReIDModel(BaseModel):
 
     @torch.no_grad()
     def predict(self, inputs: Tensor, data_samples: dict[str, Tensor] | None) -> list[dict]:
-        feats = self.extract_feat(inputs, batch_modality(data_samples)).float().cpu()
+        # Features stay on the device: no per-batch wait for it; the evaluator gathers them there.
+        feats = self.extract_feat(inputs, batch_modality(data_samples)).float()
         indices = data_samples['index'].tolist() if data_samples is not None else range(len(feats))
         return [dict(feat=f, index=int(i)) for f, i in zip(feats, indices)]
 
