@@ -50,7 +50,8 @@ def official_file(sysu_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope='module')
 def leaderboard(sysu_root: Path, official_file: Path, tmp_path_factory: pytest.TempPathFactory):
-    """One leaderboard: AGW demo trained one epoch, and the official file re-scored."""
+    """One leaderboard: AGW demo trained one epoch (the other tests copy that run), and the
+    official file re-scored."""
     out = tmp_path_factory.mktemp('lb')
     cli, args = _cli(_argv(out, sysu_root, '--official-checkpoint',
                            f'agw:sysu={official_file}', '--trusted'))
@@ -74,6 +75,7 @@ def test_converted_demo_width_weights_give_the_official_features(official_file: 
             assert torch.allclose(model.extract_feat(x, code), official(x, modal)[1], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_official_checkpoint_gives_an_official_record_and_a_rescored_row(leaderboard,
                                                                          official_file) -> None:
     out, code = leaderboard
@@ -121,6 +123,7 @@ def _copy_trained(src: Path, out: Path) -> None:
     shutil.copytree(src / RUN / 'sysu', out / RUN / 'sysu')   # trained already: not redone
 
 
+@pytest.mark.slow
 def test_official_fetches_the_declared_release_with_gdown(leaderboard, official_file, sysu_root,
                                                           tmp_path, monkeypatch) -> None:
     _declared(monkeypatch)
@@ -144,18 +147,21 @@ def test_official_fetches_the_declared_release_with_gdown(leaderboard, official_
     assert 're-scored (official weights) (demo)' in (tmp_path / 'tables' / 'comparison.md').read_text()
 
 
+@pytest.mark.slow
 def test_a_failed_fetch_is_one_clear_failure_and_the_rest_goes_on(leaderboard, sysu_root, tmp_path,
                                                                   monkeypatch, capsys) -> None:
     _declared(monkeypatch)
+    _copy_trained(leaderboard[0], tmp_path)
 
     def offline(file_id: str, output: str) -> str:
         raise ConnectionError('Failed to resolve drive.google.com')
 
     monkeypatch.setattr('harness.official.gdown_download', offline)
-    cli, args = _cli(_argv(tmp_path, sysu_root, '--official', '--trusted'))
+    # the untrained twin is planned after the official one: it runs all the same
+    cli, args = _cli(_argv(tmp_path, sysu_root, '--official', '--trusted', '--untrained'))
     assert cli.run(args) == 1
     printed = capsys.readouterr().out
-    assert read_record(tmp_path / RUN / 'sysu')['status'] == 'done'     # trained anyway
+    assert read_record(tmp_path / RUN / 'sysu-untrained')['status'] == 'done'
     failed = read_record(tmp_path / RUN / 'sysu-official')
     assert failed['status'] == 'failed' and failed['source'] == 'official'
     message = failed['error']['message']
@@ -165,4 +171,6 @@ def test_a_failed_fetch_is_one_clear_failure_and_the_rest_goes_on(leaderboard, s
         assert part in message, part
     assert not dest.exists() and not dest.with_name(dest.name + '.part').exists()
     assert 'agw/agw_demo_sysu/sysu-official' in printed and '--official --trusted' in printed
-    assert 'reproduced (demo)' in (tmp_path / 'tables' / 'comparison.md').read_text()
+    table = (tmp_path / 'tables' / 'comparison.md').read_text()
+    assert 'reproduced (demo)' in table and 'untrained (demo)' in table
+    assert 're-scored' not in table
