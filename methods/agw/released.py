@@ -3,7 +3,9 @@
 mangye16/Cross-Modal-Re-ID-baseline links one trained model in its README (commit e817a26): the
 SYSU-MM01 ``--method agw`` network, on Google Drive, reported there as ~47.50 Rank-1 / ~47.65 mAP
 / ~35.30 mINP (all-search, single-shot). No md5 is published, so the harness records the md5 of
-the file it scores. No RegDB model is linked ("-----" in the README's table).
+the file it scores. No RegDB model is linked ("-----" in the README's table). Its ``train.py``
+keeps the epoch with the best test Rank-1 as ``*_best.t``; the README does not say which file the
+link holds, so the record is not marked optimistic.
 """
 from __future__ import annotations
 
