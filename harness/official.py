@@ -35,10 +35,10 @@ CONVERTED = 'official_converted.pth'
 # gdown's (connect, read) timeouts in seconds: offline, the fetch fails at once, not minutes later.
 FETCH_TIMEOUT = (10, 60)
 TRUST_REASON = ("the authors' checkpoints are pickles: their training scripts save numpy objects "
-                "beside the weights (AGW's train.py: {'net', 'cmc', 'mAP', 'mINP', 'epoch'}), which "
-                "torch reads only with weights_only=False, and unpickling a file runs the code in "
-                "it. Pass --trusted if you trust the file's source (its md5 is checked when known "
-                "and recorded)")
+                "beside the weights (AGW's train.py: {'net', 'cmc', 'mAP', 'mINP', 'epoch'}), "
+                "which torch reads only with weights_only=False, and unpickling a file runs the "
+                "code in it. Pass --trusted if you trust the file's source (its md5 is checked "
+                "when known and recorded)")
 
 
 class OfficialError(HarnessError, ValueError):
@@ -81,8 +81,8 @@ class ReleasedCheckpoint:
 
     def origin(self) -> dict[str, Any]:
         how = 'google-drive (gdown)' if self.gdrive_id else 'by hand'
-        return dict(kind='released', url=self.url, gdrive_id=self.gdrive_id, listed_in=self.listed_in,
-                    fetch=how, note=self.note)
+        return dict(kind='released', url=self.url, gdrive_id=self.gdrive_id,
+                    listed_in=self.listed_in, fetch=how, note=self.note)
 
 
 def dataset_target(dataset: str, split: int | None) -> str:
@@ -312,9 +312,10 @@ def score_official(config: str, work_dir: str, data_root: str | None = None,
                         split=split)
     if checkpoint is None:
         if rel is None:
+            target = dataset_target(dataset, split)
             raise OfficialError(f'{method} declares no released checkpoint for {Path(config).name} '
-                                f'({dataset_target(dataset, split)}); pass the file with '
-                                f'--official-checkpoint {method}:{dataset_target(dataset, split)}=PATH')
+                                f'({target}); pass the file with '
+                                f'--official-checkpoint {method}:{target}=PATH')
         path = fetch_released(rel, downloads or Path(work_dir) / DOWNLOADS)
         origin = rel.origin()
     else:
@@ -328,7 +329,8 @@ def score_official(config: str, work_dir: str, data_root: str | None = None,
                             f'download is incomplete or another file: delete it and run again, or '
                             + _by_hand(rel, path))
     state, num_classes = _target_state(cfg)
-    converter = rel.converter() if rel is not None else _default_converter(method)
+    converter, converter_ref = ((rel.converter(), rel.onto_model) if rel is not None
+                                else _default_converter(method))
     converted = converter(str(path), state, trusted=True)
     work = Path(work_dir)
     meta = describe_model(method, num_classes, Path(config).name, config_hash(cfg), dataset=dataset,
@@ -337,13 +339,13 @@ def score_official(config: str, work_dir: str, data_root: str | None = None,
     official = dict(file=str(path), md5=md5, expected_md5=rel.md5 if rel else None,
                     md5_matches_release=None if not (rel and rel.md5) else md5 == rel.md5,
                     bytes=path.stat().st_size, origin=origin, converted=str(work / CONVERTED),
-                    converter=(rel.onto_model if rel else f'{method} default'))
+                    converter=converter_ref)
     return score_run(config, work_dir, data_root=data_root, cfg_options=cfg_options,
                      source='official', checkpoint=str(work / CONVERTED), launcher=launcher,
                      log_level=log_level, provenance=dict(official=official))
 
 
-def _default_converter(method: str) -> Callable[..., dict]:
+def _default_converter(method: str) -> tuple[Callable[..., dict], str]:
     """A method without declared releases still converts a given file: its ``released`` module's
     ``onto_model`` when it has one."""
     from harness.plugins import get_method
@@ -351,9 +353,10 @@ def _default_converter(method: str) -> Callable[..., dict]:
     spec = get_method(method)
     ref = getattr(spec, 'released', None)
     if ref:
-        module = importlib.import_module(ref.partition(':')[0])
+        name = ref.partition(':')[0]
+        module = importlib.import_module(name)
         if hasattr(module, 'onto_model'):
-            return module.onto_model
+            return module.onto_model, f'{name}:onto_model'
     raise OfficialError(f'method {method!r} declares no way to read its official checkpoints '
                         f'onto a config\'s model (MethodSpec.released with onto_model)')
 
@@ -385,5 +388,6 @@ def official_note(records: Iterable[Mapping[str, Any]], regdb_splits: int) -> st
     text = f'protocol: {", ".join(tags)} (this harness)'
     if weights:
         shown = list(dict.fromkeys(weights))
-        text += '; weights: ' + ', '.join(shown[:2]) + (f' +{len(shown) - 2}' if len(shown) > 2 else '')
+        more = f' +{len(shown) - 2}' if len(shown) > 2 else ''
+        text += '; weights: ' + ', '.join(shown[:2]) + more
     return text

@@ -10,9 +10,17 @@ import pytest
 
 import methods.agw.released as agw_released
 from harness.leaderboard.plan import build_plan
-from harness.official import (OfficialError, OfficialFetchError, fetch_released, md5_of,
-                              official_runs, parse_given, protocol_tag, released_of,
-                              score_official)
+from harness.official import (
+    OfficialError,
+    OfficialFetchError,
+    fetch_released,
+    md5_of,
+    official_runs,
+    parse_given,
+    protocol_tag,
+    released_of,
+    score_official,
+)
 from harness.plugins import discover
 
 
@@ -123,7 +131,8 @@ def test_gdown_fetch_success_failure_and_by_hand(tmp_path: Path, monkeypatch) ->
 
     monkeypatch.setattr(gdown, 'download', fake_download)
     got = fetch_released(rel, tmp_path)
-    assert got == tmp_path / 'agw' / 'agw_sysu_released.t' and got.read_bytes() == b'released weights'
+    assert got == tmp_path / 'agw' / 'agw_sysu_released.t'
+    assert got.read_bytes() == b'released weights'
     assert calls == [(rel.gdrive_id, 'agw_sysu_released.t.part', (10, 60))]
     assert not any(p.name.endswith('.part') for p in got.parent.iterdir())
     assert fetch_released(rel, tmp_path) == got and len(calls) == 1        # kept: not fetched again
@@ -171,6 +180,7 @@ def test_score_official_needs_trust_and_the_released_md5(tmp_path: Path, monkeyp
 def test_protocol_tags_use_the_reported_vocabulary() -> None:
     assert protocol_tag({'dataset': 'sysu', 'protocol': {'dataset': 'sysu'}}) == \
         'sysu-official-randperm'
-    assert protocol_tag({'dataset': 'sysu', 'protocol': {'sampler': 'seeded'}}) == 'sysu-agw-seed0-9'
+    seeded = {'dataset': 'sysu', 'protocol': {'sampler': 'seeded'}}
+    assert protocol_tag(seeded) == 'sysu-agw-seed0-9'
     assert protocol_tag({'dataset': 'regdb'}, 10) == 'regdb-10-splits'
     assert protocol_tag({'dataset': 'regdb'}, 3) == 'regdb-3-of-10-splits'

@@ -63,8 +63,10 @@ def distinctive(net: nn.Module, seed: int = 0) -> nn.Module:
     with torch.no_grad():
         for name, t in net.state_dict().items():
             if t.dtype.is_floating_point:
-                t.copy_(torch.rand_like(t) * 0.2 + 0.9 if 'running_var' in name or name.endswith('bn3.weight')
-                        else torch.randn_like(t) * 0.05 + (1.0 if name.endswith('.weight') and t.dim() == 1 else 0.0))
+                positive = 'running_var' in name or name.endswith('bn3.weight')
+                scale = 1.0 if name.endswith('.weight') and t.dim() == 1 else 0.0
+                t.copy_(torch.rand_like(t) * 0.2 + 0.9 if positive
+                        else torch.randn_like(t) * 0.05 + scale)
     return net.eval()
 
 

@@ -144,7 +144,8 @@ def test_official_fetches_the_declared_release_with_gdown(leaderboard, official_
     info = read_record(tmp_path / RUN / 'sysu-official')['provenance']['official']
     assert info['origin']['gdrive_id'] == agw_released.DRIVE_ID and info['file'] == str(kept)
     assert info['origin']['listed_in'].startswith('https://github.com/mangye16/')
-    assert 're-scored (official weights) (demo)' in (tmp_path / 'tables' / 'comparison.md').read_text()
+    table = (tmp_path / 'tables' / 'comparison.md').read_text()
+    assert 're-scored (official weights) (demo)' in table
 
 
 @pytest.mark.slow
