@@ -27,6 +27,8 @@ class MethodSpec:
     code: str = ''                  # official repository (and commit read)
     converter: str | None = None    # 'package.module:function', called as f(src, dst, trusted=False) -> dict
     aliases: tuple[str, ...] = ()   # names the method's rows carry in results/reported.csv
+    # 'package.module:NAME': the authors' released checkpoints (harness.official.ReleasedCheckpoint)
+    released: str | None = None
     distribution: str = field(default='', compare=False)  # filled in by discover()
 
     def config_files(self) -> list[Path]:

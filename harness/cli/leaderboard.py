@@ -23,6 +23,7 @@ EPILOG = """examples:
   vireid leaderboard --launcher slurm --partition gpu --gpus-per-run 1 --time-min 720
   vireid leaderboard --launcher slurm --cpus-per-run 8 --sbatch-args="--account=myproj --qos=normal"
   vireid leaderboard --methods agw --datasets regdb --regdb-splits 1-3 --dry-run
+  vireid leaderboard --methods agw --datasets sysu --official --trusted   # + the authors' weights
 """
 
 
@@ -46,6 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="also score each run's network untrained (its initial weights): rows "
                      "with source 'untrained', the floor training must beat (default: on with "
                      "--demo, else off)")
+    sel.add_argument('--official', action='store_true',
+                     help="also re-score the authors' released checkpoints (declared by each "
+                     "method; fetched with gdown where they are on Google Drive) under this "
+                     "protocol: rows with source 'official'; needs --trusted")
+    sel.add_argument('--official-checkpoint', action='append', metavar='METHOD:DATASET=PATH',
+                     help='a released checkpoint already on disk, scored for every planned run of '
+                     'METHOD on DATASET (sysu or regdb-split<k>); repeatable; needs --trusted')
+    sel.add_argument('--trusted', action='store_true',
+                     help="read official checkpoints with weights_only=False: the authors' files "
+                     'pickle numpy objects, and unpickling runs code (only for sources you trust)')
     sel.add_argument('--rerun', action='store_true', help='train again even runs that are done')
     add_cfg_options(sel, 'override config keys in every run, e.g. train_cfg.max_epochs=2')
     io = p.add_argument_group('where')
@@ -99,6 +110,12 @@ def base_argv(args: argparse.Namespace) -> list[str]:
         argv.append('--demo')
     if args.untrained is not None:
         argv.append('--untrained' if args.untrained else '--no-untrained')
+    if getattr(args, 'official', False):
+        argv.append('--official')
+    for given in getattr(args, 'official_checkpoint', None) or ():
+        argv += ['--official-checkpoint', given]
+    if getattr(args, 'trusted', False):
+        argv.append('--trusted')
     for flag, value in (('--data-root-sysu', args.data_root_sysu), ('--data-root-regdb', args.data_root_regdb),
                         ('--reported', args.reported)):
         if value is not None:
@@ -184,7 +201,31 @@ def plan_from_args(args: argparse.Namespace, methods: dict | None = None):
                       configs=_csv(args.configs), regdb_splits=splits, data_roots=roots,
                       cfg_options=args.cfg_options,
                       untrained=args.demo if args.untrained is None else args.untrained)
+    # The authors' weights right after the training runs: a fetch that fails holds up nothing.
+    first_scored = next((i for i, r in enumerate(runs) if not r.trains), len(runs))
+    runs[first_scored:first_scored] = official_plan(args, runs, methods, out)
     return runs, roots
+
+
+def official_plan(args: argparse.Namespace, runs, methods: dict, out: Path) -> list:
+    """The scored-only runs of the authors' checkpoints (``--official``,
+    ``--official-checkpoint``), with a note on stderr for what cannot be re-scored."""
+    declared, given = getattr(args, 'official', False), getattr(args, 'official_checkpoint', None)
+    if not (declared or given):
+        return []
+    from harness.official import official_runs, parse_given, released_of, unreleased_note
+    twins = official_runs(runs, methods, out, declared, [parse_given(g) for g in given or ()],
+                          trusted=getattr(args, 'trusted', False))
+    if declared:
+        planned = sorted({r.method for r in runs})
+        notes = unreleased_note(methods, planned)
+        if not twins:
+            fits = sorted(f'{rel.config} ({m})' for m in planned for rel in released_of(methods[m]))
+            notes.append('no released checkpoint fits the planned configs'
+                         + (f'; the released ones fit {", ".join(fits)}' if fits else ''))
+        for note in notes:
+            print(f'[leaderboard] --official: {note}', file=sys.stderr)
+    return twins
 
 
 def check_run_options(runs) -> None:

@@ -377,7 +377,8 @@ def score_run(config: str, work_dir: str, data_root: str | None = None,
               cfg_options: Mapping[str, Any] | None = None, source: str = 'untrained',
               checkpoint: str | None = None, allow_protocol_change: bool = False,
               launcher: str = 'none', log_level: str = 'INFO', resume: bool = True,
-              trusted: bool = False) -> dict[str, Any]:
+              trusted: bool = False, provenance: Mapping[str, Any] | None = None
+              ) -> dict[str, Any]:
     """Score a model of ``config`` without training it and write ``work_dir/record.json``.
 
     ``source='untrained'``: the network with exactly the initial weights its training run starts
@@ -385,7 +386,8 @@ def score_run(config: str, work_dir: str, data_root: str | None = None,
     config loads). Other sources (``'official'``: released weights converted to this harness)
     score ``checkpoint``, which must fit the model exactly. The record is a run record like a
     trained one, with its ``source``, so the leaderboard and tables treat both alike. ``resume``
-    is accepted for the launchers' sake; scoring has nothing to resume.
+    is accepted for the launchers' sake; scoring has nothing to resume. ``provenance`` is added
+    to the record's provenance (an official run's file, md5 and origin).
     """
     scored = [s for s in RECORD_SOURCES if s != 'reproduced']
     if source not in scored:
@@ -402,9 +404,11 @@ def score_run(config: str, work_dir: str, data_root: str | None = None,
     cfg, comparable, why = _loaded(config, data_root, cfg_options, allow_protocol_change)
     record = new_record(cfg, config, work_dir, comparable, source=source, not_comparable=why)
     # Nothing was selected on the test set here, whatever rule the config's training would use.
-    record.update(selection='none (not trained)' if source == 'untrained' else 'given checkpoint',
+    selection = {'untrained': 'none (not trained)', 'official': "the authors' released checkpoint"}
+    record.update(selection=selection.get(source, 'given checkpoint'),
                   optimistic=False, checkpoint=None if checkpoint is None else str(checkpoint))
     with recorded(cfg, work_dir, record) as state:
+        record['provenance'].update(provenance or {})
         runner = build_runner(cfg, work_dir, train=False, resume=False, load_from=checkpoint,
                               launcher=launcher, log_level=log_level, trusted=trusted)
         state.started = True

@@ -40,6 +40,10 @@ class RunSpec:
     # initial weights; others: ``checkpoint``).
     source: str = 'reproduced'
     checkpoint: str | None = None
+    # 'official' runs (harness.official): read the authors' pickles (weights_only=False), and keep
+    # the releases fetched for them in this folder (OUT/official).
+    trusted: bool = False
+    downloads: str | None = None
 
     @property
     def config_stem(self) -> str:

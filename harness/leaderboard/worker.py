@@ -29,6 +29,8 @@ from harness.leaderboard.records import Busy, FileLock, read_record
 DEFAULT_RUNNER = 'harness.engine.run:run_experiment'
 # Runs that score a model without training it (RunSpec.source other than 'reproduced').
 DEFAULT_SCORER = 'harness.engine.run:score_run'
+# The authors' released checkpoints: fetched, checked and converted, then scored like the others.
+OFFICIAL_SCORER = 'harness.official:score_official'
 EXIT_DONE, EXIT_FAILED, EXIT_BUSY = 0, 1, 75   # 75 = EX_TEMPFAIL: try again later
 EXIT_ALREADY_DONE = 3                            # done by another leaderboard: nothing was run
 
@@ -113,8 +115,11 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
         if not run.trains:   # scored only: the scorer takes the source (and given weights)
             kwargs.update(source=run.source, checkpoint=run.checkpoint)
             engine = DEFAULT_SCORER if runner == DEFAULT_RUNNER else runner
+            if run.source == 'official':
+                kwargs.update(trusted=run.trusted, downloads=run.downloads)
+                engine = OFFICIAL_SCORER if runner == DEFAULT_RUNNER else runner
         try:
-            if engine in (DEFAULT_RUNNER, DEFAULT_SCORER):
+            if engine in (DEFAULT_RUNNER, DEFAULT_SCORER, OFFICIAL_SCORER):
                 # Method packages register their models on import; the engine builds them by name.
                 from harness.plugins import discover
                 discover()

@@ -45,6 +45,8 @@ COMPARABLE_MARK, OPTIMISTIC_MARK = '*', '†'
 # Where a row's numbers come from, in table order. 'reported' rows come from results/reported.csv;
 # the others from run records, whose ``source`` field names them (absent: 'reproduced').
 ROW_SOURCES = ('reported', *RECORD_SOURCES)
+# How a record source reads in a table's Source column (the others as themselves).
+SOURCE_LABELS = {'official': 're-scored (official weights)'}
 # Entry kinds shown without the paper's numbers: an ablation row is not the paper's model. A demo
 # row keeps them, as the target the real run aims at; its notes say it ran on synthetic data.
 NO_REPORTED_KINDS = ('ablation',)
@@ -353,8 +355,14 @@ def _reported_rows(entry: Entry, reported: list[Reported], columns: list[Column]
 def _record_row(entry: Entry, columns: list[Column]) -> Row:
     cells = [entry.cell(c) for c in columns]
     paths = sorted({p for c in cells if c for p in c.paths})
-    source = entry.source + (' (demo)' if entry.kind == 'demo' else '')
-    notes = entry.notes({c.dataset for c in columns})
+    source = SOURCE_LABELS.get(entry.source, entry.source) + (' (demo)' if entry.kind == 'demo' else '')
+    datasets = {c.dataset for c in columns}
+    notes = entry.notes(datasets)
+    if entry.source == 'official':   # the protocol beside the reported row's, and which weights
+        from harness.official import official_note
+        recs = ([entry.sysu[1]] if entry.sysu and 'sysu' in datasets else []) + \
+            ([rec for _, rec in entry.regdb.values()] if 'regdb' in datasets else [])
+        notes = '; '.join(filter(None, [official_note(recs, len(entry.regdb)), notes]))
     return Row(entry.label, source, cells, notes, paths, reproduced=entry.source == 'reproduced',
                row_id=entry.row, source_kind=entry.source)
 
@@ -424,8 +432,9 @@ def _footnotes(rows: list[Row], columns: list[Column], with_reported: bool,
     if with_reported and any(r.source_kind == 'reported' for r in rows):
         notes.append('reported: as printed in the paper (results/reported.csv); its evaluation protocol in the notes.')
     if any(r.source_kind == 'official' for r in rows):
-        notes.append('official: the authors\' released weights, converted and scored under this '
-                     'protocol.')
+        notes.append('re-scored (official weights): the authors\' released checkpoint, converted '
+                     'and scored under this protocol (its protocol and the file\'s md5 in the '
+                     'notes).')
     if any(r.source_kind == 'untrained' for r in rows):
         notes.append('untrained: the network of the reproduced row with the initial weights of its '
                      'training run (same seed; random, or the ImageNet weights its config loads), '

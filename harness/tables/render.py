@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.tables.build import (METRICS, NO_REPORTED_KINDS, ROW_SOURCES, SETTINGS, Collection,
-                                  Column, Reported, Table, grouped, ordered)
+                                  Column, Entry, Reported, Table, grouped, ordered)
 
 
 def frame(table: Table, with_records: bool = False) -> pd.DataFrame:
@@ -60,7 +60,7 @@ def problems_markdown(coll: Collection) -> str:
 
 
 CELL_COLUMNS = ['method', 'label', 'kind', 'row', 'source', 'dataset', 'setting', 'metric', 'mean', 'std', 'n',
-                'comparable', 'optimistic', 'record_paths']
+                'comparable', 'optimistic', 'record_paths', 'protocol']
 
 
 def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> pd.DataFrame:
@@ -81,7 +81,7 @@ def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'rep
                     for metric, value in r.values.items():
                         rows.append([first.method, first.label, first.kind, first.row or '',
                                      'reported', r.dataset, r.setting, metric, value, None, None,
-                                     None, None, f'{csv_name}:{r.line}'])
+                                     None, None, f'{csv_name}:{r.line}', r.eval_protocol])
                 continue
             e = by_source.get(source)
             if e is None:
@@ -94,10 +94,18 @@ def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'rep
                             continue
                         rows.append([e.method, e.label, e.kind, e.row or '', e.source, dataset,
                                      setting, metric, cell.mean, cell.std, cell.n, cell.comparable,
-                                     cell.optimistic, ';'.join(cell.paths)])
+                                     cell.optimistic, ';'.join(cell.paths),
+                                     _protocol(e, dataset, cell.n)])
     df = pd.DataFrame(rows, columns=CELL_COLUMNS)
     df['n'] = df['n'].astype('Int64')   # counts stay integers beside the empty reported ones
     return df
+
+
+def _protocol(entry: Entry, dataset: str, n: int | None) -> str:
+    """How a record's number was evaluated, in the vocabulary of reported.csv's eval_protocol."""
+    from harness.official import protocol_tag
+    rec = entry.sysu[1] if dataset == 'sysu' else next(iter(entry.regdb.values()))[1]
+    return protocol_tag(rec, n)
 
 
 def cells_csv(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> str:

@@ -13,4 +13,5 @@ METHOD = MethodSpec(
           'TPAMI 2021',
     code='mangye16/Cross-Modal-Re-ID-baseline@e817a2672c1e14e8802617acb980a79520ef9545',
     converter='methods.agw.convert:convert',
+    released='methods.agw.released:RELEASED',
 )

@@ -12,4 +12,5 @@ METHOD = MethodSpec(
           'Visible-Infrared Person Re-Identification. ACM Multimedia 2021, pp. 788-796.',
     code='ZYK100/MMN@01d70d5',
     converter='methods.mmn.convert:convert',
+    released='methods.mmn.released:RELEASED',
 )

@@ -13,4 +13,5 @@ METHOD = MethodSpec(
           'Nuances for Visible-Infrared Person Re-Identification", CVPR 2021, pp. 4330-4339',
     code='DoubtedSteam/MPANet@f57fd5c',
     converter='methods.mpanet.convert:convert',
+    released='methods.mpanet.released:RELEASED',
 )
