@@ -1,4 +1,5 @@
 """Python entry points for using trained models outside the CLI."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,9 @@ from harness.registry import MODELS
 from protocols.datasets import TRAIN_CLASSES
 
 
-def read_checkpoint(path: str | Path, trusted: bool = False
-                    ) -> tuple[dict[str, torch.Tensor], dict]:
+def read_checkpoint(
+    path: str | Path, trusted: bool = False
+) -> tuple[dict[str, torch.Tensor], dict]:
     """(state_dict, meta) of a harness checkpoint or of a plain/converted state dict.
 
     Read with ``weights_only=True`` unless ``trusted`` (see :mod:`harness.checkpoints`).
@@ -26,8 +28,13 @@ def read_checkpoint(path: str | Path, trusted: bool = False
     return ckpt.state_dict, ckpt.meta
 
 
-def load_model(config_path: str | Path, checkpoint: str | Path | None = None, device: str = 'cpu',
-               num_classes: int | None = None, trusted: bool = False) -> VIReIDModel:
+def load_model(
+    config_path: str | Path,
+    checkpoint: str | Path | None = None,
+    device: str = 'cpu',
+    num_classes: int | None = None,
+    trusted: bool = False,
+) -> VIReIDModel:
     """The model of ``config_path`` in eval mode on ``device``, weights from ``checkpoint``.
 
     ``config_path`` is a config file or the name of an installed plugin's config (``agw_sysu``).
@@ -53,8 +60,10 @@ def load_model(config_path: str | Path, checkpoint: str | Path | None = None, de
             load_weights(model, ckpt, method=method, config=str(config_path))
         except CheckpointError as err:
             if ckpt.meta.get('num_classes') is None and 'classif' in str(err):
-                raise CheckpointError(f'{err}\n(the checkpoint does not record its number of '
-                                      'classes; pass num_classes=... if it is not the '
-                                      "protocol's)") from None
+                raise CheckpointError(
+                    f'{err}\n(the checkpoint does not record its number of '
+                    'classes; pass num_classes=... if it is not the '
+                    "protocol's)"
+                ) from None
             raise
     return model.to(device).eval()

@@ -1,4 +1,5 @@
 """Files other processes may read at any instant: replaced in one step (tmp file + ``os.replace``)."""
+
 from __future__ import annotations
 
 import json

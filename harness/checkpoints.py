@@ -15,6 +15,7 @@ followed by a partly random model. Checkpoints written by the harness describe t
 (``meta``: method, config, config hash, number of classes; see :func:`describe_model`) and are
 written atomically (:func:`save_checkpoint`), so a crash or a full disk leaves the previous file.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,9 +23,10 @@ import pickle
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -32,8 +34,8 @@ from torch import Tensor, nn
 from harness.errors import CheckpointError
 from protocols.datasets import TRAIN_CLASSES
 
-FORMAT = 1          # meta['format'] of the checkpoints this module writes
-SHOWN = 5           # keys named per kind of mismatch
+FORMAT = 1  # meta['format'] of the checkpoints this module writes
+SHOWN = 5  # keys named per kind of mismatch
 _STAGE_KEY = re.compile(r'(?:^|\.)layer([1-4])\.(\d+)\.')
 
 
@@ -56,11 +58,15 @@ class Checkpoint:
     path: Path
     state_dict: dict[str, Tensor]
     meta: dict[str, Any] = field(default_factory=dict)
-    raw: Any = None       # the whole object (optimizer and message-hub state of a resumable one)
+    raw: Any = None  # the whole object (optimizer and message-hub state of a resumable one)
 
 
-def read_checkpoint(path: str | os.PathLike, trusted: bool = False, map_location: Any = 'cpu',
-                    untrusted_hint: str = '') -> Any:
+def read_checkpoint(
+    path: str | os.PathLike,
+    trusted: bool = False,
+    map_location: Any = 'cpu',
+    untrusted_hint: str = '',
+) -> Any:
     """The object ``torch.save`` wrote to ``path``, read with ``weights_only=not trusted``.
 
     ``untrusted_hint`` is added to the refusal of a file that holds pickled objects (how to convert
@@ -70,18 +76,22 @@ def read_checkpoint(path: str | os.PathLike, trusted: bool = False, map_location
     if not path.exists():
         raise CheckpointNotFoundError(f'checkpoint {path} does not exist; check the path')
     if path.is_dir():
-        raise CheckpointError(f'checkpoint {path} is a folder; give the .pth file inside it '
-                              '(e.g. the one named in its last_checkpoint file)')
+        raise CheckpointError(
+            f'checkpoint {path} is a folder; give the .pth file inside it '
+            '(e.g. the one named in its last_checkpoint file)'
+        )
     if path.stat().st_size == 0:
-        raise CheckpointError(f'checkpoint {path} is empty (0 bytes): it was not written '
-                              'completely (a crash or a full disk while saving); use an earlier '
-                              'checkpoint')
+        raise CheckpointError(
+            f'checkpoint {path} is empty (0 bytes): it was not written '
+            'completely (a crash or a full disk while saving); use an earlier '
+            'checkpoint'
+        )
     try:
         # weights_only is always given: torch then ignores TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.
         return torch.load(path, map_location=map_location, weights_only=not trusted)
     except OSError:
-        raise          # the file system's own error: the command line names the path and the fix
-    except Exception as err:      # pickle, zip and unpickler errors of every kind
+        raise  # the file system's own error: the command line names the path and the fix
+    except Exception as err:  # pickle, zip and unpickler errors of every kind
         text = str(err)
         found = re.search(r'GLOBAL ([\w.]+)', text)
         if isinstance(err, pickle.UnpicklingError) and found:
@@ -89,20 +99,31 @@ def read_checkpoint(path: str | os.PathLike, trusted: bool = False, map_location
                 f'{path} holds pickled Python objects besides tensors (it would call '
                 f'{found.group(1).rstrip(".")}), so it was not loaded: unpickling an untrusted file '
                 'can run arbitrary code. '
-                + (untrusted_hint or 'An official checkpoint is converted first (`vireid convert '
-                   'METHOD SRC DST`); a file from a source you trust loads with --trusted '
-                   '(Python: trusted=True).')) from None
+                + (
+                    untrusted_hint
+                    or 'An official checkpoint is converted first (`vireid convert '
+                    'METHOD SRC DST`); a file from a source you trust loads with --trusted '
+                    '(Python: trusted=True).'
+                )
+            ) from None
         if not _is_zip(path):
-            raise CheckpointError(f'{path} is not a PyTorch checkpoint (not a file written by '
-                                  'torch.save, or a damaged one); check the path') from None
+            raise CheckpointError(
+                f'{path} is not a PyTorch checkpoint (not a file written by '
+                'torch.save, or a damaged one); check the path'
+            ) from None
         raise CheckpointError(
             f'{path} is damaged or not a PyTorch checkpoint ({type(err).__name__}: '
             f'{_first_line(text)}); it may have been cut short by a crash or a full disk while '
-            'saving: use an earlier checkpoint') from None
+            'saving: use an earlier checkpoint'
+        ) from None
 
 
-def load_checkpoint(path: str | os.PathLike, trusted: bool = False, map_location: Any = 'cpu',
-                    untrusted_hint: str = '') -> Checkpoint:
+def load_checkpoint(
+    path: str | os.PathLike,
+    trusted: bool = False,
+    map_location: Any = 'cpu',
+    untrusted_hint: str = '',
+) -> Checkpoint:
     """A harness checkpoint (``{'state_dict', 'meta', ...}``) or a plain state dict of tensors."""
     path = Path(path)
     obj = read_checkpoint(path, trusted, map_location, untrusted_hint)
@@ -114,39 +135,53 @@ def load_checkpoint(path: str | os.PathLike, trusted: bool = False, map_location
         raise CheckpointError(
             f'{path} holds {_kind(obj)}: neither a harness checkpoint nor a state dict of tensors '
             '(a harness checkpoint is {"state_dict": ..., "meta": ...}); official checkpoints are '
-            'read with `vireid convert METHOD SRC DST` first')
+            'read with `vireid convert METHOD SRC DST` first'
+        )
     bad = [k for k, v in state.items() if not isinstance(v, Tensor)][:SHOWN]
     if bad:
-        raise CheckpointError(f'{path}: the state dict has non-tensor entries {bad}; it is not a '
-                              'model state dict')
+        raise CheckpointError(
+            f'{path}: the state dict has non-tensor entries {bad}; it is not a model state dict'
+        )
     # DataParallel / DistributedDataParallel wrappers prefix every key with 'module.'.
     state = {k.removeprefix('module.'): v for k, v in state.items()}
     return Checkpoint(path, state, dict(meta) if isinstance(meta, Mapping) else {}, obj)
 
 
-def describe_model(method: str | None, num_classes: int | None, config: str | None = None,
-                   config_hash: str | None = None, **extra: Any) -> dict[str, Any]:
+def describe_model(
+    method: str | None,
+    num_classes: int | None,
+    config: str | None = None,
+    config_hash: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """The ``meta`` a harness checkpoint carries, so that it loads without its training data:
     ``method``, ``num_classes`` (training identities = classifier rows), ``config_name`` (the
     config file's name) and ``config_hash`` (:func:`harness.engine.config.config_hash`).
 
     (Not ``config``: mmengine's resume parses ``meta['config']`` as config text.)
     """
-    meta = dict(format=FORMAT, method=method, num_classes=None if num_classes is None
-                else int(num_classes), config_name=config, config_hash=config_hash)
+    meta = dict(
+        format=FORMAT,
+        method=method,
+        num_classes=None if num_classes is None else int(num_classes),
+        config_name=config,
+        config_hash=config_hash,
+    )
     meta.update(extra)
     return meta
 
 
-def load_weights(model: nn.Module, checkpoint: Checkpoint, method: str | None = None,
-                 config: str | None = None) -> None:
+def load_weights(
+    model: nn.Module, checkpoint: Checkpoint, method: str | None = None, config: str | None = None
+) -> None:
     """Copy ``checkpoint``'s weights into ``model``, strictly (see :func:`check_fit`)."""
     check_fit(model, checkpoint, method, config)
     model.load_state_dict(checkpoint.state_dict, strict=True)
 
 
-def check_fit(model: nn.Module, checkpoint: Checkpoint, method: str | None = None,
-              config: str | None = None) -> None:
+def check_fit(
+    model: nn.Module, checkpoint: Checkpoint, method: str | None = None, config: str | None = None
+) -> None:
     """Raise :class:`CheckpointMismatchError` unless the checkpoint has exactly the model's keys and
     shapes. ``method`` and ``config`` (the model's) sharpen the likely cause in the message."""
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -158,47 +193,73 @@ def check_fit(model: nn.Module, checkpoint: Checkpoint, method: str | None = Non
         return
     target = f'the model of {config}' if config else 'the model'
     lines = [f'checkpoint {checkpoint.path} does not fit {target}:']
-    for title, keys in (('missing from the checkpoint', missing),
-                        ('unexpected in the checkpoint', unexpected)):
+    for title, keys in (
+        ('missing from the checkpoint', missing),
+        ('unexpected in the checkpoint', unexpected),
+    ):
         if keys:
-            lines.append(f'  {title} ({len(keys)}): {", ".join(keys[:SHOWN])}'
-                         + (', ...' if len(keys) > SHOWN else ''))
+            lines.append(
+                f'  {title} ({len(keys)}): {", ".join(keys[:SHOWN])}'
+                + (', ...' if len(keys) > SHOWN else '')
+            )
     if shapes:
         shown = '; '.join(f'{k}: checkpoint {have[k]}, model {want[k]}' for k in shapes[:SHOWN])
-        lines.append(f'  different shape ({len(shapes)}): {shown}' + ('; ...' if len(shapes) > SHOWN
-                                                                     else ''))
+        lines.append(
+            f'  different shape ({len(shapes)}): {shown}' + ('; ...' if len(shapes) > SHOWN else '')
+        )
     cause = _likely_cause(want, have, missing, unexpected, shapes, checkpoint.meta, method)
     lines.append(f'likely cause: {cause}')
     raise CheckpointMismatchError('\n'.join(lines))
 
 
-def _likely_cause(want: dict, have: dict, missing: list, unexpected: list, shapes: list,
-                  meta: dict, method: str | None) -> str:
+def _likely_cause(
+    want: dict,
+    have: dict,
+    missing: list,
+    unexpected: list,
+    shapes: list,
+    meta: dict,
+    method: str | None,
+) -> str:
     written = _written_by(meta)
     if method and meta.get('method') and meta['method'] != method:
-        return (f'the checkpoint is of method {meta["method"]!r}, the config of {method!r}; '
-                f'test it with a config of method {meta["method"]!r}{written}')
+        return (
+            f'the checkpoint is of method {meta["method"]!r}, the config of {method!r}; '
+            f'test it with a config of method {meta["method"]!r}{written}'
+        )
     ours, theirs = _stage_blocks(want), _stage_blocks(have)
     if ours and theirs and ours != theirs:
-        return (f'the checkpoint\'s ResNet has {_blocks(theirs)} blocks per stage, the model '
-                f'{_blocks(ours)}: a full-size checkpoint with a demo config, or the reverse; '
-                f'use the config it was trained with{written}')
-    if shapes and not missing and not unexpected and all(
-            want[k][1:] == have[k][1:] and want[k][:1] != have[k][:1] for k in shapes) \
-            and any('classifier' in k for k in shapes):
+        return (
+            f"the checkpoint's ResNet has {_blocks(theirs)} blocks per stage, the model "
+            f'{_blocks(ours)}: a full-size checkpoint with a demo config, or the reverse; '
+            f'use the config it was trained with{written}'
+        )
+    if (
+        shapes
+        and not missing
+        and not unexpected
+        and all(want[k][1:] == have[k][1:] and want[k][:1] != have[k][:1] for k in shapes)
+        and any('classifier' in k for k in shapes)
+    ):
         n_have = have[shapes[0]][0]
         n_want = want[shapes[0]][0]
         counts = ', '.join(f'{name} {n}' for name, n in TRAIN_CLASSES.items())
-        return (f'the checkpoint classifies {n_have} identities, the model {n_want}: it was '
-                f'trained on another dataset (training identities: {counts}) or another data '
-                f'root; test it with a config and data of its dataset{written}')
+        return (
+            f'the checkpoint classifies {n_have} identities, the model {n_want}: it was '
+            f'trained on another dataset (training identities: {counts}) or another data '
+            f'root; test it with a config and data of its dataset{written}'
+        )
     foreign = sorted({k.split('.')[0] for k in unexpected} - {k.split('.')[0] for k in want})
     if foreign:
         modules = ', '.join(foreign[:SHOWN])
-        return (f'the checkpoint holds modules this model does not have ({modules}): it is a '
-                f'checkpoint of another method or architecture; use its own config{written}')
-    return ('the checkpoint was written for another model or config; use the config it was '
-            f'trained with{written}')
+        return (
+            f'the checkpoint holds modules this model does not have ({modules}): it is a '
+            f'checkpoint of another method or architecture; use its own config{written}'
+        )
+    return (
+        'the checkpoint was written for another model or config; use the config it was '
+        f'trained with{written}'
+    )
 
 
 def _written_by(meta: dict) -> str:
@@ -274,7 +335,7 @@ def latest_checkpoint(work_dir: str | os.PathLike) -> Path | None:
         candidate = candidate if candidate.is_absolute() else work_dir / candidate
         if candidate.is_file() and candidate.stat().st_size > 0:
             return candidate
-        local = work_dir / candidate.name   # the run folder was moved since
+        local = work_dir / candidate.name  # the run folder was moved since
         if local.is_file() and local.stat().st_size > 0:
             return local
     epochs = []

@@ -17,6 +17,7 @@ A model declares that its losses gather with the class attribute ``gathers_globa
 (:class:`harness.models.base.VIReIDModel`); a run of a model that does not is recorded as not
 comparable when it uses more than one process.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,11 @@ def world() -> tuple[int, int]:
 def launch_world_size(launcher: str) -> int:
     """Processes a run will have, known before mmengine creates the process group: from the
     environment its launcher sets (torchrun: WORLD_SIZE; srun: SLURM_NTASKS; mpirun)."""
-    variable = {'pytorch': 'WORLD_SIZE', 'slurm': 'SLURM_NTASKS',
-                'mpi': 'OMPI_COMM_WORLD_SIZE'}.get(launcher)
+    variable = {
+        'pytorch': 'WORLD_SIZE',
+        'slurm': 'SLURM_NTASKS',
+        'mpi': 'OMPI_COMM_WORLD_SIZE',
+    }.get(launcher)
     return int(os.environ.get(variable, '1')) if variable else 1
 
 
@@ -83,8 +87,9 @@ def gather_batch(x: Tensor, blocks: int = 2) -> Tensor:
     if size == 1:
         return x
     if x.shape[0] % blocks:
-        raise ValueError(f'gather_batch: {x.shape[0]} rows cannot be cut into {blocks} equal '
-                         f'blocks')
+        raise ValueError(
+            f'gather_batch: {x.shape[0]} rows cannot be cut into {blocks} equal blocks'
+        )
     gathered = all_gather_with_grad(x) if x.requires_grad else _gather_plain(x)
     per_rank = gathered.chunk(size)
     return torch.cat([part.chunk(blocks)[j] for j in range(blocks) for part in per_rank])

@@ -7,12 +7,13 @@ text and exits with :attr:`HarnessError.exit_code` (2), or 1 for a run that star
 the built-in type a caller would catch (``ValueError``, ``FileNotFoundError``), so library code
 written against those keeps working.
 """
+
 from __future__ import annotations
 
 import errno
 import os
 
-EXIT_FAULT = 2       # bad input or environment: nothing ran, nothing was lost
+EXIT_FAULT = 2  # bad input or environment: nothing ran, nothing was lost
 EXIT_RUN_FAILED = 1  # a run started and failed; its record says why
 
 
@@ -63,7 +64,7 @@ def os_error_message(err: OSError) -> str:
         text += ': ' + ' -> '.join(paths)
     fix = _OS_FIXES.get(err.errno)
     if err.errno == errno.EEXIST and paths and os.path.isfile(paths[0]):
-        fix = _NOT_A_FOLDER   # makedirs met a file where a folder was to be
+        fix = _NOT_A_FOLDER  # makedirs met a file where a folder was to be
     return text + (f'; {fix}' if fix else '')
 
 
@@ -76,11 +77,12 @@ def describe(err: BaseException) -> str | None:
         return str(err)
     if isinstance(err, KeyError):
         return str(err.args[0]) if err.args else 'KeyError'
-    if isinstance(err, OSError) and err.errno is not None:   # from the system: add path and fix
+    if isinstance(err, OSError) and err.errno is not None:  # from the system: add path and fix
         return os_error_message(err)
     if isinstance(err, ModuleNotFoundError):
-        return (f'{err}; install it (pip install {err.name or "..."}) or drop the option that '
-                'needs it')
+        return (
+            f'{err}; install it (pip install {err.name or "..."}) or drop the option that needs it'
+        )
     if isinstance(err, (ValueError, OSError, RuntimeError)):
         return str(err)
     return None

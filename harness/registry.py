@@ -4,6 +4,7 @@ mmengine imports ``<scope>.registry`` when it switches to a scope, so this modul
 ``harness/registry.py`` (docs/engine.md). Built components are looked up here first and fall
 back to mmengine's roots. Method plugins register into these same registries.
 """
+
 from mmengine import registry as _root
 from mmengine.registry import Registry
 
@@ -29,7 +30,9 @@ MODEL_WRAPPERS = _child(_root.MODEL_WRAPPERS, 'model_wrapper')
 WEIGHT_INITIALIZERS = _child(_root.WEIGHT_INITIALIZERS, 'weight initializer')
 OPTIMIZERS = _child(_root.OPTIMIZERS, 'optimizer')
 OPTIM_WRAPPERS = _child(_root.OPTIM_WRAPPERS, 'optim_wrapper')
-OPTIM_WRAPPER_CONSTRUCTORS = _child(_root.OPTIM_WRAPPER_CONSTRUCTORS, 'optimizer wrapper constructor')
+OPTIM_WRAPPER_CONSTRUCTORS = _child(
+    _root.OPTIM_WRAPPER_CONSTRUCTORS, 'optimizer wrapper constructor'
+)
 PARAM_SCHEDULERS = _child(_root.PARAM_SCHEDULERS, 'parameter scheduler')
 METRICS = _child(_root.METRICS, 'metric')
 EVALUATOR = _child(_root.EVALUATOR, 'evaluator')

@@ -6,8 +6,9 @@ A model that ranks the gallery at random finds the right identity first with pro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from protocols.datasets import load_dataset
 from protocols.datasets.sysu import GALLERY_CAMS

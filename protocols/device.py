@@ -7,30 +7,40 @@ of each gallery (equal distances keep gallery order), the SYSU cam3/cam2 rule as
 unique-id CMC from a scatter over identities. Distances are computed in float64 like the host
 path, so both rank alike up to the last bits of the matrix products.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from protocols.metrics import (DISTANCE_METRICS, SYSU_SAME_ROOM_GALLERY_CAM,
-                               SYSU_SAME_ROOM_QUERY_CAM, QueryRanks)
+from protocols.metrics import (
+    DISTANCE_METRICS,
+    SYSU_SAME_ROOM_GALLERY_CAM,
+    SYSU_SAME_ROOM_QUERY_CAM,
+    QueryRanks,
+)
 from protocols.ranking import _identity_codes
 
 
 def pairwise_distance(query: Tensor, gallery: Tensor, metric: str = 'cosine') -> Tensor:
     """:func:`protocols.metrics.pairwise_distance` on the tensors' device, in float64."""
     if metric not in DISTANCE_METRICS:
-        raise ValueError(f'unknown distance metric {metric!r}; choose one of '
-                         f'{", ".join(DISTANCE_METRICS)}')
+        raise ValueError(
+            f'unknown distance metric {metric!r}; choose one of {", ".join(DISTANCE_METRICS)}'
+        )
     if query.ndim != 2 or gallery.ndim != 2:
-        raise ValueError(f'query and gallery must be 2-D (rows = samples), got shapes '
-                         f'{tuple(query.shape)} and {tuple(gallery.shape)}')
+        raise ValueError(
+            f'query and gallery must be 2-D (rows = samples), got shapes '
+            f'{tuple(query.shape)} and {tuple(gallery.shape)}'
+        )
     if query.shape[1] != gallery.shape[1]:
-        raise ValueError(f'feature dimensions differ: query has {query.shape[1]}, gallery has '
-                         f'{gallery.shape[1]}')
+        raise ValueError(
+            f'feature dimensions differ: query has {query.shape[1]}, gallery has {gallery.shape[1]}'
+        )
     q = query.to(torch.float64)
     g = gallery.to(torch.float64)
     gram = q @ g.T
@@ -47,8 +57,9 @@ def _labels(values: Any, length: int, name: str) -> np.ndarray:
     arr = values.detach().cpu().numpy() if isinstance(values, Tensor) else np.asarray(values)
     if arr.shape != (length,):
         side = 'row' if name.startswith('q') else 'column'
-        raise ValueError(f'{name} must hold one label per {side} of distmat ({length}), got shape '
-                         f'{arr.shape}')
+        raise ValueError(
+            f'{name} must hold one label per {side} of distmat ({length}), got shape {arr.shape}'
+        )
     return arr
 
 
@@ -58,23 +69,29 @@ class DevicePool:
     The device twin of :class:`protocols.ranking.CandidatePool` (same arguments, same results).
     """
 
-    def __init__(self, distmat: Tensor, q_pids: Any, c_pids: Any, q_cams: Any = None,
-                 c_cams: Any = None) -> None:
+    def __init__(
+        self, distmat: Tensor, q_pids: Any, c_pids: Any, q_cams: Any = None, c_cams: Any = None
+    ) -> None:
         if not isinstance(distmat, Tensor) or distmat.ndim != 2:
             raise ValueError('distmat must be a 2-D torch tensor (num_query x num_candidates)')
         num_q, num_c = distmat.shape
         if num_q == 0 or num_c == 0:
-            raise ValueError(f'distmat is empty (shape {tuple(distmat.shape)}); need at least one '
-                             f'query and one gallery item')
+            raise ValueError(
+                f'distmat is empty (shape {tuple(distmat.shape)}); need at least one '
+                f'query and one gallery item'
+            )
         if torch.isnan(distmat).any():
-            raise ValueError('distmat contains NaN; NaN distances have no rank (check the features '
-                             'for NaN/zero rows)')
+            raise ValueError(
+                'distmat contains NaN; NaN distances have no rank (check the features '
+                'for NaN/zero rows)'
+            )
         if (q_cams is None) != (c_cams is None):
             raise ValueError('pass both q_camids and g_camids, or neither')
         device = distmat.device
         self.dist, self.num_q, self.num_c, self.device = distmat, num_q, num_c, device
-        q_codes, c_codes, self.n_ids = _identity_codes(_labels(q_pids, num_q, 'q_pids'),
-                                                       _labels(c_pids, num_c, 'g_pids'))
+        q_codes, c_codes, self.n_ids = _identity_codes(
+            _labels(q_pids, num_q, 'q_pids'), _labels(c_pids, num_c, 'g_pids')
+        )
         self.q_codes = torch.as_tensor(q_codes, device=device)
         self.c_codes = torch.as_tensor(c_codes, device=device)
         self.q_rule = self.c_drop = None
@@ -96,8 +113,9 @@ class DevicePool:
             if index.numel() == 0:
                 raise ValueError('a gallery needs at least one candidate')
             if int(index.min()) < 0 or int(index.max()) >= self.num_c:
-                raise ValueError(f'gallery indices must lie in 0..{self.num_c - 1} (the candidate '
-                                 f'pool)')
+                raise ValueError(
+                    f'gallery indices must lie in 0..{self.num_c - 1} (the candidate pool)'
+                )
             dist, codes = self.dist.index_select(1, index), self.c_codes[index]
             drop = None if self.c_drop is None else self.c_drop[index]
         out = _rank_sorted(dist, self.q_codes, codes, self.n_ids, self.q_rule, drop)
@@ -105,8 +123,14 @@ class DevicePool:
         return QueryRanks(num_gallery=int(dist.shape[1]), **host)
 
 
-def _rank_sorted(dist: Tensor, q_codes: Tensor, g_codes: Tensor, n_ids: int, q_rule: Tensor | None,
-                 g_drop: Tensor | None) -> dict[str, Tensor]:
+def _rank_sorted(
+    dist: Tensor,
+    q_codes: Tensor,
+    g_codes: Tensor,
+    n_ids: int,
+    q_rule: Tensor | None,
+    g_drop: Tensor | None,
+) -> dict[str, Tensor]:
     """Per-query results from the stably sorted gallery (see the module docstring)."""
     num_q, num_g = dist.shape
     order = torch.sort(dist, dim=1, stable=True).indices
@@ -130,24 +154,31 @@ def _rank_sorted(dist: Tensor, q_codes: Tensor, g_codes: Tensor, n_ids: int, q_r
     nan = torch.full((num_q,), float('nan'), dtype=torch.float64, device=dist.device)
     n_float = n_pos.to(torch.float64)
     ap = torch.where(valid, precision.sum(dim=1) / n_float.clamp_min(1), nan)
-    first = match.to(torch.int8).argmax(dim=1)                       # first correct position
-    last = (match * positions).argmax(dim=1)                         # last correct position
+    first = match.to(torch.int8).argmax(dim=1)  # first correct position
+    last = (match * positions).argmax(dim=1)  # last correct position
     rows = torch.arange(num_q, device=dist.device)
     inp = torch.where(valid, n_float / safe_rank[rows, last], nan)
     zero = torch.zeros((), dtype=torch.int64, device=dist.device)
     first_rank = torch.where(valid, kept_rank[rows, first].to(torch.int64), zero)
     # Distinct (kept) identities ranked before the first correct match.
-    before = positions[None, :] <= first[:, None]                    # positions are 1-based
+    before = positions[None, :] <= first[:, None]  # positions are 1-based
     if keep is not None:
         before &= keep
     seen = torch.zeros((num_q, n_ids + 1), dtype=torch.bool, device=dist.device)
     seen.scatter_(1, torch.where(before, ranked_codes, n_ids), True)
     first_unique = torch.where(valid, seen[:, :n_ids].sum(dim=1) + 1, zero)
-    return dict(valid=valid, first_rank=first_rank, first_unique_rank=first_unique, ap=ap, inp=inp,
-                n_positives=n_pos.to(torch.int64))
+    return dict(
+        valid=valid,
+        first_rank=first_rank,
+        first_unique_rank=first_unique,
+        ap=ap,
+        inp=inp,
+        n_positives=n_pos.to(torch.int64),
+    )
 
 
-def rank_gallery(distmat: Tensor, q_pids: Any, g_pids: Any, q_camids: Any = None,
-                 g_camids: Any = None) -> QueryRanks:
+def rank_gallery(
+    distmat: Tensor, q_pids: Any, g_pids: Any, q_camids: Any = None, g_camids: Any = None
+) -> QueryRanks:
     """:func:`protocols.metrics.rank_matches` on the device of ``distmat``."""
     return DevicePool(distmat, q_pids, g_pids, q_camids, g_camids).ranks()

@@ -6,12 +6,14 @@ query x candidates is computed, every query is ranked against every candidate on
 gallery from that (or transposes): nothing is extracted, computed or sorted twice. Features given as
 torch tensors are evaluated on their device (:mod:`protocols.device`).
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,15 +22,35 @@ from protocols.datasets.base import ImageRecord
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 from protocols.datasets.regdb import RegDB
 from protocols.datasets.sysu import GALLERY_CAMS, SYSUMM01
-from protocols.metrics import (DISTANCE_METRICS, ProtocolResult, pairwise_distance, summarize,
-                               trial_metrics)
+from protocols.metrics import (
+    DISTANCE_METRICS,
+    ProtocolResult,
+    pairwise_distance,
+    summarize,
+    trial_metrics,
+)
 from protocols.ranking import CandidatePool, rank_gallery
-from protocols.trials import (REGDB_DIRECTIONS, SYSU_MODES, SYSU_NUM_TRIALS, SYSU_SAMPLERS, SYSU_SHOTS,
-                              load_rand_perm, regdb_query_gallery, sysu_galleries, sysu_setting)
+from protocols.trials import (
+    REGDB_DIRECTIONS,
+    SYSU_MODES,
+    SYSU_NUM_TRIALS,
+    SYSU_SAMPLERS,
+    SYSU_SHOTS,
+    load_rand_perm,
+    regdb_query_gallery,
+    sysu_galleries,
+    sysu_setting,
+)
 
 # The protocol every method shares; protocol base configs hold exactly these keys.
-SYSU_PROTOCOL = dict(dataset='sysu', modes=('all', 'indoor'), shots=(1, 10), trials=SYSU_NUM_TRIALS,
-                     sampler='official', max_rank=20)
+SYSU_PROTOCOL = dict(
+    dataset='sysu',
+    modes=('all', 'indoor'),
+    shots=(1, 10),
+    trials=SYSU_NUM_TRIALS,
+    sampler='official',
+    max_rank=20,
+)
 REGDB_PROTOCOL = dict(dataset='regdb', split=1, directions=('v2t', 't2v'), max_rank=20)
 PROTOCOLS = {'sysu': SYSU_PROTOCOL, 'regdb': REGDB_PROTOCOL}
 
@@ -44,17 +66,25 @@ def _choices(key: str, value: Any, allowed: Sequence, dataset: str) -> tuple:
     try:
         values = tuple(values)
     except TypeError:
-        raise ValueError(f'{dataset} protocol: {key} must be a list of {list(allowed)}, got {value!r}') from None
+        raise ValueError(
+            f'{dataset} protocol: {key} must be a list of {list(allowed)}, got {value!r}'
+        ) from None
     bad = [v for v in values if v not in allowed or isinstance(v, bool)]
     if not values or bad or len(set(values)) != len(values):
-        raise ValueError(f'{dataset} protocol: {key}={value!r} is invalid; expected a non-empty list without '
-                         f'repeats taken from {list(allowed)}')
+        raise ValueError(
+            f'{dataset} protocol: {key}={value!r} is invalid; expected a non-empty list without '
+            f'repeats taken from {list(allowed)}'
+        )
     return values
 
 
 def _integer(key: str, value: Any, low: int, high: int | None, dataset: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or \
-            (high is not None and value > high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < low
+        or (high is not None and value > high)
+    ):
         span = f'{low}..{high}' if high is not None else f'>= {low}'
         raise ValueError(f'{dataset} protocol: {key} must be an integer in {span}, got {value!r}')
     return int(value)
@@ -68,18 +98,24 @@ def check_protocol(dataset: str, protocol: Mapping[str, Any] | None = None) -> d
     protocol = dict(protocol or {})
     unknown = sorted(set(protocol) - set(defaults))
     if unknown:
-        raise ValueError(f'{dataset} protocol: unknown key(s) {unknown}; allowed keys: {sorted(defaults)}')
+        raise ValueError(
+            f'{dataset} protocol: unknown key(s) {unknown}; allowed keys: {sorted(defaults)}'
+        )
     out = {**defaults, **protocol}
     if out['dataset'] != dataset:
-        raise ValueError(f'protocol is for dataset {out["dataset"]!r} but {dataset!r} is evaluated; '
-                         f'use the {dataset} protocol config')
+        raise ValueError(
+            f'protocol is for dataset {out["dataset"]!r} but {dataset!r} is evaluated; '
+            f'use the {dataset} protocol config'
+        )
     out['max_rank'] = _integer('max_rank', out['max_rank'], 1, None, dataset)
     if dataset == 'sysu':
         out['modes'] = _choices('modes', out['modes'], SYSU_MODES, dataset)
         out['shots'] = _choices('shots', out['shots'], tuple(SYSU_SHOTS), dataset)
         out['trials'] = _integer('trials', out['trials'], 1, SYSU_NUM_TRIALS, dataset)
         if out['sampler'] not in SYSU_SAMPLERS:
-            raise ValueError(f'sysu protocol: sampler must be one of {list(SYSU_SAMPLERS)}, got {out["sampler"]!r}')
+            raise ValueError(
+                f'sysu protocol: sampler must be one of {list(SYSU_SAMPLERS)}, got {out["sampler"]!r}'
+            )
     else:
         out['split'] = _integer('split', out['split'], REGDB_SPLITS[0], REGDB_SPLITS[-1], dataset)
         out['directions'] = _choices('directions', out['directions'], REGDB_DIRECTIONS, dataset)
@@ -116,8 +152,9 @@ def _needed(ds: Dataset, p: dict) -> tuple[list[ImageRecord], list[ImageRecord]]
     return regdb_query_gallery(ds, p['split'], 'v2t')
 
 
-def test_records(dataset: str | Dataset, root: str | Path | None, protocol: Mapping[str, Any] | None = None
-                 ) -> list[ImageRecord]:
+def test_records(
+    dataset: str | Dataset, root: str | Path | None, protocol: Mapping[str, Any] | None = None
+) -> list[ImageRecord]:
     """Every image whose feature the protocol needs, each once, in a deterministic order.
 
     SYSU: the query (IR of the test ids) then every gallery candidate (visible images of the test ids);
@@ -155,29 +192,37 @@ def feature_rows(records: Sequence[ImageRecord | str], features: Any) -> tuple[d
     feats = features if _is_tensor(features) else np.asarray(features)
     shape = tuple(feats.shape)
     if len(shape) != 2 or shape[1] == 0:
-        raise ValueError(f'features must be a 2-D array (one row of D > 0 values per image), got '
-                         f'shape {shape}')
+        raise ValueError(
+            f'features must be a 2-D array (one row of D > 0 values per image), got shape {shape}'
+        )
     if shape[0] != len(records):
-        raise ValueError(f'features has {shape[0]} rows but {len(records)} records/paths were '
-                         f'given; features[i] must belong to record i')
+        raise ValueError(
+            f'features has {shape[0]} rows but {len(records)} records/paths were '
+            f'given; features[i] must belong to record i'
+        )
     if _is_tensor(feats):
         if feats.is_complex() or feats.dtype == sys.modules['torch'].bool:
             raise ValueError(f'features must be real numbers, got dtype {feats.dtype}')
         bad = (~feats.isfinite().all(dim=1)).nonzero().flatten().cpu().numpy()
-    elif not np.issubdtype(feats.dtype, np.number) or \
-            np.issubdtype(feats.dtype, np.complexfloating):
+    elif not np.issubdtype(feats.dtype, np.number) or np.issubdtype(
+        feats.dtype, np.complexfloating
+    ):
         raise ValueError(f'features must be real numbers, got dtype {feats.dtype}')
     else:
         bad = np.flatnonzero(~np.isfinite(feats).all(axis=1))
     if bad.size:
         shown = ', '.join(f'{i} ({_path(records[i])})' for i in bad[:10])
-        raise ValueError(f'features contain NaN/inf in {bad.size} row(s): {shown}{" ..." if bad.size > 10 else ""}; '
-                         f'fix the model/extraction (e.g. a zero-norm or overflowing feature)')
+        raise ValueError(
+            f'features contain NaN/inf in {bad.size} row(s): {shown}{" ..." if bad.size > 10 else ""}; '
+            f'fix the model/extraction (e.g. a zero-norm or overflowing feature)'
+        )
     rows: dict[str, int] = {}
     for i, rec in enumerate(records):
         path = _path(rec)
         if path in rows:
-            raise ValueError(f'image {path} appears twice (rows {rows[path]} and {i}); give each image once')
+            raise ValueError(
+                f'image {path} appears twice (rows {rows[path]} and {i}); give each image once'
+            )
         rows[path] = i
     return rows, feats
 
@@ -189,40 +234,58 @@ def _path(rec: ImageRecord | str) -> str:
 def _take(rows: dict[str, int], feats: Any, needed: Sequence[ImageRecord], what: str) -> Any:
     missing = [r.path for r in needed if r.path not in rows]
     if missing:
-        raise ValueError(f'no feature for {len(missing)} {what} image(s) the protocol needs, e.g. '
-                         f'{", ".join(missing[:5])}; extract features for every image of test_records()')
+        raise ValueError(
+            f'no feature for {len(missing)} {what} image(s) the protocol needs, e.g. '
+            f'{", ".join(missing[:5])}; extract features for every image of test_records()'
+        )
     index = [rows[r.path] for r in needed]
     if _is_tensor(feats):
         return feats[sys.modules['torch'].as_tensor(index, device=feats.device)]
     return feats[index]
 
 
-def score_sysu(query: Any, candidates: Any, q_pids: np.ndarray, q_cams: np.ndarray,
-               c_pids: np.ndarray, c_cams: np.ndarray,
-               galleries: Mapping[str, Sequence[np.ndarray]], max_rank: int = 20,
-               distance: str = 'cosine') -> dict[str, ProtocolResult]:
+def score_sysu(
+    query: Any,
+    candidates: Any,
+    q_pids: np.ndarray,
+    q_cams: np.ndarray,
+    c_pids: np.ndarray,
+    c_cams: np.ndarray,
+    galleries: Mapping[str, Sequence[np.ndarray]],
+    max_rank: int = 20,
+    distance: str = 'cosine',
+) -> dict[str, ProtocolResult]:
     """SYSU-MM01 results from query and candidate features; ``galleries[setting]`` lists each
     trial's candidate indices. One distance matrix; every query is ranked against every candidate
     once and each trial reads its gallery from that (on the features' device for torch tensors)."""
     if _is_tensor(query):
         from protocols import device
+
         dist = device.pairwise_distance(query, candidates, distance)
         pool = device.DevicePool(dist, q_pids, c_pids, q_cams, c_cams)
     else:
         dist = pairwise_distance(query, candidates, distance)
         pool = CandidatePool(dist, q_pids, c_pids, q_cams, c_cams)
-    return {setting: summarize([trial_metrics(pool.ranks(g), max_rank, unique=True)
-                                for g in trials])
-            for setting, trials in galleries.items()}
+    return {
+        setting: summarize([trial_metrics(pool.ranks(g), max_rank, unique=True) for g in trials])
+        for setting, trials in galleries.items()
+    }
 
 
-def score_regdb(visible: Any, thermal: Any, v_pids: np.ndarray, t_pids: np.ndarray,
-                directions: Sequence[str] = REGDB_DIRECTIONS, max_rank: int = 20,
-                distance: str = 'cosine') -> dict[str, ProtocolResult]:
+def score_regdb(
+    visible: Any,
+    thermal: Any,
+    v_pids: np.ndarray,
+    t_pids: np.ndarray,
+    directions: Sequence[str] = REGDB_DIRECTIONS,
+    max_rank: int = 20,
+    distance: str = 'cosine',
+) -> dict[str, ProtocolResult]:
     """RegDB results of one split from the test visible and thermal features (one distance matrix;
     thermal -> visible is its transpose, both distances being symmetric)."""
     if _is_tensor(visible):
         from protocols import device
+
         dist, rank = device.pairwise_distance(visible, thermal, distance), device.rank_gallery
     else:
         dist, rank = pairwise_distance(visible, thermal, distance), rank_gallery
@@ -236,9 +299,14 @@ def score_regdb(visible: Any, thermal: Any, v_pids: np.ndarray, t_pids: np.ndarr
     return out
 
 
-def evaluate_with_info(dataset: str | Dataset, root: str | Path | None, protocol: Mapping[str, Any] | None,
-                       records: Sequence[ImageRecord | str], features: Any, distance: str = 'cosine'
-                       ) -> tuple[dict[str, ProtocolResult], dict[str, SettingInfo]]:
+def evaluate_with_info(
+    dataset: str | Dataset,
+    root: str | Path | None,
+    protocol: Mapping[str, Any] | None,
+    records: Sequence[ImageRecord | str],
+    features: Any,
+    distance: str = 'cosine',
+) -> tuple[dict[str, ProtocolResult], dict[str, SettingInfo]]:
     """:func:`evaluate` plus the query/gallery sizes of each setting."""
     name, ds = _open(dataset, root)
     p = check_protocol(name, protocol)
@@ -254,26 +322,44 @@ def evaluate_with_info(dataset: str | Dataset, root: str | Path | None, protocol
     info: dict[str, SettingInfo] = {}
     if name == 'sysu':
         perm = load_rand_perm(ds.rand_perm_path) if p['sampler'] == 'official' else None
-        galleries = {sysu_setting(mode, shots): sysu_galleries(ds, mode, shots, p['sampler'],
-                                                               p['trials'], perm,
-                                                               candidates=second)
-                     for mode in p['modes'] for shots in p['shots']}
-        results = score_sysu(feats1, feats2, pids1, np.array([r.cam for r in first]), pids2,
-                             np.array([r.cam for r in second]), galleries, p['max_rank'], distance)
+        galleries = {
+            sysu_setting(mode, shots): sysu_galleries(
+                ds, mode, shots, p['sampler'], p['trials'], perm, candidates=second
+            )
+            for mode in p['modes']
+            for shots in p['shots']
+        }
+        results = score_sysu(
+            feats1,
+            feats2,
+            pids1,
+            np.array([r.cam for r in first]),
+            pids2,
+            np.array([r.cam for r in second]),
+            galleries,
+            p['max_rank'],
+            distance,
+        )
         for key, trials in galleries.items():
             info[key] = SettingInfo(len(first), tuple(len(g) for g in trials), len(second))
     else:
-        results = score_regdb(feats1, feats2, pids1, pids2, p['directions'], p['max_rank'],
-                              distance)
+        results = score_regdb(
+            feats1, feats2, pids1, pids2, p['directions'], p['max_rank'], distance
+        )
         for direction in p['directions']:
             sizes = (len(first), len(second)) if direction == 'v2t' else (len(second), len(first))
             info[direction] = SettingInfo(sizes[0], (sizes[1],), sizes[1])
     return results, info
 
 
-def evaluate(dataset: str | Dataset, root: str | Path | None, protocol: Mapping[str, Any] | None,
-             records: Sequence[ImageRecord | str], features: Any, distance: str = 'cosine'
-             ) -> dict[str, ProtocolResult]:
+def evaluate(
+    dataset: str | Dataset,
+    root: str | Path | None,
+    protocol: Mapping[str, Any] | None,
+    records: Sequence[ImageRecord | str],
+    features: Any,
+    distance: str = 'cosine',
+) -> dict[str, ProtocolResult]:
     """Metrics of every setting of ``protocol`` from one feature matrix.
 
     ``features[i]`` belongs to ``records[i]`` (records or relative paths; any order, supersets allowed).

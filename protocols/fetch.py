@@ -3,6 +3,7 @@
 Nothing is downloaded unless the user names the file: the datasets' licences require requesting them
 from their authors, so the harness never knows their links.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +32,9 @@ def download(source: str, out: str | Path) -> Path:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    kwargs: dict = dict(output=str(out) + os.sep, quiet=False)  # trailing separator: keep the remote name
+    kwargs: dict = dict(
+        output=str(out) + os.sep, quiet=False
+    )  # trailing separator: keep the remote name
     if source.startswith(('http://', 'https://')):
         kwargs['url'] = source
         params = inspect.signature(gdown.download).parameters
@@ -41,22 +44,32 @@ def download(source: str, out: str | Path) -> Path:
     elif _DRIVE_ID.match(source):
         kwargs['id'] = source
     else:
-        raise ValueError(f'{source!r} is neither an http(s) URL nor a Google Drive file id; pass the share link '
-                         f'(https://drive.google.com/file/d/<id>/view) or the id itself')
+        raise ValueError(
+            f'{source!r} is neither an http(s) URL nor a Google Drive file id; pass the share link '
+            f'(https://drive.google.com/file/d/<id>/view) or the id itself'
+        )
     result = gdown.download(**kwargs)
     if not result:
-        raise RuntimeError(f'gdown could not download {source}; check that the link is shared publicly and that '
-                           f'the Drive quota is not exceeded, or download it by hand and pass the file to extract()')
+        raise RuntimeError(
+            f'gdown could not download {source}; check that the link is shared publicly and that '
+            f'the Drive quota is not exceeded, or download it by hand and pass the file to extract()'
+        )
     return Path(result)
 
 
 def _check_member(name: str, dest: Path, archive: Path) -> None:
     pure = PurePosixPath(name.replace('\\', '/'))
     target = (dest / pure).resolve()
-    if pure.is_absolute() or re.match(r'^[A-Za-z]:', name) or '..' in pure.parts or \
-            (target != dest and dest not in target.parents):
-        raise ValueError(f'refusing to extract {archive}: member {name!r} would be written outside {dest} '
-                         f'(absolute path or ".."); the archive is unsafe, re-create it with relative paths')
+    if (
+        pure.is_absolute()
+        or re.match(r'^[A-Za-z]:', name)
+        or '..' in pure.parts
+        or (target != dest and dest not in target.parents)
+    ):
+        raise ValueError(
+            f'refusing to extract {archive}: member {name!r} would be written outside {dest} '
+            f'(absolute path or ".."); the archive is unsafe, re-create it with relative paths'
+        )
 
 
 def extract(archive: str | Path, dest: str | Path) -> list[str]:
@@ -80,10 +93,14 @@ def extract(archive: str | Path, dest: str | Path) -> list[str]:
             for m in members:
                 _check_member(m.name, dest, archive)
                 if m.issym() or m.islnk():
-                    link = m.linkname if m.islnk() else str(PurePosixPath(m.name).parent / m.linkname)
+                    link = (
+                        m.linkname if m.islnk() else str(PurePosixPath(m.name).parent / m.linkname)
+                    )
                     _check_member(link, dest, archive)
                 elif not (m.isfile() or m.isdir()):
-                    raise ValueError(f'refusing to extract {archive}: member {m.name!r} is a device or fifo')
+                    raise ValueError(
+                        f'refusing to extract {archive}: member {m.name!r} is a device or fifo'
+                    )
             # The 'data' filter is a second guard (links, permissions) where Python provides it.
             if hasattr(tarfile, 'data_filter'):
                 tf.extractall(dest, filter='data')
@@ -105,6 +122,8 @@ def fetch(source: str, out: str | Path, md5: str | None = None) -> tuple[Path, l
     if md5 is not None:
         got = md5sum(path)
         if got.lower() != md5.lower():
-            raise ValueError(f'md5 mismatch for {path}: expected {md5.lower()}, got {got}; the file is kept for '
-                             f'inspection; re-download it or check the checksum you were given')
+            raise ValueError(
+                f'md5 mismatch for {path}: expected {md5.lower()}, got {got}; the file is kept for '
+                f'inspection; re-download it or check the checksum you were given'
+            )
     return path, extract(path, out)

@@ -21,10 +21,12 @@ harness decisions:
   the remaining ranks; AGW's code would fail there building a ragged array.
 * Everything is computed in float64; only the legacy ``cmc`` is returned as float32, like AGW.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,24 +49,32 @@ DISTANCE_METRICS = ('cosine', 'euclidean')
 def _as_1d(name: str, values: Any, length: int, length_name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f'{name} must be a 1-D array, got shape {arr.shape}; pass one label per row/column')
+        raise ValueError(
+            f'{name} must be a 1-D array, got shape {arr.shape}; pass one label per row/column'
+        )
     if arr.shape[0] != length:
         raise ValueError(
             f'{name} has {arr.shape[0]} entries but distmat has {length} {length_name}; '
-            f'labels must align with distmat (num_query x num_gallery)')
+            f'labels must align with distmat (num_query x num_gallery)'
+        )
     return arr
 
 
-def _check_inputs(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
-                  g_camids: Any = None) -> tuple[np.ndarray, ...]:
+def _check_inputs(
+    distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None, g_camids: Any = None
+) -> tuple[np.ndarray, ...]:
     dist = np.asarray(distmat, dtype=np.float64)
     if dist.ndim != 2:
         raise ValueError(f'distmat must be 2-D (num_query x num_gallery), got shape {dist.shape}')
     num_q, num_g = dist.shape
     if num_q == 0 or num_g == 0:
-        raise ValueError(f'distmat is empty (shape {dist.shape}); need at least one query and one gallery item')
+        raise ValueError(
+            f'distmat is empty (shape {dist.shape}); need at least one query and one gallery item'
+        )
     if np.isnan(dist).any():
-        raise ValueError('distmat contains NaN; NaN distances have no rank (check the features for NaN/zero rows)')
+        raise ValueError(
+            'distmat contains NaN; NaN distances have no rank (check the features for NaN/zero rows)'
+        )
     q = _as_1d('q_pids', q_pids, num_q, 'rows')
     g = _as_1d('g_pids', g_pids, num_g, 'columns')
     if (q_camids is None) != (g_camids is None):
@@ -94,13 +104,13 @@ class QueryRanks:
     ``ap``/``inp`` are NaN for invalid queries (no match left in the gallery).
     """
 
-    valid: np.ndarray               # bool: the query identity is present in its filtered gallery
-    first_rank: np.ndarray          # int64: rank of the first correct match (standard CMC)
-    first_unique_rank: np.ndarray   # int64: rank of the query id among distinct ids, in ranked order
-    ap: np.ndarray                  # float64: average precision
-    inp: np.ndarray                 # float64: inverse negative penalty = n_positives / rank of last positive
-    n_positives: np.ndarray         # int64: correct matches left after the camera rule
-    num_gallery: int                # gallery size before the camera rule
+    valid: np.ndarray  # bool: the query identity is present in its filtered gallery
+    first_rank: np.ndarray  # int64: rank of the first correct match (standard CMC)
+    first_unique_rank: np.ndarray  # int64: rank of the query id among distinct ids, in ranked order
+    ap: np.ndarray  # float64: average precision
+    inp: np.ndarray  # float64: inverse negative penalty = n_positives / rank of last positive
+    n_positives: np.ndarray  # int64: correct matches left after the camera rule
+    num_gallery: int  # gallery size before the camera rule
 
     @property
     def n_valid(self) -> int:
@@ -112,14 +122,15 @@ class QueryRanks:
             raise ValueError(
                 f'no valid query: none of the {self.valid.size} query identities has a match in the '
                 f'gallery (after the SYSU cam3/cam2 rule, if used); check that q_pids and g_pids use the '
-                f'same labels and that the gallery holds the query identities')
+                f'same labels and that the gallery holds the query identities'
+            )
         return n
 
     def cmc_counts(self, max_rank: int, unique: bool) -> np.ndarray:
         """Number of valid queries matched within rank k, k = 1..max_rank (max_rank capped at gallery size)."""
         max_rank = _effective_max_rank(max_rank, self.num_gallery)
         rank = (self.first_unique_rank if unique else self.first_rank)[self.valid]
-        hits = np.bincount(rank, minlength=max_rank + 1)[1:max_rank + 1]
+        hits = np.bincount(rank, minlength=max_rank + 1)[1 : max_rank + 1]
         return np.cumsum(hits)
 
     def cmc(self, max_rank: int = DEFAULT_MAX_RANK, unique: bool = True) -> np.ndarray:
@@ -150,8 +161,9 @@ def _stable_argsort_rows(dist: np.ndarray) -> np.ndarray:
     return order
 
 
-def rank_matches(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
-                 g_camids: Any = None) -> QueryRanks:
+def rank_matches(
+    distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None, g_camids: Any = None
+) -> QueryRanks:
     """Rank the gallery for every query at once and return per-query match statistics.
 
     ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the SYSU
@@ -164,14 +176,17 @@ def rank_matches(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
     return rank_gallery(distmat, q_pids, g_pids, q_camids, g_camids)
 
 
-def rank_matches_sorted(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
-                        g_camids: Any = None) -> QueryRanks:
+def rank_matches_sorted(
+    distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None, g_camids: Any = None
+) -> QueryRanks:
     """:func:`rank_matches` computed from the stably sorted gallery of every query (the reference).
 
     ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the SYSU camera
     rule is applied (query cam 3 drops every gallery cam 2 entry); without them nothing is removed (RegDB).
     """
-    dist, q_pids, g_pids, q_cams, g_cams = _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
+    dist, q_pids, g_pids, q_cams, g_cams = _check_inputs(
+        distmat, q_pids, g_pids, q_camids, g_camids
+    )
     num_q, num_g = dist.shape
     order = _stable_argsort_rows(dist)
 
@@ -186,8 +201,10 @@ def rank_matches_sorted(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = 
         keep = None
         kept_rank = None
     else:
-        keep = ~((q_cams == SYSU_SAME_ROOM_QUERY_CAM)[:, None]
-                 & (g_cams[order] == SYSU_SAME_ROOM_GALLERY_CAM))
+        keep = ~(
+            (q_cams == SYSU_SAME_ROOM_QUERY_CAM)[:, None]
+            & (g_cams[order] == SYSU_SAME_ROOM_GALLERY_CAM)
+        )
         # 1-based rank of each kept entry in the filtered list.
         kept_rank = np.cumsum(keep, axis=1, dtype=np.int64)
     match = ranked_codes == q_codes[:, None]
@@ -199,7 +216,7 @@ def rank_matches_sorted(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = 
     n_pos = np.bincount(rows, minlength=num_q)
     valid = n_pos > 0
     starts = np.concatenate(([0], np.cumsum(n_pos)[:-1]))
-    kth = np.arange(rows.size) - starts[rows] + 1           # k-th positive of its row
+    kth = np.arange(rows.size) - starts[rows] + 1  # k-th positive of its row
     rank = cols + 1 if kept_rank is None else kept_rank[rows, cols]
 
     ap = np.full(num_q, np.nan)
@@ -224,8 +241,15 @@ def rank_matches_sorted(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = 
     seen[b_rows, ranked_codes[b_rows, b_cols]] = True
     first_unique_rank = np.where(valid, seen.sum(axis=1) + 1, 0).astype(np.int64)
 
-    return QueryRanks(valid=valid, first_rank=first_rank, first_unique_rank=first_unique_rank,
-                      ap=ap, inp=inp, n_positives=n_pos.astype(np.int64), num_gallery=num_g)
+    return QueryRanks(
+        valid=valid,
+        first_rank=first_rank,
+        first_unique_rank=first_unique_rank,
+        ap=ap,
+        inp=inp,
+        n_positives=n_pos.astype(np.int64),
+        num_gallery=num_g,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -239,15 +263,22 @@ def _legacy(ranks: QueryRanks, max_rank: int, unique: bool) -> tuple[np.ndarray,
     return cmc, np.float64(ranks.mean_ap()), np.float64(ranks.mean_inp())
 
 
-def eval_sysu(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any, g_camids: Any,
-              max_rank: int = DEFAULT_MAX_RANK) -> tuple[np.ndarray, float, float]:
+def eval_sysu(
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any,
+    g_camids: Any,
+    max_rank: int = DEFAULT_MAX_RANK,
+) -> tuple[np.ndarray, float, float]:
     """SYSU-MM01 metrics like AGW ``eval_sysu``: (unique-id CMC float32[max_rank], mAP, mINP), all in [0, 1]."""
     ranks = rank_matches(distmat, q_pids, g_pids, q_camids, g_camids)
     return _legacy(ranks, max_rank, unique=True)
 
 
-def eval_regdb(distmat: Any, q_pids: Any, g_pids: Any,
-               max_rank: int = DEFAULT_MAX_RANK) -> tuple[np.ndarray, float, float]:
+def eval_regdb(
+    distmat: Any, q_pids: Any, g_pids: Any, max_rank: int = DEFAULT_MAX_RANK
+) -> tuple[np.ndarray, float, float]:
     """RegDB metrics like AGW ``eval_regdb``: (position CMC float32[max_rank], mAP, mINP), all in [0, 1]."""
     ranks = rank_matches(distmat, q_pids, g_pids)
     return _legacy(ranks, max_rank, unique=False)
@@ -271,29 +302,55 @@ class TrialMetrics:
     n_valid_queries: int
 
     def as_dict(self) -> dict[str, float | int]:
-        return {'R1': self.r1, 'R5': self.r5, 'R10': self.r10, 'R20': self.r20,
-                'mAP': self.mAP, 'mINP': self.mINP, 'n_valid_queries': self.n_valid_queries}
+        return {
+            'R1': self.r1,
+            'R5': self.r5,
+            'R10': self.r10,
+            'R20': self.r20,
+            'mAP': self.mAP,
+            'mINP': self.mINP,
+            'n_valid_queries': self.n_valid_queries,
+        }
 
 
 def _at_rank(cmc: np.ndarray, k: int) -> float:
     return float(cmc[min(k, cmc.size) - 1])
 
 
-def trial_metrics(ranks: QueryRanks, max_rank: int = DEFAULT_MAX_RANK, unique: bool = True) -> TrialMetrics:
+def trial_metrics(
+    ranks: QueryRanks, max_rank: int = DEFAULT_MAX_RANK, unique: bool = True
+) -> TrialMetrics:
     """Percent metrics of one trial from per-query ranks (unique-id CMC for SYSU, position CMC for RegDB)."""
     cmc = ranks.cmc(max_rank, unique) * 100.0
-    return TrialMetrics(r1=_at_rank(cmc, 1), r5=_at_rank(cmc, 5), r10=_at_rank(cmc, 10),
-                        r20=_at_rank(cmc, 20), mAP=ranks.mean_ap() * 100.0, mINP=ranks.mean_inp() * 100.0,
-                        cmc=tuple(float(v) for v in cmc), n_valid_queries=ranks.n_valid)
+    return TrialMetrics(
+        r1=_at_rank(cmc, 1),
+        r5=_at_rank(cmc, 5),
+        r10=_at_rank(cmc, 10),
+        r20=_at_rank(cmc, 20),
+        mAP=ranks.mean_ap() * 100.0,
+        mINP=ranks.mean_inp() * 100.0,
+        cmc=tuple(float(v) for v in cmc),
+        n_valid_queries=ranks.n_valid,
+    )
 
 
-def evaluate_sysu_trial(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any, g_camids: Any,
-                        max_rank: int = DEFAULT_MAX_RANK) -> TrialMetrics:
+def evaluate_sysu_trial(
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any,
+    g_camids: Any,
+    max_rank: int = DEFAULT_MAX_RANK,
+) -> TrialMetrics:
     """One SYSU-MM01 trial (camera rule, unique-id CMC), in percent."""
-    return trial_metrics(rank_matches(distmat, q_pids, g_pids, q_camids, g_camids), max_rank, unique=True)
+    return trial_metrics(
+        rank_matches(distmat, q_pids, g_pids, q_camids, g_camids), max_rank, unique=True
+    )
 
 
-def evaluate_regdb(distmat: Any, q_pids: Any, g_pids: Any, max_rank: int = DEFAULT_MAX_RANK) -> TrialMetrics:
+def evaluate_regdb(
+    distmat: Any, q_pids: Any, g_pids: Any, max_rank: int = DEFAULT_MAX_RANK
+) -> TrialMetrics:
     """One RegDB split (no camera rule, position-based CMC), in percent."""
     return trial_metrics(rank_matches(distmat, q_pids, g_pids), max_rank, unique=False)
 
@@ -309,8 +366,12 @@ class ProtocolResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form: {per_trial: [...], mean: {...}, std: {...}, cmc: [...]}."""
-        return {'per_trial': [t.as_dict() for t in self.per_trial], 'mean': dict(self.mean),
-                'std': dict(self.std), 'cmc': list(self.cmc_mean)}
+        return {
+            'per_trial': [t.as_dict() for t in self.per_trial],
+            'mean': dict(self.mean),
+            'std': dict(self.std),
+            'cmc': list(self.cmc_mean),
+        }
 
 
 def summarize(trials: Sequence[TrialMetrics]) -> ProtocolResult:
@@ -320,8 +381,10 @@ def summarize(trials: Sequence[TrialMetrics]) -> ProtocolResult:
         raise ValueError('summarize() needs at least one TrialMetrics; got an empty sequence')
     lengths = {len(t.cmc) for t in trials}
     if len(lengths) != 1:
-        raise ValueError(f'trials have CMC curves of different lengths {sorted(lengths)}; '
-                         f'evaluate every trial with the same max_rank and gallery size class')
+        raise ValueError(
+            f'trials have CMC curves of different lengths {sorted(lengths)}; '
+            f'evaluate every trial with the same max_rank and gallery size class'
+        )
     table = np.array([[t.as_dict()[k] for k in METRIC_KEYS] for t in trials], dtype=np.float64)
     mean = {k: float(v) for k, v in zip(METRIC_KEYS, table.mean(axis=0))}
     std = {k: float(v) for k, v in zip(METRIC_KEYS, table.std(axis=0, ddof=0))}
@@ -340,13 +403,19 @@ def pairwise_distance(query: np.ndarray, gallery: np.ndarray, metric: str = 'cos
     features). ``'euclidean'``: squared Euclidean distance on the raw features (MPANet's RegDB path).
     """
     if metric not in DISTANCE_METRICS:
-        raise ValueError(f'unknown distance metric {metric!r}; choose one of {", ".join(DISTANCE_METRICS)}')
+        raise ValueError(
+            f'unknown distance metric {metric!r}; choose one of {", ".join(DISTANCE_METRICS)}'
+        )
     q = np.asarray(query, dtype=np.float64)
     g = np.asarray(gallery, dtype=np.float64)
     if q.ndim != 2 or g.ndim != 2:
-        raise ValueError(f'query and gallery must be 2-D (rows = samples), got shapes {q.shape} and {g.shape}')
+        raise ValueError(
+            f'query and gallery must be 2-D (rows = samples), got shapes {q.shape} and {g.shape}'
+        )
     if q.shape[1] != g.shape[1]:
-        raise ValueError(f'feature dimensions differ: query has {q.shape[1]}, gallery has {g.shape[1]}')
+        raise ValueError(
+            f'feature dimensions differ: query has {q.shape[1]}, gallery has {g.shape[1]}'
+        )
     gram = q @ g.T
     q_sq = np.einsum('ij,ij->i', q, q)
     g_sq = np.einsum('ij,ij->i', g, g)

@@ -18,14 +18,21 @@ exactly the distance of a negative is recomputed by the sorting implementation (
 features). The SYSU camera rule splits the queries into two groups: cam-3 queries are ranked
 against the candidates without cam 2, the others against all of them.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from protocols.metrics import (SYSU_SAME_ROOM_GALLERY_CAM, SYSU_SAME_ROOM_QUERY_CAM, QueryRanks,
-                               _check_inputs, rank_matches_sorted)
+from protocols.metrics import (
+    SYSU_SAME_ROOM_GALLERY_CAM,
+    SYSU_SAME_ROOM_QUERY_CAM,
+    QueryRanks,
+    _check_inputs,
+    rank_matches_sorted,
+)
 
 # Query rows handled at once (bounds the temporary arrays to ~ rows x candidates x 8 bytes).
 _ROW_CHUNK = 512
@@ -45,13 +52,19 @@ def _identity_codes(q_pids: np.ndarray, c_pids: np.ndarray) -> tuple[np.ndarray,
 
 
 def _empty(num_q: int) -> dict[str, np.ndarray]:
-    return dict(valid=np.zeros(num_q, dtype=bool), first_rank=np.zeros(num_q, dtype=np.int64),
-                first_unique_rank=np.zeros(num_q, dtype=np.int64), ap=np.full(num_q, np.nan),
-                inp=np.full(num_q, np.nan), n_positives=np.zeros(num_q, dtype=np.int64))
+    return dict(
+        valid=np.zeros(num_q, dtype=bool),
+        first_rank=np.zeros(num_q, dtype=np.int64),
+        first_unique_rank=np.zeros(num_q, dtype=np.int64),
+        ap=np.full(num_q, np.nan),
+        inp=np.full(num_q, np.nan),
+        n_positives=np.zeros(num_q, dtype=np.int64),
+    )
 
 
-def _from_ranks(rank: np.ndarray, in_gallery: np.ndarray,
-                distinct_before: Any) -> dict[str, np.ndarray]:
+def _from_ranks(
+    rank: np.ndarray, in_gallery: np.ndarray, distinct_before: Any
+) -> dict[str, np.ndarray]:
     """Per-query results from the ranks of each query's positives (in distance order).
 
     ``rank[q, j]``: 1-based rank of the j-th closest positive, used where ``in_gallery[q, j]``;
@@ -118,9 +131,14 @@ def _block(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray | None) -> np.nd
     return block if cols is None else np.take(block, cols, axis=1)
 
 
-def rank_whole_gallery(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray | None,
-                       q_codes: np.ndarray, c_codes: np.ndarray,
-                       n_ids: int) -> dict[str, np.ndarray]:
+def rank_whole_gallery(
+    dist: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray | None,
+    q_codes: np.ndarray,
+    c_codes: np.ndarray,
+    n_ids: int,
+) -> dict[str, np.ndarray]:
     """Per-query results of queries ``rows`` against the gallery columns ``cols`` (None: all; not
     empty), with no camera rule: a value sort and one look-up per positive."""
     out = _empty(rows.size)
@@ -138,8 +156,9 @@ def rank_whole_gallery(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray | No
     return out
 
 
-def _whole_gallery_rows(dist: np.ndarray, q_codes: np.ndarray, c_codes: np.ndarray,
-                        n_ids: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _whole_gallery_rows(
+    dist: np.ndarray, q_codes: np.ndarray, c_codes: np.ndarray, n_ids: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Results of the rows of ``dist`` (sorted in place), and the rows to rank by sorting."""
     num_q, num_c = dist.shape
     columns = _own_identity_columns(q_codes, c_codes, n_ids)
@@ -153,8 +172,8 @@ def _whole_gallery_rows(dist: np.ndarray, q_codes: np.ndarray, c_codes: np.ndarr
     before_first = dist < first[:, None]
     ranked = dist
     ranked.sort(axis=1)  # in place: ``dist`` is this chunk's own copy
-    closer = np.zeros((num_q, m), dtype=np.int64)   # distances strictly below the positive's
-    equal = np.zeros((num_q, m), dtype=np.int64)    # distances equal to it (itself included)
+    closer = np.zeros((num_q, m), dtype=np.int64)  # distances strictly below the positive's
+    equal = np.zeros((num_q, m), dtype=np.int64)  # distances equal to it (itself included)
     counts = present.sum(axis=1)
     for q in np.flatnonzero(counts):
         n, row = counts[q], ranked[q]
@@ -182,14 +201,24 @@ def _whole_gallery_rows(dist: np.ndarray, q_codes: np.ndarray, c_codes: np.ndarr
 class _Buckets:
     """Buckets of one query group against its candidates (no camera rule inside a group)."""
 
-    def __init__(self, dist: np.ndarray, rows: np.ndarray, cols: np.ndarray | None,
-                 q_codes: np.ndarray, c_codes: np.ndarray, n_ids: int) -> None:
+    def __init__(
+        self,
+        dist: np.ndarray,
+        rows: np.ndarray,
+        cols: np.ndarray | None,
+        q_codes: np.ndarray,
+        c_codes: np.ndarray,
+        n_ids: int,
+    ) -> None:
         self.dist, self.rows, self.cols = dist, rows, cols
         self.q_codes, self.c_codes, self.n_ids = q_codes, c_codes, n_ids
         self.num_q, self.num_c = rows.size, c_codes.size
         counts = np.bincount(c_codes, minlength=n_ids)
-        own = np.where(q_codes >= 0, counts[q_codes.clip(0)], 0) if n_ids else \
-            np.zeros(self.num_q, np.int64)
+        own = (
+            np.where(q_codes >= 0, counts[q_codes.clip(0)], 0)
+            if n_ids
+            else np.zeros(self.num_q, np.int64)
+        )
         self.m = m = int(own.max(initial=0))
         # Buckets run 0..m; positives (ranked by their own position) hold m + 1.
         self.sentinel = m + 1
@@ -249,7 +278,7 @@ class _Buckets:
             hist = np.empty((num_q, bins), dtype=np.intp)
             for q in range(num_q):
                 hist[q] = np.bincount(buckets[q], minlength=bins)
-        return np.cumsum(hist[:, :self.m], axis=1)
+        return np.cumsum(hist[:, : self.m], axis=1)
 
     def ranks(self, members: np.ndarray) -> dict[str, np.ndarray]:
         """Per-query results for the gallery of candidate columns ``members`` (in gallery order)."""
@@ -280,8 +309,9 @@ class _Buckets:
         return out
 
 
-def _camera_groups(num_q: int, q_cams: np.ndarray | None,
-                   c_cams: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray | None]]:
+def _camera_groups(
+    num_q: int, q_cams: np.ndarray | None, c_cams: np.ndarray | None
+) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """(query rows, candidate columns they see or None for all) under the SYSU camera rule."""
     if q_cams is None:
         return [(np.arange(num_q), None)]
@@ -291,11 +321,13 @@ def _camera_groups(num_q: int, q_cams: np.ndarray | None,
     return [(rows, cols) for rows, cols in groups if rows.size]
 
 
-def rank_gallery(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
-                 g_camids: Any = None) -> QueryRanks:
+def rank_gallery(
+    distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None, g_camids: Any = None
+) -> QueryRanks:
     """:func:`protocols.metrics.rank_matches` for one gallery (see :func:`rank_whole_gallery`)."""
-    dist, q_pids, g_pids, q_cams, g_cams = _check_inputs(distmat, q_pids, g_pids, q_camids,
-                                                         g_camids)
+    dist, q_pids, g_pids, q_cams, g_cams = _check_inputs(
+        distmat, q_pids, g_pids, q_camids, g_camids
+    )
     q_codes, g_codes, n_ids = _identity_codes(q_pids, g_pids)
     out = _empty(dist.shape[0])
     for rows, cols in _camera_groups(dist.shape[0], q_cams, g_cams):
@@ -315,10 +347,12 @@ class CandidatePool:
     candidate); without them nothing is removed (RegDB).
     """
 
-    def __init__(self, distmat: Any, q_pids: Any, c_pids: Any, q_cams: Any = None,
-                 c_cams: Any = None) -> None:
-        dist, q_pids, c_pids, q_cams, c_cams = _check_inputs(distmat, q_pids, c_pids, q_cams,
-                                                             c_cams)
+    def __init__(
+        self, distmat: Any, q_pids: Any, c_pids: Any, q_cams: Any = None, c_cams: Any = None
+    ) -> None:
+        dist, q_pids, c_pids, q_cams, c_cams = _check_inputs(
+            distmat, q_pids, c_pids, q_cams, c_cams
+        )
         self.num_q, self.num_c = dist.shape
         q_codes, c_codes, n_ids = _identity_codes(q_pids, c_pids)
         self._groups = []
@@ -342,8 +376,9 @@ class CandidatePool:
             raise ValueError(f'gallery indices must be integers, got dtype {members.dtype}')
         members = members.astype(np.int64)
         if members.size and (members.min() < 0 or members.max() >= self.num_c):
-            raise ValueError(f'gallery indices must lie in 0..{self.num_c - 1} (the candidate '
-                             f'pool)')
+            raise ValueError(
+                f'gallery indices must lie in 0..{self.num_c - 1} (the candidate pool)'
+            )
         if np.unique(members).size != members.size:
             raise ValueError('a gallery lists the same candidate twice')
         out = _empty(self.num_q)

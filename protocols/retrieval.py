@@ -11,9 +11,10 @@ rank k of a list here is rank k of the CMC, and the first correct match sits at
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

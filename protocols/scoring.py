@@ -1,12 +1,14 @@
 """``vireid score``: metrics of one protocol setting from a features file (``.npz``: features + paths)."""
+
 from __future__ import annotations
 
 import os
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tabulate import tabulate
@@ -23,36 +25,52 @@ def load_features(path: str | Path, root: str | Path | None = None) -> tuple[lis
     """``(paths, features)`` of a features file; paths normalised to POSIX paths relative to ``root``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f'features file {path} not found; expected an .npz with arrays {NPZ_KEYS}')
+        raise FileNotFoundError(
+            f'features file {path} not found; expected an .npz with arrays {NPZ_KEYS}'
+        )
     try:
         loaded = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        raise ValueError(f'cannot read {path} as an .npz file: {err}; write it with numpy.savez') from None
+        raise ValueError(
+            f'cannot read {path} as an .npz file: {err}; write it with numpy.savez'
+        ) from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise ValueError(f'{path} holds a single array, not an .npz archive; write it with '
-                         f'np.savez(out, features=..., paths=...)')
+        raise ValueError(
+            f'{path} holds a single array, not an .npz archive; write it with '
+            f'np.savez(out, features=..., paths=...)'
+        )
     with loaded as npz:
         keys = sorted(npz.files)
         if sorted(NPZ_KEYS) != keys:
-            raise ValueError(f'{path} holds arrays {keys}; expected exactly {list(NPZ_KEYS)} '
-                             f'(features: N x D floats, paths: N strings relative to the dataset root)')
+            raise ValueError(
+                f'{path} holds arrays {keys}; expected exactly {list(NPZ_KEYS)} '
+                f'(features: N x D floats, paths: N strings relative to the dataset root)'
+            )
         features = npz['features']
         try:
             paths = npz['paths']
         except ValueError:
-            raise ValueError(f'{path}: "paths" is stored as Python objects; save it as a string array, '
-                             f'e.g. np.savez(out, features=f, paths=np.array(paths, dtype=str))') from None
+            raise ValueError(
+                f'{path}: "paths" is stored as Python objects; save it as a string array, '
+                f'e.g. np.savez(out, features=f, paths=np.array(paths, dtype=str))'
+            ) from None
     if paths.ndim != 1 or paths.dtype.kind not in 'US':
-        raise ValueError(f'{path}: "paths" must be a 1-D array of strings, got dtype {paths.dtype} '
-                         f'shape {paths.shape}')
+        raise ValueError(
+            f'{path}: "paths" must be a 1-D array of strings, got dtype {paths.dtype} '
+            f'shape {paths.shape}'
+        )
     if not np.issubdtype(features.dtype, np.floating):
         raise ValueError(f'{path}: "features" must hold floats (N x D), got dtype {features.dtype}')
     if features.ndim != 2:
         raise ValueError(f'{path}: "features" must be 2-D (N x D), got shape {features.shape}')
     if features.shape[0] != paths.shape[0]:
-        raise ValueError(f'{path}: "features" has {features.shape[0]} rows but "paths" has {paths.shape[0]} '
-                         f'entries; store one path per feature row')
-    return [_relative(str(p.decode() if isinstance(p, bytes) else p), root) for p in paths], features
+        raise ValueError(
+            f'{path}: "features" has {features.shape[0]} rows but "paths" has {paths.shape[0]} '
+            f'entries; store one path per feature row'
+        )
+    return [
+        _relative(str(p.decode() if isinstance(p, bytes) else p), root) for p in paths
+    ], features
 
 
 def save_features(path: str | Path, paths: Sequence[str], features: np.ndarray) -> Path:
@@ -63,8 +81,10 @@ def save_features(path: str | Path, paths: Sequence[str], features: np.ndarray) 
     feats = np.asarray(features, dtype=np.float32)
     names = np.asarray([str(p) for p in paths], dtype=str)
     if feats.ndim != 2 or feats.shape[0] != names.shape[0]:
-        raise ValueError(f'features must be N x D with one row per path; got shape '
-                         f'{feats.shape} for {names.shape[0]} paths')
+        raise ValueError(
+            f'features must be N x D with one row per path; got shape '
+            f'{feats.shape} for {names.shape[0]} paths'
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
@@ -89,9 +109,18 @@ def _relative(p: str, root: str | Path | None) -> str:
     return p
 
 
-def score(features_path: str | Path, dataset: str, root: str | Path, *, mode: str | None = None,
-          shots: int | None = None, sampler: str | None = None, trial: int | None = None,
-          direction: str | None = None, distance: str = 'cosine') -> dict[str, Any]:
+def score(
+    features_path: str | Path,
+    dataset: str,
+    root: str | Path,
+    *,
+    mode: str | None = None,
+    shots: int | None = None,
+    sampler: str | None = None,
+    trial: int | None = None,
+    direction: str | None = None,
+    distance: str = 'cosine',
+) -> dict[str, Any]:
     """Score one setting; returns the JSON-able result (metrics in percent, plus settings metadata).
 
     SYSU: ``mode`` (all), ``shots`` (1), ``sampler`` (official), 10 trials. RegDB: ``trial`` = split (1),
@@ -99,8 +128,11 @@ def score(features_path: str | Path, dataset: str, root: str | Path, *, mode: st
     """
     if dataset == 'sysu':
         wrong = {'--trial': trial, '--direction': direction}
-        protocol = dict(modes=(mode or 'all',), shots=(1 if shots is None else shots,),
-                        sampler=sampler or 'official')
+        protocol = dict(
+            modes=(mode or 'all',),
+            shots=(1 if shots is None else shots,),
+            sampler=sampler or 'official',
+        )
     elif dataset == 'regdb':
         wrong = {'--mode': mode, '--shots': shots, '--sampler': sampler}
         protocol = dict(split=1 if trial is None else trial, directions=(direction or 'v2t',))
@@ -121,20 +153,32 @@ def score(features_path: str | Path, dataset: str, root: str | Path, *, mode: st
     known = {r.path for r in test_records(ds, None, every_mode)}
     unknown = [p for p in paths if p not in known]
     if unknown:
-        raise ValueError(f'{features_path}: {len(unknown)} path(s) are not test images of {dataset}'
-                         f'{" split " + str(protocol["split"]) if dataset == "regdb" else ""} under {ds.root}, '
-                         f'e.g. {", ".join(unknown[:5])}; paths must be relative to the dataset root as in its '
-                         f'layout (e.g. {next(iter(sorted(known)))})')
+        raise ValueError(
+            f'{features_path}: {len(unknown)} path(s) are not test images of {dataset}'
+            f'{" split " + str(protocol["split"]) if dataset == "regdb" else ""} under {ds.root}, '
+            f'e.g. {", ".join(unknown[:5])}; paths must be relative to the dataset root as in its '
+            f'layout (e.g. {next(iter(sorted(known)))})'
+        )
     results, info = evaluate_with_info(ds, None, protocol, paths, features, distance)
-    (setting, result), = results.items()
+    ((setting, result),) = results.items()
     sizes = info[setting]
     n_gallery = sizes.n_gallery[0] if len(set(sizes.n_gallery)) == 1 else list(sizes.n_gallery)
-    meta = dict(dataset=dataset, setting=setting, root=str(ds.root), features=str(features_path),
-                mode=protocol.get('modes', (None,))[0], shots=protocol.get('shots', (None,))[0],
-                sampler=protocol.get('sampler'), split=protocol.get('split'),
-                direction=protocol.get('directions', (None,))[0], distance=distance,
-                trials=len(result.per_trial), n_query=sizes.n_query, n_gallery=n_gallery,
-                n_candidates=sizes.n_candidates)
+    meta = dict(
+        dataset=dataset,
+        setting=setting,
+        root=str(ds.root),
+        features=str(features_path),
+        mode=protocol.get('modes', (None,))[0],
+        shots=protocol.get('shots', (None,))[0],
+        sampler=protocol.get('sampler'),
+        split=protocol.get('split'),
+        direction=protocol.get('directions', (None,))[0],
+        distance=distance,
+        trials=len(result.per_trial),
+        n_query=sizes.n_query,
+        n_gallery=n_gallery,
+        n_candidates=sizes.n_candidates,
+    )
     return {**meta, **result.to_dict(), 'warnings': problems}
 
 
@@ -148,14 +192,18 @@ def degenerate_features(paths: list[str], features: np.ndarray) -> list[str]:
     norms = np.linalg.norm(features.astype(np.float64), axis=1)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
-        out.append(f'{zero.size} of {len(features)} feature rows are all zeros (e.g. '
-                   f'{paths[zero[0]]}): they have no direction, so their distances to every image '
-                   'are equal and their ranks are decided by ties; check the model and the '
-                   'extraction')
+        out.append(
+            f'{zero.size} of {len(features)} feature rows are all zeros (e.g. '
+            f'{paths[zero[0]]}): they have no direction, so their distances to every image '
+            'are equal and their ranks are decided by ties; check the model and the '
+            'extraction'
+        )
     if len(features) > 1 and zero.size < len(features) and (features == features[0]).all():
-        out.append(f'all {len(features)} feature rows are identical: the model gives every image '
-                   'the same feature, so the metrics measure tie-breaking, not the model; check '
-                   'the model and the extraction')
+        out.append(
+            f'all {len(features)} feature rows are identical: the model gives every image '
+            'the same feature, so the metrics measure tie-breaking, not the model; check '
+            'the model and the extraction'
+        )
     return out
 
 
@@ -164,11 +212,18 @@ def format_result(result: dict[str, Any]) -> str:
     keys = list(METRIC_KEYS)
     rows = [[i] + [t[k] for k in keys] for i, t in enumerate(result['per_trial'])]
     if len(rows) > 1:
-        rows += [['mean'] + [result['mean'][k] for k in keys], ['std'] + [result['std'][k] for k in keys]]
-    head = {'sysu': f'sysu {result["setting"]} sampler={result["sampler"]}',
-            'regdb': f'regdb split {result["split"]} {result["setting"]}'}[result['dataset']]
-    title = (f'{head} distance={result["distance"]} queries={result["n_query"]} '
-             f'gallery={result["n_gallery"]}')
+        rows += [
+            ['mean'] + [result['mean'][k] for k in keys],
+            ['std'] + [result['std'][k] for k in keys],
+        ]
+    head = {
+        'sysu': f'sysu {result["setting"]} sampler={result["sampler"]}',
+        'regdb': f'regdb split {result["split"]} {result["setting"]}',
+    }[result['dataset']]
+    title = (
+        f'{head} distance={result["distance"]} queries={result["n_query"]} '
+        f'gallery={result["n_gallery"]}'
+    )
     label = 'trial' if result['dataset'] == 'sysu' else 'split'
     if result['dataset'] == 'regdb':
         rows[0][0] = result['split']

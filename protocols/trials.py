@@ -4,13 +4,14 @@ A SYSU gallery is an array of integer indices into ``SYSUMM01.gallery_candidates
 image), so features are extracted once and each trial only selects columns. Cameras stay the real ones;
 the cam3-query/cam2-gallery rule is applied by ``protocols.metrics``.
 """
+
 from __future__ import annotations
 
 import os
 import random
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy.io import loadmat
@@ -19,14 +20,16 @@ from protocols.datasets.base import DatasetLayoutError, ImageRecord, Modality
 from protocols.datasets.regdb import RegDB
 from protocols.datasets.sysu import GALLERY_CAMS, SYSUMM01
 
-SYSU_MODES = tuple(GALLERY_CAMS)             # ('all', 'indoor')
-SYSU_SHOTS = {1: 'single', 10: 'multi'}      # images per (id, camera) in a gallery
+SYSU_MODES = tuple(GALLERY_CAMS)  # ('all', 'indoor')
+SYSU_SHOTS = {1: 'single', 10: 'multi'}  # images per (id, camera) in a gallery
 SYSU_SAMPLERS = ('official', 'seeded')
 SYSU_NUM_TRIALS = 10
-REGDB_DIRECTIONS = ('v2t', 't2v')            # visible query -> thermal gallery, and the reverse
+REGDB_DIRECTIONS = ('v2t', 't2v')  # visible query -> thermal gallery, and the reverse
 
-_PERM_SOURCE = ('copy it from the official repository https://github.com/wuancong/SYSU-MM01 '
-                '(evaluation/data_split/rand_perm_cam.mat) into <root>/exp/, or use sampler="seeded"')
+_PERM_SOURCE = (
+    'copy it from the official repository https://github.com/wuancong/SYSU-MM01 '
+    '(evaluation/data_split/rand_perm_cam.mat) into <root>/exp/, or use sampler="seeded"'
+)
 
 
 def sysu_setting(mode: str, shots: int) -> str:
@@ -46,24 +49,34 @@ def load_rand_perm(path: str | Path) -> dict[tuple[int, int], np.ndarray]:
     """``(cam, pid) -> (trials x n)`` int matrix of 1-based image numbers; empty cells are left out."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetLayoutError(f'the official SYSU-MM01 gallery permutations {path} are missing; {_PERM_SOURCE}')
+        raise DatasetLayoutError(
+            f'the official SYSU-MM01 gallery permutations {path} are missing; {_PERM_SOURCE}'
+        )
     try:
         raw = loadmat(str(path))
     except Exception as err:  # scipy raises several types for corrupt files
-        raise DatasetLayoutError(f'cannot read {path} as a MATLAB file: {err}; {_PERM_SOURCE}') from None
+        raise DatasetLayoutError(
+            f'cannot read {path} as a MATLAB file: {err}; {_PERM_SOURCE}'
+        ) from None
     if 'rand_perm_cam' not in raw:
         found = sorted(k for k in raw if not k.startswith('__'))
-        raise DatasetLayoutError(f'{path} has no variable rand_perm_cam (found {found}); {_PERM_SOURCE}')
+        raise DatasetLayoutError(
+            f'{path} has no variable rand_perm_cam (found {found}); {_PERM_SOURCE}'
+        )
     cams = np.asarray(raw['rand_perm_cam']).ravel()
     if cams.dtype != object or cams.size != 6:
-        raise DatasetLayoutError(f'{path}: rand_perm_cam must be a cell array of 6 cameras, got shape '
-                                 f'{np.asarray(raw["rand_perm_cam"]).shape}; {_PERM_SOURCE}')
+        raise DatasetLayoutError(
+            f'{path}: rand_perm_cam must be a cell array of 6 cameras, got shape '
+            f'{np.asarray(raw["rand_perm_cam"]).shape}; {_PERM_SOURCE}'
+        )
     perm = {}
     for cam, cell in enumerate(cams, start=1):
         ids = np.asarray(cell).ravel()
         if ids.dtype != object:
-            raise DatasetLayoutError(f'{path}: rand_perm_cam{{{cam}}} must be a cell array (one matrix per '
-                                     f'person id); {_PERM_SOURCE}')
+            raise DatasetLayoutError(
+                f'{path}: rand_perm_cam{{{cam}}} must be a cell array (one matrix per '
+                f'person id); {_PERM_SOURCE}'
+            )
         for pid, matrix in enumerate(ids, start=1):
             matrix = np.asarray(matrix)
             if matrix.size == 0:
@@ -77,8 +90,14 @@ def _number(name: str) -> int | None:
     return int(stem) if stem.isdigit() else None
 
 
-def official_gallery(dataset: SYSUMM01, perm: dict[tuple[int, int], np.ndarray], mode: str, shots: int,
-                     trial: int, candidates: Sequence[ImageRecord] | None = None) -> np.ndarray:
+def official_gallery(
+    dataset: SYSUMM01,
+    perm: dict[tuple[int, int], np.ndarray],
+    mode: str,
+    shots: int,
+    trial: int,
+    candidates: Sequence[ImageRecord] | None = None,
+) -> np.ndarray:
     """Row ``trial`` (0-based) of rand_perm_cam, first ``shots`` entries, 1-based numbers used as file names.
 
     Order is the MATLAB one: gallery camera, then ascending test id, then permutation order.
@@ -93,8 +112,10 @@ def official_gallery(dataset: SYSUMM01, perm: dict[tuple[int, int], np.ndarray],
             if matrix is None:
                 continue
             if trial >= matrix.shape[0]:
-                raise DatasetLayoutError(f'{dataset.rand_perm_path}: cam{cam} id {pid} has {matrix.shape[0]} rows, '
-                                         f'trial {trial} needs row {trial + 1}; {_PERM_SOURCE}')
+                raise DatasetLayoutError(
+                    f'{dataset.rand_perm_path}: cam{cam} id {pid} has {matrix.shape[0]} rows, '
+                    f'trial {trial} needs row {trial + 1}; {_PERM_SOURCE}'
+                )
             for number in matrix[trial, :shots]:
                 index = where.get((cam, pid, int(number)))
                 if index is None:
@@ -102,7 +123,8 @@ def official_gallery(dataset: SYSUMM01, perm: dict[tuple[int, int], np.ndarray],
                         f'{dataset.rand_perm_path} selects image {int(number)} of cam{cam}/{pid:04d} (trial {trial}) '
                         f'but {dataset.root}/cam{cam}/{pid:04d}/{int(number):04d}.jpg is not in the dataset; expected '
                         f'the image folders of the official release; fix: restore the images or use '
-                        f'sampler="seeded"')
+                        f'sampler="seeded"'
+                    )
                 chosen.append(index)
     return np.asarray(chosen, dtype=np.int64)
 
@@ -111,8 +133,13 @@ def official_gallery(dataset: SYSUMM01, perm: dict[tuple[int, int], np.ndarray],
 # Seeded sampler: mangye16/Cross-Modal-Re-ID-baseline (AGW) process_gallery_sysu
 
 
-def seeded_gallery(dataset: SYSUMM01, mode: str, shots: int, trial: int,
-                   candidates: Sequence[ImageRecord] | None = None) -> np.ndarray:
+def seeded_gallery(
+    dataset: SYSUMM01,
+    mode: str,
+    shots: int,
+    trial: int,
+    candidates: Sequence[ImageRecord] | None = None,
+) -> np.ndarray:
     """AGW's draw: ``random.seed(trial)``, then one ``choice`` per existing (id, camera) in id-major order.
 
     A private ``random.Random(trial)`` gives the same Mersenne Twister stream without touching the global
@@ -135,31 +162,46 @@ def seeded_gallery(dataset: SYSUMM01, mode: str, shots: int, trial: int,
             stray = [prefix + n for n in names if prefix + n not in where]
             if stray and not warned:
                 warned = True
-                warnings.warn(f'non-image file(s) in SYSU-MM01 test image folders (e.g. {stray[0]}); the seeded '
-                              f'(AGW) draw lists them as AGW does, which changes which images are drawn',
-                              stacklevel=2)
+                warnings.warn(
+                    f'non-image file(s) in SYSU-MM01 test image folders (e.g. {stray[0]}); the seeded '
+                    f'(AGW) draw lists them as AGW does, which changes which images are drawn',
+                    stacklevel=2,
+                )
             if len(names) < shots or not names:
-                raise DatasetLayoutError(f'{dataset.root / prefix} holds {len(names)} file(s), the seeded sampler '
-                                         f'needs {shots}; fix: restore the images of this folder')
+                raise DatasetLayoutError(
+                    f'{dataset.root / prefix} holds {len(names)} file(s), the seeded sampler '
+                    f'needs {shots}; fix: restore the images of this folder'
+                )
             picks = [rng.choice(names)] if shots == 1 else rng.sample(names, shots)
             for name in picks:
                 if prefix + name not in where:
                     raise DatasetLayoutError(
                         f'the seeded (AGW) draw for trial {trial} picked {dataset.root / prefix / name}, which is '
                         f'not an image; AGW lists every file of a folder, so extra files change and break its '
-                        f'draw; fix: delete non-image files from the image folders')
+                        f'draw; fix: delete non-image files from the image folders'
+                    )
                 chosen.append(where[prefix + name])
     return np.asarray(chosen, dtype=np.int64)
 
 
-def sysu_galleries(dataset: SYSUMM01, mode: str, shots: int, sampler: str = 'official',
-                   trials: int = SYSU_NUM_TRIALS, perm: dict | None = None,
-                   candidates: Sequence[ImageRecord] | None = None) -> list[np.ndarray]:
+def sysu_galleries(
+    dataset: SYSUMM01,
+    mode: str,
+    shots: int,
+    sampler: str = 'official',
+    trials: int = SYSU_NUM_TRIALS,
+    perm: dict | None = None,
+    candidates: Sequence[ImageRecord] | None = None,
+) -> list[np.ndarray]:
     """Gallery index arrays (into ``candidates``, default ``dataset.gallery_candidates()``; it must
     hold the images of the mode's gallery cameras) for trials 0..trials-1."""
     if sampler not in SYSU_SAMPLERS:
         raise ValueError(f'SYSU sampler must be one of {SYSU_SAMPLERS}, got {sampler!r}')
-    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or not 1 <= trials <= SYSU_NUM_TRIALS:
+    if (
+        isinstance(trials, bool)
+        or not isinstance(trials, (int, np.integer))
+        or not 1 <= trials <= SYSU_NUM_TRIALS
+    ):
         raise ValueError(f'SYSU trials must be an integer in 1..{SYSU_NUM_TRIALS}, got {trials!r}')
     candidates = dataset.gallery_candidates() if candidates is None else candidates
     if sampler == 'official':
@@ -172,7 +214,9 @@ def sysu_galleries(dataset: SYSUMM01, mode: str, shots: int, sampler: str = 'off
 # RegDB
 
 
-def regdb_query_gallery(dataset: RegDB, trial: int, direction: str) -> tuple[list[ImageRecord], list[ImageRecord]]:
+def regdb_query_gallery(
+    dataset: RegDB, trial: int, direction: str
+) -> tuple[list[ImageRecord], list[ImageRecord]]:
     """Query and gallery of split ``trial`` (1..10): all test images of one modality against the other."""
     if direction not in REGDB_DIRECTIONS:
         raise ValueError(f'RegDB direction must be one of {REGDB_DIRECTIONS}, got {direction!r}')

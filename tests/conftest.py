@@ -4,6 +4,7 @@ once, and one-thread torch.
 Session-scoped roots are read-only by convention; tests that damage a dataset use ``sysu_copy`` /
 ``regdb_copy`` (a fresh copy per test).
 """
+
 from __future__ import annotations
 
 import shutil

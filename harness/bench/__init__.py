@@ -4,6 +4,7 @@ Each entry maps a name to a module exposing ``run(**kwargs) -> dict`` (full size
 ``QUICK`` (kwargs for ``--quick``), or ``main(args) -> int`` to take over the command entirely.
 Adding a benchmark is one entry here.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -22,5 +23,7 @@ def load_benchmark(name: str) -> ModuleType:
     try:
         module_path = BENCHMARKS[name]
     except KeyError:
-        raise KeyError(f'unknown benchmark {name!r}; known: {", ".join(sorted(BENCHMARKS))}') from None
+        raise KeyError(
+            f'unknown benchmark {name!r}; known: {", ".join(sorted(BENCHMARKS))}'
+        ) from None
     return importlib.import_module(module_path)

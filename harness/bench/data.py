@@ -5,6 +5,7 @@ opened with PIL, resized, padded, cropped, flipped, converted and normalised, th
 Both pipelines use the same images, the same DataLoader settings and batch size; ours also pays for
 normalisation (in the data preprocessor, as in training). The one-time cache build is reported apart.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -21,8 +22,12 @@ from harness.data.datasets import VIReIDTrainSet, train_set
 from harness.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD, ReIDDataPreprocessor
 
 QUICK = dict(ids=20, batches=3, workers=0)
-PIPELINE = [dict(type='Pad', padding=10), dict(type='RandomCrop'), dict(type='RandomHorizontalFlip'),
-            dict(type='RandomErasing', p=0.5)]
+PIPELINE = [
+    dict(type='Pad', padding=10),
+    dict(type='RandomCrop'),
+    dict(type='RandomHorizontalFlip'),
+    dict(type='RandomErasing', p=0.5),
+]
 
 
 class PILPerSample(Dataset):
@@ -30,9 +35,17 @@ class PILPerSample(Dataset):
 
     def __init__(self, root: str, records, size: tuple[int, int]) -> None:
         self.root, self.records = root, records
-        self.transform = T.Compose([
-            T.Resize(size), T.Pad(10), T.RandomCrop(size), T.RandomHorizontalFlip(), T.ToTensor(),
-            T.Normalize(IMAGENET_MEAN, IMAGENET_STD), T.RandomErasing(p=0.5)])
+        self.transform = T.Compose(
+            [
+                T.Resize(size),
+                T.Pad(10),
+                T.RandomCrop(size),
+                T.RandomHorizontalFlip(),
+                T.ToTensor(),
+                T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+                T.RandomErasing(p=0.5),
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self.records)
@@ -54,11 +67,18 @@ def _throughput(loader: DataLoader, batches: int, post=None) -> float:
     return n / (time.perf_counter() - start)
 
 
-def run(root: str | None = None, ids: int = 60, size: tuple[int, int] = (288, 144), batch_size: int = 64,
-        batches: int = 20, workers: int = 2) -> dict:
+def run(
+    root: str | None = None,
+    ids: int = 60,
+    size: tuple[int, int] = (288, 144),
+    batch_size: int = 64,
+    batches: int = 20,
+    workers: int = 2,
+) -> dict:
     tmp = tempfile.TemporaryDirectory()
     if root is None:
         from protocols.datasets.synthetic import generate
+
         root = str(generate('sysu', Path(tmp.name) / 'sysu', ids=ids))
     protocol = dict(dataset='sysu')
     records = train_set('sysu', root, protocol).records
@@ -69,17 +89,31 @@ def run(root: str | None = None, ids: int = 60, size: tuple[int, int] = (288, 14
 
     ours = VIReIDTrainSet('sysu', root, protocol, size, PIPELINE, cache_dir=str(cache_dir))
     pre = ReIDDataPreprocessor()
-    kw = dict(batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True,
-              generator=torch.Generator().manual_seed(0))
+    kw = dict(
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(0),
+    )
     ours_ips = _throughput(DataLoader(ours, **kw), batches, lambda b: pre(b, training=True))
     ref_ips = _throughput(DataLoader(PILPerSample(root, records, size), **kw), batches)
     tmp.cleanup()
-    result = dict(images=len(records), input_size=list(size), batch_size=batch_size, workers=workers,
-                  cache_build_s=round(cache_s, 2), ours_images_per_s=round(ours_ips, 1),
-                  pil_per_sample_images_per_s=round(ref_ips, 1), speedup=round(ours_ips / ref_ips, 2),
-                  target=2.0)
-    print(f"training pipeline, {len(records)} images at {size[0]}x{size[1]}, batch {batch_size}, "
-          f"{workers} workers:\n  decode-once cache + tensor aug: {ours_ips:8.1f} images/s\n"
-          f"  PIL per sample (official):      {ref_ips:8.1f} images/s\n"
-          f"  speed-up: {ours_ips / ref_ips:.2f}x (target >= 2x); one-time cache build {cache_s:.1f} s")
+    result = dict(
+        images=len(records),
+        input_size=list(size),
+        batch_size=batch_size,
+        workers=workers,
+        cache_build_s=round(cache_s, 2),
+        ours_images_per_s=round(ours_ips, 1),
+        pil_per_sample_images_per_s=round(ref_ips, 1),
+        speedup=round(ours_ips / ref_ips, 2),
+        target=2.0,
+    )
+    print(
+        f'training pipeline, {len(records)} images at {size[0]}x{size[1]}, batch {batch_size}, '
+        f'{workers} workers:\n  decode-once cache + tensor aug: {ours_ips:8.1f} images/s\n'
+        f'  PIL per sample (official):      {ref_ips:8.1f} images/s\n'
+        f'  speed-up: {ours_ips / ref_ips:.2f}x (target >= 2x); one-time cache build {cache_s:.1f} s'
+    )
     return result

@@ -8,6 +8,7 @@ the host, a blocking copy, and each batch's features copied back to the host. Bo
 model on the same batches of images with the same loader workers, in this process, and must give
 the same features; the one-time cache build is reported apart.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ class PILPerImage(Dataset):
 
     def __init__(self, root: str, records, size: tuple[int, int]) -> None:
         self.root, self.records = root, records
-        self.transform = T.Compose([T.Resize(size), T.ToTensor(),
-                                    T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+        self.transform = T.Compose(
+            [T.Resize(size), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+        )
 
     def __len__(self) -> int:
         return len(self.records)
@@ -78,8 +80,9 @@ def _time_ours(runner, batches: int) -> tuple[float, list[list[int]], torch.Tens
     return n / max(elapsed, 1e-9), indices, torch.stack(feats).cpu()
 
 
-def _time_reference(model, dataset: Dataset, batches: list[list[int]],
-                    workers: int) -> tuple[float, torch.Tensor]:
+def _time_reference(
+    model, dataset: Dataset, batches: list[list[int]], workers: int
+) -> tuple[float, torch.Tensor]:
     """Images/s of the official way on the same batches (after a warm-up batch); their features."""
     device = next(model.parameters()).device
     loader = DataLoader(dataset, batch_sampler=[batches[0]] + batches, num_workers=workers)
@@ -97,8 +100,14 @@ def _time_reference(model, dataset: Dataset, batches: list[list[int]],
     return n / max(elapsed, 1e-9), torch.cat(feats)
 
 
-def run(config: str | Path = DEFAULT_CONFIG, data_root: str | None = None, ids: int = 50,
-        batches: int = 4, options: dict | None = None, work_dir: str | None = None) -> dict:
+def run(
+    config: str | Path = DEFAULT_CONFIG,
+    data_root: str | None = None,
+    ids: int = 50,
+    batches: int = 4,
+    options: dict | None = None,
+    work_dir: str | None = None,
+) -> dict:
     """Images per second of both pipelines on this machine's device (CUDA when present)."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -113,16 +122,25 @@ def _close_logs(folder: Path) -> None:
 
     for logger in list(MMLogger._instance_dict.values()):
         for handler in list(logger.handlers):
-            if isinstance(handler, logging.FileHandler) and \
-                    Path(handler.baseFilename).is_relative_to(folder):
+            if isinstance(handler, logging.FileHandler) and Path(
+                handler.baseFilename
+            ).is_relative_to(folder):
                 logger.removeHandler(handler)
                 handler.close()
 
 
-def _run(config: str | Path, data_root: str | None, ids: int, batches: int, options: dict | None,
-         work_dir: Path, tmp: Path) -> dict:
+def _run(
+    config: str | Path,
+    data_root: str | None,
+    ids: int,
+    batches: int,
+    options: dict | None,
+    work_dir: Path,
+    tmp: Path,
+) -> dict:
     if data_root is None:
         from protocols.datasets.synthetic import generate
+
         dataset = load_config(config).protocol['dataset']
         data_root = str(generate(dataset, tmp / dataset, ids=ids))
     cfg = load_config(config, {**(options or {}), 'cache_dir': str(tmp / 'cache')})
@@ -133,54 +151,90 @@ def _run(config: str | Path, data_root: str | None, ids: int, batches: int, opti
     start = time.perf_counter()
     load_images(data_root, records, size, cfg.cache_dir)
     cache_s = time.perf_counter() - start
-    runner = build_runner(cfg, work_dir / 'bench_extract', train=False, resume=False,
-                          log_level='WARNING')
+    runner = build_runner(
+        cfg, work_dir / 'bench_extract', train=False, resume=False, log_level='WARNING'
+    )
     loader = runner._test_dataloader
     ours_ips, timed, ours_feats = _time_ours(runner, batches)
     if not timed:
-        raise ValueError(f'the test set ({len(records)} images) holds only one batch of '
-                         f'{loader["batch_size"]}; use a larger dataset (--ids) or a smaller '
-                         'test.batch_size')
+        raise ValueError(
+            f'the test set ({len(records)} images) holds only one batch of '
+            f'{loader["batch_size"]}; use a larger dataset (--ids) or a smaller '
+            'test.batch_size'
+        )
     reference = PILPerImage(data_root, records, size)
     ref_ips, ref_feats = _time_reference(runner.model, reference, timed, loader['num_workers'])
     # Same images, same pixels (both resize with PIL's bilinear filter): the features must agree.
     diff = float((ours_feats - ref_feats).abs().max() / ref_feats.abs().max().clamp_min(1e-12))
     if diff > 1e-3:
-        raise RuntimeError(f'the two pipelines give different features (max relative difference '
-                           f'{diff:.2g}); their preprocessing differs')
+        raise RuntimeError(
+            f'the two pipelines give different features (max relative difference '
+            f'{diff:.2g}); their preprocessing differs'
+        )
     device = next(runner.model.parameters()).device
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'
-    result = dict(benchmark='extract', config=str(config), device=str(device), device_name=name,
-                  threads=torch.get_num_threads(), test_images=len(records), input_size=list(size),
-                  batch_size=loader['batch_size'], workers=loader['num_workers'],
-                  pin_memory=loader['pin_memory'], images_timed=int(ours_feats.shape[0]),
-                  max_relative_feature_difference=diff, cache_build_s=round(cache_s, 2),
-                  ours_images_per_s=round(ours_ips, 2), official_images_per_s=round(ref_ips, 2),
-                  speedup=round(ours_ips / max(ref_ips, 1e-9), 2))
-    print(f"feature extraction, {Path(config).stem} at {size[0]}x{size[1]}, batch "
-          f"{result['batch_size']}, {result['workers']} loader workers, on {name} "
-          f"({result['threads']} threads):\n"
-          f"  harness (uint8 cache, pinned, async copy): {ours_ips:8.2f} images/s\n"
-          f"  official (PIL per image, blocking copies): {ref_ips:8.2f} images/s\n"
-          f"  ratio {result['speedup']:.2f}x; features agree to {diff:.1e} (relative); one-time "
-          f"cache build {cache_s:.1f} s for {len(records)} images")
+    result = dict(
+        benchmark='extract',
+        config=str(config),
+        device=str(device),
+        device_name=name,
+        threads=torch.get_num_threads(),
+        test_images=len(records),
+        input_size=list(size),
+        batch_size=loader['batch_size'],
+        workers=loader['num_workers'],
+        pin_memory=loader['pin_memory'],
+        images_timed=int(ours_feats.shape[0]),
+        max_relative_feature_difference=diff,
+        cache_build_s=round(cache_s, 2),
+        ours_images_per_s=round(ours_ips, 2),
+        official_images_per_s=round(ref_ips, 2),
+        speedup=round(ours_ips / max(ref_ips, 1e-9), 2),
+    )
+    print(
+        f'feature extraction, {Path(config).stem} at {size[0]}x{size[1]}, batch '
+        f'{result["batch_size"]}, {result["workers"]} loader workers, on {name} '
+        f'({result["threads"]} threads):\n'
+        f'  harness (uint8 cache, pinned, async copy): {ours_ips:8.2f} images/s\n'
+        f'  official (PIL per image, blocking copies): {ref_ips:8.2f} images/s\n'
+        f'  ratio {result["speedup"]:.2f}x; features agree to {diff:.1e} (relative); one-time '
+        f'cache build {cache_s:.1f} s for {len(records)} images'
+    )
     return result
 
 
 def main(args: argparse.Namespace) -> int:
     """``vireid bench extract [CONFIG] [--data-root DIR] [--batches N] [--json OUT]``."""
-    p = argparse.ArgumentParser(prog='vireid bench extract', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('config', nargs='?', default=str(DEFAULT_CONFIG),
-                   help='method config (default: the AGW SYSU-MM01 config)')
-    p.add_argument('--data-root',
-                   help='dataset root (default: a synthetic dataset generated in a temp folder)')
-    p.add_argument('--ids', type=int, default=50,
-                   help='identities of the synthetic dataset (default 50)')
-    p.add_argument('--batches', type=int, default=2 if args.quick else 4,
-                   help='batches timed per pipeline (default 4)')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                   help='config overrides, e.g. test.batch_size=128')
+    p = argparse.ArgumentParser(
+        prog='vireid bench extract',
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        'config',
+        nargs='?',
+        default=str(DEFAULT_CONFIG),
+        help='method config (default: the AGW SYSU-MM01 config)',
+    )
+    p.add_argument(
+        '--data-root', help='dataset root (default: a synthetic dataset generated in a temp folder)'
+    )
+    p.add_argument(
+        '--ids', type=int, default=50, help='identities of the synthetic dataset (default 50)'
+    )
+    p.add_argument(
+        '--batches',
+        type=int,
+        default=2 if args.quick else 4,
+        help='batches timed per pipeline (default 4)',
+    )
+    p.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='config overrides, e.g. test.batch_size=128',
+    )
     a = p.parse_args(args.options)
     options = dict(a.cfg_options)
     if args.quick:  # a smoke test: small batches

@@ -25,11 +25,13 @@ reported, so that one burst of load on a shared machine does not decide the rati
 
 Both sides of a case must give the same numbers (CMC, mAP, mINP), or the benchmark fails.
 """
+
 from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -53,8 +55,14 @@ _SHOTS = (1, 10)
 # https://github.com/mangye16/Cross-Modal-Re-ID-baseline/blob/a903f42/eval_metrics.py
 
 
-def agw_eval_sysu(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q_camids: np.ndarray,
-                  g_camids: np.ndarray, max_rank: int = 20) -> tuple[np.ndarray, float, float]:
+def agw_eval_sysu(
+    distmat: np.ndarray,
+    q_pids: np.ndarray,
+    g_pids: np.ndarray,
+    q_camids: np.ndarray,
+    g_camids: np.ndarray,
+    max_rank: int = 20,
+) -> tuple[np.ndarray, float, float]:
     """AGW's ``eval_sysu``: default argsort, then a loop over queries (unique-id CMC, AP, INP).
 
     One deviation: a query with fewer distinct gallery ids than ``max_rank`` has its unique-id CMC
@@ -83,7 +91,7 @@ def agw_eval_sysu(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q
         last = np.max(np.where(hits == 1))
         inps.append(cum[last] / (last + 1.0))
         cum[cum > 1] = 1
-        standard_rows.append(cum[:max_rank])   # AGW computes the position CMC too, then drops it
+        standard_rows.append(cum[:max_rank])  # AGW computes the position CMC too, then drops it
         num_valid += 1.0
         precision = np.asarray([x / (i + 1.0) for i, x in enumerate(hits.cumsum())]) * hits
         aps.append(precision.sum() / hits.sum())
@@ -92,8 +100,9 @@ def agw_eval_sysu(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q
     return cmc, float(np.mean(aps)), float(np.mean(inps))
 
 
-def agw_eval_regdb(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray,
-                   max_rank: int = 20) -> tuple[np.ndarray, float, float]:
+def agw_eval_regdb(
+    distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, max_rank: int = 20
+) -> tuple[np.ndarray, float, float]:
     """AGW's ``eval_regdb``: default argsort, a Python loop over queries (position CMC, AP, INP)."""
     num_q, num_g = distmat.shape
     max_rank = min(max_rank, num_g)
@@ -129,7 +138,7 @@ def _features(rng: np.random.Generator, centres: np.ndarray, pids: np.ndarray) -
     # The identity signal shrinks like dim**-0.25, so the margin stays comparable to the cosine
     # noise (~dim**-0.5) at any dim: rank-1 lands mid-range and every metric is informative.
     dim = centres.shape[1]
-    x = centres[pids] * (1.6 * dim ** -0.25) + rng.normal(size=(pids.size, dim))
+    x = centres[pids] * (1.6 * dim**-0.25) + rng.normal(size=(pids.size, dim))
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
@@ -161,8 +170,9 @@ def sysu_standin(ids: int = 96, dim: int = 2048, trials: int = 10, seed: int = 0
 
     def listing(cams: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         # id-major, then camera, then image: the harness's query and candidate order.
-        pairs = [(pid, cam) for pid in test_ids for cam in cams
-                 for _ in range(images.get((cam, pid), 0))]
+        pairs = [
+            (pid, cam) for pid in test_ids for cam in cams for _ in range(images.get((cam, pid), 0))
+        ]
         return np.array([p for p, _ in pairs]), np.array([c for _, c in pairs])
 
     q_pids, q_cams = listing(_QUERY_CAMS)
@@ -171,29 +181,49 @@ def sysu_standin(ids: int = 96, dim: int = 2048, trials: int = 10, seed: int = 0
     for i, key in enumerate(zip(c_cams.tolist(), c_pids.tolist())):
         first.setdefault(key, i)
     # rand_perm_cam: per (camera, id) one permutation per trial; a gallery takes its first `shots`.
-    perms = {key: [rng.permutation(n) for _ in range(trials)] for key, n in images.items()
-             if key[0] not in _QUERY_CAMS}
+    perms = {
+        key: [rng.permutation(n) for _ in range(trials)]
+        for key, n in images.items()
+        if key[0] not in _QUERY_CAMS
+    }
+
     def gallery(cams: tuple[int, ...], shots: int, t: int) -> np.ndarray:
-        picks = [first[(cam, pid)] + k for cam in cams for pid in test_ids if (cam, pid) in perms
-                 for k in perms[(cam, pid)][t][:shots]]
+        picks = [
+            first[(cam, pid)] + k
+            for cam in cams
+            for pid in test_ids
+            if (cam, pid) in perms
+            for k in perms[(cam, pid)][t][:shots]
+        ]
         return np.array(picks, dtype=np.int64)
 
-    galleries = {sysu_setting(mode, shots): [gallery(cams, shots, t) for t in range(trials)]
-                 for mode, cams in _GALLERY_CAMS.items() for shots in _SHOTS}
+    galleries = {
+        sysu_setting(mode, shots): [gallery(cams, shots, t) for t in range(trials)]
+        for mode, cams in _GALLERY_CAMS.items()
+        for shots in _SHOTS
+    }
     centres = rng.normal(size=(max(test_ids) + 1, dim))
-    return dict(q_feat=_features(rng, centres, q_pids), q_pids=q_pids, q_cams=q_cams,
-                c_feat=_features(rng, centres, c_pids), c_pids=c_pids, c_cams=c_cams,
-                galleries=galleries)
+    return dict(
+        q_feat=_features(rng, centres, q_pids),
+        q_pids=q_pids,
+        q_cams=q_cams,
+        c_feat=_features(rng, centres, c_pids),
+        c_pids=c_pids,
+        c_cams=c_cams,
+        galleries=galleries,
+    )
 
 
-def regdb_standin(ids: int = counts.REGDB_TEST_IDS, dim: int = 2048,
-                  seed: int = 0) -> dict[str, np.ndarray]:
+def regdb_standin(
+    ids: int = counts.REGDB_TEST_IDS, dim: int = 2048, seed: int = 0
+) -> dict[str, np.ndarray]:
     """One split's test set: ``ids`` people x 10 visible and 10 thermal images."""
     rng = np.random.default_rng(seed)
     pids = np.repeat(np.arange(ids), counts.REGDB_IMAGES_PER_ID)
     centres = rng.normal(size=(ids, dim))
-    return dict(visible=_features(rng, centres, pids), thermal=_features(rng, centres, pids),
-                pids=pids)
+    return dict(
+        visible=_features(rng, centres, pids), thermal=_features(rng, centres, pids), pids=pids
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -206,7 +236,7 @@ class _Clock:
     def __init__(self) -> None:
         self.wall = self.cpu = 0.0
 
-    def __enter__(self) -> '_Clock':
+    def __enter__(self) -> _Clock:
         self._wall, self._cpu = time.perf_counter(), time.process_time()
         return self
 
@@ -245,8 +275,9 @@ def _legacy(result: M.ProtocolResult) -> list[tuple[np.ndarray, float, float]]:
     return [(np.asarray(t.cmc) / 100.0, t.mAP / 100.0, t.mINP / 100.0) for t in result.per_trial]
 
 
-def max_abs_difference(ours: tuple[np.ndarray, float, float],
-                       ref: tuple[np.ndarray, float, float]) -> float:
+def max_abs_difference(
+    ours: tuple[np.ndarray, float, float], ref: tuple[np.ndarray, float, float]
+) -> float:
     """Largest absolute difference of two (cmc, mAP, mINP) results; inf if CMC lengths differ."""
     if np.shape(ours[0]) != np.shape(ref[0]):
         return float('inf')
@@ -254,15 +285,24 @@ def max_abs_difference(ours: tuple[np.ndarray, float, float],
     return float(max(cmc_diff, abs(ours[1] - ref[1]), abs(ours[2] - ref[2])))
 
 
-def _case(name: str, ours: _Clock | _Runs, ref: _Clock, diff: float,
-          extra: dict | None = None) -> dict[str, Any]:
+def _case(
+    name: str, ours: _Clock | _Runs, ref: _Clock, diff: float, extra: dict | None = None
+) -> dict[str, Any]:
     if not diff <= _ATOL:
-        raise RuntimeError(f'{name}: the harness and the AGW-style reference disagree by '
-                           f'{diff:.3g} (tolerance {_ATOL}); the harness metrics are wrong here')
-    out = dict(ours_wall_s=round(ours.wall, 4), ours_cpu_s=round(ours.cpu, 4),
-               ref_wall_s=round(ref.wall, 4), ref_cpu_s=round(ref.cpu, 4),
-               speedup=ref.wall / max(ours.wall, 1e-9),
-               speedup_cpu=ref.cpu / max(ours.cpu, 1e-9), max_abs_diff=diff, **(extra or {}))
+        raise RuntimeError(
+            f'{name}: the harness and the AGW-style reference disagree by '
+            f'{diff:.3g} (tolerance {_ATOL}); the harness metrics are wrong here'
+        )
+    out = dict(
+        ours_wall_s=round(ours.wall, 4),
+        ours_cpu_s=round(ours.cpu, 4),
+        ref_wall_s=round(ref.wall, 4),
+        ref_cpu_s=round(ref.cpu, 4),
+        speedup=ref.wall / max(ours.wall, 1e-9),
+        speedup_cpu=ref.cpu / max(ours.cpu, 1e-9),
+        max_abs_diff=diff,
+        **(extra or {}),
+    )
     if isinstance(ours, _Runs):
         out['ours_runs_wall_s'] = [round(r.wall, 4) for r in ours.runs]
     if name in TARGETS:
@@ -287,21 +327,26 @@ def bench_protocol(sysu: dict[str, Any], sorted_baseline: bool = True) -> dict[s
             dist = M.pairwise_distance(q_feat, c_feat)
     for setting, trials in sysu['galleries'].items():
         for g, mine in zip(trials, _legacy(results[setting])):
-            with ref:   # AGW test.py: distmat = query_feat @ gall_feat.T; eval_sysu(-distmat, ...)
-                theirs = agw_eval_sysu(-(q_feat @ c_feat[g].T), q_pids, c_pids[g], q_cams,
-                                       c_cams[g])
+            with ref:  # AGW test.py: distmat = query_feat @ gall_feat.T; eval_sysu(-distmat, ...)
+                theirs = agw_eval_sysu(
+                    -(q_feat @ c_feat[g].T), q_pids, c_pids[g], q_cams, c_cams[g]
+                )
             diff = max(diff, max_abs_difference(mine, theirs))
             if sorted_baseline:  # one distance matrix, then each trial's columns sorted
                 with old:
                     ranks = M.rank_matches_sorted(dist[:, g], q_pids, c_pids[g], q_cams, c_cams[g])
                     M.trial_metrics(ranks)
         score()  # once more after each setting's reference trials
-    extra = dict(mean_R1={k: round(r.mean['R1'], 2) for k, r in results.items()},
-                 mean_mAP={k: round(r.mean['mAP'], 2) for k, r in results.items()})
+    extra = dict(
+        mean_R1={k: round(r.mean['R1'], 2) for k, r in results.items()},
+        mean_mAP={k: round(r.mean['mAP'], 2) for k, r in results.items()},
+    )
     if sorted_baseline:
-        extra.update(sorted_per_trial_wall_s=round(old.wall, 4),
-                     sorted_per_trial_cpu_s=round(old.cpu, 4),
-                     speedup_vs_sorted_per_trial=old.wall / max(ours.wall, 1e-9))
+        extra.update(
+            sorted_per_trial_wall_s=round(old.wall, 4),
+            sorted_per_trial_cpu_s=round(old.cpu, 4),
+            speedup_vs_sorted_per_trial=old.wall / max(ours.wall, 1e-9),
+        )
     return _case('protocol', ours, ref, diff, extra)
 
 
@@ -346,28 +391,58 @@ def bench_regdb(ids: int, dim: int, splits: int, seed: int) -> dict[str, Any]:
     total.wall, total.cpu = sum(r.wall for r in per_split), sum(r.cpu for r in per_split)
     shape = [ids * counts.REGDB_IMAGES_PER_ID] * 2
     metrics_only = (ref.wall - ref_dist.wall) / max(total.wall - ours_dist.wall, 1e-9)
-    return _case('regdb', total, ref, diff, dict(
-        splits=splits, shape=shape, ours_distance_wall_s=round(ours_dist.wall, 4),
-        ref_distance_wall_s=round(ref_dist.wall, 4), speedup_metrics_only=metrics_only))
+    return _case(
+        'regdb',
+        total,
+        ref,
+        diff,
+        dict(
+            splits=splits,
+            shape=shape,
+            ours_distance_wall_s=round(ours_dist.wall, 4),
+            ref_distance_wall_s=round(ref_dist.wall, 4),
+            speedup_metrics_only=metrics_only,
+        ),
+    )
 
 
-def run(ids: int = 96, dim: int = 2048, trials: int = 10, regdb_ids: int = counts.REGDB_TEST_IDS,
-        regdb_splits: int = 10, seed: int = 0, cases: tuple[str, ...] = CASES,
-        sorted_baseline: bool = True, verbose: bool = True) -> dict[str, Any]:
+def run(
+    ids: int = 96,
+    dim: int = 2048,
+    trials: int = 10,
+    regdb_ids: int = counts.REGDB_TEST_IDS,
+    regdb_splits: int = 10,
+    seed: int = 0,
+    cases: tuple[str, ...] = CASES,
+    sorted_baseline: bool = True,
+    verbose: bool = True,
+) -> dict[str, Any]:
     """Time every case; RuntimeError if the two sides of a case disagree."""
     unknown = sorted(set(cases) - set(CASES))
     if unknown:
         raise ValueError(f'unknown case(s) {unknown}; choose among {list(CASES)}')
     load_before = os.getloadavg()
-    result: dict[str, Any] = {'benchmark': 'metrics', 'cpus': len(os.sched_getaffinity(0)),
-                              'config': dict(ids=ids, dim=dim, trials=trials, regdb_ids=regdb_ids,
-                                             regdb_splits=regdb_splits, seed=seed)}
+    result: dict[str, Any] = {
+        'benchmark': 'metrics',
+        'cpus': len(os.sched_getaffinity(0)),
+        'config': dict(
+            ids=ids,
+            dim=dim,
+            trials=trials,
+            regdb_ids=regdb_ids,
+            regdb_splits=regdb_splits,
+            seed=seed,
+        ),
+    }
     steps: dict[str, Callable[[], dict]] = {}
     if {'protocol', 'single'} & set(cases):
         sysu = sysu_standin(ids, dim, trials, seed)
         sizes = {k: int(v[0].size) for k, v in sysu['galleries'].items()}
-        result['sysu'] = dict(queries=int(sysu['q_pids'].size), candidates=int(sysu['c_pids'].size),
-                              gallery_sizes=sizes)
+        result['sysu'] = dict(
+            queries=int(sysu['q_pids'].size),
+            candidates=int(sysu['c_pids'].size),
+            gallery_sizes=sizes,
+        )
         steps['protocol'] = lambda: bench_protocol(sysu, sorted_baseline)
         steps['single'] = lambda: bench_single(sysu)
     steps['regdb'] = lambda: bench_regdb(regdb_ids, dim, regdb_splits, seed)
@@ -376,34 +451,45 @@ def run(ids: int = 96, dim: int = 2048, trials: int = 10, regdb_ids: int = count
             result[name] = steps[name]()
             if verbose:
                 _print_case(name, result[name])
-    result['load'] = dict(before=[round(v, 2) for v in load_before],
-                          after=[round(v, 2) for v in os.getloadavg()])
+    result['load'] = dict(
+        before=[round(v, 2) for v in load_before], after=[round(v, 2) for v in os.getloadavg()]
+    )
     if verbose:
         load = result['load']
-        print(f"load average (1, 5, 15 min) {load['before']} before, {load['after']} after, on "
-              f"{result['cpus']} CPUs; ratios compare times measured in this run")
+        print(
+            f'load average (1, 5, 15 min) {load["before"]} before, {load["after"]} after, on '
+            f'{result["cpus"]} CPUs; ratios compare times measured in this run'
+        )
     return result
 
 
-_TITLES = {'protocol': 'SYSU whole protocol (4 settings x trials, one feature matrix)',
-           'single': 'one eval_sysu call (all-search multi-shot size)',
-           'regdb': 'RegDB splits x 2 directions'}
+_TITLES = {
+    'protocol': 'SYSU whole protocol (4 settings x trials, one feature matrix)',
+    'single': 'one eval_sysu call (all-search multi-shot size)',
+    'regdb': 'RegDB splits x 2 directions',
+}
 
 
 def _print_case(name: str, r: dict[str, Any]) -> None:
     target = ''
     if 'target' in r:
-        target = f"  target >= {r['target']:.0f}x: {'met' if r['meets_target'] else 'NOT met'}"
-    print(f"{_TITLES[name]}:\n"
-          f"  harness      {r['ours_wall_s']:9.3f} s wall {r['ours_cpu_s']:9.3f} s CPU\n"
-          f"  AGW-style    {r['ref_wall_s']:9.3f} s wall {r['ref_cpu_s']:9.3f} s CPU\n"
-          f"  speed-up {r['speedup']:.1f}x wall, {r['speedup_cpu']:.1f}x CPU{target}; "
-          f"max |diff| {r['max_abs_diff']:.1e}")
+        target = f'  target >= {r["target"]:.0f}x: {"met" if r["meets_target"] else "NOT met"}'
+    print(
+        f'{_TITLES[name]}:\n'
+        f'  harness      {r["ours_wall_s"]:9.3f} s wall {r["ours_cpu_s"]:9.3f} s CPU\n'
+        f'  AGW-style    {r["ref_wall_s"]:9.3f} s wall {r["ref_cpu_s"]:9.3f} s CPU\n'
+        f'  speed-up {r["speedup"]:.1f}x wall, {r["speedup_cpu"]:.1f}x CPU{target}; '
+        f'max |diff| {r["max_abs_diff"]:.1e}'
+    )
     if 'speedup_metrics_only' in r:
-        print(f"  distances: harness {r['ours_distance_wall_s']:.3f} s (one per split), AGW-style "
-              f"{r['ref_distance_wall_s']:.3f} s (one per direction); metrics alone "
-              f"{r['speedup_metrics_only']:.1f}x")
+        print(
+            f'  distances: harness {r["ours_distance_wall_s"]:.3f} s (one per split), AGW-style '
+            f'{r["ref_distance_wall_s"]:.3f} s (one per direction); metrics alone '
+            f'{r["speedup_metrics_only"]:.1f}x'
+        )
     if 'speedup_vs_sorted_per_trial' in r:
-        print(f"  previous harness path (one distance, each trial sorted): "
-              f"{r['sorted_per_trial_wall_s']:.3f} s wall, {r['speedup_vs_sorted_per_trial']:.1f}x "
-              f"the time of the pool")
+        print(
+            f'  previous harness path (one distance, each trial sorted): '
+            f'{r["sorted_per_trial_wall_s"]:.3f} s wall, {r["speedup_vs_sorted_per_trial"]:.1f}x '
+            f'the time of the pool'
+        )

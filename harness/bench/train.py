@@ -4,6 +4,7 @@ Reports images/s for fp32 (the baseline, measured in the same process), AMP and 
 and the ratio of each to the baseline. Needs a CUDA device for AMP (mmengine's AmpOptimWrapper
 refuses CPUs); on a CPU only the fp32 rows run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,12 +28,21 @@ SETTINGS = {
 }
 
 
-def measure(config: str, data_root: str, setting: str, iters: int, warmup: int, work_dir: Path,
-            options: dict | None = None) -> dict:
+def measure(
+    config: str,
+    data_root: str,
+    setting: str,
+    iters: int,
+    warmup: int,
+    work_dir: Path,
+    options: dict | None = None,
+) -> dict:
     cfg = load_config(config, {**(options or {}), **SETTINGS[setting]})
     cfg.data_root = data_root
     runner = build_runner(cfg, work_dir / setting.replace('+', '_'), log_level='WARNING')
-    runner._train_loop = runner.build_train_loop(runner._train_loop)  # builds the optimizer wrapper too
+    runner._train_loop = runner.build_train_loop(
+        runner._train_loop
+    )  # builds the optimizer wrapper too
     runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
     runner.call_hook('before_run')
     model, optim = runner.model, runner.optim_wrapper
@@ -50,10 +60,17 @@ def measure(config: str, data_root: str, setting: str, iters: int, warmup: int, 
     sync()
     elapsed = time.perf_counter() - start
     bs = len(batches[0]['inputs'])
-    return dict(setting=setting, images_per_s=round(iters * bs / elapsed, 1), batch_size=bs,
-                first_loss=round(losses[0], 4), last_loss=round(losses[-1], 4),
-                finite=bool(all(map(lambda v: v == v and abs(v) != float('inf'), losses))),
-                max_memory_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None)
+    return dict(
+        setting=setting,
+        images_per_s=round(iters * bs / elapsed, 1),
+        batch_size=bs,
+        first_loss=round(losses[0], 4),
+        last_loss=round(losses[-1], 4),
+        finite=bool(all(map(lambda v: v == v and abs(v) != float('inf'), losses))),
+        max_memory_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        if torch.cuda.is_available()
+        else None,
+    )
 
 
 def own_setting(cfg) -> str:
@@ -72,16 +89,29 @@ def _record_own_setting(config: str, options: dict, rows: list[dict]) -> None:
     setting = own_setting(load_config(config, options))
     row = next((r for r in rows if r['setting'] == setting), None)
     if row is None:
-        print(f'[bench train] {Path(config).stem} trains with {setting}, which was not measured '
-              'here (AMP needs a CUDA device); no throughput figure kept for the cost plan')
+        print(
+            f'[bench train] {Path(config).stem} trains with {setting}, which was not measured '
+            'here (AMP needs a CUDA device); no throughput figure kept for the cost plan'
+        )
         return
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else \
-        f'cpu ({torch.get_num_threads()} threads)'
+    device = (
+        torch.cuda.get_device_name()
+        if torch.cuda.is_available()
+        else f'cpu ({torch.get_num_threads()} threads)'
+    )
     seconds = row['batch_size'] / row['images_per_s']
-    path = record_throughput(config, seconds, setting=setting, device=device,
-                             images_per_s=row['images_per_s'], batch_size=row['batch_size'])
-    print(f'[bench train] {Path(config).stem}: {seconds:.3f} s per iteration ({setting}, {device}) '
-          f'kept in {path} for `vireid leaderboard --dry-run`')
+    path = record_throughput(
+        config,
+        seconds,
+        setting=setting,
+        device=device,
+        images_per_s=row['images_per_s'],
+        batch_size=row['batch_size'],
+    )
+    print(
+        f'[bench train] {Path(config).stem}: {seconds:.3f} s per iteration ({setting}, {device}) '
+        f'kept in {path} for `vireid leaderboard --dry-run`'
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -93,12 +123,22 @@ def main(args: argparse.Namespace) -> int:
     p.add_argument('--warmup', type=int, default=5)
     p.add_argument('--settings', default=','.join(SETTINGS))
     p.add_argument('--work-dir', default='work_dirs/bench_train')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                   help='config overrides, e.g. model.backbone.pretrained=False')
+    p.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='config overrides, e.g. model.backbone.pretrained=False',
+    )
     a = p.parse_args(args.options)
     discover()
-    settings = [s for s in a.settings.split(',') if torch.cuda.is_available() or not s.startswith('amp')]
-    rows = [measure(a.config, a.data_root, s, a.iters, a.warmup, Path(a.work_dir), a.cfg_options) for s in settings]
+    settings = [
+        s for s in a.settings.split(',') if torch.cuda.is_available() or not s.startswith('amp')
+    ]
+    rows = [
+        measure(a.config, a.data_root, s, a.iters, a.warmup, Path(a.work_dir), a.cfg_options)
+        for s in settings
+    ]
     base = rows[0]['images_per_s']
     for r in rows:
         r['ratio_vs_fp32'] = round(r['images_per_s'] / base, 2)

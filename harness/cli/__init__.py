@@ -1,4 +1,5 @@
 """The ``vireid`` command: one module per sub-command, each exposing ``register(subparsers)``."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,14 +7,22 @@ import contextlib
 import importlib
 import sys
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from harness.errors import HarnessWarning, describe, exit_code
 
 # Sub-command modules, in the order `vireid --help` lists them.
 SUBCOMMANDS = (
-    'data', 'score', 'methods', 'train', 'test', 'extract', 'convert', 'leaderboard', 'tables',
+    'data',
+    'score',
+    'methods',
+    'train',
+    'test',
+    'extract',
+    'convert',
+    'leaderboard',
+    'tables',
     'figures',
     'bench',
 )
@@ -21,10 +30,15 @@ SUBCOMMANDS = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='vireid', description='vireid-bench: visible-infrared person re-identification benchmark')
+        prog='vireid',
+        description='vireid-bench: visible-infrared person re-identification benchmark',
+    )
     # Read by main() before parsing, so it works after any (sub-)command too.
-    parser.add_argument('--debug', action='store_true',
-                        help='show the traceback of an error instead of its one-line message')
+    parser.add_argument(
+        '--debug',
+        action='store_true',
+        help='show the traceback of an error instead of its one-line message',
+    )
     parser.add_argument('--version', action=_Version, help='the version and where it is installed')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
     for name in SUBCOMMANDS:
@@ -42,8 +56,9 @@ def _one_line_warnings(command: str) -> Iterator[None]:
     def show(message, category, filename, lineno, file=None, line=None):
         ours = category.__module__.split('.')[0] in ('harness', 'protocols', 'methods')
         if issubclass(category, HarnessWarning) or ours:
-            print(f'vireid {command}: warning: {message}',
-                  file=sys.stderr if file is None else file)
+            print(
+                f'vireid {command}: warning: {message}', file=sys.stderr if file is None else file
+            )
         else:
             default(message, category, filename, lineno, file, line)
 
@@ -68,6 +83,7 @@ class _Version(argparse.Action):
 def version_text() -> str:
     """The harness version and where it was imported from (a source tree or an installed wheel)."""
     import harness
+
     return f'{harness.__version__} ({Path(harness.__file__).resolve().parent})'
 
 
@@ -93,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         except Exception as err:
             message = None if debug else describe(err)
-            if message is None:   # --debug, or a bug: keep the traceback
+            if message is None:  # --debug, or a bug: keep the traceback
                 raise
             print(f'vireid {args.command}: error: {message}', file=sys.stderr)
             return exit_code(err)

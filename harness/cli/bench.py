@@ -1,4 +1,5 @@
 """``vireid bench NAME [--json OUT] [--quick]``: run one micro-benchmark listed in ``harness.bench``."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,13 +11,27 @@ from harness.bench import BENCHMARKS, load_benchmark
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        'bench', help='run a micro-benchmark (timings, not tests)',
-        description='Run a micro-benchmark and print its timings. Benchmarks: ' + ', '.join(sorted(BENCHMARKS)))
-    parser.add_argument('name', metavar='NAME', choices=sorted(BENCHMARKS),
-                        help='benchmark to run: ' + ', '.join(sorted(BENCHMARKS)))
-    parser.add_argument('--json', dest='json_out', metavar='OUT', type=Path,
-                        help='also write the result dict to this JSON file')
-    parser.add_argument('--quick', action='store_true', help='tiny problem size (smoke test, timings meaningless)')
+        'bench',
+        help='run a micro-benchmark (timings, not tests)',
+        description='Run a micro-benchmark and print its timings. Benchmarks: '
+        + ', '.join(sorted(BENCHMARKS)),
+    )
+    parser.add_argument(
+        'name',
+        metavar='NAME',
+        choices=sorted(BENCHMARKS),
+        help='benchmark to run: ' + ', '.join(sorted(BENCHMARKS)),
+    )
+    parser.add_argument(
+        '--json',
+        dest='json_out',
+        metavar='OUT',
+        type=Path,
+        help='also write the result dict to this JSON file',
+    )
+    parser.add_argument(
+        '--quick', action='store_true', help='tiny problem size (smoke test, timings meaningless)'
+    )
     # Options a benchmark parses itself (`vireid bench train CONFIG --data-root DIR`) reach it as args.options.
     parser.set_defaults(func=handle, takes_extra_args=True)
 

@@ -1,4 +1,5 @@
 """``vireid data check|fetch|synth``: validate a dataset, download an archive, write a synthetic dataset."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,39 +9,56 @@ from pathlib import Path
 from tabulate import tabulate
 
 from protocols.datasets import DATASETS, load_dataset
-from protocols.datasets.synthetic import DEFAULT_GAP
 from protocols.datasets.images import raise_for_problems, verify_images
+from protocols.datasets.synthetic import DEFAULT_GAP
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparsers.add_parser('data', help='check, fetch or synthesise a dataset',
-                              description='Dataset utilities: check a layout, fetch an archive, write a '
-                                          'synthetic dataset in the real layout.')
+    p = subparsers.add_parser(
+        'data',
+        help='check, fetch or synthesise a dataset',
+        description='Dataset utilities: check a layout, fetch an archive, write a '
+        'synthetic dataset in the real layout.',
+    )
     sub = p.add_subparsers(dest='action', metavar='ACTION', required=True)
 
     check = sub.add_parser('check', help='validate a dataset folder and print its statistics')
     check.add_argument('--dataset', required=True, choices=DATASETS)
     check.add_argument('--root', required=True, type=Path)
-    check.add_argument('--quick', action='store_true', help='only read image headers (default: decode all)')
-    check.add_argument('--workers', type=int, default=4, help='threads decoding images (default: 4)')
+    check.add_argument(
+        '--quick', action='store_true', help='only read image headers (default: decode all)'
+    )
+    check.add_argument(
+        '--workers', type=int, default=4, help='threads decoding images (default: 4)'
+    )
     check.set_defaults(func=run_check)
 
-    fetch = sub.add_parser('fetch', help='download a Google Drive archive you were given and extract it')
+    fetch = sub.add_parser(
+        'fetch', help='download a Google Drive archive you were given and extract it'
+    )
     fetch.add_argument('source', metavar='URL_OR_ID', help='Google Drive share link or file id')
-    fetch.add_argument('--out', required=True, type=Path, help='folder to download and extract into')
+    fetch.add_argument(
+        '--out', required=True, type=Path, help='folder to download and extract into'
+    )
     fetch.add_argument('--md5', help='expected md5 of the archive (checked before extracting)')
     fetch.set_defaults(func=run_fetch)
 
     synth = sub.add_parser('synth', help='write a synthetic dataset in the real layout')
     synth.add_argument('--dataset', required=True, choices=DATASETS)
     synth.add_argument('--out', required=True, type=Path)
-    synth.add_argument('--ids', type=int, help='number of identities (default: the generator default)')
+    synth.add_argument(
+        '--ids', type=int, help='number of identities (default: the generator default)'
+    )
     synth.add_argument('--seed', type=int, default=0)
-    synth.add_argument('--gap', type=float, metavar='G',
-                       help='modality gap in [0, 1]: each material\'s infrared tone is (1 - G) x '
-                            'the grey level of its colour + G x an independent draw (0: infrared '
-                            '= grey image of the visible; 1: infrared independent of colour; '
-                            f'default {DEFAULT_GAP}, see docs/synthetic-data.md)')
+    synth.add_argument(
+        '--gap',
+        type=float,
+        metavar='G',
+        help="modality gap in [0, 1]: each material's infrared tone is (1 - G) x "
+        'the grey level of its colour + G x an independent draw (0: infrared '
+        '= grey image of the visible; 1: infrared independent of colour; '
+        f'default {DEFAULT_GAP}, see docs/synthetic-data.md)',
+    )
     synth.set_defaults(func=run_synth)
     return p
 
@@ -52,8 +70,14 @@ def _print_table(title: str, rows: list[dict]) -> None:
 
 def _sysu_galleries(ds) -> list[dict]:
     from protocols.datasets.base import DatasetLayoutError
-    from protocols.trials import SYSU_MODES, SYSU_SHOTS, load_rand_perm, official_gallery, seeded_gallery, \
-        sysu_setting
+    from protocols.trials import (
+        SYSU_MODES,
+        SYSU_SHOTS,
+        load_rand_perm,
+        official_gallery,
+        seeded_gallery,
+        sysu_setting,
+    )
 
     try:
         perm = load_rand_perm(ds.rand_perm_path)
@@ -67,7 +91,9 @@ def _sysu_galleries(ds) -> list[dict]:
             for shots in SYSU_SHOTS:
                 row = {'setting': sysu_setting(mode, shots)}
                 if perm is not None:
-                    row['official gallery (trial 0)'] = len(official_gallery(ds, perm, mode, shots, 0))
+                    row['official gallery (trial 0)'] = len(
+                        official_gallery(ds, perm, mode, shots, 0)
+                    )
                 row['seeded gallery (trial 0)'] = len(seeded_gallery(ds, mode, shots, 0))
                 rows.append(row)
     return rows
@@ -81,12 +107,16 @@ def run_check(args: argparse.Namespace) -> int:
     if args.dataset == 'sysu':
         _print_table('galleries', _sysu_galleries(ds))
         if ds.stray_files:
-            print(f'\nwarning: {len(ds.stray_files)} non-image file(s) inside id folders, e.g. {ds.stray_files[0]}; '
-                  f'they change the seeded (AGW) gallery draw')
+            print(
+                f'\nwarning: {len(ds.stray_files)} non-image file(s) inside id folders, e.g. {ds.stray_files[0]}; '
+                f'they change the seeded (AGW) gallery draw'
+            )
     problems = verify_images(ds.root, ds.records, quick=args.quick, workers=args.workers)
     raise_for_problems(problems, ds.root)
-    print(f'\nOK: {len(ds.records)} images {"(headers)" if args.quick else "decoded"}; '
-          f'fingerprint {ds.fingerprint()}')
+    print(
+        f'\nOK: {len(ds.records)} images {"(headers)" if args.quick else "decoded"}; '
+        f'fingerprint {ds.fingerprint()}'
+    )
     return 0
 
 
@@ -95,7 +125,9 @@ def run_fetch(args: argparse.Namespace) -> int:
 
     path, names = fetch(args.source, args.out, md5=args.md5)
     tops = sorted({n.replace('\\', '/').split('/')[0] for n in names})
-    print(f'downloaded {path}; extracted {len(names)} entries into {args.out}: {", ".join(tops[:10])}')
+    print(
+        f'downloaded {path}; extracted {len(names)} entries into {args.out}: {", ".join(tops[:10])}'
+    )
     return 0
 
 
@@ -104,6 +136,8 @@ def run_synth(args: argparse.Namespace) -> int:
 
     kwargs = {} if args.ids is None else {'ids': args.ids}
     out = generate(args.dataset, args.out, seed=args.seed, gap=args.gap, **kwargs)
-    print(f'wrote synthetic {args.dataset} to {out}; check it with: '
-          f'vireid data check --dataset {args.dataset} --root {out}')
+    print(
+        f'wrote synthetic {args.dataset} to {out}; check it with: '
+        f'vireid data check --dataset {args.dataset} --root {out}'
+    )
     return 0

@@ -10,14 +10,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         'extract',
         help='write the test features of a checkpoint (the .npz that vireid score reads)',
-        description='Extract the feature of every test image the config\'s protocol scores '
+        description="Extract the feature of every test image the config's protocol scores "
         '(SYSU-MM01: '
-        'all infrared queries and visible gallery candidates; RegDB: the split\'s test '
+        "all infrared queries and visible gallery candidates; RegDB: the split's test "
         'images), exactly as vireid test computes them, into an .npz with "features" '
         '(N x D float32) and "paths" (relative to the dataset root).',
     )
     p.add_argument(
-        'config', help='config file, or the name of an installed plugin\'s config (agw_sysu)'
+        'config', help="config file, or the name of an installed plugin's config (agw_sysu)"
     )
     p.add_argument('checkpoint', help='a checkpoint written by vireid train or vireid convert')
     p.add_argument('--out', required=True, type=Path, help='features file to write (.npz)')
@@ -25,13 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         '--split',
         type=int,
-        help='RegDB split the checkpoint was trained on (default: the config\'s)',
+        help="RegDB split the checkpoint was trained on (default: the config's)",
     )
     p.add_argument('--device', help='cpu, cuda, cuda:1, ... (default: cuda when available)')
     p.add_argument(
         '--batch-size',
         type=int,
-        help='images per forward pass (default: the config\'s test.batch_size)',
+        help="images per forward pass (default: the config's test.batch_size)",
     )
     p.add_argument('--num-workers', type=int, default=0, help='dataloader workers (default 0)')
     p.add_argument('--debug', action='store_true', help='show tracebacks')

@@ -4,6 +4,7 @@ SYSU-MM01 trains once per config and scores all four settings over the 10 galler
 trains once per split (``--regdb-splits``, default 1-10) and scores both directions. Runs live in
 ``OUT/runs/<method>/<config stem>/<dataset>[-split<k>]``; start the same command again to resume.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,13 @@ import sys
 from pathlib import Path
 
 from harness.cli.options import add_cfg_options, positive_int
-from harness.leaderboard.plan import DEMO_REGDB_SPLITS, REGDB_SPLITS, build_plan, parse_splits, run_state
+from harness.leaderboard.plan import (
+    DEMO_REGDB_SPLITS,
+    REGDB_SPLITS,
+    build_plan,
+    parse_splits,
+    run_state,
+)
 from harness.leaderboard.worker import DEFAULT_RUNNER
 
 EPILOG = """examples:
@@ -32,66 +39,138 @@ def _csv(text: str | None) -> list[str] | None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser('leaderboard', help='train and score every method on every protocol (resumable)',
-                       description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        'leaderboard',
+        help='train and score every method on every protocol (resumable)',
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sel = p.add_argument_group('what to run')
-    sel.add_argument('--methods', help='comma-separated method names (default: every installed method)')
-    sel.add_argument('--configs', help='comma-separated config file stems, e.g. agw_sysu (default: all)')
-    sel.add_argument('--datasets', default='sysu,regdb', help='comma-separated: sysu, regdb (default both)')
-    sel.add_argument('--kinds', help="comma-separated entry kinds (default 'full,ablation'; 'demo' with --demo)")
-    sel.add_argument('--regdb-splits', help=f'RegDB splits to train, e.g. 1-10 or 1,2 (default 1-10; '
-                     f'{",".join(map(str, DEMO_REGDB_SPLITS))} with --demo)')
-    sel.add_argument('--demo', action='store_true',
-                     help='demo configs on synthetic SYSU-MM01 and RegDB generated once into OUT/data/')
-    sel.add_argument('--untrained', action=argparse.BooleanOptionalAction, default=None,
-                     help="also score each run's network untrained (its initial weights): rows "
-                     "with source 'untrained', the floor training must beat (default: on with "
-                     "--demo, else off)")
-    sel.add_argument('--official', action='store_true',
-                     help="also re-score the authors' released checkpoints (declared by each "
-                     "method; fetched with gdown where they are on Google Drive) under this "
-                     "protocol: rows with source 'official'; needs --trusted")
-    sel.add_argument('--official-checkpoint', action='append', metavar='METHOD:DATASET=PATH',
-                     help='a released checkpoint already on disk, scored for every planned run of '
-                     'METHOD on DATASET (sysu or regdb-split<k>); repeatable; needs --trusted')
-    sel.add_argument('--trusted', action='store_true',
-                     help="read official checkpoints with weights_only=False: the authors' files "
-                     'pickle numpy objects, and unpickling runs code (only for sources you trust)')
+    sel.add_argument(
+        '--methods', help='comma-separated method names (default: every installed method)'
+    )
+    sel.add_argument(
+        '--configs', help='comma-separated config file stems, e.g. agw_sysu (default: all)'
+    )
+    sel.add_argument(
+        '--datasets', default='sysu,regdb', help='comma-separated: sysu, regdb (default both)'
+    )
+    sel.add_argument(
+        '--kinds', help="comma-separated entry kinds (default 'full,ablation'; 'demo' with --demo)"
+    )
+    sel.add_argument(
+        '--regdb-splits',
+        help=f'RegDB splits to train, e.g. 1-10 or 1,2 (default 1-10; '
+        f'{",".join(map(str, DEMO_REGDB_SPLITS))} with --demo)',
+    )
+    sel.add_argument(
+        '--demo',
+        action='store_true',
+        help='demo configs on synthetic SYSU-MM01 and RegDB generated once into OUT/data/',
+    )
+    sel.add_argument(
+        '--untrained',
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also score each run's network untrained (its initial weights): rows "
+        "with source 'untrained', the floor training must beat (default: on with "
+        '--demo, else off)',
+    )
+    sel.add_argument(
+        '--official',
+        action='store_true',
+        help="also re-score the authors' released checkpoints (declared by each "
+        'method; fetched with gdown where they are on Google Drive) under this '
+        "protocol: rows with source 'official'; needs --trusted",
+    )
+    sel.add_argument(
+        '--official-checkpoint',
+        action='append',
+        metavar='METHOD:DATASET=PATH',
+        help='a released checkpoint already on disk, scored for every planned run of '
+        'METHOD on DATASET (sysu or regdb-split<k>); repeatable; needs --trusted',
+    )
+    sel.add_argument(
+        '--trusted',
+        action='store_true',
+        help="read official checkpoints with weights_only=False: the authors' files "
+        'pickle numpy objects, and unpickling runs code (only for sources you trust)',
+    )
     sel.add_argument('--rerun', action='store_true', help='train again even runs that are done')
     add_cfg_options(sel, 'override config keys in every run, e.g. train_cfg.max_epochs=2')
     io = p.add_argument_group('where')
-    io.add_argument('--out', default='work_dirs/leaderboard', help='runs, records and tables (default %(default)s)')
-    io.add_argument('--data-root-sysu', help='SYSU-MM01 root (default: the protocol config data_root)')
+    io.add_argument(
+        '--out',
+        default='work_dirs/leaderboard',
+        help='runs, records and tables (default %(default)s)',
+    )
+    io.add_argument(
+        '--data-root-sysu', help='SYSU-MM01 root (default: the protocol config data_root)'
+    )
     io.add_argument('--data-root-regdb', help='RegDB root (default: the protocol config data_root)')
     io.add_argument('--no-plots', action='store_true', help='skip the CMC plots in OUT/tables')
-    io.add_argument('--figures', action='store_true',
-                    help='draw `vireid figures` for every finished run (RUN_DIR/figures; '
-                         'with --rerun, redrawn)')
-    io.add_argument('--reported', help='reported results CSV (default: the one shipped with '
-                    'vireid-bench, results/reported.csv; "" for none)')
+    io.add_argument(
+        '--figures',
+        action='store_true',
+        help='draw `vireid figures` for every finished run (RUN_DIR/figures; '
+        'with --rerun, redrawn)',
+    )
+    io.add_argument(
+        '--reported',
+        help='reported results CSV (default: the one shipped with '
+        'vireid-bench, results/reported.csv; "" for none)',
+    )
     how = p.add_argument_group('how')
-    how.add_argument('--launcher', choices=['local', 'slurm', 'inline'], default='local',
-                     help='local: one subprocess per run, --jobs at a time; slurm: one submitit job per run; '
-                     'inline: in this process (debugging)')
-    how.add_argument('--jobs', type=positive_int, default=None,
-                     help='local runs at a time (default 1; with --demo one per CPU core, each run '
-                          'single-threaded: small demo models use one core each better than two)')
+    how.add_argument(
+        '--launcher',
+        choices=['local', 'slurm', 'inline'],
+        default='local',
+        help='local: one subprocess per run, --jobs at a time; slurm: one submitit job per run; '
+        'inline: in this process (debugging)',
+    )
+    how.add_argument(
+        '--jobs',
+        type=positive_int,
+        default=None,
+        help='local runs at a time (default 1; with --demo one per CPU core, each run '
+        'single-threaded: small demo models use one core each better than two)',
+    )
     how.add_argument('--partition', help='Slurm partition')
-    how.add_argument('--gpus-per-run', type=int, default=None,
-                     help='GPUs per run; above 1 the run goes through torchrun, one process '
-                     'per GPU, and keeps the single-GPU recipe (default 1; with --launcher '
-                     'slurm 0 when the partition has no GPUs)')
-    how.add_argument('--cpus-per-run', type=positive_int, help='Slurm CPUs per run (sbatch --cpus-per-task)')
-    how.add_argument('--time-min', type=positive_int, default=2880, help='Slurm time limit per run, minutes')
-    how.add_argument('--sbatch-args', metavar='"--NAME=VALUE ..."',
-                     help='more sbatch options for every job, e.g. '
-                     '--sbatch-args="--account=proj --qos=high"')
-    how.add_argument('--dry-run', action='store_true', help='print the plan and each run\'s state; run nothing')
-    how.add_argument('--seconds-per-iter', metavar='S',
-                     help='training seconds per iteration for the cost plan: one number, or '
-                          'STEM=S,... per config (default: measured by `vireid bench train`)')
-    how.add_argument('--runner', default=DEFAULT_RUNNER, help=argparse.SUPPRESS)   # tests swap the engine
-    how.add_argument('--cluster', default='slurm', help=argparse.SUPPRESS)         # submitit: slurm|local|debug
+    how.add_argument(
+        '--gpus-per-run',
+        type=int,
+        default=None,
+        help='GPUs per run; above 1 the run goes through torchrun, one process '
+        'per GPU, and keeps the single-GPU recipe (default 1; with --launcher '
+        'slurm 0 when the partition has no GPUs)',
+    )
+    how.add_argument(
+        '--cpus-per-run', type=positive_int, help='Slurm CPUs per run (sbatch --cpus-per-task)'
+    )
+    how.add_argument(
+        '--time-min', type=positive_int, default=2880, help='Slurm time limit per run, minutes'
+    )
+    how.add_argument(
+        '--sbatch-args',
+        metavar='"--NAME=VALUE ..."',
+        help='more sbatch options for every job, e.g. --sbatch-args="--account=proj --qos=high"',
+    )
+    how.add_argument(
+        '--dry-run', action='store_true', help="print the plan and each run's state; run nothing"
+    )
+    how.add_argument(
+        '--seconds-per-iter',
+        metavar='S',
+        help='training seconds per iteration for the cost plan: one number, or '
+        'STEM=S,... per config (default: measured by `vireid bench train`)',
+    )
+    how.add_argument(
+        '--runner', default=DEFAULT_RUNNER, help=argparse.SUPPRESS
+    )  # tests swap the engine
+    how.add_argument(
+        '--cluster', default='slurm', help=argparse.SUPPRESS
+    )  # submitit: slurm|local|debug
     p.add_argument('--debug', action='store_true', help='show tracebacks')
     p.set_defaults(func=run)
 
@@ -116,8 +195,11 @@ def base_argv(args: argparse.Namespace) -> list[str]:
         argv += ['--official-checkpoint', given]
     if getattr(args, 'trusted', False):
         argv.append('--trusted')
-    for flag, value in (('--data-root-sysu', args.data_root_sysu), ('--data-root-regdb', args.data_root_regdb),
-                        ('--reported', args.reported)):
+    for flag, value in (
+        ('--data-root-sysu', args.data_root_sysu),
+        ('--data-root-regdb', args.data_root_regdb),
+        ('--reported', args.reported),
+    ):
         if value is not None:
             argv += [flag, value]
     if args.launcher != 'local':
@@ -144,18 +226,32 @@ def local_jobs(args: argparse.Namespace) -> int:
 
 
 def make_launcher(args: argparse.Namespace, out: Path):
-    from harness.leaderboard.launchers import (InlineLauncher, LocalLauncher, SubmititLauncher,
-                                               parse_sbatch_args)
+    from harness.leaderboard.launchers import (
+        InlineLauncher,
+        LocalLauncher,
+        SubmititLauncher,
+        parse_sbatch_args,
+    )
+
     gpus = resolve_gpus(args) if args.gpus_per_run is None else args.gpus_per_run
     if args.launcher == 'inline':
         return InlineLauncher(runner=args.runner, rerun=args.rerun)
     if args.launcher == 'local':
-        return LocalLauncher(jobs=local_jobs(args), runner=args.runner, rerun=args.rerun,
-                             gpus_per_run=gpus)
-    return SubmititLauncher(out / 'submitit', out / 'jobs.json', cluster=args.cluster,
-                            partition=args.partition, gpus_per_run=gpus, time_min=args.time_min,
-                            cpus_per_run=args.cpus_per_run, runner=args.runner, rerun=args.rerun,
-                            sbatch_args=parse_sbatch_args(args.sbatch_args))
+        return LocalLauncher(
+            jobs=local_jobs(args), runner=args.runner, rerun=args.rerun, gpus_per_run=gpus
+        )
+    return SubmititLauncher(
+        out / 'submitit',
+        out / 'jobs.json',
+        cluster=args.cluster,
+        partition=args.partition,
+        gpus_per_run=gpus,
+        time_min=args.time_min,
+        cpus_per_run=args.cpus_per_run,
+        runner=args.runner,
+        rerun=args.rerun,
+        sbatch_args=parse_sbatch_args(args.sbatch_args),
+    )
 
 
 def resolve_gpus(args: argparse.Namespace, stream=None) -> int:
@@ -166,21 +262,31 @@ def resolve_gpus(args: argparse.Namespace, stream=None) -> int:
         raise ValueError(f'--gpus-per-run must be 0 or more, got {gpus}')
     if args.launcher == 'slurm' and args.cluster == 'slurm':
         from harness.leaderboard.slurm import default_partition, partition_gres, partition_has_gpus
-        where = f'partition {args.partition!r}' if args.partition else \
-            f'the default partition ({default_partition() or "unknown"})'
+
+        where = (
+            f'partition {args.partition!r}'
+            if args.partition
+            else f'the default partition ({default_partition() or "unknown"})'
+        )
         has_gpus = partition_has_gpus(args.partition)
         if has_gpus is False and args.gpus_per_run is None:
             gpus = 0
-            print(f'[leaderboard] {where} offers no GPUs (sinfo lists no gpu gres): each run is '
-                  f'one CPU job (--gpus-per-run 0); name a GPU partition with --partition to train '
-                  f'on GPUs', file=stream or sys.stderr, flush=True)
+            print(
+                f'[leaderboard] {where} offers no GPUs (sinfo lists no gpu gres): each run is '
+                f'one CPU job (--gpus-per-run 0); name a GPU partition with --partition to train '
+                f'on GPUs',
+                file=stream or sys.stderr,
+                flush=True,
+            )
         elif has_gpus is False and gpus > 0:
             gres = ', '.join(partition_gres(args.partition) or []) or 'none'
-            raise ValueError(f'--gpus-per-run {gpus}: {where} offers no GPUs (sinfo gres: '
-                             f'{gres}), so sbatch would refuse every '
-                             f'job ("Invalid generic resource (gres) specification"). Pass '
-                             f'--gpus-per-run 0 to train on its CPUs, or --partition NAME of a '
-                             f'partition with GPUs (sinfo -o "%P %G" lists them).')
+            raise ValueError(
+                f'--gpus-per-run {gpus}: {where} offers no GPUs (sinfo gres: '
+                f'{gres}), so sbatch would refuse every '
+                f'job ("Invalid generic resource (gres) specification"). Pass '
+                f'--gpus-per-run 0 to train on its CPUs, or --partition NAME of a '
+                f'partition with GPUs (sinfo -o "%P %G" lists them).'
+            )
     return gpus
 
 
@@ -188,6 +294,7 @@ def plan_from_args(args: argparse.Namespace, methods: dict | None = None):
     """(runs, data roots) for the parsed command line; ``methods`` defaults to the installed plugins."""
     if methods is None:
         from harness.plugins import discover
+
         methods = discover()
     out = Path(args.out)
     kinds = _csv(args.kinds) or (['demo'] if args.demo else ['full', 'ablation'])
@@ -197,10 +304,18 @@ def plan_from_args(args: argparse.Namespace, methods: dict | None = None):
     if args.demo:
         for ds in datasets:
             roots[ds] = roots.get(ds) or str(out / 'data' / ds)
-    runs = build_plan(methods, out, names=_csv(args.methods), datasets=datasets, kinds=kinds,
-                      configs=_csv(args.configs), regdb_splits=splits, data_roots=roots,
-                      cfg_options=args.cfg_options,
-                      untrained=args.demo if args.untrained is None else args.untrained)
+    runs = build_plan(
+        methods,
+        out,
+        names=_csv(args.methods),
+        datasets=datasets,
+        kinds=kinds,
+        configs=_csv(args.configs),
+        regdb_splits=splits,
+        data_roots=roots,
+        cfg_options=args.cfg_options,
+        untrained=args.demo if args.untrained is None else args.untrained,
+    )
     # The authors' weights right after the training runs: a fetch that fails holds up nothing.
     first_scored = next((i for i, r in enumerate(runs) if not r.trains), len(runs))
     runs[first_scored:first_scored] = official_plan(args, runs, methods, out)
@@ -214,15 +329,24 @@ def official_plan(args: argparse.Namespace, runs, methods: dict, out: Path) -> l
     if not (declared or given):
         return []
     from harness.official import official_runs, parse_given, released_of, unreleased_note
-    twins = official_runs(runs, methods, out, declared, [parse_given(g) for g in given or ()],
-                          trusted=getattr(args, 'trusted', False))
+
+    twins = official_runs(
+        runs,
+        methods,
+        out,
+        declared,
+        [parse_given(g) for g in given or ()],
+        trusted=getattr(args, 'trusted', False),
+    )
     if declared:
         planned = sorted({r.method for r in runs})
         notes = unreleased_note(methods, planned)
         if not twins:
             fits = sorted(f'{rel.config} ({m})' for m in planned for rel in released_of(methods[m]))
-            notes.append('no released checkpoint fits the planned configs'
-                         + (f'; the released ones fit {", ".join(fits)}' if fits else ''))
+            notes.append(
+                'no released checkpoint fits the planned configs'
+                + (f'; the released ones fit {", ".join(fits)}' if fits else '')
+            )
         for note in notes:
             print(f'[leaderboard] --official: {note}', file=sys.stderr)
     return twins
@@ -232,6 +356,7 @@ def check_run_options(runs) -> None:
     """Refuse a bad --cfg-options (unknown key, wrong value, protocol field) before any run starts:
     every run of a config would fail the same way."""
     from harness.engine.config import check_protocol_unchanged, load_config
+
     checked = set()
     for r in runs:
         if r.config not in checked:
@@ -247,11 +372,15 @@ def submitted_jobs(out: Path, runs) -> dict[str, tuple[str, str]]:
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
     keys = {r.key for r in runs}
-    open_jobs = {k: str(e['job_id']) for k, e in known.items()
-                 if k in keys and e.get('cluster') == 'slurm' and e.get('state') == 'SUBMITTED'}
+    open_jobs = {
+        k: str(e['job_id'])
+        for k, e in known.items()
+        if k in keys and e.get('cluster') == 'slurm' and e.get('state') == 'SUBMITTED'
+    }
     if not open_jobs:
         return {}
     from harness.leaderboard.slurm import job_states
+
     states = job_states(open_jobs.values())
     return {k: (j, states.get(j, 'UNKNOWN')) for k, j in open_jobs.items()}
 
@@ -259,10 +388,15 @@ def submitted_jobs(out: Path, runs) -> dict[str, tuple[str, str]]:
 def print_plan(runs, args: argparse.Namespace) -> None:
     from harness.leaderboard.launchers import worker_command
     from harness.leaderboard.slurm import QUEUED, describe, is_active
+
     jobs = submitted_jobs(Path(args.out), runs)
-    print(f'{len(runs)} runs under {args.out}/runs (launcher {args.launcher}'
-          + (f', {local_jobs(args)} at a time' if args.launcher == 'local' else '') + '):')
+    print(
+        f'{len(runs)} runs under {args.out}/runs (launcher {args.launcher}'
+        + (f', {local_jobs(args)} at a time' if args.launcher == 'local' else '')
+        + '):'
+    )
     from harness.engine.progress import format_progress, read_progress
+
     for r in runs:
         state, job = run_state(r), ''
         if r.key in jobs:
@@ -279,9 +413,14 @@ def print_plan(runs, args: argparse.Namespace) -> None:
         cmd = worker_command(runs[0], args.runner, args.rerun, args.gpus_per_run or 0)
         spec = json.dumps(runs[0].to_dict(), sort_keys=True)
         shown = ['<run json>' if tok == spec else tok for tok in cmd]
-        print('each run is one process' + (' (a Slurm job)' if args.launcher == 'slurm' else '') + ':\n  '
-              + shlex.join(shown))
+        print(
+            'each run is one process'
+            + (' (a Slurm job)' if args.launcher == 'slurm' else '')
+            + ':\n  '
+            + shlex.join(shown)
+        )
     from harness.leaderboard.cost import cost_plan, format_cost_plan
+
     costs = cost_plan(runs, getattr(args, 'seconds_per_iter', None))
     print(format_cost_plan(costs, args.gpus_per_run))
 
@@ -293,9 +432,11 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     out = Path(args.out)
     runs, roots = plan_from_args(args, methods)
     if not runs:
-        raise ValueError('nothing to run: no installed method has a config matching --methods/--configs/'
-                         '--datasets/--kinds (see `vireid methods`)')
-    if args.cfg_options and args.runner == DEFAULT_RUNNER:   # (another engine reads its own way)
+        raise ValueError(
+            'nothing to run: no installed method has a config matching --methods/--configs/'
+            '--datasets/--kinds (see `vireid methods`)'
+        )
+    if args.cfg_options and args.runner == DEFAULT_RUNNER:  # (another engine reads its own way)
         check_run_options(runs)
     # Resolved once (a Slurm partition without GPUs gets 0) for the plan, the jobs and retries.
     args.gpus_per_run = resolve_gpus(args)
@@ -303,24 +444,40 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
         print_plan(runs, args)
         return 0
     demo_data = out / 'data'
-    wanted = sorted({r.dataset for r in runs
-                     if r.data_root and Path(r.data_root).parent == demo_data})
+    wanted = sorted(
+        {r.dataset for r in runs if r.data_root and Path(r.data_root).parent == demo_data}
+    )
     if args.demo and wanted:
-        print(f'[leaderboard] synthetic data for {", ".join(wanted)} in {out / "data"} ...', file=sys.stderr,
-              flush=True)
+        print(
+            f'[leaderboard] synthetic data for {", ".join(wanted)} in {out / "data"} ...',
+            file=sys.stderr,
+            flush=True,
+        )
         prepare_demo_data(out, wanted)
     reported = (args.reported or None) if args.reported is not None else default_reported()
     if args.reported is None and reported is None:
         print(missing_reported_warning(), file=sys.stderr)
     try:
-        summary = run_leaderboard(runs, make_launcher(args, out), out, rerun=args.rerun, base_argv=base_argv(args),
-                                  reported=reported, plots=not args.no_plots, figures=args.figures)
+        summary = run_leaderboard(
+            runs,
+            make_launcher(args, out),
+            out,
+            rerun=args.rerun,
+            base_argv=base_argv(args),
+            reported=reported,
+            plots=not args.no_plots,
+            figures=args.figures,
+        )
     except KeyboardInterrupt:
         # Workers were stopped; finished runs are recorded and interrupted ones resume from their checkpoint.
-        print(f'\n[leaderboard] interrupted; start the same command again to resume (finished runs are kept, '
-              f'interrupted ones continue from their last checkpoint); records under {out}/runs', file=sys.stderr)
+        print(
+            f'\n[leaderboard] interrupted; start the same command again to resume (finished runs are kept, '
+            f'interrupted ones continue from their last checkpoint); records under {out}/runs',
+            file=sys.stderr,
+        )
         return 130
     from harness.leaderboard.session import summary_text
+
     print(summary_text(summary))
     if summary.get('comparison'):
         print(summary['comparison'])
@@ -330,5 +487,5 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
         tables = summary['tables_dir']
         print(f'Tables written to {tables}/ (the page: {tables}/index.html)')
     for failure in summary['figure_failures']:
-        print(f"figures of {failure['run_dir']} failed: {failure['error']}")
+        print(f'figures of {failure["run_dir"]} failed: {failure["error"]}')
     return 1 if summary['failed'] or summary['figure_failures'] else 0

@@ -1,4 +1,5 @@
 """``vireid methods``: the installed method plugins and their configs."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,8 +11,9 @@ from harness.plugins import discover
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser('methods',
-                       help='list installed method plugins (name, package, configs, datasets)')
+    p = sub.add_parser(
+        'methods', help='list installed method plugins (name, package, configs, datasets)'
+    )
     p.set_defaults(func=run)
 
 
@@ -20,9 +22,9 @@ def run(args: argparse.Namespace) -> int:
     for name, spec in sorted(discover().items()):
         first = [name, spec.title, spec.distribution, 'yes' if spec.converter else 'no']
         for f in spec.config_files():
-            cfg = method_config(f)   # a broken plugin config is named, not a traceback
+            cfg = method_config(f)  # a broken plugin config is named, not a traceback
             entry = cfg.get('entry', {})
-            kind = entry.get('kind', '?') + (f" {entry['row']}" if entry.get('row') else '')
+            kind = entry.get('kind', '?') + (f' {entry["row"]}' if entry.get('row') else '')
             rows.append(first + [cfg.get('protocol_base', '?'), kind, f.name])
             first = [''] * 4
         if first[0]:

@@ -1,4 +1,5 @@
 """``vireid score FEATURES.npz --dataset sysu|regdb --root DIR``: metrics of saved features."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,29 +13,49 @@ from protocols.trials import REGDB_DIRECTIONS, SYSU_MODES, SYSU_SAMPLERS, SYSU_S
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        'score', help='score saved features (npz: features N x D, paths N) on a test protocol',
+        'score',
+        help='score saved features (npz: features N x D, paths N) on a test protocol',
         description='Score saved features on one protocol setting. The .npz holds "features" (N x D floats) '
-                    'and "paths" (N strings, relative to the dataset root) for every query image and gallery '
-                    'candidate; identities and cameras come from the dataset index.')
+        'and "paths" (N strings, relative to the dataset root) for every query image and gallery '
+        'candidate; identities and cameras come from the dataset index.',
+    )
     p.add_argument('features', type=Path, help='features file (.npz with arrays features, paths)')
     p.add_argument('--dataset', required=True, choices=('sysu', 'regdb'))
     p.add_argument('--root', required=True, type=Path, help='dataset root (the released layout)')
     p.add_argument('--mode', choices=SYSU_MODES, help='SYSU search mode (default: all)')
-    p.add_argument('--shots', type=int, choices=tuple(SYSU_SHOTS), help='SYSU gallery shots (default: 1)')
-    p.add_argument('--sampler', choices=SYSU_SAMPLERS,
-                   help='SYSU gallery draw: official rand_perm_cam.mat (default) or seeded (AGW random.seed)')
+    p.add_argument(
+        '--shots', type=int, choices=tuple(SYSU_SHOTS), help='SYSU gallery shots (default: 1)'
+    )
+    p.add_argument(
+        '--sampler',
+        choices=SYSU_SAMPLERS,
+        help='SYSU gallery draw: official rand_perm_cam.mat (default) or seeded (AGW random.seed)',
+    )
     p.add_argument('--trial', type=int, help='RegDB split 1..10 (default: 1)')
     p.add_argument('--direction', choices=REGDB_DIRECTIONS, help='RegDB direction (default: v2t)')
-    p.add_argument('--distance', choices=DISTANCE_METRICS, default='cosine',
-                   help='cosine (L2-normalised) or squared euclidean (default: cosine)')
+    p.add_argument(
+        '--distance',
+        choices=DISTANCE_METRICS,
+        default='cosine',
+        help='cosine (L2-normalised) or squared euclidean (default: cosine)',
+    )
     p.add_argument('--json', type=Path, metavar='OUT', help='write the result as JSON to OUT')
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    result = score(args.features, args.dataset, args.root, mode=args.mode, shots=args.shots,
-                   sampler=args.sampler, trial=args.trial, direction=args.direction, distance=args.distance)
+    result = score(
+        args.features,
+        args.dataset,
+        args.root,
+        mode=args.mode,
+        shots=args.shots,
+        sampler=args.sampler,
+        trial=args.trial,
+        direction=args.direction,
+        distance=args.distance,
+    )
     print(format_result(result))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

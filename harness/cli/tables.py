@@ -1,4 +1,5 @@
 """``vireid tables``: the paper tables and CMC plots, rebuilt from run records alone."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,13 +8,23 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser('tables', help='paper tables (Markdown, LaTeX, CSV) and CMC plots from run records',
-                       description=__doc__ + '\n\nEvery record.json under --records (searched recursively) '
-                       'is read; failed and unfinished runs are listed, not tabulated.')
-    p.add_argument('--records', required=True, help='folder holding record.json files (e.g. a leaderboard --out)')
+    p = sub.add_parser(
+        'tables',
+        help='paper tables (Markdown, LaTeX, CSV) and CMC plots from run records',
+        description=__doc__ + '\n\nEvery record.json under --records (searched recursively) '
+        'is read; failed and unfinished runs are listed, not tabulated.',
+    )
+    p.add_argument(
+        '--records',
+        required=True,
+        help='folder holding record.json files (e.g. a leaderboard --out)',
+    )
     p.add_argument('--out', help='where the tables go (default RECORDS/tables)')
-    p.add_argument('--reported', help='reported results CSV (default: the one shipped with '
-                   'vireid-bench, results/reported.csv; "" for none)')
+    p.add_argument(
+        '--reported',
+        help='reported results CSV (default: the one shipped with '
+        'vireid-bench, results/reported.csv; "" for none)',
+    )
     p.add_argument('--no-plots', action='store_true', help='skip the CMC plots')
     p.add_argument('--debug', action='store_true', help='show tracebacks')
     p.set_defaults(func=run)

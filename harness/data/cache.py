@@ -11,14 +11,15 @@ bilinear. Resizing goes through ``mmcv.imresize`` with its Pillow backend, which
 ``Image.resize`` (bit-identical, tested); its OpenCV backend does not low-pass filter when
 shrinking and differs from PIL by up to 138 grey levels, so it is not used.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -33,8 +34,10 @@ RESIZE_FILTERS = ('nearest', 'bilinear', 'bicubic', 'box', 'lanczos', 'hamming')
 
 def check_resize_filter(name: str) -> str:
     if name not in RESIZE_FILTERS:
-        raise ValueError(f'resize_filter = {name!r}; choose one of {", ".join(RESIZE_FILTERS)} '
-                         f"(PIL's filters; 'lanczos' is the official code's Image.ANTIALIAS)")
+        raise ValueError(
+            f'resize_filter = {name!r}; choose one of {", ".join(RESIZE_FILTERS)} '
+            f"(PIL's filters; 'lanczos' is the official code's Image.ANTIALIAS)"
+        )
     return name
 
 
@@ -42,8 +45,12 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get('VIREID_CACHE', Path.home() / '.cache' / 'vireid'))
 
 
-def cache_key(root: str | Path, records: Sequence[ImageRecord], size: Sequence[int],
-              resize_filter: str = DEFAULT_RESIZE_FILTER) -> str:
+def cache_key(
+    root: str | Path,
+    records: Sequence[ImageRecord],
+    size: Sequence[int],
+    resize_filter: str = DEFAULT_RESIZE_FILTER,
+) -> str:
     h = hashlib.sha1(f'{Path(root).resolve()}|{tuple(size)}|{resize_filter}|v2'.encode())
     for r in records:
         st = (Path(root) / r.path).stat()
@@ -51,8 +58,12 @@ def cache_key(root: str | Path, records: Sequence[ImageRecord], size: Sequence[i
     return h.hexdigest()[:20]
 
 
-def decode(root: str | Path, record: ImageRecord, size: Sequence[int],
-           resize_filter: str = DEFAULT_RESIZE_FILTER) -> np.ndarray:
+def decode(
+    root: str | Path,
+    record: ImageRecord,
+    size: Sequence[int],
+    resize_filter: str = DEFAULT_RESIZE_FILTER,
+) -> np.ndarray:
     """One image as uint8 ``[H, W, 3]`` RGB at ``size`` (H, W); a clear error names a bad file."""
     import mmcv
 
@@ -65,12 +76,18 @@ def decode(root: str | Path, record: ImageRecord, size: Sequence[int],
         raise DatasetLayoutError(
             f'cannot read image {path} ({type(err).__name__}: {err}); the file is missing, truncated '
             f'or not an image. Re-extract the dataset or remove the file and its split entries, then '
-            f'run `vireid data check` to find others.') from err
+            f'run `vireid data check` to find others.'
+        ) from err
 
 
-def load_images(root: str | Path, records: Sequence[ImageRecord], size: Sequence[int],
-                cache_dir: str | Path | None = None, workers: int | None = None,
-                resize_filter: str = DEFAULT_RESIZE_FILTER) -> np.ndarray:
+def load_images(
+    root: str | Path,
+    records: Sequence[ImageRecord],
+    size: Sequence[int],
+    cache_dir: str | Path | None = None,
+    workers: int | None = None,
+    resize_filter: str = DEFAULT_RESIZE_FILTER,
+) -> np.ndarray:
     """All ``records`` decoded to ``[N, H, W, 3]`` uint8, from the cache when it is there."""
     check_resize_filter(resize_filter)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()

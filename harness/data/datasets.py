@@ -3,10 +3,11 @@
 Both read the dataset through ``protocols`` (the one place that knows layouts and protocols) and
 serve uint8 ``[3, H, W]`` tensors from the decode-once cache.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -35,9 +36,16 @@ def _to_chw(arr: np.ndarray) -> torch.Tensor:
 class VIReIDTrainSet(Dataset):
     """Training images with labels 0..C-1; ``labels``/``modalities`` arrays feed the samplers."""
 
-    def __init__(self, dataset: str, data_root: str, protocol: dict, input_size: Sequence[int],
-                 pipeline: Sequence[dict] | None = None, cache_dir: str | None = None,
-                 resize_filter: str = DEFAULT_RESIZE_FILTER) -> None:
+    def __init__(
+        self,
+        dataset: str,
+        data_root: str,
+        protocol: dict,
+        input_size: Sequence[int],
+        pipeline: Sequence[dict] | None = None,
+        cache_dir: str | None = None,
+        resize_filter: str = DEFAULT_RESIZE_FILTER,
+    ) -> None:
         self.dataset, self.data_root = dataset, str(data_root)
         ts = train_set(dataset, data_root, protocol)
         self.records = ts.records
@@ -45,8 +53,9 @@ class VIReIDTrainSet(Dataset):
         self.labels = np.asarray(ts.labels, dtype=np.int64)
         self.modalities = np.asarray([int(r.modality) for r in self.records], dtype=np.int64)
         self.cams = np.asarray([r.cam for r in self.records], dtype=np.int64)
-        self.images = load_images(data_root, self.records, input_size, cache_dir,
-                                  resize_filter=resize_filter)
+        self.images = load_images(
+            data_root, self.records, input_size, cache_dir, resize_filter=resize_filter
+        )
         self.pipeline = build_pipeline(pipeline, input_size)
         self.metainfo = dict(dataset=dataset, num_classes=int(self.num_classes))
 
@@ -54,9 +63,15 @@ class VIReIDTrainSet(Dataset):
         return len(self.records)
 
     def __getitem__(self, i: int) -> dict:
-        return dict(inputs=self.pipeline(_to_chw(self.images[i])),
-                    data_samples=dict(label=int(self.labels[i]), modality=int(self.modalities[i]),
-                                      cam=int(self.cams[i]), index=int(i)))
+        return dict(
+            inputs=self.pipeline(_to_chw(self.images[i])),
+            data_samples=dict(
+                label=int(self.labels[i]),
+                modality=int(self.modalities[i]),
+                cam=int(self.cams[i]),
+                index=int(i),
+            ),
+        )
 
 
 @DATASETS.register_module()
@@ -66,13 +81,21 @@ class VIReIDTestSet(Dataset):
     ``label`` here is the person id; features are matched back to records by ``index``.
     """
 
-    def __init__(self, dataset: str, data_root: str, protocol: dict, input_size: Sequence[int],
-                 cache_dir: str | None = None, resize_filter: str = DEFAULT_RESIZE_FILTER) -> None:
+    def __init__(
+        self,
+        dataset: str,
+        data_root: str,
+        protocol: dict,
+        input_size: Sequence[int],
+        cache_dir: str | None = None,
+        resize_filter: str = DEFAULT_RESIZE_FILTER,
+    ) -> None:
         self.dataset, self.data_root, self.protocol = dataset, str(data_root), dict(protocol)
         self.records = test_records(dataset, data_root, protocol)
         self.modalities = np.asarray([int(r.modality) for r in self.records], dtype=np.int64)
-        self.images = load_images(data_root, self.records, input_size, cache_dir,
-                                  resize_filter=resize_filter)
+        self.images = load_images(
+            data_root, self.records, input_size, cache_dir, resize_filter=resize_filter
+        )
         self.metainfo = dict(dataset=dataset)
 
     def __len__(self) -> int:
@@ -80,5 +103,9 @@ class VIReIDTestSet(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         r = self.records[i]
-        return dict(inputs=_to_chw(self.images[i]),
-                    data_samples=dict(label=int(r.pid), modality=int(r.modality), cam=int(r.cam), index=int(i)))
+        return dict(
+            inputs=_to_chw(self.images[i]),
+            data_samples=dict(
+                label=int(r.pid), modality=int(r.modality), cam=int(r.cam), index=int(i)
+            ),
+        )

@@ -5,9 +5,10 @@ of the one-process recipe and gives each rank its share of every batch (:func:`r
 test images are split into N contiguous slices (:class:`ShardSampler`): together the ranks see
 exactly what one process sees, each test image once.
 """
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from mmengine.dist import get_dist_info
@@ -33,7 +34,8 @@ def check_shardable(per_modality: int, world_size: int) -> None:
             f'a global batch of {per_modality} visible + {per_modality} infrared images cannot be '
             f'split evenly over {world_size} processes (GPUs): every rank must get the same share '
             f'of both modalities to keep the one-GPU recipe; use a GPU count that divides '
-            f'{per_modality}')
+            f'{per_modality}'
+        )
 
 
 def rank_share(batch: np.ndarray, rank: int, world_size: int) -> np.ndarray:
@@ -43,10 +45,12 @@ def rank_share(batch: np.ndarray, rank: int, world_size: int) -> np.ndarray:
         return batch
     vis, ir = np.split(batch, 2)
     n = len(vis) // world_size
-    return np.concatenate([vis[rank * n:(rank + 1) * n], ir[rank * n:(rank + 1) * n]])
+    return np.concatenate([vis[rank * n : (rank + 1) * n], ir[rank * n : (rank + 1) * n]])
 
 
-def identity_positions(labels: np.ndarray, modalities: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def identity_positions(
+    labels: np.ndarray, modalities: np.ndarray
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per identity seen in both modalities: (visible indices, infrared indices)."""
     out = {}
     for pid in np.unique(labels):
@@ -73,17 +77,29 @@ class CrossModalityIdentitySampler(Sampler[int]):
     (:func:`rank_share`); ``rank``/``world_size`` default to the process group's.
     """
 
-    def __init__(self, dataset, num_ids: int, num_instances: int, seed: int = 0,
-                 rank: int | None = None, world_size: int | None = None) -> None:
+    def __init__(
+        self,
+        dataset,
+        num_ids: int,
+        num_instances: int,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> None:
         self.labels = np.asarray(dataset.labels)
         self.modalities = np.asarray(dataset.modalities)
         self.num_ids, self.num_instances, self.seed = num_ids, num_instances, seed
         self.positions = identity_positions(self.labels, self.modalities)
         if len(self.positions) < num_ids:
-            raise ValueError(f'the sampler needs {num_ids} identities with both visible and infrared '
-                             f'images per batch, but the training set has {len(self.positions)}; '
-                             f'lower sampler.num_ids')
-        n = max(int((self.modalities == Modality.VISIBLE).sum()), int((self.modalities == Modality.INFRARED).sum()))
+            raise ValueError(
+                f'the sampler needs {num_ids} identities with both visible and infrared '
+                f'images per batch, but the training set has {len(self.positions)}; '
+                f'lower sampler.num_ids'
+            )
+        n = max(
+            int((self.modalities == Modality.VISIBLE).sum()),
+            int((self.modalities == Modality.INFRARED).sum()),
+        )
         self.num_batches = n // (num_ids * num_instances) + 1
         self.rank, self.world_size = resolve_world(rank, world_size)
         check_shardable(num_ids * num_instances, self.world_size)
@@ -123,8 +139,13 @@ class ShardSampler(Sampler[int]):
     padding (mmengine's ``DefaultSampler`` repeats images to even out the ranks). ``seed``, which
     mmengine passes to every sampler, is not used."""
 
-    def __init__(self, dataset, rank: int | None = None, world_size: int | None = None,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self,
+        dataset,
+        rank: int | None = None,
+        world_size: int | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.dataset = dataset
         self.rank, self.world_size = resolve_world(rank, world_size)
         n = len(dataset)
@@ -164,4 +185,7 @@ class ModalityBatchSampler:
 
     def __len__(self) -> int:
         idx = np.fromiter(iter(self.sampler), dtype=np.int64)
-        return sum(-(-int((self.modalities[idx] == m).sum()) // self.batch_size) for m in np.unique(self.modalities[idx]))
+        return sum(
+            -(-int((self.modalities[idx] == m).sum()) // self.batch_size)
+            for m in np.unique(self.modalities[idx])
+        )

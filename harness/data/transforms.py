@@ -4,10 +4,11 @@ Working on tensors instead of PIL images lets the cache skip JPEG decoding every
 transform is a callable registered in ``TRANSFORMS`` so configs list them by name. Randomness comes
 from the global torch RNG, which the harness re-seeds per epoch and per worker (exact resume).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -50,7 +51,7 @@ class RandomCrop:
         h, w = self.size
         top = int(torch.randint(0, img.shape[-2] - h + 1, ()))
         left = int(torch.randint(0, img.shape[-1] - w + 1, ()))
-        return img[..., top:top + h, left:left + w]
+        return img[..., top : top + h, left : left + w]
 
 
 @TRANSFORMS.register_module()
@@ -62,9 +63,15 @@ class RandomErasing:
     ratio uniformly (Zhong's code, torchvision 0.4); ``'log'`` as current torchvision.
     """
 
-    def __init__(self, p: float = 0.5, scale: Sequence[float] = (0.02, 0.4),
-                 ratio: Sequence[float] = (0.3, 3.3), ratio_sampling: str = 'uniform',
-                 attempts: int = 100, value: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        p: float = 0.5,
+        scale: Sequence[float] = (0.02, 0.4),
+        ratio: Sequence[float] = (0.3, 3.3),
+        ratio_sampling: str = 'uniform',
+        attempts: int = 100,
+        value: Sequence[int] | None = None,
+    ) -> None:
         if ratio_sampling not in ('uniform', 'log'):
             raise ValueError(f"ratio_sampling must be 'uniform' or 'log', got {ratio_sampling!r}")
         self.p, self.scale, self.ratio = p, tuple(scale), tuple(ratio)
@@ -82,22 +89,32 @@ class RandomErasing:
             if self.ratio_sampling == 'uniform':
                 r = float(torch.empty(()).uniform_(*self.ratio))
             else:
-                r = math.exp(float(torch.empty(()).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]))))
+                r = math.exp(
+                    float(
+                        torch.empty(()).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]))
+                    )
+                )
             eh, ew = int(round(math.sqrt(target * r))), int(round(math.sqrt(target / r)))
             if 0 < eh < h and 0 < ew < w:
                 top = int(torch.randint(0, h - eh + 1, ()))
                 left = int(torch.randint(0, w - ew + 1, ()))
                 img = img.clone()
-                img[:, top:top + eh, left:left + ew] = self.value
+                img[:, top : top + eh, left : left + ew] = self.value
                 return img
         return img
 
 
 @TRANSFORMS.register_module()
 class ColorJitter:
-    def __init__(self, brightness: float = 0.0, contrast: float = 0.0, saturation: float = 0.0,
-                 hue: float = 0.0) -> None:
+    def __init__(
+        self,
+        brightness: float = 0.0,
+        contrast: float = 0.0,
+        saturation: float = 0.0,
+        hue: float = 0.0,
+    ) -> None:
         from torchvision.transforms import v2
+
         self.op = v2.ColorJitter(brightness, contrast, saturation, hue)
 
     def __call__(self, img: Tensor) -> Tensor:

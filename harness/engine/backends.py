@@ -15,14 +15,17 @@ Config key (every entry optional; the defaults are PyTorch's)::
 ``randomness.deterministic = True`` (a protocol setting) still forces deterministic cuDNN, as
 mmengine implements it; the record shows the result.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
-DEFAULTS = dict(matmul_tf32=False, cudnn_tf32=True, cudnn_benchmark=False,
-                cudnn_deterministic=False)
+DEFAULTS = dict(
+    matmul_tf32=False, cudnn_tf32=True, cudnn_benchmark=False, cudnn_deterministic=False
+)
 
 
 def resolve(cfg_backends: Mapping[str, Any] | None) -> dict[str, bool]:

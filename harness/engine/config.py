@@ -6,6 +6,7 @@ that includes them (``sysu.py``, ``regdb.py``: what is trained and tested, and h
 config laid over both. Runtime settings may change freely and reach the mmengine Runner; protocol
 fields may not (unless the run is labelled non-comparable); method fields are the method's own.
 """
+
 from __future__ import annotations
 
 import ast
@@ -13,9 +14,10 @@ import difflib
 import hashlib
 import inspect
 import json
-from functools import lru_cache
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from mmengine.config import Config
 
@@ -35,14 +37,28 @@ LABELLED_KEYS = ('selection',)
 SELECTION_RULES = ('final', 'best-test-rank1')
 # Keys the engine reads when present (with a default otherwise), so no config needs to set them.
 OPTIONAL_KEYS = (
-    'selection.epochs',                      # evaluated epochs of the optimistic rule
-    'selection.criterion',                   # what the optimistic rule maximises
-    'resize_filter', 'backends',             # decode-once resize; TF32/cuDNN switches
-    'train_dataloader.num_workers', 'train_dataloader.batch_size',
-    'test.batch_size', 'test.num_workers', 'test.distance', 'test.keep_features',
-    'amp.enabled', 'amp.dtype', 'channels_last', 'cudnn_benchmark', 'cache_dir',
-    'custom_hooks', 'param_scheduler', 'train_pipeline',
-    'entry.method', 'entry.kind', 'entry.label', 'entry.row',
+    'selection.epochs',  # evaluated epochs of the optimistic rule
+    'selection.criterion',  # what the optimistic rule maximises
+    'resize_filter',
+    'backends',  # decode-once resize; TF32/cuDNN switches
+    'train_dataloader.num_workers',
+    'train_dataloader.batch_size',
+    'test.batch_size',
+    'test.num_workers',
+    'test.distance',
+    'test.keep_features',
+    'amp.enabled',
+    'amp.dtype',
+    'channels_last',
+    'cudnn_benchmark',
+    'cache_dir',
+    'custom_hooks',
+    'param_scheduler',
+    'train_pipeline',
+    'entry.method',
+    'entry.kind',
+    'entry.label',
+    'entry.row',
     'randomness.diff_rank_seed',
 )
 
@@ -54,10 +70,12 @@ class ProtocolChangeError(ConfigError):
 def protocol_config_path(name: str) -> Path:
     path = PROTOCOL_CONFIG_DIR / f'{name}.py'
     if name.startswith('_') or not path.is_file():
-        known = sorted(p.stem for p in PROTOCOL_CONFIG_DIR.glob('*.py')
-                       if not p.stem.startswith('_'))
-        raise ConfigError(f'protocol_base = {name!r} names no protocol config; choose one of '
-                          f'{known}')
+        known = sorted(
+            p.stem for p in PROTOCOL_CONFIG_DIR.glob('*.py') if not p.stem.startswith('_')
+        )
+        raise ConfigError(
+            f'protocol_base = {name!r} names no protocol config; choose one of {known}'
+        )
     return path
 
 
@@ -66,16 +84,19 @@ def read_config(path: str | Path) -> Config:
     try:
         return Config.fromfile(str(path))
     except OSError:
-        raise     # unreadable: the CLI names the path and the fix
+        raise  # unreadable: the CLI names the path and the fix
     except SyntaxError as err:
         cause = err.__cause__ if isinstance(err.__cause__, SyntaxError) else err
         where = f' line {cause.lineno}' if cause.lineno else ''
-        raise ConfigError(f'{path}{where}: syntax error ({cause.msg}); fix the config '
-                          'file') from None
+        raise ConfigError(
+            f'{path}{where}: syntax error ({cause.msg}); fix the config file'
+        ) from None
     except Exception as err:
         first = str(err).splitlines()[0] if str(err) else ''
-        raise ConfigError(f'{path} cannot be read as a config ({type(err).__name__}: {first}); '
-                          'fix the config file') from None
+        raise ConfigError(
+            f'{path} cannot be read as a config ({type(err).__name__}: {first}); '
+            'fix the config file'
+        ) from None
 
 
 def method_config_path(ref: str) -> Path:
@@ -85,8 +106,9 @@ def method_config_path(ref: str) -> Path:
 
     method, sep, stem = str(ref).partition('/')
     if not (method and sep and stem):
-        raise ConfigError(f"method_base = {ref!r}; expected 'method/config stem', "
-                          "e.g. 'agw/agw_demo_sysu'")
+        raise ConfigError(
+            f"method_base = {ref!r}; expected 'method/config stem', e.g. 'agw/agw_demo_sysu'"
+        )
     try:
         spec = get_method(method)
     except KeyError as err:
@@ -94,8 +116,10 @@ def method_config_path(ref: str) -> Path:
     path = Path(spec.configs) / f'{stem}.py'
     if not path.is_file():
         known = ', '.join(p.stem for p in spec.config_files())
-        raise ConfigError(f'method_base = {ref!r}: method {method!r} has no config {stem}.py '
-                          f'(its configs: {known})')
+        raise ConfigError(
+            f'method_base = {ref!r}: method {method!r} has no config {stem}.py '
+            f'(its configs: {known})'
+        )
     return path
 
 
@@ -134,15 +158,18 @@ def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) 
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f'config file {path} does not exist; list the configs with '
-                                '`vireid methods`')
+        raise FileNotFoundError(
+            f'config file {path} does not exist; list the configs with `vireid methods`'
+        )
     if not path.is_file():
         raise ConfigError(f'config {path} is a folder; give a config file (e.g. {path}/<name>.py)')
     method = method_config(path)
     base_name = method.get('protocol_base')
     if base_name is None:
-        raise ConfigError(f"{path} sets no protocol_base; add protocol_base = 'sysu' (or 'regdb') "
-                          'so the config inherits the protocol every method shares')
+        raise ConfigError(
+            f"{path} sets no protocol_base; add protocol_base = 'sysu' (or 'regdb') "
+            'so the config inherits the protocol every method shares'
+        )
     cfg = read_config(protocol_config_path(base_name))
     cfg.merge_from_dict(method.to_dict())
     _complete_protocol(cfg, path)
@@ -152,8 +179,9 @@ def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) 
         _complete_protocol(cfg, path)
     selection = cfg.get('selection', {}).get('rule', 'final')
     if selection not in SELECTION_RULES:
-        raise ConfigError(f'selection.rule = {selection!r} in {path}; choose one of '
-                          f'{SELECTION_RULES}')
+        raise ConfigError(
+            f'selection.rule = {selection!r} in {path}; choose one of {SELECTION_RULES}'
+        )
     check_criterion(cfg.get('selection', {}).get('criterion', 'mean-r1'))
     check_resize_filter(cfg.get('resize_filter', DEFAULT_RESIZE_FILTER))
     backends.resolve(cfg.get('backends'))
@@ -187,8 +215,9 @@ def check_options(cfg: Config, options: Mapping[str, Any]) -> None:
     tree = cfg.to_dict()
     for key, value in options.items():
         if not isinstance(key, str) or not key or any(not part for part in key.split('.')):
-            raise ConfigError(f'--cfg-options: {key!r} is not a config key like '
-                              'train_cfg.max_epochs')
+            raise ConfigError(
+                f'--cfg-options: {key!r} is not a config key like train_cfg.max_epochs'
+            )
         if key in OPTIONAL_KEYS:
             continue
         _check_key(tree, key)
@@ -215,18 +244,22 @@ def _lookup(tree: Any, parts: list[str]) -> Any:
 def _check_key(tree: dict, key: str) -> None:
     parts = key.split('.')
     node: Any = tree
-    typed_above = False      # inside a component that validates its own arguments
+    typed_above = False  # inside a component that validates its own arguments
     for depth, part in enumerate(parts):
         here = '.'.join(parts[:depth])
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f'--cfg-options {key}: {here} is a list of {len(node)} item(s); '
-                                  f'address an item as {here}.0 ... {here}.{max(len(node) - 1, 0)}')
+                raise ConfigError(
+                    f'--cfg-options {key}: {here} is a list of {len(node)} item(s); '
+                    f'address an item as {here}.0 ... {here}.{max(len(node) - 1, 0)}'
+                )
             node = node[int(part)]
             continue
         if not isinstance(node, Mapping):
-            raise ConfigError(f'--cfg-options {key}: {here} is {node!r}, not a dict, so it has no '
-                              f'key {part!r}; set {here}=VALUE instead')
+            raise ConfigError(
+                f'--cfg-options {key}: {here} is {node!r}, not a dict, so it has no '
+                f'key {part!r}; set {here}=VALUE instead'
+            )
         if part in node:
             typed_above = typed_above or _is_component(node)
             node = node[part]
@@ -235,9 +268,11 @@ def _check_key(tree: dict, key: str) -> None:
         if accepts is not None and (part in accepts or accepts == {'**'}):
             return
         if accepts is None and (typed_above or (depth and parts[0] == 'model')):
-            return    # a sub-config the enclosing component validates when it is built
-        known = sorted({*_flat_keys(tree), *OPTIONAL_KEYS}
-                       | ({f'{here}.{a}' for a in accepts if a != '**'} if accepts else set()))
+            return  # a sub-config the enclosing component validates when it is built
+        known = sorted(
+            {*_flat_keys(tree), *OPTIONAL_KEYS}
+            | ({f'{here}.{a}' for a in accepts if a != '**'} if accepts else set())
+        )
         raise ConfigError(_unknown_key_message(key, known, tree))
 
 
@@ -248,8 +283,11 @@ def _unknown_key_message(key: str, known: list[str], tree: dict) -> str:
     else:
         parent = key.rsplit('.', 1)[0] if '.' in key else ''
         siblings = [k for k in known if parent and k.startswith(parent + '.')]
-        hint = (f'keys under {parent}: {", ".join(siblings[:12])}' if siblings
-                else f'top-level keys: {", ".join(sorted(tree))}')
+        hint = (
+            f'keys under {parent}: {", ".join(siblings[:12])}'
+            if siblings
+            else f'top-level keys: {", ".join(sorted(tree))}'
+        )
     return f'--cfg-options {key}: no such config key (the run would ignore it); {hint}'
 
 
@@ -316,14 +354,24 @@ def _registered_class(type_name: str) -> type | None:
 
     from harness import registry
     from harness.plugins import discover
+
     discover()
     with DefaultScope.overwrite_default_scope(registry.SCOPE):
-        for reg in (registry.MODELS, registry.HOOKS, registry.VISBACKENDS, registry.VISUALIZERS,
-                    registry.LOG_PROCESSORS, registry.OPTIMIZERS, registry.OPTIM_WRAPPERS,
-                    registry.PARAM_SCHEDULERS, registry.DATA_SAMPLERS, registry.TRANSFORMS):
+        for reg in (
+            registry.MODELS,
+            registry.HOOKS,
+            registry.VISBACKENDS,
+            registry.VISUALIZERS,
+            registry.LOG_PROCESSORS,
+            registry.OPTIMIZERS,
+            registry.OPTIM_WRAPPERS,
+            registry.PARAM_SCHEDULERS,
+            registry.DATA_SAMPLERS,
+            registry.TRANSFORMS,
+        ):
             try:
                 cls = reg.get(type_name)
-            except Exception:   # a registry that cannot import its locations says nothing here
+            except Exception:  # a registry that cannot import its locations says nothing here
                 cls = None
             if cls is not None:
                 return cls
@@ -346,7 +394,7 @@ def _flat_keys(tree: Any, prefix: str = '') -> list[str]:
 # Runtime settings and protocol fields
 
 
-@lru_cache(maxsize=None)
+@cache
 def runtime_keys() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(runtime key paths, top-level keys only the runtime layer sets) from ``_runtime.py``."""
     runtime = Config.fromfile(str(RUNTIME_CONFIG)).to_dict()
@@ -378,8 +426,13 @@ def _assigned_names(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding='utf-8'))
     names = set()
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else \
-            [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
         names |= {t.id for t in targets if isinstance(t, ast.Name)}
     return names - {'_base_'}
 
@@ -422,7 +475,8 @@ def check_protocol_unchanged(cfg: Config, allow: bool = False) -> bool:
         raise ProtocolChangeError(
             f'{cfg.config_file} changes protocol fields, so its results would not be comparable:\n{lines}\n'
             'Remove these settings from the method config / --cfg-options, or pass '
-            '--allow-protocol-change to run it anyway (its records are then marked non-comparable).')
+            '--allow-protocol-change to run it anyway (its records are then marked non-comparable).'
+        )
     return not changes
 
 
@@ -434,7 +488,12 @@ def config_hash(cfg: Config) -> str:
     """Hash of the effective config (what was run), stable across dict orderings."""
     # Machine-specific keys and runtime settings (logging, checkpoint keeping, ...) do not change
     # what was run.
-    cfg_dict = _drop_runtime({k: v for k, v in cfg.to_dict().items()
-                              if k not in ('data_root', 'config_file', 'work_dir')})
+    cfg_dict = _drop_runtime(
+        {
+            k: v
+            for k, v in cfg.to_dict().items()
+            if k not in ('data_root', 'config_file', 'work_dir')
+        }
+    )
     text = json.dumps(cfg_dict, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()

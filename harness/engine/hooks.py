@@ -1,4 +1,5 @@
 """Hooks that make mmengine runs resumable and exact under torch >= 2.6 (docs/engine.md)."""
+
 from __future__ import annotations
 
 import random
@@ -20,8 +21,11 @@ def to_plain(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(obj))
     if isinstance(obj, dict):
-        return type(obj)((k, to_plain(v)) for k, v in obj.items()) if isinstance(obj, OrderedDict) \
+        return (
+            type(obj)((k, to_plain(v)) for k, v in obj.items())
+            if isinstance(obj, OrderedDict)
             else {k: to_plain(v) for k, v in obj.items()}
+        )
     if isinstance(obj, (list, tuple)):
         return type(obj)(to_plain(v) for v in obj)
     return obj
@@ -50,11 +54,17 @@ class SafeCheckpointHook(Hook):
         hub = checkpoint.get('message_hub')
         if hub is not None:
             hub['log_scalars'] = type(hub['log_scalars'])(
-                (k, {'__history_buffer__': True,
-                     'log': torch.from_numpy(np.asarray(b._log_history, np.float64)),
-                     'count': torch.from_numpy(np.asarray(b._count_history, np.int64)),
-                     'max_length': int(b.max_length)})
-                for k, b in hub['log_scalars'].items())
+                (
+                    k,
+                    {
+                        '__history_buffer__': True,
+                        'log': torch.from_numpy(np.asarray(b._log_history, np.float64)),
+                        'count': torch.from_numpy(np.asarray(b._count_history, np.int64)),
+                        'max_length': int(b.max_length),
+                    },
+                )
+                for k, b in hub['log_scalars'].items()
+            )
             hub['runtime_info'] = to_plain(hub['runtime_info'])
         meta = to_plain(checkpoint.get('meta', {}))
         meta.update(self.meta)
@@ -65,9 +75,14 @@ class SafeCheckpointHook(Hook):
         if hub is None:
             return
         hub['log_scalars'] = type(hub['log_scalars'])(
-            (k, HistoryBuffer(b['log'].tolist(), b['count'].tolist(), b['max_length'])
-             if isinstance(b, dict) and b.get('__history_buffer__') else b)
-            for k, b in hub['log_scalars'].items())
+            (
+                k,
+                HistoryBuffer(b['log'].tolist(), b['count'].tolist(), b['max_length'])
+                if isinstance(b, dict) and b.get('__history_buffer__')
+                else b,
+            )
+            for k, b in hub['log_scalars'].items()
+        )
 
 
 @HOOKS.register_module()

@@ -1,8 +1,9 @@
 """The mmengine metric: features of every test image in, every protocol setting out."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -41,11 +42,23 @@ class VIReIDMetric(BaseMetric):
 
     default_prefix = 'reid'
 
-    def __init__(self, dataset: str, data_root: str, protocol: dict, distance: str = 'cosine',
-                 selection_criterion: str = 'mean-r1', collect_device: str = 'cpu',
-                 prefix: str | None = None) -> None:
+    def __init__(
+        self,
+        dataset: str,
+        data_root: str,
+        protocol: dict,
+        distance: str = 'cosine',
+        selection_criterion: str = 'mean-r1',
+        collect_device: str = 'cpu',
+        prefix: str | None = None,
+    ) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        self.dataset, self.data_root, self.protocol, self.distance = dataset, data_root, dict(protocol), distance
+        self.dataset, self.data_root, self.protocol, self.distance = (
+            dataset,
+            data_root,
+            dict(protocol),
+            distance,
+        )
         self.selection_criterion = selection.check_criterion(selection_criterion)
         self.results_by_setting: dict[str, ProtocolResult] = {}
         # (paths, N x D), the last test's; a tensor stays on its device until it is saved
@@ -80,25 +93,40 @@ class VIReIDMetric(BaseMetric):
         results = sorted(results, key=lambda r: r[0])
         indices = [i for i, _ in results]
         if indices != list(range(len(records))):
-            raise RuntimeError(f'the evaluator received {len(indices)} features for '
-                               f'{len(set(indices))} of {len(records)} test images; the test '
-                               f'dataloader must give each test image once')
+            raise RuntimeError(
+                f'the evaluator received {len(indices)} features for '
+                f'{len(set(indices))} of {len(records)} test images; the test '
+                f'dataloader must give each test image once'
+            )
         feats = torch.stack([f for _, f in results])
         finite = feats.isfinite().all(dim=1)
         if not bool(finite.all()):
             bad = torch.nonzero(~finite).flatten().tolist()
-            raise RuntimeError(f'{len(bad)} test features are NaN/inf (first: {records[bad[0]].path}); '
-                               'the model diverged — lower the learning rate or check AMP')
+            raise RuntimeError(
+                f'{len(bad)} test features are NaN/inf (first: {records[bad[0]].path}); '
+                'the model diverged — lower the learning rate or check AMP'
+            )
         if feats.device.type == 'cpu':
             feats = feats.numpy()  # the host path: faster on a CPU than torch's sort
-        self.features = ([r.path for r in records], feats)   # still on the device, if any
-        self.results_by_setting = evaluate(self.dataset, self.data_root, self.protocol, records, feats,
-                                           distance=self.distance)
-        out = {f'{setting}/{k}': res.mean[k] for setting, res in self.results_by_setting.items()
-               for k in REPORTED_METRIC_KEYS}
+        self.features = ([r.path for r in records], feats)  # still on the device, if any
+        self.results_by_setting = evaluate(
+            self.dataset, self.data_root, self.protocol, records, feats, distance=self.distance
+        )
+        out = {
+            f'{setting}/{k}': res.mean[k]
+            for setting, res in self.results_by_setting.items()
+            for k in REPORTED_METRIC_KEYS
+        }
         out['selection_score'] = selection.score(
-            self.selection_criterion, self.results_by_setting, self.dataset, self.data_root,
-            self.protocol, records, feats, self.distance)
+            self.selection_criterion,
+            self.results_by_setting,
+            self.dataset,
+            self.data_root,
+            self.protocol,
+            records,
+            feats,
+            self.distance,
+        )
         return out
 
 
@@ -108,8 +136,9 @@ def keep_test_features(metric: VIReIDMetric, keep: bool | None, out: str | Path)
     if metric.features is None or keep is False:
         return None
     paths, feats = metric.features
-    nbytes = feats.element_size() * feats.nelement() if isinstance(feats, torch.Tensor) \
-        else feats.nbytes
+    nbytes = (
+        feats.element_size() * feats.nelement() if isinstance(feats, torch.Tensor) else feats.nbytes
+    )
     if keep is None and nbytes > KEEP_FEATURES_MAX_BYTES:
         return None
     if isinstance(feats, torch.Tensor):

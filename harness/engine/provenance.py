@@ -1,4 +1,5 @@
 """Where a number came from: code version, packages, seed, device, data, time."""
+
 from __future__ import annotations
 
 import os
@@ -12,17 +13,40 @@ from typing import Any
 
 import torch
 
-PACKAGES = ('vireid-bench', 'torch', 'torchvision', 'mmengine', 'mmcv-lite', 'numpy', 'scipy', 'pandas')
+PACKAGES = (
+    'vireid-bench',
+    'torch',
+    'torchvision',
+    'mmengine',
+    'mmcv-lite',
+    'numpy',
+    'scipy',
+    'pandas',
+)
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def git_state(root: Path = SOURCE_ROOT) -> dict[str, Any]:
     """Commit of the harness checkout and whether it has uncommitted changes."""
     try:
-        commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=root, capture_output=True, text=True,
-                                check=True, timeout=10).stdout.strip()
-        dirty = bool(subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=root,
-                                    capture_output=True, text=True, check=True, timeout=10).stdout.strip())
+        commit = subprocess.run(
+            ['git', 'rev-parse', 'HEAD'],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ['git', 'status', '--porcelain', '--untracked-files=no'],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=10,
+            ).stdout.strip()
+        )
     except (OSError, subprocess.SubprocessError):
         return dict(git_commit='unknown (not a git checkout)', dirty=None)
     return dict(git_commit=f'{commit}-dirty' if dirty else commit, dirty=dirty)
@@ -50,6 +74,14 @@ def now() -> str:
 
 
 def collect(seed: int, dataset_fingerprint: str, plugin: str = '') -> dict[str, Any]:
-    return dict(**git_state(), versions=versions(), plugin=plugin, seed=seed, device=device(),
-                dataset_fingerprint=dataset_fingerprint, host=socket.gethostname(),
-                job_id=os.environ.get('SLURM_JOB_ID'), started=now())
+    return dict(
+        **git_state(),
+        versions=versions(),
+        plugin=plugin,
+        seed=seed,
+        device=device(),
+        dataset_fingerprint=dataset_fingerprint,
+        host=socket.gethostname(),
+        job_id=os.environ.get('SLURM_JOB_ID'),
+        started=now(),
+    )

@@ -3,6 +3,7 @@
 The mmengine Runner does the loops; this module turns a method config (laid over its protocol
 base) into the Runner's config, so methods never write dataloaders, evaluators or hooks.
 """
+
 from __future__ import annotations
 
 import copy
@@ -10,9 +11,10 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import torch
 from mmengine.config import Config
@@ -26,8 +28,13 @@ from harness.data.datasets import train_set
 from harness.data.samplers import check_shardable
 from harness.dist import launch_world_size
 from harness.engine import backends
-from harness.engine.config import (check_protocol_unchanged, config_hash, is_optimistic,
-                                   load_config, protocol_changes)
+from harness.engine.config import (
+    check_protocol_unchanged,
+    config_hash,
+    is_optimistic,
+    load_config,
+    protocol_changes,
+)
 from harness.engine.provenance import collect, now
 from harness.engine.runner import HarnessRunner
 from harness.errors import HarnessError, RunFailed, describe
@@ -45,13 +52,22 @@ def _selection_epochs(cfg: Config) -> list[int]:
 
 
 def _dataloader(cfg: Config, train: bool, world_size: int = 1) -> dict:
-    common = dict(dataset=cfg.protocol['dataset'], data_root=str(cfg.data_root), protocol=dict(cfg.protocol),
-                  input_size=tuple(cfg.input_size), cache_dir=cfg.get('cache_dir'),
-                  resize_filter=cfg.get('resize_filter', DEFAULT_RESIZE_FILTER))
+    common = dict(
+        dataset=cfg.protocol['dataset'],
+        data_root=str(cfg.data_root),
+        protocol=dict(cfg.protocol),
+        input_size=tuple(cfg.input_size),
+        cache_dir=cfg.get('cache_dir'),
+        resize_filter=cfg.get('resize_filter', DEFAULT_RESIZE_FILTER),
+    )
     loader = cfg.get('train_dataloader', {}) if train else {}
     workers = int(loader.get('num_workers', 0))
-    out = dict(num_workers=workers, persistent_workers=False, pin_memory=torch.cuda.is_available(),
-               collate_fn=dict(type='default_collate'))
+    out = dict(
+        num_workers=workers,
+        persistent_workers=False,
+        pin_memory=torch.cuda.is_available(),
+        collate_fn=dict(type='default_collate'),
+    )
     if workers:
         # Per-epoch, resumable augmentation streams in workers (docs/engine.md, "Exact resume").
         out['worker_init_fn'] = dict(type='harness.seed_worker')
@@ -60,32 +76,50 @@ def _dataloader(cfg: Config, train: bool, world_size: int = 1) -> dict:
         expected = 2 * sampler['num_ids'] * sampler['num_instances']
         batch = loader.get('batch_size', expected)
         if batch != expected:
-            raise ValueError(f'train_dataloader.batch_size = {batch} but the sampler lays out '
-                             f'2 x {sampler["num_ids"]} ids x {sampler["num_instances"]} = {expected} '
-                             'images per batch; set batch_size to that product')
+            raise ValueError(
+                f'train_dataloader.batch_size = {batch} but the sampler lays out '
+                f'2 x {sampler["num_ids"]} ids x {sampler["num_instances"]} = {expected} '
+                'images per batch; set batch_size to that product'
+            )
         # Under DDP each process loads its share of every global batch (harness.dist).
         check_shardable(expected // 2, world_size)
-        out.update(batch_size=expected // world_size, sampler=sampler, drop_last=False,
-                   dataset=dict(type='VIReIDTrainSet', pipeline=list(cfg.get('train_pipeline', [])), **common))
+        out.update(
+            batch_size=expected // world_size,
+            sampler=sampler,
+            drop_last=False,
+            dataset=dict(
+                type='VIReIDTrainSet', pipeline=list(cfg.get('train_pipeline', [])), **common
+            ),
+        )
     else:
         test = cfg.get('test', {})
         # On a GPU the training loader's workers keep test batches coming while the device
         # computes; on a CPU the model is the bottleneck and workers only add start-up time.
-        default_workers = int(cfg.get('train_dataloader', {}).get('num_workers', 0)) \
-            if torch.cuda.is_available() else 0
-        out.update(batch_size=int(test.get('batch_size', 64)),
-                   num_workers=int(test.get('num_workers', default_workers)),
-                   sampler=dict(type='ShardSampler'),
-                   batch_sampler=dict(type='ModalityBatchSampler'),
-                   dataset=dict(type='VIReIDTestSet', **common))
+        default_workers = (
+            int(cfg.get('train_dataloader', {}).get('num_workers', 0))
+            if torch.cuda.is_available()
+            else 0
+        )
+        out.update(
+            batch_size=int(test.get('batch_size', 64)),
+            num_workers=int(test.get('num_workers', default_workers)),
+            sampler=dict(type='ShardSampler'),
+            batch_sampler=dict(type='ModalityBatchSampler'),
+            dataset=dict(type='VIReIDTestSet', **common),
+        )
         out.pop('worker_init_fn', None)
     return out
 
 
 def _evaluator(cfg: Config) -> dict:
-    return dict(type='VIReIDMetric', dataset=cfg.protocol['dataset'], data_root=str(cfg.data_root),
-                protocol=dict(cfg.protocol), distance=cfg.get('test', {}).get('distance', 'cosine'),
-                selection_criterion=cfg.get('selection', {}).get('criterion', 'mean-r1'))
+    return dict(
+        type='VIReIDMetric',
+        dataset=cfg.protocol['dataset'],
+        data_root=str(cfg.data_root),
+        protocol=dict(cfg.protocol),
+        distance=cfg.get('test', {}).get('distance', 'cosine'),
+        selection_criterion=cfg.get('selection', {}).get('criterion', 'mean-r1'),
+    )
 
 
 def without_pretrained(model: dict) -> dict:
@@ -114,20 +148,31 @@ def runtime_settings(cfg: Config) -> dict[str, Any]:
     wins over them; ``visualizer.vis_backends`` may name backends by type alone
     (``[LocalVisBackend,TensorboardVisBackend]``).
     """
-    hooks = dict(logger=dict(type='LoggerHook', interval=cfg.log['interval']),
-                 checkpoint=dict(type='CheckpointHook', interval=cfg.checkpoint['interval'],
-                                 max_keep_ckpts=cfg.checkpoint['max_keep_ckpts']))
+    hooks = dict(
+        logger=dict(type='LoggerHook', interval=cfg.log['interval']),
+        checkpoint=dict(
+            type='CheckpointHook',
+            interval=cfg.checkpoint['interval'],
+            max_keep_ckpts=cfg.checkpoint['max_keep_ckpts'],
+        ),
+    )
     out: dict[str, Any] = dict(default_hooks=_merged(hooks, cfg.get('default_hooks')))
     visualizer = copy.deepcopy(cfg.get('visualizer'))
     if isinstance(visualizer, dict) and visualizer.get('vis_backends') is not None:
-        visualizer['vis_backends'] = [dict(type=b) if isinstance(b, str) else b
-                                      for b in visualizer['vis_backends']]
+        visualizer['vis_backends'] = [
+            dict(type=b) if isinstance(b, str) else b for b in visualizer['vis_backends']
+        ]
     out['visualizer'] = visualizer
     if cfg.get('log_processor') is not None:
         out['log_processor'] = copy.deepcopy(cfg.log_processor)
-    env = _merged(dict(cudnn_benchmark=bool(cfg.get('cudnn_benchmark', False)),
-                       mp_cfg=dict(mp_start_method='fork'), dist_cfg=dict(backend=None)),
-                  cfg.get('env_cfg'))
+    env = _merged(
+        dict(
+            cudnn_benchmark=bool(cfg.get('cudnn_benchmark', False)),
+            mp_cfg=dict(mp_start_method='fork'),
+            dist_cfg=dict(backend=None),
+        ),
+        cfg.get('env_cfg'),
+    )
     if env['dist_cfg'].get('backend') is None:
         env['dist_cfg']['backend'] = 'nccl' if torch.cuda.is_available() else 'gloo'
     # mmengine sets cuDNN autotuning from env_cfg after harness.engine.backends did: a config's
@@ -138,9 +183,16 @@ def runtime_settings(cfg: Config) -> dict[str, Any]:
     return out
 
 
-def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bool = True,
-                  resume: bool = True, load_from: str | None = None, launcher: str = 'none',
-                  log_level: str = 'INFO') -> dict:
+def runner_config(
+    cfg: Config,
+    work_dir: str | Path,
+    num_classes: int,
+    train: bool = True,
+    resume: bool = True,
+    load_from: str | None = None,
+    launcher: str = 'none',
+    log_level: str = 'INFO',
+) -> dict:
     """The mmengine Runner config for a loaded method config."""
     cfg = copy.deepcopy(cfg)
     world_size = launch_world_size(launcher)
@@ -149,26 +201,41 @@ def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bo
         model = without_pretrained(model)
     channels_last = bool(cfg.get('channels_last', False))
     if channels_last:
-        model['data_preprocessor'] = dict(model.get('data_preprocessor') or dict(type='ReIDDataPreprocessor'),
-                                          channels_last=True)
+        model['data_preprocessor'] = dict(
+            model.get('data_preprocessor') or dict(type='ReIDDataPreprocessor'), channels_last=True
+        )
     # What a checkpoint says about itself, so that it loads without its config's dataset.
-    meta = describe_model(cfg.get('entry', {}).get('method'), num_classes,
-                          config=Path(cfg.config_file).name, config_hash=config_hash(cfg),
-                          dataset=cfg.protocol['dataset'])
+    meta = describe_model(
+        cfg.get('entry', {}).get('method'),
+        num_classes,
+        config=Path(cfg.config_file).name,
+        config_hash=config_hash(cfg),
+        dataset=cfg.protocol['dataset'],
+    )
     out: dict[str, Any] = dict(
         default_scope='harness',
         experiment_name=f'{Path(cfg.config_file).stem}_{uuid.uuid4().hex[:8]}',
-        work_dir=str(work_dir), model=model,
-        test_dataloader=_dataloader(cfg, train=False), test_cfg=dict(), test_evaluator=_evaluator(cfg),
-        custom_hooks=[dict(type='EpochSeedHook'), dict(type='SafeCheckpointHook', meta=meta),
-                      dict(type='ProgressFileHook')]
-        + ([dict(type='ChannelsLastHook')] if channels_last else []) + list(cfg.get('custom_hooks', [])),
-        randomness=dict(cfg.randomness), launcher=launcher, log_level=log_level,
-        resume=resume, load_from=load_from,
+        work_dir=str(work_dir),
+        model=model,
+        test_dataloader=_dataloader(cfg, train=False),
+        test_cfg=dict(),
+        test_evaluator=_evaluator(cfg),
+        custom_hooks=[
+            dict(type='EpochSeedHook'),
+            dict(type='SafeCheckpointHook', meta=meta),
+            dict(type='ProgressFileHook'),
+        ]
+        + ([dict(type='ChannelsLastHook')] if channels_last else [])
+        + list(cfg.get('custom_hooks', [])),
+        randomness=dict(cfg.randomness),
+        launcher=launcher,
+        log_level=log_level,
+        resume=resume,
+        load_from=load_from,
         **runtime_settings(cfg),
     )
     if world_size > 1:
-        out['sync_bn'] = 'torch'   # BatchNorm statistics over the global batch (harness.dist)
+        out['sync_bn'] = 'torch'  # BatchNorm statistics over the global batch (harness.dist)
     if not train:
         return out
     optim_wrapper = dict(cfg.optim_wrapper)
@@ -178,23 +245,39 @@ def runner_config(cfg: Config, work_dir: str | Path, num_classes: int, train: bo
         optim_wrapper.update(type='AmpOptimWrapper', dtype=amp.get('dtype', 'float16'))
     else:
         optim_wrapper.setdefault('type', 'OptimWrapper')
-    out.update(train_dataloader=_dataloader(cfg, train=True, world_size=world_size),
-               optim_wrapper=optim_wrapper,
-               param_scheduler=list(cfg.get('param_scheduler', [])),
-               train_cfg=dict(by_epoch=True, max_epochs=int(cfg.train_cfg['max_epochs']),
-                              val_interval=10**9))
+    out.update(
+        train_dataloader=_dataloader(cfg, train=True, world_size=world_size),
+        optim_wrapper=optim_wrapper,
+        param_scheduler=list(cfg.get('param_scheduler', [])),
+        train_cfg=dict(
+            by_epoch=True, max_epochs=int(cfg.train_cfg['max_epochs']), val_interval=10**9
+        ),
+    )
     if is_optimistic(cfg):
-        out.update(val_dataloader=out['test_dataloader'], val_evaluator=out['test_evaluator'], val_cfg=dict())
-        out['train_cfg'] = dict(type='ListedEpochsTrainLoop',
-                                max_epochs=int(cfg.train_cfg['max_epochs']),
-                                val_epochs=_selection_epochs(cfg))
+        out.update(
+            val_dataloader=out['test_dataloader'],
+            val_evaluator=out['test_evaluator'],
+            val_cfg=dict(),
+        )
+        out['train_cfg'] = dict(
+            type='ListedEpochsTrainLoop',
+            max_epochs=int(cfg.train_cfg['max_epochs']),
+            val_epochs=_selection_epochs(cfg),
+        )
         out['default_hooks']['checkpoint'].update(save_best='reid/selection_score', rule='greater')
     return out
 
 
-def build_runner(cfg: Config, work_dir: str | Path, train: bool = True, resume: bool = True,
-                 load_from: str | None = None, launcher: str = 'none', log_level: str = 'INFO',
-                 trusted: bool = False) -> Runner:
+def build_runner(
+    cfg: Config,
+    work_dir: str | Path,
+    train: bool = True,
+    resume: bool = True,
+    load_from: str | None = None,
+    launcher: str = 'none',
+    log_level: str = 'INFO',
+    trusted: bool = False,
+) -> Runner:
     """A :class:`HarnessRunner` for ``cfg``: checkpoints are read safely and strictly
     (``trusted``: with ``weights_only=False``) and written atomically."""
     num_classes = train_set(cfg.protocol['dataset'], cfg.data_root, cfg.protocol).num_classes
@@ -213,9 +296,15 @@ def _method_info(cfg: Config) -> dict[str, Any]:
     title = entry.get('label', method)
     try:
         from harness.plugins import get_method
+
         spec = get_method(method)
-        return dict(method=method, method_title=spec.title, method_aliases=list(spec.aliases),
-                    plugin=spec.distribution, entry=entry)
+        return dict(
+            method=method,
+            method_title=spec.title,
+            method_aliases=list(spec.aliases),
+            plugin=spec.distribution,
+            entry=entry,
+        )
     except KeyError:
         return dict(method=method, method_title=title, method_aliases=[], plugin='', entry=entry)
 
@@ -229,18 +318,24 @@ def _distributed(cfg: Config, launcher: str) -> dict[str, Any]:
     """How the run was spread over processes (one process: world_size 1)."""
     world_size = launch_world_size(launcher)
     per_modality = cfg.sampler['num_ids'] * cfg.sampler['num_instances']
-    return dict(world_size=world_size, sync_bn=world_size > 1, global_batch=2 * per_modality,
-                per_process_batch=2 * per_modality // world_size)
+    return dict(
+        world_size=world_size,
+        sync_bn=world_size > 1,
+        global_batch=2 * per_modality,
+        per_process_batch=2 * per_modality // world_size,
+    )
 
 
 def _recipe_change(runner: Runner, world_size: int) -> str | None:
     """Why a multi-process run does not train the one-process recipe, if it does not."""
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     if world_size > 1 and not getattr(model, 'gathers_global_batch', False):
-        return (f'trained on {world_size} processes (--gpus-per-run {world_size}), but '
-                f'{type(model).__name__} computes its batch-level losses on each process\'s '
-                f'share of the batch (it does not declare gathers_global_batch, see '
-                f'harness.dist): not the one-GPU recipe')
+        return (
+            f'trained on {world_size} processes (--gpus-per-run {world_size}), but '
+            f"{type(model).__name__} computes its batch-level losses on each process's "
+            f'share of the batch (it does not declare gathers_global_batch, see '
+            f'harness.dist): not the one-GPU recipe'
+        )
     return None
 
 
@@ -248,28 +343,47 @@ def _keep_features(runner: Runner, cfg: Config, work_dir: Path) -> str | None:
     from mmengine.dist import is_main_process
 
     from harness.engine.metric import keep_test_features
+
     if not is_main_process():
         return None
     keep = cfg.get('test', {}).get('keep_features')
     return keep_test_features(runner.test_evaluator.metrics[0], keep, work_dir / 'features.npz')
 
 
-def new_record(cfg: Config, config: str, work_dir: Path, comparable: bool,
-               source: str = 'reproduced', not_comparable: list[str] | None = None
-               ) -> dict[str, Any]:
+def new_record(
+    cfg: Config,
+    config: str,
+    work_dir: Path,
+    comparable: bool,
+    source: str = 'reproduced',
+    not_comparable: list[str] | None = None,
+) -> dict[str, Any]:
     """The record of a run of ``cfg`` before it starts; ``source`` says where its weights come from:
     'reproduced' (trained by this run), 'untrained' (its initial weights) or 'official'.
     ``not_comparable`` lists why the run is not comparable (empty when it is)."""
     if source not in RECORD_SOURCES:
         raise ValueError(f'record source must be one of {RECORD_SOURCES}, got {source!r}')
     return dict(
-        schema=SCHEMA, status='running', source=source, **_method_info(cfg), config=str(config),
-        config_hash=config_hash(cfg), dataset=cfg.protocol['dataset'], split=cfg.protocol.get('split'),
-        protocol=dict(cfg.protocol), comparable=comparable,
+        schema=SCHEMA,
+        status='running',
+        source=source,
+        **_method_info(cfg),
+        config=str(config),
+        config_hash=config_hash(cfg),
+        dataset=cfg.protocol['dataset'],
+        split=cfg.protocol.get('split'),
+        protocol=dict(cfg.protocol),
+        comparable=comparable,
         not_comparable=list(not_comparable or []),
-        optimistic=is_optimistic(cfg), selection=cfg.selection['rule'],
-        selection_cfg=dict(cfg.selection), distance=cfg.get('test', {}).get('distance', 'cosine'),
-        results={}, work_dir=str(work_dir), checkpoint=None, error=None)
+        optimistic=is_optimistic(cfg),
+        selection=cfg.selection['rule'],
+        selection_cfg=dict(cfg.selection),
+        distance=cfg.get('test', {}).get('distance', 'cosine'),
+        results={},
+        work_dir=str(work_dir),
+        checkpoint=None,
+        error=None,
+    )
 
 
 class RunState:
@@ -293,19 +407,22 @@ def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[Ru
     start = time.time()
     try:
         fingerprint = load_dataset(cfg.protocol['dataset'], cfg.data_root).fingerprint()
-        record['provenance'] = collect(int(cfg.randomness.get('seed', 0)), fingerprint,
-                                       record.get('plugin', ''))
+        record['provenance'] = collect(
+            int(cfg.randomness.get('seed', 0)), fingerprint, record.get('plugin', '')
+        )
         work_dir.mkdir(parents=True, exist_ok=True)
         cfg.dump(str(work_dir / 'config.py'))
         write_json_atomic(work_dir / RECORD, record)
         yield state
-        record['gallery_ids'] = gallery_identities(cfg.protocol['dataset'], cfg.data_root,
-                                                   cfg.protocol)
+        record['gallery_ids'] = gallery_identities(
+            cfg.protocol['dataset'], cfg.data_root, cfg.protocol
+        )
         record['status'] = 'done'
     except BaseException as err:
         record['status'] = 'failed'
-        record['error'] = dict(type=type(err).__name__, message=str(err),
-                               traceback=traceback.format_exc())
+        record['error'] = dict(
+            type=type(err).__name__, message=str(err), traceback=traceback.format_exc()
+        )
         kept = latest_checkpoint(work_dir) if work_dir.is_dir() else None
         if kept is not None or record.get('source', 'reproduced') == 'reproduced':
             record['checkpoint'] = None if kept is None else str(kept)
@@ -316,37 +433,54 @@ def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[Ru
         prov = record.setdefault('provenance', {})
         prov.update(finished=now(), wall_time_s=round(time.time() - start, 2))
         from mmengine.dist import is_main_process
+
         if is_main_process():
             _write_record(work_dir / RECORD, record, quiet=not state.started)
 
 
-def _loaded(config: str, data_root: str | None, cfg_options: Mapping[str, Any] | None,
-            allow_protocol_change: bool) -> tuple[Config, bool, list[str]]:
+def _loaded(
+    config: str,
+    data_root: str | None,
+    cfg_options: Mapping[str, Any] | None,
+    allow_protocol_change: bool,
+) -> tuple[Config, bool, list[str]]:
     """The config, whether the run is comparable, and why not."""
     cfg = load_config(config, cfg_options)
     if data_root is not None:
         cfg.data_root = str(data_root)
     comparable = check_protocol_unchanged(cfg, allow=allow_protocol_change)
-    why = [] if comparable else \
-        [f'changes protocol fields: {", ".join(protocol_changes(cfg))} (--allow-protocol-change)']
+    why = (
+        []
+        if comparable
+        else [
+            f'changes protocol fields: {", ".join(protocol_changes(cfg))} (--allow-protocol-change)'
+        ]
+    )
     return cfg, comparable, why
 
 
 def _record_setup(record: dict[str, Any], runner: Runner, cfg: Config, launcher: str) -> None:
     """The numerical backends and the process layout the Runner set up, and whether a
     multi-process run still trains the one-process recipe."""
-    record['provenance'].update(backends=backends.effective(),
-                                distributed=_distributed(cfg, launcher))
+    record['provenance'].update(
+        backends=backends.effective(), distributed=_distributed(cfg, launcher)
+    )
     reason = _recipe_change(runner, launch_world_size(launcher))
     if reason:
         record['comparable'] = False
         record['not_comparable'].append(reason)
 
 
-def run_experiment(config: str, work_dir: str, data_root: str | None = None,
-                   cfg_options: Mapping[str, Any] | None = None, resume: bool = True,
-                   allow_protocol_change: bool = False, launcher: str = 'none',
-                   log_level: str = 'INFO') -> dict[str, Any]:
+def run_experiment(
+    config: str,
+    work_dir: str,
+    data_root: str | None = None,
+    cfg_options: Mapping[str, Any] | None = None,
+    resume: bool = True,
+    allow_protocol_change: bool = False,
+    launcher: str = 'none',
+    log_level: str = 'INFO',
+) -> dict[str, Any]:
     """Train (resuming from the run's latest complete checkpoint), test on every protocol setting,
     write ``work_dir/record.json`` atomically and return the record. A failure is recorded, then
     raised (see :func:`recorded`)."""
@@ -355,9 +489,15 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
     record = new_record(cfg, config, work_dir, comparable, not_comparable=why)
     with recorded(cfg, work_dir, record) as state:
         latest = latest_checkpoint(work_dir) if resume else None
-        runner = build_runner(cfg, work_dir, train=True, resume=latest is not None,
-                              load_from=None if latest is None else str(latest), launcher=launcher,
-                              log_level=log_level)
+        runner = build_runner(
+            cfg,
+            work_dir,
+            train=True,
+            resume=latest is not None,
+            load_from=None if latest is None else str(latest),
+            launcher=launcher,
+            log_level=log_level,
+        )
         state.started = True
         _record_setup(record, runner, cfg, launcher)
         runner.train()
@@ -368,17 +508,28 @@ def run_experiment(config: str, work_dir: str, data_root: str | None = None,
         runner.test()
         record['results'] = _results(runner)
         record['features'] = _keep_features(runner, cfg, work_dir)
-        record['checkpoint'] = (work_dir / 'last_checkpoint').read_text().strip() \
-            if (work_dir / 'last_checkpoint').is_file() else None
+        record['checkpoint'] = (
+            (work_dir / 'last_checkpoint').read_text().strip()
+            if (work_dir / 'last_checkpoint').is_file()
+            else None
+        )
     return record
 
 
-def score_run(config: str, work_dir: str, data_root: str | None = None,
-              cfg_options: Mapping[str, Any] | None = None, source: str = 'untrained',
-              checkpoint: str | None = None, allow_protocol_change: bool = False,
-              launcher: str = 'none', log_level: str = 'INFO', resume: bool = True,
-              trusted: bool = False, provenance: Mapping[str, Any] | None = None
-              ) -> dict[str, Any]:
+def score_run(
+    config: str,
+    work_dir: str,
+    data_root: str | None = None,
+    cfg_options: Mapping[str, Any] | None = None,
+    source: str = 'untrained',
+    checkpoint: str | None = None,
+    allow_protocol_change: bool = False,
+    launcher: str = 'none',
+    log_level: str = 'INFO',
+    resume: bool = True,
+    trusted: bool = False,
+    provenance: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Score a model of ``config`` without training it and write ``work_dir/record.json``.
 
     ``source='untrained'``: the network with exactly the initial weights its training run starts
@@ -391,26 +542,40 @@ def score_run(config: str, work_dir: str, data_root: str | None = None,
     """
     scored = [s for s in RECORD_SOURCES if s != 'reproduced']
     if source not in scored:
-        raise ValueError(f'score_run source must be one of {scored} (a reproduced record comes '
-                         f'from run_experiment), got {source!r}')
+        raise ValueError(
+            f'score_run source must be one of {scored} (a reproduced record comes '
+            f'from run_experiment), got {source!r}'
+        )
     if (source == 'untrained') == (checkpoint is not None):
         why = 'an untrained model has no checkpoint' if checkpoint else 'pass the weights to score'
         raise ValueError(f'source {source!r}: {why}')
     if checkpoint is not None:
         # Read (and refuse) the file before the dataset is indexed and the model built.
         from harness.checkpoints import load_checkpoint
+
         load_checkpoint(checkpoint, trusted=trusted)
     work_dir = Path(work_dir)
     cfg, comparable, why = _loaded(config, data_root, cfg_options, allow_protocol_change)
     record = new_record(cfg, config, work_dir, comparable, source=source, not_comparable=why)
     # Nothing was selected on the test set here, whatever rule the config's training would use.
     selection = {'untrained': 'none (not trained)', 'official': "the authors' released checkpoint"}
-    record.update(selection=selection.get(source, 'given checkpoint'),
-                  optimistic=False, checkpoint=None if checkpoint is None else str(checkpoint))
+    record.update(
+        selection=selection.get(source, 'given checkpoint'),
+        optimistic=False,
+        checkpoint=None if checkpoint is None else str(checkpoint),
+    )
     with recorded(cfg, work_dir, record) as state:
         record['provenance'].update(provenance or {})
-        runner = build_runner(cfg, work_dir, train=False, resume=False, load_from=checkpoint,
-                              launcher=launcher, log_level=log_level, trusted=trusted)
+        runner = build_runner(
+            cfg,
+            work_dir,
+            train=False,
+            resume=False,
+            load_from=checkpoint,
+            launcher=launcher,
+            log_level=log_level,
+            trusted=trusted,
+        )
         state.started = True
         _record_setup(record, runner, cfg, launcher)
         runner.test()
@@ -420,10 +585,15 @@ def score_run(config: str, work_dir: str, data_root: str | None = None,
 
 def _failure_message(err: BaseException, work_dir: Path, kept: Path | None) -> str:
     cause = describe(err) or type(err).__name__ + (f': {err}' if str(err) else '')
-    keep = (f'its last complete checkpoint {kept} is kept; continue from it with --resume'
-            if kept is not None else 'no checkpoint was completed')
-    return (f'the run failed: {cause}\n  recorded as failed in {work_dir / RECORD}; {keep} '
-            f'(add --debug for the traceback)')
+    keep = (
+        f'its last complete checkpoint {kept} is kept; continue from it with --resume'
+        if kept is not None
+        else 'no checkpoint was completed'
+    )
+    return (
+        f'the run failed: {cause}\n  recorded as failed in {work_dir / RECORD}; {keep} '
+        f'(add --debug for the traceback)'
+    )
 
 
 def _write_record(path: Path, record: dict, quiet: bool = False) -> None:
@@ -434,14 +604,23 @@ def _write_record(path: Path, record: dict, quiet: bool = False) -> None:
     except OSError as err:
         if quiet:
             return
-        print(f'[vireid] could not write {path} ({err}); the run ended with status '
-              f'{record.get("status")!r}: {(record.get("error") or {}).get("message", "")}',
-              file=sys.stderr)
+        print(
+            f'[vireid] could not write {path} ({err}); the run ended with status '
+            f'{record.get("status")!r}: {(record.get("error") or {}).get("message", "")}',
+            file=sys.stderr,
+        )
 
 
-def score_checkpoint(config: str, checkpoint: str, work_dir: str, data_root: str | None = None,
-                     cfg_options: Mapping[str, Any] | None = None, launcher: str = 'none',
-                     log_level: str = 'INFO', trusted: bool = False) -> dict[str, Any]:
+def score_checkpoint(
+    config: str,
+    checkpoint: str,
+    work_dir: str,
+    data_root: str | None = None,
+    cfg_options: Mapping[str, Any] | None = None,
+    launcher: str = 'none',
+    log_level: str = 'INFO',
+    trusted: bool = False,
+) -> dict[str, Any]:
     """Scores ``checkpoint`` (a harness checkpoint or a converted state dict) on the protocol.
 
     The checkpoint must fit the config's model exactly (:func:`harness.checkpoints.check_fit`);
@@ -452,8 +631,17 @@ def score_checkpoint(config: str, checkpoint: str, work_dir: str, data_root: str
         cfg.data_root = str(data_root)
     # Read (and refuse) the file before the dataset is indexed and the model built.
     from harness.checkpoints import load_checkpoint
+
     load_checkpoint(checkpoint, trusted=trusted)
-    runner = build_runner(cfg, work_dir, train=False, resume=False, load_from=str(checkpoint),
-                          launcher=launcher, log_level=log_level, trusted=trusted)
+    runner = build_runner(
+        cfg,
+        work_dir,
+        train=False,
+        resume=False,
+        load_from=str(checkpoint),
+        launcher=launcher,
+        log_level=log_level,
+        trusted=trusted,
+    )
     metrics = runner.test()
     return dict(metrics=metrics, results=_results(runner), protocol=dict(cfg.protocol))

@@ -6,10 +6,11 @@ AGW (and MMN, CAJ, DEEN, which copy its ``adjust_learning_rate``) sets, at the s
 warm-up: it starts at ``start_factor`` and reaches ``end_factor`` only one step *after* its
 ``end``, and it refuses ``end_factor > 1`` (the value that would fix the off-by-one).
 """
+
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Sequence
+from collections.abc import Sequence
 
 from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
 from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
@@ -17,7 +18,9 @@ from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
 from harness.registry import PARAM_SCHEDULERS
 
 
-def warmup_multistep_factor(step: int, warmup: int, milestones: Sequence[int], gamma: float) -> float:
+def warmup_multistep_factor(
+    step: int, warmup: int, milestones: Sequence[int], gamma: float
+) -> float:
     """The multiplier of the base value at ``step`` (0-based, counted from the scheduler's begin)."""
     if step < warmup:
         return (step + 1) / warmup
@@ -33,20 +36,39 @@ class WarmupMultiStepParamScheduler(_ParamScheduler):
     the ramp.
     """
 
-    def __init__(self, optimizer, param_name: str, warmup: int = 10, milestones: Sequence[int] = (20, 50),
-                 gamma: float = 0.1, begin: int = 0, end: int = INF, last_step: int = -1,
-                 by_epoch: bool = True, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        optimizer,
+        param_name: str,
+        warmup: int = 10,
+        milestones: Sequence[int] = (20, 50),
+        gamma: float = 0.1,
+        begin: int = 0,
+        end: int = INF,
+        last_step: int = -1,
+        by_epoch: bool = True,
+        verbose: bool = False,
+    ) -> None:
         if warmup < 0:
             raise ValueError(f'warmup must be >= 0 steps, got {warmup}')
         if any(m < warmup for m in milestones):
-            raise ValueError(f'milestones {list(milestones)} must not fall inside the {warmup}-step warm-up')
+            raise ValueError(
+                f'milestones {list(milestones)} must not fall inside the {warmup}-step warm-up'
+            )
         if not 0 < gamma <= 1:
             raise ValueError(f'gamma must be in (0, 1], got {gamma}')
         self.warmup = int(warmup)
         self.milestones = sorted(int(m) for m in milestones)
         self.gamma = float(gamma)
-        super().__init__(optimizer, param_name, begin=begin, end=end, last_step=last_step,
-                         by_epoch=by_epoch, verbose=verbose)
+        super().__init__(
+            optimizer,
+            param_name,
+            begin=begin,
+            end=end,
+            last_step=last_step,
+            by_epoch=by_epoch,
+            verbose=verbose,
+        )
 
     def _get_value(self) -> list[float]:
         factor = warmup_multistep_factor(self.last_step, self.warmup, self.milestones, self.gamma)

@@ -13,9 +13,10 @@ exactly as listed (:class:`ListedEpochsTrainLoop`). ``criterion`` is the number 
   pair: SYSU all-search queries against the single-shot gallery that ``random.seed(0)`` draws
   (the ``seeded`` sampler's trial 0); RegDB visible queries against the thermal gallery.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from mmengine.runner import EpochBasedTrainLoop
@@ -40,8 +41,14 @@ def mean_r1(results: dict[str, ProtocolResult]) -> float:
     return float(np.mean([r.mean['R1'] for r in results.values()]))
 
 
-def mmn_r1(dataset: str, data_root: str, protocol: dict, records: Sequence, feats: np.ndarray,
-           distance: str) -> float:
+def mmn_r1(
+    dataset: str,
+    data_root: str,
+    protocol: dict,
+    records: Sequence,
+    feats: np.ndarray,
+    distance: str,
+) -> float:
     """MMN's in-training score (see the module docstring), in percent."""
     ds = load_dataset(dataset, data_root)
     rows = {r.path: i for i, r in enumerate(records)}
@@ -54,16 +61,25 @@ def mmn_r1(dataset: str, data_root: str, protocol: dict, records: Sequence, feat
         query, gallery = regdb_query_gallery(ds, protocol['split'], 'v2t')
     q = feats[[rows[r.path] for r in query]]
     g = feats[[rows[r.path] for r in gallery]]
-    cmc, _, _ = eval_regdb(pairwise_distance(q, g, distance), [r.pid for r in query],
-                           [r.pid for r in gallery])
+    cmc, _, _ = eval_regdb(
+        pairwise_distance(q, g, distance), [r.pid for r in query], [r.pid for r in gallery]
+    )
     return float(cmc[0] * 100)
 
 
-def score(criterion: str, results: dict[str, ProtocolResult], dataset: str, data_root: str,
-          protocol: dict, records: Sequence, feats: np.ndarray, distance: str = 'cosine') -> float:
+def score(
+    criterion: str,
+    results: dict[str, ProtocolResult],
+    dataset: str,
+    data_root: str,
+    protocol: dict,
+    records: Sequence,
+    feats: np.ndarray,
+    distance: str = 'cosine',
+) -> float:
     """The number a best-epoch rule ranks epochs by."""
     if check_criterion(criterion) == 'mmn':
-        if not isinstance(feats, np.ndarray):   # features kept on the GPU by the metric
+        if not isinstance(feats, np.ndarray):  # features kept on the GPU by the metric
             feats = feats.detach().cpu().numpy()
         return mmn_r1(dataset, data_root, protocol, records, feats, distance)
     return mean_r1(results)
@@ -77,13 +93,15 @@ class ListedEpochsTrainLoop(EpochBasedTrainLoop):
     express e.g. MMN's 3, 5, ..., 81; this loop validates after every epoch in ``val_epochs``.
     """
 
-    def __init__(self, runner, dataloader, max_epochs: int, val_epochs: Sequence[int],
-                 **kwargs) -> None:
+    def __init__(
+        self, runner, dataloader, max_epochs: int, val_epochs: Sequence[int], **kwargs
+    ) -> None:
         super().__init__(runner, dataloader, max_epochs=max_epochs, val_interval=1, **kwargs)
         bad = [e for e in val_epochs if not 1 <= int(e) <= max_epochs]
         if bad:
-            raise ValueError(f'selection.epochs {bad} are outside 1..{max_epochs} '
-                             f'(counts of finished epochs)')
+            raise ValueError(
+                f'selection.epochs {bad} are outside 1..{max_epochs} (counts of finished epochs)'
+            )
         self.val_epochs = frozenset(int(e) for e in val_epochs)
 
     def run(self):

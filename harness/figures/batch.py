@@ -4,8 +4,9 @@ the others, and runs whose figures are newer than their record are left as they 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from harness.figures.draw import draw_figures
 from harness.figures.manifest import figures_up_to_date

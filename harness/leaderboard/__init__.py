@@ -3,8 +3,9 @@
 ``plan`` lists the runs, ``records`` holds the atomic file IO and locks, ``worker`` runs one run,
 ``launchers`` decide where workers run, ``session`` ties them together, ``progress`` reports.
 """
-from harness.leaderboard.plan import RunSpec, build_plan, run_state
+
 from harness.atomic import write_json_atomic
+from harness.leaderboard.plan import RunSpec, build_plan, run_state
 from harness.leaderboard.records import FileLock, read_record
 
 __all__ = ['FileLock', 'RunSpec', 'build_plan', 'read_record', 'run_state', 'write_json_atomic']

@@ -12,15 +12,17 @@ needs a throughput figure: seconds per iteration measured on the training device
 file: a figure of another version of the config is not used), or given with
 ``--seconds-per-iter``. Only training is counted: the test after a run takes seconds.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import math
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +55,7 @@ class RunCost:
 
     @property
     def hours(self) -> float | None:
-        if self.iterations == 0:   # a scored-only run (e.g. the untrained twin)
+        if self.iterations == 0:  # a scored-only run (e.g. the untrained twin)
             return 0.0
         if self.iterations is None or self.seconds_per_iter is None:
             return None
@@ -74,14 +76,15 @@ def _from_counts(dataset: str) -> _Labels:
     labels, modalities = [], []
     for modality, total in ((Modality.VISIBLE, size.visible), (Modality.INFRARED, size.infrared)):
         per_id = np.full(size.ids, total // size.ids)
-        per_id[:total % size.ids] += 1
+        per_id[: total % size.ids] += 1
         labels.append(np.repeat(np.arange(size.ids), per_id))
         modalities.append(np.full(total, int(modality)))
     return _Labels(np.concatenate(labels), np.concatenate(modalities))
 
 
-def synthetic_training_labels(dataset: str, split: int = 1, ids: int | None = None,
-                              seed: int | None = None) -> _Labels:
+def synthetic_training_labels(
+    dataset: str, split: int = 1, ids: int | None = None, seed: int | None = None
+) -> _Labels:
     """The training set ``protocols.datasets.synthetic.generate(dataset, ..., ids, seed)`` writes
     (SYSU: train + val ids; RegDB: split ``split``'s train ids), read from the generator's plan
     without rendering an image. Defaults: the demo leaderboard's data."""
@@ -111,8 +114,9 @@ def synthetic_training_labels(dataset: str, split: int = 1, ids: int | None = No
     return _Labels(labels, modalities)
 
 
-def training_labels(dataset: str, data_root: str | None, protocol: Mapping[str, Any],
-                    cache: dict | None = None) -> tuple[_Labels, str]:
+def training_labels(
+    dataset: str, data_root: str | None, protocol: Mapping[str, Any], cache: dict | None = None
+) -> tuple[_Labels, str]:
     """(labels and modalities of the training set, where they came from)."""
     from harness.data.datasets import train_set
     from protocols.datasets.base import DatasetLayoutError
@@ -140,8 +144,9 @@ def iterations_per_epoch(cfg, labels: _Labels) -> int:
     from harness.registry import DATA_SAMPLERS
 
     sampler = DATA_SAMPLERS.build(dict(cfg.sampler, dataset=labels))
-    batch = getattr(sampler, 'batch_size', None) or \
-        int(cfg.get('train_dataloader', {}).get('batch_size', 1))
+    batch = getattr(sampler, 'batch_size', None) or int(
+        cfg.get('train_dataloader', {}).get('batch_size', 1)
+    )
     return math.ceil(len(sampler) / batch)
 
 
@@ -167,9 +172,13 @@ def record_throughput(config: str | Path, seconds_per_iter: float, **details: An
     """Keep a measured figure for ``config`` (by file stem) in the throughput file; return it."""
     path = throughput_path()
     data = read_throughputs(path)
-    data[Path(config).stem] = dict(seconds_per_iter=float(seconds_per_iter), config=str(config),
-                                   config_sha1=config_digest(config),
-                                   measured=time.strftime('%Y-%m-%d %H:%M'), **details)
+    data[Path(config).stem] = dict(
+        seconds_per_iter=float(seconds_per_iter),
+        config=str(config),
+        config_sha1=config_digest(config),
+        measured=time.strftime('%Y-%m-%d %H:%M'),
+        **details,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, data)
     return path
@@ -194,8 +203,10 @@ def parse_seconds_per_iter(text: str | None) -> tuple[float | None, dict[str, fl
         try:
             seconds = float(value)
         except ValueError:
-            raise ValueError(f'--seconds-per-iter: cannot read {part!r}; expected e.g. 0.35 or '
-                             f'agw_sysu=0.35,mmn_sysu=0.5') from None
+            raise ValueError(
+                f'--seconds-per-iter: cannot read {part!r}; expected e.g. 0.35 or '
+                f'agw_sysu=0.35,mmn_sysu=0.5'
+            ) from None
         if not seconds > 0 or not math.isfinite(seconds):
             raise ValueError(f'--seconds-per-iter: {part!r} must be a positive number of seconds')
         if eq:
@@ -209,8 +220,11 @@ def parse_seconds_per_iter(text: str | None) -> tuple[float | None, dict[str, fl
 # The plan
 
 
-def cost_plan(runs: Iterable[RunSpec], seconds_per_iter: str | None = None,
-              throughputs: Mapping[str, dict] | None = None) -> list[RunCost]:
+def cost_plan(
+    runs: Iterable[RunSpec],
+    seconds_per_iter: str | None = None,
+    throughputs: Mapping[str, dict] | None = None,
+) -> list[RunCost]:
     """The cost of every run (iterations, and time where a throughput figure exists)."""
     from harness.engine.config import load_config
 
@@ -219,14 +233,16 @@ def cost_plan(runs: Iterable[RunSpec], seconds_per_iter: str | None = None,
     stems = {r.config_stem for r in runs}
     unknown = sorted(set(per_config) - stems)
     if unknown:
-        raise ValueError(f'--seconds-per-iter names no planned config: {", ".join(unknown)}; the '
-                         f'plan\'s configs are {", ".join(sorted(stems))}')
+        raise ValueError(
+            f'--seconds-per-iter names no planned config: {", ".join(unknown)}; the '
+            f"plan's configs are {', '.join(sorted(stems))}"
+        )
     throughputs = read_throughputs() if throughputs is None else throughputs
     labels_cache: dict = {}
     out = []
     for run in runs:
         cost = RunCost(run=run, state=run_state(run))
-        if not getattr(run, 'trains', True):   # scored only: no training iteration
+        if not getattr(run, 'trains', True):  # scored only: no training iteration
             cost.epochs = cost.iters_per_epoch = 0
             cost.speed_source = f'scored only ({run.source})'
             out.append(cost)
@@ -239,30 +255,39 @@ def cost_plan(runs: Iterable[RunSpec], seconds_per_iter: str | None = None,
                 key = ('synthetic', run.dataset, cfg.protocol.get('split'))
                 if key not in labels_cache:
                     labels_cache[key] = synthetic_training_labels(
-                        run.dataset, int(cfg.protocol.get('split') or 1))
+                        run.dataset, int(cfg.protocol.get('split') or 1)
+                    )
                 cost.iters_per_epoch = iterations_per_epoch(cfg, labels_cache[key])
-                cost.size_source = ('the synthetic demo data\'s plan (generated when the '
-                                    'leaderboard starts)')
+                cost.size_source = (
+                    "the synthetic demo data's plan (generated when the leaderboard starts)"
+                )
             else:
-                labels, cost.size_source = training_labels(run.dataset, root, cfg.protocol,
-                                                           labels_cache)
+                labels, cost.size_source = training_labels(
+                    run.dataset, root, cfg.protocol, labels_cache
+                )
                 cost.iters_per_epoch = iterations_per_epoch(cfg, labels)
         except Exception as err:  # a dry run shows every run; this one's cost stays unknown
-            cost.size_source = (f'{run.config_stem}: not computed ({type(err).__name__}: '
-                                f'{str(err)[:100]})')
+            cost.size_source = (
+                f'{run.config_stem}: not computed ({type(err).__name__}: {str(err)[:100]})'
+            )
         stem = run.config_stem
         entry = throughputs.get(stem)
         if stem in per_config or default is not None:
             cost.seconds_per_iter = per_config.get(stem, default)
             cost.speed_source = '--seconds-per-iter'
         elif isinstance(entry, dict) and entry.get('config_sha1') not in (
-                None, config_digest(run.config)):
-            cost.speed_source = (f"no figure (bench train of {entry.get('measured', '?')} used "
-                                 "another version of the config)")
+            None,
+            config_digest(run.config),
+        ):
+            cost.speed_source = (
+                f'no figure (bench train of {entry.get("measured", "?")} used '
+                'another version of the config)'
+            )
         elif isinstance(entry, dict) and 'seconds_per_iter' in entry:
             cost.seconds_per_iter = float(entry['seconds_per_iter'])
-            cost.speed_source = (f"bench train, {entry.get('device', '?')}, "
-                                 f"{entry.get('measured', '?')}")
+            cost.speed_source = (
+                f'bench train, {entry.get("device", "?")}, {entry.get("measured", "?")}'
+            )
         out.append(cost)
     return out
 
@@ -276,15 +301,19 @@ def format_cost_plan(costs: list[RunCost], gpus_per_run: int = 1) -> str:
     if not costs:
         return 'cost plan: no runs'
     width = max(len(c.run.key) for c in costs)
-    lines = ['cost plan (training iterations; time = iterations x seconds per iteration):',
-             f"  {'state':8s} {'run':{width}s} {'epochs':>6s} x {'it/epoch':>8s} = "
-             f"{'iterations':>10s} {'s/iter':>7s} {'GPU-h':>7s}  throughput from"]
+    lines = [
+        'cost plan (training iterations; time = iterations x seconds per iteration):',
+        f'  {"state":8s} {"run":{width}s} {"epochs":>6s} x {"it/epoch":>8s} = '
+        f'{"iterations":>10s} {"s/iter":>7s} {"GPU-h":>7s}  throughput from',
+    ]
     for c in costs:
         hours = None if c.hours is None else c.hours * gpus_per_run
-        lines.append(f'  {c.state:8s} {c.run.key:{width}s} {_text(c.epochs):>6s} x '
-                     f'{_text(c.iters_per_epoch):>8s} = {_text(c.iterations, ","):>10s} '
-                     f'{_text(c.seconds_per_iter, ".3f"):>7s} {_text(hours, ".2f"):>7s}  '
-                     f'{c.speed_source or "no figure"}')
+        lines.append(
+            f'  {c.state:8s} {c.run.key:{width}s} {_text(c.epochs):>6s} x '
+            f'{_text(c.iters_per_epoch):>8s} = {_text(c.iterations, ","):>10s} '
+            f'{_text(c.seconds_per_iter, ".3f"):>7s} {_text(hours, ".2f"):>7s}  '
+            f'{c.speed_source or "no figure"}'
+        )
     trained = [c for c in costs if c.iterations != 0]
     for source in sorted({c.size_source for c in costs} - {''}):
         lines.append(f'  iterations per epoch from: {source}')
@@ -293,12 +322,16 @@ def format_cost_plan(costs: list[RunCost], gpus_per_run: int = 1) -> str:
     if len(todo) != len(costs):
         lines.append(_totals('still to run', todo, gpus_per_run))
     if any(c.seconds_per_iter is None and c.iterations for c in trained):
-        lines.append('  runs without a figure: measure one with `vireid bench train CONFIG '
-                     '--data-root DIR` on the training GPU, or pass --seconds-per-iter SECONDS '
-                     '(or STEM=SECONDS,...)')
+        lines.append(
+            '  runs without a figure: measure one with `vireid bench train CONFIG '
+            '--data-root DIR` on the training GPU, or pass --seconds-per-iter SECONDS '
+            '(or STEM=SECONDS,...)'
+        )
     if gpus_per_run > 1:
-        lines.append(f'  GPU-hours count all {gpus_per_run} GPUs of a run, assuming the figure is '
-                     'per GPU and training scales linearly')
+        lines.append(
+            f'  GPU-hours count all {gpus_per_run} GPUs of a run, assuming the figure is '
+            'per GPU and training scales linearly'
+        )
     return '\n'.join(lines)
 
 
@@ -313,8 +346,7 @@ def _totals(label: str, costs: list[RunCost], gpus_per_run: int) -> str:
     if timed or not trained:
         text += f', {sum(c.hours for c in timed) * gpus_per_run:.1f} GPU-hours'
         if len(timed) < len(trained):
-            text += (f' ({len(timed)} of the {len(trained)} training runs have a throughput '
-                     'figure)')
+            text += f' ({len(timed)} of the {len(trained)} training runs have a throughput figure)'
     elif all(c.seconds_per_iter is None for c in trained):
         text += ', GPU-hours unknown (no throughput figure)'
     else:

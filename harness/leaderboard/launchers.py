@@ -13,6 +13,7 @@ Multi-GPU runs (``gpus_per_run > 1``) go through torchrun, one process per GPU::
 the worker passes ``launcher='pytorch'`` to ``run_experiment`` (mmengine's Runner then joins the
 process group torchrun set up) and only rank 0 takes the run's lock and writes records.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,28 +24,49 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
+from harness.atomic import write_json_atomic
 from harness.leaderboard.plan import RunSpec
 from harness.leaderboard.progress import Progress
-from harness.atomic import write_json_atomic
 from harness.leaderboard.records import Busy, FileLock, read_record
-from harness.leaderboard.worker import (DEFAULT_RUNNER, EXIT_ALREADY_DONE, EXIT_BUSY, EXIT_DONE, execute,
-                                        failure_record)
+from harness.leaderboard.worker import (
+    DEFAULT_RUNNER,
+    EXIT_ALREADY_DONE,
+    EXIT_BUSY,
+    EXIT_DONE,
+    execute,
+    failure_record,
+)
 
 LOG_NAME = 'leaderboard.log'
 JOBS_NAME = 'jobs.json'
 
 
-def worker_command(run: RunSpec, runner: str = DEFAULT_RUNNER, rerun: bool = False,
-                   gpus_per_run: int = 1, python: str = sys.executable) -> list[str]:
+def worker_command(
+    run: RunSpec,
+    runner: str = DEFAULT_RUNNER,
+    rerun: bool = False,
+    gpus_per_run: int = 1,
+    python: str = sys.executable,
+) -> list[str]:
     """The command line that runs ``run`` in its own process (through torchrun for several GPUs)."""
     spec = json.dumps(run.to_dict(), sort_keys=True)
-    tail = ['-m', 'harness.leaderboard.worker', spec, '--runner', runner] + (['--rerun'] if rerun else [])
+    tail = ['-m', 'harness.leaderboard.worker', spec, '--runner', runner] + (
+        ['--rerun'] if rerun else []
+    )
     if gpus_per_run > 1:
-        return [python, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={gpus_per_run}',
-                *tail, '--launcher', 'pytorch']
+        return [
+            python,
+            '-m',
+            'torch.distributed.run',
+            '--standalone',
+            f'--nproc_per_node={gpus_per_run}',
+            *tail,
+            '--launcher',
+            'pytorch',
+        ]
     return [python, *tail]
 
 
@@ -52,7 +74,7 @@ def _cpus() -> int:
     """CPUs this process may use (taskset / cgroups), not all the machine has."""
     try:
         return len(os.sched_getaffinity(0))
-    except AttributeError:   # not on Linux
+    except AttributeError:  # not on Linux
         return os.cpu_count() or 1
 
 
@@ -68,14 +90,18 @@ def _worker_env(threads: int | None) -> dict:
 
 def _record_death(run: RunSpec, returncode: int) -> str:
     """Write a 'failed' record for a worker that died without writing one; returns the error text."""
-    why = (f'worker killed by signal {-returncode}' if returncode < 0
-           else f'worker exited with code {returncode}')
+    why = (
+        f'worker killed by signal {-returncode}'
+        if returncode < 0
+        else f'worker exited with code {returncode}'
+    )
     error = f'{why} (see {Path(run.work_dir) / LOG_NAME}); a rerun resumes from the last checkpoint'
     try:
         with FileLock(run.lock_path):
-            write_json_atomic(run.record_path,
-                              failure_record(run, RuntimeError(error), started='', tb=''))
-    except Busy:   # another leaderboard took the run over meanwhile: its record will tell
+            write_json_atomic(
+                run.record_path, failure_record(run, RuntimeError(error), started='', tb='')
+            )
+    except Busy:  # another leaderboard took the run over meanwhile: its record will tell
         pass
     return error
 
@@ -99,12 +125,18 @@ def report(progress: Progress, out: dict) -> None:
 
 def _outcome_from_exit(run: RunSpec, returncode: int, started_at: float) -> dict:
     """Outcome of a worker process from its exit code and the record it left."""
-    out = {'key': run.key, 'status': 'busy', 'error': None, 'wall_s': time.time() - started_at,
-           'record': str(run.record_path), 'job_id': None}
+    out = {
+        'key': run.key,
+        'status': 'busy',
+        'error': None,
+        'wall_s': time.time() - started_at,
+        'record': str(run.record_path),
+        'job_id': None,
+    }
     if returncode == EXIT_BUSY:
         return out
     record = read_record(run.record_path) or {}
-    try:   # a record older than this worker is a previous attempt's (or another leaderboard's)
+    try:  # a record older than this worker is a previous attempt's (or another leaderboard's)
         fresh = run.record_path.stat().st_mtime >= started_at - 1
     except FileNotFoundError:
         fresh = False
@@ -140,8 +172,14 @@ class InlineLauncher:
 class LocalLauncher:
     """Each run in its own ``python -m harness.leaderboard.worker`` process, ``jobs`` at a time."""
 
-    def __init__(self, jobs: int = 1, runner: str = DEFAULT_RUNNER, rerun: bool = False,
-                 gpus_per_run: int = 1, poll_s: float = 0.2):
+    def __init__(
+        self,
+        jobs: int = 1,
+        runner: str = DEFAULT_RUNNER,
+        rerun: bool = False,
+        gpus_per_run: int = 1,
+        poll_s: float = 0.2,
+    ):
         if jobs < 1:
             raise ValueError(f'--jobs must be at least 1, got {jobs}')
         self.parallel, self.runner, self.rerun = jobs, runner, rerun
@@ -165,8 +203,9 @@ class LocalLauncher:
                     progress.start(run.key, run.work_dir)
                     # A new session: a Ctrl-C in the terminal reaches the leaderboard, which then
                     # stops its workers itself (they resume next time).
-                    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True)
+                    proc = subprocess.Popen(
+                        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                    )
                     running[run.key] = (run, proc, time.time(), log)
                 for key, (run, proc, t0, log) in list(running.items()):
                     rc = proc.poll()
@@ -192,6 +231,7 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
     """Turn SIGTERM (e.g. `kill`, a Slurm pre-emption) into KeyboardInterrupt so that the workers
     are stopped too; returns the function that restores the previous handler."""
     import threading
+
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
@@ -219,8 +259,12 @@ def run_distributed(run: dict, runner: str, rerun: bool, gpus_per_run: int) -> d
     spec = RunSpec.from_dict(run)
     t0 = time.time()
     with open(Path(spec.work_dir) / LOG_NAME, 'ab') as log:
-        rc = subprocess.call(worker_command(spec, runner, rerun, gpus_per_run), stdout=log,
-                             stderr=subprocess.STDOUT, env=_worker_env(None))
+        rc = subprocess.call(
+            worker_command(spec, runner, rerun, gpus_per_run),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_worker_env(None),
+        )
     return _outcome_from_exit(spec, rc, t0)
 
 
@@ -235,13 +279,16 @@ def parse_sbatch_args(text: str | None) -> dict:
     ``--name value`` pairs are refused: they cannot be told apart from a flag and a stray word.
     """
     import shlex
+
     params: dict = {}
     for tok in shlex.split(text or ''):
         name, eq, value = tok.partition('=')
         if not name.startswith('--') or len(name) < 3 or (eq and not value):
-            raise ValueError(f'--sbatch-args: cannot read {tok!r}; give long sbatch options as '
-                             f'--name=value or --flag, e.g. '
-                             f'--sbatch-args="--account=proj --qos=high"')
+            raise ValueError(
+                f'--sbatch-args: cannot read {tok!r}; give long sbatch options as '
+                f'--name=value or --flag, e.g. '
+                f'--sbatch-args="--account=proj --qos=high"'
+            )
         params[name[2:]] = value if eq else True
     return params
 
@@ -249,9 +296,11 @@ def parse_sbatch_args(text: str | None) -> dict:
 def _sbatch_hint(message: str, gpus_per_run: int, partition: str | None) -> str:
     if 'gres' in message.lower() and gpus_per_run:
         where = f'partition {partition!r}' if partition else 'the default partition'
-        return (f'{where} offers no GPUs for --gpus-per-run {gpus_per_run}: pass '
-                f'--gpus-per-run 0 to train on its CPUs, or --partition NAME of a GPU partition '
-                f'(sinfo -o "%P %G" lists them)')
+        return (
+            f'{where} offers no GPUs for --gpus-per-run {gpus_per_run}: pass '
+            f'--gpus-per-run 0 to train on its CPUs, or --partition NAME of a GPU partition '
+            f'(sinfo -o "%P %G" lists them)'
+        )
     if 'partition' in message.lower():
         return 'check --partition (sinfo lists the partitions)'
     return 'check --partition, --gpus-per-run, --cpus-per-run, --time-min and --sbatch-args'
@@ -267,27 +316,43 @@ class SubmititLauncher:
     the next leaderboard resumes it from its last checkpoint.
     """
 
-    def __init__(self, folder: str | Path, jobs_file: str | Path, cluster: str = 'slurm',
-                 partition: str | None = None, gpus_per_run: int = 1, time_min: int = 2880,
-                 cpus_per_run: int | None = None, runner: str = DEFAULT_RUNNER, rerun: bool = False,
-                 lock: Callable[[], FileLock] | None = None, sbatch_args: dict | None = None,
-                 poll_s: float = 5.0, end_grace_s: float = 120.0):
+    def __init__(
+        self,
+        folder: str | Path,
+        jobs_file: str | Path,
+        cluster: str = 'slurm',
+        partition: str | None = None,
+        gpus_per_run: int = 1,
+        time_min: int = 2880,
+        cpus_per_run: int | None = None,
+        runner: str = DEFAULT_RUNNER,
+        rerun: bool = False,
+        lock: Callable[[], FileLock] | None = None,
+        sbatch_args: dict | None = None,
+        poll_s: float = 5.0,
+        end_grace_s: float = 120.0,
+    ):
         if importlib.util.find_spec('submitit') is None:
             raise RuntimeError("--launcher slurm needs submitit: pip install 'vireid-bench[slurm]'")
         if cluster == 'slurm' and shutil.which('sbatch') is None:
-            raise RuntimeError('--launcher slurm needs Slurm (sbatch is not on PATH here); '
-                               'use --launcher local on this machine')
+            raise RuntimeError(
+                '--launcher slurm needs Slurm (sbatch is not on PATH here); '
+                'use --launcher local on this machine'
+            )
         self.folder, self.jobs_file, self.cluster = Path(folder), Path(jobs_file), cluster
         self.partition, self.gpus_per_run, self.time_min = partition, gpus_per_run, time_min
         self.cpus_per_run, self.runner, self.rerun = cpus_per_run, runner, rerun
         self.lock, self.sbatch_args = lock, dict(sbatch_args or {})
         self.poll_s, self.end_grace_s = poll_s, end_grace_s
-        self.parallel = 10 ** 6   # the scheduler decides
+        self.parallel = 10**6  # the scheduler decides
 
     def executor(self):
         import submitit
+
         ex = submitit.AutoExecutor(folder=str(self.folder), cluster=self.cluster)
-        params: dict = dict(timeout_min=self.time_min, name='vireid-leaderboard', nodes=1, tasks_per_node=1)
+        params: dict = dict(
+            timeout_min=self.time_min, name='vireid-leaderboard', nodes=1, tasks_per_node=1
+        )
         if self.gpus_per_run:
             params['gpus_per_node'] = self.gpus_per_run
         if self.cpus_per_run:
@@ -295,7 +360,8 @@ class SubmititLauncher:
         if self.cluster == 'slurm':
             # Torch would start a thread per core of the node; a job owns only its allocation.
             params['slurm_setup'] = [
-                'export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}']
+                'export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}'
+            ]
             if self.partition:
                 params['slurm_partition'] = self.partition
             if self.sbatch_args:
@@ -304,7 +370,11 @@ class SubmititLauncher:
         return ex
 
     def _save_jobs(self, entries: dict) -> None:
-        lock = self.lock() if self.lock else FileLock(self.jobs_file.with_suffix('.lock'), blocking=True)
+        lock = (
+            self.lock()
+            if self.lock
+            else FileLock(self.jobs_file.with_suffix('.lock'), blocking=True)
+        )
         with lock:
             try:
                 current = json.loads(self.jobs_file.read_text())
@@ -319,28 +389,39 @@ class SubmititLauncher:
         if entry.get('cluster') != 'slurm' or entry.get('state') != 'SUBMITTED':
             return None
         from harness.leaderboard.slurm import job_states
+
         state = job_states([entry['job_id']]).get(str(entry['job_id']))
         return None if state in (None, 'UNKNOWN') else state
 
     def _entry(self, run: RunSpec, job, submitted: str, state: str) -> dict:
-        return {'job_id': str(job.job_id), 'cluster': self.cluster, 'submitted': submitted,
-                'work_dir': run.work_dir, 'submitit_folder': str(self.folder), 'state': state}
+        return {
+            'job_id': str(job.job_id),
+            'cluster': self.cluster,
+            'submitted': submitted,
+            'work_dir': run.work_dir,
+            'submitit_folder': str(self.folder),
+            'state': state,
+        }
 
     def _submit(self, ex, run: RunSpec):
         from submitit.core.utils import FailedJobError
+
         try:
             if self.gpus_per_run > 1:
-                return ex.submit(run_distributed, run.to_dict(), self.runner, self.rerun,
-                                 self.gpus_per_run)
+                return ex.submit(
+                    run_distributed, run.to_dict(), self.runner, self.rerun, self.gpus_per_run
+                )
             return ex.submit(execute, run.to_dict(), self.runner, self.rerun)
         except FailedJobError as err:
             message = str(err).strip() or type(err).__name__
             hint = _sbatch_hint(message, self.gpus_per_run, self.partition)
-            raise SubmissionError(f'sbatch refused the job of {run.key}: {message}\n'
-                                  f'{hint}') from None
+            raise SubmissionError(
+                f'sbatch refused the job of {run.key}: {message}\n{hint}'
+            ) from None
 
     def launch(self, runs: Iterable[RunSpec], progress: Progress) -> list[dict]:
         from harness.leaderboard.slurm import is_active
+
         runs = list(runs)
         ex = self.executor()
         try:
@@ -356,38 +437,49 @@ class SubmititLauncher:
                 state = self.job_state(known[run.key]) if run.key in known else None
                 if is_active(state):
                     job_id = known[run.key]['job_id']
-                    outcomes[run.key] = {'key': run.key, 'status': 'busy', 'wall_s': 0.0,
-                                         'record': str(run.record_path), 'job_id': job_id,
-                                         'error': f'queued as job {job_id} ({state})'}
+                    outcomes[run.key] = {
+                        'key': run.key,
+                        'status': 'busy',
+                        'wall_s': 0.0,
+                        'record': str(run.record_path),
+                        'job_id': job_id,
+                        'error': f'queued as job {job_id} ({state})',
+                    }
                     progress.skip(run.key, f'busy: already queued as job {job_id} ({state})')
                     continue
                 Path(run.work_dir).mkdir(parents=True, exist_ok=True)
                 jobs.append((run, self._submit(ex, run)))
                 progress.start(run.key, run.work_dir)
-        finally:   # what was submitted is known to the next leaderboard, even after an error
+        finally:  # what was submitted is known to the next leaderboard, even after an error
             self._save_jobs({run.key: self._entry(run, job, now, 'SUBMITTED') for run, job in jobs})
         wait = self._wait_slurm if self.cluster == 'slurm' else self._wait_submitit
         for run, job, out in wait(jobs):
             out['job_id'] = str(job.job_id)
             report(progress, out)
             outcomes[run.key] = out
-        self._save_jobs({run.key: self._entry(run, job, now, outcomes[run.key]['status'])
-                         for run, job in jobs})
+        self._save_jobs(
+            {run.key: self._entry(run, job, now, outcomes[run.key]['status']) for run, job in jobs}
+        )
         return [outcomes[r.key] for r in runs if r.key in outcomes]
 
     @staticmethod
     def _result(run: RunSpec, job) -> dict:
         try:
             return dict(job.result())
-        except Exception as err:   # the job itself died (time limit, node failure, ...)
-            return {'key': run.key, 'status': 'failed', 'wall_s': 0.0,
-                    'record': str(run.record_path),
-                    'error': _record_death(run, 1)
-                    + f'; submitit: {type(err).__name__}: {str(err)[:300]}'}
+        except Exception as err:  # the job itself died (time limit, node failure, ...)
+            return {
+                'key': run.key,
+                'status': 'failed',
+                'wall_s': 0.0,
+                'record': str(run.record_path),
+                'error': _record_death(run, 1)
+                + f'; submitit: {type(err).__name__}: {str(err)[:300]}',
+            }
 
     def _wait_submitit(self, jobs: list):
         """submitit's own polling (its 'local' and 'debug' executors)."""
         import submitit
+
         by_job = {id(job): run for run, job in jobs}
         for job in submitit.helpers.as_completed([j for _, j in jobs]):
             run = by_job[id(job)]
@@ -396,6 +488,7 @@ class SubmititLauncher:
     def _wait_slurm(self, jobs: list):
         """Poll all jobs with one scheduler query per round until each has a result or has ended."""
         from harness.leaderboard.slurm import JobStates, is_active
+
         states = JobStates()
         pending = {str(job.job_id): (run, job) for run, job in jobs}
         ended_at: dict[str, float] = {}
@@ -419,20 +512,26 @@ class SubmititLauncher:
             if pending:
                 time.sleep(self.poll_s)
 
-    def _ended_without_result(self, run: RunSpec, job_id: str, state: str,
-                              waited: float) -> dict | None:
+    def _ended_without_result(
+        self, run: RunSpec, job_id: str, state: str, waited: float
+    ) -> dict | None:
         """The outcome of a job that ended without a result, or None to look again later.
 
         A cancelled job's processes outlive its state change by Slurm's KillWait; its 'failed'
         record is written once they are gone (the run lock is free again) or after ``end_grace_s``.
         """
         if state == 'COMPLETED' and waited < self.end_grace_s:
-            return None   # the result file may lag behind on a shared file system
+            return None  # the result file may lag behind on a shared file system
         why = f'Slurm job {job_id} ended {state} without a result'
         record = read_record(run.record_path) or {}
         if record.get('status') == 'done' and record.get('provenance', {}).get('job_id') == job_id:
-            return {'key': run.key, 'status': 'done', 'wall_s': 0.0,
-                    'record': str(run.record_path), 'error': None}
+            return {
+                'key': run.key,
+                'status': 'done',
+                'wall_s': 0.0,
+                'record': str(run.record_path),
+                'error': None,
+            }
         try:
             with FileLock(run.lock_path):
                 error = RuntimeError(f'{why}; a rerun resumes from the last checkpoint')
@@ -441,8 +540,13 @@ class SubmititLauncher:
                 write_json_atomic(run.record_path, failed)
         except Busy:
             if waited < self.end_grace_s:
-                return None   # its processes still run (KillWait): look again
-        return {'key': run.key, 'status': 'failed', 'wall_s': 0.0, 'record': str(run.record_path),
-                'error': f'{why} (cancelled, timed out or killed; its log: '
-                         f'{self.folder}/{job_id}_0_log.err); the next leaderboard resumes it '
-                         f'from its last checkpoint'}
+                return None  # its processes still run (KillWait): look again
+        return {
+            'key': run.key,
+            'status': 'failed',
+            'wall_s': 0.0,
+            'record': str(run.record_path),
+            'error': f'{why} (cancelled, timed out or killed; its log: '
+            f'{self.folder}/{job_id}_0_log.err); the next leaderboard resumes it '
+            f'from its last checkpoint',
+        }

@@ -5,15 +5,21 @@ split. Each run has its own directory ``OUT/runs/<method>/<config stem>/<dataset
 holding its checkpoints, its ``record.json`` and a lock file. A scored-only run (``source``
 'untrained': the same network with its initial weights) sits beside it, in ``...-untrained``.
 """
+
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Mapping
 
-from harness.leaderboard.records import (LOCK_NAME, RECORD_NAME, RECORD_SOURCES, is_locked,
-                                         read_record)
+from harness.leaderboard.records import (
+    LOCK_NAME,
+    RECORD_NAME,
+    RECORD_SOURCES,
+    is_locked,
+    read_record,
+)
 from protocols.datasets import DATASETS
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 
@@ -27,9 +33,9 @@ class RunSpec:
     """One training + test run. Everything here is plain data: it crosses process boundaries."""
 
     method: str
-    config: str                  # path of the method config file
-    dataset: str                 # 'sysu' | 'regdb'
-    split: int | None            # RegDB split 1..10; None for SYSU
+    config: str  # path of the method config file
+    dataset: str  # 'sysu' | 'regdb'
+    split: int | None  # RegDB split 1..10; None for SYSU
     kind: str
     label: str
     row: str | None
@@ -77,7 +83,7 @@ class RunSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> 'RunSpec':
+    def from_dict(cls, data: Mapping) -> RunSpec:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
@@ -93,29 +99,38 @@ def scored_twin(run: RunSpec, source: str = 'untrained', checkpoint: str | None 
     if source not in scored:
         raise ValueError(f'a scored-only run has source {scored}, got {source!r}')
     leaf = run_leaf(run.dataset, run.split, source)
-    return replace(run, source=source, checkpoint=checkpoint,
-                   work_dir=str(Path(run.work_dir).parent / leaf))
+    return replace(
+        run, source=source, checkpoint=checkpoint, work_dir=str(Path(run.work_dir).parent / leaf)
+    )
 
 
 def read_entry(config: str | Path) -> tuple[dict, str]:
     """``(entry, protocol_base)`` of a method config, with a clear error when either is missing."""
     from harness.engine.config import method_config
 
-    cfg = method_config(config)   # with its method_base, if it names one
+    cfg = method_config(config)  # with its method_base, if it names one
     entry = cfg.get('entry')
     base = cfg.get('protocol_base')
     if not isinstance(entry, Mapping) or 'kind' not in entry:
-        raise ValueError(f'{config}: a method config must set entry = dict(method=..., kind=..., label=...); '
-                         f'found entry={entry!r}')
+        raise ValueError(
+            f'{config}: a method config must set entry = dict(method=..., kind=..., label=...); '
+            f'found entry={entry!r}'
+        )
     if entry['kind'] not in KINDS:
-        raise ValueError(f'{config}: entry.kind is {entry["kind"]!r}; expected one of {", ".join(KINDS)}')
+        raise ValueError(
+            f'{config}: entry.kind is {entry["kind"]!r}; expected one of {", ".join(KINDS)}'
+        )
     if base not in DATASETS:
-        raise ValueError(f'{config}: protocol_base is {base!r}; expected one of {", ".join(DATASETS)} '
-                         f'(the protocol the config is laid over)')
+        raise ValueError(
+            f'{config}: protocol_base is {base!r}; expected one of {", ".join(DATASETS)} '
+            f'(the protocol the config is laid over)'
+        )
     return dict(entry), str(base)
 
 
-def parse_splits(text: str | Iterable[int] | None, default: Iterable[int] = REGDB_SPLITS) -> tuple[int, ...]:
+def parse_splits(
+    text: str | Iterable[int] | None, default: Iterable[int] = REGDB_SPLITS
+) -> tuple[int, ...]:
     """'1-10', '1,3,5', '2' or an iterable of ints -> sorted unique splits in 1..10."""
     if text is None:
         return tuple(default)
@@ -126,22 +141,34 @@ def parse_splits(text: str | Iterable[int] | None, default: Iterable[int] = REGD
             try:
                 rng = range(int(lo), int(hi) + 1) if dash else [int(lo)]
             except ValueError:
-                raise ValueError(f'--regdb-splits: cannot read {part!r}; expected e.g. "1-10" or "1,2,5"') from None
+                raise ValueError(
+                    f'--regdb-splits: cannot read {part!r}; expected e.g. "1-10" or "1,2,5"'
+                ) from None
             out.update(rng)
         splits = out
     else:
         splits = set(int(s) for s in text)
     bad = sorted(s for s in splits if s not in REGDB_SPLITS)
     if bad or not splits:
-        raise ValueError(f'--regdb-splits: {bad or "nothing"} is not a RegDB split; the splits are 1..10')
+        raise ValueError(
+            f'--regdb-splits: {bad or "nothing"} is not a RegDB split; the splits are 1..10'
+        )
     return tuple(sorted(splits))
 
 
-def build_plan(methods: Mapping[str, object], out: str | Path, *, names: Iterable[str] | None = None,
-               datasets: Iterable[str] = DATASETS, kinds: Iterable[str] = ('full', 'ablation'),
-               configs: Iterable[str] | None = None, regdb_splits: Iterable[int] = REGDB_SPLITS,
-               data_roots: Mapping[str, str | None] | None = None,
-               cfg_options: Mapping | None = None, untrained: bool = False) -> list[RunSpec]:
+def build_plan(
+    methods: Mapping[str, object],
+    out: str | Path,
+    *,
+    names: Iterable[str] | None = None,
+    datasets: Iterable[str] = DATASETS,
+    kinds: Iterable[str] = ('full', 'ablation'),
+    configs: Iterable[str] | None = None,
+    regdb_splits: Iterable[int] = REGDB_SPLITS,
+    data_roots: Mapping[str, str | None] | None = None,
+    cfg_options: Mapping | None = None,
+    untrained: bool = False,
+) -> list[RunSpec]:
     """Every run to make, in a stable order (method, config, split).
 
     ``methods`` maps a name to a :class:`harness.plugins.MethodSpec` (anything with
@@ -152,12 +179,16 @@ def build_plan(methods: Mapping[str, object], out: str | Path, *, names: Iterabl
     names = list(names) if names else sorted(methods)
     unknown = [n for n in names if n not in methods]
     if unknown:
-        raise KeyError(f'--methods: no method {", ".join(map(repr, unknown))} is installed; '
-                       f'found: {", ".join(sorted(methods)) or "none"}')
+        raise KeyError(
+            f'--methods: no method {", ".join(map(repr, unknown))} is installed; '
+            f'found: {", ".join(sorted(methods)) or "none"}'
+        )
     datasets = list(datasets)
     for ds in datasets:
         if ds not in DATASETS:
-            raise ValueError(f'--datasets: unknown dataset {ds!r}; expected some of {", ".join(DATASETS)}')
+            raise ValueError(
+                f'--datasets: unknown dataset {ds!r}; expected some of {", ".join(DATASETS)}'
+            )
     kinds = set(kinds)
     for k in kinds:
         if k not in KINDS:
@@ -178,16 +209,27 @@ def build_plan(methods: Mapping[str, object], out: str | Path, *, names: Iterabl
                 continue
             splits: Iterable[int | None] = regdb_splits if dataset == 'regdb' else (None,)
             for split in splits:
-                runs.append(RunSpec(
-                    method=name, config=str(cfg_path), dataset=dataset, split=split,
-                    kind=entry['kind'], label=str(entry.get('label') or name), row=entry.get('row'),
-                    work_dir=str(out / 'runs' / name / stem / run_leaf(dataset, split)),
-                    data_root=data_roots.get(dataset), cfg_options=dict(cfg_options or {})))
+                runs.append(
+                    RunSpec(
+                        method=name,
+                        config=str(cfg_path),
+                        dataset=dataset,
+                        split=split,
+                        kind=entry['kind'],
+                        label=str(entry.get('label') or name),
+                        row=entry.get('row'),
+                        work_dir=str(out / 'runs' / name / stem / run_leaf(dataset, split)),
+                        data_root=data_roots.get(dataset),
+                        cfg_options=dict(cfg_options or {}),
+                    )
+                )
     if wanted_configs is not None:
         missing = sorted(wanted_configs - seen_configs)
         if missing:
-            raise KeyError(f'--configs: no config named {", ".join(missing)} among the selected methods '
-                           f'(give config file stems, e.g. agw_sysu)')
+            raise KeyError(
+                f'--configs: no config named {", ".join(missing)} among the selected methods '
+                f'(give config file stems, e.g. agw_sysu)'
+            )
     if untrained:
         # Scoring is short: last, it fills the slots the training runs leave idle at the end.
         runs += [scored_twin(r, 'untrained') for r in runs]
@@ -204,7 +246,11 @@ def run_state(run: RunSpec) -> str:
         return 'busy'
     if status == 'failed':
         return 'failed'
-    if record is not None or any(Path(run.work_dir).glob('*.pth')) or (Path(run.work_dir) / 'last_checkpoint').exists():
+    if (
+        record is not None
+        or any(Path(run.work_dir).glob('*.pth'))
+        or (Path(run.work_dir) / 'last_checkpoint').exists()
+    ):
         return 'partial'
     return 'pending'
 
@@ -224,10 +270,16 @@ def retry_command(runs: Iterable[RunSpec], base_argv: list[str]) -> str:
             skip = '=' not in tok and flag != '--rerun'
             continue
         argv.append(tok)
-    argv += ['--methods', ','.join(sorted({r.method for r in runs})),
-             '--configs', ','.join(sorted({r.config_stem for r in runs})),
-             '--datasets', ','.join(d for d in DATASETS if any(r.dataset == d for r in runs)),
-             '--kinds', ','.join(sorted({r.kind for r in runs}))]
+    argv += [
+        '--methods',
+        ','.join(sorted({r.method for r in runs})),
+        '--configs',
+        ','.join(sorted({r.config_stem for r in runs})),
+        '--datasets',
+        ','.join(d for d in DATASETS if any(r.dataset == d for r in runs)),
+        '--kinds',
+        ','.join(sorted({r.kind for r in runs})),
+    ]
     splits = sorted({r.split for r in runs if r.split is not None})
     if splits:
         argv += ['--regdb-splits', ','.join(map(str, splits))]

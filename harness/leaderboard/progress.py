@@ -7,6 +7,7 @@ Each run in flight also reports its own epoch, iteration and ETA, read from the 
 training writes (:mod:`harness.engine.progress`). On a terminal they form a live table (rich);
 elsewhere (logs, Slurm output) they are plain lines, one per run every ``interval_s`` seconds.
 """
+
 from __future__ import annotations
 
 import sys
@@ -25,14 +26,21 @@ def fmt_duration(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, total: int, parallel: int = 1, stream: TextIO | None = None,
-                 clock=time.monotonic, interval_s: float = 120.0, live: bool | None = None):
+    def __init__(
+        self,
+        total: int,
+        parallel: int = 1,
+        stream: TextIO | None = None,
+        clock=time.monotonic,
+        interval_s: float = 120.0,
+        live: bool | None = None,
+    ):
         self.total = total
         self.parallel = max(1, parallel)
         self.stream = stream if stream is not None else sys.stderr
         self.clock = clock
         self.finished = 0
-        self.durations: list[float] = []   # of runs that trained here (not skipped or busy)
+        self.durations: list[float] = []  # of runs that trained here (not skipped or busy)
         self.running: dict[str, float] = {}
         self.work_dirs: dict[str, Path] = {}
         self.t0 = clock()
@@ -71,7 +79,7 @@ class Progress:
         """Refresh the per-run progress (launchers call this while they wait)."""
         now = self.clock()
         if self.live:
-            if self._live is None or now - self._last_tick >= 1.0:   # a terminal: once a second
+            if self._live is None or now - self._last_tick >= 1.0:  # a terminal: once a second
                 self._last_tick = now
                 self._refresh_live()
             return
@@ -86,9 +94,12 @@ class Progress:
         from rich.live import Live
         from rich.table import Table
 
-        table = Table(title=f'leaderboard {self.finished}/{self.total} done'
-                      + (f', ETA {fmt_duration(self.eta())}' if self.eta() is not None else ''),
-                      title_justify='left', expand=False)
+        table = Table(
+            title=f'leaderboard {self.finished}/{self.total} done'
+            + (f', ETA {fmt_duration(self.eta())}' if self.eta() is not None else ''),
+            title_justify='left',
+            expand=False,
+        )
         table.add_column('run in flight')
         table.add_column('progress')
         table.add_column('running for', justify='right')
@@ -96,8 +107,14 @@ class Progress:
         for key, t in self.running.items():
             table.add_row(key, progress.get(key, 'starting'), fmt_duration(self.clock() - t))
         if self._live is None:
-            self._live = Live(table, console=Console(file=self.stream), refresh_per_second=1,
-                              transient=True, redirect_stdout=False, redirect_stderr=False)
+            self._live = Live(
+                table,
+                console=Console(file=self.stream),
+                refresh_per_second=1,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
             self._live.start()
         else:
             self._live.update(table)

@@ -5,6 +5,7 @@ another process may read is replaced in one step (tmp file + ``os.replace``) and
 has a lock file held with ``fcntl.flock`` while the run trains. A lock held by a dead process is
 released by the kernel, so a killed run never stays 'busy'.
 """
+
 from __future__ import annotations
 
 import errno
@@ -51,13 +52,15 @@ class FileLock:
     each other (what the tests rely on to play two leaderboards).
     """
 
-    def __init__(self, path: str | os.PathLike, blocking: bool = False, timeout: float | None = None):
+    def __init__(
+        self, path: str | os.PathLike, blocking: bool = False, timeout: float | None = None
+    ):
         self.path = Path(path)
         self.blocking = blocking
         self.timeout = timeout
         self._fd: int | None = None
 
-    def acquire(self) -> 'FileLock':
+    def acquire(self) -> FileLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
@@ -89,7 +92,7 @@ class FileLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def __enter__(self) -> 'FileLock':
+    def __enter__(self) -> FileLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
@@ -111,6 +114,8 @@ def find_records(root: str | os.PathLike) -> list[Path]:
     """Every ``record.json`` under ``root``, sorted (deterministic table order and paths)."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f'records folder {root} does not exist (pass the --out folder of a '
-                                f'leaderboard, or any folder holding run directories with record.json)')
+        raise FileNotFoundError(
+            f'records folder {root} does not exist (pass the --out folder of a '
+            f'leaderboard, or any folder holding run directories with record.json)'
+        )
     return sorted(p for p in root.rglob(RECORD_NAME) if p.is_file())

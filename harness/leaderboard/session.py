@@ -4,27 +4,30 @@ Safe to start again at any time and to start twice on one folder: finished runs 
 (unless ``rerun``), runs another session holds are reported 'busy' and left alone, and the
 summary and tables are rewritten under a folder-wide lock from whatever records exist.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import TextIO
 
+from harness.atomic import write_json_atomic, write_text_atomic
 from harness.leaderboard.plan import RunSpec, retry_command, run_state
 from harness.leaderboard.progress import Progress, fmt_duration
-from harness.atomic import write_json_atomic, write_text_atomic
 from harness.leaderboard.records import FileLock
 
 SUMMARY_LOCK = '.summary.lock'
 
 
-DEMO_DATA_SEED = 0   # the synthetic datasets of `vireid leaderboard --demo` (the cost plan reads it)
+DEMO_DATA_SEED = 0  # the synthetic datasets of `vireid leaderboard --demo` (the cost plan reads it)
 
 
-def prepare_demo_data(out: str | Path, datasets: Iterable[str] = ('sysu', 'regdb'),
-                      seed: int = DEMO_DATA_SEED) -> dict[str, str]:
+def prepare_demo_data(
+    out: str | Path, datasets: Iterable[str] = ('sysu', 'regdb'), seed: int = DEMO_DATA_SEED
+) -> dict[str, str]:
     """Synthetic datasets under ``OUT/data/<dataset>``, generated once (a folder lock guards them)."""
     from protocols.datasets.synthetic import generate
 
@@ -37,10 +40,19 @@ def prepare_demo_data(out: str | Path, datasets: Iterable[str] = ('sysu', 'regdb
     return roots
 
 
-def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bool = False,
-                    base_argv: list[str] | None = None, reported: str | Path | None = None,
-                    tables: bool = True, plots: bool = True, figures: bool = False,
-                    stream: TextIO | None = None) -> dict:
+def run_leaderboard(
+    runs: list[RunSpec],
+    launcher,
+    out: str | Path,
+    *,
+    rerun: bool = False,
+    base_argv: list[str] | None = None,
+    reported: str | Path | None = None,
+    tables: bool = True,
+    plots: bool = True,
+    figures: bool = False,
+    stream: TextIO | None = None,
+) -> dict:
     """Run what is not done yet; returns the summary (also written to ``OUT/summary.{json,md}``).
 
     With ``figures``, ``vireid figures`` is drawn for every finished run before the tables, so
@@ -52,8 +64,12 @@ def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bo
     already = [r for r in runs if states[r.key] == 'done' and not rerun]
     busy = [r for r in runs if states[r.key] == 'busy']
     todo = [r for r in runs if r not in already and r not in busy]
-    print(f'[leaderboard] {len(runs)} runs planned: {len(already)} already done, {len(busy)} busy '
-          f'(held by another leaderboard), {len(todo)} to run', file=stream, flush=True)
+    print(
+        f'[leaderboard] {len(runs)} runs planned: {len(already)} already done, {len(busy)} busy '
+        f'(held by another leaderboard), {len(todo)} to run',
+        file=stream,
+        flush=True,
+    )
     progress = Progress(len(runs), parallel=getattr(launcher, 'parallel', 1), stream=stream)
     progress.finished = len(already) + len(busy)
     outcomes = launcher.launch(todo, progress) if todo else []
@@ -64,9 +80,11 @@ def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bo
     figure_failures = []
     if figures:
         from harness.figures.batch import draw_for_runs
+
         finished = [(r.work_dir, r.data_root) for r in runs if run_state(r) == 'done']
-        figure_failures = [dict(run_dir=str(d), error=str(e))
-                           for d, e in draw_for_runs(finished, redraw=rerun)]
+        figure_failures = [
+            dict(run_dir=str(d), error=str(e)) for d, e in draw_for_runs(finished, redraw=rerun)
+        ]
     summary = {
         'finished': _dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds'),
         'planned': len(runs),
@@ -74,7 +92,9 @@ def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bo
         'done': [o['key'] for o in outcomes if o['status'] == 'done' and not o.get('already')],
         'failed': [{'key': o['key'], 'error': o['error'], 'record': o['record']} for o in failed],
         'busy': busy_keys,
-        'retry': retry_command([by_key[o['key']] for o in failed], base_argv or []) if failed else None,
+        'retry': retry_command([by_key[o['key']] for o in failed], base_argv or [])
+        if failed
+        else None,
         'wall_s': round(time.monotonic() - t0, 1),
         'outcomes': outcomes,
         'tables_dir': str(out / 'tables') if tables else None,
@@ -83,31 +103,51 @@ def run_leaderboard(runs: list[RunSpec], launcher, out: str | Path, *, rerun: bo
     with FileLock(out / SUMMARY_LOCK, blocking=True, timeout=600):
         if tables:
             from harness.tables import build_tables
+
             (out / 'runs').mkdir(parents=True, exist_ok=True)
-            built = build_tables(out / 'runs', out / 'tables', reported=reported, plots=plots, relative_to=out)
+            built = build_tables(
+                out / 'runs', out / 'tables', reported=reported, plots=plots, relative_to=out
+            )
             summary['comparison'] = built['comparison']
             summary['problems'] = built['problems']
             summary['table_files'] = [str(p) for p in built['files']]
-        write_json_atomic(out / 'summary.json', {k: v for k, v in summary.items() if k != 'comparison'})
+        write_json_atomic(
+            out / 'summary.json', {k: v for k, v in summary.items() if k != 'comparison'}
+        )
         write_text_atomic(out / 'summary.md', summary_text(summary))
     return summary
 
 
 def summary_text(summary: dict) -> str:
     """What a person needs after a session: counts, failures with the retry command, busy runs."""
-    lines = [f'# Leaderboard summary ({summary["finished"]})', '',
-             f'- planned: {summary["planned"]} runs; done now: {len(summary["done"])}; '
-             f'already done: {len(summary["already_done"])}; failed: {len(summary["failed"])}; '
-             f'busy: {len(summary["busy"])}; wall time {fmt_duration(summary["wall_s"])}']
+    lines = [
+        f'# Leaderboard summary ({summary["finished"]})',
+        '',
+        f'- planned: {summary["planned"]} runs; done now: {len(summary["done"])}; '
+        f'already done: {len(summary["already_done"])}; failed: {len(summary["failed"])}; '
+        f'busy: {len(summary["busy"])}; wall time {fmt_duration(summary["wall_s"])}',
+    ]
     if summary['failed']:
         lines += ['', '## Failed runs', '']
         lines += [f'- {f["key"]}: {f["error"]} (record: {f["record"]})' for f in summary['failed']]
-        lines += ['', 'Retry them (each resumes from its last checkpoint):', '', f'    {summary["retry"]}']
+        lines += [
+            '',
+            'Retry them (each resumes from its last checkpoint):',
+            '',
+            f'    {summary["retry"]}',
+        ]
     if summary['busy']:
-        lines += ['', '## Busy runs (another leaderboard holds them; start this command again later to '
-                  'pick them up)', '']
+        lines += [
+            '',
+            '## Busy runs (another leaderboard holds them; start this command again later to '
+            'pick them up)',
+            '',
+        ]
         lines += [f'- {k}' for k in summary['busy']]
     if summary.get('tables_dir'):
-        lines += ['', f'Tables: {summary["tables_dir"]}/ (comparison, multishot, ablation as .md/.tex/.csv; '
-                  f'cells.csv; cmc_*.png; the page index.html)']
+        lines += [
+            '',
+            f'Tables: {summary["tables_dir"]}/ (comparison, multishot, ablation as .md/.tex/.csv; '
+            f'cells.csv; cmc_*.png; the page index.html)',
+        ]
     return '\n'.join(lines) + '\n'

@@ -7,20 +7,37 @@ it does not answer, ``squeue --states=all``, which lists pending, running and re
 jobs (the controller keeps finished ones for ``MinJobAge``, 300 s by default). A job neither knows
 has left the controller's memory: it has ended.
 """
+
 from __future__ import annotations
 
 import shutil
 import subprocess
-from typing import Iterable
+from collections.abc import Iterable
 
 # Job states (``squeue --states`` names) in which the job may still start or is running.
-ACTIVE_STATES = frozenset({'PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'REQUEUED',
-                           'REQUEUE_FED', 'REQUEUE_HOLD', 'RESIZING', 'SUSPENDED', 'STOPPED',
-                           'SIGNALING', 'STAGE_OUT', 'RESV_DEL_HOLD', 'SPECIAL_EXIT'})
+ACTIVE_STATES = frozenset(
+    {
+        'PENDING',
+        'CONFIGURING',
+        'RUNNING',
+        'COMPLETING',
+        'REQUEUED',
+        'REQUEUE_FED',
+        'REQUEUE_HOLD',
+        'RESIZING',
+        'SUSPENDED',
+        'STOPPED',
+        'SIGNALING',
+        'STAGE_OUT',
+        'RESV_DEL_HOLD',
+        'SPECIAL_EXIT',
+    }
+)
 # A job whose state is not ACTIVE has ended; GONE marks one the scheduler no longer knows.
 GONE = 'GONE'
-QUEUED = frozenset({'PENDING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD', 'CONFIGURING',
-                    'RESV_DEL_HOLD'})
+QUEUED = frozenset(
+    {'PENDING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD', 'CONFIGURING', 'RESV_DEL_HOLD'}
+)
 
 
 def _call(cmd: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess | None:
@@ -49,8 +66,16 @@ def sacct_states(job_ids: Iterable[str]) -> dict[str, str] | None:
     ids = sorted({str(j) for j in job_ids})
     if not ids:
         return {}
-    done = _call(['sacct', '--noheader', '--allocations', '--parsable2', '--format=JobID,State',
-                  f'--jobs={",".join(ids)}'])
+    done = _call(
+        [
+            'sacct',
+            '--noheader',
+            '--allocations',
+            '--parsable2',
+            '--format=JobID,State',
+            f'--jobs={",".join(ids)}',
+        ]
+    )
     if done is None or done.returncode != 0:
         return None
     return _parse(done.stdout, set(ids))
@@ -65,8 +90,9 @@ def squeue_states(job_ids: Iterable[str]) -> dict[str, str] | None:
     ids = sorted({str(j) for j in job_ids})
     if not ids:
         return {}
-    done = _call(['squeue', '--noheader', '--states=all', '--format=%i|%T',
-                  f'--jobs={",".join(ids)}'])
+    done = _call(
+        ['squeue', '--noheader', '--states=all', '--format=%i|%T', f'--jobs={",".join(ids)}']
+    )
     if done is None:
         return None
     if done.returncode != 0 and 'Invalid job id' not in done.stderr:

@@ -6,6 +6,7 @@ It takes the run's lock, calls the engine (which resumes from ``last_checkpoint`
 record exists afterwards: the engine's own, or a 'failed' one written here when the engine could
 not even start. It never raises for a failing run, so a submitit job never ends in an exception.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,11 +20,11 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from harness.leaderboard.plan import RUN_SPEC_NAME, RunSpec
 from harness.atomic import write_json_atomic
+from harness.leaderboard.plan import RUN_SPEC_NAME, RunSpec
 from harness.leaderboard.records import Busy, FileLock, read_record
 
 DEFAULT_RUNNER = 'harness.engine.run:run_experiment'
@@ -31,8 +32,8 @@ DEFAULT_RUNNER = 'harness.engine.run:run_experiment'
 DEFAULT_SCORER = 'harness.engine.run:score_run'
 # The authors' released checkpoints: fetched, checked and converted, then scored like the others.
 OFFICIAL_SCORER = 'harness.official:score_official'
-EXIT_DONE, EXIT_FAILED, EXIT_BUSY = 0, 1, 75   # 75 = EX_TEMPFAIL: try again later
-EXIT_ALREADY_DONE = 3                            # done by another leaderboard: nothing was run
+EXIT_DONE, EXIT_FAILED, EXIT_BUSY = 0, 1, 75  # 75 = EX_TEMPFAIL: try again later
+EXIT_ALREADY_DONE = 3  # done by another leaderboard: nothing was run
 
 
 def resolve_runner(runner: str | Callable) -> Callable:
@@ -53,9 +54,10 @@ def _job_id() -> str | None:
     """The scheduler's id of the job this process runs in, if any."""
     try:
         import submitit
+
         env = submitit.JobEnvironment()
         return str(env.job_id)
-    except Exception:   # not inside a submitit job
+    except Exception:  # not inside a submitit job
         pass
     return os.environ.get('SLURM_JOB_ID')
 
@@ -63,21 +65,39 @@ def _job_id() -> str | None:
 def failure_record(run: RunSpec, err: BaseException, started: str, tb: str | None = None) -> dict:
     """A record for a run whose engine did not write one (it failed before it could)."""
     return {
-        'schema': 1, 'status': 'failed', 'source': run.source, 'method': run.method,
+        'schema': 1,
+        'status': 'failed',
+        'source': run.source,
+        'method': run.method,
         'method_title': run.label,
-        'config': run.config, 'config_hash': None,
+        'config': run.config,
+        'config_hash': None,
         'entry': {'method': run.method, 'kind': run.kind, 'label': run.label, 'row': run.row},
-        'dataset': run.dataset, 'split': run.split, 'results': {},
-        'provenance': {'started': started, 'finished': _now(), 'host': socket.gethostname(),
-                       'job_id': _job_id()},
-        'work_dir': run.work_dir, 'checkpoint': None,
-        'error': {'type': type(err).__name__, 'message': str(err),
-                  'traceback': tb if tb is not None else traceback.format_exc()},
+        'dataset': run.dataset,
+        'split': run.split,
+        'results': {},
+        'provenance': {
+            'started': started,
+            'finished': _now(),
+            'host': socket.gethostname(),
+            'job_id': _job_id(),
+        },
+        'work_dir': run.work_dir,
+        'checkpoint': None,
+        'error': {
+            'type': type(err).__name__,
+            'message': str(err),
+            'traceback': tb if tb is not None else traceback.format_exc(),
+        },
     }
 
 
-def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun: bool = False,
-            launcher: str | None = None) -> dict:
+def execute(
+    run: RunSpec | dict,
+    runner: str | Callable = DEFAULT_RUNNER,
+    rerun: bool = False,
+    launcher: str | None = None,
+) -> dict:
     """Run ``run`` under its lock; returns ``{'key', 'status', 'error', 'wall_s', 'record'}``.
 
     status is 'done', 'failed' or 'busy' (another process holds the run); ``already: True`` marks
@@ -86,7 +106,13 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
     if isinstance(run, dict):
         run = RunSpec.from_dict(run)
     work_dir = Path(run.work_dir)
-    outcome = {'key': run.key, 'status': 'busy', 'error': None, 'wall_s': 0.0, 'record': str(run.record_path)}
+    outcome = {
+        'key': run.key,
+        'status': 'busy',
+        'error': None,
+        'wall_s': 0.0,
+        'record': str(run.record_path),
+    }
     # Under torchrun only rank 0 guards the run; the other ranks follow it.
     lead_rank = int(os.environ.get('RANK', '0')) == 0
     lock = FileLock(run.lock_path)
@@ -99,7 +125,9 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
         work_dir.mkdir(parents=True, exist_ok=True)
         record = read_record(run.record_path)
         if record and record.get('status') == 'done' and not rerun:
-            outcome.update(status='done', already=True)   # finished by another leaderboard since we planned
+            outcome.update(
+                status='done', already=True
+            )  # finished by another leaderboard since we planned
             return outcome
         if lead_rank:
             write_json_atomic(work_dir / RUN_SPEC_NAME, {**run.to_dict(), 'runner': str(runner)})
@@ -107,12 +135,17 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
                 os.replace(run.record_path, work_dir / 'record.prev.json')
         started, t0 = _now(), time.monotonic()
         before = _mtime(run.record_path)
-        kwargs = dict(config=run.config, work_dir=str(work_dir), data_root=run.data_root,
-                      cfg_options=run.run_options(), resume=not rerun)
-        if launcher:   # torchrun: the engine's Runner joins the process group
+        kwargs = dict(
+            config=run.config,
+            work_dir=str(work_dir),
+            data_root=run.data_root,
+            cfg_options=run.run_options(),
+            resume=not rerun,
+        )
+        if launcher:  # torchrun: the engine's Runner joins the process group
             kwargs['launcher'] = launcher
         engine = runner
-        if not run.trains:   # scored only: the scorer takes the source (and given weights)
+        if not run.trains:  # scored only: the scorer takes the source (and given weights)
             kwargs.update(source=run.source, checkpoint=run.checkpoint)
             engine = DEFAULT_SCORER if runner == DEFAULT_RUNNER else runner
             if run.source == 'official':
@@ -122,19 +155,22 @@ def execute(run: RunSpec | dict, runner: str | Callable = DEFAULT_RUNNER, rerun:
             if engine in (DEFAULT_RUNNER, DEFAULT_SCORER, OFFICIAL_SCORER):
                 # Method packages register their models on import; the engine builds them by name.
                 from harness.plugins import discover
+
                 discover()
             with _stop_on_sigterm():
                 resolve_runner(engine)(**kwargs)
-        except Exception as err:   # the run failed; the leaderboard goes on
+        except Exception as err:  # the run failed; the leaderboard goes on
             tb = traceback.format_exc()
             outcome['wall_s'] = time.monotonic() - t0
             record = read_record(run.record_path)
-            engine_wrote = _mtime(run.record_path) != before and (record or {}).get('status') == 'failed'
+            engine_wrote = (
+                _mtime(run.record_path) != before and (record or {}).get('status') == 'failed'
+            )
             if lead_rank and not engine_wrote:
                 write_json_atomic(run.record_path, failure_record(run, err, started, tb))
             elif lead_rank:
                 _stamp_job_id(run.record_path)
-            cause = getattr(err, 'cause', None) or err   # RunFailed wraps what the run died of
+            cause = getattr(err, 'cause', None) or err  # RunFailed wraps what the run died of
             outcome.update(status='failed', error=f'{type(cause).__name__}: {cause}')
             return outcome
         outcome['wall_s'] = time.monotonic() - t0
@@ -174,8 +210,10 @@ def _stop_on_sigterm():
         return
 
     def stop(signum, frame):
-        raise Terminated('the Slurm job was sent SIGTERM (scancel, its time limit or preemption); '
-                         'a rerun resumes from the last checkpoint')
+        raise Terminated(
+            'the Slurm job was sent SIGTERM (scancel, its time limit or preemption); '
+            'a rerun resumes from the last checkpoint'
+        )
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
@@ -212,21 +250,28 @@ def _error_text(record: dict) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m harness.leaderboard.worker',
-                                     description='Run one leaderboard run (written by the leaderboard).')
+    parser = argparse.ArgumentParser(
+        prog='python -m harness.leaderboard.worker',
+        description='Run one leaderboard run (written by the leaderboard).',
+    )
     parser.add_argument('spec', help=f'the run as JSON text, or the path of a {RUN_SPEC_NAME}')
-    parser.add_argument('--runner', default=None, help=f'engine function (default {DEFAULT_RUNNER})')
+    parser.add_argument(
+        '--runner', default=None, help=f'engine function (default {DEFAULT_RUNNER})'
+    )
     parser.add_argument('--rerun', action='store_true', help='train from scratch even if done')
     parser.add_argument('--launcher', default=None, help="'pytorch' under torchrun")
     args = parser.parse_args(argv)
     import json
+
     if args.spec.lstrip().startswith('{'):
         data = json.loads(args.spec)
     else:
         with open(args.spec, encoding='utf-8') as fh:
             data = json.load(fh)
     runner = args.runner or data.get('runner') or DEFAULT_RUNNER
-    outcome = execute(RunSpec.from_dict(data), runner=runner, rerun=args.rerun, launcher=args.launcher)
+    outcome = execute(
+        RunSpec.from_dict(data), runner=runner, rerun=args.rerun, launcher=args.launcher
+    )
     if outcome['status'] == 'failed':
         print(f'run {outcome["key"]} failed: {outcome["error"]}', file=sys.stderr)
     if outcome.get('already'):

@@ -16,6 +16,7 @@ it as ``0``/``'visible'`` or ``1``/``'infrared'`` (``'thermal'``, ``'ir'``); the
 every spelling into a :class:`~protocols.datasets.base.Modality` before a method's
 ``extract_feat`` runs, so methods see one convention and never parse it themselves.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,9 +30,13 @@ from torch import Tensor
 
 from protocols.datasets.base import Modality
 
-MODALITY_NAMES = {'visible': Modality.VISIBLE, 'rgb': Modality.VISIBLE,
-                  'infrared': Modality.INFRARED, 'ir': Modality.INFRARED,
-                  'thermal': Modality.INFRARED}
+MODALITY_NAMES = {
+    'visible': Modality.VISIBLE,
+    'rgb': Modality.VISIBLE,
+    'infrared': Modality.INFRARED,
+    'ir': Modality.INFRARED,
+    'thermal': Modality.INFRARED,
+}
 
 
 def as_modality(value: Any) -> Modality:
@@ -47,8 +52,9 @@ def as_modality(value: Any) -> Modality:
             return named
     elif isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value in (0, 1):
         return Modality(int(value))
-    raise ValueError(f'modality must be 0 or "visible", 1 or "infrared" (also "thermal", "ir"), '
-                     f'got {value!r}')
+    raise ValueError(
+        f'modality must be 0 or "visible", 1 or "infrared" (also "thermal", "ir"), got {value!r}'
+    )
 
 
 class VIReIDModel(BaseModel):
@@ -69,8 +75,9 @@ class VIReIDModel(BaseModel):
             return
 
         @functools.wraps(own)
-        def extract_feat(self: VIReIDModel, images: Tensor, modality: Any, *args: Any,
-                         **kw: Any) -> Tensor:
+        def extract_feat(
+            self: VIReIDModel, images: Tensor, modality: Any, *args: Any, **kw: Any
+        ) -> Tensor:
             return own(self, images, as_modality(modality), *args, **kw)
 
         cls.extract_feat = extract_feat
@@ -78,7 +85,8 @@ class VIReIDModel(BaseModel):
     def __init__(self, data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor or dict(type='harness.ReIDDataPreprocessor'),
-            init_cfg=init_cfg)
+            init_cfg=init_cfg,
+        )
 
     @abstractmethod
     def extract_feat(self, images: Tensor, modality: Modality) -> Tensor:
@@ -88,8 +96,9 @@ class VIReIDModel(BaseModel):
     def loss(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor]:
         """Training losses; mmengine sums every value whose key starts with ``loss``."""
 
-    def forward(self, inputs: Tensor, data_samples: dict[str, Tensor] | None = None,
-                mode: str = 'tensor') -> Any:
+    def forward(
+        self, inputs: Tensor, data_samples: dict[str, Tensor] | None = None, mode: str = 'tensor'
+    ) -> Any:
         if mode == 'loss':
             if data_samples is None:
                 raise ValueError('mode="loss" needs data_samples with label/modality/cam')
@@ -111,15 +120,18 @@ class VIReIDModel(BaseModel):
 def batch_modality(data_samples: dict[str, Tensor] | None) -> int:
     """The single modality of a test batch; refuses mixed batches (they would pick one stem)."""
     if data_samples is None or 'modality' not in data_samples:
-        raise ValueError('feature extraction needs data_samples["modality"] '
-                         '(0 visible, 1 infrared)')
+        raise ValueError(
+            'feature extraction needs data_samples["modality"] (0 visible, 1 infrared)'
+        )
     modality = data_samples['modality']
     if not isinstance(modality, Tensor):
         return int(modality)
     values = torch.unique(modality)
     if values.numel() != 1:
-        raise ValueError(f'a test batch mixes modalities {values.tolist()}; '
-                         'use the harness test dataloader, which groups images by modality')
+        raise ValueError(
+            f'a test batch mixes modalities {values.tolist()}; '
+            'use the harness test dataloader, which groups images by modality'
+        )
     return int(values.item())
 
 

@@ -5,17 +5,23 @@ unless trusted); converted ones are written atomically as self-describing harnes
 (``{'state_dict', 'meta'}``: method, number of classes, the matching full config and its hash), so
 ``vireid test`` and :func:`harness.api.load_model` need nothing else to load them.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from harness.checkpoints import (UnsafeCheckpointError, describe_model, read_checkpoint,
-                                 save_checkpoint)
+from harness.checkpoints import (
+    UnsafeCheckpointError,
+    describe_model,
+    read_checkpoint,
+    save_checkpoint,
+)
 from harness.errors import HarnessError
 
 WRAPPER_KEYS = ('net', 'state_dict', 'model')
@@ -39,18 +45,28 @@ def check_destination(src: str | os.PathLike, dst: str | os.PathLike, force: boo
         except OSError:
             same = False
     if same:
-        raise DestinationError(f'the destination {dst} is the source checkpoint itself; converting '
-                               'in place would destroy the official file: give another DST path')
+        raise DestinationError(
+            f'the destination {dst} is the source checkpoint itself; converting '
+            'in place would destroy the official file: give another DST path'
+        )
     if dst.is_dir():
-        raise DestinationError(f'the destination {dst} is a folder; give a file path such as '
-                               f'{dst / (src.stem + "_harness.pth")}')
+        raise DestinationError(
+            f'the destination {dst} is a folder; give a file path such as '
+            f'{dst / (src.stem + "_harness.pth")}'
+        )
     if dst.exists() and not force:
-        raise DestinationError(f'the destination {dst} exists; choose another path, or pass '
-                               '--force to replace it')
+        raise DestinationError(
+            f'the destination {dst} exists; choose another path, or pass --force to replace it'
+        )
 
 
-def load_official_state(src: str | Path, method: str, expected: str, trusted: bool = False,
-                        wrappers: Sequence[str] = WRAPPER_KEYS) -> dict[str, Tensor]:
+def load_official_state(
+    src: str | Path,
+    method: str,
+    expected: str,
+    trusted: bool = False,
+    wrappers: Sequence[str] = WRAPPER_KEYS,
+) -> dict[str, Tensor]:
     """The state dict inside an official checkpoint: unwrapped (``{'net': ...}``,
     ``{'model': {'state_dict': ...}}``), ``module.`` prefixes (DataParallel) removed.
 
@@ -60,8 +76,10 @@ def load_official_state(src: str | Path, method: str, expected: str, trusted: bo
     path = Path(src)
     if not path.is_file():
         raise FileNotFoundError(f'official {method} checkpoint {src} does not exist')
-    hint = (f'Only if you trust the file: `vireid convert {method.lower()} SRC DST --trusted` '
-            '(Python: convert(src, dst, trusted=True)); unpickling runs arbitrary code.')
+    hint = (
+        f'Only if you trust the file: `vireid convert {method.lower()} SRC DST --trusted` '
+        '(Python: convert(src, dst, trusted=True)); unpickling runs arbitrary code.'
+    )
     try:
         obj = read_checkpoint(path, trusted=trusted, untrusted_hint=hint)
     except UnsafeCheckpointError as err:
@@ -72,15 +90,27 @@ def load_official_state(src: str | Path, method: str, expected: str, trusted: bo
             if inner is not None:
                 obj = inner
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
-        bad = [k for k, v in obj.items() if not isinstance(v, Tensor)][:5] if isinstance(obj, dict) else []
-        raise ValueError(f'{src}: expected {expected} (a dict of tensors, optionally under '
-                         f'{"/".join(repr(w) for w in wrappers)}), got {type(obj).__name__}'
-                         + (f' with non-tensor entries {bad}' if bad else ''))
+        bad = (
+            [k for k, v in obj.items() if not isinstance(v, Tensor)][:5]
+            if isinstance(obj, dict)
+            else []
+        )
+        raise ValueError(
+            f'{src}: expected {expected} (a dict of tensors, optionally under '
+            f'{"/".join(repr(w) for w in wrappers)}), got {type(obj).__name__}'
+            + (f' with non-tensor entries {bad}' if bad else '')
+        )
     return {k.removeprefix('module.'): v for k, v in obj.items()}
 
 
-def save_converted(state: dict[str, Tensor], src: str | os.PathLike, dst: str | os.PathLike,
-                   method: str, num_classes: int, **extra: Any) -> dict[str, Any]:
+def save_converted(
+    state: dict[str, Tensor],
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    method: str,
+    num_classes: int,
+    **extra: Any,
+) -> dict[str, Any]:
     """Write ``state`` to ``dst`` atomically as a harness checkpoint describing itself; returns
     its ``meta``. ``dst`` may not be ``src``."""
     check_destination(src, dst, force=True)
@@ -89,18 +119,21 @@ def save_converted(state: dict[str, Tensor], src: str | os.PathLike, dst: str | 
     return meta
 
 
-def converted_meta(state: dict[str, Tensor], src: str | os.PathLike, method: str, num_classes: int,
-                   **extra: Any) -> dict[str, Any]:
+def converted_meta(
+    state: dict[str, Tensor], src: str | os.PathLike, method: str, num_classes: int, **extra: Any
+) -> dict[str, Any]:
     """``meta`` of a converted checkpoint: the method's full config whose model the converted
     tensors fit exactly (by the protocol's class count: SYSU-MM01 395, RegDB 206) is named with
     its hash, so the checkpoint is re-scored with that config; ``None`` when none fits."""
     config, chash, dataset = _matching_config(state, method, num_classes)
-    return describe_model(method, num_classes, config, chash, dataset=dataset,
-                          converted_from=Path(src).name, **extra)
+    return describe_model(
+        method, num_classes, config, chash, dataset=dataset, converted_from=Path(src).name, **extra
+    )
 
 
-def _matching_config(state: dict[str, Tensor], method: str, num_classes: int
-                     ) -> tuple[str | None, str | None, str | None]:
+def _matching_config(
+    state: dict[str, Tensor], method: str, num_classes: int
+) -> tuple[str | None, str | None, str | None]:
     from mmengine.registry import DefaultScope
 
     from harness.engine.config import config_hash, load_config
@@ -129,13 +162,18 @@ def rename_by_prefix(key: str, table: Sequence[tuple[str, str]]) -> str | None:
     """``key`` with the first matching official prefix of ``table`` replaced, else ``None``."""
     for old, new in table:
         if key.startswith(old):
-            return new + key[len(old):]
+            return new + key[len(old) :]
     return None
 
 
-def map_state_dict(official: dict[str, Tensor], target: dict[str, Tensor],
-                   rename: Callable[[str], str | None], is_unused: Callable[[str, Tensor], bool],
-                   what: str, unexpected_hint: str = '') -> tuple[dict[str, Tensor], list[str]]:
+def map_state_dict(
+    official: dict[str, Tensor],
+    target: dict[str, Tensor],
+    rename: Callable[[str], str | None],
+    is_unused: Callable[[str, Tensor], bool],
+    what: str,
+    unexpected_hint: str = '',
+) -> tuple[dict[str, Tensor], list[str]]:
     """``official`` mapped onto the keys and shapes of ``target``, strictly.
 
     ``rename`` gives the harness key of a used official tensor; ``is_unused`` accepts the documented
@@ -161,9 +199,13 @@ def map_state_dict(official: dict[str, Tensor], target: dict[str, Tensor],
     missing = [k for k in target if k not in out]
     problems = []
     if unexpected:
-        problems.append(f'{len(unexpected)} unexpected key(s){unexpected_hint}: {", ".join(sorted(unexpected)[:8])}')
+        problems.append(
+            f'{len(unexpected)} unexpected key(s){unexpected_hint}: {", ".join(sorted(unexpected)[:8])}'
+        )
     if missing:
-        problems.append(f'{len(missing)} used tensor(s) missing (harness names): {", ".join(missing[:8])}')
+        problems.append(
+            f'{len(missing)} used tensor(s) missing (harness names): {", ".join(missing[:8])}'
+        )
     if bad_shape:
         problems.append(f'{len(bad_shape)} shape mismatch(es): {"; ".join(bad_shape[:8])}')
     if problems:

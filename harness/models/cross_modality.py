@@ -13,6 +13,7 @@ in its parts is a config, as in fast-reid, where AGW is the shared ``Baseline`` 
 blocks, GeM pooling and another loss switched on (``configs/Base-AGW.yml``). A method with its
 own forward logic writes its own :class:`~harness.models.base.VIReIDModel` instead.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -56,26 +57,42 @@ class CrossModalityReID(VIReIDModel):
     # sees the global batch (harness.dist), so N GPUs train the one-GPU recipe.
     gathers_global_batch = True
 
-    def __init__(self, num_classes: int, backbone: dict, neck: dict, head: dict,
-                 losses: Mapping[str, dict], non_local: dict | None = None,
-                 test_feature: str = 'bn', normalize_test_feature: bool = True,
-                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: dict,
+        neck: dict,
+        head: dict,
+        losses: Mapping[str, dict],
+        non_local: dict | None = None,
+        test_feature: str = 'bn',
+        normalize_test_feature: bool = True,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if num_classes < 2:
-            raise ValueError('model.num_classes must be >= 2 training identities, '
-                             f'got {num_classes}')
+            raise ValueError(
+                f'model.num_classes must be >= 2 training identities, got {num_classes}'
+            )
         if test_feature not in FEATURES:
             raise ValueError(f'model.test_feature = {test_feature!r}; expected one of {FEATURES}')
         if not losses:
-            raise ValueError('model.losses is empty; give at least one, e.g. '
-                             "losses=dict(id=dict(type='IdentityLoss', input='logits'))")
+            raise ValueError(
+                'model.losses is empty; give at least one, e.g. '
+                "losses=dict(id=dict(type='IdentityLoss', input='logits'))"
+            )
         self.backbone = MODELS.build(backbone)
-        self.non_local = None if non_local is None else MODELS.build(
-            non_local, default_args=dict(trunk=self.backbone))
+        self.non_local = (
+            None
+            if non_local is None
+            else MODELS.build(non_local, default_args=dict(trunk=self.backbone))
+        )
         self.neck = MODELS.build(neck)
         self.feat_dim = self.backbone.out_channels
-        self.head = MODELS.build(head, default_args=dict(in_channels=self.feat_dim,
-                                                         num_classes=num_classes))
+        self.head = MODELS.build(
+            head, default_args=dict(in_channels=self.feat_dim, num_classes=num_classes)
+        )
         self.losses = nn.ModuleDict()
         self.loss_inputs: dict[str, str] = {}
         self.loss_weights: dict[str, float] = {}
@@ -83,8 +100,10 @@ class CrossModalityReID(VIReIDModel):
             spec = dict(spec)
             where, weight = spec.pop('input', None), float(spec.pop('weight', 1.0))
             if where not in LOSS_INPUTS:
-                raise ValueError(f'model.losses.{name}.input = {where!r}; expected one of '
-                                 f'{LOSS_INPUTS} (the tensor the loss is computed on)')
+                raise ValueError(
+                    f'model.losses.{name}.input = {where!r}; expected one of '
+                    f'{LOSS_INPUTS} (the tensor the loss is computed on)'
+                )
             self.losses[name] = MODELS.build(spec)
             self.loss_inputs[name], self.loss_weights[name] = where, weight
         self.test_feature, self.normalize_test_feature = test_feature, normalize_test_feature
@@ -104,9 +123,11 @@ class CrossModalityReID(VIReIDModel):
         labels, modality = data_samples['label'], data_samples['modality']
         present = set(torch.unique(modality).tolist())
         if not {int(Modality.VISIBLE), int(Modality.INFRARED)} <= present:
-            raise ValueError(f'{type(self).__name__} trains on batches with visible and infrared '
-                             f'images; got modalities {sorted(present)} '
-                             '(use CrossModalityIdentitySampler)')
+            raise ValueError(
+                f'{type(self).__name__} trains on batches with visible and infrared '
+                f'images; got modalities {sorted(present)} '
+                '(use CrossModalityIdentitySampler)'
+            )
         outputs = self.forward_features(inputs, modality)
         out: dict[str, Tensor] = {}
         # [visible | infrared] rows; on several GPUs, those of the whole batch.

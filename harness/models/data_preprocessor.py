@@ -1,7 +1,9 @@
 """Turns uint8 batches from the loader into normalised float tensors on the device."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from mmengine.model import BaseDataPreprocessor
@@ -22,8 +24,13 @@ class ReIDDataPreprocessor(BaseDataPreprocessor):
     stays on the host: reading it then never waits for the device.
     """
 
-    def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-                 channels_last: bool = False, non_blocking: bool = True) -> None:
+    def __init__(
+        self,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        channels_last: bool = False,
+        non_blocking: bool = True,
+    ) -> None:
         super().__init__(non_blocking=non_blocking)
         self.register_buffer('mean', torch.tensor(mean).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer('std', torch.tensor(std).view(1, 3, 1, 1) * 255, persistent=False)

@@ -15,15 +15,16 @@ name, with the paper's evaluation protocol), then one row per record ``source``:
 same network with its initial weights, scored without training: the floor a method must beat).
 Records with ``status != 'done'`` are listed, never tabulated.
 """
+
 from __future__ import annotations
 
 import csv
 import math
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -81,17 +82,26 @@ def _columns(parts: Iterable[tuple[str, str, tuple[str, ...]]]) -> list[Column]:
     return [Column(d, s, m) for d, s, metrics in parts for m in metrics]
 
 
-SINGLE_SHOT = _columns([('sysu', 'all-single', ('R1', 'R10', 'R20', 'mAP')),
-                        ('sysu', 'indoor-single', ('R1', 'R10', 'R20', 'mAP')),
-                        ('regdb', 'v2t', ('R1', 'mAP')), ('regdb', 't2v', ('R1', 'mAP'))])
-MULTI_SHOT = _columns([('sysu', 'all-multi', ('R1', 'R10', 'R20', 'mAP')),
-                       ('sysu', 'indoor-multi', ('R1', 'R10', 'R20', 'mAP'))])
+SINGLE_SHOT = _columns(
+    [
+        ('sysu', 'all-single', ('R1', 'R10', 'R20', 'mAP')),
+        ('sysu', 'indoor-single', ('R1', 'R10', 'R20', 'mAP')),
+        ('regdb', 'v2t', ('R1', 'mAP')),
+        ('regdb', 't2v', ('R1', 'mAP')),
+    ]
+)
+MULTI_SHOT = _columns(
+    [
+        ('sysu', 'all-multi', ('R1', 'R10', 'R20', 'mAP')),
+        ('sysu', 'indoor-multi', ('R1', 'R10', 'R20', 'mAP')),
+    ]
+)
 
 
 @dataclass
 class Cell:
     mean: float
-    std: float | None = None          # None: a single value (reported, or n == 1)
+    std: float | None = None  # None: a single value (reported, or n == 1)
     n: int | None = None
     paths: tuple[str, ...] = ()
     comparable: bool = True
@@ -104,7 +114,9 @@ class Cell:
         return s + self.marks()
 
     def marks(self) -> str:
-        return ('' if self.comparable else COMPARABLE_MARK) + (OPTIMISTIC_MARK if self.optimistic else '')
+        return ('' if self.comparable else COMPARABLE_MARK) + (
+            OPTIMISTIC_MARK if self.optimistic else ''
+        )
 
 
 @dataclass
@@ -116,10 +128,10 @@ class Entry:
     label: str
     row: str | None
     title: str
-    aliases: tuple[str, ...] = ()      # other names of the method in results/reported.csv
+    aliases: tuple[str, ...] = ()  # other names of the method in results/reported.csv
     sysu: tuple[str, dict] | None = None
     regdb: dict[int, tuple[str, dict]] = field(default_factory=dict)
-    source: str = 'reproduced'          # one of RECORD_SOURCES
+    source: str = 'reproduced'  # one of RECORD_SOURCES
 
     @property
     def group(self) -> tuple:
@@ -143,8 +155,14 @@ class Entry:
                 return None
             std = (res.get('std') or {}).get(col.metric)
             n = len(res.get('per_trial') or []) or None
-            return Cell(float(res['mean'][col.metric]), None if (std is None or n == 1) else float(std), n,
-                        (path,), rec.get('comparable', True) is not False, bool(rec.get('optimistic')))
+            return Cell(
+                float(res['mean'][col.metric]),
+                None if (std is None or n == 1) else float(std),
+                n,
+                (path,),
+                rec.get('comparable', True) is not False,
+                bool(rec.get('optimistic')),
+            )
         values, paths, comparable, optimistic = [], [], True, False
         for split in sorted(self.regdb):
             path, rec = self.regdb[split]
@@ -173,13 +191,22 @@ class Entry:
     def notes(self, datasets: Iterable[str] = ('sysu', 'regdb')) -> str:
         parts = []
         if self.sysu is not None and 'sysu' in datasets:
-            n = max((len(r.get('per_trial') or []) for r in (self.sysu[1].get('results') or {}).values()
-                     if isinstance(r, dict)), default=0)
+            n = max(
+                (
+                    len(r.get('per_trial') or [])
+                    for r in (self.sysu[1].get('results') or {}).values()
+                    if isinstance(r, dict)
+                ),
+                default=0,
+            )
             parts.append(f'SYSU: {n} trial{"s" * (n != 1)}')
         if self.regdb and 'regdb' in datasets:
             k = len(self.regdb)
-            parts.append(f'RegDB: {k} split{"s" * (k != 1)}' if k >= REGDB_SPLIT_COUNT
-                         else f'RegDB: {k} of {REGDB_SPLIT_COUNT} splits ({", ".join(map(str, sorted(self.regdb)))})')
+            parts.append(
+                f'RegDB: {k} split{"s" * (k != 1)}'
+                if k >= REGDB_SPLIT_COUNT
+                else f'RegDB: {k} of {REGDB_SPLIT_COUNT} splits ({", ".join(map(str, sorted(self.regdb)))})'
+            )
         if self.kind == 'demo':
             parts.append('synthetic data (demo)')
         return '; '.join(parts)
@@ -194,7 +221,7 @@ class Reported:
     venue: str
     year: str
     eval_protocol: str
-    line: int           # line in reported.csv (header = 1): where the number comes from
+    line: int  # line in reported.csv (header = 1): where the number comes from
 
 
 @dataclass
@@ -206,7 +233,7 @@ class Row:
     records: list[str]
     reproduced: bool
     row_id: str | None = None
-    source_kind: str = 'reported'       # the ROW_SOURCES entry this row comes from
+    source_kind: str = 'reported'  # the ROW_SOURCES entry this row comes from
 
 
 @dataclass
@@ -216,7 +243,7 @@ class Table:
     columns: list[Column]
     rows: list[Row]
     footnotes: list[str]
-    row_ids: bool = False      # the ablation table leads with the row id
+    row_ids: bool = False  # the ablation table leads with the row id
 
 
 @dataclass
@@ -259,8 +286,11 @@ def collect(records: str | Path, relative_to: str | Path | None = None) -> Colle
             rec, problem = None, os_error_message(err)
         if problem:
             # One bad record must not cost the tables of the others: list it, warn, go on.
-            warnings.warn(f'skipping {path}: {problem}; fix or delete it (or rerun its run)',
-                          HarnessWarning, stacklevel=2)
+            warnings.warn(
+                f'skipping {path}: {problem}; fix or delete it (or rerun its run)',
+                HarnessWarning,
+                stacklevel=2,
+            )
             unreadable.append(rel)
             continue
         status = rec.get('status')
@@ -276,9 +306,15 @@ def collect(records: str | Path, relative_to: str | Path | None = None) -> Colle
         if source not in RECORD_SOURCES:
             unreadable.append(rel)
             continue
-        entry = Entry(method=method, kind=str(e.get('kind') or 'full'), label=str(e.get('label') or method),
-                      row=e.get('row'), title=str(rec.get('method_title') or ''),
-                      aliases=tuple(rec.get('method_aliases') or ()), source=source)
+        entry = Entry(
+            method=method,
+            kind=str(e.get('kind') or 'full'),
+            label=str(e.get('label') or method),
+            row=e.get('row'),
+            title=str(rec.get('method_title') or ''),
+            aliases=tuple(rec.get('method_aliases') or ()),
+            source=source,
+        )
         entry = entries.setdefault(entry.key, entry)
         dataset = rec.get('dataset')
         if dataset == 'sysu':
@@ -305,13 +341,17 @@ def load_reported(path: str | Path | None) -> list[Reported]:
         return []
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f'reported results {path} not found (pass --reported, or --reported "" for none)')
+        raise FileNotFoundError(
+            f'reported results {path} not found (pass --reported, or --reported "" for none)'
+        )
     out = []
     with open(path, newline='', encoding='utf-8') as fh:
         reader = csv.DictReader(fh)
         missing = {'method', 'dataset', 'setting', *REPORTED_METRICS} - set(reader.fieldnames or ())
         if missing:
-            raise ValueError(f'{path}: missing column(s) {", ".join(sorted(missing))}; see results/README.md')
+            raise ValueError(
+                f'{path}: missing column(s) {", ".join(sorted(missing))}; see results/README.md'
+            )
         for i, row in enumerate(reader, start=2):
             values = {}
             for col, metric in REPORTED_METRICS.items():
@@ -320,10 +360,21 @@ def load_reported(path: str | Path | None) -> list[Reported]:
                     try:
                         values[metric] = float(text)
                     except ValueError:
-                        raise ValueError(f'{path} line {i}: column {col} is {text!r}, not a number') from None
-            out.append(Reported(row['method'].strip(), row['dataset'].strip(), row['setting'].strip(), values,
-                                (row.get('venue') or '').strip(), (row.get('year') or '').strip(),
-                                (row.get('eval_protocol') or '').strip(), i))
+                        raise ValueError(
+                            f'{path} line {i}: column {col} is {text!r}, not a number'
+                        ) from None
+            out.append(
+                Reported(
+                    row['method'].strip(),
+                    row['dataset'].strip(),
+                    row['setting'].strip(),
+                    values,
+                    (row.get('venue') or '').strip(),
+                    (row.get('year') or '').strip(),
+                    (row.get('eval_protocol') or '').strip(),
+                    i,
+                )
+            )
     return out
 
 
@@ -331,7 +382,9 @@ def _natural(text: str | None) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r'(\d+)', text or '')]
 
 
-def _reported_rows(entry: Entry, reported: list[Reported], columns: list[Column], csv_name: str) -> list[Row]:
+def _reported_rows(
+    entry: Entry, reported: list[Reported], columns: list[Column], csv_name: str
+) -> list[Row]:
     mine = [r for r in reported if r.method.lower() in entry.names()]
     wanted = {(c.dataset, c.setting) for c in columns}
     mine = [r for r in mine if (r.dataset, r.setting) in wanted]
@@ -340,35 +393,68 @@ def _reported_rows(entry: Entry, reported: list[Reported], columns: list[Column]
         group = [r for r in mine if (r.venue, r.year) == venue]
         cells = []
         for c in columns:
-            hit = next((r for r in group if (r.dataset, r.setting) == (c.dataset, c.setting)
-                        and c.metric in r.values), None)
-            cells.append(Cell(hit.values[c.metric], paths=(f'{csv_name}:{hit.line}',)) if hit else None)
+            hit = next(
+                (
+                    r
+                    for r in group
+                    if (r.dataset, r.setting) == (c.dataset, c.setting) and c.metric in r.values
+                ),
+                None,
+            )
+            cells.append(
+                Cell(hit.values[c.metric], paths=(f'{csv_name}:{hit.line}',)) if hit else None
+            )
         if all(c is None for c in cells):
             continue
         protocols = ', '.join(dict.fromkeys(r.eval_protocol for r in group if r.eval_protocol))
         source = 'reported' + (f' ({" ".join(filter(None, venue))})' if any(venue) else '')
-        rows.append(Row(entry.label, source, cells, f'protocol: {protocols}' if protocols else '',
-                        sorted({f'{csv_name}:{r.line}' for r in group}), reproduced=False))
+        rows.append(
+            Row(
+                entry.label,
+                source,
+                cells,
+                f'protocol: {protocols}' if protocols else '',
+                sorted({f'{csv_name}:{r.line}' for r in group}),
+                reproduced=False,
+            )
+        )
     return rows
 
 
 def _record_row(entry: Entry, columns: list[Column]) -> Row:
     cells = [entry.cell(c) for c in columns]
     paths = sorted({p for c in cells if c for p in c.paths})
-    source = SOURCE_LABELS.get(entry.source, entry.source) + (' (demo)' if entry.kind == 'demo' else '')
+    source = SOURCE_LABELS.get(entry.source, entry.source) + (
+        ' (demo)' if entry.kind == 'demo' else ''
+    )
     datasets = {c.dataset for c in columns}
     notes = entry.notes(datasets)
-    if entry.source == 'official':   # the protocol beside the reported row's, and which weights
+    if entry.source == 'official':  # the protocol beside the reported row's, and which weights
         from harness.official import official_note
-        recs = ([entry.sysu[1]] if entry.sysu and 'sysu' in datasets else []) + \
-            ([rec for _, rec in entry.regdb.values()] if 'regdb' in datasets else [])
+
+        recs = ([entry.sysu[1]] if entry.sysu and 'sysu' in datasets else []) + (
+            [rec for _, rec in entry.regdb.values()] if 'regdb' in datasets else []
+        )
         notes = '; '.join(filter(None, [official_note(recs, len(entry.regdb)), notes]))
-    return Row(entry.label, source, cells, notes, paths, reproduced=entry.source == 'reproduced',
-               row_id=entry.row, source_kind=entry.source)
+    return Row(
+        entry.label,
+        source,
+        cells,
+        notes,
+        paths,
+        reproduced=entry.source == 'reproduced',
+        row_id=entry.row,
+        source_kind=entry.source,
+    )
 
 
-def _entry_rows(group: list[Entry], reported: list[Reported], columns: list[Column], csv_name: str,
-                with_reported: bool = True) -> list[Row]:
+def _entry_rows(
+    group: list[Entry],
+    reported: list[Reported],
+    columns: list[Column],
+    csv_name: str,
+    with_reported: bool = True,
+) -> list[Row]:
     """The rows of one table entry, in ROW_SOURCES order (a record row that fills no column is
     left out)."""
     by_source = {e.source: e for e in group}
@@ -392,8 +478,9 @@ def grouped(entries: Iterable[Entry]) -> list[list[Entry]]:
     return list(groups.values())
 
 
-def chance_note(rows: list[Row], columns: list[Column], coll_records: dict[str, dict]
-                ) -> str | None:
+def chance_note(
+    rows: list[Row], columns: list[Column], coll_records: dict[str, dict]
+) -> str | None:
     """'Chance Rank-1 (1 / gallery identities): ...' from the rows' records' ``gallery_ids``."""
     counts: dict[tuple[str, str], set[int]] = {}
     for r in rows:
@@ -413,32 +500,48 @@ def chance_note(rows: list[Row], columns: list[Column], coll_records: dict[str, 
     return 'Chance Rank-1 (1 / gallery identities, %): ' + '; '.join(parts) + '.'
 
 
-def _footnotes(rows: list[Row], columns: list[Column], with_reported: bool,
-               records: dict[str, dict] | None = None) -> list[str]:
+def _footnotes(
+    rows: list[Row],
+    columns: list[Column],
+    with_reported: bool,
+    records: dict[str, dict] | None = None,
+) -> list[str]:
     cells = [c for r in rows if r.reproduced for c in r.cells if c]
     datasets = {c.dataset for c in columns}
     how = []
     if 'sysu' in datasets:
-        how.append('SYSU-MM01 (IR query → visible gallery): over the gallery trials of one training run')
+        how.append(
+            'SYSU-MM01 (IR query → visible gallery): over the gallery trials of one training run'
+        )
     if 'regdb' in datasets:
         how.append('RegDB: over the per-split means of the splits in the notes (std with ddof=0)')
     notes = ['Cells: mean ± std. ' + '; '.join(how) + '.']
     if any(not c.comparable for c in cells):
-        notes.append(f'{COMPARABLE_MARK} not comparable: the run departs from the shared protocol '
-                     f'(comparable: false in its record).')
+        notes.append(
+            f'{COMPARABLE_MARK} not comparable: the run departs from the shared protocol '
+            f'(comparable: false in its record).'
+        )
     if any(c.optimistic for c in cells):
-        notes.append(f'{OPTIMISTIC_MARK} optimistic: the checkpoint was selected by its test score '
-                     f'(best epoch on the test set).')
+        notes.append(
+            f'{OPTIMISTIC_MARK} optimistic: the checkpoint was selected by its test score '
+            f'(best epoch on the test set).'
+        )
     if with_reported and any(r.source_kind == 'reported' for r in rows):
-        notes.append('reported: as printed in the paper (results/reported.csv); its evaluation protocol in the notes.')
+        notes.append(
+            'reported: as printed in the paper (results/reported.csv); its evaluation protocol in the notes.'
+        )
     if any(r.source_kind == 'official' for r in rows):
-        notes.append('re-scored (official weights): the authors\' released checkpoint, converted '
-                     'and scored under this protocol (its protocol and the file\'s md5 in the '
-                     'notes).')
+        notes.append(
+            "re-scored (official weights): the authors' released checkpoint, converted "
+            "and scored under this protocol (its protocol and the file's md5 in the "
+            'notes).'
+        )
     if any(r.source_kind == 'untrained' for r in rows):
-        notes.append('untrained: the network of the reproduced row with the initial weights of its '
-                     'training run (same seed; random, or the ImageNet weights its config loads), '
-                     'scored without training.')
+        notes.append(
+            'untrained: the network of the reproduced row with the initial weights of its '
+            'training run (same seed; random, or the ImageNet weights its config loads), '
+            'scored without training.'
+        )
     chance = chance_note(rows, columns, records or {})
     if chance:
         notes.append(chance)
@@ -448,8 +551,19 @@ def _footnotes(rows: list[Row], columns: list[Column], with_reported: bool,
 def _trim(columns: list[Column], rows: list[Row]) -> tuple[list[Column], list[Row]]:
     """Drop columns that no row fills (ablations often cover one dataset only)."""
     keep = [i for i in range(len(columns)) if any(r.cells[i] is not None for r in rows)]
-    return [columns[i] for i in keep], [Row(r.label, r.source, [r.cells[i] for i in keep], r.notes, r.records,
-                                            r.reproduced, r.row_id, r.source_kind) for r in rows]
+    return [columns[i] for i in keep], [
+        Row(
+            r.label,
+            r.source,
+            [r.cells[i] for i in keep],
+            r.notes,
+            r.records,
+            r.reproduced,
+            r.row_id,
+            r.source_kind,
+        )
+        for r in rows
+    ]
 
 
 def ordered(entries: Iterable[Entry]) -> tuple[list[Entry], list[Entry]]:
@@ -457,14 +571,20 @@ def ordered(entries: Iterable[Entry]) -> tuple[list[Entry], list[Entry]]:
     one table entry are adjacent, in RECORD_SOURCES order."""
     entries = list(entries)
     rank = {s: i for i, s in enumerate(RECORD_SOURCES)}
-    main = sorted((e for e in entries if e.kind != 'ablation'),
-                  key=lambda e: (e.label.lower(), e.kind, e.method, rank[e.source]))
-    abl = sorted((e for e in entries if e.kind == 'ablation'),
-                 key=lambda e: (_natural(e.row), e.method, e.label.lower(), rank[e.source]))
+    main = sorted(
+        (e for e in entries if e.kind != 'ablation'),
+        key=lambda e: (e.label.lower(), e.kind, e.method, rank[e.source]),
+    )
+    abl = sorted(
+        (e for e in entries if e.kind == 'ablation'),
+        key=lambda e: (_natural(e.row), e.method, e.label.lower(), rank[e.source]),
+    )
     return main, abl
 
 
-def make_tables(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> list[Table]:
+def make_tables(
+    coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv'
+) -> list[Table]:
     """The comparison, multi-shot and ablation tables (a table with no row is left out)."""
     main, abl = ordered(coll.entries)
     records = coll.records()
@@ -473,24 +593,50 @@ def make_tables(coll: Collection, reported: list[Reported], csv_name: str = 'rep
     for group in grouped(main):
         rows += _entry_rows(group, reported, SINGLE_SHOT, csv_name)
     if rows:
-        tables.append(Table('comparison', 'Comparison: single-shot SYSU-MM01 (all-search, indoor-search) and RegDB '
-                            '(V→T: visible query → thermal gallery; T→V: thermal query → visible gallery)',
-                            SINGLE_SHOT, rows, _footnotes(rows, SINGLE_SHOT, True, records)))
+        tables.append(
+            Table(
+                'comparison',
+                'Comparison: single-shot SYSU-MM01 (all-search, indoor-search) and RegDB '
+                '(V→T: visible query → thermal gallery; T→V: thermal query → visible gallery)',
+                SINGLE_SHOT,
+                rows,
+                _footnotes(rows, SINGLE_SHOT, True, records),
+            )
+        )
     rows = []
     for group in grouped(main):
         own = _entry_rows(group, reported, MULTI_SHOT, csv_name, with_reported=False)
         if own:  # reported multi-shot rows only beside a row of our own
             rows += _entry_rows(group, reported, MULTI_SHOT, csv_name)
     if rows:
-        tables.append(Table('multishot', 'Multi-shot SYSU-MM01 (10 gallery images per identity and camera)',
-                            MULTI_SHOT, rows, _footnotes(rows, MULTI_SHOT, True, records)))
-    rows = [row for group in grouped(abl)
-            for row in _entry_rows(group, reported, SINGLE_SHOT + MULTI_SHOT, csv_name,
-                                   with_reported=False)]
+        tables.append(
+            Table(
+                'multishot',
+                'Multi-shot SYSU-MM01 (10 gallery images per identity and camera)',
+                MULTI_SHOT,
+                rows,
+                _footnotes(rows, MULTI_SHOT, True, records),
+            )
+        )
+    rows = [
+        row
+        for group in grouped(abl)
+        for row in _entry_rows(
+            group, reported, SINGLE_SHOT + MULTI_SHOT, csv_name, with_reported=False
+        )
+    ]
     if rows:
         cols, rows = _trim(SINGLE_SHOT + MULTI_SHOT, rows)
-        tables.append(Table('ablation', 'Ablations (ordered by row id)', cols, rows,
-                            _footnotes(rows, cols, False, records), row_ids=True))
+        tables.append(
+            Table(
+                'ablation',
+                'Ablations (ordered by row id)',
+                cols,
+                rows,
+                _footnotes(rows, cols, False, records),
+                row_ids=True,
+            )
+        )
     return tables
 
 
@@ -498,7 +644,11 @@ def best_cells(table: Table) -> set[tuple[int, int]]:
     """(row, column) of the best reproduced mean in each column (every tie is best)."""
     best = set()
     for j in range(len(table.columns)):
-        vals = [(i, r.cells[j].mean) for i, r in enumerate(table.rows) if r.reproduced and r.cells[j] is not None]
+        vals = [
+            (i, r.cells[j].mean)
+            for i, r in enumerate(table.rows)
+            if r.reproduced and r.cells[j] is not None
+        ]
         if vals:
             top = max(v for _, v in vals)
             best |= {(i, j) for i, v in vals if math.isclose(v, top, rel_tol=0, abs_tol=1e-9)}

@@ -3,6 +3,7 @@
 Records are JSON files anyone may edit, copy half-way or produce with another tool; one bad
 record must not cost the tables of all the others.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,7 +17,8 @@ def _number(x: Any) -> bool:
 
 def _kind(x: Any) -> str:
     return {dict: 'an object', list: 'a list', str: 'a string', type(None): 'null'}.get(
-        type(x), f'a {type(x).__name__}')
+        type(x), f'a {type(x).__name__}'
+    )
 
 
 def record_problem(rec: Any) -> str | None:
@@ -32,8 +34,11 @@ def record_problem(rec: Any) -> str | None:
         if rec.get('dataset') not in DATASETS:
             return f'"dataset" is {rec.get("dataset")!r}, expected one of {list(DATASETS)}'
         split = rec.get('split')
-        if rec['dataset'] == 'regdb' and split is not None and not (
-                isinstance(split, int) and not isinstance(split, bool) or str(split).isdigit()):
+        if (
+            rec['dataset'] == 'regdb'
+            and split is not None
+            and not (isinstance(split, int) and not isinstance(split, bool) or str(split).isdigit())
+        ):
             return f'"split" is {split!r}, expected a RegDB split number 1..10'
     for setting, res in (rec.get('results') or {}).items():
         where = f'results["{setting}"]'
@@ -41,12 +46,14 @@ def record_problem(rec: Any) -> str | None:
             return f'{where} is {_kind(res)}, expected an object with mean/std/per_trial'
         for part in ('mean', 'std'):
             values = res.get(part)
-            if values is not None and (not isinstance(values, dict)
-                                       or not all(_number(v) for v in values.values())):
+            if values is not None and (
+                not isinstance(values, dict) or not all(_number(v) for v in values.values())
+            ):
                 return f'{where}["{part}"] must map metric names to numbers, got {values!r:.80}'
         trials = res.get('per_trial')
-        if trials is not None and not (isinstance(trials, list)
-                                       and all(isinstance(t, dict) for t in trials)):
+        if trials is not None and not (
+            isinstance(trials, list) and all(isinstance(t, dict) for t in trials)
+        ):
             return f'{where}["per_trial"] must be a list of objects'
         cmc = res.get('cmc')
         if cmc is not None and not (isinstance(cmc, list) and all(_number(v) for v in cmc)):

@@ -1,4 +1,5 @@
 """``build_tables``: a records folder in, every table file out."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,6 @@ from harness.tables.html import leaderboard_page
 from harness.tables.latex import to_latex
 from harness.tables.plots import cmc_plots
 from harness.tables.render import cells_csv, problems_markdown, to_csv, to_markdown
-
 
 REPORTED_NAME = 'reported.csv'
 
@@ -25,14 +25,21 @@ def default_reported() -> Path | None:
 def missing_reported_warning() -> str:
     """What ``vireid tables`` and ``vireid leaderboard`` print when reported numbers are missing."""
     where = Path(__file__).resolve().parent / REPORTED_NAME
-    return (f'WARNING: the papers\' reported numbers ({where}) are not in this installation, so '
-            'the tables show reproduced rows only. Reinstall vireid-bench (the file is package '
-            'data), or '
-            'pass --reported FILE (--reported "" silences this warning).')
+    return (
+        f"WARNING: the papers' reported numbers ({where}) are not in this installation, so "
+        'the tables show reproduced rows only. Reinstall vireid-bench (the file is package '
+        'data), or '
+        'pass --reported FILE (--reported "" silences this warning).'
+    )
 
 
-def build_tables(records: str | Path, out: str | Path, reported: str | Path | None = None,
-                 plots: bool = True, relative_to: str | Path | None = None) -> dict:
+def build_tables(
+    records: str | Path,
+    out: str | Path,
+    reported: str | Path | None = None,
+    plots: bool = True,
+    relative_to: str | Path | None = None,
+) -> dict:
     """Write ``<name>.md/.tex/.csv`` per table, ``cells.csv``, ``tables.md``, CMC plots and the
     leaderboard page ``index.html`` into ``out``.
 
@@ -63,8 +70,20 @@ def build_tables(records: str | Path, out: str | Path, reported: str | Path | No
     plot_files = cmc_plots(coll, out) if plots else []
     files += plot_files
     base = Path(relative_to) if relative_to is not None else Path(records)
-    files.append(write_text_atomic(out / 'index.html', leaderboard_page(
-        tables, coll, base, out, plots=plot_files, reported=reported, generated=now())))
+    files.append(
+        write_text_atomic(
+            out / 'index.html',
+            leaderboard_page(
+                tables, coll, base, out, plots=plot_files, reported=reported, generated=now()
+            ),
+        )
+    )
     comparison = next((to_markdown(t) for t in tables if t.name == 'comparison'), '')
-    return {'markdown': everything, 'comparison': comparison, 'problems': problems, 'files': files,
-            'failed': [p for p, _ in coll.failed], 'collection': coll}
+    return {
+        'markdown': everything,
+        'comparison': comparison,
+        'problems': problems,
+        'files': files,
+        'failed': [p for p, _ in coll.failed],
+        'collection': coll,
+    }

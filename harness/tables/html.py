@@ -13,10 +13,10 @@ in ``figures/index.json``) link them.
 from __future__ import annotations
 
 import html
-import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from harness.engine.progress import format_progress, read_progress
 from harness.figures.manifest import FIGURES_DIR, read_manifest
@@ -28,7 +28,6 @@ from harness.tables.build import (
     Table,
     best_cells,
 )
-
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1400px; padding: 0 1em;
@@ -136,11 +135,15 @@ def _cell_html(
         return '<td data-value=""></td>'
     marks = ''
     if not cell.comparable:
-        marks += (f'<span class="mark" title="not comparable: the run departs from the protocol">'
-                  f'{COMPARABLE_MARK}</span>')
+        marks += (
+            f'<span class="mark" title="not comparable: the run departs from the protocol">'
+            f'{COMPARABLE_MARK}</span>'
+        )
     if cell.optimistic:
-        marks += (f'<span class="mark" title="optimistic: checkpoint chosen by its test score">'
-                  f'{OPTIMISTIC_MARK}</span>')
+        marks += (
+            f'<span class="mark" title="optimistic: checkpoint chosen by its test score">'
+            f'{OPTIMISTIC_MARK}</span>'
+        )
     text = f'{cell.mean:.2f}' + (f' ± {cell.std:.2f}' if cell.std is not None else '')
     cls = ' class="best"' if best else ''
     if not reproduced:
@@ -241,8 +244,10 @@ def _runs_html(runs: _Runs, page_dir: Path) -> str:
             f' split {rec.get("split")}' if rec.get('dataset') == 'regdb' else ''
         )
         figures = run_figures(runs.path(rel).parent)
-        figs = ' '.join(f'<a href="{_e(_href(f, page_dir))}" title="{_e(caption)}">{_e(label)}</a>'
-                        for label, f, caption in figures)
+        figs = ' '.join(
+            f'<a href="{_e(_href(f, page_dir))}" title="{_e(caption)}">{_e(label)}</a>'
+            for label, f, caption in figures
+        )
         rows.append(
             f'<tr id="{run_id}"><td class="text">{run_id}</td><td class="text">{_e(label)}</td>'
             f'<td class="text">{_e(where)}</td><td class="text commit">{_e(prov["commit"])}</td>'
@@ -345,7 +350,7 @@ def leaderboard_page(
         'Click a column header to sort (again to reverse; "#" restores the original order). '
         f'Marks: {COMPARABLE_MARK} not comparable (the run changed the protocol), '
         f'{OPTIMISTIC_MARK} optimistic '
-        '(checkpoint chosen on the test set). Reported rows (italic) are the papers\' numbers.</p>'
+        "(checkpoint chosen on the test set). Reported rows (italic) are the papers' numbers.</p>"
     )
     if reported is None:
         head += (

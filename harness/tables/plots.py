@@ -3,12 +3,12 @@
 A method's untrained curve is dashed in the colour of its trained one: the gap between the two is
 what training bought.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from harness.tables.build import GROUPS, SETTINGS, Collection, Entry, ordered
-
 
 LINE_STYLES = {'reproduced': '-', 'official': '-.', 'untrained': '--'}
 
@@ -23,7 +23,8 @@ def curve_label(entry: Entry) -> str:
 
 def cmc_plots(coll: Collection, out_dir: str | Path) -> list[Path]:
     import matplotlib
-    matplotlib.use('Agg')   # no display on servers; set before pyplot is imported
+
+    matplotlib.use('Agg')  # no display on servers; set before pyplot is imported
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
@@ -42,15 +43,24 @@ def cmc_plots(coll: Collection, out_dir: str | Path) -> list[Path]:
             for e, c in curves:
                 style = LINE_STYLES.get(e.source, '-')
                 colour = colours.get(e.group)
-                line, = ax.plot(range(1, len(c) + 1), c, style, marker='o', markersize=3,
-                                color=colour, label=curve_label(e))
+                (line,) = ax.plot(
+                    range(1, len(c) + 1),
+                    c,
+                    style,
+                    marker='o',
+                    markersize=3,
+                    color=colour,
+                    label=curve_label(e),
+                )
                 colours.setdefault(e.group, line.get_color())
             ax.set_xlabel('rank')
             ax.set_ylabel('matching rate (%)')
             title = GROUPS.get((dataset, setting), (f'{dataset} {setting}',))[0]
-            ax.set_title(f'CMC: {title}' + ('' if dataset == 'regdb' else f' ({setting.split("-")[1]}-shot)'))
+            ax.set_title(
+                f'CMC: {title}' + ('' if dataset == 'regdb' else f' ({setting.split("-")[1]}-shot)')
+            )
             ax.set_xlim(1, max(len(c) for _, c in curves))
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # ranks are integers
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # ranks are integers
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=8, loc='lower right')
             fig.tight_layout()

@@ -1,10 +1,22 @@
 """Markdown and CSV renderings of a :class:`~harness.tables.build.Table`, and the long cell list."""
+
 from __future__ import annotations
 
 import pandas as pd
 
-from harness.tables.build import (METRICS, NO_REPORTED_KINDS, ROW_SOURCES, SETTINGS, Collection,
-                                  Column, Entry, Reported, Table, grouped, ordered)
+from harness.tables.build import (
+    METRICS,
+    NO_REPORTED_KINDS,
+    ROW_SOURCES,
+    SETTINGS,
+    Collection,
+    Column,
+    Entry,
+    Reported,
+    Table,
+    grouped,
+    ordered,
+)
 
 
 def frame(table: Table, with_records: bool = False) -> pd.DataFrame:
@@ -17,7 +29,9 @@ def frame(table: Table, with_records: bool = False) -> pd.DataFrame:
         if with_records:
             line.append(';'.join(r.records))
         data.append(line)
-    cols = head + [c.header for c in table.columns] + ['Notes'] + (['Records'] if with_records else [])
+    cols = (
+        head + [c.header for c in table.columns] + ['Notes'] + (['Records'] if with_records else [])
+    )
     return pd.DataFrame(data, columns=cols)
 
 
@@ -40,7 +54,11 @@ def problems_markdown(coll: Collection) -> str:
         parts.append('**Failed runs (not tabulated)**\n')
         for path, rec in coll.failed:
             err = rec.get('error') or {}
-            msg = f'{err.get("type", "Error")}: {err.get("message", "")}' if isinstance(err, dict) else str(err)
+            msg = (
+                f'{err.get("type", "Error")}: {err.get("message", "")}'
+                if isinstance(err, dict)
+                else str(err)
+            )
             msg = ' '.join(msg.split())
             if len(msg) > 300:
                 msg = msg[:297] + '...'
@@ -48,8 +66,11 @@ def problems_markdown(coll: Collection) -> str:
         parts.append('')
     if coll.incomplete:
         parts.append('**Unfinished runs (not tabulated)**\n')
-        parts += [f'- `{p}`: status {rec.get("status")!r} (still training, or interrupted: the next '
-                  f'leaderboard resumes it)' for p, rec in coll.incomplete] + ['']
+        parts += [
+            f'- `{p}`: status {rec.get("status")!r} (still training, or interrupted: the next '
+            f'leaderboard resumes it)'
+            for p, rec in coll.incomplete
+        ] + ['']
     if coll.duplicates:
         parts.append('**Superseded duplicate records (a later record of the same run is used)**\n')
         parts += [f'- `{p}`' for p in coll.duplicates] + ['']
@@ -59,11 +80,28 @@ def problems_markdown(coll: Collection) -> str:
     return '\n'.join(parts)
 
 
-CELL_COLUMNS = ['method', 'label', 'kind', 'row', 'source', 'dataset', 'setting', 'metric', 'mean', 'std', 'n',
-                'comparable', 'optimistic', 'record_paths', 'protocol']
+CELL_COLUMNS = [
+    'method',
+    'label',
+    'kind',
+    'row',
+    'source',
+    'dataset',
+    'setting',
+    'metric',
+    'mean',
+    'std',
+    'n',
+    'comparable',
+    'optimistic',
+    'record_paths',
+    'protocol',
+]
 
 
-def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> pd.DataFrame:
+def cells_frame(
+    coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv'
+) -> pd.DataFrame:
     """One line per (entry, source, dataset, setting, metric) with the records behind it: every
     number traceable. An entry's lines come in ROW_SOURCES order, as its rows in the tables."""
     rows = []
@@ -79,9 +117,25 @@ def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'rep
                     if r.method.lower() not in first.names():
                         continue
                     for metric, value in r.values.items():
-                        rows.append([first.method, first.label, first.kind, first.row or '',
-                                     'reported', r.dataset, r.setting, metric, value, None, None,
-                                     None, None, f'{csv_name}:{r.line}', r.eval_protocol])
+                        rows.append(
+                            [
+                                first.method,
+                                first.label,
+                                first.kind,
+                                first.row or '',
+                                'reported',
+                                r.dataset,
+                                r.setting,
+                                metric,
+                                value,
+                                None,
+                                None,
+                                None,
+                                None,
+                                f'{csv_name}:{r.line}',
+                                r.eval_protocol,
+                            ]
+                        )
                 continue
             e = by_source.get(source)
             if e is None:
@@ -92,21 +146,39 @@ def cells_frame(coll: Collection, reported: list[Reported], csv_name: str = 'rep
                         cell = e.cell(Column(dataset, setting, metric))
                         if cell is None:
                             continue
-                        rows.append([e.method, e.label, e.kind, e.row or '', e.source, dataset,
-                                     setting, metric, cell.mean, cell.std, cell.n, cell.comparable,
-                                     cell.optimistic, ';'.join(cell.paths),
-                                     _protocol(e, dataset, cell.n)])
+                        rows.append(
+                            [
+                                e.method,
+                                e.label,
+                                e.kind,
+                                e.row or '',
+                                e.source,
+                                dataset,
+                                setting,
+                                metric,
+                                cell.mean,
+                                cell.std,
+                                cell.n,
+                                cell.comparable,
+                                cell.optimistic,
+                                ';'.join(cell.paths),
+                                _protocol(e, dataset, cell.n),
+                            ]
+                        )
     df = pd.DataFrame(rows, columns=CELL_COLUMNS)
-    df['n'] = df['n'].astype('Int64')   # counts stay integers beside the empty reported ones
+    df['n'] = df['n'].astype('Int64')  # counts stay integers beside the empty reported ones
     return df
 
 
 def _protocol(entry: Entry, dataset: str, n: int | None) -> str:
     """How a record's number was evaluated, in the vocabulary of reported.csv's eval_protocol."""
     from harness.official import protocol_tag
+
     rec = entry.sysu[1] if dataset == 'sysu' else next(iter(entry.regdb.values()))[1]
     return protocol_tag(rec, n)
 
 
 def cells_csv(coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv') -> str:
-    return cells_frame(coll, reported, csv_name).to_csv(index=False, float_format='%.4f', lineterminator='\n')
+    return cells_frame(coll, reported, csv_name).to_csv(
+        index=False, float_format='%.4f', lineterminator='\n'
+    )

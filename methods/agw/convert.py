@@ -12,6 +12,7 @@ Dropped: the three ResNet-50 copies' parts the official forward never calls
 ``base_resnet.base.{conv1,bn1}``).
 Anything else, a missing used tensor or a shape mismatch is refused.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,12 @@ from pathlib import Path
 
 from torch import Tensor
 
-from harness.models.convert import (load_official_state, map_state_dict, rename_by_prefix,
-                                    save_converted)
+from harness.models.convert import (
+    load_official_state,
+    map_state_dict,
+    rename_by_prefix,
+    save_converted,
+)
 
 PREFIXES = (
     ('visible_module.visible.conv1.', 'backbone.visible.stem.0.'),
@@ -32,8 +37,10 @@ PREFIXES = (
     ('classifier.', 'head.classifier.'),
 )
 NON_LOCAL = re.compile(r'^NL_([1-4])\.(\d+)\.(.+)$')
-UNUSED = re.compile(r'^(visible_module\.visible\.layer[1-4]|thermal_module\.thermal\.layer[1-4]'
-                    r'|base_resnet\.base\.(conv1|bn1))\.')
+UNUSED = re.compile(
+    r'^(visible_module\.visible\.layer[1-4]|thermal_module\.thermal\.layer[1-4]'
+    r'|base_resnet\.base\.(conv1|bn1))\.'
+)
 
 
 def harness_key(key: str) -> str | None:
@@ -50,11 +57,17 @@ def load_official(src: str | Path, trusted: bool = False) -> dict[str, Tensor]:
     return load_official_state(src, 'AGW', 'an embed_net state dict', trusted, wrappers=('net',))
 
 
-def convert_state_dict(official: dict[str, Tensor],
-                       target: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
+def convert_state_dict(
+    official: dict[str, Tensor], target: dict[str, Tensor]
+) -> tuple[dict[str, Tensor], list[str]]:
     """``official`` mapped onto the keys and shapes of ``target``; also returns the dropped keys."""
-    return map_state_dict(official, target, harness_key, lambda key, _: bool(UNUSED.match(key)),
-                          'an official AGW embed_net checkpoint (ResNet-50, --method agw)')
+    return map_state_dict(
+        official,
+        target,
+        harness_key,
+        lambda key, _: bool(UNUSED.match(key)),
+        'an official AGW embed_net checkpoint (ResNet-50, --method agw)',
+    )
 
 
 def convert(src: str, dst: str, trusted: bool = False) -> dict:
@@ -64,11 +77,19 @@ def convert(src: str, dst: str, trusted: bool = False) -> dict:
     official = load_official(src, trusted=trusted)
     weight = official.get('classifier.weight')
     if weight is None or weight.dim() != 2:
-        raise ValueError(f"{src} lacks 'classifier.weight' [num_classes, 2048]; "
-                         'is it an AGW embed_net?')
+        raise ValueError(
+            f"{src} lacks 'classifier.weight' [num_classes, 2048]; is it an AGW embed_net?"
+        )
     num_classes = int(weight.shape[0])
     target = AGW(num_classes=num_classes, backbone=dict(pretrained=False)).state_dict()
     out, dropped = convert_state_dict(official, target)
     save_converted(out, src, dst, 'agw', num_classes)
-    return dict(method='agw', src=str(src), dst=str(dst), num_classes=num_classes,
-                converted=len(out), dropped_unused=len(dropped), official_keys=len(official))
+    return dict(
+        method='agw',
+        src=str(src),
+        dst=str(dst),
+        num_classes=num_classes,
+        converted=len(out),
+        dropped_unused=len(dropped),
+        official_keys=len(official),
+    )

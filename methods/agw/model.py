@@ -9,6 +9,7 @@ GeM pooling (p = 3), a BNNeck head with a bias-free classifier; cross-entropy on
 the weighted regularised triplet on the pre-BN pooled feature; the L2-normalised BNNeck feature at
 test (AGW's "fc" row, the reported one). :func:`AGW` builds that model outside a run.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """MMN plugin: "Towards a Unified Middle Modality Learning for Visible-Infrared Person Re-ID"."""
+
 from pathlib import Path
 
 from harness.plugins import MethodSpec
@@ -9,7 +10,7 @@ METHOD = MethodSpec(
     title='MMN',
     configs=Path(__file__).parent / 'configs',
     paper='Y. Zhang, Y. Yan, Y. Lu, H. Wang. Towards a Unified Middle Modality Learning for '
-          'Visible-Infrared Person Re-Identification. ACM Multimedia 2021, pp. 788-796.',
+    'Visible-Infrared Person Re-Identification. ACM Multimedia 2021, pp. 788-796.',
     code='ZYK100/MMN@01d70d5',
     converter='methods.mmn.convert:convert',
     released='methods.mmn.released:RELEASED',

@@ -15,12 +15,19 @@ Official key -> harness key:
 Dropped (never called by the official forward): visible_module.visible.layer{1-4}.*,
 thermal_module.thermal.layer{1-4}.*, base_resnet.base.{conv1,bn1}.*.
 """
+
 from __future__ import annotations
 
 import re
+
 from torch import Tensor
-from harness.models.convert import (load_official_state, map_state_dict, rename_by_prefix,
-                                    save_converted)
+
+from harness.models.convert import (
+    load_official_state,
+    map_state_dict,
+    rename_by_prefix,
+    save_converted,
+)
 
 # (official prefix, harness prefix); the first match wins.
 PREFIX_MAP = (
@@ -54,7 +61,7 @@ def harness_key(key: str) -> str | None:
     head = HEAD_RE.match(key)
     if head:
         kind, k, rest = head.groups()
-        return f"{'bnnecks' if kind == 'bottleneck' else 'classifiers'}.{int(k) - 1}.{rest}"
+        return f'{"bnnecks" if kind == "bottleneck" else "classifiers"}.{int(k) - 1}.{rest}'
     return rename_by_prefix(key, PREFIX_MAP)
 
 
@@ -69,27 +76,38 @@ def unused_twin(key: str) -> str | None:
 
 def load_official(src: str, trusted: bool = False) -> dict[str, Tensor]:
     """The official ``embed_net`` state dict in ``src`` (bare, ``{'net': ...}``, ``module.``-prefixed)."""
-    return load_official_state(src, 'MMN', 'an embed_net state dict', trusted, wrappers=WRAPPER_KEYS)
+    return load_official_state(
+        src, 'MMN', 'an embed_net state dict', trusted, wrappers=WRAPPER_KEYS
+    )
 
 
-def convert_state_dict(official: dict[str, Tensor], target: dict[str, Tensor]
-                       ) -> tuple[dict[str, Tensor], list[str]]:
+def convert_state_dict(
+    official: dict[str, Tensor], target: dict[str, Tensor]
+) -> tuple[dict[str, Tensor], list[str]]:
     """Maps ``official`` onto the keys and shapes of ``target`` (a harness MMN state dict);
     returns the converted dict and the dropped official keys."""
+
     def is_unused(key: str, value: Tensor) -> bool:
         twin = unused_twin(key)
         return twin is not None and twin in target and value.shape == target[twin].shape
 
-    return map_state_dict(official, target, harness_key, is_unused,
-                          'an official MMN embed_net checkpoint (ResNet-50, 4 stripes)',
-                          unexpected_hint=', neither used by the MMN forward nor a documented unused ResNet tensor')
+    return map_state_dict(
+        official,
+        target,
+        harness_key,
+        is_unused,
+        'an official MMN embed_net checkpoint (ResNet-50, 4 stripes)',
+        unexpected_hint=', neither used by the MMN forward nor a documented unused ResNet tensor',
+    )
 
 
 def num_classes_of(official: dict[str, Tensor]) -> int:
     weight = official.get('classifier1.weight')
     if weight is None or weight.dim() != 2:
-        raise ValueError("official MMN checkpoint lacks 'classifier1.weight' [num_classes, 2048]; "
-                         'is it an embed_net state dict?')
+        raise ValueError(
+            "official MMN checkpoint lacks 'classifier1.weight' [num_classes, 2048]; "
+            'is it an embed_net state dict?'
+        )
     return int(weight.shape[0])
 
 
@@ -106,5 +124,12 @@ def convert(src: str, dst: str, trusted: bool = False) -> dict:
     target = MMN(num_classes=num_classes, backbone=dict(pretrained=False)).state_dict()
     out, dropped = convert_state_dict(official, target)
     save_converted(out, src, dst, 'mmn', num_classes)
-    return dict(method='mmn', src=str(src), dst=str(dst), num_classes=num_classes,
-                converted=len(out), dropped_unused=len(dropped), official_keys=len(official))
+    return dict(
+        method='mmn',
+        src=str(src),
+        dst=str(dst),
+        num_classes=num_classes,
+        converted=len(out),
+        dropped_unused=len(dropped),
+        official_keys=len(official),
+    )

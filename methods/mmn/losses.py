@@ -8,6 +8,7 @@ faithful head is therefore a fixed function of its seed: it is kept as non-persi
 (moved with the model, absent from checkpoints, not counted as parameters) and rebuilt from the
 seed on construction. ``trainable=True`` is the clean option: the head becomes parameters.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,11 +32,24 @@ class DistributionConsistencyLoss(nn.Module):
     ``n`` shows the same identity (sampler alignment).
     """
 
-    HEAD = ('fc1_weight', 'bn1_weight', 'bn1_bias', 'fc2_weight', 'fc2_bias', 'bn2_weight',
-            'bn2_bias')
+    HEAD = (
+        'fc1_weight',
+        'bn1_weight',
+        'bn1_bias',
+        'fc2_weight',
+        'fc2_bias',
+        'bn2_weight',
+        'bn2_bias',
+    )
 
-    def __init__(self, in_dim: int = 2048, head_dim: int = 256, num_groups: int = 2,
-                 trainable: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self,
+        in_dim: int = 2048,
+        head_dim: int = 256,
+        num_groups: int = 2,
+        trainable: bool = False,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         if num_groups < 2:
             raise ValueError(f'DCL compares at least 2 groups of rows, got num_groups={num_groups}')
@@ -77,8 +91,10 @@ class DistributionConsistencyLoss(nn.Module):
 
     def forward(self, feats: Tensor) -> Tensor:
         if feats.dim() != 2 or feats.shape[0] % self.num_groups:
-            raise ValueError(f'DCL expects features [N, D] with N divisible by {self.num_groups} '
-                             f'groups, got shape {tuple(feats.shape)}')
+            raise ValueError(
+                f'DCL expects features [N, D] with N divisible by {self.num_groups} '
+                f'groups, got shape {tuple(feats.shape)}'
+            )
         groups = self.project(feats).chunk(self.num_groups, dim=0)
         loss = feats.new_zeros(())
         for i in range(self.num_groups):

@@ -6,6 +6,7 @@ op is per pixel, so the middle-modality (M) image is a pointwise function of the
 (plus the BN statistics). Attribute names mirror the official ``encode1/fc1/bn1`` (visible),
 ``encode2/fc2/bn2`` (infrared) and ``decode``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -42,8 +43,13 @@ class MiddleModalityGenerator(nn.Module):
         self.visible = ModalityEncoder()
         self.infrared = ModalityEncoder()
         self.decode = nn.Conv2d(1, 3, kernel_size=1)
-        for conv in (self.visible.encode, self.visible.fc, self.infrared.encode, self.infrared.fc,
-                     self.decode):
+        for conv in (
+            self.visible.encode,
+            self.visible.fc,
+            self.infrared.encode,
+            self.infrared.fc,
+            self.decode,
+        ):
             nn.init.constant_(conv.weight, init_weight)
             nn.init.zeros_(conv.bias)
 
@@ -52,8 +58,10 @@ class MiddleModalityGenerator(nn.Module):
             return self.visible
         if int(modality) == Modality.INFRARED:
             return self.infrared
-        raise ValueError(f'modality must be {int(Modality.VISIBLE)} (visible) or '
-                         f'{int(Modality.INFRARED)} (infrared), got {modality!r}')
+        raise ValueError(
+            f'modality must be {int(Modality.VISIBLE)} (visible) or '
+            f'{int(Modality.INFRARED)} (infrared), got {modality!r}'
+        )
 
     def forward(self, x: Tensor, modality: int) -> Tensor:
         """M images of a one-modality batch ``[B, 3, H, W]`` (the official eval path)."""

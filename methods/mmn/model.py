@@ -8,6 +8,7 @@ layer4 map is cut into horizontal stripes, each average-pooled, with its own BNN
 classifier. Only the modules the official forward uses are built (the official module also
 registers two unused ResNet-50 trunks and an unused stem; ``convert.py`` drops them).
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,8 +21,9 @@ from methods.mmn import losses as _losses  # noqa: F401  (registers Distribution
 from methods.mmn.mmg import MiddleModalityGenerator
 from protocols.datasets.base import Modality
 
-DEFAULT_BACKBONE = dict(type='TwoStreamResNet', depth=50, last_stride=1, pretrained=True,
-                        blocks=None)
+DEFAULT_BACKBONE = dict(
+    type='TwoStreamResNet', depth=50, last_stride=1, pretrained=True, blocks=None
+)
 # Official ``weights_init_kaiming`` on BatchNorm1d / ``weights_init_classifier`` on the heads.
 BNNECK_WEIGHT_STD = 0.01
 CLASSIFIER_STD = 0.001
@@ -36,12 +38,21 @@ def l2_normalise(x: Tensor) -> Tensor:
 class MMN(VIReIDModel):
     """Middle modality generator + two-stream ResNet + striped BNNeck heads; ID + triplet + DCL."""
 
-    gathers_global_batch = True   # triplet and DCL see the global batch under DDP
+    gathers_global_batch = True  # triplet and DCL see the global batch under DDP
 
-    def __init__(self, num_classes: int, num_stripes: int = 4, triplet_margin: float = 0.3,
-                 dcl_delta: float = 0.2, dcl_head_dim: int = 256, dcl_head_trainable: bool = False,
-                 dcl_head_seed: int = 0, backbone: dict | None = None,
-                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        num_stripes: int = 4,
+        triplet_margin: float = 0.3,
+        dcl_delta: float = 0.2,
+        dcl_head_dim: int = 256,
+        dcl_head_trainable: bool = False,
+        dcl_head_seed: int = 0,
+        backbone: dict | None = None,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if num_classes < 2:
             raise ValueError(f'MMN needs num_classes >= 2 training identities, got {num_classes}')
@@ -49,29 +60,47 @@ class MMN(VIReIDModel):
             raise ValueError(f'num_stripes must be >= 1, got {num_stripes}')
         backbone_cfg = {**DEFAULT_BACKBONE, **(backbone or {})}
         if backbone_cfg.pop('share_from', 1) != 1:
-            raise ValueError('model.backbone.share_from: MMN has modality-specific stems only '
-                             '(share_from=1); remove the key')
+            raise ValueError(
+                'model.backbone.share_from: MMN has modality-specific stems only '
+                '(share_from=1); remove the key'
+            )
         self.num_classes, self.num_stripes, self.dcl_delta = num_classes, num_stripes, dcl_delta
         self.mmg = MiddleModalityGenerator()
         self.backbone = MODELS.build(dict(backbone_cfg, share_from=1))
         self.feat_dim = self.backbone.out_channels
         # torch.chunk stripes, as the official x.chunk(num_stripes, 2)
-        self.stripes = MODELS.build(dict(type='HorizontalPartPooling', num_parts=num_stripes,
-                                         pool='avg', split='chunk'))
+        self.stripes = MODELS.build(
+            dict(type='HorizontalPartPooling', num_parts=num_stripes, pool='avg', split='chunk')
+        )
         # One BNNeck + bias-free classifier per stripe; the official names (bottleneck{k},
         # classifier{k}) map onto these two lists.
         self.bnnecks = nn.ModuleList(
             MODELS.build(dict(type='BNNeck', dim=self.feat_dim, weight_std=BNNECK_WEIGHT_STD))
-            for _ in range(num_stripes))
+            for _ in range(num_stripes)
+        )
         self.classifiers = nn.ModuleList(
-            MODELS.build(dict(type='IdentityClassifier', in_channels=self.feat_dim,
-                              num_classes=num_classes, std=CLASSIFIER_STD))
-            for _ in range(num_stripes))
+            MODELS.build(
+                dict(
+                    type='IdentityClassifier',
+                    in_channels=self.feat_dim,
+                    num_classes=num_classes,
+                    std=CLASSIFIER_STD,
+                )
+            )
+            for _ in range(num_stripes)
+        )
         self.id_loss = MODELS.build(dict(type='IdentityLoss'))
         self.triplet = MODELS.build(dict(type='BatchHardTripletLoss', margin=triplet_margin))
-        self.dcl = MODELS.build(dict(type='DistributionConsistencyLoss', in_dim=self.feat_dim,
-                                     head_dim=dcl_head_dim, num_groups=2,
-                                     trainable=dcl_head_trainable, seed=dcl_head_seed))
+        self.dcl = MODELS.build(
+            dict(
+                type='DistributionConsistencyLoss',
+                in_dim=self.feat_dim,
+                head_dim=dcl_head_dim,
+                num_groups=2,
+                trainable=dcl_head_trainable,
+                seed=dcl_head_seed,
+            )
+        )
 
     # --- features -------------------------------------------------------------------------
     def stripe_features(self, fmap: Tensor) -> list[Tensor]:
@@ -97,21 +126,26 @@ class MMN(VIReIDModel):
         return self._embed(self.mmg(images, modality), modality)
 
     # --- training -------------------------------------------------------------------------
-    def split_modalities(self, inputs: Tensor, data_samples: dict[str, Tensor]
-                         ) -> tuple[Tensor, Tensor, Tensor]:
+    def split_modalities(
+        self, inputs: Tensor, data_samples: dict[str, Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Visible images, infrared images and their shared labels, row i the same identity."""
         labels, modality = data_samples['label'], data_samples['modality']
         vis, ir = modality == Modality.VISIBLE, modality == Modality.INFRARED
         n_vis, n_ir = int(vis.sum()), int(ir.sum())
         if n_vis == 0 or n_vis != n_ir or n_vis + n_ir != len(modality):
-            raise ValueError(f'MMN trains on batches with as many visible as infrared images, got '
-                             f'{n_vis} visible and {n_ir} infrared of {len(modality)}; use '
-                             f"sampler=dict(type='CrossModalityIdentitySampler', ...)")
+            raise ValueError(
+                f'MMN trains on batches with as many visible as infrared images, got '
+                f'{n_vis} visible and {n_ir} infrared of {len(modality)}; use '
+                f"sampler=dict(type='CrossModalityIdentitySampler', ...)"
+            )
         if not torch.equal(labels[vis], labels[ir]):
-            raise ValueError('MMN pairs the i-th visible with the i-th infrared image of a batch '
-                             '(DCL and the label layout need the same identity at each position), '
-                             'but the labels differ; use CrossModalityIdentitySampler, which '
-                             'aligns the identity order of the two modality blocks')
+            raise ValueError(
+                'MMN pairs the i-th visible with the i-th infrared image of a batch '
+                '(DCL and the label layout need the same identity at each position), '
+                'but the labels differ; use CrossModalityIdentitySampler, which '
+                'aligns the identity order of the two modality blocks'
+            )
         return inputs[vis], inputs[ir], labels[vis]
 
     def loss(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -126,11 +160,12 @@ class MMN(VIReIDModel):
         with torch.autocast(device_type=inputs.device.type, enabled=False):
             return self._losses([f.float() for f in pooled], [z.float() for z in logits], labels)
 
-    def _losses(self, pooled: list[Tensor], logits: list[Tensor],
-                labels: Tensor) -> dict[str, Tensor]:
+    def _losses(
+        self, pooled: list[Tensor], logits: list[Tensor], labels: Tensor
+    ) -> dict[str, Tensor]:
         """Official ``train.py``: stripe-averaged CE on all 4B rows, triplet on the 4 cross-modal
         (original or M) pairings, DCL between the two M blocks."""
-        labels_4b = torch.cat((labels, labels, labels, labels))   # [VIS, M_vis, IR, M_ir]
+        labels_4b = torch.cat((labels, labels, labels, labels))  # [VIS, M_vis, IR, M_ir]
         loss_id = sum(self.id_loss(z, labels_4b) for z in logits) / self.num_stripes
         # Triplet and DCL compare samples: on several GPUs, over the whole batch (harness.dist).
         pooled = [gather_batch(f, blocks=4) for f in pooled]
@@ -142,6 +177,9 @@ class MMN(VIReIDModel):
             for a, b in ((vis, ir), (vis, m_ir), (m_vis, ir), (m_vis, m_ir)):
                 loss_tri = loss_tri + self.triplet(torch.cat((a, b)), labels_2b)[0]
             loss_dcl = loss_dcl + self.dcl(torch.cat((m_vis, m_ir)))
-        return dict(loss_id=loss_id, loss_tri=loss_tri / (4 * self.num_stripes),
-                    loss_dcl=self.dcl_delta * loss_dcl / self.num_stripes,
-                    acc_id=id_accuracy(logits[0], labels_4b))
+        return dict(
+            loss_id=loss_id,
+            loss_tri=loss_tri / (4 * self.num_stripes),
+            loss_dcl=self.dcl_delta * loss_dcl / self.num_stripes,
+            acc_id=id_accuracy(logits[0], labels_4b),
+        )

@@ -4,6 +4,7 @@
 checkpoint you have (from the authors by mail, or trained with their code) is re-scored with
 ``vireid leaderboard --official-checkpoint mmn:sysu=PATH --trusted``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +17,8 @@ from methods.mmn.convert import convert_state_dict, load_official
 RELEASED: tuple[ReleasedCheckpoint, ...] = ()
 
 
-def onto_model(src: str | Path, target: dict[str, Tensor], trusted: bool = False
-               ) -> dict[str, Tensor]:
+def onto_model(
+    src: str | Path, target: dict[str, Tensor], trusted: bool = False
+) -> dict[str, Tensor]:
     """The official ``embed_net`` checkpoint ``src`` mapped strictly onto ``target``'s keys."""
     return convert_state_dict(load_official(str(src), trusted=trusted), target)[0]

@@ -1,4 +1,5 @@
 """MPANet (Wu et al., CVPR 2021) as a vireid-bench plugin; see README.md."""
+
 from pathlib import Path
 
 from harness.plugins import MethodSpec
@@ -10,7 +11,7 @@ METHOD = MethodSpec(
     title='MPANet',
     configs=Path(__file__).parent / 'configs',
     paper='Q. Wu, P. Dai, J. Chen, C.-W. Lin, Y. Wu, F. Huang, B. Zhong, R. Ji, "Discover Cross-Modality '
-          'Nuances for Visible-Infrared Person Re-Identification", CVPR 2021, pp. 4330-4339',
+    'Nuances for Visible-Infrared Person Re-Identification", CVPR 2021, pp. 4330-4339',
     code='DoubtedSteam/MPANet@f57fd5c',
     converter='methods.mpanet.convert:convert',
     released='methods.mpanet.released:RELEASED',

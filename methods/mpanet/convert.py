@@ -5,26 +5,32 @@ The released model is a plain ``state_dict`` of ``models.baseline.Baseline`` (sa
 and DataParallel ``module.`` prefixes are accepted too. The conversion is strict: every official
 tensor must map to a harness tensor of the same shape and every harness tensor must be covered.
 """
+
 from __future__ import annotations
 
 from collections import Counter
 
 import torch
 from torch import Tensor
-from harness.models.convert import (UntrustedCheckpointError, load_official_state, rename_by_prefix,
-                                    save_converted)
+
+from harness.models.convert import (
+    UntrustedCheckpointError,
+    load_official_state,
+    rename_by_prefix,
+    save_converted,
+)
 
 # Official key prefix -> harness key prefix; the first matching rule wins (MAMs before the trunk).
 OFFICIAL_TO_HARNESS: tuple[tuple[str, str], ...] = (
     ('backbone.MAM3.channel_attention.', 'mam3.gate.'),
     ('backbone.MAM4.channel_attention.', 'mam4.gate.'),
-    ('backbone.', 'backbone.'),                      # conv1, bn1, layer1..layer4 (torchvision names)
-    ('spatial_attention.', 'pattern_conv.'),         # 1x1 conv 2048 -> K pattern maps, with bias
-    ('bn_neck.', 'neck.'),                           # BNNeck (frozen zero bias)
-    ('classifier.', 'classifier.'),                  # shared identity classifier
+    ('backbone.', 'backbone.'),  # conv1, bn1, layer1..layer4 (torchvision names)
+    ('spatial_attention.', 'pattern_conv.'),  # 1x1 conv 2048 -> K pattern maps, with bias
+    ('bn_neck.', 'neck.'),  # BNNeck (frozen zero bias)
+    ('classifier.', 'classifier.'),  # shared identity classifier
     ('visible_classifier.', 'classifier_visible.'),
     ('infrared_classifier.', 'classifier_infrared.'),
-    ('visible_classifier_.', 'mean_classifier_visible.'),   # EMA (mean-teacher) copies
+    ('visible_classifier_.', 'mean_classifier_visible.'),  # EMA (mean-teacher) copies
     ('infrared_classifier_.', 'mean_classifier_infrared.'),
 )
 WRAPPER_KEYS = ('state_dict', 'model')
@@ -43,7 +49,9 @@ def harness_key(official: str) -> str | None:
 def load_official(src: str, trusted: bool = False) -> dict[str, Tensor]:
     """The official state dict, unwrapped and without ``module.`` prefixes."""
     try:
-        return load_official_state(src, 'MPANet', 'a Baseline state dict', trusted, wrappers=WRAPPER_KEYS)
+        return load_official_state(
+            src, 'MPANet', 'a Baseline state dict', trusted, wrappers=WRAPPER_KEYS
+        )
     except UntrustedCheckpointError:
         raise
     except ValueError as err:
@@ -58,9 +66,11 @@ def infer_model_args(state: dict[str, Tensor]) -> dict:
             args['num_classes'] = int(state[key].shape[0])
             break
     else:
-        raise CheckpointMismatch('the checkpoint has no classifier weight (classifier.weight / '
-                                 'visible_classifier.weight); is it an MPANet Baseline trained with '
-                                 'classification and mutual_learning on?')
+        raise CheckpointMismatch(
+            'the checkpoint has no classifier weight (classifier.weight / '
+            'visible_classifier.weight); is it an MPANet Baseline trained with '
+            'classification and mutual_learning on?'
+        )
     if 'spatial_attention.weight' in state:
         args['num_patterns'] = int(state['spatial_attention.weight'].shape[0])
     gate = state.get('backbone.MAM3.channel_attention.0.weight')
@@ -69,7 +79,12 @@ def infer_model_args(state: dict[str, Tensor]) -> dict:
     counts = Counter()
     for key in state:
         parts = key.split('.')
-        if len(parts) > 3 and parts[0] == 'backbone' and parts[1].startswith('layer') and parts[2].isdigit():
+        if (
+            len(parts) > 3
+            and parts[0] == 'backbone'
+            and parts[1].startswith('layer')
+            and parts[2].isdigit()
+        ):
             counts[parts[1]] = max(counts[parts[1]], int(parts[2]) + 1)
     blocks = tuple(counts.get(f'layer{i}', 0) for i in range(1, 5))
     if blocks in STAGE_DEPTHS:
@@ -95,10 +110,15 @@ def map_state(state: dict[str, Tensor], expected: dict[str, torch.Size]) -> dict
     for key, value in state.items():
         new = harness_key(key)
         if new is None or new not in expected:
-            unexpected.append(f'{key}' + (f' (-> {new}, not in the harness model)' if new else ' (no mapping rule)'))
+            unexpected.append(
+                f'{key}'
+                + (f' (-> {new}, not in the harness model)' if new else ' (no mapping rule)')
+            )
             continue
         if value.shape != expected[new]:
-            shapes.append(f'{key} -> {new}: checkpoint {tuple(value.shape)}, harness {tuple(expected[new])}')
+            shapes.append(
+                f'{key} -> {new}: checkpoint {tuple(value.shape)}, harness {tuple(expected[new])}'
+            )
             misshapen.add(new)
             continue
         out[new] = value.detach().clone().contiguous()  # also un-aliases the official EMA copies
@@ -106,18 +126,26 @@ def map_state(state: dict[str, Tensor], expected: dict[str, torch.Size]) -> dict
     missing = []
     for key in expected:
         if key not in out and key not in misshapen:
-            src = next((o + key[len(h):] for h, o in inverse.items() if key.startswith(h)), '?')
+            src = next((o + key[len(h) :] for h, o in inverse.items() if key.startswith(h)), '?')
             missing.append(f'{key} (official {src})')
     if unexpected or missing or shapes:
         lines = ['the checkpoint does not match the MPANet model:']
-        for title, items in (('unexpected keys', unexpected), ('missing keys', missing),
-                             ('shape mismatches', shapes)):
+        for title, items in (
+            ('unexpected keys', unexpected),
+            ('missing keys', missing),
+            ('shape mismatches', shapes),
+        ):
             if items:
-                lines.append(f'  {title} ({len(items)}): ' + '; '.join(items[:20])
-                             + (f'; ... {len(items) - 20} more' if len(items) > 20 else ''))
-        lines.append('  expected a state dict of DoubtedSteam/MPANet models.baseline.Baseline with '
-                     'pattern_attention, modality_attention=2, mutual_learning and classification on '
-                     '(configs/SYSU.yml or RegDB.yml); see methods/mpanet/README.md for the key mapping')
+                lines.append(
+                    f'  {title} ({len(items)}): '
+                    + '; '.join(items[:20])
+                    + (f'; ... {len(items) - 20} more' if len(items) > 20 else '')
+                )
+        lines.append(
+            '  expected a state dict of DoubtedSteam/MPANet models.baseline.Baseline with '
+            'pattern_attention, modality_attention=2, mutual_learning and classification on '
+            '(configs/SYSU.yml or RegDB.yml); see methods/mpanet/README.md for the key mapping'
+        )
         raise CheckpointMismatch('\n'.join(lines))
     return out
 
@@ -133,8 +161,16 @@ def convert(src: str, dst: str, trusted: bool = False) -> dict:
     args = infer_model_args(state)
     converted = map_state(state, expected_state(args))
     save_converted(converted, src, dst, 'mpanet', args['num_classes'])
-    return dict(src=str(src), dst=str(dst), tensors=len(converted),
-                num_classes=args['num_classes'], num_patterns=args.get('num_patterns', 6),
-                backbone=args['backbone'],
-                parameters=sum(v.numel() for k, v in converted.items() if v.is_floating_point()
-                               and not k.endswith(('running_mean', 'running_var'))))
+    return dict(
+        src=str(src),
+        dst=str(dst),
+        tensors=len(converted),
+        num_classes=args['num_classes'],
+        num_patterns=args.get('num_patterns', 6),
+        backbone=args['backbone'],
+        parameters=sum(
+            v.numel()
+            for k, v in converted.items()
+            if v.is_floating_point() and not k.endswith(('running_mean', 'running_var'))
+        ),
+    )

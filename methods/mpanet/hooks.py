@@ -1,4 +1,5 @@
 """The epoch-dependent mean-teacher rate of MPANet, set before every training epoch."""
+
 from __future__ import annotations
 
 from mmengine.hooks import Hook
@@ -21,6 +22,8 @@ class MPANetEMARateHook(Hook):
     def before_train_epoch(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         if not hasattr(model, 'set_epoch'):
-            raise TypeError(f'MPANetEMARateHook needs a model with set_epoch(epoch) (MPANet), '
-                            f'got {type(model).__name__}; remove the hook from custom_hooks')
+            raise TypeError(
+                f'MPANetEMARateHook needs a model with set_epoch(epoch) (MPANet), '
+                f'got {type(model).__name__}; remove the hook from custom_hooks'
+            )
         model.set_epoch(runner.epoch + 1)

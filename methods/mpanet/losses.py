@@ -3,6 +3,7 @@
 Each reproduces the official value (DoubtedSteam/MPANet @ f57fd5c ``models/baseline.py``). The
 centre-cluster loss, reusable beyond MPANet, is the harness's ``CenterClusterLoss``.
 """
+
 from __future__ import annotations
 
 import torch

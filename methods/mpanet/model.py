@@ -5,6 +5,7 @@ One shared ResNet-50 (last stride 1) with a modality alleviation module (MAM) af
 a BNNeck whose output is the test feature; a shared identity classifier, one classifier per
 modality, and an EMA ("mean") copy of each modality classifier used as a crossed teacher.
 """
+
 from __future__ import annotations
 
 import torch
@@ -55,21 +56,32 @@ class MPANet(VIReIDModel):
     (issue #6); set 0.5 to get the weight its config states.
     """
 
-    gathers_global_batch = True   # the centre-cluster loss sees the global batch under DDP
+    gathers_global_batch = True  # the centre-cluster loss sees the global batch under DDP
 
-    def __init__(self, num_classes: int, num_patterns: int = 6, mam_reduction: int = 16,
-                 pattern_weight: float = 0.5, center_cluster_weight: float = 1.0,
-                 center_margin: float = 0.7, id_weight: float = 1.0,
-                 modality_id_weight: float = 1.0, kl_weight: float = 2.5,
-                 ema_base_rate: float = 0.2, ema_decay_from: int = 100,
-                 backbone: dict | None = None, data_preprocessor: dict | None = None,
-                 init_cfg: dict | None = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        num_patterns: int = 6,
+        mam_reduction: int = 16,
+        pattern_weight: float = 0.5,
+        center_cluster_weight: float = 1.0,
+        center_margin: float = 0.7,
+        id_weight: float = 1.0,
+        modality_id_weight: float = 1.0,
+        kl_weight: float = 2.5,
+        ema_base_rate: float = 0.2,
+        ema_decay_from: int = 100,
+        backbone: dict | None = None,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if num_classes < 2:
             raise ValueError(f'MPANet needs num_classes >= 2, got {num_classes}')
         if num_patterns < 2:
-            raise ValueError('MPANet needs num_patterns >= 2 (the overlap loss pairs them), '
-                             f'got {num_patterns}')
+            raise ValueError(
+                f'MPANet needs num_patterns >= 2 (the overlap loss pairs them), got {num_patterns}'
+            )
         self.backbone = MODELS.build({**DEFAULT_BACKBONE, **(backbone or {})})
         trunk_dim = self.backbone.out_channels
         self.mam3 = ModalityAlleviation(block_out_channels(self.backbone.layer3[-1]), mam_reduction)
@@ -81,8 +93,14 @@ class MPANet(VIReIDModel):
         self.neck = MODELS.build(dict(type='BNNeck', dim=self.feat_dim))
 
         def head() -> nn.Module:  # bias-free, PyTorch's default init (spec: W_s, W_v, W_i)
-            return MODELS.build(dict(type='IdentityClassifier', in_channels=self.feat_dim,
-                                     num_classes=num_classes, std=None))
+            return MODELS.build(
+                dict(
+                    type='IdentityClassifier',
+                    in_channels=self.feat_dim,
+                    num_classes=num_classes,
+                    std=None,
+                )
+            )
 
         self.classifier = head()
         self.classifier_visible = head()
@@ -91,8 +109,10 @@ class MPANet(VIReIDModel):
         # gradient reaches; they start equal to the students (the official code aliases them).
         self.mean_classifier_visible = head()
         self.mean_classifier_infrared = head()
-        for teacher, student in ((self.mean_classifier_visible, self.classifier_visible),
-                                 (self.mean_classifier_infrared, self.classifier_infrared)):
+        for teacher, student in (
+            (self.mean_classifier_visible, self.classifier_visible),
+            (self.mean_classifier_infrared, self.classifier_infrared),
+        ):
             teacher.weight.requires_grad_(False)
             teacher.weight.data.copy_(student.weight.data)
 
@@ -100,8 +120,13 @@ class MPANet(VIReIDModel):
         self.center_cluster = MODELS.build(dict(type='CenterClusterLoss', margin=center_margin))
         self.id_loss = MODELS.build(dict(type='IdentityLoss'))
         self.kl_loss = MODELS.build(dict(type='MutualMeanKLLoss'))
-        self.loss_weights = dict(pattern=pattern_weight, center_cluster=center_cluster_weight,
-                                 id=id_weight, modality_id=modality_id_weight, kl=kl_weight)
+        self.loss_weights = dict(
+            pattern=pattern_weight,
+            center_cluster=center_cluster_weight,
+            id=id_weight,
+            modality_id=modality_id_weight,
+            kl=kl_weight,
+        )
         self.center_margin = center_margin
         self.ema_base_rate, self.ema_decay_from = ema_base_rate, ema_decay_from
         self.ema_rate = ema_base_rate  # set per epoch by MPANetEMARateHook
@@ -115,8 +140,10 @@ class MPANet(VIReIDModel):
     def update_mean_classifiers(self) -> None:
         """``W_mean <- (1 - r) W_mean + r W`` for both modality classifiers."""
         r = self.ema_rate
-        for teacher, student in ((self.mean_classifier_visible, self.classifier_visible),
-                                 (self.mean_classifier_infrared, self.classifier_infrared)):
+        for teacher, student in (
+            (self.mean_classifier_visible, self.classifier_visible),
+            (self.mean_classifier_infrared, self.classifier_infrared),
+        ):
             teacher.weight.mul_(1 - r).add_(student.weight.detach(), alpha=r)
 
     # -- forward -----------------------------------------------------------------------------
@@ -150,9 +177,11 @@ class MPANet(VIReIDModel):
         infrared = modality == Modality.INFRARED
         both = bool(visible.any()) and bool(infrared.any())
         if not bool((visible | infrared).all()) or not both:
-            raise ValueError('an MPANet training batch needs visible (0) and infrared (1) samples '
-                             'and no other modality code; got '
-                             f'data_samples["modality"]={modality.tolist()}')
+            raise ValueError(
+                'an MPANet training batch needs visible (0) and infrared (1) samples '
+                'and no other modality code; got '
+                f'data_samples["modality"]={modality.tolist()}'
+            )
         feats, masks = self.embed(inputs)
         loss_pattern = self.pattern_loss(masks)
         # Centres over the whole batch: on several GPUs, every process's share (harness.dist).

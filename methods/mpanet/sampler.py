@@ -1,4 +1,5 @@
 """MPANet's identity sampler ("identity_random": the official ``data/sampler.py``)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -6,8 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 from torch.utils.data import Sampler
 
-from harness.data.samplers import (check_shardable, identity_positions, rank_share,
-                                    resolve_world)
+from harness.data.samplers import check_shardable, identity_positions, rank_share, resolve_world
 from harness.registry import DATA_SAMPLERS
 
 
@@ -32,23 +32,36 @@ class MPANetIdentitySampler(Sampler[int]):
     same plan and takes its share of each batch (``harness.data.samplers.rank_share``).
     """
 
-    def __init__(self, dataset, num_ids: int, num_instances: int, seed: int | None = 0,
-                 rank: int | None = None, world_size: int | None = None) -> None:
+    def __init__(
+        self,
+        dataset,
+        num_ids: int,
+        num_instances: int,
+        seed: int | None = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> None:
         self.labels = np.asarray(dataset.labels)
         self.modalities = np.asarray(dataset.modalities)
         if self.labels.shape != self.modalities.shape or self.labels.ndim != 1:
-            raise ValueError(f'dataset.labels {self.labels.shape} and dataset.modalities '
-                             f'{self.modalities.shape} must be 1-D arrays of the same length')
+            raise ValueError(
+                f'dataset.labels {self.labels.shape} and dataset.modalities '
+                f'{self.modalities.shape} must be 1-D arrays of the same length'
+            )
         if num_ids < 1 or num_instances < 1:
-            raise ValueError(f'sampler.num_ids and sampler.num_instances must be >= 1, '
-                             f'got {num_ids} and {num_instances}')
+            raise ValueError(
+                f'sampler.num_ids and sampler.num_instances must be >= 1, '
+                f'got {num_ids} and {num_instances}'
+            )
         self.num_ids, self.num_instances = num_ids, num_instances
         self.seed = 0 if seed is None else int(seed)
         self.positions = identity_positions(self.labels, self.modalities)
         if len(self.positions) < num_ids:
-            raise ValueError(f'MPANetIdentitySampler needs {num_ids} identities with both visible '
-                             'and infrared images per batch, but the training set has '
-                             f'{len(self.positions)}; lower sampler.num_ids')
+            raise ValueError(
+                f'MPANetIdentitySampler needs {num_ids} identities with both visible '
+                'and infrared images per batch, but the training set has '
+                f'{len(self.positions)}; lower sampler.num_ids'
+            )
         self.rank, self.world_size = resolve_world(rank, world_size)
         check_shardable(num_ids * num_instances, self.world_size)
         self.epoch = 0

@@ -1,6 +1,7 @@
 """Two-stream MHSA network (non-shared two-stream ResNet-50 with BoT attention, parts, hetero-center
 loss and an auxiliary modality). No public code: built from its lineage; the README gives every
 choice and its source."""
+
 from pathlib import Path
 
 from harness.plugins import MethodSpec
@@ -13,9 +14,11 @@ METHOD = MethodSpec(
     title='Two-stream MHSA',
     aliases=('Ours',),  # its target rows in results/reported.csv (the draft abstract's numbers)
     configs=Path(__file__).parent / 'configs',
-    paper=('Two-stream network with improved multi-head self-attention, part features, hetero-center '
-           'loss and an auxiliary modality for visible-infrared person re-identification '
-           '(draft abstract; no public code)'),
+    paper=(
+        'Two-stream network with improved multi-head self-attention, part features, hetero-center '
+        'loss and an auxiliary modality for visible-infrared person re-identification '
+        '(draft abstract; no public code)'
+    ),
     code='',
     converter=None,
 )

@@ -4,6 +4,7 @@ not its colour.
 All pixel-space operations take and return float images in the loader's 0..255 range, before
 the ImageNet normalisation, so V and its auxiliary copy stay pixel-aligned.
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,7 +37,7 @@ def channel_exchange(pixels: Tensor, gray_p: float = 0.5) -> Tensor:
     keep = (choice == 3) & (torch.rand(n, device=pixels.device) >= gray_p)
     out = torch.where(keep.view(-1, 1, 1, 1), pixels, out)
     for c in range(3):
-        single = pixels[:, c:c + 1].expand_as(pixels)
+        single = pixels[:, c : c + 1].expand_as(pixels)
         out = torch.where((choice == c).view(-1, 1, 1, 1), single, out)
     return out
 

@@ -3,6 +3,7 @@
 Design and sources: the README. Tokens are row-major (``n = i*W + j``); the relative
 offset is key minus query, stored at row ``offset + size - 1`` of ``rel_h`` / ``rel_w``.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,11 +25,13 @@ def rel_to_abs(x: Tensor) -> Tensor:
     """
     *lead, length, width = x.shape
     if width != 2 * length - 1:
-        raise ValueError(f'rel_to_abs expects a last dimension of 2L-1 = {2 * length - 1}, got {width}')
+        raise ValueError(
+            f'rel_to_abs expects a last dimension of 2L-1 = {2 * length - 1}, got {width}'
+        )
     x = F.pad(x, (0, 1)).flatten(-2)
     x = F.pad(x, (0, length - 1))
     x = x.view(*lead, length + 1, 2 * length - 1)
-    return x[..., :length, length - 1:]
+    return x[..., :length, length - 1 :]
 
 
 class RelPosMHSA(nn.Module):
@@ -40,17 +43,24 @@ class RelPosMHSA(nn.Module):
     scales the content logits only (timm's default).
     """
 
-    def __init__(self, dim: int, feat_size: tuple[int, int], heads: int = 4, dim_head: int = 128,
-                 pos_enc: str = 'rel', rel_pos_scaled: bool = True) -> None:
+    def __init__(
+        self,
+        dim: int,
+        feat_size: tuple[int, int],
+        heads: int = 4,
+        dim_head: int = 128,
+        pos_enc: str = 'rel',
+        rel_pos_scaled: bool = True,
+    ) -> None:
         super().__init__()
         if pos_enc not in POS_ENCODINGS:
             raise ValueError(f'pos_enc must be one of {POS_ENCODINGS}, got {pos_enc!r}')
         self.feat_size = (int(feat_size[0]), int(feat_size[1]))
         self.heads, self.dim_head = int(heads), int(dim_head)
         self.pos_enc, self.rel_pos_scaled = pos_enc, bool(rel_pos_scaled)
-        self.scale = self.dim_head ** -0.5
+        self.scale = self.dim_head**-0.5
         self.qkv = nn.Conv2d(dim, 3 * self.heads * self.dim_head, 1, bias=False)
-        nn.init.trunc_normal_(self.qkv.weight, std=dim ** -0.5)
+        nn.init.trunc_normal_(self.qkv.weight, std=dim**-0.5)
         height, width = self.feat_size
         if pos_enc == 'rel':
             self.rel_h = nn.Parameter(torch.randn(2 * height - 1, self.dim_head) * self.scale)
@@ -62,9 +72,11 @@ class RelPosMHSA(nn.Module):
     def forward(self, x: Tensor, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         batch, _, height, width = x.shape
         if (height, width) != self.feat_size:
-            raise ValueError(f'RelPosMHSA was built for a {self.feat_size[0]}x{self.feat_size[1]} feature map '
-                             f'but got {height}x{width}; build the model for the input size it runs at '
-                             f'(model.input_size must equal the config input_size)')
+            raise ValueError(
+                f'RelPosMHSA was built for a {self.feat_size[0]}x{self.feat_size[1]} feature map '
+                f'but got {height}x{width}; build the model for the input size it runs at '
+                f'(model.input_size must equal the config input_size)'
+            )
         qkv = self.qkv(x)
         # Attention maths in fp32 even under AMP: q.k over 128 dims overflows fp16 once activations
         # grow (seen on GPU in eval mode), and at N = 162 tokens these matmuls are cheap.
@@ -99,8 +111,10 @@ class RelPosMHSA(nn.Module):
         return logits.reshape(batch, heads, n, n)
 
     def extra_repr(self) -> str:
-        return (f'feat_size={self.feat_size}, heads={self.heads}, dim_head={self.dim_head}, '
-                f'pos_enc={self.pos_enc!r}, rel_pos_scaled={self.rel_pos_scaled}')
+        return (
+            f'feat_size={self.feat_size}, heads={self.heads}, dim_head={self.dim_head}, '
+            f'pos_enc={self.pos_enc!r}, rel_pos_scaled={self.rel_pos_scaled}'
+        )
 
 
 class BoTBottleneck(nn.Module):
@@ -112,17 +126,28 @@ class BoTBottleneck(nn.Module):
     A strided block attends at the input resolution and then average-pools (BoTNet).
     """
 
-    def __init__(self, block: Bottleneck, feat_size: tuple[int, int], heads: int = 4,
-                 dim_head: int = 128, pos_enc: str = 'rel', rel_pos_scaled: bool = True,
-                 zero_init_last_bn: bool = False) -> None:
+    def __init__(
+        self,
+        block: Bottleneck,
+        feat_size: tuple[int, int],
+        heads: int = 4,
+        dim_head: int = 128,
+        pos_enc: str = 'rel',
+        rel_pos_scaled: bool = True,
+        zero_init_last_bn: bool = False,
+    ) -> None:
         super().__init__()
         if not isinstance(block, Bottleneck):
-            raise TypeError(f'BoT blocks replace torchvision Bottleneck blocks (ResNet-50/101), got '
-                            f'{type(block).__name__}; use backbone depth 50 or 101')
+            raise TypeError(
+                f'BoT blocks replace torchvision Bottleneck blocks (ResNet-50/101), got '
+                f'{type(block).__name__}; use backbone depth 50 or 101'
+            )
         width = block.conv1.out_channels
         if heads * dim_head != width:
-            raise ValueError(f'mhsa_heads * mhsa_dim_head must equal the bottleneck width {width} '
-                             f'(the block is channel-preserving), got {heads} * {dim_head}')
+            raise ValueError(
+                f'mhsa_heads * mhsa_dim_head must equal the bottleneck width {width} '
+                f'(the block is channel-preserving), got {heads} * {dim_head}'
+            )
         if block.conv2.groups != 1 or block.conv2.dilation != (1, 1):
             raise ValueError('BoT blocks need plain 3x3 convs (groups=1, dilation=1) to replace')
         stride = block.conv2.stride[0]
@@ -130,7 +155,9 @@ class BoTBottleneck(nn.Module):
         mhsa = RelPosMHSA(width, feat_size, heads, dim_head, pos_enc, rel_pos_scaled)
         layers = [('mhsa', mhsa)]
         if stride > 1:
-            layers.append(('pool', nn.AvgPool2d(stride, stride, ceil_mode=True)))  # ceil like the strided shortcut
+            layers.append(
+                ('pool', nn.AvgPool2d(stride, stride, ceil_mode=True))
+            )  # ceil like the strided shortcut
         layers.append(('bn', nn.BatchNorm2d(width)))
         self.mhsa_branch = nn.Sequential(OrderedDict(layers))
         self.conv3, self.bn3, self.downsample = block.conv3, block.bn3, block.downsample

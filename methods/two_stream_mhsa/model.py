@@ -1,5 +1,6 @@
 """Two-stream ResNet-50 with BoT (relative-position MHSA) layer4, part heads, identity +
 hetero-center losses and an auxiliary (colour-free) modality (see the README)."""
+
 from __future__ import annotations
 
 import copy
@@ -42,33 +43,60 @@ class TwoStreamMHSA(VIReIDModel):
     """Non-shared two-stream network with BoT MHSA in layer4, horizontal parts, ID + HC losses and
     an auxiliary modality. Every keyword is a switch of the README's "Options" table."""
 
-    gathers_global_batch = True   # centre and triplet losses see the global batch under DDP
+    gathers_global_batch = True  # centre and triplet losses see the global batch under DDP
 
-    def __init__(self, num_classes: int, input_size: Sequence[int] = (288, 144),
-                 share_from: int = 5, mhsa_stages: Sequence[int] = (4,), mhsa_heads: int = 4,
-                 mhsa_dim_head: int = 128, pos_enc: str = 'rel', rel_pos_scaled: bool = True,
-                 bot_zero_init_last_bn: bool = False, num_parts: int = 6, part_pool: str = 'avg',
-                 gem_p: float = 3.0, part_head: str = 'tslfn',
-                 emb_dim: int | None = None, dropout: float = 0.0,
-                 center_loss: str = 'hc', hc_weight: float = 0.5, hc_margin: float = 0.0,
-                 hc_reduction: str = 'sum', hc_pairs: Sequence[str] = ('VI', 'AI', 'VA'),
-                 hctri_margin: float = 0.3, hctri_weight: float = 1.0, label_smooth: float = 0.0,
-                 add_triplet: bool = False, triplet_margin: float = 0.3,
-                 aux: str = 'gray', aux_route: str = 'infrared', aux_p: float = 0.5,
-                 test_feat: str = 'emb', backbone: dict | None = None,
-                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        input_size: Sequence[int] = (288, 144),
+        share_from: int = 5,
+        mhsa_stages: Sequence[int] = (4,),
+        mhsa_heads: int = 4,
+        mhsa_dim_head: int = 128,
+        pos_enc: str = 'rel',
+        rel_pos_scaled: bool = True,
+        bot_zero_init_last_bn: bool = False,
+        num_parts: int = 6,
+        part_pool: str = 'avg',
+        gem_p: float = 3.0,
+        part_head: str = 'tslfn',
+        emb_dim: int | None = None,
+        dropout: float = 0.0,
+        center_loss: str = 'hc',
+        hc_weight: float = 0.5,
+        hc_margin: float = 0.0,
+        hc_reduction: str = 'sum',
+        hc_pairs: Sequence[str] = ('VI', 'AI', 'VA'),
+        hctri_margin: float = 0.3,
+        hctri_weight: float = 1.0,
+        label_smooth: float = 0.0,
+        add_triplet: bool = False,
+        triplet_margin: float = 0.3,
+        aux: str = 'gray',
+        aux_route: str = 'infrared',
+        aux_p: float = 0.5,
+        test_feat: str = 'emb',
+        backbone: dict | None = None,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self._check_choices(pos_enc=(pos_enc, POS_ENCODINGS), aux=(aux, AUX_KINDS),
-                            aux_route=(aux_route, AUX_ROUTES),
-                            center_loss=(center_loss, CENTER_LOSSES),
-                            test_feat=(test_feat, TEST_FEATS),
-                            hc_reduction=(hc_reduction, ('sum', 'mean')))
+        self._check_choices(
+            pos_enc=(pos_enc, POS_ENCODINGS),
+            aux=(aux, AUX_KINDS),
+            aux_route=(aux_route, AUX_ROUTES),
+            center_loss=(center_loss, CENTER_LOSSES),
+            test_feat=(test_feat, TEST_FEATS),
+            hc_reduction=(hc_reduction, ('sum', 'mean')),
+        )
         if len(tuple(input_size)) != 2:
             raise ValueError(f'model.input_size must be (H, W), got {input_size!r}')
         self.input_size = (int(input_size[0]), int(input_size[1]))
         if any(int(s) != 4 for s in mhsa_stages):
-            raise ValueError('mhsa_stages may only be [4] (BoT layer4) or [] (plain ResNet), '
-                             f'got {list(mhsa_stages)}')
+            raise ValueError(
+                'mhsa_stages may only be [4] (BoT layer4) or [] (plain ResNet), '
+                f'got {list(mhsa_stages)}'
+            )
         self.num_classes, self.num_parts = int(num_classes), int(num_parts)
         self.center_loss = center_loss
         self.hc_weight, self.hc_margin = float(hc_weight), float(hc_margin)
@@ -79,15 +107,21 @@ class TwoStreamMHSA(VIReIDModel):
         self.test_feat = test_feat
         self.hc_pairs = self._parse_pairs(hc_pairs, with_aux=aux in AUX_BLOCK_KINDS)
 
-        self.backbone = MODELS.build(dict(type='TwoStreamResNet', share_from=share_from,
-                                          **(backbone or {})))
+        self.backbone = MODELS.build(
+            dict(type='TwoStreamResNet', share_from=share_from, **(backbone or {}))
+        )
         size = self.input_size
         for stride in TRUNK_STRIDES:
             size = (layer_out_size(size[0], stride), layer_out_size(size[1], stride))
         self.layer4_in_size = size
         if mhsa_stages:
-            kwargs = dict(heads=mhsa_heads, dim_head=mhsa_dim_head, pos_enc=pos_enc,
-                          rel_pos_scaled=rel_pos_scaled, zero_init_last_bn=bot_zero_init_last_bn)
+            kwargs = dict(
+                heads=mhsa_heads,
+                dim_head=mhsa_dim_head,
+                pos_enc=pos_enc,
+                rel_pos_scaled=rel_pos_scaled,
+                zero_init_last_bn=bot_zero_init_last_bn,
+            )
             for stages in (self.backbone.visible, self.backbone.infrared, self.backbone.shared):
                 if 'layer4' in stages:
                     stages['layer4'] = botify_layer(stages['layer4'], size, **kwargs)
@@ -101,24 +135,53 @@ class TwoStreamMHSA(VIReIDModel):
 
         # A third stream copies the (already BoT-ified) visible-specific stages; its name keeps it
         # in the optimiser's 'backbone' learning-rate group.
-        self.backbone_aux_stream = copy.deepcopy(self.backbone.visible) if (
-            aux_route == 'third' and aux in AUX_BLOCK_KINDS) else None
+        self.backbone_aux_stream = (
+            copy.deepcopy(self.backbone.visible)
+            if (aux_route == 'third' and aux in AUX_BLOCK_KINDS)
+            else None
+        )
         self.aux_generator = XModalityGenerator() if aux == 'xmodality' else None
 
-        self.part_pool = MODELS.build(dict(type='HorizontalPartPooling', num_parts=self.num_parts,
-                                           pool=part_pool, gem_p=gem_p, split='tslfn'))
+        self.part_pool = MODELS.build(
+            dict(
+                type='HorizontalPartPooling',
+                num_parts=self.num_parts,
+                pool=part_pool,
+                gem_p=gem_p,
+                split='tslfn',
+            )
+        )
         emb_dim = int(emb_dim) if emb_dim is not None else (512 if part_head == 'tslfn' else 256)
         self.part_heads = nn.ModuleList(
-            MODELS.build(dict(type='PartEmbeddingHead', in_dim=feat_dim, emb_dim=emb_dim,
-                              num_classes=self.num_classes, kind=part_head, dropout=dropout))
-            for _ in range(self.num_parts))
+            MODELS.build(
+                dict(
+                    type='PartEmbeddingHead',
+                    in_dim=feat_dim,
+                    emb_dim=emb_dim,
+                    num_classes=self.num_classes,
+                    kind=part_head,
+                    dropout=dropout,
+                )
+            )
+            for _ in range(self.num_parts)
+        )
         self.id_loss = MODELS.build(dict(type='IdentityLoss', label_smoothing=self.label_smooth))
-        self.hetero_center = MODELS.build(dict(type='HeteroCenterLoss', pairs=self.hc_pairs,
-                                               margin=self.hc_margin, reduction=self.hc_reduction))
-        self.hetero_center_triplet = MODELS.build(dict(type='HeteroCenterTripletLoss',
-                                                       margin=self.hctri_margin))
-        self.triplet = MODELS.build(dict(type='BatchHardTripletLoss', margin=triplet_margin)) \
-            if add_triplet else None
+        self.hetero_center = MODELS.build(
+            dict(
+                type='HeteroCenterLoss',
+                pairs=self.hc_pairs,
+                margin=self.hc_margin,
+                reduction=self.hc_reduction,
+            )
+        )
+        self.hetero_center_triplet = MODELS.build(
+            dict(type='HeteroCenterTripletLoss', margin=self.hctri_margin)
+        )
+        self.triplet = (
+            MODELS.build(dict(type='BatchHardTripletLoss', margin=triplet_margin))
+            if add_triplet
+            else None
+        )
 
     # ------------------------------------------------------------------ construction helpers
     @staticmethod
@@ -132,8 +195,10 @@ class TwoStreamMHSA(VIReIDModel):
         parsed = []
         for pair in pairs:
             if len(pair) != 2 or any(c not in PAIR_CODES for c in pair) or pair[0] == pair[1]:
-                raise ValueError('model.hc_pairs entries are two distinct letters of V/I/A '
-                                 f"(e.g. 'VI'), got {pair!r}")
+                raise ValueError(
+                    'model.hc_pairs entries are two distinct letters of V/I/A '
+                    f"(e.g. 'VI'), got {pair!r}"
+                )
             if 'A' in pair and not with_aux:
                 continue  # no auxiliary block to pair with
             parsed.append((PAIR_CODES[pair[0]], PAIR_CODES[pair[1]]))
@@ -165,10 +230,12 @@ class TwoStreamMHSA(VIReIDModel):
     # ------------------------------------------------------------------ forward pieces
     def _check_size(self, images: Tensor) -> None:
         if tuple(images.shape[-2:]) != self.input_size:
-            raise ValueError(f'TwoStreamMHSA was built for input_size={self.input_size} '
-                             '(model.input_size; its MHSA tables and part windows depend on '
-                             f'it) but got images of {tuple(images.shape[-2:])}; set '
-                             'model.input_size to the config input_size')
+            raise ValueError(
+                f'TwoStreamMHSA was built for input_size={self.input_size} '
+                '(model.input_size; its MHSA tables and part windows depend on '
+                f'it) but got images of {tuple(images.shape[-2:])}; set '
+                'model.input_size to the config input_size'
+            )
 
     def _make_aux(self, x_v: Tensor) -> tuple[Tensor, Tensor | None]:
         """(visible images, auxiliary images or None); A is built image-by-image from V."""
@@ -207,8 +274,9 @@ class TwoStreamMHSA(VIReIDModel):
         return pooled, [e for e, _ in outs], [s for _, s in outs]
 
     # ------------------------------------------------------------------ the contract
-    def forward_train(self, inputs: Tensor,
-                      data_samples: dict[str, Tensor]) -> dict[str, Tensor | list[Tensor]]:
+    def forward_train(
+        self, inputs: Tensor, data_samples: dict[str, Tensor]
+    ) -> dict[str, Tensor | list[Tensor]]:
         """Training forward in the canonical order ``[V | A | I]``: per-part ``logits`` and raw
         ``embs`` (lists of ``[N, .]``), with ``label`` and ``modality`` (0 V, 1 I, 2 A) of the N
         rows."""
@@ -216,17 +284,26 @@ class TwoStreamMHSA(VIReIDModel):
         labels, modality = data_samples['label'].long(), data_samples['modality'].long()
         vis, ir = modality == Modality.VISIBLE, modality == Modality.INFRARED
         if not bool(vis.any()) or not bool(ir.any()) or not bool((vis | ir).all()):
-            raise ValueError('TwoStreamMHSA trains on batches with both visible (0) and infrared '
-                             '(1) images and nothing else, got modality codes '
-                             f'{torch.unique(modality).tolist()}; use the '
-                             'CrossModalityIdentitySampler')
+            raise ValueError(
+                'TwoStreamMHSA trains on batches with both visible (0) and infrared '
+                '(1) images and nothing else, got modality codes '
+                f'{torch.unique(modality).tolist()}; use the '
+                'CrossModalityIdentitySampler'
+            )
         x_v, x_a = self._make_aux(inputs[vis])
         y_v, y_i = labels[vis], labels[ir]
-        blocks = [(y_v, Modality.VISIBLE), *([(y_v, AUX)] if x_a is not None else []),
-                  (y_i, Modality.INFRARED)]
+        blocks = [
+            (y_v, Modality.VISIBLE),
+            *([(y_v, AUX)] if x_a is not None else []),
+            (y_i, Modality.INFRARED),
+        ]
         _, embs, logits = self._heads(self._train_maps(x_v, x_a, inputs[ir]))
-        return dict(logits=logits, embs=embs, label=torch.cat([y for y, _ in blocks]),
-                    modality=torch.cat([torch.full_like(y, int(m)) for y, m in blocks]))
+        return dict(
+            logits=logits,
+            embs=embs,
+            label=torch.cat([y for y, _ in blocks]),
+            modality=torch.cat([torch.full_like(y, int(m)) for y, m in blocks]),
+        )
 
     def loss(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor]:
         out = self.forward_train(inputs, data_samples)
@@ -246,8 +323,9 @@ class TwoStreamMHSA(VIReIDModel):
         elif self.center_loss == 'hctri':
             raw = [e.float() for e in embs]
             hctri = self.hetero_center_triplet
-            losses['loss_hctri'] = hctri(torch.cat(raw, 1), y, mods) + \
-                self.hctri_weight * sum(hctri(f, y, mods) for f in raw)
+            losses['loss_hctri'] = hctri(torch.cat(raw, 1), y, mods) + self.hctri_weight * sum(
+                hctri(f, y, mods) for f in raw
+            )
         if self.triplet is not None:
             losses['loss_tri'] = self.triplet(torch.cat(normed, 1), y)[0]
         return losses

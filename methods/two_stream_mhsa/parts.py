@@ -1,5 +1,6 @@
 """The per-part embedding/classifier head of the two-stream MHSA model (TSLFN+HC, PCB); the
 part pooling in front of it is the harness's ``HorizontalPartPooling``."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -20,8 +21,9 @@ class PartEmbeddingHead(nn.Module):
     (256-d); classifier ``Linear(256->classes)``.
     """
 
-    def __init__(self, in_dim: int, emb_dim: int, num_classes: int, kind: str = 'tslfn',
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_dim: int, emb_dim: int, num_classes: int, kind: str = 'tslfn', dropout: float = 0.0
+    ) -> None:
         super().__init__()
         if kind not in PART_HEADS:
             raise ValueError(f'part_head must be one of {PART_HEADS}, got {kind!r}')
@@ -31,8 +33,11 @@ class PartEmbeddingHead(nn.Module):
         nn.init.zeros_(linear.bias)
         nn.init.normal_(bn.weight, 1.0, 0.01)
         nn.init.zeros_(bn.bias)
-        self.embed = nn.Sequential(linear, bn) if kind == 'tslfn' else \
-            nn.Sequential(linear, bn, nn.ReLU(inplace=True))
+        self.embed = (
+            nn.Sequential(linear, bn)
+            if kind == 'tslfn'
+            else nn.Sequential(linear, bn, nn.ReLU(inplace=True))
+        )
         fc = IdentityClassifier(emb_dim, num_classes, std=0.001, bias=True)
         layers: list[nn.Module] = [nn.LeakyReLU(0.1)] if kind == 'tslfn' else []
         if dropout > 0:

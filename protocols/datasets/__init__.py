@@ -3,12 +3,14 @@
 Readers live in their own modules (``sysu.py``, ``regdb.py``) and are imported lazily here, so that they
 can import the shared pieces below without an import cycle.
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from protocols.datasets.base import DatasetLayoutError, ImageRecord, Modality
 
@@ -23,8 +25,19 @@ DATASETS = ('sysu', 'regdb')
 # (idx/train_visible_<k>.txt). A model can be built without the dataset on the machine from these.
 TRAIN_CLASSES = {'sysu': 395, 'regdb': 206}
 
-__all__ = ['DATASETS', 'TRAIN_CLASSES', 'DatasetLayoutError', 'ImageRecord', 'Modality', 'RegDB',
-           'SYSUMM01', 'TrainSet', 'fingerprint_files', 'load_dataset', 'relabel']
+__all__ = [
+    'DATASETS',
+    'TRAIN_CLASSES',
+    'DatasetLayoutError',
+    'ImageRecord',
+    'Modality',
+    'RegDB',
+    'SYSUMM01',
+    'TrainSet',
+    'fingerprint_files',
+    'load_dataset',
+    'relabel',
+]
 
 
 def relabel(pids: Iterable[int]) -> dict[int, int]:
@@ -40,7 +53,7 @@ class TrainSet:
     label_of: dict[int, int] = field(repr=False)
 
     @classmethod
-    def from_records(cls, records: Iterable[ImageRecord]) -> 'TrainSet':
+    def from_records(cls, records: Iterable[ImageRecord]) -> TrainSet:
         records = tuple(records)
         return cls(records=records, label_of=relabel(r.pid for r in records))
 
@@ -68,13 +81,15 @@ def fingerprint_files(root: Path, image_paths: Sequence[str], split_files: Seque
     return digest.hexdigest()
 
 
-def load_dataset(name: str, root: str | Path) -> 'SYSUMM01 | RegDB':
+def load_dataset(name: str, root: str | Path) -> SYSUMM01 | RegDB:
     """Open (index and validate) the dataset ``name`` ('sysu' or 'regdb') stored under ``root``."""
     if name == 'sysu':
         from protocols.datasets.sysu import SYSUMM01
+
         return SYSUMM01(root)
     if name == 'regdb':
         from protocols.datasets.regdb import RegDB
+
         return RegDB(root)
     raise ValueError(f'unknown dataset {name!r}; expected one of {", ".join(DATASETS)}')
 
@@ -82,8 +97,10 @@ def load_dataset(name: str, root: str | Path) -> 'SYSUMM01 | RegDB':
 def __getattr__(name: str) -> Any:
     if name == 'SYSUMM01':
         from protocols.datasets.sysu import SYSUMM01
+
         return SYSUMM01
     if name == 'RegDB':
         from protocols.datasets.regdb import RegDB
+
         return RegDB
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

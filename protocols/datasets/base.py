@@ -1,4 +1,5 @@
 """What every dataset reader yields: one record per image, nothing model-specific."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

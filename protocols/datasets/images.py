@@ -1,10 +1,11 @@
 """Opening dataset images with errors that name the file, and a bulk check for ``vireid data check``."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -18,7 +19,9 @@ def _rel(record: ImageRecord | str) -> str:
     return record.path if isinstance(record, ImageRecord) else str(record)
 
 
-def load_image(root: str | Path, record: ImageRecord | str, as_array: bool = False) -> Image.Image | np.ndarray:
+def load_image(
+    root: str | Path, record: ImageRecord | str, as_array: bool = False
+) -> Image.Image | np.ndarray:
     """Decode one image fully as 3-channel RGB (PIL image, or HxWx3 uint8 array with ``as_array``).
 
     SYSU IR images may be 1-channel on disk; ``convert('RGB')`` makes every image 3-channel. Missing,
@@ -29,11 +32,13 @@ def load_image(root: str | Path, record: ImageRecord | str, as_array: bool = Fal
         with Image.open(path) as img:
             rgb = img.convert('RGB')  # forces a full decode, so truncation is caught here
     except FileNotFoundError:
-        raise DatasetLayoutError(f'image not found: {path}; expected the file listed in the dataset index; '
-                                 f'{_FIX}') from None
+        raise DatasetLayoutError(
+            f'image not found: {path}; expected the file listed in the dataset index; {_FIX}'
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DatasetLayoutError(f'cannot decode image {path}: {err}; expected a readable, complete image '
-                                 f'file; {_FIX}') from None
+        raise DatasetLayoutError(
+            f'cannot decode image {path}: {err}; expected a readable, complete image file; {_FIX}'
+        ) from None
     return np.asarray(rgb, dtype=np.uint8) if as_array else rgb
 
 
@@ -61,8 +66,9 @@ def _check_one(root: Path, rel: str, quick: bool) -> ImageProblem | None:
     return None
 
 
-def verify_images(root: str | Path, records: Iterable[ImageRecord | str], quick: bool = False,
-                  workers: int = 4) -> list[ImageProblem]:
+def verify_images(
+    root: str | Path, records: Iterable[ImageRecord | str], quick: bool = False, workers: int = 4
+) -> list[ImageProblem]:
     """Problems found in the given images (empty list = all fine), in input order.
 
     Full mode decodes every image (catches truncated files); ``quick`` only parses headers.
@@ -81,5 +87,6 @@ def raise_for_problems(problems: list[ImageProblem], root: str | Path, limit: in
         return
     lines = '\n'.join(f'  {p.path}: {p.reason}' for p in problems[:limit])
     more = f'\n  ... and {len(problems) - limit} more' if len(problems) > limit else ''
-    raise DatasetLayoutError(f'{len(problems)} unreadable image(s) under {root}:\n{lines}{more}\n'
-                             f'fix: {_FIX}')
+    raise DatasetLayoutError(
+        f'{len(problems)} unreadable image(s) under {root}:\n{lines}{more}\nfix: {_FIX}'
+    )

@@ -3,6 +3,7 @@
 Identities of split images come from the idx label column (only equality matters); the label is checked
 against the identity folder (one folder <-> one label within a split part). File names are never parsed.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,10 @@ MODALITY_DIRS = {Modality.VISIBLE: 'Visible', Modality.INFRARED: 'Thermal'}
 CAMS = {Modality.VISIBLE: 1, Modality.INFRARED: 2}
 IMAGE_SUFFIXES = ('.bmp', '.jpg', '.jpeg', '.png')
 
-_LAYOUT = ('expected the RegDB layout: <root>/Visible/<id>/*.bmp, <root>/Thermal/<id>/*.bmp and '
-           '<root>/idx/{train,test}_{visible,thermal}_{1..10}.txt')
+_LAYOUT = (
+    'expected the RegDB layout: <root>/Visible/<id>/*.bmp, <root>/Thermal/<id>/*.bmp and '
+    '<root>/idx/{train,test}_{visible,thermal}_{1..10}.txt'
+)
 _FIX = 'fix: extract the RegDB archive so that --root points at the folder holding Visible/, Thermal/ and idx/'
 
 
@@ -44,11 +47,15 @@ class RegDB:
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise DatasetLayoutError(f'RegDB root {self.root} does not exist or is not a folder; {_LAYOUT}; {_FIX}')
+            raise DatasetLayoutError(
+                f'RegDB root {self.root} does not exist or is not a folder; {_LAYOUT}; {_FIX}'
+            )
         missing = [d for d in (*MODALITY_DIRS.values(), 'idx') if not (self.root / d).is_dir()]
         if missing:
-            raise DatasetLayoutError(f'RegDB root {self.root} is missing folder(s) {", ".join(missing)}; '
-                                     f'{_LAYOUT}; {_FIX}')
+            raise DatasetLayoutError(
+                f'RegDB root {self.root} is missing folder(s) {", ".join(missing)}; '
+                f'{_LAYOUT}; {_FIX}'
+            )
         self.records: tuple[ImageRecord, ...] = tuple(sorted(self._scan()))
         self._by_path = {r.path: r for r in self.records}
         self._splits: dict[tuple[int, str, Modality], list[ImageRecord]] = {}
@@ -62,14 +69,23 @@ class RegDB:
                 if not entry.name.isdigit():
                     raise DatasetLayoutError(
                         f'unexpected folder {self.root / top / entry.name}: identity folders must be numeric '
-                        f'(e.g. {top}/1); {_LAYOUT}; fix: remove or rename the folder')
+                        f'(e.g. {top}/1); {_LAYOUT}; fix: remove or rename the folder'
+                    )
                 for f in sorted(os.scandir(entry.path), key=lambda e: e.name):
                     if f.name.lower().endswith(IMAGE_SUFFIXES) and f.is_file():
-                        records.append(ImageRecord(f'{top}/{entry.name}/{f.name}', int(entry.name),
-                                                   CAMS[modality], modality))
+                        records.append(
+                            ImageRecord(
+                                f'{top}/{entry.name}/{f.name}',
+                                int(entry.name),
+                                CAMS[modality],
+                                modality,
+                            )
+                        )
         if not records:
-            raise DatasetLayoutError(f'RegDB root {self.root} holds no images under Visible/ or Thermal/; '
-                                     f'{_LAYOUT}; {_FIX}')
+            raise DatasetLayoutError(
+                f'RegDB root {self.root} holds no images under Visible/ or Thermal/; '
+                f'{_LAYOUT}; {_FIX}'
+            )
         return records
 
     # ------------------------------------------------------------------------------------------------
@@ -94,23 +110,32 @@ class RegDB:
             where = f'{path}:{lineno}'
             fields = line.strip().rsplit(maxsplit=1)
             if len(fields) != 2 or not fields[1].lstrip('-').isdigit():
-                raise DatasetLayoutError(f'{where}: malformed line {line!r}; expected "<relative image path> '
-                                         f'<integer label>"; {_FIX}')
+                raise DatasetLayoutError(
+                    f'{where}: malformed line {line!r}; expected "<relative image path> '
+                    f'<integer label>"; {_FIX}'
+                )
             img, label = _normalise(fields[0]), int(fields[1])
             if img.split('/')[0] != expected_top:
-                raise DatasetLayoutError(f'{where}: {img} is not under {expected_top}/ although the file lists '
-                                         f'{expected_top.lower()} images; fix: use the idx files of the release')
+                raise DatasetLayoutError(
+                    f'{where}: {img} is not under {expected_top}/ although the file lists '
+                    f'{expected_top.lower()} images; fix: use the idx files of the release'
+                )
             rec = self._by_path.get(img)
             if rec is None:
-                raise DatasetLayoutError(f'{where}: listed image {self.root / img} does not exist; expected every '
-                                         f'idx entry to name an image under {self.root}; {_FIX}')
+                raise DatasetLayoutError(
+                    f'{where}: listed image {self.root / img} does not exist; expected every '
+                    f'idx entry to name an image under {self.root}; {_FIX}'
+                )
             if img in seen:
-                raise DatasetLayoutError(f'{where}: {img} is listed twice; fix: remove the duplicate line')
+                raise DatasetLayoutError(
+                    f'{where}: {img} is listed twice; fix: remove the duplicate line'
+                )
             seen.add(img)
             out.append(ImageRecord(rec.path, label, rec.cam, rec.modality))
         if not out:
-            raise DatasetLayoutError(f'split file {path} is empty; expected one "<path> <label>" line per image; '
-                                     f'{_FIX}')
+            raise DatasetLayoutError(
+                f'split file {path} is empty; expected one "<path> <label>" line per image; {_FIX}'
+            )
         return out
 
     def _check_labels(self, trial: int, part: str, records: list[ImageRecord]) -> None:
@@ -126,7 +151,8 @@ class RegDB:
                     f'idx/{part}_*_{trial}.txt under {self.root}: label {rec.pid} of {rec.path} disagrees with the '
                     f'identity folders (label {rec.pid} is also used for folder {folder_of[rec.pid]}, folder '
                     f'{folder} also has label {label_of[folder]}); expected one label per identity folder; '
-                    f'fix: use the idx files that came with these images')
+                    f'fix: use the idx files that came with these images'
+                )
 
     def split_records(self, trial: int, part: str, modality: Modality) -> list[ImageRecord]:
         """Images of one split file, in file order, with ``pid`` = the idx label."""
@@ -139,23 +165,30 @@ class RegDB:
             both = {m: self._parse(trial, part, m) for m in MODALITY_DIRS}
             self._check_labels(trial, part, both[Modality.VISIBLE] + both[Modality.INFRARED])
             if part == 'test':
-                train = self.split_records(trial, 'train', Modality.VISIBLE) + \
-                    self.split_records(trial, 'train', Modality.INFRARED)
+                train = self.split_records(trial, 'train', Modality.VISIBLE) + self.split_records(
+                    trial, 'train', Modality.INFRARED
+                )
                 train_folders = {self._by_path[r.path].pid for r in train}
-                shared = sorted({self._by_path[r.path].pid for recs in both.values() for r in recs} & train_folders)
+                shared = sorted(
+                    {self._by_path[r.path].pid for recs in both.values() for r in recs}
+                    & train_folders
+                )
                 if shared:
                     raise DatasetLayoutError(
                         f'RegDB split {trial} under {self.root}: identity folders {shared[:10]} appear in both '
                         f'the train and the test idx files; expected disjoint identities; fix: use the idx files '
-                        f'of the release')
+                        f'of the release'
+                    )
             for m, recs in both.items():
                 self._splits[(trial, part, m)] = recs
         return list(self._splits[key])
 
     def train_set(self, trial: int) -> TrainSet:
         """Split ``trial``'s train images of both modalities, labels 0..C-1 by ascending idx label."""
-        return TrainSet.from_records(self.split_records(trial, 'train', Modality.VISIBLE)
-                                     + self.split_records(trial, 'train', Modality.INFRARED))
+        return TrainSet.from_records(
+            self.split_records(trial, 'train', Modality.VISIBLE)
+            + self.split_records(trial, 'train', Modality.INFRARED)
+        )
 
     def test_visible(self, trial: int) -> list[ImageRecord]:
         return self.split_records(trial, 'test', Modality.VISIBLE)
@@ -179,16 +212,27 @@ class RegDB:
         per_mod = []
         for modality, top in MODALITY_DIRS.items():
             recs = [r for r in self.records if r.modality == modality]
-            per_mod.append({'modality': top.lower(), 'camera': CAMS[modality],
-                            'ids': len({r.pid for r in recs}), 'images': len(recs)})
+            per_mod.append(
+                {
+                    'modality': top.lower(),
+                    'camera': CAMS[modality],
+                    'ids': len({r.pid for r in recs}),
+                    'images': len(recs),
+                }
+            )
         per_trial = []
         for t in TRIALS:
             train = self.train_set(t)
             tv, tt = self.test_visible(t), self.test_thermal(t)
-            per_trial.append({
-                'split': t, 'train ids': train.num_classes,
-                'train visible': len(train.by_modality(Modality.VISIBLE)),
-                'train thermal': len(train.by_modality(Modality.INFRARED)),
-                'test ids': len({r.pid for r in tv} | {r.pid for r in tt}),
-                'test visible': len(tv), 'test thermal': len(tt)})
+            per_trial.append(
+                {
+                    'split': t,
+                    'train ids': train.num_classes,
+                    'train visible': len(train.by_modality(Modality.VISIBLE)),
+                    'train thermal': len(train.by_modality(Modality.INFRARED)),
+                    'test ids': len({r.pid for r in tv} | {r.pid for r in tt}),
+                    'test visible': len(tv),
+                    'test thermal': len(tt),
+                }
+            )
         return {'modalities': per_mod, 'splits': per_trial}

@@ -2,6 +2,7 @@
 
 Ids and cameras come from the directory components (``cam<c>/<pid>/``), never from fixed string offsets.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,10 @@ SPLIT_FILES = {'train': 'exp/train_id.txt', 'val': 'exp/val_id.txt', 'test': 'ex
 RAND_PERM_FILE = 'exp/rand_perm_cam.mat'
 IMAGE_SUFFIXES = ('.jpg', '.jpeg')
 
-_LAYOUT = ('expected the SYSU-MM01 release layout: <root>/cam1..cam6/<pid:04d>/<k:04d>.jpg and '
-           '<root>/exp/{train,val,test}_id.txt')
+_LAYOUT = (
+    'expected the SYSU-MM01 release layout: <root>/cam1..cam6/<pid:04d>/<k:04d>.jpg and '
+    '<root>/exp/{train,val,test}_id.txt'
+)
 _FIX = 'fix: extract SYSU-MM01.zip so that --root points at the folder holding cam1..cam6 and exp/'
 _CAM_DIR = re.compile(r'cam([1-6])')
 
@@ -32,19 +35,25 @@ def read_id_file(path: Path) -> tuple[int, ...]:
         raise DatasetLayoutError(f'missing split file {path}; {_LAYOUT}; {_FIX}')
     lines = [ln.strip() for ln in path.read_text(errors='replace').splitlines() if ln.strip()]
     if not lines:
-        raise DatasetLayoutError(f'split file {path} is empty; expected one line of comma-separated person '
-                                 f'ids such as "1,2,4"; {_FIX}')
+        raise DatasetLayoutError(
+            f'split file {path} is empty; expected one line of comma-separated person '
+            f'ids such as "1,2,4"; {_FIX}'
+        )
     ids = []
     for token in lines[0].split(','):
         token = token.strip()
         if not token:
             continue  # a trailing comma is harmless
         if not token.isdigit():
-            raise DatasetLayoutError(f'split file {path}: {token!r} is not a person id; expected one line of '
-                                     f'comma-separated integers; {_FIX}')
+            raise DatasetLayoutError(
+                f'split file {path}: {token!r} is not a person id; expected one line of '
+                f'comma-separated integers; {_FIX}'
+            )
         ids.append(int(token))
     if not ids:
-        raise DatasetLayoutError(f'split file {path} lists no ids; expected comma-separated integers; {_FIX}')
+        raise DatasetLayoutError(
+            f'split file {path} lists no ids; expected comma-separated integers; {_FIX}'
+        )
     return tuple(ids)
 
 
@@ -59,14 +68,19 @@ class SYSUMM01:
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise DatasetLayoutError(f'SYSU-MM01 root {self.root} does not exist or is not a folder; '
-                                     f'{_LAYOUT}; {_FIX}')
+            raise DatasetLayoutError(
+                f'SYSU-MM01 root {self.root} does not exist or is not a folder; {_LAYOUT}; {_FIX}'
+            )
         missing = [f'cam{c}' for c in CAMERAS if not (self.root / f'cam{c}').is_dir()]
         if missing:
-            raise DatasetLayoutError(f'SYSU-MM01 root {self.root} is missing camera folder(s) '
-                                     f'{", ".join(missing)}; {_LAYOUT}; {_FIX}')
+            raise DatasetLayoutError(
+                f'SYSU-MM01 root {self.root} is missing camera folder(s) '
+                f'{", ".join(missing)}; {_LAYOUT}; {_FIX}'
+            )
         if not (self.root / 'exp').is_dir():
-            raise DatasetLayoutError(f'SYSU-MM01 root {self.root} has no exp/ folder; {_LAYOUT}; {_FIX}')
+            raise DatasetLayoutError(
+                f'SYSU-MM01 root {self.root} has no exp/ folder; {_LAYOUT}; {_FIX}'
+            )
         self.train_ids = read_id_file(self.root / SPLIT_FILES['train'])
         self.val_ids = read_id_file(self.root / SPLIT_FILES['val'])
         self.test_ids = read_id_file(self.root / SPLIT_FILES['test'])
@@ -86,13 +100,18 @@ class SYSUMM01:
     # Indexing and validation
 
     def _check_disjoint(self) -> None:
-        splits = {'train': set(self.train_ids), 'val': set(self.val_ids), 'test': set(self.test_ids)}
+        splits = {
+            'train': set(self.train_ids),
+            'val': set(self.val_ids),
+            'test': set(self.test_ids),
+        }
         for a, b in (('train', 'test'), ('val', 'test'), ('train', 'val')):
             both = sorted(splits[a] & splits[b])
             if both:
                 raise DatasetLayoutError(
                     f'{SPLIT_FILES[a]} and {SPLIT_FILES[b]} under {self.root} share ids {both[:10]}; expected '
-                    f'disjoint id splits; {_FIX}')
+                    f'disjoint id splits; {_FIX}'
+                )
 
     def _scan(self) -> list[ImageRecord]:
         records = []
@@ -105,12 +124,14 @@ class SYSUMM01:
                 if not entry.name.isdigit():
                     raise DatasetLayoutError(
                         f'unexpected folder {cam_dir / entry.name}: id folders must be numeric person ids '
-                        f'(e.g. cam{cam}/0006); {_LAYOUT}; fix: remove or rename the folder')
+                        f'(e.g. cam{cam}/0006); {_LAYOUT}; fix: remove or rename the folder'
+                    )
                 pid = int(entry.name)
                 if (cam, pid) in self.id_dirs:
                     raise DatasetLayoutError(
                         f'two folders for person {pid} in {cam_dir}: {self.id_dirs[(cam, pid)]} and {entry.name}; '
-                        f'expected one <pid:04d> folder per person; fix: merge or remove one')
+                        f'expected one <pid:04d> folder per person; fix: merge or remove one'
+                    )
                 self.id_dirs[(cam, pid)] = entry.name
                 for f in sorted(os.scandir(entry.path), key=lambda e: e.name):
                     rel = f'cam{cam}/{entry.name}/{f.name}'
@@ -127,18 +148,25 @@ class SYSUMM01:
         empty = [cam for cam in CAMERAS if cam not in have]
         if empty:
             folders = ', '.join(str(self.root / f'cam{cam}') for cam in empty)
-            raise DatasetLayoutError(f'camera folder(s) {folders} hold no images; {_LAYOUT}; '
-                                     f'{_FIX} (re-extract the archive completely)')
+            raise DatasetLayoutError(
+                f'camera folder(s) {folders} hold no images; {_LAYOUT}; '
+                f'{_FIX} (re-extract the archive completely)'
+            )
 
     def _check_ids_have_images(self) -> None:
-        for split, ids in (('train', self.train_ids), ('val', self.val_ids), ('test', self.test_ids)):
+        for split, ids in (
+            ('train', self.train_ids),
+            ('val', self.val_ids),
+            ('test', self.test_ids),
+        ):
             empty = [pid for pid in ids if pid not in self._by_pid]
             if empty:
                 raise DatasetLayoutError(
                     f'{self.root / SPLIT_FILES[split]} lists {len(empty)} id(s) with no image in any camera '
                     f'folder: {empty[:10]}{" ..." if len(empty) > 10 else ""}; expected cam<c>/<pid:04d>/*.jpg '
                     f'for each listed id; fix: restore the missing folders or use the split files that came '
-                    f'with these images')
+                    f'with these images'
+                )
 
     # ------------------------------------------------------------------------------------------------
     # Sets used by training and by the protocol
@@ -187,21 +215,36 @@ class SYSUMM01:
         per_cam = []
         for cam in CAMERAS:
             recs = [r for r in self.records if r.cam == cam]
-            per_cam.append({
-                'camera': f'cam{cam}', 'modality': 'infrared' if cam in INFRARED_CAMS else 'visible',
-                'ids': len({r.pid for r in recs}), 'images': len(recs),
-                'train+val images': sum(r.pid in train_ids for r in recs),
-                'test ids': len({r.pid for r in recs if r.pid in test_ids}),
-                'test images': sum(r.pid in test_ids for r in recs)})
+            per_cam.append(
+                {
+                    'camera': f'cam{cam}',
+                    'modality': 'infrared' if cam in INFRARED_CAMS else 'visible',
+                    'ids': len({r.pid for r in recs}),
+                    'images': len(recs),
+                    'train+val images': sum(r.pid in train_ids for r in recs),
+                    'test ids': len({r.pid for r in recs if r.pid in test_ids}),
+                    'test images': sum(r.pid in test_ids for r in recs),
+                }
+            )
         train = self.train_set()
         splits = [
-            {'set': 'train (train+val ids)', 'ids': train.num_classes,
-             'visible': len(train.by_modality(Modality.VISIBLE)),
-             'infrared': len(train.by_modality(Modality.INFRARED))},
-            {'set': 'query (test ids, cams 3+6)', 'ids': len({r.pid for r in self.query_records()}),
-             'visible': 0, 'infrared': len(self.query_records())},
-            {'set': 'gallery candidates (test ids, cams 1,2,4,5)',
-             'ids': len({r.pid for r in self.gallery_candidates()}),
-             'visible': len(self.gallery_candidates()), 'infrared': 0},
+            {
+                'set': 'train (train+val ids)',
+                'ids': train.num_classes,
+                'visible': len(train.by_modality(Modality.VISIBLE)),
+                'infrared': len(train.by_modality(Modality.INFRARED)),
+            },
+            {
+                'set': 'query (test ids, cams 3+6)',
+                'ids': len({r.pid for r in self.query_records()}),
+                'visible': 0,
+                'infrared': len(self.query_records()),
+            },
+            {
+                'set': 'gallery candidates (test ids, cams 1,2,4,5)',
+                'ids': len({r.pid for r in self.gallery_candidates()}),
+                'visible': len(self.gallery_candidates()),
+                'infrared': 0,
+            },
         ]
         return {'cameras': per_cam, 'splits': splits}

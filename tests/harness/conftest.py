@@ -1,4 +1,5 @@
 """The throwaway external plugins (tests/fixtures/*_plugin) made visible as installed packages."""
+
 from __future__ import annotations
 
 import os
@@ -15,6 +16,7 @@ def _installed(monkeypatch: pytest.MonkeyPatch, folder: Path):
     """Puts a fake distribution (dist-info with a vireid.methods entry point) on sys.path, for
     this process and its subprocesses (the `vireid` CLI), and yields the discovered methods."""
     from harness import plugins
+
     monkeypatch.syspath_prepend(str(folder))
     paths = [str(folder), os.environ.get('PYTHONPATH')]
     monkeypatch.setenv('PYTHONPATH', os.pathsep.join(filter(None, paths)))

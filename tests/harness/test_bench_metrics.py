@@ -1,5 +1,6 @@
 """The metrics benchmark at tiny size: the stand-in has the real structure, both sides agree, a
 disagreement is detected, CLI wiring. (Timings are never asserted.)"""
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,10 @@ def test_standin_has_the_real_sysu_test_structure():
         assert ids == set(counts.SYSU_TEST_IDS) - set(counts.SYSU_TEST_IDS_MISSING[cam])
     sizes = {k: {v.size for v in trials} for k, trials in s['galleries'].items()}
     assert sizes == {
-        'all-single': {301}, 'all-multi': {3010}, 'indoor-single': {112}, 'indoor-multi': {1120}
+        'all-single': {301},
+        'all-multi': {3010},
+        'indoor-single': {112},
+        'indoor-multi': {1120},
     }
     for g in s['galleries']['all-single']:
         # One image per (camera, id), listed camera by camera like rand_perm_cam.
@@ -58,8 +62,13 @@ def test_references_match_the_harness_metrics():
         assert bench.max_abs_difference(M.eval_sysu(*args), bench.agw_eval_sysu(*args)) <= 1e-6
     r = bench.regdb_standin(ids=8, dim=16, seed=2)
     dist = M.pairwise_distance(r['visible'], r['thermal'])
-    assert bench.max_abs_difference(M.eval_regdb(dist, r['pids'], r['pids']),
-                                    bench.agw_eval_regdb(dist, r['pids'], r['pids'])) <= 1e-6
+    assert (
+        bench.max_abs_difference(
+            M.eval_regdb(dist, r['pids'], r['pids']),
+            bench.agw_eval_regdb(dist, r['pids'], r['pids']),
+        )
+        <= 1e-6
+    )
 
 
 def test_equality_check_detects_a_difference():

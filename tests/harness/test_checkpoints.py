@@ -217,8 +217,9 @@ def test_converted_checkpoints_describe_themselves_and_load_with_no_extra_argume
 
 def test_resume_reads_strictly_through_the_harness(toy_plugin, sysu_root, tmp_path):
     """mmengine's resume loads non-strictly by itself; the harness Runner refuses a mismatch."""
-    from harness.engine.run import run_experiment
     from vireid_toy.model import ToyReID
+
+    from harness.engine.run import run_experiment
 
     work = tmp_path / 'run'
     other = ToyReID(num_classes=38, width=4)  # another width: every tensor mis-shaped

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -176,8 +176,16 @@ CASES = [
     ),
     Case(
         'leaderboard-cfg-options-typo (refused before any run starts)',
-        lambda w: ['leaderboard', '--demo', '--methods', 'agw', '--out', w.tmp / 'lb',
-                   '--cfg-options', 'train_cfg.max_epoch=1'],
+        lambda w: [
+            'leaderboard',
+            '--demo',
+            '--methods',
+            'agw',
+            '--out',
+            w.tmp / 'lb',
+            '--cfg-options',
+            'train_cfg.max_epoch=1',
+        ],
         ('did you mean train_cfg.max_epochs?',),
     ),
     Case(

@@ -3,6 +3,7 @@
 ``tests/fixtures/composed_plugin`` installs ``agw_xtri``: AGW's demo recipe (inherited with
 ``method_base``) with the weighted regularised triplet swapped for a cross-modality triplet loss.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -35,9 +36,13 @@ def test_the_plugin_is_a_config_and_one_loss(composed_plugin):
     assert composed_plugin['agw_xtri'].distribution == 'vireid-agw-xtri 0.1'
     import vireid_agw_xtri
     from vireid_agw_xtri.losses import CrossModalityTripletLoss
-    classes = [obj for module in (vireid_agw_xtri, vireid_agw_xtri.losses)
-               for _, obj in inspect.getmembers(module, inspect.isclass)
-               if issubclass(obj, nn.Module)]
+
+    classes = [
+        obj
+        for module in (vireid_agw_xtri, vireid_agw_xtri.losses)
+        for _, obj in inspect.getmembers(module, inspect.isclass)
+        if issubclass(obj, nn.Module)
+    ]
     assert classes == [CrossModalityTripletLoss]
     assert MODELS.get('CrossModalityTripletLoss') is CrossModalityTripletLoss
     assert not any(issubclass(c, VIReIDModel) for c in classes)
@@ -45,11 +50,13 @@ def test_the_plugin_is_a_config_and_one_loss(composed_plugin):
     cfg, agw = load_config(XTRI_SYSU), load_config(AGW_DEMO)
     assert cfg.entry['method'] == 'agw_xtri' and cfg.protocol == agw.protocol
     # everything but the triplet is AGW's demo recipe
-    assert {k: v for k, v in cfg.model.items() if k != 'losses'} == \
-        {k: v for k, v in agw.model.items() if k != 'losses'}
+    assert {k: v for k, v in cfg.model.items() if k != 'losses'} == {
+        k: v for k, v in agw.model.items() if k != 'losses'
+    }
     assert cfg.model['losses']['id'] == agw.model['losses']['id']
-    assert cfg.model['losses']['tri'] == dict(type='CrossModalityTripletLoss', input='pool',
-                                              weight=1.0, margin=0.3)
+    assert cfg.model['losses']['tri'] == dict(
+        type='CrossModalityTripletLoss', input='pool', weight=1.0, margin=0.3
+    )
     for key in ('optim_wrapper', 'param_scheduler', 'train_cfg', 'sampler', 'input_size'):
         assert cfg[key] == agw[key], key
     model = MODELS.build(dict(cfg.model, num_classes=5))
@@ -77,10 +84,16 @@ def test_cross_modality_triplet_mines_only_the_other_modality(composed_plugin):
 @pytest.mark.usefixtures('one_thread')
 def test_the_plugin_trains_through_the_engine(composed_plugin, sysu_root, tmp_path):
     TRAINING_LOSSES.clear()
-    record = run_experiment(str(XTRI_SYSU), str(tmp_path / 'run'), data_root=str(sysu_root),
-                            cfg_options={'train_cfg.max_epochs': 2,
-                                         'custom_hooks': [dict(type='RecordTrainingLosses')]},
-                            log_level='WARNING')
+    record = run_experiment(
+        str(XTRI_SYSU),
+        str(tmp_path / 'run'),
+        data_root=str(sysu_root),
+        cfg_options={
+            'train_cfg.max_epochs': 2,
+            'custom_hooks': [dict(type='RecordTrainingLosses')],
+        },
+        log_level='WARNING',
+    )
     assert record['status'] == 'done' and record['method'] == 'agw_xtri' and record['comparable']
     assert record['plugin'] == 'vireid-agw-xtri 0.1'
     assert all(len(r['per_trial']) == 10 for r in record['results'].values())
@@ -98,15 +111,19 @@ def test_method_base_inherits_by_name_and_refuses_bad_names(composed_plugin, tmp
     from harness.leaderboard.plan import read_entry
 
     child = tmp_path / 'child.py'
-    child.write_text("method_base = 'agw_xtri/agw_xtri_regdb'\n"
-                     "entry = dict(method='agw_xtri', kind='demo', label='child')\n")
-    cfg = load_config(child)     # protocol_base and the model come through two bases
+    child.write_text(
+        "method_base = 'agw_xtri/agw_xtri_regdb'\n"
+        "entry = dict(method='agw_xtri', kind='demo', label='child')\n"
+    )
+    cfg = load_config(child)  # protocol_base and the model come through two bases
     assert cfg.protocol['dataset'] == 'regdb' and cfg.entry['label'] == 'child'
     assert cfg.model['losses']['tri']['type'] == 'CrossModalityTripletLoss'
     assert read_entry(child) == (dict(method='agw_xtri', kind='demo', label='child'), 'regdb')
-    for ref, match in (('agw', "expected 'method/config stem'"),
-                       ('agw/agw_nope', 'has no config agw_nope.py'),
-                       ('nomethod/x', "method_base = 'nomethod/x': no method 'nomethod'")):
+    for ref, match in (
+        ('agw', "expected 'method/config stem'"),
+        ('agw/agw_nope', 'has no config agw_nope.py'),
+        ('nomethod/x', "method_base = 'nomethod/x': no method 'nomethod'"),
+    ):
         child.write_text(f'method_base = {ref!r}\n')
         with pytest.raises(ConfigError, match=match):
             method_config(child)

@@ -176,10 +176,14 @@ def test_synthetic_plan_gives_the_generated_training_set(sysu_root, regdb_root):
 
 
 def test_demo_plan_counts_iterations_before_the_data_exists(methods, tmp_path):
-    runs = build_plan(methods, tmp_path / 'lb', kinds=('demo',), regdb_splits=(1,),
-                      untrained=True,
-                      data_roots={'sysu': str(tmp_path / 'd' / 'sysu'),
-                                  'regdb': str(tmp_path / 'd' / 'regdb')})
+    runs = build_plan(
+        methods,
+        tmp_path / 'lb',
+        kinds=('demo',),
+        regdb_splits=(1,),
+        untrained=True,
+        data_roots={'sysu': str(tmp_path / 'd' / 'sysu'), 'regdb': str(tmp_path / 'd' / 'regdb')},
+    )
     costs = C.cost_plan(runs, seconds_per_iter='0.5', throughputs={})
     trained = [c for c in costs if c.run.trains]
     scored = [c for c in costs if not c.run.trains]
@@ -188,8 +192,10 @@ def test_demo_plan_counts_iterations_before_the_data_exists(methods, tmp_path):
     assert all(c.iterations == 0 and c.hours == 0.0 for c in scored)
     total = sum(c.iterations for c in trained)
     text = C.format_cost_plan(costs)
-    assert (f'plan: {len(costs)} runs ({len(scored)} scored only), {total:,} iterations, '
-            f'{total * 0.5 / 3600:.1f} GPU-hours') in text
+    assert (
+        f'plan: {len(costs)} runs ({len(scored)} scored only), {total:,} iterations, '
+        f'{total * 0.5 / 3600:.1f} GPU-hours'
+    ) in text
 
 
 def test_a_figure_of_another_config_version_is_not_used(methods, tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 Ranks are simulated by giving the samplers ``rank``/``world_size``; the gathering, the gradients
 and the test-time collection run in real ``gloo`` process groups of 2 and 3 forked processes.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -23,13 +24,16 @@ from harness.dist import gather_batch
 from harness.engine.config import load_config
 from harness.engine.metric import VIReIDMetric
 from harness.engine.run import _recipe_change, runner_config
-from harness.models.losses import (WeightedRegularizedTriplet, center_cluster_loss,
-                                   hetero_center_loss)
+from harness.models.losses import (
+    WeightedRegularizedTriplet,
+    center_cluster_loss,
+    hetero_center_loss,
+)
 from methods.mpanet.sampler import MPANetIdentitySampler
 
 TOY_PLUGIN = Path(__file__).resolve().parents[1] / 'fixtures' / 'toy_plugin'
 TOY_SYSU = TOY_PLUGIN / 'vireid_toy' / 'configs' / 'toy_sysu.py'
-P, K = 6, 2                      # 12 images per modality: shared evenly by 1, 2, 3 (and 4, 6) ranks
+P, K = 6, 2  # 12 images per modality: shared evenly by 1, 2, 3 (and 4, 6) ranks
 SAMPLERS = [CrossModalityIdentitySampler, MPANetIdentitySampler]
 
 
@@ -80,7 +84,7 @@ def test_ranks_together_see_exactly_the_batches_of_one_process(sampler_cls, worl
         assert all(len(r) == len(expected) for r in ranks)
         for b, batch in enumerate(expected):
             shares = [r[b] for r in ranks]
-            for share in shares:   # each share is [visible | infrared] with aligned identities
+            for share in shares:  # each share is [visible | infrared] with aligned identities
                 vis, ir = np.split(share, 2)
                 assert (ds.modalities[vis] == 0).all() and (ds.modalities[ir] == 1).all()
                 assert np.array_equal(ds.labels[vis], ds.labels[ir])
@@ -89,8 +93,11 @@ def test_ranks_together_see_exactly_the_batches_of_one_process(sampler_cls, worl
 
 @pytest.mark.parametrize('sampler_cls', SAMPLERS)
 def test_a_batch_the_ranks_cannot_share_evenly_is_refused(sampler_cls):
-    with pytest.raises(ValueError, match=r'12 visible \+ 12 infrared images cannot be split '
-                                         r'evenly over 5'):
+    with pytest.raises(
+        ValueError,
+        match=r'12 visible \+ 12 infrared images cannot be split '
+        r'evenly over 5',
+    ):
         sampler_cls(Images(), P, K, rank=0, world_size=5)
 
 
@@ -127,7 +134,7 @@ def test_engine_config_for_several_processes(toy_plugin, monkeypatch):
     assert alone['train_dataloader']['batch_size'] == 16 and 'sync_bn' not in alone
     monkeypatch.setenv('WORLD_SIZE', '2')
     two = runner_config(cfg, '/tmp/unused', num_classes=5, launcher='pytorch')
-    assert two['train_dataloader']['batch_size'] == 8   # each process: half of every global batch
+    assert two['train_dataloader']['batch_size'] == 8  # each process: half of every global batch
     assert two['train_dataloader']['sampler'] == alone['train_dataloader']['sampler']
     assert two['sync_bn'] == 'torch'
     assert two['test_dataloader']['sampler'] == dict(type='ShardSampler')
@@ -137,7 +144,7 @@ def test_engine_config_for_several_processes(toy_plugin, monkeypatch):
 
 
 def test_a_model_whose_losses_do_not_gather_is_not_comparable_on_several_gpus():
-    from harness.models.cross_modality import CrossModalityReID as AGW   # AGW is a config of it
+    from harness.models.cross_modality import CrossModalityReID as AGW  # AGW is a config of it
     from methods.mmn.model import MMN
     from methods.mpanet.model import MPANet
     from methods.two_stream_mhsa.model import TwoStreamMHSA
@@ -172,7 +179,7 @@ def training_step(rank: int, world_size: int) -> dict:
     torch.manual_seed(0)
     embed, head = nn.Linear(D_IN, D), nn.Linear(D, C)
     feats = embed(inputs[idx])
-    loss_id = F.cross_entropy(head(feats), labels)                   # per sample: local mean
+    loss_id = F.cross_entropy(head(feats), labels)  # per sample: local mean
     all_feats, all_labels = gather_batch(feats), gather_batch(labels)
     loss_tri = WeightedRegularizedTriplet()(all_feats, all_labels)[0]
     loss_cc = center_cluster_loss(all_feats, all_labels)
@@ -182,7 +189,7 @@ def training_step(rank: int, world_size: int) -> dict:
     for name, p in [*embed.named_parameters(prefix='embed'), *head.named_parameters(prefix='head')]:
         if world_size > 1:
             dist.all_reduce(p.grad)
-            p.grad /= world_size                   # what DistributedDataParallel does
+            p.grad /= world_size  # what DistributedDataParallel does
         grads[name] = p.grad
     batch_losses = torch.stack([loss_tri, loss_cc, loss_hc]).detach()
     return dict(grads=grads, labels=all_labels, batch_losses=batch_losses)
@@ -203,11 +210,14 @@ def collect_test_features(rank: int, world_size: int, n_images: int) -> dict:
 def _rank_main(rank: int, world_size: int, init_file: str, out: str) -> None:
     try:
         torch.set_num_threads(1)
-        dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
-                                world_size=world_size)
+        dist.init_process_group(
+            'gloo', init_method=f'file://{init_file}', rank=rank, world_size=world_size
+        )
         try:
-            result = dict(step=training_step(rank, world_size),
-                          collected=collect_test_features(rank, world_size, 11))
+            result = dict(
+                step=training_step(rank, world_size),
+                collected=collect_test_features(rank, world_size, 11),
+            )
         finally:
             dist.destroy_process_group()
         torch.save(result, f'{out}/rank{rank}.pt')
@@ -269,13 +279,26 @@ def test_the_generic_model_gives_batch_level_losses_the_global_batch(monkeypatch
             assert labels.shape[0] == x.shape[0]
             return x.float().pow(2).mean()
 
-    model = MODELS.build(dict(
-        type='CrossModalityReID', num_classes=4,
-        backbone=dict(type='TwoStreamResNet', share_from=1, depth=50, pretrained=False,
-                      blocks=(1, 1, 1, 1), base_channels=4),
-        neck=dict(type='GeneralizedMeanPooling', p=3.0), head=dict(type='BNNeckHead'),
-        losses=dict(id=dict(type='IdentityLoss', input='logits'),
-                    tri=dict(type='WeightedRegularizedTriplet', input='pool'))))
+    model = MODELS.build(
+        dict(
+            type='CrossModalityReID',
+            num_classes=4,
+            backbone=dict(
+                type='TwoStreamResNet',
+                share_from=1,
+                depth=50,
+                pretrained=False,
+                blocks=(1, 1, 1, 1),
+                base_channels=4,
+            ),
+            neck=dict(type='GeneralizedMeanPooling', p=3.0),
+            head=dict(type='BNNeckHead'),
+            losses=dict(
+                id=dict(type='IdentityLoss', input='logits'),
+                tri=dict(type='WeightedRegularizedTriplet', input='pool'),
+            ),
+        )
+    )
     model.losses['id_rec'], model.loss_inputs['id_rec'] = Recorder('id', True), 'logits'
     model.losses['tri_rec'], model.loss_inputs['tri_rec'] = Recorder('tri'), 'pool'
     model.loss_weights.update(id_rec=1.0, tri_rec=1.0)

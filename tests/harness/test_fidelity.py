@@ -1,5 +1,6 @@
 """What an official script does that a config must be able to say: resize filter, numerical
 backends (TF32/cuDNN) in every record, the official best-epoch rule (epochs and criterion)."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,9 @@ def photo(tmp_path: Path) -> tuple[Path, ImageRecord]:
     return tmp_path, ImageRecord(path='a.jpg', pid=1, cam=1, modality=0)
 
 
-@pytest.mark.parametrize('name, pil_filter',
-                         [('lanczos', Image.LANCZOS), ('bilinear', Image.BILINEAR)])
+@pytest.mark.parametrize(
+    'name, pil_filter', [('lanczos', Image.LANCZOS), ('bilinear', Image.BILINEAR)]
+)
 def test_resize_is_pils_own_filter(photo, name, pil_filter):
     root, record = photo
     # What the official loaders do: Image.open(path).resize((w, h), filter).
@@ -49,8 +51,9 @@ def test_resize_is_pils_own_filter(photo, name, pil_filter):
         official = np.asarray(im.convert('RGB').resize((36, 72), pil_filter))
     assert np.array_equal(decode(root, record, (72, 36), name), official)
     # mmcv's OpenCV backend (its default) does not low-pass when shrinking: far from PIL's result.
-    cv2_result = mmcv.imresize(np.asarray(Image.open(root / record.path).convert('RGB')), (36, 72),
-                               interpolation=name)
+    cv2_result = mmcv.imresize(
+        np.asarray(Image.open(root / record.path).convert('RGB')), (36, 72), interpolation=name
+    )
     assert np.abs(cv2_result.astype(int) - official).max() > 20
 
 
@@ -65,13 +68,19 @@ def test_the_cache_is_keyed_by_the_resize_filter(photo, tmp_path):
         load_images(root, [record], size, cache, resize_filter='antialias')
 
 
-@pytest.mark.parametrize('config, expected', [
-    ('agw/configs/agw_sysu.py', 'lanczos'), ('agw/configs/agw_regdb.py', 'lanczos'),
-    ('mmn/configs/mmn_sysu.py', 'lanczos'), ('mmn/configs/mmn_regdb.py', 'lanczos'),
-    ('mpanet/configs/mpanet_sysu.py', 'bilinear'), ('mpanet/configs/mpanet_regdb.py', 'bilinear'),
-    ('two_stream_mhsa/configs/tsmhsa_sysu.py', 'bilinear'),
-    ('two_stream_mhsa/configs/tsmhsa_regdb.py', 'bilinear'),
-])
+@pytest.mark.parametrize(
+    'config, expected',
+    [
+        ('agw/configs/agw_sysu.py', 'lanczos'),
+        ('agw/configs/agw_regdb.py', 'lanczos'),
+        ('mmn/configs/mmn_sysu.py', 'lanczos'),
+        ('mmn/configs/mmn_regdb.py', 'lanczos'),
+        ('mpanet/configs/mpanet_sysu.py', 'bilinear'),
+        ('mpanet/configs/mpanet_regdb.py', 'bilinear'),
+        ('two_stream_mhsa/configs/tsmhsa_sysu.py', 'bilinear'),
+        ('two_stream_mhsa/configs/tsmhsa_regdb.py', 'bilinear'),
+    ],
+)
 def test_each_method_resizes_with_its_official_filter(config, expected):
     cfg = load_config(CONFIGS / config)
     assert cfg.resize_filter == expected
@@ -99,12 +108,13 @@ def test_backends_are_settable_checked_and_read_back():
         load_config(TOY_SYSU, {'backends': dict(tf32=True)})
     before = backends.effective()
     try:
-        wanted = dict(matmul_tf32=True, cudnn_tf32=False, cudnn_benchmark=True,
-                      cudnn_deterministic=True)
+        wanted = dict(
+            matmul_tf32=True, cudnn_tf32=False, cudnn_benchmark=True, cudnn_deterministic=True
+        )
         backends.apply(wanted)
         now = backends.effective()
         assert {k: now[k] for k in wanted} == wanted
-        assert now['float32_matmul_precision'] == 'high'   # what matmul TF32 means to torch
+        assert now['float32_matmul_precision'] == 'high'  # what matmul TF32 means to torch
     finally:
         backends.apply({k: before[k] for k in backends.DEFAULTS})
     cfg = load_config(TOY_SYSU, {'backends': dict(cudnn_benchmark=True)})
@@ -121,12 +131,21 @@ class RecordValEpochs(Hook):
 
 def test_record_states_backends_and_tests_after_the_listed_epochs(toy_plugin, sysu_root, tmp_path):
     RecordValEpochs.epochs = []
-    opts = {'train_cfg.max_epochs': 2, 'sampler.num_instances': 8,
-            'train_dataloader.batch_size': 64, 'backends': dict(matmul_tf32=True),
-            'custom_hooks': [dict(type='RecordValEpochs')],
-            'selection': dict(rule='best-test-rank1', epochs=[1], criterion='mmn')}
-    record = run_experiment(str(TOY_SYSU), str(tmp_path / 'run'), data_root=str(sysu_root),
-                            cfg_options=opts, log_level='WARNING')
+    opts = {
+        'train_cfg.max_epochs': 2,
+        'sampler.num_instances': 8,
+        'train_dataloader.batch_size': 64,
+        'backends': dict(matmul_tf32=True),
+        'custom_hooks': [dict(type='RecordValEpochs')],
+        'selection': dict(rule='best-test-rank1', epochs=[1], criterion='mmn'),
+    }
+    record = run_experiment(
+        str(TOY_SYSU),
+        str(tmp_path / 'run'),
+        data_root=str(sysu_root),
+        cfg_options=opts,
+        log_level='WARNING',
+    )
     try:
         assert record['status'] == 'done' and record['optimistic']
         # Tested after exactly the listed epochs (mmengine's loop would also test after the last).
@@ -134,10 +153,12 @@ def test_record_states_backends_and_tests_after_the_listed_epochs(toy_plugin, sy
         assert record['selection_cfg'] == dict(rule='best-test-rank1', epochs=[1], criterion='mmn')
         prov = json.loads((tmp_path / 'run' / 'record.json').read_text())['provenance']
         assert prov['backends']['matmul_tf32'] is True and prov['backends']['cudnn_tf32'] is True
-        assert {'cudnn_benchmark', 'cudnn_deterministic', 'float32_matmul_precision'} \
-            <= set(prov['backends'])
-        assert prov['distributed'] == dict(world_size=1, sync_bn=False, global_batch=64,
-                                           per_process_batch=64)
+        assert {'cudnn_benchmark', 'cudnn_deterministic', 'float32_matmul_precision'} <= set(
+            prov['backends']
+        )
+        assert prov['distributed'] == dict(
+            world_size=1, sync_bn=False, global_batch=64, per_process_batch=64
+        )
         assert record['not_comparable'] == [] and record['comparable']
     finally:
         backends.apply(backends.DEFAULTS)

@@ -1,4 +1,5 @@
 """Hetero-center losses against hand computations and loops; the horizontal part split."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,18 @@ VIS, IR, AUX = 0, 1, 2
 
 def _hand_example() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Hand-computed HC example: P = 2 identities, K = 2 per modality, 2-d features."""
-    feats = torch.tensor([[1, 0], [0, 1], [0, 1], [0, 1],             # V: id 0, id 0, id 1, id 1
-                          [1, 0], [1, 0], [0.6, 0.8], [0, 1]])         # I: id 0, id 0, id 1, id 1
+    feats = torch.tensor(
+        [
+            [1, 0],
+            [0, 1],
+            [0, 1],
+            [0, 1],  # V: id 0, id 0, id 1, id 1
+            [1, 0],
+            [1, 0],
+            [0.6, 0.8],
+            [0, 1],
+        ]
+    )  # I: id 0, id 0, id 1, id 1
     labels = torch.tensor([0, 0, 1, 1, 0, 0, 1, 1])
     modality = torch.tensor([VIS] * 4 + [IR] * 4)
     return feats, labels, modality
@@ -26,11 +37,13 @@ def test_hetero_center_hand_example() -> None:
     # id 1: c_V = (0,1), c_I = (.3,.9) -> .09+.01 = .1
     pairs = [(VIS, IR)]
     assert hetero_center_loss(feats, labels, modality, pairs).item() == pytest.approx(0.5 + 0.1)
-    assert hetero_center_loss(feats, labels, modality, pairs, reduction='mean').item() == \
-        pytest.approx(0.3)
+    assert hetero_center_loss(
+        feats, labels, modality, pairs, reduction='mean'
+    ).item() == pytest.approx(0.3)
     # margin .1: max(0, .5-.1) + max(0, .1-.1)
-    assert hetero_center_loss(feats, labels, modality, pairs, margin=0.1).item() == \
-        pytest.approx(0.4)
+    assert hetero_center_loss(feats, labels, modality, pairs, margin=0.1).item() == pytest.approx(
+        0.4
+    )
 
 
 def _hc_loops(feats, labels, modality, pairs, margin=0.0):
@@ -52,15 +65,20 @@ def test_hetero_center_random_batch_is_order_free_and_matches_loops() -> None:
     feats = F.normalize(torch.randn(18, 5), dim=1)
     pairs = [(VIS, IR), (AUX, IR), (VIS, AUX)]
     expected = _hc_loops(feats, labels, modality, pairs)
-    assert hetero_center_loss(feats, labels, modality, pairs).item() == \
-        pytest.approx(expected, rel=1e-5)
+    assert hetero_center_loss(feats, labels, modality, pairs).item() == pytest.approx(
+        expected, rel=1e-5
+    )
     perm = torch.randperm(18)
-    assert hetero_center_loss(feats[perm], labels[perm], modality[perm], pairs).item() == \
-        pytest.approx(expected, rel=1e-5)
+    assert hetero_center_loss(
+        feats[perm], labels[perm], modality[perm], pairs
+    ).item() == pytest.approx(expected, rel=1e-5)
     # an identity seen in one modality only contributes nothing
     keep = ~((labels == 9) & (modality == IR))
-    assert hetero_center_loss(feats[keep], labels[keep], modality[keep], [(VIS, IR)]).item() == \
-        pytest.approx(_hc_loops(feats[keep], labels[keep], modality[keep], [(VIS, IR)]), rel=1e-5)
+    assert hetero_center_loss(
+        feats[keep], labels[keep], modality[keep], [(VIS, IR)]
+    ).item() == pytest.approx(
+        _hc_loops(feats[keep], labels[keep], modality[keep], [(VIS, IR)]), rel=1e-5
+    )
 
 
 def test_hetero_center_triplet_hand_example() -> None:
@@ -71,12 +89,13 @@ def test_hetero_center_triplet_hand_example() -> None:
     # V1: d_ap = sqrt(.1), d_an = min(sqrt(.5), sqrt(2)) -> 0;
     # I0: sqrt(.5) vs min(sqrt(2), sqrt(1.3)) -> 0
     # I1: d_ap = sqrt(.1), d_an = min(sqrt(.2), sqrt(1.3)) -> .3+.31623-.44721
-    v0 = 0.3 + 0.5 ** 0.5 - 0.2 ** 0.5
-    i1 = 0.3 + 0.1 ** 0.5 - 0.2 ** 0.5
+    v0 = 0.3 + 0.5**0.5 - 0.2**0.5
+    i1 = 0.3 + 0.1**0.5 - 0.2**0.5
     expected = (v0 + i1) / 4
     assert expected == pytest.approx(0.18223, abs=1e-5)
-    assert hetero_center_triplet_loss(feats, labels, modality, margin=0.3).item() == \
-        pytest.approx(expected, abs=1e-5)
+    assert hetero_center_triplet_loss(feats, labels, modality, margin=0.3).item() == pytest.approx(
+        expected, abs=1e-5
+    )
 
 
 def test_hetero_center_triplet_random_matches_loops() -> None:
@@ -93,19 +112,21 @@ def test_hetero_center_triplet_random_matches_loops() -> None:
         d_an = min(v for b, v in d.items() if b[0] != a[0])
         losses.append(max(0.0, 0.3 + d_ap - d_an))
     expected = sum(losses) / len(losses)
-    assert hetero_center_triplet_loss(feats, labels, modality).item() == \
-        pytest.approx(expected, rel=1e-5)
+    assert hetero_center_triplet_loss(feats, labels, modality).item() == pytest.approx(
+        expected, rel=1e-5
+    )
 
 
-@pytest.mark.parametrize('height,parts',
-                         [(18, 6), (6, 6), (18, 3), (8, 6), (7, 3), (9, 1), (10, 4)])
+@pytest.mark.parametrize(
+    'height,parts', [(18, 6), (6, 6), (18, 3), (8, 6), (7, 3), (9, 1), (10, 4)]
+)
 def test_part_windows_follow_tslfn_pooling(height: int, parts: int) -> None:
     """Windows equal avg_pool2d with TSLFN's kernel (H - (p-1)*floor(H/p)) and stride floor(H/p)."""
     torch.manual_seed(2)
     x = torch.randn(2, 3, height, 4)
     stride = height // parts
     kernel = height - (parts - 1) * stride
-    ref = F.avg_pool2d(x, kernel_size=(kernel, 4), stride=(stride, 4)).squeeze(-1)   # [2, 3, parts]
+    ref = F.avg_pool2d(x, kernel_size=(kernel, 4), stride=(stride, 4)).squeeze(-1)  # [2, 3, parts]
     torch.testing.assert_close(HorizontalPartPooling(parts, 'avg')(x), ref)
     windows = part_windows(height, parts)
     assert len(windows) == parts and windows[0][0] == 0 and windows[-1][1] == height
@@ -126,9 +147,10 @@ def test_part_windows_non_divisible_case() -> None:
 def test_max_and_gem_part_pooling() -> None:
     torch.manual_seed(3)
     x = torch.rand(2, 3, 6, 2)
-    stripes = [x[:, :, 2 * k:2 * k + 2].reshape(2, 3, -1) for k in range(3)]
-    torch.testing.assert_close(HorizontalPartPooling(3, 'max')(x),
-                               torch.stack([s.max(-1).values for s in stripes], 2))
+    stripes = [x[:, :, 2 * k : 2 * k + 2].reshape(2, 3, -1) for k in range(3)]
+    torch.testing.assert_close(
+        HorizontalPartPooling(3, 'max')(x), torch.stack([s.max(-1).values for s in stripes], 2)
+    )
     gem = torch.stack([(s.pow(3).mean(-1) + 1e-12).pow(1 / 3) for s in stripes], 2)
     torch.testing.assert_close(HorizontalPartPooling(3, 'gem', gem_p=3.0)(x), gem)
 
@@ -146,6 +168,6 @@ def test_chunk_split_is_torch_chunk(height: int, parts: int) -> None:
 
 def test_chunk_split_refuses_heights_that_give_fewer_stripes() -> None:
     with pytest.raises(ValueError, match='cannot be cut into 4 stripes'):
-        chunk_windows(6, 4)          # torch.chunk gives 3 stripes of 2 rows
+        chunk_windows(6, 4)  # torch.chunk gives 3 stripes of 2 rows
     with pytest.raises(ValueError, match='split'):
         HorizontalPartPooling(4, split='pcb')

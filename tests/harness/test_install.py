@@ -74,8 +74,23 @@ def wheel_env(tmp_path_factory) -> tuple[Path, Path, dict]:
     # offline); otherwise (a fresh venv's bundled setuptools) pip fetches the build requirements.
     isolation = [] if _setuptools_major() >= 77 else ['--use-pep517']
     no_isolation = ['--no-build-isolation'] if not isolation else []
-    _run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', *no_isolation, *isolation, '-q',
-          '-w', tmp / 'dist', src], tmp, env)
+    _run(
+        [
+            sys.executable,
+            '-m',
+            'pip',
+            'wheel',
+            '--no-deps',
+            *no_isolation,
+            *isolation,
+            '-q',
+            '-w',
+            tmp / 'dist',
+            src,
+        ],
+        tmp,
+        env,
+    )
     (wheel,) = (tmp / 'dist').glob('vireid_bench-*.whl')
     venv = tmp / 'venv'
     _run([sys.executable, '-m', 'venv', '--without-pip', venv], tmp, env)

@@ -5,6 +5,7 @@ subprocesses and submitit jobs can import it) that trains three "epochs", checkp
 one, resumes from the checkpoint, and logs every call and epoch to a JSON-lines file: the tests
 count those lines to prove that nothing is lost and nothing is redone.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,15 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from harness.atomic import write_json_atomic
 from harness.leaderboard import launchers as L
 from harness.leaderboard.plan import build_plan, parse_splits, retry_command, run_state
 from harness.leaderboard.progress import Progress
-from harness.atomic import write_json_atomic
 from harness.leaderboard.records import Busy, FileLock, read_record
 from harness.leaderboard.session import run_leaderboard
 from harness.plugins import MethodSpec
 
-FAKE_ENGINE = r'''
+FAKE_ENGINE = r"""
 import json, os, runpy, signal, time
 from pathlib import Path
 
@@ -88,16 +89,25 @@ def run_experiment(config, work_dir, data_root=None, cfg_options=None, resume=Tr
     finally:
         write_json_atomic(wd / 'record.json', rec)
     return rec
-'''
+"""
 
 RUNNER = 'fake_engine:run_experiment'
 
 
-def _config(folder: Path, stem: str, dataset: str, kind: str = 'full', label: str | None = None,
-            row: str | None = None, **extra) -> None:
+def _config(
+    folder: Path,
+    stem: str,
+    dataset: str,
+    kind: str = 'full',
+    label: str | None = None,
+    row: str | None = None,
+    **extra,
+) -> None:
     method = folder.parent.name
-    lines = [f'protocol_base = {dataset!r}',
-             f'entry = dict(method={method!r}, kind={kind!r}, label={label or method.title()!r}, row={row!r})']
+    lines = [
+        f'protocol_base = {dataset!r}',
+        f'entry = dict(method={method!r}, kind={kind!r}, label={label or method.title()!r}, row={row!r})',
+    ]
     lines += [f'{k} = {v!r}' for k, v in extra.items()]
     (folder / f'{stem}.py').write_text('\n'.join(lines) + '\n')
 
@@ -107,14 +117,19 @@ def world(tmp_path, monkeypatch):
     """Fake methods + fake engine: (methods dict, out dir, calls() reader)."""
     (tmp_path / 'fake_engine.py').write_text(FAKE_ENGINE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv('PYTHONPATH', os.pathsep.join([str(tmp_path), os.environ.get('PYTHONPATH', '')]))
+    monkeypatch.setenv(
+        'PYTHONPATH', os.pathsep.join([str(tmp_path), os.environ.get('PYTHONPATH', '')])
+    )
     log = tmp_path / 'calls.jsonl'
     monkeypatch.setenv('FAKE_ENGINE_LOG', str(log))
     methods = {}
     specs = {
-        'alpha': [('alpha_sysu', 'sysu', {}), ('alpha_regdb', 'regdb', {}),
-                  ('alpha_demo_sysu', 'sysu', {'kind': 'demo'}),
-                  ('alpha_b1_sysu', 'sysu', {'kind': 'ablation', 'label': 'alpha w/o x', 'row': 'B1'})],
+        'alpha': [
+            ('alpha_sysu', 'sysu', {}),
+            ('alpha_regdb', 'regdb', {}),
+            ('alpha_demo_sysu', 'sysu', {'kind': 'demo'}),
+            ('alpha_b1_sysu', 'sysu', {'kind': 'ablation', 'label': 'alpha w/o x', 'row': 'B1'}),
+        ],
         'beta': [('beta_sysu', 'sysu', {'fake': 'fail'})],
         'gamma': [('gamma_sysu', 'sysu', {'fake': 'crash_once'})],
         'delta': [('delta_sysu', 'sysu', {'fake': 'interrupt_once'})],
@@ -130,35 +145,57 @@ def world(tmp_path, monkeypatch):
     def calls(event='call'):
         if not log.exists():
             return []
-        return [json.loads(line) for line in log.read_text().splitlines() if json.loads(line)['event'] == event]
+        return [
+            json.loads(line)
+            for line in log.read_text().splitlines()
+            if json.loads(line)['event'] == event
+        ]
 
     return methods, tmp_path / 'lb', calls
 
 
 def _per_run(entries) -> Counter:
-    return Counter(Path(e['work_dir']).relative_to(Path(e['work_dir']).parents[2]).as_posix() for e in entries)
+    return Counter(
+        Path(e['work_dir']).relative_to(Path(e['work_dir']).parents[2]).as_posix() for e in entries
+    )
 
 
 def _session(runs, launcher, out, **kw):
     # CMC plots cost seconds on a loaded machine; test_cli_runs_prints_table_and_retry keeps them.
-    return run_leaderboard(runs, launcher, out, stream=io.StringIO(), reported=None, plots=False, **kw)
+    return run_leaderboard(
+        runs, launcher, out, stream=io.StringIO(), reported=None, plots=False, **kw
+    )
 
 
 # --- planning ----------------------------------------------------------------------------------
 
+
 def test_plan_layout_selection_and_split_options(world):
     methods, out, _ = world
     runs = build_plan(methods, out, names=['alpha'], regdb_splits=(1, 3))
-    assert [r.key for r in runs] == ['alpha/alpha_b1_sysu/sysu', 'alpha/alpha_regdb/regdb-split1',
-                                     'alpha/alpha_regdb/regdb-split3', 'alpha/alpha_sysu/sysu']
+    assert [r.key for r in runs] == [
+        'alpha/alpha_b1_sysu/sysu',
+        'alpha/alpha_regdb/regdb-split1',
+        'alpha/alpha_regdb/regdb-split3',
+        'alpha/alpha_sysu/sysu',
+    ]
     assert runs[2].work_dir == str(out / 'runs' / 'alpha' / 'alpha_regdb' / 'regdb-split3')
     assert runs[2].run_options() == {'protocol.split': 3} and runs[3].run_options() == {}
     assert runs[0].kind == 'ablation' and runs[0].row == 'B1' and runs[0].label == 'alpha w/o x'
-    demo = build_plan(methods, out, names=['alpha'], kinds=['demo'], datasets=['sysu'],
-                      data_roots={'sysu': '/d/sysu'}, cfg_options={'train_cfg.max_epochs': 1})
+    demo = build_plan(
+        methods,
+        out,
+        names=['alpha'],
+        kinds=['demo'],
+        datasets=['sysu'],
+        data_roots={'sysu': '/d/sysu'},
+        cfg_options={'train_cfg.max_epochs': 1},
+    )
     assert [r.key for r in demo] == ['alpha/alpha_demo_sysu/sysu']
     assert demo[0].data_root == '/d/sysu' and demo[0].cfg_options == {'train_cfg.max_epochs': 1}
-    assert [r.key for r in build_plan(methods, out, names=['alpha'], configs=['alpha_sysu'])] == ['alpha/alpha_sysu/sysu']
+    assert [r.key for r in build_plan(methods, out, names=['alpha'], configs=['alpha_sysu'])] == [
+        'alpha/alpha_sysu/sysu'
+    ]
     with pytest.raises(KeyError, match="no method 'nope'"):
         build_plan(methods, out, names=['nope'])
     with pytest.raises(KeyError, match='no config named zeta'):
@@ -179,11 +216,17 @@ def test_parse_splits():
 
 def test_retry_command_names_exactly_the_failed_runs(world):
     methods, out, _ = world
-    runs = build_plan(methods, out, names=['alpha'], configs=['alpha_regdb'], regdb_splits=(2, 5, 7))
-    cmd = retry_command([runs[0], runs[2]], ['--out', 'o', '--methods', 'alpha,beta', '--rerun', '--jobs', '2',
-                                             '--regdb-splits=1-10'])
-    assert cmd == ('vireid leaderboard --out o --jobs 2 --methods alpha --configs alpha_regdb --datasets regdb '
-                   '--kinds full --regdb-splits 2,7')
+    runs = build_plan(
+        methods, out, names=['alpha'], configs=['alpha_regdb'], regdb_splits=(2, 5, 7)
+    )
+    cmd = retry_command(
+        [runs[0], runs[2]],
+        ['--out', 'o', '--methods', 'alpha,beta', '--rerun', '--jobs', '2', '--regdb-splits=1-10'],
+    )
+    assert cmd == (
+        'vireid leaderboard --out o --jobs 2 --methods alpha --configs alpha_regdb --datasets regdb '
+        '--kinds full --regdb-splits 2,7'
+    )
 
 
 def test_bad_config_entry_is_a_clear_error(world, tmp_path):
@@ -197,16 +240,22 @@ def test_bad_config_entry_is_a_clear_error(world, tmp_path):
 
 # --- failures, resume, interrupts --------------------------------------------------------------
 
+
 def test_failing_method_does_not_stop_the_others_and_summary_names_it(world):
     methods, out, calls = world
     runs = build_plan(methods, out, names=['alpha', 'beta'], regdb_splits=(1,))
     summary = _session(runs, L.InlineLauncher(runner=RUNNER), out, base_argv=['--out', str(out)])
     assert [f['key'] for f in summary['failed']] == ['beta/beta_sysu/sysu']
     assert 'RuntimeError: boom in beta' in summary['failed'][0]['error']
-    assert sorted(summary['done']) == ['alpha/alpha_b1_sysu/sysu', 'alpha/alpha_regdb/regdb-split1',
-                                       'alpha/alpha_sysu/sysu']
-    assert summary['retry'] == (f'vireid leaderboard --out {out} --methods beta --configs beta_sysu '
-                                '--datasets sysu --kinds full')
+    assert sorted(summary['done']) == [
+        'alpha/alpha_b1_sysu/sysu',
+        'alpha/alpha_regdb/regdb-split1',
+        'alpha/alpha_sysu/sysu',
+    ]
+    assert summary['retry'] == (
+        f'vireid leaderboard --out {out} --methods beta --configs beta_sysu '
+        '--datasets sysu --kinds full'
+    )
     rec = read_record(out / 'runs/beta/beta_sysu/sysu')
     assert rec['status'] == 'failed' and rec['error']['message'] == 'boom in beta'
     text = (out / 'summary.md').read_text()
@@ -236,8 +285,9 @@ def test_leaderboard_interrupted_between_runs_loses_and_redoes_nothing(world, mo
     monkeypatch.setattr(Progress, 'start', interrupt_before_second)
     with pytest.raises(KeyboardInterrupt):
         _session(runs, L.InlineLauncher(runner=RUNNER), out)
-    assert [run_state(r) for r in runs] == ['pending', 'pending', 'done'] or \
-        [run_state(r) for r in runs] == ['done', 'pending', 'pending']
+    assert [run_state(r) for r in runs] == ['pending', 'pending', 'done'] or [
+        run_state(r) for r in runs
+    ] == ['done', 'pending', 'pending']
     summary = _session(runs, L.InlineLauncher(runner=RUNNER), out)
     assert _per_run(calls()) == Counter({r.key: 1 for r in runs})
     assert len(summary['already_done']) == 1 and len(summary['done']) == 2
@@ -252,9 +302,9 @@ def test_run_interrupted_mid_training_resumes_from_its_checkpoint(world):
     assert run_state(runs[0]) == 'done' and read_record(runs[1].record_path)['status'] == 'failed'
     _session(runs, L.InlineLauncher(runner=RUNNER), out)
     delta = [c for c in calls() if 'delta' in c['work_dir']]
-    assert [c['start'] for c in delta] == [0, 1]        # resumed after epoch 0, not restarted
+    assert [c['start'] for c in delta] == [0, 1]  # resumed after epoch 0, not restarted
     epochs = [e['epoch'] for e in calls('epoch') if 'delta' in e['work_dir']]
-    assert epochs == [0, 1, 1, 2]                         # only the interrupted epoch runs twice
+    assert epochs == [0, 1, 1, 2]  # only the interrupted epoch runs twice
     assert _per_run(calls())['alpha/alpha_sysu/sysu'] == 1
 
 
@@ -267,10 +317,14 @@ def test_worker_killed_mid_training_in_subprocess_is_resumed(world):
     assert [f['key'] for f in summary['failed']] == ['gamma/gamma_sysu/sysu']
     assert 'killed by signal 9' in summary['failed'][0]['error']
     rec = read_record(runs[1].record_path)
-    assert rec['status'] == 'failed' and 'resumes from the last checkpoint' in rec['error']['message']
+    assert (
+        rec['status'] == 'failed' and 'resumes from the last checkpoint' in rec['error']['message']
+    )
     assert (Path(runs[1].work_dir) / 'leaderboard.log').exists()
     summary = _session(runs, L.LocalLauncher(jobs=1, runner=RUNNER), out)
-    assert summary['done'] == ['gamma/gamma_sysu/sysu'] and summary['already_done'] == ['alpha/alpha_sysu/sysu']
+    assert summary['done'] == ['gamma/gamma_sysu/sysu'] and summary['already_done'] == [
+        'alpha/alpha_sysu/sysu'
+    ]
     gamma = [c for c in calls() if 'gamma' in c['work_dir']]
     assert [c['start'] for c in gamma] == [0, 1]
     assert [e['epoch'] for e in calls('epoch') if 'gamma' in e['work_dir']] == [0, 1, 1, 2]
@@ -292,11 +346,12 @@ def test_rerun_trains_done_runs_again_from_scratch(world):
 
 # --- locks and atomic records ------------------------------------------------------------------
 
+
 def test_a_run_held_by_another_leaderboard_is_skipped_as_busy(world):
     methods, out, calls = world
     runs = build_plan(methods, out, names=['alpha'], kinds=['full'], regdb_splits=(1,))
     held = runs[0]
-    with FileLock(held.lock_path):                      # the other leaderboard
+    with FileLock(held.lock_path):  # the other leaderboard
         assert run_state(held) == 'busy'
         summary = _session(runs, L.InlineLauncher(runner=RUNNER), out)
     assert summary['busy'] == [held.key] and len(summary['done']) == 1
@@ -326,7 +381,7 @@ def test_two_leaderboards_on_one_folder_run_each_run_once(world):
     assert _per_run(calls()) == Counter({r.key: 1 for r in runs})
     assert all(read_record(r.record_path)['status'] == 'done' for r in runs)
     done = summaries[0]['done'] + summaries[1]['done']
-    assert sorted(done) == sorted(r.key for r in runs)    # each trained by exactly one session
+    assert sorted(done) == sorted(r.key for r in runs)  # each trained by exactly one session
     assert not summaries[0]['failed'] and not summaries[1]['failed']
     # Runs overlapped: the second started before the first could end (3 epochs x 0.4 s of sleep).
     starts = sorted(c['t'] for c in calls())
@@ -337,18 +392,25 @@ def test_two_leaderboards_on_one_folder_run_each_run_once(world):
 def test_run_finished_by_another_leaderboard_after_planning_is_not_redone(world, launcher):
     methods, out, calls = world
     runs = build_plan(methods, out, names=['alpha'], configs=['alpha_sysu'])
-    L.InlineLauncher(runner=RUNNER).launch(runs, Progress(1, stream=io.StringIO()))   # "the other leaderboard"
+    L.InlineLauncher(runner=RUNNER).launch(
+        runs, Progress(1, stream=io.StringIO())
+    )  # "the other leaderboard"
     assert len(calls()) == 1
     stream = io.StringIO()
     # This session planned the run before it was done, and launches it anyway.
-    chosen = L.InlineLauncher(runner=RUNNER) if launcher == 'inline' else L.LocalLauncher(runner=RUNNER)
+    chosen = (
+        L.InlineLauncher(runner=RUNNER) if launcher == 'inline' else L.LocalLauncher(runner=RUNNER)
+    )
     [outcome] = chosen.launch(runs, Progress(1, stream=stream))
     assert outcome['status'] == 'done' and outcome['already'] and len(calls()) == 1
-    assert 'skipped alpha/alpha_sysu/sysu: done by another leaderboard meanwhile' in stream.getvalue()
+    assert (
+        'skipped alpha/alpha_sysu/sysu: done by another leaderboard meanwhile' in stream.getvalue()
+    )
 
 
 def test_file_lock_is_exclusive_and_released():
     import tempfile
+
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / '.lock'
         with FileLock(path):
@@ -397,6 +459,7 @@ def test_records_are_never_half_written(tmp_path, monkeypatch):
 
 # --- launchers ---------------------------------------------------------------------------------
 
+
 def test_parallel_local_jobs_overlap(world):
     methods, out, calls = world
     runs = build_plan(methods, out, names=['slow'], regdb_splits=(1,))
@@ -411,14 +474,23 @@ def test_parallel_local_jobs_overlap(world):
 def test_submitit_launcher_keeps_job_ids(world, cluster):
     methods, out, calls = world
     runs = build_plan(methods, out, names=['alpha', 'beta'], kinds=['full'], datasets=['sysu'])
-    launcher = L.SubmititLauncher(out / 'submitit', out / 'jobs.json', cluster=cluster, gpus_per_run=0,
-                                  time_min=5, runner=RUNNER)
+    launcher = L.SubmititLauncher(
+        out / 'submitit',
+        out / 'jobs.json',
+        cluster=cluster,
+        gpus_per_run=0,
+        time_min=5,
+        runner=RUNNER,
+    )
     summary = _session(runs, launcher, out)
     assert summary['done'] == ['alpha/alpha_sysu/sysu']
     assert [f['key'] for f in summary['failed']] == ['beta/beta_sysu/sysu']
     jobs = json.loads((out / 'jobs.json').read_text())
     assert set(jobs) == {r.key for r in runs}
-    assert jobs['alpha/alpha_sysu/sysu']['state'] == 'done' and jobs['beta/beta_sysu/sysu']['state'] == 'failed'
+    assert (
+        jobs['alpha/alpha_sysu/sysu']['state'] == 'done'
+        and jobs['beta/beta_sysu/sysu']['state'] == 'failed'
+    )
     for r in runs:
         job_id = jobs[r.key]['job_id']
         assert job_id and read_record(r.record_path)['provenance']['job_id'] == job_id
@@ -428,11 +500,24 @@ def test_submitit_launcher_keeps_job_ids(world, cluster):
 def test_submitit_does_not_resubmit_a_job_still_queued(world, monkeypatch):
     methods, out, calls = world
     runs = build_plan(methods, out, names=['alpha'], kinds=['full'], datasets=['sysu'])
-    write_json_atomic(out / 'jobs.json', {runs[0].key: {'job_id': '4242', 'cluster': 'slurm', 'state': 'SUBMITTED',
-                                                        'submitit_folder': str(out / 'submitit')}})
+    write_json_atomic(
+        out / 'jobs.json',
+        {
+            runs[0].key: {
+                'job_id': '4242',
+                'cluster': 'slurm',
+                'state': 'SUBMITTED',
+                'submitit_folder': str(out / 'submitit'),
+            }
+        },
+    )
     seen = []
-    monkeypatch.setattr(L.SubmititLauncher, 'job_state', staticmethod(lambda e: seen.append(e) or 'PENDING'))
-    launcher = L.SubmititLauncher(out / 'submitit', out / 'jobs.json', cluster='debug', gpus_per_run=0, runner=RUNNER)
+    monkeypatch.setattr(
+        L.SubmititLauncher, 'job_state', staticmethod(lambda e: seen.append(e) or 'PENDING')
+    )
+    launcher = L.SubmititLauncher(
+        out / 'submitit', out / 'jobs.json', cluster='debug', gpus_per_run=0, runner=RUNNER
+    )
     summary = _session(runs, launcher, out)
     assert summary['busy'] == [runs[0].key] and not calls() and seen[0]['job_id'] == '4242'
     monkeypatch.setattr(L.SubmititLauncher, 'job_state', staticmethod(lambda e: 'COMPLETED'))
@@ -445,7 +530,10 @@ def test_multi_gpu_runs_go_through_torchrun(world):
     run = build_plan(methods, out, names=['alpha'], configs=['alpha_sysu'])[0]
     cmd = L.worker_command(run, RUNNER, gpus_per_run=4)
     assert cmd[1:5] == ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=4']
-    assert cmd[5:7] == ['-m', 'harness.leaderboard.worker'] and cmd[-2:] == ['--launcher', 'pytorch']
+    assert cmd[5:7] == ['-m', 'harness.leaderboard.worker'] and cmd[-2:] == [
+        '--launcher',
+        'pytorch',
+    ]
     assert json.loads(cmd[7])['work_dir'] == run.work_dir
     assert L.worker_command(run, RUNNER)[1:3] == ['-m', 'harness.leaderboard.worker']
 
@@ -460,13 +548,15 @@ def test_progress_eta_from_finished_durations():
     assert '[leaderboard 1/4] done a in 10s; ETA 30s' in stream.getvalue()
     p.start('b')
     now[0] = 15.0
-    assert p.eta() == pytest.approx(25.0)                 # 3 left x 10 s, 5 s of b already spent
+    assert p.eta() == pytest.approx(25.0)  # 3 left x 10 s, 5 s of b already spent
 
 
 # --- command line ------------------------------------------------------------------------------
 
+
 def _cli(argv):
     from harness.cli import leaderboard as cli
+
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
     return cli, parser.parse_args(['leaderboard', *argv])
@@ -482,47 +572,74 @@ def test_cli_dry_run_and_demo_plan(world, capsys):
     trained, untrained = 'alpha/alpha_demo_sysu/sysu ', 'alpha/alpha_demo_sysu/sysu-untrained '
     assert printed.index(trained) < printed.index(untrained)
     assert f'data_root={out}/data/sysu' in printed and not calls()
-    cli, args = _cli(['--out', str(out), '--demo', '--dry-run', '--methods', 'alpha',
-                      '--no-untrained'])
+    cli, args = _cli(
+        ['--out', str(out), '--demo', '--dry-run', '--methods', 'alpha', '--no-untrained']
+    )
     cli.run(args, methods=methods)
     assert '1 runs under' in capsys.readouterr().out
     cli, args = _cli(['--out', str(out), '--dry-run', '--methods', 'alpha', '--gpus-per-run', '2'])
     cli.run(args, methods=methods)
     printed = capsys.readouterr().out
-    assert 'regdb-split10' in printed and 'torch.distributed.run --standalone --nproc_per_node=2' in printed
+    assert (
+        'regdb-split10' in printed
+        and 'torch.distributed.run --standalone --nproc_per_node=2' in printed
+    )
 
 
 def test_cli_runs_prints_table_and_retry(world, capsys):
     methods, out, calls = world
-    cli, args = _cli(['--out', str(out), '--methods', 'alpha,beta', '--kinds', 'full', '--regdb-splits', '1,2',
-                      '--launcher', 'inline', '--runner', RUNNER, '--reported', '',
-                      '--cfg-options', 'train_cfg.max_epochs=2'])
-    assert cli.run(args, methods=methods) == 1          # a failure is an error exit
+    cli, args = _cli(
+        [
+            '--out',
+            str(out),
+            '--methods',
+            'alpha,beta',
+            '--kinds',
+            'full',
+            '--regdb-splits',
+            '1,2',
+            '--launcher',
+            'inline',
+            '--runner',
+            RUNNER,
+            '--reported',
+            '',
+            '--cfg-options',
+            'train_cfg.max_epochs=2',
+        ]
+    )
+    assert cli.run(args, methods=methods) == 1  # a failure is an error exit
     printed = capsys.readouterr().out
     assert '| Alpha' in printed and 'RegDB: 2 of 10 splits (1, 2)' in printed
     assert f'Tables written to {out}/tables/' in printed
-    assert (f'vireid leaderboard --out {out} --reported \'\' --launcher inline --cfg-options '
-            'train_cfg.max_epochs=2 --methods beta --configs beta_sysu --datasets sysu --kinds full') in printed
+    assert (
+        f"vireid leaderboard --out {out} --reported '' --launcher inline --cfg-options "
+        'train_cfg.max_epochs=2 --methods beta --configs beta_sysu --datasets sysu --kinds full'
+    ) in printed
     assert (out / 'tables' / 'comparison.tex').exists() and (out / 'summary.json').exists()
     assert (out / 'tables' / 'cmc_sysu_all-single.png').exists()
 
 
 def test_progress_shows_each_run_in_flight_from_its_progress_file(tmp_path):
     import json as _json
+
     now = [0.0]
     stream = io.StringIO()
     p = Progress(3, stream=stream, clock=lambda: now[0], interval_s=60, live=False)
     p.start('agw/agw_sysu/sysu', tmp_path)
     p.tick()
-    assert 'epoch' not in stream.getvalue()                   # nothing written yet, and too early
-    (tmp_path / 'progress.json').write_text(_json.dumps(dict(
-        stage='train', epoch=2, max_epochs=81, iter=40, iters_per_epoch=348, eta_s=7260)))
+    assert 'epoch' not in stream.getvalue()  # nothing written yet, and too early
+    (tmp_path / 'progress.json').write_text(
+        _json.dumps(
+            dict(stage='train', epoch=2, max_epochs=81, iter=40, iters_per_epoch=348, eta_s=7260)
+        )
+    )
     now[0] = 61.0
     p.tick()
     line = '[leaderboard 0/3] agw/agw_sysu/sysu: epoch 2/81, iter 40/348, ETA 2h01m'
     assert line in stream.getvalue()
     now[0] = 70.0
-    p.tick()                                                  # plain lines at most every interval_s
+    p.tick()  # plain lines at most every interval_s
     assert stream.getvalue().count('ETA 2h01m') == 1
 
 
@@ -533,8 +650,11 @@ def test_progress_on_a_terminal_is_a_live_table(tmp_path):
         def isatty(self) -> bool:
             return True
 
-    (tmp_path / 'progress.json').write_text(_json.dumps(dict(
-        stage='train', epoch=2, max_epochs=81, iter=40, iters_per_epoch=348, eta_s=7260)))
+    (tmp_path / 'progress.json').write_text(
+        _json.dumps(
+            dict(stage='train', epoch=2, max_epochs=81, iter=40, iters_per_epoch=348, eta_s=7260)
+        )
+    )
     stream = Terminal()
     p = Progress(3, stream=stream)
     assert p.live
@@ -549,9 +669,24 @@ def test_progress_on_a_terminal_is_a_live_table(tmp_path):
 
 def test_cli_figures_draws_every_finished_run_and_fails_loudly(world, capsys):
     methods, out, calls = world
-    cli, args = _cli(['--out', str(out), '--methods', 'alpha', '--configs', 'alpha_sysu',
-                      '--launcher', 'inline', '--runner', RUNNER, '--reported', '', '--no-plots',
-                      '--figures'])
+    cli, args = _cli(
+        [
+            '--out',
+            str(out),
+            '--methods',
+            'alpha',
+            '--configs',
+            'alpha_sysu',
+            '--launcher',
+            'inline',
+            '--runner',
+            RUNNER,
+            '--reported',
+            '',
+            '--no-plots',
+            '--figures',
+        ]
+    )
     # The fake engine writes records but no config.py or checkpoint: every finished run is tried
     # and its failure is reported with the run named.
     assert cli.run(args, methods=methods) == 1

@@ -21,9 +21,9 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pytest
 
+from harness.figures.manifest import write_manifest
 from harness.tables import build_tables
 from harness.tables.build import GROUPS
-from harness.figures.manifest import write_manifest
 from harness.tables.html import run_figures
 
 FIXTURE = Path(__file__).parent / 'fixtures' / 'records'
@@ -43,8 +43,10 @@ def _need_browser():
     except ImportError:
         missing.append('selenium')
     if missing:
-        msg = (f'{", ".join(missing)} not installed '
-               '(apt-get install chromium chromium-driver; pip install selenium)')
+        msg = (
+            f'{", ".join(missing)} not installed '
+            '(apt-get install chromium chromium-driver; pip install selenium)'
+        )
         if os.environ.get('CI', '').lower() in ('1', 'true', 'yes'):
             pytest.fail(msg)
         pytest.skip(msg)
@@ -236,9 +238,15 @@ def test_figures_are_linked_from_the_manifest_vireid_figures_writes(tmp_path):
     (tmp_path / 'figures').mkdir()
     (tmp_path / 'figures' / 'b.png').write_bytes(b'')
     (tmp_path / 'figures' / 'a.svg').write_bytes(b'')
-    assert run_figures(tmp_path) == []                      # images without a manifest: not ours
+    assert run_figures(tmp_path) == []  # images without a manifest: not ours
     # Kinds and captions come from the manifest; entries whose file is gone are skipped.
-    write_manifest(tmp_path / 'figures', {'figures': [
-        {'file': 'b.png', 'kind': 'embedding', 'caption': 't-SNE'},
-        {'file': 'missing.png', 'kind': 'retrieval'}]})
+    write_manifest(
+        tmp_path / 'figures',
+        {
+            'figures': [
+                {'file': 'b.png', 'kind': 'embedding', 'caption': 't-SNE'},
+                {'file': 'missing.png', 'kind': 'retrieval'},
+            ]
+        },
+    )
     assert run_figures(tmp_path) == [('embedding', tmp_path / 'figures' / 'b.png', 't-SNE')]

@@ -1,4 +1,5 @@
 """Triplet losses against per-anchor brute force (float64) and a hand-worked case."""
+
 import math
 
 import pytest
@@ -25,7 +26,9 @@ def test_euclidean_dist_matches_direct_norm():
     for i in range(len(a)):
         for j in range(len(b)):
             assert dist[i, j].item() == pytest.approx(_dist(a[i], b[j]), rel=1e-9, abs=1e-9)
-    assert torch.allclose(euclidean_dist(a, a).diagonal(), torch.full((len(a),), 1e-6, dtype=a.dtype))
+    assert torch.allclose(
+        euclidean_dist(a, a).diagonal(), torch.full((len(a),), 1e-6, dtype=a.dtype)
+    )
 
 
 def test_batch_hard_hand_worked_1d():

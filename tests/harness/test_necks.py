@@ -1,4 +1,5 @@
 """BNNeck, GeM pooling and the AGW non-local block against direct computations."""
+
 import pytest
 import torch
 
@@ -10,7 +11,9 @@ def test_bnneck_bias_frozen_and_unchanged_by_sgd():
     neck = BNNeck(16)
     assert isinstance(neck, torch.nn.BatchNorm1d)
     assert not neck.bias.requires_grad and neck.weight.requires_grad
-    assert torch.equal(neck.weight.detach(), torch.ones(16)) and torch.equal(neck.bias, torch.zeros(16))
+    assert torch.equal(neck.weight.detach(), torch.ones(16)) and torch.equal(
+        neck.bias, torch.zeros(16)
+    )
     opt = torch.optim.SGD([p for p in neck.parameters() if p.requires_grad], lr=1.0)
     x = torch.randn(8, 16)
     (neck(x) * torch.randn(8, 16)).sum().backward()

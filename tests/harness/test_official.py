@@ -1,5 +1,6 @@
 """The authors' released checkpoints: declarations, `--official-checkpoint` syntax, the trust
 requirement, the plan, and fetching with gdown (faked: no network in tests)."""
+
 from __future__ import annotations
 
 import argparse
@@ -33,45 +34,65 @@ def weights(tmp_path: Path) -> Path:
 
 def test_each_method_declares_its_release_or_none() -> None:
     methods = discover()
-    agw, = released_of(methods['agw'])
+    (agw,) = released_of(methods['agw'])
     assert (agw.config, agw.dataset, agw.split) == ('agw_sysu', 'sysu', None)
     assert agw.gdrive_id == '181K9PQGnej0K5xNX9DRBDPAf3K9JosYk' and agw.md5 is None
     assert agw.listed_in.startswith('https://github.com/mangye16/Cross-Modal-Re-ID-baseline/blob/')
-    mpanet, = released_of(methods['mpanet'])
+    (mpanet,) = released_of(methods['mpanet'])
     assert mpanet.gdrive_id is None and 'pan.baidu.com' in mpanet.url and 'rfti' in mpanet.note
     assert released_of(methods['mmn']) == ()
-    for spec in methods.values():      # every declaration names a config the method ships
+    for spec in methods.values():  # every declaration names a config the method ships
         stems = {p.stem for p in spec.config_files()}
         assert all(r.config in stems and callable(r.converter()) for r in released_of(spec))
 
 
 def test_given_checkpoint_syntax(weights: Path) -> None:
     given = parse_given(f'agw:sysu={weights}')
-    assert (given.method, given.dataset, given.split, given.path) == ('agw', 'sysu', None,
-                                                                      str(weights))
+    assert (given.method, given.dataset, given.split, given.path) == (
+        'agw',
+        'sysu',
+        None,
+        str(weights),
+    )
     assert parse_given(f'mmn:regdb-split3={weights}').target == 'regdb-split3'
-    for text, says in ((f'agw={weights}', 'expected METHOD:DATASET=PATH'),
-                       (f'agw:market={weights}', "unknown dataset 'market'"),
-                       (f'agw:regdb={weights}', 'agw:regdb-split1=PATH'),
-                       (f'agw:regdb-split11={weights}', 'splits are 1..10'),
-                       ('agw:sysu=/no/such/file.t', 'is not a file')):
+    for text, says in (
+        (f'agw={weights}', 'expected METHOD:DATASET=PATH'),
+        (f'agw:market={weights}', "unknown dataset 'market'"),
+        (f'agw:regdb={weights}', 'agw:regdb-split1=PATH'),
+        (f'agw:regdb-split11={weights}', 'splits are 1..10'),
+        ('agw:sysu=/no/such/file.t', 'is not a file'),
+    ):
         with pytest.raises(OfficialError, match=says):
             parse_given(text)
 
 
 def _plan(tmp_path: Path, datasets=('sysu', 'regdb')):
     methods = discover()
-    runs = build_plan(methods, tmp_path, names=['agw', 'mmn'], datasets=datasets, kinds=['full'],
-                      regdb_splits=[1, 2])
+    runs = build_plan(
+        methods,
+        tmp_path,
+        names=['agw', 'mmn'],
+        datasets=datasets,
+        kinds=['full'],
+        regdb_splits=[1, 2],
+    )
     return methods, runs
 
 
 def test_plan_twins_declared_and_given_checkpoints(tmp_path: Path, weights: Path) -> None:
     methods, runs = _plan(tmp_path)
-    twins = official_runs(runs, methods, tmp_path, declared=True, trusted=True,
-                          given=[parse_given(f'mmn:regdb-split2={weights}')])
-    assert [t.key for t in twins] == ['agw/agw_sysu/sysu-official',
-                                      'mmn/mmn_regdb/regdb-split2-official']
+    twins = official_runs(
+        runs,
+        methods,
+        tmp_path,
+        declared=True,
+        trusted=True,
+        given=[parse_given(f'mmn:regdb-split2={weights}')],
+    )
+    assert [t.key for t in twins] == [
+        'agw/agw_sysu/sysu-official',
+        'mmn/mmn_regdb/regdb-split2-official',
+    ]
     declared, given = twins
     assert declared.checkpoint is None and given.checkpoint == str(weights)
     assert all(t.trusted and t.source == 'official' and not t.trains for t in twins)
@@ -80,23 +101,40 @@ def test_plan_twins_declared_and_given_checkpoints(tmp_path: Path, weights: Path
     with pytest.raises(OfficialError, match='pickle.*--trusted'):
         official_runs(runs, methods, tmp_path, declared=True)
     with pytest.raises(OfficialError, match='no planned run of agw on regdb-split5'):
-        official_runs(runs, methods, tmp_path, False, [parse_given(f'agw:regdb-split5={weights}')],
-                      trusted=True)
+        official_runs(
+            runs,
+            methods,
+            tmp_path,
+            False,
+            [parse_given(f'agw:regdb-split5={weights}')],
+            trusted=True,
+        )
     with pytest.raises(OfficialError, match="no method 'nope' is installed"):
-        official_runs(runs, methods, tmp_path, False, [parse_given(f'nope:sysu={weights}')],
-                      trusted=True)
+        official_runs(
+            runs, methods, tmp_path, False, [parse_given(f'nope:sysu={weights}')], trusted=True
+        )
 
 
 def _cli(argv: list[str]):
     from harness.cli import leaderboard as cli
+
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
     return cli, parser.parse_args(['leaderboard', *argv])
 
 
 def test_cli_plans_official_runs_and_asks_for_trust(tmp_path: Path, capsys) -> None:
-    base = ['--out', str(tmp_path), '--methods', 'agw,mmn', '--datasets', 'sysu', '--kinds',
-            'full', '--dry-run']
+    base = [
+        '--out',
+        str(tmp_path),
+        '--methods',
+        'agw,mmn',
+        '--datasets',
+        'sysu',
+        '--kinds',
+        'full',
+        '--dry-run',
+    ]
     cli, args = _cli(base + ['--official', '--trusted'])
     assert cli.run(args) == 0
     captured = capsys.readouterr()
@@ -110,11 +148,23 @@ def test_cli_plans_official_runs_and_asks_for_trust(tmp_path: Path, capsys) -> N
     cli, args = _cli(base + ['--official-checkpoint', 'agw:sysu'])
     with pytest.raises(OfficialError, match='expected METHOD:DATASET=PATH'):
         cli.run(args)
-    cli, args = _cli(['--out', str(tmp_path), '--methods', 'agw', '--demo', '--dry-run',
-                      '--official', '--trusted'])
+    cli, args = _cli(
+        [
+            '--out',
+            str(tmp_path),
+            '--methods',
+            'agw',
+            '--demo',
+            '--dry-run',
+            '--official',
+            '--trusted',
+        ]
+    )
     assert cli.run(args) == 0
-    assert 'no released checkpoint fits the planned configs; the released ones fit agw_sysu (agw)' \
+    assert (
+        'no released checkpoint fits the planned configs; the released ones fit agw_sysu (agw)'
         in capsys.readouterr().err
+    )
 
 
 def test_gdown_fetch_success_failure_and_by_hand(tmp_path: Path, monkeypatch) -> None:
@@ -135,7 +185,7 @@ def test_gdown_fetch_success_failure_and_by_hand(tmp_path: Path, monkeypatch) ->
     assert got.read_bytes() == b'released weights'
     assert calls == [(rel.gdrive_id, 'agw_sysu_released.t.part', (10, 60))]
     assert not any(p.name.endswith('.part') for p in got.parent.iterdir())
-    assert fetch_released(rel, tmp_path) == got and len(calls) == 1        # kept: not fetched again
+    assert fetch_released(rel, tmp_path) == got and len(calls) == 1  # kept: not fetched again
 
     def refused(**kw):
         raise FileURLRetrievalError('Cannot retrieve the public link of the file.')
@@ -150,7 +200,7 @@ def test_gdown_fetch_success_failure_and_by_hand(tmp_path: Path, monkeypatch) ->
     with pytest.raises(OfficialFetchError, match='gdown returned no file'):
         fetch_released(rel, tmp_path / 'elsewhere')
 
-    by_hand, = released_of(discover()['mpanet'])
+    (by_hand,) = released_of(discover()['mpanet'])
     with pytest.raises(OfficialFetchError) as err:
         fetch_released(by_hand, tmp_path)
     text = str(err.value)
@@ -159,8 +209,9 @@ def test_gdown_fetch_success_failure_and_by_hand(tmp_path: Path, monkeypatch) ->
     assert str(tmp_path / 'mpanet' / 'mpanet_released.pth') in text
 
 
-def test_score_official_needs_trust_and_the_released_md5(tmp_path: Path, monkeypatch,
-                                                        sysu_root: Path) -> None:
+def test_score_official_needs_trust_and_the_released_md5(
+    tmp_path: Path, monkeypatch, sysu_root: Path
+) -> None:
     config = 'methods/agw/configs/agw_demo_sysu.py'
     with pytest.raises(OfficialError, match='numpy objects'):
         score_official(config, str(tmp_path / 'run'), str(sysu_root), checkpoint='x.t')
@@ -169,17 +220,27 @@ def test_score_official_needs_trust_and_the_released_md5(tmp_path: Path, monkeyp
     kept = tmp_path / 'dl' / 'agw' / 'agw_sysu_released.t'
     kept.parent.mkdir(parents=True)
     kept.write_bytes(b'a truncated download')
-    monkeypatch.setattr(agw_released, 'RELEASED', (replace(
-        agw_released.RELEASED[0], config='agw_demo_sysu', md5='0' * 32),))
+    monkeypatch.setattr(
+        agw_released,
+        'RELEASED',
+        (replace(agw_released.RELEASED[0], config='agw_demo_sysu', md5='0' * 32),),
+    )
     with pytest.raises(OfficialError, match=f'md5 {md5_of(kept)} differs from the released'):
-        score_official(config, str(tmp_path / 'run'), str(sysu_root), trusted=True,
-                       downloads=str(tmp_path / 'dl'))
+        score_official(
+            config,
+            str(tmp_path / 'run'),
+            str(sysu_root),
+            trusted=True,
+            downloads=str(tmp_path / 'dl'),
+        )
     assert not (tmp_path / 'run').exists()
 
 
 def test_protocol_tags_use_the_reported_vocabulary() -> None:
-    assert protocol_tag({'dataset': 'sysu', 'protocol': {'dataset': 'sysu'}}) == \
-        'sysu-official-randperm'
+    assert (
+        protocol_tag({'dataset': 'sysu', 'protocol': {'dataset': 'sysu'}})
+        == 'sysu-official-randperm'
+    )
     seeded = {'dataset': 'sysu', 'protocol': {'sampler': 'seeded'}}
     assert protocol_tag(seeded) == 'sysu-agw-seed0-9'
     assert protocol_tag({'dataset': 'regdb'}, 10) == 'regdb-10-splits'

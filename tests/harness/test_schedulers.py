@@ -1,4 +1,5 @@
 """WarmupMultiStepLR reproduces AGW's adjust_learning_rate per param group, through mmengine."""
+
 import pytest
 import torch
 from mmengine.registry import DefaultScope
@@ -22,14 +23,25 @@ def agw_adjust_learning_rate(base_lr, epoch):
 
 def _optimizer():
     a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
-    return torch.optim.SGD([{'params': [a], 'lr': 0.1}, {'params': [b], 'lr': 0.01}], lr=0.1, momentum=0.9)
+    return torch.optim.SGD(
+        [{'params': [a], 'lr': 0.1}, {'params': [b], 'lr': 0.01}], lr=0.1, momentum=0.9
+    )
 
 
 def test_matches_agw_schedule_for_81_epochs():
     opt = _optimizer()
     with DefaultScope.overwrite_default_scope('harness'):
-        sched = PARAM_SCHEDULERS.build(dict(type='WarmupMultiStepLR', optimizer=opt, warmup=10,
-                                            milestones=[20, 50], gamma=0.1, by_epoch=True, begin=0))
+        sched = PARAM_SCHEDULERS.build(
+            dict(
+                type='WarmupMultiStepLR',
+                optimizer=opt,
+                warmup=10,
+                milestones=[20, 50],
+                gamma=0.1,
+                by_epoch=True,
+                begin=0,
+            )
+        )
     assert isinstance(sched, WarmupMultiStepLR)
     for epoch in range(81):
         head, base = agw_adjust_learning_rate(0.1, epoch)

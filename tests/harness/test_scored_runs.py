@@ -15,7 +15,7 @@ from harness.leaderboard.records import read_record
 from harness.leaderboard.worker import execute
 from harness.plugins import MethodSpec
 
-FAKE = '''
+FAKE = """
 import json
 from pathlib import Path
 
@@ -24,7 +24,7 @@ def run(config, work_dir, data_root=None, cfg_options=None, resume=True, source=
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     rec = dict(status='done', source=source, checkpoint=checkpoint, config=config)
     (Path(work_dir) / 'record.json').write_text(json.dumps(rec))
-'''
+"""
 
 
 def _spec(tmp_path: Path, split: int | None = None) -> RunSpec:

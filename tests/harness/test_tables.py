@@ -6,6 +6,7 @@ B1/B2/B10 (B2 not comparable), a failed MMN run and an unfinished one. The expec
 ``expected/`` were written by hand from those numbers (e.g. RegDB V->T R1 = mean(70, 72) = 71.00 with
 std 1.00 over the two splits).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,9 @@ def _markdown_cells(text: str) -> list:
 @pytest.mark.parametrize('name', ['comparison', 'multishot', 'ablation'])
 def test_markdown_matches_hand_written(built, name):
     out, _ = built
-    assert _markdown_cells((out / f'{name}.md').read_text()) == _markdown_cells((EXPECTED / f'{name}.md').read_text())
+    assert _markdown_cells((out / f'{name}.md').read_text()) == _markdown_cells(
+        (EXPECTED / f'{name}.md').read_text()
+    )
 
 
 @pytest.mark.parametrize('name', ['comparison.tex', 'ablation.tex', 'comparison.csv'])
@@ -81,12 +84,19 @@ def test_cells_csv_traces_every_number(built):
 def test_regdb_cell_is_mean_and_std_over_split_records(built):
     """Recomputed here from the split records themselves (the old duplicate of split 2 is ignored)."""
     out, _ = built
-    recs = [json.loads(p.read_text()) for p in sorted((FIXTURE / 'runs/agw/agw_regdb').rglob('record.json'))]
+    recs = [
+        json.loads(p.read_text())
+        for p in sorted((FIXTURE / 'runs/agw/agw_regdb').rglob('record.json'))
+    ]
     vals = [r['results']['t2v']['mean']['R1'] for r in recs]
     coll = collect(FIXTURE)
     agw = next(e for e in coll.entries if e.method == 'agw')
     cell = agw.cell(Column('regdb', 't2v', 'R1'))
-    assert cell.n == 2 and cell.mean == pytest.approx(np.mean(vals)) and cell.std == pytest.approx(np.std(vals))
+    assert (
+        cell.n == 2
+        and cell.mean == pytest.approx(np.mean(vals))
+        and cell.std == pytest.approx(np.std(vals))
+    )
     assert coll.duplicates == ['old/agw/agw_regdb/regdb-split2/record.json']
 
 
@@ -103,18 +113,26 @@ def test_failed_and_unfinished_are_listed_not_tabulated(built):
 def test_cmc_plots_one_per_setting(built):
     out, result = built
     pngs = sorted(p.name for p in out.glob('cmc_*.png'))
-    assert pngs == ['cmc_regdb_t2v.png', 'cmc_regdb_v2t.png', 'cmc_sysu_all-multi.png',
-                    'cmc_sysu_all-single.png', 'cmc_sysu_indoor-multi.png', 'cmc_sysu_indoor-single.png']
+    assert pngs == [
+        'cmc_regdb_t2v.png',
+        'cmc_regdb_v2t.png',
+        'cmc_sysu_all-multi.png',
+        'cmc_sysu_all-single.png',
+        'cmc_sysu_indoor-multi.png',
+        'cmc_sysu_indoor-single.png',
+    ]
     for name in pngs:
         assert (out / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
 def test_best_cells_bold_every_tie_and_ignore_reported():
     cols = [Column('sysu', 'all-single', 'R1')]
-    rows = [Row('A', 'reproduced', [Cell(50.0, 1.0)], '', [], True),
-            Row('A', 'reported', [Cell(90.0)], '', [], False),
-            Row('B', 'reproduced', [Cell(50.0, 2.0)], '', [], True),
-            Row('C', 'reproduced', [Cell(49.0, 2.0)], '', [], True)]
+    rows = [
+        Row('A', 'reproduced', [Cell(50.0, 1.0)], '', [], True),
+        Row('A', 'reported', [Cell(90.0)], '', [], False),
+        Row('B', 'reproduced', [Cell(50.0, 2.0)], '', [], True),
+        Row('C', 'reproduced', [Cell(49.0, 2.0)], '', [], True),
+    ]
     assert best_cells(Table('t', 't', cols, rows, [])) == {(0, 0), (2, 0)}
 
 
@@ -136,11 +154,22 @@ def test_repository_reported_csv_loads():
 
 def test_cli_tables(tmp_path, capsys):
     from harness.cli import tables as cli
+
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
     out = tmp_path / 'tab'
-    args = parser.parse_args(['tables', '--records', str(FIXTURE), '--out', str(out), '--reported', str(REPORTED),
-                              '--no-plots'])
+    args = parser.parse_args(
+        [
+            'tables',
+            '--records',
+            str(FIXTURE),
+            '--out',
+            str(out),
+            '--reported',
+            str(REPORTED),
+            '--no-plots',
+        ]
+    )
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert '| AGW ' in printed and 'Failed runs' in printed and f'written to {out}/' in printed

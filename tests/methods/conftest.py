@@ -1,4 +1,5 @@
 """Fixtures shared by the method tests: a training batch in the harness layout, one-thread torch."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -9,8 +10,9 @@ import torch
 Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 
-def make_batch(num_ids: int = 3, k: int = 2, size: tuple[int, int] = (32, 16),
-               seed: int = 0) -> Batch:
+def make_batch(
+    num_ids: int = 3, k: int = 2, size: tuple[int, int] = (32, 16), seed: int = 0
+) -> Batch:
     """Random images in the harness training layout: ``[visible block | infrared block]``, each
     identity-major with identities ``0 .. num_ids-1`` in the same order, ``k`` images each."""
     g = torch.Generator().manual_seed(seed)
@@ -18,8 +20,9 @@ def make_batch(num_ids: int = 3, k: int = 2, size: tuple[int, int] = (32, 16),
     labels = torch.cat([ids, ids])
     modality = torch.cat([torch.zeros(num_ids * k), torch.ones(num_ids * k)]).long()
     images = torch.randn(len(labels), 3, *size, generator=g)
-    return images, dict(label=labels, modality=modality, cam=modality * 3,
-                        index=torch.arange(len(labels)))
+    return images, dict(
+        label=labels, modality=modality, cam=modality * 3, index=torch.arange(len(labels))
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Dataset readers (SYSU-MM01, RegDB): indexing, splits, relabelling, validation, images, ``vireid data check``."""
+
 from __future__ import annotations
 
 import shutil
@@ -27,7 +28,7 @@ def _files(root: Path, pattern: str) -> set[str]:
 
 def _truncate(path: Path) -> None:
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2])  # keeps the header, loses most of the scan data
+    path.write_bytes(data[: len(data) // 2])  # keeps the header, loses most of the scan data
 
 
 def _cli(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> int:
@@ -139,7 +140,9 @@ def test_sysu_malformed_split_file(sysu_copy: Path) -> None:
 def test_sysu_split_id_without_images(sysu_copy: Path) -> None:
     test_file = sysu_copy / 'exp' / 'test_id.txt'
     test_file.write_text(test_file.read_text().strip() + ',9999\n')
-    with pytest.raises(DatasetLayoutError, match=r'test_id\.txt lists 1 id\(s\) with no image.*9999'):
+    with pytest.raises(
+        DatasetLayoutError, match=r'test_id\.txt lists 1 id\(s\) with no image.*9999'
+    ):
         SYSUMM01(sysu_copy)
 
 
@@ -218,13 +221,18 @@ def _idx_lines(root: Path, name: str) -> list[tuple[str, int]]:
 
 def test_regdb_index_and_splits(regdb_root: Path) -> None:
     ds = RegDB(regdb_root)
-    files = {p.relative_to(regdb_root).as_posix() for p in regdb_root.glob('*/*/*') if p.parent.parent.name
-             in ('Visible', 'Thermal') and p.is_file()}
+    files = {
+        p.relative_to(regdb_root).as_posix()
+        for p in regdb_root.glob('*/*/*')
+        if p.parent.parent.name in ('Visible', 'Thermal') and p.is_file()
+    }
     assert {r.path for r in ds.records} == files
     for rec in ds.records:
         top, folder, _ = rec.path.split('/')
         assert int(folder) == rec.pid
-        assert (rec.modality, rec.cam) == ((Modality.VISIBLE, 1) if top == 'Visible' else (Modality.INFRARED, 2))
+        assert (rec.modality, rec.cam) == (
+            (Modality.VISIBLE, 1) if top == 'Visible' else (Modality.INFRARED, 2)
+        )
     for trial in (1, 10):
         for part in ('train', 'test'):
             for modality, kind in ((Modality.VISIBLE, 'visible'), (Modality.INFRARED, 'thermal')):
@@ -233,11 +241,17 @@ def test_regdb_index_and_splits(regdb_root: Path) -> None:
                 assert [(r.path, r.pid) for r in recs] == lines  # pid = the idx label column
                 assert all(r.modality == modality for r in recs)
     ts = ds.train_set(1)
-    labels = sorted({lab for name in ('train_visible_1.txt', 'train_thermal_1.txt')
-                     for _, lab in _idx_lines(regdb_root, name)})
+    labels = sorted(
+        {
+            lab
+            for name in ('train_visible_1.txt', 'train_thermal_1.txt')
+            for _, lab in _idx_lines(regdb_root, name)
+        }
+    )
     assert ts.label_of == {lab: i for i, lab in enumerate(labels)}
-    assert len(ts.records) == len(_idx_lines(regdb_root, 'train_visible_1.txt')) + \
-        len(_idx_lines(regdb_root, 'train_thermal_1.txt'))
+    assert len(ts.records) == len(_idx_lines(regdb_root, 'train_visible_1.txt')) + len(
+        _idx_lines(regdb_root, 'train_thermal_1.txt')
+    )
     train_folders = {r.path.split('/')[1] for r in ts.records}
     test_folders = {r.path.split('/')[1] for r in ds.test_visible(1) + ds.test_thermal(1)}
     assert train_folders and test_folders and not train_folders & test_folders
@@ -266,7 +280,9 @@ def test_regdb_empty_split_file(regdb_copy: Path) -> None:
 def test_regdb_listed_image_missing(regdb_copy: Path) -> None:
     path, _ = _idx_lines(regdb_copy, 'test_visible_1.txt')[5]
     (regdb_copy / path).unlink()
-    with pytest.raises(DatasetLayoutError, match=r'test_visible_1\.txt:\d+: listed image .*does not exist') as err:
+    with pytest.raises(
+        DatasetLayoutError, match=r'test_visible_1\.txt:\d+: listed image .*does not exist'
+    ) as err:
         RegDB(regdb_copy).test_visible(1)
     assert path in str(err.value)
 
@@ -290,27 +306,43 @@ def test_regdb_bad_trial(regdb_root: Path) -> None:
 # vireid data check
 
 
-def test_data_check_valid(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, sysu_root: Path,
-                          regdb_root: Path) -> None:
+def test_data_check_valid(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    sysu_root: Path,
+    regdb_root: Path,
+) -> None:
     assert _cli(monkeypatch, ['data', 'check', '--dataset', 'sysu', '--root', str(sysu_root)]) == 0
     out = capsys.readouterr().out
     ds = SYSUMM01(sysu_root)
     assert 'cam6' in out and 'all-multi' in out and f'OK: {len(ds.records)} images decoded' in out
     assert ds.fingerprint() in out
-    assert _cli(monkeypatch, ['data', 'check', '--dataset', 'regdb', '--root', str(regdb_root), '--quick']) == 0
+    assert (
+        _cli(
+            monkeypatch,
+            ['data', 'check', '--dataset', 'regdb', '--root', str(regdb_root), '--quick'],
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert 'test thermal' in out and '(headers)' in out
-    assert len([ln for ln in out.splitlines() if ln.strip().split(' ')[0] == '10']) >= 1  # split 10 row
+    assert (
+        len([ln for ln in out.splitlines() if ln.strip().split(' ')[0] == '10']) >= 1
+    )  # split 10 row
 
 
-def test_data_check_reports_bad_dataset(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
-                                        sysu_copy: Path) -> None:
+def test_data_check_reports_bad_dataset(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, sysu_copy: Path
+) -> None:
     victim = sorted(sysu_copy.glob('cam5/*/*.jpg'))[0]
     _truncate(victim)
     argv = ['data', 'check', '--dataset', 'sysu', '--root', str(sysu_copy)]
     assert _cli(monkeypatch, argv) == 2
     err = capsys.readouterr().err
-    assert 'vireid data: error: 1 unreadable image(s)' in err and victim.relative_to(sysu_copy).as_posix() in err
+    assert (
+        'vireid data: error: 1 unreadable image(s)' in err
+        and victim.relative_to(sysu_copy).as_posix() in err
+    )
     assert _cli(monkeypatch, argv + ['--quick']) == 0  # header intact
     (sysu_copy / 'exp' / 'rand_perm_cam.mat').unlink()
     assert _cli(monkeypatch, argv + ['--quick']) == 0  # the seeded sampler still works

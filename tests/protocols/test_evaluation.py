@@ -1,4 +1,5 @@
 """protocols.evaluation: protocol dicts, test records, one feature matrix -> every setting's metrics."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,14 @@ import protocols.evaluation as evaluation
 from protocols.datasets.base import ImageRecord
 from protocols.datasets.regdb import RegDB
 from protocols.datasets.sysu import SYSUMM01
-from protocols.evaluation import (REGDB_PROTOCOL, SYSU_PROTOCOL, check_protocol, evaluate, settings,
-                                  test_records)
+from protocols.evaluation import (
+    REGDB_PROTOCOL,
+    SYSU_PROTOCOL,
+    check_protocol,
+    evaluate,
+    settings,
+    test_records,
+)
 from protocols.trials import load_rand_perm, official_gallery
 
 
@@ -48,12 +55,20 @@ def test_check_protocol_defaults_and_errors() -> None:
     assert settings('sysu') == ['all-single', 'all-multi', 'indoor-single', 'indoor-multi']
     assert settings('sysu', dict(modes=['indoor'], shots=[10])) == ['indoor-multi']
     assert settings('regdb') == ['v2t', 't2v']
-    bad = [('sysu', dict(mode='all'), 'unknown key'), ('sysu', dict(modes=('outdoor',)), 'modes'),
-           ('sysu', dict(shots=(1, 5)), 'shots'), ('sysu', dict(trials=0), 'trials'),
-           ('sysu', dict(trials=11), 'trials'), ('sysu', dict(sampler='agw'), 'sampler'),
-           ('sysu', dict(max_rank=0), 'max_rank'), ('sysu', dict(dataset='regdb'), 'protocol is for'),
-           ('regdb', dict(split=11), 'split'), ('regdb', dict(directions=('v2t', 'v2t')), 'directions'),
-           ('regdb', dict(modes=('all',)), 'unknown key'), ('market', {}, 'unknown dataset')]
+    bad = [
+        ('sysu', dict(mode='all'), 'unknown key'),
+        ('sysu', dict(modes=('outdoor',)), 'modes'),
+        ('sysu', dict(shots=(1, 5)), 'shots'),
+        ('sysu', dict(trials=0), 'trials'),
+        ('sysu', dict(trials=11), 'trials'),
+        ('sysu', dict(sampler='agw'), 'sampler'),
+        ('sysu', dict(max_rank=0), 'max_rank'),
+        ('sysu', dict(dataset='regdb'), 'protocol is for'),
+        ('regdb', dict(split=11), 'split'),
+        ('regdb', dict(directions=('v2t', 'v2t')), 'directions'),
+        ('regdb', dict(modes=('all',)), 'unknown key'),
+        ('market', {}, 'unknown dataset'),
+    ]
     for dataset, protocol, match in bad:
         with pytest.raises(ValueError, match=match):
             check_protocol(dataset, protocol)
@@ -68,7 +83,9 @@ def test_test_records(sysu_root: Path, regdb_root: Path) -> None:
     indoor = test_records('sysu', sysu_root, dict(modes=('indoor',)))
     assert indoor == ds.query_records() + [r for r in ds.gallery_candidates() if r.cam in (1, 2)]
     rd = RegDB(regdb_root)
-    assert test_records('regdb', regdb_root, dict(split=4)) == rd.test_visible(4) + rd.test_thermal(4)
+    assert test_records('regdb', regdb_root, dict(split=4)) == rd.test_visible(4) + rd.test_thermal(
+        4
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -97,8 +114,11 @@ def test_sysu_one_extraction_one_distance(sysu_root: Path, monkeypatch: pytest.M
     features = np.stack([extract(i) for i in range(len(recs))])
     dist_calls = []
     real = evaluation.pairwise_distance
-    monkeypatch.setattr(evaluation, 'pairwise_distance',
-                        lambda q, g, m: dist_calls.append((q.shape, g.shape)) or real(q, g, m))
+    monkeypatch.setattr(
+        evaluation,
+        'pairwise_distance',
+        lambda q, g, m: dist_calls.append((q.shape, g.shape)) or real(q, g, m),
+    )
     results = evaluate('sysu', sysu_root, SYSU_PROTOCOL, recs, features)
     assert len(calls) == len(recs)  # every image once, 4 settings x 10 trials reuse them
     ds = SYSUMM01(sysu_root)
@@ -119,9 +139,15 @@ def test_sysu_trial_matches_brute_force_and_ignores_record_order(sysu_root: Path
     perm = load_rand_perm(ds.rand_perm_path)
     for trial in range(3):
         gal = [cand[i] for i in official_gallery(ds, perm, 'all', 1, trial)]
-        r1, m_ap = brute_force(feats[[row[r.path] for r in query]], np.array([r.pid for r in query]),
-                               np.array([r.cam for r in query]), feats[[row[r.path] for r in gal]],
-                               np.array([r.pid for r in gal]), np.array([r.cam for r in gal]), sysu=True)
+        r1, m_ap = brute_force(
+            feats[[row[r.path] for r in query]],
+            np.array([r.pid for r in query]),
+            np.array([r.cam for r in query]),
+            feats[[row[r.path] for r in gal]],
+            np.array([r.pid for r in gal]),
+            np.array([r.cam for r in gal]),
+            sysu=True,
+        )
         assert results.per_trial[trial].mAP == pytest.approx(m_ap)
         assert results.per_trial[trial].r1 == pytest.approx(r1)
 
@@ -129,15 +155,21 @@ def test_sysu_trial_matches_brute_force_and_ignores_record_order(sysu_root: Path
     order = np.random.default_rng(2).permutation(len(recs))
     extra = [ImageRecord('cam1/9999/0001.jpg', 9999, 1, 0)]
     shuffled = [recs[i] for i in order] + extra
-    again = evaluate('sysu', sysu_root, protocol, shuffled, np.vstack([feats[order], np.ones((1, 8))]))
+    again = evaluate(
+        'sysu', sysu_root, protocol, shuffled, np.vstack([feats[order], np.ones((1, 8))])
+    )
     assert again['all-single'].mean == results.mean
 
 
 def test_sysu_seeded_sampler_runs(sysu_root: Path) -> None:
     recs = test_records('sysu', sysu_root, SYSU_PROTOCOL)
     protocol = dict(sampler='seeded', modes=('indoor',), shots=(1,))
-    results = evaluate('sysu', sysu_root, protocol, [r.path for r in recs], one_hot(recs), distance='euclidean')
-    assert list(results) == ['indoor-single'] and results['indoor-single'].mean['R1'] == pytest.approx(100.0)
+    results = evaluate(
+        'sysu', sysu_root, protocol, [r.path for r in recs], one_hot(recs), distance='euclidean'
+    )
+    assert list(results) == ['indoor-single'] and results['indoor-single'].mean[
+        'R1'
+    ] == pytest.approx(100.0)
 
 
 def test_evaluate_input_errors(sysu_root: Path) -> None:
@@ -174,11 +206,16 @@ def test_regdb_both_directions(regdb_root: Path) -> None:
     results = evaluate('regdb', regdb_root, protocol, recs, feats)
     rd = RegDB(regdb_root)
     vis, th = rd.test_visible(2), rd.test_thermal(2)
-    fv, ft = feats[:len(vis)], feats[len(vis):]
+    fv, ft = feats[: len(vis)], feats[len(vis) :]
     pv, pt = np.array([r.pid for r in vis]), np.array([r.pid for r in th])
     ones_v, ones_t = np.ones(len(vis)), np.ones(len(th))
-    for key, args in (('v2t', (fv, pv, ones_v, ft, pt, 2 * ones_t)), ('t2v', (ft, pt, ones_t, fv, pv, 2 * ones_v))):
+    for key, args in (
+        ('v2t', (fv, pv, ones_v, ft, pt, 2 * ones_t)),
+        ('t2v', (ft, pt, ones_t, fv, pv, 2 * ones_v)),
+    ):
         r1, m_ap = brute_force(*args, sysu=False)
         assert len(results[key].per_trial) == 1
-        assert results[key].mean['R1'] == pytest.approx(r1) and results[key].mean['mAP'] == pytest.approx(m_ap)
+        assert results[key].mean['R1'] == pytest.approx(r1) and results[key].mean[
+            'mAP'
+        ] == pytest.approx(m_ap)
     assert results['v2t'].mean != results['t2v'].mean

@@ -1,4 +1,5 @@
 """``vireid data fetch`` / protocols.fetch with gdown replaced by a local fake (no network)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -54,24 +55,37 @@ def fake_gdown(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_fetch_zip_with_md5(tmp_path: Path, fake_gdown: dict) -> None:
-    archive = _zip(tmp_path / 'SYSU-MM01.zip', {'SYSU-MM01/exp/test_id.txt': b'1,2', 'SYSU-MM01/cam1/': b''})
+    archive = _zip(
+        tmp_path / 'SYSU-MM01.zip', {'SYSU-MM01/exp/test_id.txt': b'1,2', 'SYSU-MM01/cam1/': b''}
+    )
     fake_gdown['archive'] = archive
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
     out = tmp_path / 'data'
-    path, names = fetch('https://drive.google.com/file/d/abcdefghijklmnop/view', out, md5=md5.upper())
+    path, names = fetch(
+        'https://drive.google.com/file/d/abcdefghijklmnop/view', out, md5=md5.upper()
+    )
     assert path == out / 'SYSU-MM01.zip' and path.read_bytes() == archive.read_bytes()
     assert (out / 'SYSU-MM01' / 'exp' / 'test_id.txt').read_text() == '1,2'
     assert 'SYSU-MM01/exp/test_id.txt' in names
     call = fake_gdown['calls'][0]
-    assert call['url'].startswith('https://drive.google.com/') and call['id'] is None and call['quiet'] is False
+    assert (
+        call['url'].startswith('https://drive.google.com/')
+        and call['id'] is None
+        and call['quiet'] is False
+    )
     assert call['fuzzy'] is True  # accepted by this fake (**kwargs), as by gdown < 6
 
 
 def test_fetch_by_id_tar(tmp_path: Path, fake_gdown: dict) -> None:
-    fake_gdown['archive'] = _tar(tmp_path / 'RegDB.tar.gz', {'RegDB/idx/test_visible_1.txt': b'x 0\n'})
+    fake_gdown['archive'] = _tar(
+        tmp_path / 'RegDB.tar.gz', {'RegDB/idx/test_visible_1.txt': b'x 0\n'}
+    )
     fetch('1AbCdEfGhIjKlMnOpQrStUv', tmp_path / 'out')
     assert (tmp_path / 'out' / 'RegDB' / 'idx' / 'test_visible_1.txt').read_text() == 'x 0\n'
-    assert fake_gdown['calls'][0]['id'] == '1AbCdEfGhIjKlMnOpQrStUv' and fake_gdown['calls'][0]['url'] is None
+    assert (
+        fake_gdown['calls'][0]['id'] == '1AbCdEfGhIjKlMnOpQrStUv'
+        and fake_gdown['calls'][0]['url'] is None
+    )
 
 
 def test_md5_mismatch_keeps_file(tmp_path: Path, fake_gdown: dict) -> None:
@@ -97,9 +111,14 @@ def test_tar_traversal_and_links_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match='outside'):
         extract(_tar(tmp_path / 'a.tar.gz', {'../evil.txt': b'e'}), tmp_path / 'd1')
     with pytest.raises(ValueError, match='outside'):
-        extract(_tar(tmp_path / 'b.tar.gz', {'x.txt': b'x'}, links={'link': '../../etc/passwd'}), tmp_path / 'd2')
+        extract(
+            _tar(tmp_path / 'b.tar.gz', {'x.txt': b'x'}, links={'link': '../../etc/passwd'}),
+            tmp_path / 'd2',
+        )
     assert not (tmp_path / 'd2' / 'x.txt').exists()
-    names = extract(_tar(tmp_path / 'c.tar.gz', {'d/x.txt': b'x'}, links={'d/y': 'x.txt'}), tmp_path / 'd3')
+    names = extract(
+        _tar(tmp_path / 'c.tar.gz', {'d/x.txt': b'x'}, links={'d/y': 'x.txt'}), tmp_path / 'd3'
+    )
     assert sorted(names) == ['d/x.txt', 'd/y'] and (tmp_path / 'd3' / 'd' / 'y').read_text() == 'x'
 
 
@@ -118,14 +137,24 @@ def test_download_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         fetch('abcdefghijklmnop', tmp_path)
 
 
-def test_cli_fetch(tmp_path: Path, fake_gdown: dict, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_cli_fetch(
+    tmp_path: Path, fake_gdown: dict, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     monkeypatch.setattr(harness.cli, 'SUBCOMMANDS', ('data', 'score'))
     fake_gdown['archive'] = _zip(tmp_path / 'RegDB.zip', {'RegDB/Visible/1/a.bmp': b'a'})
     out = tmp_path / 'out'
-    assert harness.cli.main(['data', 'fetch', 'https://drive.google.com/uc?id=abcdefghijkl', '--out', str(out)]) == 0
+    assert (
+        harness.cli.main(
+            ['data', 'fetch', 'https://drive.google.com/uc?id=abcdefghijkl', '--out', str(out)]
+        )
+        == 0
+    )
     assert (out / 'RegDB' / 'Visible' / '1' / 'a.bmp').read_bytes() == b'a'
     assert 'RegDB' in capsys.readouterr().out
-    assert harness.cli.main(['data', 'fetch', 'abcdefghijkl', '--out', str(out), '--md5', 'f' * 32]) == 2
+    assert (
+        harness.cli.main(['data', 'fetch', 'abcdefghijkl', '--out', str(out), '--md5', 'f' * 32])
+        == 2
+    )
     assert 'md5 mismatch' in capsys.readouterr().err
 
 
@@ -133,12 +162,39 @@ def test_cli_synth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> N
     import protocols.datasets.synthetic as synthetic
 
     calls = []
-    monkeypatch.setattr(synthetic, 'generate', lambda dataset, out, seed=0, **kw: calls.append(
-        (dataset, Path(out), seed, kw)) or Path(out))
+    monkeypatch.setattr(
+        synthetic,
+        'generate',
+        lambda dataset, out, seed=0, **kw: (
+            calls.append((dataset, Path(out), seed, kw)) or Path(out)
+        ),
+    )
     monkeypatch.setattr(harness.cli, 'SUBCOMMANDS', ('data', 'score'))
-    assert harness.cli.main(['data', 'synth', '--dataset', 'regdb', '--out', str(tmp_path), '--ids', '12',
-                             '--seed', '3']) == 0
-    assert calls == [('regdb', tmp_path, 3, {'ids': 12, 'gap': None})]   # None: the generator default
+    assert (
+        harness.cli.main(
+            [
+                'data',
+                'synth',
+                '--dataset',
+                'regdb',
+                '--out',
+                str(tmp_path),
+                '--ids',
+                '12',
+                '--seed',
+                '3',
+            ]
+        )
+        == 0
+    )
+    assert calls == [
+        ('regdb', tmp_path, 3, {'ids': 12, 'gap': None})
+    ]  # None: the generator default
     assert 'vireid data check --dataset regdb' in capsys.readouterr().out
-    assert harness.cli.main(['data', 'synth', '--dataset', 'sysu', '--out', str(tmp_path), '--gap', '0.5']) == 0
+    assert (
+        harness.cli.main(
+            ['data', 'synth', '--dataset', 'sysu', '--out', str(tmp_path), '--gap', '0.5']
+        )
+        == 0
+    )
     assert calls[-1] == ('sysu', tmp_path, 0, {'gap': 0.5})

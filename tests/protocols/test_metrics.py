@@ -1,4 +1,5 @@
 """protocols.metrics against an independent per-query brute force written from the metric definitions in docs/protocols.md."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ import numpy as np
 import pytest
 
 from protocols import metrics as M
-
 
 # ------------------------------------------------------------------------------------------------------
 # Brute-force reference: explicit loops, the metric definitions read literally (with padding for short unique lists).
@@ -51,8 +51,12 @@ def _brute(distmat, q_pids, g_pids, q_cams=None, g_cams=None, max_rank=20, uniqu
                 last_pos = i + 1
         aps.append(sum(precisions) / found)
         inps.append(found / last_pos)
-    return np.mean(np.array(cmc_rows, dtype=np.float64), axis=0), float(np.mean(aps)), float(np.mean(inps)), \
-        len(aps)
+    return (
+        np.mean(np.array(cmc_rows, dtype=np.float64), axis=0),
+        float(np.mean(aps)),
+        float(np.mean(inps)),
+        len(aps),
+    )
 
 
 def _random_problem(rng, num_q, num_g, n_ids, g_cam_choices=(1, 2, 4, 5), q_cam_choices=(3, 6)):
@@ -76,12 +80,15 @@ def _assert_close(got, ref):
 # Agreement with the brute force
 
 
-@pytest.mark.parametrize('seed,num_q,num_g,n_ids', [
-    (0, 40, 60, 8),     # many positives per query, few ids (< max_rank unique ids: padding)
-    (1, 30, 300, 40),   # SYSU-like single-shot size class
-    (2, 25, 12, 5),     # gallery smaller than max_rank
-    (3, 50, 80, 60),    # sparse ids: some queries have no match at all
-])
+@pytest.mark.parametrize(
+    'seed,num_q,num_g,n_ids',
+    [
+        (0, 40, 60, 8),  # many positives per query, few ids (< max_rank unique ids: padding)
+        (1, 30, 300, 40),  # SYSU-like single-shot size class
+        (2, 25, 12, 5),  # gallery smaller than max_rank
+        (3, 50, 80, 60),  # sparse ids: some queries have no match at all
+    ],
+)
 def test_eval_sysu_matches_brute_force(seed, num_q, num_g, n_ids):
     rng = np.random.default_rng(seed)
     dist, qp, gp, qc, gc = _random_problem(rng, num_q, num_g, n_ids)
@@ -93,7 +100,9 @@ def test_eval_sysu_matches_brute_force(seed, num_q, num_g, n_ids):
     assert M.rank_matches(dist, qp, gp, qc, gc).n_valid == ref[3]
 
 
-@pytest.mark.parametrize('seed,num_q,num_g,n_ids', [(4, 40, 70, 10), (5, 30, 9, 4), (6, 60, 50, 45)])
+@pytest.mark.parametrize(
+    'seed,num_q,num_g,n_ids', [(4, 40, 70, 10), (5, 30, 9, 4), (6, 60, 50, 45)]
+)
 def test_eval_regdb_matches_brute_force(seed, num_q, num_g, n_ids):
     rng = np.random.default_rng(seed)
     dist, qp, gp, _, _ = _random_problem(rng, num_q, num_g, n_ids)
@@ -182,7 +191,9 @@ def test_ties_keep_gallery_order_on_long_rows():
     dist = rng.integers(0, 3, (20, 300)).astype(float)
     qp, gp = rng.integers(0, 30, 20), rng.integers(0, 30, 300)
     qc, gc = rng.choice((3, 6), 20), rng.choice((1, 2, 4, 5), 300)
-    assert (np.argsort(dist, axis=1) != np.argsort(dist, axis=1, kind='stable')).any()  # ties matter here
+    assert (
+        np.argsort(dist, axis=1) != np.argsort(dist, axis=1, kind='stable')
+    ).any()  # ties matter here
     _assert_close(M.eval_sysu(dist, qp, gp, qc, gc), _brute(dist, qp, gp, qc, gc, unique=True))
     _assert_close(M.eval_regdb(dist, qp, gp), _brute(dist, qp, gp, unique=False))
 
@@ -232,7 +243,9 @@ def test_typed_api_agrees_with_legacy():
     cmc, mAP, mINP = M.eval_sysu(dist, qp, gp, qc, gc)
     t = M.evaluate_sysu_trial(dist, qp, gp, qc, gc)
     np.testing.assert_allclose(np.array(t.cmc) / 100, cmc, atol=1e-6)
-    assert (t.r1, t.r5, t.r10, t.r20) == pytest.approx(tuple(100 * cmc[[0, 4, 9, 19]].astype(float)), abs=1e-4)
+    assert (t.r1, t.r5, t.r10, t.r20) == pytest.approx(
+        tuple(100 * cmc[[0, 4, 9, 19]].astype(float)), abs=1e-4
+    )
     assert t.mAP == pytest.approx(100 * mAP) and t.mINP == pytest.approx(100 * mINP)
 
 
@@ -292,10 +305,14 @@ def test_pairwise_distance():
     np.testing.assert_allclose(cos, ref, atol=1e-12)
     assert cos.dtype == np.float64
     euc = M.pairwise_distance(q.astype(np.float32), g, metric='euclidean')
-    np.testing.assert_allclose(euc, [[np.sum((a - b) ** 2) for b in g] for a in q.astype(np.float32)],
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        euc, [[np.sum((a - b) ** 2) for b in g] for a in q.astype(np.float32)], atol=1e-9
+    )
     # Ranking-equivalent to AGW's -q @ g.T on normalised features.
-    qn, gn = q / np.linalg.norm(q, axis=1, keepdims=True), g / np.linalg.norm(g, axis=1, keepdims=True)
+    qn, gn = (
+        q / np.linalg.norm(q, axis=1, keepdims=True),
+        g / np.linalg.norm(g, axis=1, keepdims=True),
+    )
     np.testing.assert_array_equal(np.argsort(cos, axis=1), np.argsort(-qn @ gn.T, axis=1))
     with pytest.raises(ValueError, match='cosine, euclidean'):
         M.pairwise_distance(q, g, metric='manhattan')

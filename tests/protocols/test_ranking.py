@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from protocols import device, ranking
-from protocols.evaluation import REGDB_PROTOCOL, SYSU_PROTOCOL, evaluate, test_records
 from protocols.datasets.sysu import SYSUMM01
+from protocols.evaluation import REGDB_PROTOCOL, SYSU_PROTOCOL, evaluate, test_records
 from protocols.metrics import (
     QueryRanks,
     pairwise_distance,

@@ -1,4 +1,5 @@
 """SYSU gallery samplers (official rand_perm_cam.mat, AGW seeded) and RegDB query/gallery."""
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,14 @@ from scipy.io import loadmat
 from protocols.datasets.base import DatasetLayoutError, Modality
 from protocols.datasets.regdb import RegDB
 from protocols.datasets.sysu import SYSUMM01
-from protocols.trials import (load_rand_perm, official_gallery, regdb_query_gallery, seeded_gallery, sysu_galleries,
-                              sysu_setting)
+from protocols.trials import (
+    load_rand_perm,
+    official_gallery,
+    regdb_query_gallery,
+    seeded_gallery,
+    sysu_galleries,
+    sysu_setting,
+)
 
 CAMS = {'all': ['cam1', 'cam2', 'cam4', 'cam5'], 'indoor': ['cam1', 'cam2']}
 
@@ -128,7 +135,9 @@ def test_official_needs_rand_perm(sysu_copy: Path) -> None:
 
 def test_official_image_missing_on_disk(sysu_copy: Path) -> None:
     ds0 = SYSUMM01(sysu_copy)
-    first = ds0.gallery_candidates()[official_gallery(ds0, load_rand_perm(ds0.rand_perm_path), 'all', 1, 0)[0]]
+    first = ds0.gallery_candidates()[
+        official_gallery(ds0, load_rand_perm(ds0.rand_perm_path), 'all', 1, 0)[0]
+    ]
     (sysu_copy / first.path).unlink()
     with pytest.raises(DatasetLayoutError, match='selects image'):
         sysu_galleries(SYSUMM01(sysu_copy), 'all', 1, 'official', trials=1)
@@ -144,15 +153,21 @@ def test_sampler_argument_checks(sysu_root: Path) -> None:
         sysu_galleries(ds, 'outdoor', 1, 'seeded')
     with pytest.raises(ValueError, match='shots'):
         sysu_galleries(ds, 'all', 5, 'seeded')
-    assert [sysu_setting(m, s) for m in ('all', 'indoor') for s in (1, 10)] == \
-        ['all-single', 'all-multi', 'indoor-single', 'indoor-multi']
+    assert [sysu_setting(m, s) for m in ('all', 'indoor') for s in (1, 10)] == [
+        'all-single',
+        'all-multi',
+        'indoor-single',
+        'indoor-multi',
+    ]
 
 
 def test_regdb_directions(regdb_root: Path) -> None:
     ds = RegDB(regdb_root)
     q, g = regdb_query_gallery(ds, 2, 'v2t')
     assert q == ds.test_visible(2) and g == ds.test_thermal(2)
-    assert {r.modality for r in q} == {Modality.VISIBLE} and {r.modality for r in g} == {Modality.INFRARED}
+    assert {r.modality for r in q} == {Modality.VISIBLE} and {r.modality for r in g} == {
+        Modality.INFRARED
+    }
     q2, g2 = regdb_query_gallery(ds, 2, 't2v')
     assert q2 == g and g2 == q
     with pytest.raises(ValueError, match='direction'):
@@ -165,5 +180,7 @@ def test_galleries_are_indices_not_copies(sysu_root: Path) -> None:
         warnings.simplefilter('error')
         for sampler in ('official', 'seeded'):
             for g in sysu_galleries(ds, 'indoor', 1, sampler, trials=3):
-                assert g.dtype == np.int64 and g.min() >= 0 and g.max() < len(ds.gallery_candidates())
+                assert (
+                    g.dtype == np.int64 and g.min() >= 0 and g.max() < len(ds.gallery_candidates())
+                )
                 assert {ds.gallery_candidates()[i].cam for i in g} <= {1, 2}

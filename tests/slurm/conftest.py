@@ -7,6 +7,7 @@ accounting (so ``sacct`` fails, as on many small clusters), ``proctrack/linuxpro
 ``task/none`` (no cgroups needed). Client commands find it through ``SLURM_CONF``. At the end every
 job is cancelled and the three daemons are stopped by their process ids.
 """
+
 from __future__ import annotations
 
 import os
@@ -65,14 +66,21 @@ class SlurmCluster:
     partition: str
     node: str
 
-    def run(self, *cmd: str, check: bool = True,
-            timeout: float = 60) -> subprocess.CompletedProcess:
+    def run(
+        self, *cmd: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
         """A Slurm client command against this cluster."""
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, 'SLURM_CONF': str(self.conf)})
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, 'SLURM_CONF': str(self.conf)},
+        )
         if check and done.returncode:
-            raise AssertionError(f'{" ".join(cmd)} exited {done.returncode}: {done.stderr}\n'
-                                 f'{self.logs()}')
+            raise AssertionError(
+                f'{" ".join(cmd)} exited {done.returncode}: {done.stderr}\n{self.logs()}'
+            )
         return done
 
     def logs(self, lines: int = 20) -> str:
@@ -93,8 +101,9 @@ class SlurmCluster:
         raise AssertionError(f'timed out after {timeout:.0f} s waiting for {what}\n{self.logs()}')
 
     def job_state(self, job_id: str) -> str:
-        out = self.run('squeue', '--noheader', '--states=all', '--format=%T', f'--jobs={job_id}',
-                       check=False).stdout.strip()
+        out = self.run(
+            'squeue', '--noheader', '--states=all', '--format=%T', f'--jobs={job_id}', check=False
+        ).stdout.strip()
         return out or 'GONE'
 
 
@@ -119,12 +128,16 @@ def _stop(proc: subprocess.Popen, grace_s: float = 10) -> None:
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
     missing = [c for c in DAEMONS + CLIENTS if shutil.which(c) is None]
     if missing:
-        pytest.skip(f'Slurm is not installed here ({", ".join(missing)} not on PATH): '
-                    f'`apt-get install slurm-wlm munge` (what .ci/run does) enables the '
-                    f'real-cluster tests')
+        pytest.skip(
+            f'Slurm is not installed here ({", ".join(missing)} not on PATH): '
+            f'`apt-get install slurm-wlm munge` (what .ci/run does) enables the '
+            f'real-cluster tests'
+        )
     if os.geteuid() != 0:
-        pytest.skip('the single-node test cluster starts slurmd, which launches jobs, as root; '
-                    'run the tests as root (as .ci/run does in its container)')
+        pytest.skip(
+            'the single-node test cluster starts slurmd, which launches jobs, as root; '
+            'run the tests as root (as .ci/run does in its container)'
+        )
     root = tmp_path_factory.mktemp('slurm')
     for sub in ('munge', 'state', 'spool', 'log'):
         (root / sub).mkdir(mode=0o700)
@@ -132,10 +145,19 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
     key.write_bytes(os.urandom(1024))
     key.chmod(0o400)
     conf = root / 'slurm.conf'
-    conf.write_text(SLURM_CONF.format(
-        host=socket.gethostname().split('.')[0], ctld_port=_free_port(), d_port=_free_port(),
-        user='root', root=root, kill_wait=KILL_WAIT_S, node=NODE,
-        cpus=os.cpu_count() or 1, partition=PARTITION))
+    conf.write_text(
+        SLURM_CONF.format(
+            host=socket.gethostname().split('.')[0],
+            ctld_port=_free_port(),
+            d_port=_free_port(),
+            user='root',
+            root=root,
+            kill_wait=KILL_WAIT_S,
+            node=NODE,
+            cpus=os.cpu_count() or 1,
+            partition=PARTITION,
+        )
+    )
     cluster = SlurmCluster(root, conf, PARTITION, NODE)
     procs: list[subprocess.Popen] = []
     previous_conf = os.environ.get('SLURM_CONF')
@@ -143,26 +165,41 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
 
     def start(*cmd: str) -> None:
         with open(root / 'log' / f'{Path(cmd[0]).name}.stdout', 'wb') as out:
-            procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
+            procs.append(
+                subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            )
 
     try:
         # Foreground daemons (-F / -D): their pids are ours to stop.
-        start('munged', '-F', '--force', f'--key-file={key}', f'--socket={root}/munge/munge.socket',
-              f'--pid-file={root}/munge/munged.pid', f'--log-file={root}/munge/munged.log',
-              f'--seed-file={root}/munge/munged.seed')
+        start(
+            'munged',
+            '-F',
+            '--force',
+            f'--key-file={key}',
+            f'--socket={root}/munge/munge.socket',
+            f'--pid-file={root}/munge/munged.pid',
+            f'--log-file={root}/munge/munged.log',
+            f'--seed-file={root}/munge/munged.seed',
+        )
         cluster.wait_for(lambda: (root / 'munge' / 'munge.socket').exists(), 'munged', timeout=20)
         start('slurmctld', '-D', '-f', str(conf))
         start('slurmd', '-D', '-f', str(conf), '-N', NODE)
         cluster.wait_for(
-            lambda: cluster.run('sinfo', '--noheader', f'--nodes={NODE}', '--format=%T',
-                                check=False).stdout.strip() == 'idle',
-            'the node to come up idle', timeout=60)
+            lambda: (
+                cluster.run(
+                    'sinfo', '--noheader', f'--nodes={NODE}', '--format=%T', check=False
+                ).stdout.strip()
+                == 'idle'
+            ),
+            'the node to come up idle',
+            timeout=60,
+        )
         yield cluster
     finally:
         try:
             if procs and procs[-1].poll() is None:
                 cluster.run('scancel', f'--partition={PARTITION}', check=False)
+
                 def queue_empty() -> bool:
                     return not cluster.run('squeue', '--noheader', check=False).stdout.strip()
 

@@ -5,6 +5,7 @@ must come from ``squeue``. Runs are the demo AGW config on the small synthetic R
 epochs: long enough that a job cancelled after its first checkpoint cannot finish the run in the
 seconds Slurm gives it between SIGTERM and SIGKILL.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,14 +22,36 @@ from harness.leaderboard.slurm import GONE, JobStates
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_KEY = 'agw/agw_demo_regdb/regdb-split1'
-LEADERBOARD = ['leaderboard', '--demo', '--methods', 'agw', '--datasets', 'regdb',
-               '--launcher', 'slurm', '--no-plots', '--reported', '', '--no-untrained',
-               '--cfg-options', 'train_cfg.max_epochs=4']
+LEADERBOARD = [
+    'leaderboard',
+    '--demo',
+    '--methods',
+    'agw',
+    '--datasets',
+    'regdb',
+    '--launcher',
+    'slurm',
+    '--no-plots',
+    '--reported',
+    '',
+    '--no-untrained',
+    '--cfg-options',
+    'train_cfg.max_epochs=4',
+]
 
 
 def vireid_argv(out: Path, regdb_root: Path, *extra: str) -> list[str]:
-    return [sys.executable, '-m', 'harness.cli', *LEADERBOARD, '--out', str(out),
-            '--data-root-regdb', str(regdb_root), *extra]
+    return [
+        sys.executable,
+        '-m',
+        'harness.cli',
+        *LEADERBOARD,
+        '--out',
+        str(out),
+        '--data-root-regdb',
+        str(regdb_root),
+        *extra,
+    ]
 
 
 def cli_env() -> dict:
@@ -36,10 +59,17 @@ def cli_env() -> dict:
     return {**os.environ, 'PYTHONPATH': path}
 
 
-def vireid(out: Path, regdb_root: Path, *extra: str,
-           timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(vireid_argv(out, regdb_root, *extra), capture_output=True, text=True,
-                          timeout=timeout, env=cli_env(), cwd=out.parent)
+def vireid(
+    out: Path, regdb_root: Path, *extra: str, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        vireid_argv(out, regdb_root, *extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(),
+        cwd=out.parent,
+    )
 
 
 def record(out: Path) -> dict:
@@ -56,8 +86,9 @@ def plan_line(dry: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture(scope='module')
-def finished(slurm_cluster, regdb_root,
-             tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+def finished(
+    slurm_cluster, regdb_root, tmp_path_factory
+) -> tuple[Path, subprocess.CompletedProcess]:
     """One uninterrupted leaderboard on the cluster (the reference for the resumed run)."""
     out = tmp_path_factory.mktemp('slurm-lb') / 'lb'
     out.parent.mkdir(exist_ok=True)
@@ -65,20 +96,24 @@ def finished(slurm_cluster, regdb_root,
 
 
 def test_job_states_come_from_squeue_without_accounting(slurm_cluster, tmp_path):
-    job = slurm_cluster.run('sbatch', '--parsable', f'--output={tmp_path}/%j.out',
-                            '--wrap', 'sleep 120').stdout.strip()
+    job = slurm_cluster.run(
+        'sbatch', '--parsable', f'--output={tmp_path}/%j.out', '--wrap', 'sleep 120'
+    ).stdout.strip()
     states = JobStates()
     slurm_cluster.wait_for(lambda: states([job])[job] == 'RUNNING', f'job {job} to run', timeout=30)
-    assert states.use_sacct is False   # sacct: "Slurm accounting storage is disabled"
+    assert states.use_sacct is False  # sacct: "Slurm accounting storage is disabled"
     slurm_cluster.run('scancel', job)
-    slurm_cluster.wait_for(lambda: states([job])[job] == 'CANCELLED', f'job {job} to be cancelled',
-                           timeout=10)
+    slurm_cluster.wait_for(
+        lambda: states([job])[job] == 'CANCELLED', f'job {job} to be cancelled', timeout=10
+    )
     assert JobStates()(['987654']) == {'987654': GONE}
 
 
-def test_gpus_on_a_cpu_partition_are_refused_before_submission(slurm_cluster, regdb_root, tmp_path,
-                                                                capsys):
+def test_gpus_on_a_cpu_partition_are_refused_before_submission(
+    slurm_cluster, regdb_root, tmp_path, capsys
+):
     from harness.cli import main
+
     out = tmp_path / 'lb'
     argv = vireid_argv(out, regdb_root)[3:]
     assert main([*argv, '--gpus-per-run', '1']) == 2
@@ -108,27 +143,40 @@ def test_leaderboard_submits_runs_and_records_on_slurm(finished):
 
 
 def test_dry_run_shows_jobs_and_a_cancelled_run_resumes_from_its_checkpoint(
-        slurm_cluster, regdb_root, finished, tmp_path):
+    slurm_cluster, regdb_root, finished, tmp_path
+):
     out = tmp_path / 'lb'
     run_dir = out / 'runs' / RUN_KEY
     # Submitted on hold: the job waits in the queue until released.
-    lb = subprocess.Popen(vireid_argv(out, regdb_root, '--sbatch-args=--hold'),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
-                          cwd=tmp_path)
+    lb = subprocess.Popen(
+        vireid_argv(out, regdb_root, '--sbatch-args=--hold'),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=tmp_path,
+    )
     try:
         job = slurm_cluster.wait_for(
             lambda: (out / 'jobs.json').is_file() and job_entry(out)['job_id'],
-            'the leaderboard to submit', timeout=60)
-        assert re.search(rf'^\s+queued\s+{RUN_KEY}\s.* job {job}: queued \(PENDING\)$',
-                         plan_line(vireid(out, regdb_root, '--dry-run')))
+            'the leaderboard to submit',
+            timeout=60,
+        )
+        assert re.search(
+            rf'^\s+queued\s+{RUN_KEY}\s.* job {job}: queued \(PENDING\)$',
+            plan_line(vireid(out, regdb_root, '--dry-run')),
+        )
         slurm_cluster.run('scontrol', 'release', job)
-        slurm_cluster.wait_for(lambda: slurm_cluster.job_state(job) == 'RUNNING', 'the job to run',
-                               timeout=30)
-        assert re.search(rf' job {job}: running \(RUNNING\)$',
-                         plan_line(vireid(out, regdb_root, '--dry-run')))
+        slurm_cluster.wait_for(
+            lambda: slurm_cluster.job_state(job) == 'RUNNING', 'the job to run', timeout=30
+        )
+        assert re.search(
+            rf' job {job}: running \(RUNNING\)$', plan_line(vireid(out, regdb_root, '--dry-run'))
+        )
 
-        slurm_cluster.wait_for(lambda: (run_dir / 'last_checkpoint').is_file(),
-                               'the first checkpoint', timeout=300)
+        slurm_cluster.wait_for(
+            lambda: (run_dir / 'last_checkpoint').is_file(), 'the first checkpoint', timeout=300
+        )
         slurm_cluster.run('scancel', job)
         cancelled_at = time.time()
         stdout, stderr = lb.communicate(timeout=300)

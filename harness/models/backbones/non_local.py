@@ -3,6 +3,7 @@
 Module names (``g.0``, ``theta``, ``phi``, ``W.0``, ``W.1``) match AGW's ``Non_local`` so official
 checkpoints map by prefix only.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -24,21 +25,25 @@ class NonLocalBlock(nn.Module):
     textbook block. ``W``'s BatchNorm starts at zero so a fresh block is the identity.
     """
 
-    def __init__(self, in_channels: int, reduc_ratio: int = 2,
-                 inter_channels: int | None = None) -> None:
+    def __init__(
+        self, in_channels: int, reduc_ratio: int = 2, inter_channels: int | None = None
+    ) -> None:
         super().__init__()
         if reduc_ratio < 1:
             raise ValueError(f'NonLocalBlock reduc_ratio must be >= 1, got {reduc_ratio}')
         self.in_channels = in_channels
-        self.inter_channels = (reduc_ratio // reduc_ratio if inter_channels is None
-                               else int(inter_channels))
+        self.inter_channels = (
+            reduc_ratio // reduc_ratio if inter_channels is None else int(inter_channels)
+        )
         if self.inter_channels < 1:
-            raise ValueError('NonLocalBlock inter_channels must be >= 1, '
-                             f'got {self.inter_channels}')
+            raise ValueError(
+                f'NonLocalBlock inter_channels must be >= 1, got {self.inter_channels}'
+            )
         inter = self.inter_channels
         self.g = nn.Sequential(nn.Conv2d(in_channels, inter, kernel_size=1))
-        self.W = nn.Sequential(nn.Conv2d(inter, in_channels, kernel_size=1),
-                               nn.BatchNorm2d(in_channels))
+        self.W = nn.Sequential(
+            nn.Conv2d(inter, in_channels, kernel_size=1), nn.BatchNorm2d(in_channels)
+        )
         nn.init.zeros_(self.W[1].weight)
         nn.init.zeros_(self.W[1].bias)
         self.theta = nn.Conv2d(in_channels, inter, kernel_size=1)
@@ -46,10 +51,10 @@ class NonLocalBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, _, h, w = x.shape
-        g_x = self.g(x).flatten(2).transpose(1, 2)            # [B, N, C']
-        theta_x = self.theta(x).flatten(2).transpose(1, 2)    # [B, N, C']
-        phi_x = self.phi(x).flatten(2)                        # [B, C', N]
-        affinity = torch.matmul(theta_x, phi_x) / (h * w)     # [B, N, N]
+        g_x = self.g(x).flatten(2).transpose(1, 2)  # [B, N, C']
+        theta_x = self.theta(x).flatten(2).transpose(1, 2)  # [B, N, C']
+        phi_x = self.phi(x).flatten(2)  # [B, C', N]
+        affinity = torch.matmul(theta_x, phi_x) / (h * w)  # [B, N, N]
         y = torch.matmul(affinity, g_x).transpose(1, 2).reshape(b, self.inter_channels, h, w)
         return self.W(y) + x
 
@@ -79,20 +84,27 @@ class NonLocalStages(nn.ModuleDict):
     Keys: ``<stage>.<i>.*`` (``layer2.0.theta.weight`` ...).
     """
 
-    def __init__(self, trunk: nn.Module, counts: Sequence[int] = (0, 2, 3, 0),
-                 reduc_ratio: int = 2, inter_channels: int | None = None) -> None:
+    def __init__(
+        self,
+        trunk: nn.Module,
+        counts: Sequence[int] = (0, 2, 3, 0),
+        reduc_ratio: int = 2,
+        inter_channels: int | None = None,
+    ) -> None:
         super().__init__()
         if len(counts) != len(STAGES) or min(counts) < 0:
-            raise ValueError(f'non_local.counts must give 4 counts >= 0 (layer1..layer4), '
-                             f'got {counts!r}')
+            raise ValueError(
+                f'non_local.counts must give 4 counts >= 0 (layer1..layer4), got {counts!r}'
+            )
         self.positions: dict[str, list[int]] = {}
         for stage, count in zip(STAGES, counts):
             blocks = trunk.stage(stage)
             positions = non_local_positions(len(blocks), count)
             if positions:
                 channels = block_out_channels(blocks[-1])
-                self[stage] = nn.ModuleList(NonLocalBlock(channels, reduc_ratio, inter_channels)
-                                            for _ in positions)
+                self[stage] = nn.ModuleList(
+                    NonLocalBlock(channels, reduc_ratio, inter_channels) for _ in positions
+                )
                 self.positions[stage] = positions
 
     def forward(self, stage: str, index: int, x: Tensor) -> Tensor:

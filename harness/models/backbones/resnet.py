@@ -3,6 +3,7 @@
 Keeping torchvision's module names (``conv1``, ``bn1``, ``layer1.0.conv1`` ...) is deliberate: the
 official VI-ReID checkpoints use them, so converters only strip prefixes.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,17 +54,22 @@ class ScaledResNet(tv_resnet.ResNet):
     def _make_layer(self, block, planes, blocks, stride=1, dilate=False):  # noqa: ANN001, ANN202
         if planes == TORCHVISION_WIDTH:  # the first stage reads the (scaled) stem's output
             self.inplanes = self._base_channels
-        return super()._make_layer(block, planes * self._base_channels // TORCHVISION_WIDTH, blocks,
-                                   stride, dilate)
+        return super()._make_layer(
+            block, planes * self._base_channels // TORCHVISION_WIDTH, blocks, stride, dilate
+        )
 
 
 class PretrainedWeightsMissing(FileNotFoundError):
     """ImageNet weights are neither in the torch cache nor downloadable."""
 
 
-def build_resnet(depth: int = 50, last_stride: int = 1, pretrained: bool | str = True,
-                 blocks: Sequence[int] | None = None,
-                 base_channels: int = TORCHVISION_WIDTH) -> tv_resnet.ResNet:
+def build_resnet(
+    depth: int = 50,
+    last_stride: int = 1,
+    pretrained: bool | str = True,
+    blocks: Sequence[int] | None = None,
+    base_channels: int = TORCHVISION_WIDTH,
+) -> tv_resnet.ResNet:
     """A torchvision ResNet without ``fc``/``avgpool`` use, optionally with fewer blocks per stage.
 
     ``pretrained``: ``True`` loads torchvision's IMAGENET1K_V1 weights through its normal cache
@@ -82,9 +88,11 @@ def build_resnet(depth: int = 50, last_stride: int = 1, pretrained: bool | str =
     if isinstance(base_channels, bool) or not isinstance(base_channels, int) or base_channels < 1:
         raise ValueError(f'base_channels must be a positive int, got {base_channels!r}')
     if base_channels != TORCHVISION_WIDTH and pretrained:
-        raise ValueError(f'base_channels={base_channels}: ImageNet weights exist only for '
-                         f"torchvision's width {TORCHVISION_WIDTH}; set pretrained=False for a "
-                         f'thinner trunk')
+        raise ValueError(
+            f'base_channels={base_channels}: ImageNet weights exist only for '
+            f"torchvision's width {TORCHVISION_WIDTH}; set pretrained=False for a "
+            f'thinner trunk'
+        )
     if base_channels == TORCHVISION_WIDTH:
         net = tv_resnet.ResNet(block, list(layers))
     else:
@@ -95,8 +103,10 @@ def build_resnet(depth: int = 50, last_stride: int = 1, pretrained: bool | str =
         state = {k: v for k, v in state.items() if k in own and not k.startswith('fc.')}
         missing = [k for k in own if k not in state and not k.startswith('fc.')]
         if blocks is None and missing:
-            raise ValueError(f'ImageNet weights for ResNet-{depth} lack {len(missing)} tensors '
-                             f'(first: {missing[0]}); is the file a ResNet-{depth} state dict?')
+            raise ValueError(
+                f'ImageNet weights for ResNet-{depth} lack {len(missing)} tensors '
+                f'(first: {missing[0]}); is the file a ResNet-{depth} state dict?'
+            )
         net.load_state_dict(state, strict=False)
     if last_stride not in (1, 2):
         raise ValueError(f'last_stride must be 1 or 2, got {last_stride}')
@@ -135,7 +145,8 @@ def load_imagenet_state(depth: int, path: str | None = None) -> dict[str, torch.
                     f'machine with internet and copy it to {file} (or set TORCH_HOME), or point '
                     'the config at a local file with '
                     'model.backbone.pretrained="/path/to/file.pth", '
-                    'or set pretrained=False for a from-scratch run.') from err
+                    'or set pretrained=False for a from-scratch run.'
+                ) from err
         path = str(file)
     elif not Path(path).is_file():
         raise PretrainedWeightsMissing(f'pretrained weights file {path} does not exist')
@@ -174,9 +185,14 @@ class ResNet(nn.Module):
     it takes (and ignores) a modality so that it is interchangeable with :class:`TwoStreamResNet`.
     """
 
-    def __init__(self, depth: int = 50, last_stride: int = 1, pretrained: bool | str = True,
-                 blocks: Sequence[int] | None = None,
-                 base_channels: int = TORCHVISION_WIDTH) -> None:
+    def __init__(
+        self,
+        depth: int = 50,
+        last_stride: int = 1,
+        pretrained: bool | str = True,
+        blocks: Sequence[int] | None = None,
+        base_channels: int = TORCHVISION_WIDTH,
+    ) -> None:
         super().__init__()
         net = build_resnet(depth, last_stride, pretrained, blocks, base_channels)
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
@@ -195,8 +211,9 @@ class ResNet(nn.Module):
             raise KeyError(f'no trunk stage {name!r}; stages are stem, {", ".join(STAGES)}')
         return getattr(self, name)
 
-    def forward(self, x: Tensor, modality: int | Tensor | None = None,
-                after_block: AfterBlock | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, modality: int | Tensor | None = None, after_block: AfterBlock | None = None
+    ) -> Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         for name in STAGES:
             x = run_stage(name, getattr(self, name), x, after_block)

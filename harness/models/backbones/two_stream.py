@@ -5,6 +5,7 @@ stem and ``layer1 .. layer{share_from-1}`` have one copy per modality, ``layer{s
 layer4`` are shared (``share_from=5``: two complete networks; ``share_from=1``: AGW's
 modality-specific stem).
 """
+
 from __future__ import annotations
 
 import copy
@@ -36,16 +37,25 @@ class TwoStreamResNet(nn.Module):
     and the shared stages run once over the whole batch, rows in their input order.
     """
 
-    def __init__(self, share_from: int = 1, depth: int = 50, last_stride: int = 1,
-                 pretrained: bool | str = True, blocks: tuple[int, ...] | None = None,
-                 base_channels: int = 64, net_factory: Callable[[], ResNet] | None = None) -> None:
+    def __init__(
+        self,
+        share_from: int = 1,
+        depth: int = 50,
+        last_stride: int = 1,
+        pretrained: bool | str = True,
+        blocks: tuple[int, ...] | None = None,
+        base_channels: int = 64,
+        net_factory: Callable[[], ResNet] | None = None,
+    ) -> None:
         super().__init__()
         if not 1 <= share_from <= 5:
-            raise ValueError('share_from must be in 1..5 (stem=0, layer1..layer4=1..4), '
-                             f'got {share_from}')
+            raise ValueError(
+                f'share_from must be in 1..5 (stem=0, layer1..layer4=1..4), got {share_from}'
+            )
         self.share_from = share_from
         make = net_factory or (
-            lambda: build_resnet(depth, last_stride, pretrained, blocks, base_channels))
+            lambda: build_resnet(depth, last_stride, pretrained, blocks, base_channels)
+        )
         base = make()
         # Both streams start from the same (ImageNet) weights, as two independently loaded copies
         # do.
@@ -76,14 +86,16 @@ class TwoStreamResNet(nn.Module):
         """Channels of the layer4 map."""
         return block_out_channels(self.stage('layer4')[-1])
 
-    def forward_stream(self, x: Tensor, modality: int,
-                       after_block: AfterBlock | None = None) -> Tensor:
+    def forward_stream(
+        self, x: Tensor, modality: int, after_block: AfterBlock | None = None
+    ) -> Tensor:
         for name, stage in self.stream(modality).items():
             x = run_stage(name, stage, x, after_block)
         return x
 
-    def forward_streams(self, x: Tensor, modality: Tensor,
-                        after_block: AfterBlock | None = None) -> Tensor:
+    def forward_streams(
+        self, x: Tensor, modality: Tensor, after_block: AfterBlock | None = None
+    ) -> Tensor:
         """Each row through its own modality's stream; the output rows keep the input order."""
         outputs, rows = [], []
         for code in (Modality.VISIBLE, Modality.INFRARED):
@@ -93,9 +105,11 @@ class TwoStreamResNet(nn.Module):
                 rows.append(idx)
         order = torch.cat(rows)
         if order.numel() != len(x):
-            raise ValueError(f'modality codes must be {int(Modality.VISIBLE)} (visible) or '
-                             f'{int(Modality.INFRARED)} (infrared), '
-                             f'got {torch.unique(modality).tolist()}')
+            raise ValueError(
+                f'modality codes must be {int(Modality.VISIBLE)} (visible) or '
+                f'{int(Modality.INFRARED)} (infrared), '
+                f'got {torch.unique(modality).tolist()}'
+            )
         return torch.cat(outputs)[torch.argsort(order)]
 
     def forward_shared(self, x: Tensor, after_block: AfterBlock | None = None) -> Tensor:
@@ -103,8 +117,9 @@ class TwoStreamResNet(nn.Module):
             x = run_stage(name, stage, x, after_block)
         return x
 
-    def forward(self, x: Tensor, modality: int | Tensor,
-                after_block: AfterBlock | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, modality: int | Tensor, after_block: AfterBlock | None = None
+    ) -> Tensor:
         if isinstance(modality, Tensor) and modality.dim() == 1:
             x = self.forward_streams(x, modality, after_block)
         else:

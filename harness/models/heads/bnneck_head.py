@@ -1,4 +1,5 @@
 """The identity classifier and the BNNeck head shared by AGW, MMN and MPANet."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -17,8 +18,9 @@ class IdentityClassifier(nn.Linear):
     ``models/baseline.py``). Keys are those of ``nn.Linear`` (``weight``, ``bias``).
     """
 
-    def __init__(self, in_channels: int, num_classes: int, std: float | None = 0.001,
-                 bias: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, num_classes: int, std: float | None = 0.001, bias: bool = False
+    ) -> None:
         super().__init__(in_channels, num_classes, bias=bias)
         if std is not None:
             if std <= 0:
@@ -37,8 +39,13 @@ class BNNeckHead(nn.Module):
     ``num_classes`` are filled in by the model that builds it.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, bnneck_weight_std: float = 0.0,
-                 classifier_std: float | None = 0.001) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        bnneck_weight_std: float = 0.0,
+        classifier_std: float | None = 0.001,
+    ) -> None:
         super().__init__()
         self.bottleneck = BNNeck(in_channels, weight_std=bnneck_weight_std)
         self.classifier = IdentityClassifier(in_channels, num_classes, std=classifier_std)

@@ -5,6 +5,7 @@ The official code finds identities by batch position (anchors at 0, k, 2k ... of
 identity-contiguous batch); this computes the same number per identity, by label, so it does not
 depend on the batch order.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,8 +14,9 @@ from torch import Tensor, nn
 from harness.registry import MODELS
 
 
-def center_cluster_loss(feats: Tensor, labels: Tensor, margin: float = 0.7,
-                        eps: float = 1e-12) -> Tensor:
+def center_cluster_loss(
+    feats: Tensor, labels: Tensor, margin: float = 0.7, eps: float = 1e-12
+) -> Tensor:
     """Centre-cluster loss on (pre-BNNeck) features, ``margin`` = the paper's rho.
 
     Intra term: mean over samples of ``||f_b - c_{y_b}||`` (centres are batch means over both
@@ -31,12 +33,14 @@ def center_cluster_loss(feats: Tensor, labels: Tensor, margin: float = 0.7,
 def _center_cluster(feats: Tensor, labels: Tensor, margin: float, eps: float) -> Tensor:
     ids, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
     if len(ids) < 2:
-        raise ValueError('center_cluster_loss needs at least two identities in the batch, '
-                         f'got labels {labels.tolist()}')
+        raise ValueError(
+            'center_cluster_loss needs at least two identities in the batch, '
+            f'got labels {labels.tolist()}'
+        )
     sums = torch.zeros(len(ids), feats.shape[1], dtype=feats.dtype, device=feats.device)
     centers = sums.index_add(0, inverse, feats) / counts.unsqueeze(1).to(feats.dtype)
     intra = ((feats - centers[inverse]) ** 2).sum(1).add(eps).sqrt().mean()
-    sq = (centers ** 2).sum(1)
+    sq = (centers**2).sum(1)
     dist = (sq.unsqueeze(1) + sq.unsqueeze(0) - 2 * centers @ centers.t()).clamp(min=1e-12).sqrt()
     hinge = (margin - dist).clamp(min=0.0)
     # Weight identity q by its sample count: the official mean runs over other-identity samples.

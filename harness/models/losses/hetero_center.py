@@ -11,6 +11,7 @@ Centres are found by label (and modality code), never by batch position, so the 
 depend on the batch order. Modality codes are any integers: a model may add its own (an
 auxiliary modality) beside the protocol's visible 0 and infrared 1.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -32,9 +33,14 @@ def class_centres(feats: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     return sums / counts.unsqueeze(1), uniq
 
 
-def hetero_center_loss(feats: Tensor, labels: Tensor, modality: Tensor,
-                       pairs: Sequence[tuple[int, int]], margin: float = 0.0,
-                       reduction: str = 'sum') -> Tensor:
+def hetero_center_loss(
+    feats: Tensor,
+    labels: Tensor,
+    modality: Tensor,
+    pairs: Sequence[tuple[int, int]],
+    margin: float = 0.0,
+    reduction: str = 'sum',
+) -> Tensor:
     """Zhu et al. 2020: ``sum_pairs sum_y max(0, |c_y^M1 - c_y^M2|^2 - margin)``.
 
     ``pairs`` are modality codes; identities present in only one modality of a pair are skipped.
@@ -60,8 +66,9 @@ def hetero_center_loss(feats: Tensor, labels: Tensor, modality: Tensor,
     return total
 
 
-def hetero_center_triplet_loss(feats: Tensor, labels: Tensor, modality: Tensor,
-                               margin: float = 0.3) -> Tensor:
+def hetero_center_triplet_loss(
+    feats: Tensor, labels: Tensor, modality: Tensor, margin: float = 0.3
+) -> Tensor:
     """Liu et al. (HcTri): batch-hard triplet over the per-(identity, modality) centres.
 
     Each centre is an anchor; hardest positive = farthest centre of the same identity (itself
@@ -90,12 +97,17 @@ class HeteroCenterLoss(nn.Module):
 
     takes_modality = True
 
-    def __init__(self, pairs: Sequence[Sequence[int]] = ((0, 1),), margin: float = 0.0,
-                 reduction: str = 'sum') -> None:
+    def __init__(
+        self,
+        pairs: Sequence[Sequence[int]] = ((0, 1),),
+        margin: float = 0.0,
+        reduction: str = 'sum',
+    ) -> None:
         super().__init__()
         if reduction not in HC_REDUCTIONS:
-            raise ValueError(f'hetero-center reduction must be one of {HC_REDUCTIONS}, '
-                             f'got {reduction!r}')
+            raise ValueError(
+                f'hetero-center reduction must be one of {HC_REDUCTIONS}, got {reduction!r}'
+            )
         self.pairs = [(int(a), int(b)) for a, b in pairs]
         self.margin, self.reduction = float(margin), reduction
 

@@ -1,4 +1,5 @@
 """The identity (ID) loss: cross-entropy over the training identities."""
+
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -17,7 +18,7 @@ class IdentityLoss(nn.Module):
     BoT/fast-reid recipes.
     """
 
-    per_sample = True   # a mean of per-row terms: under DDP each GPU's share is enough
+    per_sample = True  # a mean of per-row terms: under DDP each GPU's share is enough
 
     def __init__(self, label_smoothing: float = 0.0) -> None:
         super().__init__()

@@ -4,6 +4,7 @@ Both return ``(loss, n_correct)``: ``n_correct`` counts anchors whose (hardest o
 negative distance is >= the positive one, as a detached int64 0-dim tensor (the official code
 returns a Python int via ``.item()``; a tensor avoids a device sync and logs directly).
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,12 +29,16 @@ def _masks(feats: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     if feats.dim() != 2:
         raise ValueError(f'triplet loss expects features [N, D], got shape {tuple(feats.shape)}')
     if labels.shape != (feats.shape[0],):
-        raise ValueError(f'triplet loss expects labels [N] matching {feats.shape[0]} features, '
-                         f'got shape {tuple(labels.shape)}')
+        raise ValueError(
+            f'triplet loss expects labels [N] matching {feats.shape[0]} features, '
+            f'got shape {tuple(labels.shape)}'
+        )
     same = labels.unsqueeze(0) == labels.unsqueeze(1)
     if bool(same.all(dim=1).any()):
-        raise ValueError('triplet loss: some anchor has no negative in the batch (a batch needs at '
-                         'least two identities); use a P x K identity sampler with P >= 2')
+        raise ValueError(
+            'triplet loss: some anchor has no negative in the batch (a batch needs at '
+            'least two identities); use a P x K identity sampler with P >= 2'
+        )
     return same, ~same
 
 

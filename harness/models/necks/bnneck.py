@@ -1,5 +1,6 @@
 """BNNeck (Luo et al., "Bag of Tricks", CVPRW 2019): a BatchNorm1d between the metric and the
 identity feature."""
+
 from __future__ import annotations
 
 from torch import nn

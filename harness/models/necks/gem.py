@@ -1,4 +1,5 @@
 """Global pooling necks: ``[B, C, H, W] -> [B, C]``."""
+
 from __future__ import annotations
 
 import torch

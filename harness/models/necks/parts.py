@@ -1,4 +1,5 @@
 """Horizontal part pooling (PCB, Sun et al. ECCV 2018): ``[B, C, H, W] -> [B, C, p]``."""
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,10 @@ def part_windows(height: int, num_parts: int) -> list[tuple[int, int]]:
     overlap by ``k - s`` rows (all rows are covered).
     """
     if not 1 <= num_parts <= height:
-        raise ValueError(f'num_parts must be in 1..{height} (the feature-map height), got '
-                         f'{num_parts}; use a taller input_size or fewer parts')
+        raise ValueError(
+            f'num_parts must be in 1..{height} (the feature-map height), got '
+            f'{num_parts}; use a taller input_size or fewer parts'
+        )
     stride = height // num_parts
     size = height - (num_parts - 1) * stride
     return [(p * stride, p * stride + size) for p in range(num_parts)]
@@ -35,7 +38,8 @@ def chunk_windows(height: int, num_parts: int) -> list[tuple[int, int]]:
         raise ValueError(
             f'a map of height {height} cannot be cut into {num_parts} stripes; use an input height '
             f'giving a layer4 height >= num_parts and divisible by it (the map is 1/16 of the '
-            f'input: e.g. 384 or 128 for 4 stripes)')
+            f'input: e.g. 384 or 128 for 4 stripes)'
+        )
     return windows
 
 
@@ -49,8 +53,14 @@ class HorizontalPartPooling(nn.Module):
     ``'chunk'`` stripes (:func:`chunk_windows`); the two agree when ``p`` divides the height.
     """
 
-    def __init__(self, num_parts: int, pool: str = 'avg', gem_p: float = 3.0, eps: float = 1e-12,
-                 split: str = 'tslfn') -> None:
+    def __init__(
+        self,
+        num_parts: int,
+        pool: str = 'avg',
+        gem_p: float = 3.0,
+        eps: float = 1e-12,
+        split: str = 'tslfn',
+    ) -> None:
         super().__init__()
         if pool not in PART_POOLS:
             raise ValueError(f'part pool must be one of {PART_POOLS}, got {pool!r}')

@@ -5,6 +5,7 @@ Readers written for the real datasets read these unchanged. Identities are proce
 and hair. ``gap`` sets how far the infrared tones are from the visible colours' grey level: 0 makes
 infrared the grey image of the visible one, 1 draws infrared tones independently of colour.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,16 +19,23 @@ from .render import check_gap
 
 log = logging.getLogger(__name__)
 
-DEFAULT_IDS = {"sysu": 250, "regdb": 120}
+DEFAULT_IDS = {'sysu': 250, 'regdb': 120}
 DEFAULT_GAP = 0.2
-_WRITERS = {"sysu": sysu.write, "regdb": regdb.write}
-_MIN_IDS = {"sysu": sysu.MIN_IDS, "regdb": regdb.MIN_IDS}
+_WRITERS = {'sysu': sysu.write, 'regdb': regdb.write}
+_MIN_IDS = {'sysu': sysu.MIN_IDS, 'regdb': regdb.MIN_IDS}
 
-__all__ = ["DEFAULT_GAP", "DEFAULT_IDS", "MARKER", "VERSION", "generate"]
+__all__ = ['DEFAULT_GAP', 'DEFAULT_IDS', 'MARKER', 'VERSION', 'generate']
 
 
-def generate(dataset: str, out: str | Path, ids: int | None = None, seed: int = 0, *,
-             gap: float | None = None, workers: int | None = None) -> Path:
+def generate(
+    dataset: str,
+    out: str | Path,
+    ids: int | None = None,
+    seed: int = 0,
+    *,
+    gap: float | None = None,
+    workers: int | None = None,
+) -> Path:
     """Write a synthetic ``dataset`` ('sysu' | 'regdb') under ``out`` and return that root.
 
     ``ids`` is the number of identity numbers (default ``DEFAULT_IDS[dataset]``); same arguments give
@@ -37,23 +45,28 @@ def generate(dataset: str, out: str | Path, ids: int | None = None, seed: int = 
     [0, 1] (see :mod:`.render`). ``workers`` processes render in parallel (default: up to 4 CPUs).
     """
     if dataset not in _WRITERS:
-        raise ValueError(f"dataset must be one of {sorted(_WRITERS)}, got {dataset!r}")
+        raise ValueError(f'dataset must be one of {sorted(_WRITERS)}, got {dataset!r}')
     if ids is None:
         ids = DEFAULT_IDS[dataset]
     if isinstance(ids, bool) or not isinstance(ids, int) or ids < _MIN_IDS[dataset]:
-        raise ValueError(f"ids must be an int >= {_MIN_IDS[dataset]} for {dataset!r}, got {ids!r}")
+        raise ValueError(f'ids must be an int >= {_MIN_IDS[dataset]} for {dataset!r}, got {ids!r}')
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        raise ValueError(f'seed must be a non-negative int, got {seed!r}')
     gap = check_gap(DEFAULT_GAP if gap is None else gap)
     n_workers = default_workers() if workers is None else max(1, int(workers))
-    params = {"kind": dataset, "ids": ids, "seed": seed, "gap": gap, "version": VERSION}
+    params = {'kind': dataset, 'ids': ids, 'seed': seed, 'gap': gap, 'version': VERSION}
 
     def write(root: Path) -> dict:
         start = time.perf_counter()
         stats = _WRITERS[dataset](root, ids, seed, n_workers, gap)
         # Timing is logged, not stored: the marker must be byte-identical for identical arguments.
-        log.info("synthetic %s: %d ids written in %.1f s with %d worker(s)", dataset, ids,
-                 time.perf_counter() - start, n_workers)
+        log.info(
+            'synthetic %s: %d ids written in %.1f s with %d worker(s)',
+            dataset,
+            ids,
+            time.perf_counter() - start,
+            n_workers,
+        )
         return stats
 
     return directory.build(Path(out), dataset, params, write)

@@ -4,27 +4,29 @@ A dataset is rendered into a hidden sibling staging folder, its ``.synthetic.jso
 last, and only then is the folder renamed onto the target. So the target either does not exist or is
 complete; an interrupted run leaves only a ``.<name>.partial-*`` sibling that can be deleted.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..base import DatasetLayoutError
 
-MARKER = ".synthetic.json"
-GENERATOR = "protocols.datasets.synthetic"
+MARKER = '.synthetic.json'
+GENERATOR = 'protocols.datasets.synthetic'
 # Bump whenever the bytes written for a given (kind, ids, seed, gap) change.
 # 2: infrared tones mixed with the colours' grey level by the gap knob; coarser textures.
 VERSION = 2
 
 # Top-level entries each kind writes; anything else in a target means it holds foreign files.
 ENTRIES = {
-    "sysu": {"cam1", "cam2", "cam3", "cam4", "cam5", "cam6", "exp", MARKER},
-    "regdb": {"Visible", "Thermal", "idx", MARKER},
+    'sysu': {'cam1', 'cam2', 'cam3', 'cam4', 'cam5', 'cam6', 'exp', MARKER},
+    'regdb': {'Visible', 'Thermal', 'idx', MARKER},
 }
 
 
@@ -36,12 +38,12 @@ def read_marker(root: Path) -> dict[str, Any] | None:
     try:
         marker = json.loads(path.read_text())
         if not isinstance(marker, dict):
-            raise ValueError("not a JSON object")
+            raise ValueError('not a JSON object')
         return marker
     except ValueError as exc:
         raise DatasetLayoutError(
-            f"{path}: unreadable synthetic-dataset marker ({exc}); expected the JSON object written by "
-            f"{GENERATOR}. Delete the directory (rm -r {root}) and generate again."
+            f'{path}: unreadable synthetic-dataset marker ({exc}); expected the JSON object written by '
+            f'{GENERATOR}. Delete the directory (rm -r {root}) and generate again.'
         ) from exc
 
 
@@ -54,28 +56,30 @@ def check_target(root: Path, kind: str) -> bool:
     if not root.exists():
         return False
     if not root.is_dir():
-        raise DatasetLayoutError(f"{root}: exists and is not a directory; pass a directory path as out.")
+        raise DatasetLayoutError(
+            f'{root}: exists and is not a directory; pass a directory path as out.'
+        )
     entries = {p.name for p in root.iterdir()}
     if not entries:
         return False
     marker = read_marker(root)
     if marker is None:
         raise DatasetLayoutError(
-            f"{root}: directory is not empty and has no {MARKER} marker, so it is not a synthetic dataset "
-            f"written by {GENERATOR} (or was not completely written). Refusing to write into it: pass an "
-            f"empty or new directory as out, or delete this one (rm -r {root}) if it is disposable."
+            f'{root}: directory is not empty and has no {MARKER} marker, so it is not a synthetic dataset '
+            f'written by {GENERATOR} (or was not completely written). Refusing to write into it: pass an '
+            f'empty or new directory as out, or delete this one (rm -r {root}) if it is disposable.'
         )
-    if marker.get("kind") != kind:
+    if marker.get('kind') != kind:
         raise DatasetLayoutError(
-            f"{root}: holds a synthetic {marker.get('kind')!r} dataset, not {kind!r}; pass another "
-            f"directory as out, or delete this one (rm -r {root})."
+            f'{root}: holds a synthetic {marker.get("kind")!r} dataset, not {kind!r}; pass another '
+            f'directory as out, or delete this one (rm -r {root}).'
         )
     foreign = sorted(entries - ENTRIES[kind])
     if foreign:
         raise DatasetLayoutError(
-            f"{root}: synthetic {kind} dataset with other parameters, but it also holds entries the "
-            f"generator did not write ({', '.join(foreign)}); refusing to replace it. Move those away or "
-            f"pass another directory as out."
+            f'{root}: synthetic {kind} dataset with other parameters, but it also holds entries the '
+            f'generator did not write ({", ".join(foreign)}); refusing to replace it. Move those away or '
+            f'pass another directory as out.'
         )
     return True
 
@@ -86,12 +90,12 @@ def build(root: Path, kind: str, params: dict[str, Any], writer: Callable[[Path]
         return root
     replace = check_target(root, kind)
     root.parent.mkdir(parents=True, exist_ok=True)
-    staging = root.parent / f".{root.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = root.parent / f'.{root.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}'
     staging.mkdir()
     try:
         stats = writer(staging)
-        marker = {"generator": GENERATOR, **params, "stats": stats}
-        (staging / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
+        marker = {'generator': GENERATOR, **params, 'stats': stats}
+        (staging / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + '\n')
         _install(staging, root, replace, params)
     finally:
         if staging.exists():
@@ -102,7 +106,7 @@ def build(root: Path, kind: str, params: dict[str, Any], writer: Callable[[Path]
 def _install(staging: Path, root: Path, replace: bool, params: dict[str, Any]) -> None:
     old = None
     if replace:
-        old = root.parent / f".{root.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        old = root.parent / f'.{root.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}'
         os.rename(root, old)
     try:
         os.replace(staging, root)  # also replaces an empty directory

@@ -1,9 +1,11 @@
 """Spread image rendering over processes; every image has its own random stream, so the split is free."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Any
 
 
 def default_workers() -> int:

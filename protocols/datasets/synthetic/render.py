@@ -12,6 +12,7 @@ modalities and only shape, coarse texture layout and accessories are shared. Eve
 vectorised over the pixel grid; randomness comes only from the ``Generator`` passed in, so a caller
 that derives one generator per (id, camera, image) gets output independent of generation order.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -21,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-RenderModality = Literal["visible", "nir", "thermal"]
+RenderModality = Literal['visible', 'nir', 'thermal']
 
 # Material labels. BACKGROUND must stay 0: label maps start zeroed.
 BACKGROUND, SKIN, HAIR, UPPER, LOWER, SHOES, BAG, HAT = range(8)
@@ -30,7 +31,7 @@ N_MATERIALS = 8
 # Texture kinds; LOGO is a chest print only seen from the front.
 PLAIN, HSTRIPES, VSTRIPES, CHECKS, DIAGONAL, BLOTCH, LOGO = range(7)
 
-VIEWS = ("front", "back", "side")
+VIEWS = ('front', 'back', 'side')
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ class Person:
     thermal: np.ndarray  # (N_MATERIALS, 2) thermal intensity, likewise
     pattern: tuple[tuple[int, float, float], ...]  # per material: (kind, period, phase)
     blotch: np.ndarray  # (8, 4) bool: the person's own random print for BLOTCH textures
-    logo: tuple[float, float, float, float]  # chest print box: u centre, half width, v0, v1 (from shoulders)
+    logo: tuple[
+        float, float, float, float
+    ]  # chest print box: u centre, half width, v0, v1 (from shoulders)
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,9 @@ def _second_tone(rng: np.random.Generator, first: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - first, 0.0, 1.0).astype(np.float32)
 
 
-def _ir_pair(rng: np.random.Generator, lo: float, hi: float, contrast: tuple[float, float]) -> tuple[float, float]:
+def _ir_pair(
+    rng: np.random.Generator, lo: float, hi: float, contrast: tuple[float, float]
+) -> tuple[float, float]:
     a = rng.uniform(lo, hi)
     d = rng.uniform(*contrast) * (1 if rng.random() < 0.5 else -1)
     b = a + d
@@ -126,8 +131,10 @@ TEXTURE_PERIOD = (0.06, 0.14)  # stripe/check period in body heights: 3-8 pixels
 def check_gap(gap: float) -> float:
     """``gap`` as a float in [0, 1], or a ValueError saying what it means."""
     if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not 0.0 <= float(gap) <= 1.0:
-        raise ValueError(f"gap must be a number in [0, 1] (0: infrared = grey level of the "
-                         f"colours, 1: infrared independent of colour), got {gap!r}")
+        raise ValueError(
+            f'gap must be a number in [0, 1] (0: infrared = grey level of the '
+            f'colours, 1: infrared independent of colour), got {gap!r}'
+        )
     return float(gap)
 
 
@@ -161,12 +168,20 @@ def sample_person(rng: np.random.Generator, gap: float = 1.0) -> Person:
     thermal[SKIN] = rng.uniform(0.82, 0.97)
     thermal[HAIR] = rng.uniform(0.45, 0.65)
     thermal[SHOES] = rng.uniform(0.3, 0.5)
-    for m, (tlo, thi) in ((UPPER, (0.4, 0.75)), (LOWER, (0.35, 0.7)), (BAG, (0.15, 0.45)), (HAT, (0.4, 0.7))):
+    for m, (tlo, thi) in (
+        (UPPER, (0.4, 0.75)),
+        (LOWER, (0.35, 0.7)),
+        (BAG, (0.15, 0.45)),
+        (HAT, (0.4, 0.7)),
+    ):
         nir[m] = _ir_pair(rng, 0.08, 0.95, (0.15, 0.45))
         thermal[m] = _ir_pair(rng, tlo, thi, (0.05, 0.15))
 
     kinds = {
-        UPPER: ([PLAIN, HSTRIPES, VSTRIPES, CHECKS, DIAGONAL, BLOTCH, LOGO], [0.2, 0.16, 0.1, 0.14, 0.1, 0.12, 0.18]),
+        UPPER: (
+            [PLAIN, HSTRIPES, VSTRIPES, CHECKS, DIAGONAL, BLOTCH, LOGO],
+            [0.2, 0.16, 0.1, 0.14, 0.1, 0.12, 0.18],
+        ),
         LOWER: ([PLAIN, VSTRIPES, CHECKS, BLOTCH], [0.55, 0.15, 0.15, 0.15]),
         BAG: ([PLAIN, HSTRIPES, CHECKS], [0.6, 0.2, 0.2]),
         HAT: ([PLAIN, HSTRIPES], [0.7, 0.3]),
@@ -175,8 +190,13 @@ def sample_person(rng: np.random.Generator, gap: float = 1.0) -> Person:
     for m in range(N_MATERIALS):
         if m in kinds:
             options, p = kinds[m]
-            pattern.append((int(rng.choice(options, p=p)), float(rng.uniform(*TEXTURE_PERIOD)),
-                            float(rng.random())))
+            pattern.append(
+                (
+                    int(rng.choice(options, p=p)),
+                    float(rng.uniform(*TEXTURE_PERIOD)),
+                    float(rng.random()),
+                )
+            )
         else:
             pattern.append((PLAIN, 1.0, 0.0))
 
@@ -194,25 +214,29 @@ def sample_person(rng: np.random.Generator, gap: float = 1.0) -> Person:
         arm_r=rng.uniform(0.021, 0.029) * build,
         leg_r=rng.uniform(0.03, 0.042) * build,
         height=rng.uniform(0.88, 0.98),
-        sleeve=str(rng.choice(["long", "short"])),
-        lower=str(rng.choice(["trousers", "shorts", "skirt"], p=[0.55, 0.2, 0.25])),
-        hair=str(rng.choice(["short", "long", "none"], p=[0.5, 0.35, 0.15])),
+        sleeve=str(rng.choice(['long', 'short'])),
+        lower=str(rng.choice(['trousers', 'shorts', 'skirt'], p=[0.55, 0.2, 0.25])),
+        hair=str(rng.choice(['short', 'long', 'none'], p=[0.5, 0.35, 0.15])),
         hat=bool(rng.random() < 0.25),
-        bag=str(rng.choice(["none", "backpack", "handbag", "shoulder"], p=[0.35, 0.3, 0.2, 0.15])),
+        bag=str(rng.choice(['none', 'backpack', 'handbag', 'shoulder'], p=[0.35, 0.3, 0.2, 0.15])),
         rgb=rgb,
         nir=nir,
         thermal=thermal,
         pattern=tuple(pattern),
         blotch=rng.random((8, 4)) < 0.45,
-        logo=(rng.uniform(-0.3, 0.3) * shoulder, rng.uniform(0.25, 0.5) * shoulder,
-              rng.uniform(0.03, 0.07), rng.uniform(0.1, 0.16)),
+        logo=(
+            rng.uniform(-0.3, 0.3) * shoulder,
+            rng.uniform(0.25, 0.5) * shoulder,
+            rng.uniform(0.03, 0.07),
+            rng.uniform(0.1, 0.16),
+        ),
     )
 
 
 def sample_pose(rng: np.random.Generator, camera: Camera) -> Pose:
     """Draw one image's pose; the camera decides which views are likely."""
-    view = VIEWS[min(2, int(np.searchsorted(np.cumsum(camera.views), rng.random(), side="right")))]
-    side = view == "side"
+    view = VIEWS[min(2, int(np.searchsorted(np.cumsum(camera.views), rng.random(), side='right')))]
+    side = view == 'side'
     return Pose(
         view=view,
         facing=1 if rng.random() < 0.5 else -1,
@@ -311,7 +335,9 @@ def trapezoid_shape(v0, v1, hw0, hw1):
     return _trapezoid, (-hw, hw, v0, v1), (v0, v1, hw0, hw1)
 
 
-def _texture(kind: int, period: float, phase: float, u, v, person: Person, v_shoulder: float, view: str):
+def _texture(
+    kind: int, period: float, phase: float, u, v, person: Person, v_shoulder: float, view: str
+):
     if kind == PLAIN:
         return None
     if kind == HSTRIPES:
@@ -327,14 +353,16 @@ def _texture(kind: int, period: float, phase: float, u, v, person: Person, v_sho
         gj = np.clip(((u + 0.15) / 0.3 * 4).astype(np.int32), 0, 3)
         return person.blotch[gi, gj]
     if kind == LOGO:
-        if view != "front":
+        if view != 'front':
             return None
         cu, hw, v0, v1 = person.logo
         return _box(u, v, cu - hw, cu + hw, v_shoulder + v0, v_shoulder + v1)
-    raise ValueError(f"unknown texture kind {kind}")
+    raise ValueError(f'unknown texture kind {kind}')
 
 
-def person_labels(person: Person, pose: Pose, camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def person_labels(
+    person: Person, pose: Pose, camera: Camera
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Material label map, tone map (0 primary / 1 secondary) and a shading coordinate for one image."""
     h, w = camera.size
     bh = camera.scale * person.height * pose.scale * h
@@ -342,7 +370,7 @@ def person_labels(person: Person, pose: Pose, camera: Camera) -> tuple[np.ndarra
     paint = cv.paint
 
     p = person
-    side = pose.view == "side"
+    side = pose.view == 'side'
     f = pose.facing
     sw = p.shoulder * (0.6 if side else 1.0)
     hw = p.hip * (0.7 if side else 1.0)
@@ -353,10 +381,10 @@ def person_labels(person: Person, pose: Pose, camera: Camera) -> tuple[np.ndarra
     s = np.sin(pose.phase)
 
     # Behind the body: backpack seen from the side, long hair seen from the front.
-    if p.bag == "backpack" and side:
+    if p.bag == 'backpack' and side:
         c = -f * (sw + 0.035)
         paint(BAG, box_shape(c - 0.035, c + 0.035, v_s + 0.02, v_s + 0.2))
-    if p.hair == "long" and pose.view == "front":
+    if p.hair == 'long' and pose.view == 'front':
         paint(HAIR, box_shape(-p.head_r * 1.05, p.head_r * 1.05, head_cv, v_s + 0.1))
 
     # Legs, with the lower garment covering all, the top, or (skirt) none of them.
@@ -368,15 +396,17 @@ def person_labels(person: Person, pose: Pose, camera: Camera) -> tuple[np.ndarra
         feet = ((-hw * 0.55 + pose.stride * s, v_foot), (hw * 0.55 - pose.stride * s, v_foot))
     for a, b in zip(hip_pts, feet):
         leg = capsule_shape(a, b, p.leg_r)
-        if p.lower == "trousers":
+        if p.lower == 'trousers':
             paint(LOWER, leg)
         else:
             paint(SKIN, leg)
-            if p.lower == "shorts":
+            if p.lower == 'shorts':
                 paint(LOWER, leg, vmax=v_h + 0.18)
-        paint(SHOES, ellipse_shape(b[0] + (0.02 * f if side else 0.0), v_foot, p.leg_r * 1.3, 0.022))
+        paint(
+            SHOES, ellipse_shape(b[0] + (0.02 * f if side else 0.0), v_foot, p.leg_r * 1.3, 0.022)
+        )
     paint(LOWER, box_shape(-hw, hw, v_h - 0.01, v_h + 0.07))
-    if p.lower == "skirt":
+    if p.lower == 'skirt':
         paint(LOWER, trapezoid_shape(v_h - 0.01, v_h + 0.22, hw, hw * 1.6))
 
     # Torso, then arms (long sleeves: garment to the wrist; short: to the elbow).
@@ -386,11 +416,13 @@ def person_labels(person: Person, pose: Pose, camera: Camera) -> tuple[np.ndarra
     if side:
         hands = [((pose.swing * s * f, v_s + arm_len), (0.0, v_s + 0.02))]
     else:
-        hands = [((-(sw + 0.03) + pose.swing * s, v_s + arm_len), (-(sw - 0.01), v_s + 0.02)),
-                 (((sw + 0.03) - pose.swing * s, v_s + arm_len), ((sw - 0.01), v_s + 0.02))]
+        hands = [
+            ((-(sw + 0.03) + pose.swing * s, v_s + arm_len), (-(sw - 0.01), v_s + 0.02)),
+            (((sw + 0.03) - pose.swing * s, v_s + arm_len), ((sw - 0.01), v_s + 0.02)),
+        ]
     for hand, shoulder in hands:
         arm = capsule_shape(shoulder, hand, p.arm_r)
-        if p.sleeve == "long":
+        if p.sleeve == 'long':
             paint(UPPER, arm)
         else:
             paint(SKIN, arm)
@@ -398,28 +430,30 @@ def person_labels(person: Person, pose: Pose, camera: Camera) -> tuple[np.ndarra
         paint(SKIN, ellipse_shape(hand[0], hand[1] + 0.01, p.arm_r * 1.1, 0.02))
 
     # Bags in front of the torso.
-    if p.bag == "backpack" and pose.view == "back":
+    if p.bag == 'backpack' and pose.view == 'back':
         paint(BAG, box_shape(-sw * 0.8, sw * 0.8, v_s + 0.03, v_s + 0.22))
-    elif p.bag == "backpack" and pose.view == "front":
+    elif p.bag == 'backpack' and pose.view == 'front':
         for c in (-sw * 0.55, sw * 0.55):
             paint(BAG, box_shape(c - 0.012, c + 0.012, v_s, v_s + 0.18))
-    elif p.bag == "handbag":
+    elif p.bag == 'handbag':
         hand = hands[0][0] if side or f < 0 else hands[-1][0]
         paint(BAG, box_shape(hand[0] - 0.045, hand[0] + 0.045, hand[1] + 0.005, hand[1] + 0.1))
-    elif p.bag == "shoulder":
+    elif p.bag == 'shoulder':
         paint(BAG, capsule_shape((-sw * 0.7, v_s), (hw * 0.9, v_h - 0.02), 0.01))
         paint(BAG, box_shape(hw * 0.6, hw * 0.6 + 0.09, v_h - 0.05, v_h + 0.05))
 
     # Head, hair, hat.
     r = p.head_r
     paint(SKIN, ellipse_shape(0.0, head_cv, r * 0.82, r))
-    if p.hair != "none":
-        if pose.view == "back":
+    if p.hair != 'none':
+        if pose.view == 'back':
             paint(HAIR, ellipse_shape(0.0, head_cv, r * 0.86, r * 1.04))
-            if p.hair == "long":
+            if p.hair == 'long':
                 paint(HAIR, box_shape(-r * 0.95, r * 0.95, head_cv, v_s + 0.12))
         else:
-            cap = ellipse_shape(-0.2 * r * f if side else 0.0, head_cv - 0.25 * r, r * 0.9, r * 0.85)
+            cap = ellipse_shape(
+                -0.2 * r * f if side else 0.0, head_cv - 0.25 * r, r * 0.9, r * 0.85
+            )
             paint(HAIR, cap, vmax=head_cv - 0.1 * r)
             if side:
                 paint(HAIR, ellipse_shape(-0.45 * r * f, head_cv, r * 0.5, r * 0.8))
@@ -446,7 +480,7 @@ def person_labels(person: Person, pose: Pose, camera: Camera) -> tuple[np.ndarra
 def _background(rng: np.random.Generator, camera: Camera, modality: RenderModality) -> np.ndarray:
     h, w = camera.size
     ys, _ = _grid(h, w)
-    if modality == "visible":
+    if modality == 'visible':
         base = np.asarray(camera.bg_rgb, np.float32)
         jitter = rng.uniform(-0.06, 0.06, 3).astype(np.float32)
     else:
@@ -461,7 +495,7 @@ def _background(rng: np.random.Generator, camera: Camera, modality: RenderModali
         colours = 0.5 * c + 0.5 * rng.uniform(0.1, 0.9, (camera.clutter, c.size)).astype(np.float32)
         for (fy, fx, fh, fw), colour in zip(boxes, colours):
             y0, x0 = int(fy * (h - 4)), int(fx * (w - 4))
-            img[y0:y0 + 4 + int(fh * (h // 3 - 4)), x0:x0 + 4 + int(fw * (w // 2 - 4))] = colour
+            img[y0 : y0 + 4 + int(fh * (h // 3 - 4)), x0 : x0 + 4 + int(fw * (w // 2 - 4))] = colour
     return img
 
 
@@ -488,7 +522,7 @@ def _noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     bank = _noise_bank()
     size = int(np.prod(shape))
     start = int(rng.integers(0, bank.size - size))
-    return bank[start:start + size].reshape(shape)
+    return bank[start : start + size].reshape(shape)
 
 
 @lru_cache(maxsize=16)
@@ -496,9 +530,14 @@ def _gamma_lut(gamma: float) -> np.ndarray:
     return (255.0 * (np.arange(256) / 255.0) ** gamma + 0.5).astype(np.uint8)
 
 
-def render(person: Person, pose: Pose, camera: Camera, modality: RenderModality,
-           rng: np.random.Generator, labels: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-           ) -> np.ndarray:
+def render(
+    person: Person,
+    pose: Pose,
+    camera: Camera,
+    modality: RenderModality,
+    rng: np.random.Generator,
+    labels: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Render one (H, W, 3) uint8 image; infrared modalities give grey images in 3 equal channels.
 
     ``labels`` may pass a precomputed :func:`person_labels` result (e.g. to render a visible/thermal
@@ -506,11 +545,11 @@ def render(person: Person, pose: Pose, camera: Camera, modality: RenderModality,
     """
     lab, tone, ub = labels if labels is not None else person_labels(person, pose, camera)
     body = lab > 0
-    if modality == "visible":
+    if modality == 'visible':
         table = person.rgb
-    elif modality == "nir":
+    elif modality == 'nir':
         table = person.nir[..., None]
-    elif modality == "thermal":
+    elif modality == 'thermal':
         table = person.thermal[..., None]
     else:
         raise ValueError(f"modality must be 'visible', 'nir' or 'thermal', got {modality!r}")
@@ -525,7 +564,7 @@ def render(person: Person, pose: Pose, camera: Camera, modality: RenderModality,
     img += fg * shade[..., None]
 
     gain = camera.gain * rng.uniform(0.9, 1.1)
-    if modality == "visible":
+    if modality == 'visible':
         img *= np.asarray(camera.cast, np.float32) * np.float32(gain)
     else:
         img *= np.float32(gain)

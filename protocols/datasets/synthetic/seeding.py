@@ -1,4 +1,5 @@
 """Independent random streams keyed by what they are for, so output never depends on loop order."""
+
 from __future__ import annotations
 
 import numpy as np

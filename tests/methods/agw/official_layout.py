@@ -1,6 +1,7 @@
 """The official AGW ``embed_net`` (mangye16/Cross-Modal-Re-ID-baseline ``model.py``, --method agw)
 rebuilt with its attribute names and forward at demo depth (one block per stage), and files in the
 format its ``train.py`` saves: the converter tests and the official re-scoring tests share them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,11 +17,14 @@ from harness.models.backbones.resnet import ScaledResNet
 
 def _resnet(base_channels: int = 64):
     # torchvision's ResNet; ScaledResNet is the same network with every width scaled (demo models)
-    net = (ResNet(Bottleneck, [1, 1, 1, 1]) if base_channels == 64
-           else ScaledResNet(Bottleneck, [1, 1, 1, 1], base_channels))
-    net.layer4[0].conv2.stride = (1, 1)          # last_conv_stride=1
+    net = (
+        ResNet(Bottleneck, [1, 1, 1, 1])
+        if base_channels == 64
+        else ScaledResNet(Bottleneck, [1, 1, 1, 1], base_channels)
+    )
+    net.layer4[0].conv2.stride = (1, 1)  # last_conv_stride=1
     net.layer4[0].downsample[0].stride = (1, 1)
-    del net.fc                                    # the official resnet.py has no fc
+    del net.fc  # the official resnet.py has no fc
     return net
 
 
@@ -65,8 +69,11 @@ def distinctive(net: nn.Module, seed: int = 0) -> nn.Module:
             if t.dtype.is_floating_point:
                 positive = 'running_var' in name or name.endswith('bn3.weight')
                 scale = 1.0 if name.endswith('.weight') and t.dim() == 1 else 0.0
-                t.copy_(torch.rand_like(t) * 0.2 + 0.9 if positive
-                        else torch.randn_like(t) * 0.05 + scale)
+                t.copy_(
+                    torch.rand_like(t) * 0.2 + 0.9
+                    if positive
+                    else torch.randn_like(t) * 0.05 + scale
+                )
     return net.eval()
 
 
@@ -74,6 +81,14 @@ def save_train_py_checkpoint(net: nn.Module, path: Path, epoch: int = 80) -> Pat
     """What train.py writes: the DataParallel state under 'net', with numpy scores beside it (a
     pickle that ``weights_only=True`` refuses)."""
     state = {f'module.{k}': v for k, v in net.state_dict().items()}
-    torch.save({'net': state, 'cmc': np.zeros(20), 'mAP': np.float64(0.5), 'mINP': np.float64(0.3),
-                'epoch': epoch}, path)
+    torch.save(
+        {
+            'net': state,
+            'cmc': np.zeros(20),
+            'mAP': np.float64(0.5),
+            'mINP': np.float64(0.3),
+            'epoch': epoch,
+        },
+        path,
+    )
     return path

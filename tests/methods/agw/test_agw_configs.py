@@ -1,4 +1,5 @@
 """AGW configs load over their protocols and carry the official train.py settings."""
+
 from pathlib import Path
 
 import pytest
@@ -29,14 +30,16 @@ def test_full_configs_follow_train_py(cfgs, name, dataset):
     assert cfg.protocol['dataset'] == dataset and cfg.entry['kind'] == 'full'
     model = cfg.model
     assert model['type'] == 'CrossModalityReID'
-    assert model['backbone'] == dict(type='TwoStreamResNet', share_from=1, depth=50, last_stride=1,
-                                     pretrained=True)
+    assert model['backbone'] == dict(
+        type='TwoStreamResNet', share_from=1, depth=50, last_stride=1, pretrained=True
+    )
     assert model['non_local'] == dict(type='NonLocalStages', counts=(0, 2, 3, 0))
     assert model['neck'] == dict(type='GeneralizedMeanPooling', p=3.0)
     assert model['head'] == dict(type='BNNeckHead', bnneck_weight_std=0.01, classifier_std=0.001)
     assert model['losses'] == dict(
         id=dict(type='IdentityLoss', input='logits', weight=1.0),
-        tri=dict(type='WeightedRegularizedTriplet', input='pool', weight=1.0))
+        tri=dict(type='WeightedRegularizedTriplet', input='pool', weight=1.0),
+    )
     assert model['test_feature'] == 'bn'
     assert tuple(cfg.input_size) == (288, 144)
     assert [t['type'] for t in cfg.train_pipeline] == ['Pad', 'RandomCrop', 'RandomHorizontalFlip']
@@ -44,18 +47,32 @@ def test_full_configs_follow_train_py(cfgs, name, dataset):
     assert (cfg.sampler['num_ids'], cfg.sampler['num_instances']) == (8, 4)
     assert cfg.train_dataloader['batch_size'] == 2 * 8 * 4
     opt = cfg.optim_wrapper['optimizer']
-    assert (opt['type'], opt['lr'], opt['momentum'], opt['weight_decay'], opt['nesterov']) == \
-        ('SGD', 0.1, 0.9, 5e-4, True)
-    assert cfg.param_scheduler == [dict(type='WarmupMultiStepLR', warmup=10, milestones=[20, 50],
-                                        gamma=0.1, by_epoch=True, begin=0)]
+    assert (opt['type'], opt['lr'], opt['momentum'], opt['weight_decay'], opt['nesterov']) == (
+        'SGD',
+        0.1,
+        0.9,
+        5e-4,
+        True,
+    )
+    assert cfg.param_scheduler == [
+        dict(
+            type='WarmupMultiStepLR',
+            warmup=10,
+            milestones=[20, 50],
+            gamma=0.1,
+            by_epoch=True,
+            begin=0,
+        )
+    ]
     assert cfg.train_cfg['max_epochs'] == 81 and cfg.test['distance'] == 'cosine'
 
 
 def test_param_groups_put_trunk_and_non_local_at_a_tenth(cfgs):
     model = AGW(num_classes=5, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1)))
     with DefaultScope.overwrite_default_scope('harness'):
-        wrapper = build_optim_wrapper(model, dict(cfgs['agw_sysu'].optim_wrapper,
-                                                  type='OptimWrapper'))
+        wrapper = build_optim_wrapper(
+            model, dict(cfgs['agw_sysu'].optim_wrapper, type='OptimWrapper')
+        )
     lr_of = {id(p): g['lr'] for g in wrapper.optimizer.param_groups for p in g['params']}
     for name, p in model.named_parameters():
         # BNNeck's frozen bias: mmengine leaves it out, as SGD ignores it upstream

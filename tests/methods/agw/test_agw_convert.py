@@ -1,4 +1,5 @@
 """The official embed_net key layout (rebuilt here at demo depth) converts into AGW losslessly."""
+
 import pytest
 import torch
 
@@ -18,11 +19,20 @@ def test_converted_weights_give_the_official_features(official):
     out, dropped = convert_state_dict(official.state_dict(), target.state_dict())
     target.load_state_dict(out, strict=True)
     target.eval()
-    assert all(k.startswith(('visible_module.visible.layer', 'thermal_module.thermal.layer',
-                             'base_resnet.base.conv1', 'base_resnet.base.bn1')) for k in dropped)
+    assert all(
+        k.startswith(
+            (
+                'visible_module.visible.layer',
+                'thermal_module.thermal.layer',
+                'base_resnet.base.conv1',
+                'base_resnet.base.bn1',
+            )
+        )
+        for k in dropped
+    )
     x = torch.randn(3, 3, 64, 32)
     with torch.no_grad():
-        for modal, code in ((1, 0), (2, 1)):    # official modal flags: 1 visible, 2 thermal
+        for modal, code in ((1, 0), (2, 1)):  # official modal flags: 1 visible, 2 thermal
             pool, fc = official(x, modal)
             assert torch.allclose(target.extract_feat(x, code), fc, atol=1e-5)
     assert torch.equal(out['non_local.layer3.0.W.1.weight'], official.NL_3[0].W[1].weight)

@@ -1,4 +1,5 @@
 """AGW model: architecture facts from the official code, losses wiring, per-modality stems."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,8 +18,12 @@ def _conv(k, cin, cout):
 
 
 def _bottleneck(cin, planes, downsample):
-    n = _conv(1, cin, planes) + _conv(3, planes, planes) + _conv(1, planes, 4 * planes) \
+    n = (
+        _conv(1, cin, planes)
+        + _conv(3, planes, planes)
+        + _conv(1, planes, 4 * planes)
         + 2 * (planes + planes + 4 * planes)
+    )
     return n + (_conv(1, cin, 4 * planes) + 2 * 4 * planes if downsample else 0)
 
 
@@ -26,8 +31,9 @@ def _resnet50_counts():
     stem = _conv(7, 3, 64) + 2 * 64
     layers, cin = 0, 64
     for planes, blocks in ((64, 3), (128, 4), (256, 6), (512, 3)):
-        layers += _bottleneck(cin, planes, True) \
-            + sum(_bottleneck(4 * planes, planes, False) for _ in range(blocks - 1))
+        layers += _bottleneck(cin, planes, True) + sum(
+            _bottleneck(4 * planes, planes, False) for _ in range(blocks - 1)
+        )
         cin = 4 * planes
     return stem, layers
 
@@ -45,12 +51,17 @@ def demo():
 def test_full_model_parameter_count():
     stem, layers = _resnet50_counts()
     tv = resnet50()
-    assert stem + layers == sum(p.numel() for n, p in tv.named_parameters()
-                                if not n.startswith('fc.'))
-    expected = (2 * stem + layers                       # two modality stems + shared layer1-4
-                + 2 * _non_local(512) + 3 * _non_local(1024)
-                + 2 * 2048                              # BNNeck (its frozen bias included)
-                + 2048 * 395)                           # bias-free classifier, SYSU train+val ids
+    assert stem + layers == sum(
+        p.numel() for n, p in tv.named_parameters() if not n.startswith('fc.')
+    )
+    expected = (
+        2 * stem
+        + layers  # two modality stems + shared layer1-4
+        + 2 * _non_local(512)
+        + 3 * _non_local(1024)
+        + 2 * 2048  # BNNeck (its frozen bias included)
+        + 2048 * 395
+    )  # bias-free classifier, SYSU train+val ids
     model = AGW(num_classes=395, backbone=dict(pretrained=False))
     assert sum(p.numel() for p in model.parameters()) == expected
     assert model.feat_dim == 2048
@@ -69,11 +80,17 @@ def test_agw_is_the_generic_model_built_from_its_config():
 
 def test_non_local_positions_follow_the_official_indexing():
     # AGW: layers [3, 4, 6, 3], non_layers [0, 2, 3, 0]
-    assert [non_local_positions(n, k) for n, k in zip((3, 4, 6, 3), (0, 2, 3, 0))] == \
-        [[], [2, 3], [3, 4, 5], []]
+    assert [non_local_positions(n, k) for n, k in zip((3, 4, 6, 3), (0, 2, 3, 0))] == [
+        [],
+        [2, 3],
+        [3, 4, 5],
+        [],
+    ]
     assert non_local_positions(1, 3) == [0] and non_local_positions(2, 3) == [0, 1]
-    assert AGW(4, backbone=dict(pretrained=False)).non_local.positions == \
-        {'layer2': [2, 3], 'layer3': [3, 4, 5]}
+    assert AGW(4, backbone=dict(pretrained=False)).non_local.positions == {
+        'layer2': [2, 3],
+        'layer3': [3, 4, 5],
+    }
     assert AGW(4, non_local=None, backbone=DEMO).non_local is None
 
 
@@ -88,9 +105,22 @@ def test_non_local_blocks_run_right_after_their_blocks():
             block.register_forward_hook(lambda *a, name=f'NL-{stage}.{j}': calls.append(name))
     with torch.no_grad():
         model.extract_feat(torch.randn(2, 3, 64, 32), 0)
-    assert calls == ['layer1.0', 'layer2.0', 'layer2.1', 'NL-layer2.0', 'layer2.2', 'NL-layer2.1',
-                     'layer3.0', 'layer3.1', 'NL-layer3.0', 'layer3.2', 'NL-layer3.1', 'layer3.3',
-                     'NL-layer3.2', 'layer4.0']
+    assert calls == [
+        'layer1.0',
+        'layer2.0',
+        'layer2.1',
+        'NL-layer2.0',
+        'layer2.2',
+        'NL-layer2.1',
+        'layer3.0',
+        'layer3.1',
+        'NL-layer3.0',
+        'layer3.2',
+        'NL-layer3.1',
+        'layer3.3',
+        'NL-layer3.2',
+        'layer4.0',
+    ]
 
 
 def test_head_initialisation(demo):
@@ -105,7 +135,8 @@ def test_loss_wiring_id_on_bn_logits_and_wrt_on_pre_bn_feature(demo, batch):
     inputs, samples = batch(num_ids=4, size=(64, 32))
     captured = {}
     handle = demo.head.bottleneck.register_forward_hook(
-        lambda m, i, o: captured.update(pre=i[0], post=o))
+        lambda m, i, o: captured.update(pre=i[0], post=o)
+    )
     demo.train()
     out = demo.loss(inputs, samples)
     handle.remove()
@@ -139,10 +170,15 @@ def test_backward_reaches_both_stems_non_local_and_head_but_not_bnneck_bias(batc
     out = model.loss(inputs, samples)
     (out['loss_id'] + out['loss_tri']).backward()
     named = dict(model.named_parameters())
-    for key in ('backbone.visible.stem.0.weight', 'backbone.infrared.stem.0.weight',
-                'backbone.shared.layer4.0.conv3.weight', 'non_local.layer2.0.theta.weight',
-                'non_local.layer3.0.W.1.weight', 'head.bottleneck.weight',
-                'head.classifier.weight'):
+    for key in (
+        'backbone.visible.stem.0.weight',
+        'backbone.infrared.stem.0.weight',
+        'backbone.shared.layer4.0.conv3.weight',
+        'non_local.layer2.0.theta.weight',
+        'non_local.layer3.0.W.1.weight',
+        'head.bottleneck.weight',
+        'head.classifier.weight',
+    ):
         assert named[key].grad is not None and named[key].grad.abs().sum() > 0, key
     assert named['head.bottleneck.bias'].grad is None
 
@@ -170,8 +206,9 @@ def test_extract_feat_uses_the_modality_stem_and_normalises(demo):
         assert torch.allclose(ir.norm(dim=1), torch.ones(3))
         assert not torch.allclose(vis, ir, atol=1e-4)
         # the infrared path = the infrared stem, then the shared trunk and its non-local blocks
-        fmap = demo.backbone.forward_shared(demo.backbone.infrared['stem'](x),
-                                            after_block=demo.non_local)
+        fmap = demo.backbone.forward_shared(
+            demo.backbone.infrared['stem'](x), after_block=demo.non_local
+        )
         manual = demo.head.bottleneck(demo.neck(fmap))
         assert torch.allclose(ir, F.normalize(manual, dim=1), atol=1e-6)
         # mmengine's 'tensor' mode goes through the same path
@@ -192,10 +229,13 @@ def test_pool_test_feature_is_the_pre_bn_feature():
 
 def test_base_variant_and_bad_arguments(batch):
     # the repo's --method base: no non-local blocks, average pooling, batch-hard triplet
-    base = AGW(num_classes=4, non_local=None, neck=dict(type='GlobalAveragePooling', _delete_=True),
-               losses=dict(tri=dict(_delete_=True, type='BatchHardTripletLoss', input='pool',
-                                    margin=0.3)),
-               backbone=DEMO)
+    base = AGW(
+        num_classes=4,
+        non_local=None,
+        neck=dict(type='GlobalAveragePooling', _delete_=True),
+        losses=dict(tri=dict(_delete_=True, type='BatchHardTripletLoss', input='pool', margin=0.3)),
+        backbone=DEMO,
+    )
     assert base.non_local is None and isinstance(base.losses['tri'], BatchHardTripletLoss)
     inputs, samples = batch(num_ids=2, size=(64, 32), seed=4)
     out = base.train().loss(inputs, dict(samples, label=samples['label'].clamp(max=3)))
@@ -203,10 +243,12 @@ def test_base_variant_and_bad_arguments(batch):
     assert set(out) == {'loss_id', 'loss_tri', 'acc_id', 'acc_tri'}
     with pytest.raises(KeyError, match='MaxPool'):
         AGW(num_classes=4, backbone=DEMO, neck=dict(type='MaxPool', _delete_=True))
-    for bad, match in ((dict(test_feature='fc'), 'test_feature'),
-                       (dict(non_local=dict(counts=(1, 2))), 'counts'),
-                       (dict(losses=dict(tri=dict(input='embedding'))), 'losses.tri.input'),
-                       (dict(num_classes=1), 'num_classes')):
+    for bad, match in (
+        (dict(test_feature='fc'), 'test_feature'),
+        (dict(non_local=dict(counts=(1, 2))), 'counts'),
+        (dict(losses=dict(tri=dict(input='embedding'))), 'losses.tri.input'),
+        (dict(num_classes=1), 'num_classes'),
+    ):
         with pytest.raises(ValueError, match=match):
             AGW(**{'num_classes': 4, 'backbone': DEMO, **bad})
     with pytest.raises(TypeError, match='depht'):

@@ -2,6 +2,7 @@
 ``train.py`` format, given with --official-checkpoint or fetched with a faked gdown, becomes a
 record with source 'official' and a "re-scored (official weights)" row between the reported and
 the reproduced rows; a failed fetch is one clear failure while the other runs finish."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,22 +24,41 @@ from methods.agw.released import onto_model
 
 from .official_layout import OfficialLayout, distinctive, save_train_py_checkpoint
 
-WIDTH = 8        # agw_demo_sysu.py: base_channels=8, one block per stage
+WIDTH = 8  # agw_demo_sysu.py: base_channels=8, one block per stage
 CONFIG = 'agw_demo_sysu'
 RUN = Path('runs/agw/agw_demo_sysu')
 
 
 def _cli(argv: list[str]):
     from harness.cli import leaderboard as cli
+
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
     return cli, parser.parse_args(['leaderboard', *argv])
 
 
 def _argv(out: Path, sysu_root: Path, *extra: str) -> list[str]:
-    return ['--out', str(out), '--methods', 'agw', '--configs', CONFIG, '--datasets', 'sysu',
-            '--kinds', 'demo', '--data-root-sysu', str(sysu_root), '--launcher', 'inline',
-            '--no-untrained', '--no-plots', '--cfg-options', 'train_cfg.max_epochs=1', *extra]
+    return [
+        '--out',
+        str(out),
+        '--methods',
+        'agw',
+        '--configs',
+        CONFIG,
+        '--datasets',
+        'sysu',
+        '--kinds',
+        'demo',
+        '--data-root-sysu',
+        str(sysu_root),
+        '--launcher',
+        'inline',
+        '--no-untrained',
+        '--no-plots',
+        '--cfg-options',
+        'train_cfg.max_epochs=1',
+        *extra,
+    ]
 
 
 @pytest.fixture(scope='module')
@@ -53,8 +73,9 @@ def leaderboard(sysu_root: Path, official_file: Path, tmp_path_factory: pytest.T
     """One leaderboard: AGW demo trained one epoch (the other tests copy that run), and the
     official file re-scored."""
     out = tmp_path_factory.mktemp('lb')
-    cli, args = _cli(_argv(out, sysu_root, '--official-checkpoint',
-                           f'agw:sysu={official_file}', '--trusted'))
+    cli, args = _cli(
+        _argv(out, sysu_root, '--official-checkpoint', f'agw:sysu={official_file}', '--trusted')
+    )
     code = cli.run(args)
     return out, code
 
@@ -65,8 +86,10 @@ def test_converted_demo_width_weights_give_the_official_features(official_file: 
     official = OfficialLayout(classes, base_channels=WIDTH)
     official.load_state_dict({k.removeprefix('module.'): v for k, v in obj['net'].items()})
     official.eval()
-    model = AGW(num_classes=classes, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1),
-                                                    base_channels=WIDTH))
+    model = AGW(
+        num_classes=classes,
+        backbone=dict(pretrained=False, blocks=(1, 1, 1, 1), base_channels=WIDTH),
+    )
     model.load_state_dict(onto_model(official_file, model.state_dict(), trusted=True), strict=True)
     model.eval()
     x = torch.randn(2, 3, 64, 32)
@@ -76,8 +99,9 @@ def test_converted_demo_width_weights_give_the_official_features(official_file: 
 
 
 @pytest.mark.slow
-def test_official_checkpoint_gives_an_official_record_and_a_rescored_row(leaderboard,
-                                                                         official_file) -> None:
+def test_official_checkpoint_gives_an_official_record_and_a_rescored_row(
+    leaderboard, official_file
+) -> None:
     out, code = leaderboard
     assert code == 0
     rec = read_record(out / RUN / 'sysu-official')
@@ -94,11 +118,16 @@ def test_official_checkpoint_gives_an_official_record_and_a_rescored_row(leaderb
     table = (out / 'tables' / 'comparison.md').read_text()
     rows = [line for line in table.splitlines() if line.startswith('| AGW (demo)')]
     sources = [line.split('|')[2].strip() for line in rows]
-    assert sources == ['reported (TPAMI 2021)', 're-scored (official weights) (demo)',
-                       'reproduced (demo)']
+    assert sources == [
+        'reported (TPAMI 2021)',
+        're-scored (official weights) (demo)',
+        'reproduced (demo)',
+    ]
     assert 'protocol: sysu-agw-seed0-9' in rows[0]
-    assert f'protocol: sysu-official-randperm (this harness); weights: sysu_agw_best.t md5 ' \
-           f'{info["md5"][:8]}' in rows[1]
+    assert (
+        f'protocol: sysu-official-randperm (this harness); weights: sysu_agw_best.t md5 '
+        f'{info["md5"][:8]}' in rows[1]
+    )
     assert "re-scored (official weights): the authors' released checkpoint" in table
 
     cells = list(csv.DictReader(io.StringIO((out / 'tables' / 'cells.csv').read_text())))
@@ -115,17 +144,19 @@ def test_official_checkpoint_gives_an_official_record_and_a_rescored_row(leaderb
 
 def _declared(monkeypatch: pytest.MonkeyPatch) -> None:
     """AGW's Drive release, declared for the demo config (the real one fits agw_sysu)."""
-    monkeypatch.setattr(agw_released, 'RELEASED',
-                        (replace(agw_released.RELEASED[0], config=CONFIG),))
+    monkeypatch.setattr(
+        agw_released, 'RELEASED', (replace(agw_released.RELEASED[0], config=CONFIG),)
+    )
 
 
 def _copy_trained(src: Path, out: Path) -> None:
-    shutil.copytree(src / RUN / 'sysu', out / RUN / 'sysu')   # trained already: not redone
+    shutil.copytree(src / RUN / 'sysu', out / RUN / 'sysu')  # trained already: not redone
 
 
 @pytest.mark.slow
-def test_official_fetches_the_declared_release_with_gdown(leaderboard, official_file, sysu_root,
-                                                          tmp_path, monkeypatch) -> None:
+def test_official_fetches_the_declared_release_with_gdown(
+    leaderboard, official_file, sysu_root, tmp_path, monkeypatch
+) -> None:
     _declared(monkeypatch)
     calls = []
 
@@ -149,8 +180,9 @@ def test_official_fetches_the_declared_release_with_gdown(leaderboard, official_
 
 
 @pytest.mark.slow
-def test_a_failed_fetch_is_one_clear_failure_and_the_rest_goes_on(leaderboard, sysu_root, tmp_path,
-                                                                  monkeypatch, capsys) -> None:
+def test_a_failed_fetch_is_one_clear_failure_and_the_rest_goes_on(
+    leaderboard, sysu_root, tmp_path, monkeypatch, capsys
+) -> None:
     _declared(monkeypatch)
     _copy_trained(leaderboard[0], tmp_path)
 
@@ -167,8 +199,13 @@ def test_a_failed_fetch_is_one_clear_failure_and_the_rest_goes_on(leaderboard, s
     assert failed['status'] == 'failed' and failed['source'] == 'official'
     message = failed['error']['message']
     dest = tmp_path / 'official' / 'agw' / 'agw_sysu_released.t'
-    for part in ('could not fetch', 'ConnectionError', agw_released.RELEASED[0].url, str(dest),
-                 '--official-checkpoint agw:sysu=PATH'):
+    for part in (
+        'could not fetch',
+        'ConnectionError',
+        agw_released.RELEASED[0].url,
+        str(dest),
+        '--official-checkpoint agw:sysu=PATH',
+    ):
         assert part in message, part
     assert not dest.exists() and not dest.with_name(dest.name + '.part').exists()
     assert 'agw/agw_demo_sysu/sysu-official' in printed and '--official --trusted' in printed

@@ -1,4 +1,5 @@
 """Small MMN builders shared by the MMN tests."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,6 +15,7 @@ def tiny_mmn():
     def build(num_classes: int = 8, seed: int = 0, **kwargs) -> MMN:
         torch.manual_seed(seed)
         return MMN(num_classes=num_classes, backbone=DEMO_BACKBONE, **kwargs)
+
     return build
 
 

@@ -4,6 +4,7 @@ The official key set is built here from the documented structure (three torchvis
 ResNet-50 trunks without fc, 4 bottleneck/classifier pairs, the MMG convs and BNs), never by
 importing the official code.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,12 +22,19 @@ C = 395
 @pytest.fixture(scope='module')
 def official_state() -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    resnet = {k: v for k, v in torchvision.models.resnet50(weights=None).state_dict().items()
-              if not k.startswith('fc.')}
+    resnet = {
+        k: v
+        for k, v in torchvision.models.resnet50(weights=None).state_dict().items()
+        if not k.startswith('fc.')
+    }
 
     def fill(shape, dtype=torch.float32):
         # Distinct random values everywhere, so a swapped mapping cannot go unnoticed.
-        return torch.randint(0, 1000, shape, generator=g) if dtype == torch.long else torch.randn(shape, generator=g)
+        return (
+            torch.randint(0, 1000, shape, generator=g)
+            if dtype == torch.long
+            else torch.randn(shape, generator=g)
+        )
 
     state = {}
     for prefix in ('thermal_module.thermal.', 'visible_module.visible.', 'base_resnet.base.'):
@@ -42,7 +50,7 @@ def official_state() -> dict[str, torch.Tensor]:
         state.update({f'bn{i}.{n}': fill(s) for n, s in bn(1).items()})
         state[f'bn{i}.num_batches_tracked'] = torch.tensor(i)
     state['decode.weight'], state['decode.bias'] = fill((3, 1, 1, 1)), fill((3,))
-    assert len(state) == 998          # the official embed_net state dict has 998 entries
+    assert len(state) == 998  # the official embed_net state dict has 998 entries
     return state
 
 
@@ -56,7 +64,10 @@ EXPECTED_PAIRS = [
     ('visible_module.visible.bn1.running_var', 'backbone.visible.stem.1.running_var'),
     ('thermal_module.thermal.conv1.weight', 'backbone.infrared.stem.0.weight'),
     ('thermal_module.thermal.bn1.bias', 'backbone.infrared.stem.1.bias'),
-    ('base_resnet.base.layer1.0.downsample.0.weight', 'backbone.shared.layer1.0.downsample.0.weight'),
+    (
+        'base_resnet.base.layer1.0.downsample.0.weight',
+        'backbone.shared.layer1.0.downsample.0.weight',
+    ),
     ('base_resnet.base.layer4.0.conv2.weight', 'backbone.shared.layer4.0.conv2.weight'),
     ('base_resnet.base.layer4.2.bn3.bias', 'backbone.shared.layer4.2.bn3.bias'),
     ('bottleneck1.weight', 'bnnecks.0.weight'),
@@ -81,11 +92,22 @@ def test_round_trip_maps_every_used_tensor_and_drops_only_the_unused_trunks(offi
     # Every official used tensor lands somewhere, bit for bit, and nothing is mapped twice.
     used = {k: v for k, v in official_state.items() if k not in dropped}
     assert len(used) == len(out)
-    assert sorted(v.sum().item() for v in used.values()) == sorted(v.sum().item() for v in out.values())
+    assert sorted(v.sum().item() for v in used.values()) == sorted(
+        v.sum().item() for v in out.values()
+    )
     # Dropped: ResNet layer1-4 of both modality trunks (312 tensors each) and the shared trunk's stem (6).
     assert len(dropped) == 2 * 312 + 6
-    assert all(k.startswith(('visible_module.visible.layer', 'thermal_module.thermal.layer',
-                             'base_resnet.base.conv1.', 'base_resnet.base.bn1.')) for k in dropped)
+    assert all(
+        k.startswith(
+            (
+                'visible_module.visible.layer',
+                'thermal_module.thermal.layer',
+                'base_resnet.base.conv1.',
+                'base_resnet.base.bn1.',
+            )
+        )
+        for k in dropped
+    )
 
 
 def test_converted_file_loads_strictly_into_mmn(official_state, full_mmn_395, tmp_path):
@@ -93,15 +115,19 @@ def test_converted_file_loads_strictly_into_mmn(official_state, full_mmn_395, tm
     # train.py's layout with tensors only, under 'net' and with DataParallel's 'module.' prefix.
     torch.save({'net': {'module.' + k: v for k, v in official_state.items()}, 'epoch': 80}, src)
     summary = convert(str(src), str(tmp_path / 'mmn.pth'))
-    assert summary['num_classes'] == C and summary['converted'] == 368 and summary['dropped_unused'] == 630
+    assert (
+        summary['num_classes'] == C
+        and summary['converted'] == 368
+        and summary['dropped_unused'] == 630
+    )
     saved = torch.load(tmp_path / 'mmn.pth', map_location='cpu', weights_only=True)
-    state = saved['state_dict']   # a self-describing harness checkpoint
+    state = saved['state_dict']  # a self-describing harness checkpoint
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     assert saved['meta']['method'] == 'mmn' and saved['meta']['num_classes'] == C
     model = type(full_mmn_395)(num_classes=C, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1)))
-    with pytest.raises(RuntimeError):          # wrong architecture: strict loading notices
+    with pytest.raises(RuntimeError):  # wrong architecture: strict loading notices
         model.load_state_dict(state, strict=True)
-    loaded = copy.deepcopy(full_mmn_395)       # the session fixture stays at its initialisation
+    loaded = copy.deepcopy(full_mmn_395)  # the session fixture stays at its initialisation
     loaded.load_state_dict(state, strict=True)
     assert torch.equal(loaded.mmg.infrared.fc.weight, official_state['fc2.weight'])
 
@@ -118,7 +144,9 @@ def test_refuses_an_unexpected_key(official_state, target):
 
 def test_refuses_a_missing_used_key(official_state, target):
     bad = {k: v for k, v in official_state.items() if k != 'encode2.weight'}
-    with pytest.raises(ValueError, match=r'1 used tensor\(s\) missing.*mmg\.infrared\.encode\.weight'):
+    with pytest.raises(
+        ValueError, match=r'1 used tensor\(s\) missing.*mmg\.infrared\.encode\.weight'
+    ):
         convert_state_dict(bad, target)
 
 
@@ -137,7 +165,9 @@ def test_old_checkpoint_without_num_batches_tracked_gets_zeros(official_state, t
 def test_pickled_non_tensors_need_trusted(official_state, tmp_path):
     # train.py also saves cmc/mAP as numpy objects: refused by weights_only loading unless trusted.
     src = tmp_path / 'official_numpy.t'
-    torch.save({'net': official_state, 'cmc': np.arange(3.0), 'mAP': np.float64(0.5), 'epoch': 2}, src)
+    torch.save(
+        {'net': official_state, 'cmc': np.arange(3.0), 'mAP': np.float64(0.5), 'epoch': 2}, src
+    )
     with pytest.raises(ValueError, match='trusted=True'):
         convert(str(src), str(tmp_path / 'x.pth'))
     assert not (tmp_path / 'x.pth').exists()

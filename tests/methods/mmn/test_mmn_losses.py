@@ -1,4 +1,5 @@
 """DCL and the MMN loss combination against references computed by hand in the test."""
+
 from __future__ import annotations
 
 import math
@@ -17,14 +18,15 @@ def dcl_by_hand(feats: torch.Tensor, head: DistributionConsistencyLoss) -> float
 
     def bn(z, w, b):
         mean = z.mean(0)
-        var = ((z - mean) ** 2).mean(0)                # biased, as BatchNorm in training mode
+        var = ((z - mean) ** 2).mean(0)  # biased, as BatchNorm in training mode
         return (z - mean) / torch.sqrt(var + 1e-5) * w + b
 
     z = feats.double()
     z = z / z.norm(dim=1, keepdim=True)
     z = bn(z @ p['fc1_weight'].T, p['bn1_weight'], p['bn1_bias'])
-    z = bn(torch.clamp(z, min=0) @ p['fc2_weight'].T + p['fc2_bias'], p['bn2_weight'],
-           p['bn2_bias'])
+    z = bn(
+        torch.clamp(z, min=0) @ p['fc2_weight'].T + p['fc2_bias'], p['bn2_weight'], p['bn2_bias']
+    )
     z = z / z.norm(dim=1, keepdim=True)
     n = len(z) // 2
     return sum(math.sqrt(((z[i] - z[n + i]) ** 2).sum().item()) for i in range(n)) / n
@@ -81,7 +83,7 @@ def test_dcl_refuses_bad_shapes():
 
 def test_official_triplet_example_by_hand():
     # Every anchor: hardest positive at distance 2, hardest negative at 1 -> 2 - 1 + 0.3.
-    feats = torch.tensor([[0., 0.], [0., 2.], [1., 0.], [1., 2.]])
+    feats = torch.tensor([[0.0, 0.0], [0.0, 2.0], [1.0, 0.0], [1.0, 2.0]])
     loss, correct = BatchHardTripletLoss(margin=0.3)(feats, torch.tensor([0, 0, 1, 1]))
     assert loss.item() == pytest.approx(1.3, abs=1e-6) and int(correct) == 0
 
@@ -130,7 +132,7 @@ def test_model_losses_layout_and_weights_by_hand(tiny_mmn, batch, monkeypatch):
     tri_ref, dcl_ref = 0.0, 0.0
     for f in pooled:
         b = 6
-        v, mv, i, mi = f[:b], f[b:2 * b], f[2 * b:3 * b], f[3 * b:]
+        v, mv, i, mi = f[:b], f[b : 2 * b], f[2 * b : 3 * b], f[3 * b :]
         for x, y in ((v, i), (v, mi), (mv, i), (mv, mi)):
             tri_ref += triplet_by_hand(torch.cat([x, y]), labels_2b)
         dcl_ref += dcl_by_hand(torch.cat([mv, mi]), model.dcl)

@@ -1,5 +1,6 @@
 """MMN model: parameter count of the official forward, head initialisation, test feature, input
 checks."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 from harness.models.necks.bnneck import BNNeck
 from harness.registry import MODELS
 
-RESNET50_STEM = 64 * 3 * 7 * 7 + 2 * 64           # conv1 + bn1 (weight, bias)
+RESNET50_STEM = 64 * 3 * 7 * 7 + 2 * 64  # conv1 + bn1 (weight, bias)
 
 
 def test_parameter_count_is_what_the_official_forward_uses(full_mmn_395):
@@ -19,8 +20,9 @@ def test_parameter_count_is_what_the_official_forward_uses(full_mmn_395):
     # The same number from its parts: two stems + one shared layer1-4 + 4 BNNecks + 4 classifiers
     # + MMG.
     shared = sum(p.numel() for p in model.backbone.shared.parameters())
-    stems = sum(p.numel() for p in model.backbone.visible.parameters()) + \
-        sum(p.numel() for p in model.backbone.infrared.parameters())
+    stems = sum(p.numel() for p in model.backbone.visible.parameters()) + sum(
+        p.numel() for p in model.backbone.infrared.parameters()
+    )
     assert stems == 2 * RESNET50_STEM
     assert total == stems + shared + 4 * 2 * 2048 + 4 * 2048 * 395 + 22
     # The frozen DCL head is neither a parameter nor in the checkpoint.
@@ -31,8 +33,10 @@ def test_head_initialisation(full_mmn_395):
     model = full_mmn_395
     assert len(model.bnnecks) == len(model.classifiers) == 4
     weights = torch.cat([bn.weight.detach() for bn in model.bnnecks])
-    assert all(isinstance(bn, BNNeck) and not bn.bias.requires_grad and torch.all(bn.bias == 0)
-               for bn in model.bnnecks)
+    assert all(
+        isinstance(bn, BNNeck) and not bn.bias.requires_grad and torch.all(bn.bias == 0)
+        for bn in model.bnnecks
+    )
     assert abs(weights.mean().item() - 1.0) < 0.002 and 0.008 < weights.std().item() < 0.012
     cls = torch.cat([c.weight.detach().flatten() for c in model.classifiers])
     assert all(c.bias is None for c in model.classifiers)
@@ -41,9 +45,11 @@ def test_head_initialisation(full_mmn_395):
 
 def test_registered_and_built_from_a_config():
     from mmengine.registry import DefaultScope
+
     with DefaultScope.overwrite_default_scope('harness'):
-        model = MODELS.build(dict(type='MMN', num_classes=6,
-                                  backbone=dict(pretrained=False, blocks=(1, 1, 1, 1))))
+        model = MODELS.build(
+            dict(type='MMN', num_classes=6, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1)))
+        )
     assert type(model).__name__ == 'MMN' and model.classifiers[0].out_features == 6
 
 
@@ -55,8 +61,9 @@ def test_extract_feat_is_normalised_8192d_and_per_sample_in_eval(tiny_mmn):
             feats = model.extract_feat(x, modality)
             assert feats.shape == (3, 4 * 2048)
             torch.testing.assert_close(feats.norm(dim=1), torch.ones(3))
-            torch.testing.assert_close(model.extract_feat(x[:1], modality), feats[:1], rtol=0,
-                                       atol=1e-6)
+            torch.testing.assert_close(
+                model.extract_feat(x[:1], modality), feats[:1], rtol=0, atol=1e-6
+            )
         # Both stems start from the same weights (as two copies of one ImageNet ResNet); once they
         # differ, the modality code picks the stem.
         torch.testing.assert_close(model.extract_feat(x, 0), model.extract_feat(x, 1))
@@ -99,10 +106,11 @@ def test_refuses_batches_the_sampler_would_not_produce(tiny_mmn, batch):
 def test_refuses_inputs_too_short_for_four_stripes(tiny_mmn):
     model = tiny_mmn().eval()
     with pytest.raises(ValueError, match='cannot be cut into 4 stripes'):
-        model.extract_feat(torch.randn(1, 3, 32, 16), 0)      # layer4 height 2
+        model.extract_feat(torch.randn(1, 3, 32, 16), 0)  # layer4 height 2
 
 
 def test_refuses_a_different_share_from():
     from methods.mmn.model import MMN
+
     with pytest.raises(ValueError, match='share_from'):
         MMN(num_classes=4, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1), share_from=2))

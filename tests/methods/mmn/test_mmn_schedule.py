@@ -1,4 +1,5 @@
 """The official per-epoch learning rates, from the config's optimizer and scheduler objects."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,13 +32,24 @@ def test_per_epoch_lr_of_every_group_matches_train_py(tiny_mmn, name):
     model = tiny_mmn()
     with DefaultScope.overwrite_default_scope('harness'):
         wrapper = build_optim_wrapper(model, dict(type='OptimWrapper', **cfg.optim_wrapper))
-        schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=wrapper)) for s in cfg.param_scheduler]
+        schedulers = [
+            PARAM_SCHEDULERS.build(dict(s, optimizer=wrapper)) for s in cfg.param_scheduler
+        ]
     opt = wrapper.optimizer
     assert type(opt).__name__ == 'SGD'
-    assert all(g['momentum'] == 0.9 and g['nesterov'] and g['weight_decay'] == 5e-4 for g in opt.param_groups)
+    assert all(
+        g['momentum'] == 0.9 and g['nesterov'] and g['weight_decay'] == 5e-4
+        for g in opt.param_groups
+    )
     names = {id(p): n for n, p in model.named_parameters()}
-    slow = [g for g in opt.param_groups if names[id(g['params'][0])].startswith(('backbone.', 'mmg.'))]
-    fast = [g for g in opt.param_groups if names[id(g['params'][0])].startswith(('bnnecks.', 'classifiers.'))]
+    slow = [
+        g for g in opt.param_groups if names[id(g['params'][0])].startswith(('backbone.', 'mmg.'))
+    ]
+    fast = [
+        g
+        for g in opt.param_groups
+        if names[id(g['params'][0])].startswith(('bnnecks.', 'classifiers.'))
+    ]
     assert len(slow) + len(fast) == len(opt.param_groups) and slow and fast
     assert any(names[id(g['params'][0])].startswith('mmg.') for g in slow)
     for epoch in range(cfg.train_cfg['max_epochs']):
@@ -54,4 +66,5 @@ def test_per_epoch_lr_of_every_group_matches_train_py(tiny_mmn, name):
 def test_spot_values_from_the_spec():
     # The official adjust_learning_rate: head lr at epochs 0, 1, 9, 10, 19, 20, 49, 50, 80.
     assert [official_lr(e) for e in (0, 1, 9, 10, 19, 20, 49, 50, 80)] == pytest.approx(
-        [0.01, 0.02, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+        [0.01, 0.02, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    )

@@ -1,4 +1,5 @@
 """Small MPANet builders shared by the tests."""
+
 from __future__ import annotations
 
 import pytest

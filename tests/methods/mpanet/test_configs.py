@@ -1,4 +1,5 @@
 """The configs read like the official configs/SYSU.yml and RegDB.yml and build a working model."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,15 +19,23 @@ def test_method_spec_lists_every_config_and_the_converter():
     spec = mpanet.METHOD
     assert spec.name == 'mpanet' and spec.code.startswith('DoubtedSteam/MPANet@f57fd5c')
     assert {p.name for p in spec.config_files()} == {
-        'mpanet_sysu.py', 'mpanet_regdb.py', 'mpanet_demo_sysu.py', 'mpanet_demo_regdb.py'}
+        'mpanet_sysu.py',
+        'mpanet_regdb.py',
+        'mpanet_demo_sysu.py',
+        'mpanet_demo_regdb.py',
+    }
     from methods.mpanet.convert import convert
+
     assert spec.load_converter() is convert
 
 
-@pytest.mark.parametrize('name, size, p, half, milestones, distance', [
-    ('mpanet_sysu.py', (384, 128), 16, 4, [80, 120], 'cosine'),
-    ('mpanet_regdb.py', (256, 128), 12, 5, [110], 'euclidean'),
-])
+@pytest.mark.parametrize(
+    'name, size, p, half, milestones, distance',
+    [
+        ('mpanet_sysu.py', (384, 128), 16, 4, [80, 120], 'cosine'),
+        ('mpanet_regdb.py', (256, 128), 12, 5, [110], 'euclidean'),
+    ],
+)
 def test_full_configs_follow_the_official_yaml(name, size, p, half, milestones, distance):
     cfg = load_config(CONFIGS / name)
     assert check_protocol_unchanged(cfg)
@@ -36,20 +45,28 @@ def test_full_configs_follow_the_official_yaml(name, size, p, half, milestones, 
     opt = cfg.optim_wrapper['optimizer']
     assert (opt['type'], opt['lr'], opt['weight_decay']) == ('Adam', 3.5e-4, 5e-4)
     assert 'paramwise_cfg' not in cfg.optim_wrapper  # one group, decay on every parameter
-    assert cfg.param_scheduler == [dict(type='MultiStepLR', by_epoch=True, begin=0,
-                                        milestones=milestones, gamma=0.1)]
+    assert cfg.param_scheduler == [
+        dict(type='MultiStepLR', by_epoch=True, begin=0, milestones=milestones, gamma=0.1)
+    ]
     assert cfg.train_cfg['max_epochs'] == 140
     assert cfg.amp == dict(enabled=True, dtype='float16')
     assert cfg.test['distance'] == distance
     assert cfg.selection['rule'] == 'final'
     assert dict(type='MPANetEMARateHook') in cfg.custom_hooks
     m = cfg.model
-    assert (m.num_patterns, m.pattern_weight, m.center_margin, m.modality_id_weight, m.kl_weight,
-            m.ema_base_rate) == (6, 0.5, 0.7, 1.0, 2.5, 0.2)
+    assert (
+        m.num_patterns,
+        m.pattern_weight,
+        m.center_margin,
+        m.modality_id_weight,
+        m.kl_weight,
+        m.ema_base_rate,
+    ) == (6, 0.5, 0.7, 1.0, 2.5, 0.2)
     assert m.backbone == dict(depth=50, last_stride=1, pretrained=True)
     text = (CONFIGS / name).read_text()
-    assert ("# selection = dict(rule='best-test-rank1', epochs=[120, 125, 130, 135, 140])  "
-            '# OPTIMISTIC') in text
+    assert (
+        "# selection = dict(rule='best-test-rank1', epochs=[120, 125, 130, 135, 140])  # OPTIMISTIC"
+    ) in text
 
 
 @pytest.mark.parametrize('name', ['mpanet_demo_sysu.py', 'mpanet_demo_regdb.py'])

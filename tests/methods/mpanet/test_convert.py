@@ -1,4 +1,5 @@
 """The official-checkpoint converter: round trip on official key names, strictness, safe loading."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,7 @@ def official_state(model) -> dict[str, torch.Tensor]:
     out = {}
     for key, value in model.state_dict().items():
         src, dst = next((s, d) for s, d in HARNESS_TO_OFFICIAL if key.startswith(s))
-        out[dst + key[len(src):]] = value.clone()
+        out[dst + key[len(src) :]] = value.clone()
     return out
 
 
@@ -54,11 +55,17 @@ def trained_like():
 
 def test_official_key_set_is_the_documented_one(trained_like):
     keys = set(official_state(trained_like))
-    for key in ('backbone.conv1.weight', 'backbone.layer4.0.downsample.0.weight',
-                'backbone.MAM3.channel_attention.0.weight',
-                'backbone.MAM4.channel_attention.2.weight',
-                'spatial_attention.bias', 'bn_neck.running_var', 'classifier.weight',
-                'visible_classifier_.weight', 'infrared_classifier.weight'):
+    for key in (
+        'backbone.conv1.weight',
+        'backbone.layer4.0.downsample.0.weight',
+        'backbone.MAM3.channel_attention.0.weight',
+        'backbone.MAM4.channel_attention.2.weight',
+        'spatial_attention.bias',
+        'bn_neck.running_var',
+        'classifier.weight',
+        'visible_classifier_.weight',
+        'infrared_classifier.weight',
+    ):
         assert key in keys
 
 
@@ -96,10 +103,13 @@ def test_mismatched_checkpoint_lists_every_problem(tmp_path, trained_like):
         convert(str(tmp_path / 'bad.pth'), str(tmp_path / 'out.pth'))
     msg = str(info.value)
     assert 'unexpected keys (1): backbone.fc.weight' in msg
-    assert ('missing keys (1): backbone.layer2.0.conv1.weight '
-            '(official backbone.layer2.0.conv1.weight)') in msg
-    assert ('spatial_attention.weight -> pattern_conv.weight: checkpoint (6, 1024, 1, 1), '
-            'harness (6, 2048, 1, 1)') in msg
+    assert (
+        'missing keys (1): backbone.layer2.0.conv1.weight (official backbone.layer2.0.conv1.weight)'
+    ) in msg
+    assert (
+        'spatial_attention.weight -> pattern_conv.weight: checkpoint (6, 1024, 1, 1), '
+        'harness (6, 2048, 1, 1)'
+    ) in msg
     assert not (tmp_path / 'out.pth').exists()
 
 
@@ -117,8 +127,10 @@ def test_key_without_a_rule_and_a_non_mpanet_checkpoint(tmp_path, trained_like):
 
 
 def test_pickled_objects_need_an_explicit_trusted_flag(tmp_path, trained_like):
-    torch.save({'state_dict': official_state(trained_like), 'args': argparse.Namespace(lr=0.1)},
-               tmp_path / 'pickled.pth')
+    torch.save(
+        {'state_dict': official_state(trained_like), 'args': argparse.Namespace(lr=0.1)},
+        tmp_path / 'pickled.pth',
+    )
     with pytest.raises(ValueError, match='trusted=True'):
         convert(str(tmp_path / 'pickled.pth'), str(tmp_path / 'out.pth'))
     assert not (tmp_path / 'out.pth').exists()

@@ -1,4 +1,5 @@
 """Every MPANet loss against a value computed by hand, and the EMA-rate schedule."""
+
 from __future__ import annotations
 
 import copy
@@ -47,13 +48,17 @@ def test_center_cluster_loss_by_hand_with_unequal_identity_sizes():
     intra = np.mean([np.linalg.norm(f[i] - centers[y[i]]) for i in range(len(y))])
     inter = []
     for p in sorted(centers):  # one anchor per identity; mean over the other identities' samples
-        others = [max(0.0, rho - np.linalg.norm(centers[p] - centers[y[j]]))
-                  for j in range(len(y)) if y[j] != p]
+        others = [
+            max(0.0, rho - np.linalg.norm(centers[p] - centers[y[j]]))
+            for j in range(len(y))
+            if y[j] != p
+        ]
         inter.append(np.mean(others))
     expected = intra + np.mean(inter)
     assert np.mean(inter) > 0  # the hinge is active, so the inter term is tested
-    assert center_cluster_loss(feats, labels, margin=rho).item() == \
-        pytest.approx(expected, rel=1e-5)
+    assert center_cluster_loss(feats, labels, margin=rho).item() == pytest.approx(
+        expected, rel=1e-5
+    )
 
 
 def test_center_cluster_loss_equals_the_official_anchor_form_on_contiguous_blocks():
@@ -63,14 +68,23 @@ def test_center_cluster_loss_equals_the_official_anchor_form_on_contiguous_block
     f, y = feats.double().numpy(), labels.numpy()
     centers = np.stack([f[y == y[i]].mean(0) for i in range(12)])
     intra = np.mean(np.linalg.norm(f - centers, axis=1))
-    anchors = [np.mean([max(0.0, 0.7 - np.linalg.norm(centers[a] - centers[j]))
-                        for j in range(12) if y[j] != y[a]]) for a in range(0, 12, k)]
+    anchors = [
+        np.mean(
+            [
+                max(0.0, 0.7 - np.linalg.norm(centers[a] - centers[j]))
+                for j in range(12)
+                if y[j] != y[a]
+            ]
+        )
+        for a in range(0, 12, k)
+    ]
     expected = intra + np.mean(anchors)
     # Shuffling the batch must not change the value (the official anchors need contiguous blocks).
     perm = torch.randperm(12, generator=g)
     assert center_cluster_loss(feats, labels).item() == pytest.approx(expected, rel=1e-5)
-    assert center_cluster_loss(feats[perm], labels[perm]).item() == \
-        pytest.approx(expected, rel=1e-5)
+    assert center_cluster_loss(feats[perm], labels[perm]).item() == pytest.approx(
+        expected, rel=1e-5
+    )
 
 
 def test_center_cluster_loss_has_a_finite_gradient_when_a_feature_is_its_centre():
@@ -89,8 +103,9 @@ def test_mutual_mean_kl_is_kl_student_to_teacher_with_gradient_through_the_stude
     loss = mutual_mean_kl(s, t)
     assert loss.item() == pytest.approx(per_row.mean(), rel=1e-6)
     # The official call: KLDivLoss('batchmean')(log_softmax(teacher), softmax(student)).
-    official = torch.nn.KLDivLoss(reduction='batchmean')(torch.log_softmax(t, 1),
-                                                         torch.softmax(s, 1))
+    official = torch.nn.KLDivLoss(reduction='batchmean')(
+        torch.log_softmax(t, 1), torch.softmax(s, 1)
+    )
     assert loss.item() == pytest.approx(official.item(), rel=1e-6)
     loss.backward()
     grad = np.exp(lp) * (lp - lq - per_row[:, None]) / 3
@@ -117,12 +132,15 @@ def test_model_losses_by_hand_with_crossed_mean_classifiers(batch):
     with torch.no_grad():
         feats, masks = ref.train().embed(images)
         h = ref.neck(feats).double().numpy()
-    w = {n: getattr(ref, n).weight.detach().double().numpy()
-         for n in ('classifier', 'classifier_visible', 'classifier_infrared')}
+    w = {
+        n: getattr(ref, n).weight.detach().double().numpy()
+        for n in ('classifier', 'classifier_visible', 'classifier_infrared')
+    }
     teacher_v = (1 - r) * tv0 + r * w['classifier_visible']
     teacher_i = (1 - r) * ti0 + r * w['classifier_infrared']
-    student = np.concatenate([h[vis] @ w['classifier_visible'].T,
-                              h[ir] @ w['classifier_infrared'].T])
+    student = np.concatenate(
+        [h[vis] @ w['classifier_visible'].T, h[ir] @ w['classifier_infrared'].T]
+    )
     teacher = np.concatenate([h[vis] @ teacher_i.T, h[ir] @ teacher_v.T])  # crossed
     lp, lq = log_softmax(student), log_softmax(teacher)
     kl = float((np.exp(lp) * (lp - lq)).sum(1).mean())
@@ -154,8 +172,10 @@ def test_effective_loss_weights_follow_the_constructor(batch):
     assert halved['loss_id'].item() == pytest.approx(base['loss_id'].item(), rel=1e-5)
 
 
-@pytest.mark.parametrize('epoch, rate', [(1, 0.2), (99, 0.2), (100, 0.2 * 100 / 101),
-                                         (120, 0.2 * 100 / 121), (140, 0.2 * 100 / 141)])
+@pytest.mark.parametrize(
+    'epoch, rate',
+    [(1, 0.2), (99, 0.2), (100, 0.2 * 100 / 101), (120, 0.2 * 100 / 121), (140, 0.2 * 100 / 141)],
+)
 def test_ema_rate_schedule(epoch, rate):
     assert ema_update_rate(epoch) == pytest.approx(rate, rel=1e-12)
     model = tiny_model()

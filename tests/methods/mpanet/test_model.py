@@ -1,4 +1,5 @@
 """Architecture: parameter counts (measured on the official model, README), shapes, the test feature, the EMA copies."""
+
 from __future__ import annotations
 
 import copy
@@ -19,11 +20,17 @@ def test_parameter_counts_match_the_official_model_for_395_classes():
     used = sum(p.numel() for n, p in params.items() if n.split('.')[0] in INFERENCE_MODULES)
     assert used == 24_204_358
     trainable = sum(p.numel() for p in params.values() if p.requires_grad)
-    assert trainable == 41_178_182  # official model: excludes the two EMA copies and the BNNeck bias
+    assert (
+        trainable == 41_178_182
+    )  # official model: excludes the two EMA copies and the BNNeck bias
     # Everything outside INFERENCE_MODULES is a classifier the test feature never touches.
     assert {n.split('.')[0] for n in params} - set(INFERENCE_MODULES) == {
-        'classifier', 'classifier_visible', 'classifier_infrared',
-        'mean_classifier_visible', 'mean_classifier_infrared'}
+        'classifier',
+        'classifier_visible',
+        'classifier_infrared',
+        'mean_classifier_visible',
+        'mean_classifier_infrared',
+    }
 
 
 def test_extract_feat_is_the_bnneck_output_and_ignores_classifiers_and_modality(model, batch):
@@ -33,13 +40,19 @@ def test_extract_feat_is_the_bnneck_output_and_ignores_classifiers_and_modality(
     assert feat.shape == (len(images), 2048 * 7) and feat.dtype == torch.float32
     assert torch.equal(feat, model.extract_feat(images, 1))
     with torch.no_grad():
-        for name in ('classifier', 'classifier_visible', 'classifier_infrared',
-                     'mean_classifier_visible', 'mean_classifier_infrared'):
+        for name in (
+            'classifier',
+            'classifier_visible',
+            'classifier_infrared',
+            'mean_classifier_visible',
+            'mean_classifier_infrared',
+        ):
             getattr(model, name).weight.normal_()
         emb, _ = model.embed(images)
         neck = model.neck
-        by_hand = (emb - neck.running_mean) / torch.sqrt(neck.running_var + neck.eps) \
-            * neck.weight + neck.bias
+        by_hand = (emb - neck.running_mean) / torch.sqrt(
+            neck.running_var + neck.eps
+        ) * neck.weight + neck.bias
     assert torch.allclose(model.extract_feat(images, 0), by_hand, atol=1e-5)
     assert torch.equal(feat, model.extract_feat(images, 0))
 
@@ -53,9 +66,9 @@ def test_embedding_is_masked_gap_of_six_patterns_then_global(model, batch):
     b, c, h, w = fmap.shape
     assert masks.shape == (b, 6, h, w) and float(masks.min()) > 0 and float(masks.max()) < 1
     for k in range(6):  # f_k = mean_u A_k(u) F(:, u), not normalised by the mask mass
-        ref = (masks[:, k:k + 1] * fmap).mean(dim=(2, 3))
-        assert torch.allclose(emb[:, k * c:(k + 1) * c], ref, atol=1e-5)
-    assert torch.allclose(emb[:, 6 * c:], fmap.mean(dim=(2, 3)), atol=1e-6)
+        ref = (masks[:, k : k + 1] * fmap).mean(dim=(2, 3))
+        assert torch.allclose(emb[:, k * c : (k + 1) * c], ref, atol=1e-5)
+    assert torch.allclose(emb[:, 6 * c :], fmap.mean(dim=(2, 3)), atol=1e-6)
 
 
 def test_last_stride_one_gives_output_stride_16(model):
@@ -86,8 +99,10 @@ def test_bnneck_bias_frozen_teachers_start_equal_and_get_no_gradient(model, batc
     assert not model.neck.bias.requires_grad and float(model.neck.bias.abs().sum()) == 0
     assert torch.equal(model.mean_classifier_visible.weight, model.classifier_visible.weight)
     assert torch.equal(model.mean_classifier_infrared.weight, model.classifier_infrared.weight)
-    assert model.mean_classifier_visible.weight.data_ptr() != \
-        model.classifier_visible.weight.data_ptr()
+    assert (
+        model.mean_classifier_visible.weight.data_ptr()
+        != model.classifier_visible.weight.data_ptr()
+    )
     images, samples = batch()
     losses = model.train().loss(images, samples)
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()

@@ -1,4 +1,5 @@
 """MPANet's identity sampler: layout, exact epoch length, determinism, chunk rules."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -21,8 +22,18 @@ def make_dataset(counts: dict[int, tuple[int, int]], seed: int = 0) -> SimpleNam
     return SimpleNamespace(labels=np.array(labels)[order], modalities=np.array(modalities)[order])
 
 
-MIXED = {0: (9, 5), 1: (4, 4), 2: (12, 7), 3: (1, 1), 4: (6, 0), 5: (8, 1), 6: (5, 9), 7: (3, 6),
-         8: (10, 10), 9: (2, 3)}
+MIXED = {
+    0: (9, 5),
+    1: (4, 4),
+    2: (12, 7),
+    3: (1, 1),
+    4: (6, 0),
+    5: (8, 1),
+    6: (5, 9),
+    7: (3, 6),
+    8: (10, 10),
+    9: (2, 3),
+}
 
 
 def batches(sampler):
@@ -40,12 +51,14 @@ def test_every_batch_is_p_ids_times_visible_then_infrared_blocks():
         out = batches(sampler)
         assert len(out) > 0
         for batch in out:
-            vis, ir = batch[:p * half], batch[p * half:]
+            vis, ir = batch[: p * half], batch[p * half :]
             assert (ds.modalities[vis] == 0).all() and (ds.modalities[ir] == 1).all()
             vis_ids, ir_ids = ds.labels[vis].reshape(p, half), ds.labels[ir].reshape(p, half)
-            assert (vis_ids == vis_ids[:, :1]).all() and (ir_ids == ir_ids[:, :1]).all()  # identity-major
-            assert (vis_ids[:, 0] == ir_ids[:, 0]).all()                                   # same id order
-            assert len(set(vis_ids[:, 0].tolist())) == p                                   # P distinct ids
+            assert (vis_ids == vis_ids[:, :1]).all() and (
+                ir_ids == ir_ids[:, :1]
+            ).all()  # identity-major
+            assert (vis_ids[:, 0] == ir_ids[:, 0]).all()  # same id order
+            assert len(set(vis_ids[:, 0].tolist())) == p  # P distinct ids
 
 
 def test_len_is_exact_before_iterating_and_each_epoch():
@@ -94,7 +107,9 @@ def test_chunk_rules_no_reuse_skip_and_small_identities():
         # identities with both modalities >= k/2 draw without replacement: no image twice in an epoch
         full = np.isin(ds.labels[idx], [p for p, (nv, ni) in MIXED.items() if min(nv, ni) >= 2])
         assert len(set(idx[full].tolist())) == int(full.sum())
-    assert 4 not in seen_ids and 5 not in seen_ids  # no infrared / too few infrared images: no chunk
+    assert (
+        4 not in seen_ids and 5 not in seen_ids
+    )  # no infrared / too few infrared images: no chunk
     assert 3 in seen_ids  # both modalities below k/2: drawn with replacement up to k/2 each
 
 

@@ -1,5 +1,6 @@
 """Every config loads over its protocol, every ablation trains one step at demo scale, and the
 full-size parameter counts equal architecture arithmetic and the README table."""
+
 from __future__ import annotations
 
 import re
@@ -41,16 +42,29 @@ def test_config_loads_over_its_protocol(name: str) -> None:
     assert cfg.protocol_base == ('regdb' if 'regdb' in name else 'sysu')
     if entry['kind'] == 'ablation':
         assert entry.get('row'), name
-    assert tuple(cfg.model['input_size']) == tuple(cfg.input_size), 'model.input_size must repeat input_size'
-    assert cfg.train_dataloader['batch_size'] == 2 * cfg.sampler['num_ids'] * cfg.sampler['num_instances']
-    assert all(s['begin'] == 0 for s in cfg.param_scheduler)  # milestones count from begin (docs/engine.md)
+    assert tuple(cfg.model['input_size']) == tuple(cfg.input_size), (
+        'model.input_size must repeat input_size'
+    )
+    assert (
+        cfg.train_dataloader['batch_size']
+        == 2 * cfg.sampler['num_ids'] * cfg.sampler['num_instances']
+    )
+    assert all(
+        s['begin'] == 0 for s in cfg.param_scheduler
+    )  # milestones count from begin (docs/engine.md)
 
 
 def test_ablation_rows_are_the_spec_grid() -> None:
     """Ablation rows B0-B6: (mhsa, parts, hc, aux) switched on cumulatively."""
-    grid = {'B0': (False, 1, False, False), 'B1': (True, 1, False, False), 'B2': (False, 6, False, False),
-            'B3': (False, 6, True, False), 'B4': (True, 6, False, False), 'B5': (True, 6, True, False),
-            'B6': (True, 6, True, True)}
+    grid = {
+        'B0': (False, 1, False, False),
+        'B1': (True, 1, False, False),
+        'B2': (False, 6, False, False),
+        'B3': (False, 6, True, False),
+        'B4': (True, 6, False, False),
+        'B5': (True, 6, True, False),
+        'B6': (True, 6, True, True),
+    }
     for row, (mhsa, parts, hc, aux) in grid.items():
         cfg = load_config(CONFIGS / f'tsmhsa_sysu_{row.lower()}.py')
         m = cfg.model
@@ -64,19 +78,26 @@ def test_ablation_rows_are_the_spec_grid() -> None:
 def test_config_trains_one_step_at_demo_scale(name: str) -> None:
     cfg = load_config(CONFIGS / name)
     size = (96, 48)  # layer4 map 6 x 3: one row per part
-    model_cfg = dict(cfg.model, input_size=size,
-                     backbone=dict(cfg.model['backbone'], pretrained=False, blocks=(1, 1, 1, 1)))
+    model_cfg = dict(
+        cfg.model,
+        input_size=size,
+        backbone=dict(cfg.model['backbone'], pretrained=False, blocks=(1, 1, 1, 1)),
+    )
     torch.manual_seed(0)
     model = _build(model_cfg, num_classes=5).train()
     ids = torch.tensor([1, 1, 3, 3])
-    data = dict(inputs=torch.randint(0, 256, (8, 3, *size), dtype=torch.uint8),
-                data_samples=dict(label=torch.cat([ids, ids]), modality=torch.tensor([0] * 4 + [1] * 4)))
+    data = dict(
+        inputs=torch.randint(0, 256, (8, 3, *size), dtype=torch.uint8),
+        data_samples=dict(label=torch.cat([ids, ids]), modality=torch.tensor([0] * 4 + [1] * 4)),
+    )
     data = model.data_preprocessor(data, training=True)
     losses = model(**data, mode='loss')
     total = sum(v for k, v in losses.items() if k.startswith('loss'))
     assert torch.isfinite(total)
     total.backward()
-    assert all(p.grad is not None for n, p in model.named_parameters() if n.startswith('part_heads'))
+    assert all(
+        p.grad is not None for n, p in model.named_parameters() if n.startswith('part_heads')
+    )
     expect_hc = cfg.model['center_loss'] == 'hc'
     assert ('loss_hc' in losses) == expect_hc
 
@@ -99,9 +120,9 @@ def _resnet50(layer4_conv2: int | None) -> int:
 
 
 def expected_params(mhsa: bool, parts: int, classes: int) -> int:
-    heads, d, fh, fw = 4, 128, 18, 9           # 288 x 144 input -> 18 x 9 layer4 map
+    heads, d, fh, fw = 4, 128, 18, 9  # 288 x 144 input -> 18 x 9 layer4 map
     mhsa_params = 512 * 3 * heads * d + (2 * fh - 1) * d + (2 * fw - 1) * d
-    trunk = 2 * _resnet50(mhsa_params if mhsa else None)                  # share_from=5: two trunks
+    trunk = 2 * _resnet50(mhsa_params if mhsa else None)  # share_from=5: two trunks
     head = parts * (2048 * 512 + 512 + 2 * 512) + parts * (512 * classes + classes)
     return trunk + head
 
@@ -116,7 +137,7 @@ def _readme_counts() -> dict[str, int]:
 
 
 def test_architecture_arithmetic_reproduces_the_spec() -> None:
-    assert _resnet50(None) == 23_508_032                    # ResNet-50 without fc
+    assert _resnet50(None) == 23_508_032  # ResNet-50 without fc
     assert expected_params(True, 6, 395) == 45_135_298
     assert expected_params(False, 6, 395) == 54_532_546
     assert expected_params(True, 6, 206) == 44_553_556
@@ -126,7 +147,7 @@ def test_architecture_arithmetic_reproduces_the_spec() -> None:
 def test_full_size_parameter_counts(name: str) -> None:
     cfg = load_config(CONFIGS / name)
     model_cfg = dict(cfg.model, backbone=dict(cfg.model['backbone'], pretrained=False))
-    with torch.device('meta'):        # counts only: no memory, no init cost
+    with torch.device('meta'):  # counts only: no memory, no init cost
         model = _build(model_cfg, SYSU_CLASSES)
     count = sum(p.numel() for p in model.parameters())
     expected = expected_params(bool(cfg.model['mhsa_stages']), cfg.model['num_parts'], SYSU_CLASSES)

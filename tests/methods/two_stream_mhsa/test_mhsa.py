@@ -1,4 +1,5 @@
 """The BoTNet MHSA block against a naive loop reference and its position properties."""
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,7 @@ B, C, HEADS, D, H, W = 2, 16, 2, 8, 4, 3
 
 def _qkv(module: RelPosMHSA, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """q, k, v as [B, heads, H, W, d] in float64, from the module's 1x1 weights (no scaling)."""
-    weight = module.qkv.weight.detach().double()[:, :, 0, 0].numpy()        # [3*h*d, C]
+    weight = module.qkv.weight.detach().double()[:, :, 0, 0].numpy()  # [3*h*d, C]
     proj = np.einsum('oc,bchw->bohw', weight, x.double().numpy())
     proj = proj.reshape(x.shape[0], 3, module.heads, module.dim_head, x.shape[2], x.shape[3])
     q, k, v = (proj[:, i].transpose(0, 1, 3, 4, 2) for i in range(3))
@@ -27,7 +28,7 @@ def naive_mhsa(module: RelPosMHSA, x: torch.Tensor) -> tuple[np.ndarray, np.ndar
     """Explicit loops over b, head, (i, j), (k, l): the README's MHSA formula. Returns (out [B,C,H,W], attn)."""
     q, k, v = _qkv(module, x)
     bsz, heads, height, width, d = q.shape
-    s = d ** -0.5
+    s = d**-0.5
     sp = s if module.rel_pos_scaled else 1.0
     n = height * width
     attn = np.zeros((bsz, heads, n, n))
@@ -45,17 +46,22 @@ def naive_mhsa(module: RelPosMHSA, x: torch.Tensor) -> tuple[np.ndarray, np.ndar
                                 rw = module.rel_w.detach().double().numpy()[ll - j + width - 1]
                                 val += sp * (q[b, a, i, j] @ rh + q[b, a, i, j] @ rw)
                             elif module.pos_enc == 'abs':
-                                e = module.pos_h.detach().double().numpy()[kk] + module.pos_w.detach().double().numpy()[ll]
+                                e = (
+                                    module.pos_h.detach().double().numpy()[kk]
+                                    + module.pos_w.detach().double().numpy()[ll]
+                                )
                                 val += sp * q[b, a, i, j] @ e
                             logit[kk, ll] = val
                     p = np.exp(logit - logit.max())
                     p /= p.sum()
                     attn[b, a, i * width + j] = p.reshape(-1)
-                    out[b, a * d:(a + 1) * d, i, j] = np.einsum('kl,kld->d', p, v[b, a])
+                    out[b, a * d : (a + 1) * d, i, j] = np.einsum('kl,kld->d', p, v[b, a])
     return out, attn
 
 
-@pytest.mark.parametrize('pos_enc,scaled', [('rel', True), ('rel', False), ('abs', True), ('none', True)])
+@pytest.mark.parametrize(
+    'pos_enc,scaled', [('rel', True), ('rel', False), ('abs', True), ('none', True)]
+)
 def test_mhsa_matches_naive_loops(pos_enc: str, scaled: bool) -> None:
     torch.manual_seed(0)
     module = RelPosMHSA(C, (H, W), HEADS, D, pos_enc=pos_enc, rel_pos_scaled=scaled)
@@ -84,7 +90,7 @@ def test_zero_tables_equal_plain_attention() -> None:
         module.rel_w.zero_()
     x = torch.randn(B, C, H, W)
     q, k, v = (torch.from_numpy(t).float().reshape(B, HEADS, H * W, D) for t in _qkv(module, x))
-    ref = F.scaled_dot_product_attention(q, k, v)                 # scales by d^-1/2 itself
+    ref = F.scaled_dot_product_attention(q, k, v)  # scales by d^-1/2 itself
     ref = ref.transpose(-1, -2).reshape(B, HEADS * D, H, W)
     torch.testing.assert_close(module(x), ref, atol=1e-5, rtol=1e-5)
 
@@ -104,8 +110,9 @@ def test_permutation_equivariance_only_without_positions() -> None:
         module.rel_h.zero_()
         module.rel_w.zero_()
         # zero tables: a token's output depends on its content only, not on where it sits
-        torch.testing.assert_close(module(_permute_tokens(x, perm)), _permute_tokens(module(x), perm),
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            module(_permute_tokens(x, perm)), _permute_tokens(module(x), perm), atol=1e-5, rtol=1e-5
+        )
         module.rel_h.copy_(saved[0])
         module.rel_w.copy_(saved[1])
         diff = (module(_permute_tokens(x, perm)) - _permute_tokens(module(x), perm)).abs().max()
@@ -121,16 +128,20 @@ def test_translation_property_of_relative_logits() -> None:
     torch.manual_seed(3)
     height, width = 5, 4
     module = RelPosMHSA(C, (height, width), HEADS, D, pos_enc='rel')
-    x = torch.randn(1, C, 1, 1).expand(1, C, height, width)        # constant input -> constant q
+    x = torch.randn(1, C, 1, 1).expand(1, C, height, width)  # constant input -> constant q
     with torch.no_grad():
-        module.qkv.weight[HEADS * D:2 * HEADS * D].zero_()        # k = 0
+        module.qkv.weight[HEADS * D : 2 * HEADS * D].zero_()  # k = 0
         _, attn = module(x, return_attention=True)
     log_a = attn[0].double().log().numpy()  # [heads, N, N]
     for n1 in range(height * width):
         for n2 in range(height * width):
             di, dj = n2 // width - n1 // width, n2 % width - n1 % width
-            keys = [(k, l) for k in range(height) for l in range(width)
-                    if 0 <= k + di < height and 0 <= l + dj < width]
+            keys = [
+                (k, l)
+                for k in range(height)
+                for l in range(width)
+                if 0 <= k + di < height and 0 <= l + dj < width
+            ]
             m1 = [k * width + l for k, l in keys]
             m2 = [(k + di) * width + l + dj for k, l in keys]
             diffs = log_a[:, n2, m2] - log_a[:, n1, m1]
@@ -152,10 +163,15 @@ def test_full_size_shapes_and_attention_rows() -> None:
 def test_mhsa_parameter_counts() -> None:
     c, h, d, fh, fw = 512, 4, 128, 18, 9
     qkv = c * 3 * h * d
-    counts = {enc: sum(p.numel() for p in RelPosMHSA(c, (fh, fw), h, d, pos_enc=enc).parameters())
-              for enc in ('rel', 'abs', 'none')}
-    assert counts == {'rel': qkv + (2 * fh - 1) * d + (2 * fw - 1) * d,
-                      'abs': qkv + (fh + fw) * d, 'none': qkv}
+    counts = {
+        enc: sum(p.numel() for p in RelPosMHSA(c, (fh, fw), h, d, pos_enc=enc).parameters())
+        for enc in ('rel', 'abs', 'none')
+    }
+    assert counts == {
+        'rel': qkv + (2 * fh - 1) * d + (2 * fw - 1) * d,
+        'abs': qkv + (fh + fw) * d,
+        'none': qkv,
+    }
     assert counts['rel'] == 793_088  # 512*1536 + 35*128 + 17*128
 
 
@@ -163,7 +179,7 @@ def test_attention_stays_finite_under_fp16_autocast() -> None:
     """Large activations make fp16 q.k logits overflow; the block keeps its attention maths in fp32."""
     torch.manual_seed(6)
     module = RelPosMHSA(C, (H, W), HEADS, D)
-    x = torch.randn(B, C, H, W) * 300.0    # q.k ~ 1e5 > fp16 max 65504
+    x = torch.randn(B, C, H, W) * 300.0  # q.k ~ 1e5 > fp16 max 65504
     with torch.no_grad():
         ref = module(x)
         with torch.autocast('cpu', dtype=torch.float16):
@@ -181,7 +197,9 @@ def test_wrong_feature_size_is_refused() -> None:
 
 def test_bot_block_reuses_the_bottleneck_and_keeps_shapes() -> None:
     torch.manual_seed(5)
-    downsample = torch.nn.Sequential(torch.nn.Conv2d(64, 128, 1, bias=False), torch.nn.BatchNorm2d(128))
+    downsample = torch.nn.Sequential(
+        torch.nn.Conv2d(64, 128, 1, bias=False), torch.nn.BatchNorm2d(128)
+    )
     block = Bottleneck(64, 32, downsample=downsample)
     bot = BoTBottleneck(block, (6, 3), heads=2, dim_head=16)
     assert bot.conv1 is block.conv1 and bot.conv3 is block.conv3 and bot.downsample is downsample
@@ -189,6 +207,10 @@ def test_bot_block_reuses_the_bottleneck_and_keeps_shapes() -> None:
     with pytest.raises(ValueError, match='width'):
         BoTBottleneck(Bottleneck(64, 32, downsample=downsample), (6, 3), heads=2, dim_head=8)
     # a strided block attends at the input size, then pools like its shortcut
-    down2 = torch.nn.Sequential(torch.nn.Conv2d(64, 128, 1, stride=2, bias=False), torch.nn.BatchNorm2d(128))
-    bot2 = BoTBottleneck(Bottleneck(64, 32, stride=2, downsample=down2), (7, 3), heads=2, dim_head=16)
+    down2 = torch.nn.Sequential(
+        torch.nn.Conv2d(64, 128, 1, stride=2, bias=False), torch.nn.BatchNorm2d(128)
+    )
+    bot2 = BoTBottleneck(
+        Bottleneck(64, 32, stride=2, downsample=down2), (7, 3), heads=2, dim_head=16
+    )
     assert bot2(torch.randn(2, 64, 7, 3)).shape == (2, 128, math.ceil(7 / 2), math.ceil(3 / 2))

@@ -1,4 +1,5 @@
 """TwoStreamMHSA at demo scale: shapes, auxiliary modality, routing, options, optimiser groups."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,7 @@ from methods.two_stream_mhsa.aux_modality import GRAY_WEIGHTS
 from methods.two_stream_mhsa.mhsa import BoTBottleneck
 from methods.two_stream_mhsa.model import AUX, TwoStreamMHSA
 
-SIZE = (96, 48)   # layer4 map 6 x 3
+SIZE = (96, 48)  # layer4 map 6 x 3
 P, K, CLASSES = 2, 2, 7
 DEMO = dict(input_size=SIZE, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1)))
 
@@ -82,9 +83,10 @@ def test_gray_aux_is_the_luma_of_each_visible_image(model: TwoStreamMHSA) -> Non
         torch.testing.assert_close(a_pixels[:, c], luma, rtol=1e-5, atol=1e-3)
 
 
-@pytest.mark.parametrize('route,expected', [('infrared', {0: [4], 1: [8]}),
-                                            ('visible', {0: [8], 1: [4]}),
-                                            ('third', {0: [4], 1: [4]})])
+@pytest.mark.parametrize(
+    'route,expected',
+    [('infrared', {0: [4], 1: [8]}), ('visible', {0: [8], 1: [4]}), ('third', {0: [4], 1: [4]})],
+)
 def test_aux_route_decides_which_stream_sees_the_aux_block(route: str, expected: dict) -> None:
     m = build(aux_route=route, share_from=3).train()
     seen: dict[int, list[int]] = {0: [], 1: []}
@@ -124,35 +126,51 @@ def test_bad_inputs_are_refused(model: TwoStreamMHSA) -> None:
     with pytest.raises(ValueError, match='hc_pairs'):
         build(hc_pairs=['VV'])
     with pytest.raises(ValueError, match='num_parts'):
-        build(num_parts=8)   # the map is 6 rows tall
+        build(num_parts=8)  # the map is 6 rows tall
 
 
 def test_non_shared_default_has_bot_blocks_in_each_stream(model: TwoStreamMHSA) -> None:
     assert model.backbone.share_from == 5 and len(model.backbone.shared) == 0
     for stream in (model.backbone.visible, model.backbone.infrared):
         assert all(isinstance(b, BoTBottleneck) for b in stream['layer4'])
-    assert model.backbone.visible['layer4'][0].mhsa_branch.mhsa is not \
-        model.backbone.infrared['layer4'][0].mhsa_branch.mhsa
+    assert (
+        model.backbone.visible['layer4'][0].mhsa_branch.mhsa
+        is not model.backbone.infrared['layer4'][0].mhsa_branch.mhsa
+    )
 
 
 @pytest.mark.parametrize('share_from', [1, 4])
 def test_share_from_places_bot_blocks_per_stream_or_once(share_from: int) -> None:
     m = build(share_from=share_from).train()
     bots = [mod for mod in m.modules() if isinstance(mod, BoTBottleneck)]
-    assert len(bots) == (2 if share_from == 5 else 1)    # one layer4 block per stream at demo scale
+    assert len(bots) == (2 if share_from == 5 else 1)  # one layer4 block per stream at demo scale
     x, ds = batch()
     sum(v for k, v in m.loss(x, ds).items() if k.startswith('loss')).backward()
 
 
-@pytest.mark.parametrize('kw,keys', [
-    (dict(pos_enc='abs', aux='caj', hc_pairs=['VI'], hc_reduction='mean'), {'loss_id', 'loss_hc'}),
-    (dict(pos_enc='none', rel_pos_scaled=False, aux='random_gray', bot_zero_init_last_bn=True),
-     {'loss_id', 'loss_hc'}),
-    (dict(center_loss='hctri', part_head='hctri', part_pool='gem', aux='xmodality'),
-     {'loss_id', 'loss_hctri'}),
-    (dict(add_triplet=True, label_smooth=0.1, part_pool='max', dropout=0.5),
-     {'loss_id', 'loss_hc', 'loss_tri'}),
-])
+@pytest.mark.parametrize(
+    'kw,keys',
+    [
+        (
+            dict(pos_enc='abs', aux='caj', hc_pairs=['VI'], hc_reduction='mean'),
+            {'loss_id', 'loss_hc'},
+        ),
+        (
+            dict(
+                pos_enc='none', rel_pos_scaled=False, aux='random_gray', bot_zero_init_last_bn=True
+            ),
+            {'loss_id', 'loss_hc'},
+        ),
+        (
+            dict(center_loss='hctri', part_head='hctri', part_pool='gem', aux='xmodality'),
+            {'loss_id', 'loss_hctri'},
+        ),
+        (
+            dict(add_triplet=True, label_smooth=0.1, part_pool='max', dropout=0.5),
+            {'loss_id', 'loss_hc', 'loss_tri'},
+        ),
+    ],
+)
 def test_options_train_one_step(kw: dict, keys: set) -> None:
     m = build(**kw).train()
     x, ds = batch()
