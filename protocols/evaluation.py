@@ -1,7 +1,8 @@
-"""Features of the test images -> every protocol setting's metrics (used by ``vireid score`` and the engine).
+"""Features of the test images -> every protocol setting's metrics (used by ``vireid score`` and the
+engine).
 
-Features are given once for every image the protocol needs (:func:`test_records`). One distance matrix
-query x candidates is computed, every query is ranked against every candidate once
+Features are given once for every image the protocol needs (:func:`test_records`). One distance
+matrix query x candidates is computed, every query is ranked against every candidate once
 (:class:`protocols.ranking.CandidatePool`), and each SYSU trial / RegDB direction only reads its
 gallery from that (or transposes): nothing is extracted, computed or sorted twice. Features given as
 torch tensors are evaluated on their device (:mod:`protocols.device`).
@@ -57,7 +58,7 @@ PROTOCOLS = {'sysu': SYSU_PROTOCOL, 'regdb': REGDB_PROTOCOL}
 Dataset = SYSUMM01 | RegDB
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Protocol dicts
 
 
@@ -91,7 +92,8 @@ def _integer(key: str, value: Any, low: int, high: int | None, dataset: str) -> 
 
 
 def check_protocol(dataset: str, protocol: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Validated copy of ``protocol`` with missing keys taken from the dataset's default protocol."""
+    """Validated copy of ``protocol`` with missing keys taken from the dataset's default
+    protocol."""
     if dataset not in PROTOCOLS:
         raise ValueError(f'unknown dataset {dataset!r}; expected one of {", ".join(DATASETS)}')
     defaults = PROTOCOLS[dataset]
@@ -114,7 +116,8 @@ def check_protocol(dataset: str, protocol: Mapping[str, Any] | None = None) -> d
         out['trials'] = _integer('trials', out['trials'], 1, SYSU_NUM_TRIALS, dataset)
         if out['sampler'] not in SYSU_SAMPLERS:
             raise ValueError(
-                f'sysu protocol: sampler must be one of {list(SYSU_SAMPLERS)}, got {out["sampler"]!r}'
+                f'sysu protocol: sampler must be one of {list(SYSU_SAMPLERS)}, got '
+                f'{out["sampler"]!r}'
             )
     else:
         out['split'] = _integer('split', out['split'], REGDB_SPLITS[0], REGDB_SPLITS[-1], dataset)
@@ -136,7 +139,7 @@ def _open(dataset: str | Dataset, root: str | Path | None) -> tuple[str, Dataset
     return dataset, load_dataset(dataset, root)
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Records and evaluation
 
 
@@ -157,8 +160,8 @@ def test_records(
 ) -> list[ImageRecord]:
     """Every image whose feature the protocol needs, each once, in a deterministic order.
 
-    SYSU: the query (IR of the test ids) then every gallery candidate (visible images of the test ids);
-    RegDB: the split's test visible then test thermal images (``pid`` = idx label).
+    SYSU: the query (IR of the test ids) then every gallery candidate (visible images of the test
+    ids); RegDB: the split's test visible then test thermal images (``pid`` = idx label).
     """
     name, ds = _open(dataset, root)
     first, second = _needed(ds, check_protocol(name, protocol))
@@ -213,8 +216,9 @@ def feature_rows(records: Sequence[ImageRecord | str], features: Any) -> tuple[d
     if bad.size:
         shown = ', '.join(f'{i} ({_path(records[i])})' for i in bad[:10])
         raise ValueError(
-            f'features contain NaN/inf in {bad.size} row(s): {shown}{" ..." if bad.size > 10 else ""}; '
-            f'fix the model/extraction (e.g. a zero-norm or overflowing feature)'
+            f'features contain NaN/inf in {bad.size} row(s): '
+            f'{shown}{" ..." if bad.size > 10 else ""}; fix the model/extraction (e.g. a zero-norm '
+            'or overflowing feature)'
         )
     rows: dict[str, int] = {}
     for i, rec in enumerate(records):
@@ -362,8 +366,9 @@ def evaluate(
 ) -> dict[str, ProtocolResult]:
     """Metrics of every setting of ``protocol`` from one feature matrix.
 
-    ``features[i]`` belongs to ``records[i]`` (records or relative paths; any order, supersets allowed).
-    Keys: SYSU ``all-single``, ``all-multi``, ``indoor-single``, ``indoor-multi`` (those in the protocol);
-    RegDB ``v2t``, ``t2v`` (one split = one trial; averaging the ten splits' models is the caller's job).
+    ``features[i]`` belongs to ``records[i]`` (records or relative paths; any order, supersets
+    allowed). Keys: SYSU ``all-single``, ``all-multi``, ``indoor-single``, ``indoor-multi`` (those
+    in the protocol); RegDB ``v2t``, ``t2v`` (one split = one trial; averaging the ten splits'
+    models is the caller's job).
     """
     return evaluate_with_info(dataset, root, protocol, records, features, distance)[0]

@@ -1,4 +1,5 @@
-"""``vireid data fetch``: download a user-supplied Google Drive archive (gdown), check its md5, extract it.
+"""``vireid data fetch``: download a user-supplied Google Drive archive (gdown), check its md5,
+extract it.
 
 Nothing is downloaded unless the user names the file: the datasets' licences require requesting them
 from their authors, so the harness never knows their links.
@@ -27,7 +28,8 @@ def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def download(source: str, out: str | Path) -> Path:
-    """Download a Google Drive file (share URL or file id) into folder ``out``; returns the file path."""
+    """Download a Google Drive file (share URL or file id) into folder ``out``; returns the file
+    path."""
     import gdown  # imported here so the rest of the harness does not need it
 
     out = Path(out)
@@ -38,7 +40,8 @@ def download(source: str, out: str | Path) -> Path:
     if source.startswith(('http://', 'https://')):
         kwargs['url'] = source
         params = inspect.signature(gdown.download).parameters
-        # gdown < 6 needs fuzzy=True to accept ".../file/d/<id>/view" share links; gdown 6 always parses them.
+        # gdown < 6 needs fuzzy=True to accept ".../file/d/<id>/view" share links; gdown 6 always
+        # parses them.
         if 'fuzzy' in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
             kwargs['fuzzy'] = True
     elif _DRIVE_ID.match(source):
@@ -52,7 +55,7 @@ def download(source: str, out: str | Path) -> Path:
     if not result:
         raise RuntimeError(
             f'gdown could not download {source}; check that the link is shared publicly and that '
-            f'the Drive quota is not exceeded, or download it by hand and pass the file to extract()'
+            'the Drive quota is not exceeded, or download it by hand and pass the file to extract()'
         )
     return Path(result)
 
@@ -73,7 +76,8 @@ def _check_member(name: str, dest: Path, archive: Path) -> None:
 
 
 def extract(archive: str | Path, dest: str | Path) -> list[str]:
-    """Extract a zip or tar(.gz/.bz2/.xz) archive into ``dest``, refusing any member that escapes it.
+    """Extract a zip or tar(.gz/.bz2/.xz) archive into ``dest``, refusing any member that escapes
+    it.
 
     Returns the member names. Every member is checked before anything is written.
     """

@@ -2,23 +2,26 @@
 
 Two layers:
 
-* ``eval_sysu`` / ``eval_regdb``: drop-in replacements for AGW's ``eval_metrics.py`` (same names, argument
-  order and return types: ``(cmc, mAP, mINP)`` with ``cmc`` a float32 array in [0, 1]).
+* ``eval_sysu`` / ``eval_regdb``: drop-in replacements for AGW's ``eval_metrics.py`` (same names,
+  argument order and return types: ``(cmc, mAP, mINP)`` with ``cmc`` a float32 array in [0, 1]).
 * ``rank_matches`` (per-query arrays computed once), ``TrialMetrics`` / ``evaluate_sysu_trial`` /
-  ``evaluate_regdb`` (one trial, percentages) and ``summarize`` -> ``ProtocolResult`` (mean/std over trials).
+  ``evaluate_regdb`` (one trial, percentages) and ``summarize`` -> ``ProtocolResult`` (mean/std over
+  trials).
 
 Semantics follow AGW's ``eval_metrics.py`` (docs/protocols.md, "Metrics"), with these documented
 harness decisions:
 
-* Ranking uses ``np.argsort(kind='stable')``: exact distance ties keep gallery order (as MATLAB's ``sort``).
-  AGW uses the default (unstable) kind, so results can differ from AGW only when exact ties exist.
-* SYSU camera rule: for a query from camera 3, every gallery entry from camera 2 is removed, whatever its
-  identity. RegDB never removes anything.
+* Ranking uses ``np.argsort(kind='stable')``: exact distance ties keep gallery order (as MATLAB's
+  ``sort``). AGW uses the default (unstable) kind, so results can differ from AGW only when exact
+  ties exist.
+* SYSU camera rule: for a query from camera 3, every gallery entry from camera 2 is removed,
+  whatever its identity. RegDB never removes anything.
 * A query whose identity has no gallery entry left is invalid: it is excluded from CMC, mAP and mINP
-  (AGW appends an all-zero unique-id CMC row for it but divides by the valid count only: same numbers).
-* If the gallery has fewer than ``max_rank`` entries, ``max_rank`` becomes the gallery size. If a query has
-  fewer distinct identities than ``max_rank`` (tiny galleries), its unique-id CMC keeps its last value for
-  the remaining ranks; AGW's code would fail there building a ragged array.
+  (AGW appends an all-zero unique-id CMC row for it but divides by the valid count only: same
+  numbers).
+* If the gallery has fewer than ``max_rank`` entries, ``max_rank`` becomes the gallery size. If a
+  query has fewer distinct identities than ``max_rank`` (tiny galleries), its unique-id CMC keeps
+  its last value for the remaining ranks; AGW's code would fail there building a ragged array.
 * Everything is computed in float64; only the legacy ``cmc`` is returned as float32, like AGW.
 """
 
@@ -30,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-# SYSU-MM01: cam3 (IR) shares its room with cam2 (RGB), so cam3 queries never see cam2 gallery images.
+# SYSU-MM01: cam3 (IR) shares its room with cam2 (RGB), so cam3 queries never see cam2 gallery
+# images.
 SYSU_SAME_ROOM_QUERY_CAM = 3
 SYSU_SAME_ROOM_GALLERY_CAM = 2
 
@@ -42,7 +46,7 @@ REPORTED_METRIC_KEYS = ('R1', 'R10', 'R20', 'mAP', 'mINP')
 DISTANCE_METRICS = ('cosine', 'euclidean')
 
 
-# --------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Input checks
 
 
@@ -73,7 +77,8 @@ def _check_inputs(
         )
     if np.isnan(dist).any():
         raise ValueError(
-            'distmat contains NaN; NaN distances have no rank (check the features for NaN/zero rows)'
+            'distmat contains NaN; NaN distances have no rank (check the features for NaN/zero '
+            'rows)'
         )
     q = _as_1d('q_pids', q_pids, num_q, 'rows')
     g = _as_1d('g_pids', g_pids, num_g, 'columns')
@@ -92,7 +97,7 @@ def _effective_max_rank(max_rank: int, num_g: int) -> int:
     return min(int(max_rank), num_g)
 
 
-# --------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Per-query arrays
 
 
@@ -100,7 +105,8 @@ def _effective_max_rank(max_rank: int, num_g: int) -> int:
 class QueryRanks:
     """Per-query retrieval results of one distance matrix (arrays of length num_query).
 
-    Ranks are 1-based positions in the query's gallery list after the camera rule; 0 means "no match".
+    Ranks are 1-based positions in the query's gallery list after the camera rule; 0 means
+    "no match".
     ``ap``/``inp`` are NaN for invalid queries (no match left in the gallery).
     """
 
@@ -120,21 +126,23 @@ class QueryRanks:
         n = self.n_valid
         if n == 0:
             raise ValueError(
-                f'no valid query: none of the {self.valid.size} query identities has a match in the '
-                f'gallery (after the SYSU cam3/cam2 rule, if used); check that q_pids and g_pids use the '
-                f'same labels and that the gallery holds the query identities'
+                f'no valid query: none of the {self.valid.size} query identities has a match in '
+                'the gallery (after the SYSU cam3/cam2 rule, if used); check that q_pids and '
+                'g_pids use the same labels and that the gallery holds the query identities'
             )
         return n
 
     def cmc_counts(self, max_rank: int, unique: bool) -> np.ndarray:
-        """Number of valid queries matched within rank k, k = 1..max_rank (max_rank capped at gallery size)."""
+        """Number of valid queries matched within rank k, k = 1..max_rank (max_rank capped at
+        gallery size)."""
         max_rank = _effective_max_rank(max_rank, self.num_gallery)
         rank = (self.first_unique_rank if unique else self.first_rank)[self.valid]
         hits = np.bincount(rank, minlength=max_rank + 1)[1 : max_rank + 1]
         return np.cumsum(hits)
 
     def cmc(self, max_rank: int = DEFAULT_MAX_RANK, unique: bool = True) -> np.ndarray:
-        """CMC in [0, 1] (float64) over valid queries: unique-id CMC (SYSU) or position-based (RegDB)."""
+        """CMC in [0, 1] (float64) over valid queries: unique-id CMC (SYSU) or position-based
+        (RegDB)."""
         n = self._require_valid()
         return self.cmc_counts(max_rank, unique) / n
 
@@ -150,8 +158,8 @@ class QueryRanks:
 def _stable_argsort_rows(dist: np.ndarray) -> np.ndarray:
     """Row-wise ``argsort(kind='stable')``, about twice as fast when ties are rare.
 
-    A row without equal values has exactly one sorted order, so the faster unstable sort is used first and
-    only rows that turn out to contain ties are sorted again with the stable kind.
+    A row without equal values has exactly one sorted order, so the faster unstable sort is used
+    first and only rows that turn out to contain ties are sorted again with the stable kind.
     """
     order = np.argsort(dist, axis=1)
     ranked = np.take_along_axis(dist, order, axis=1)
@@ -181,8 +189,9 @@ def rank_matches_sorted(
 ) -> QueryRanks:
     """:func:`rank_matches` computed from the stably sorted gallery of every query (the reference).
 
-    ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the SYSU camera
-    rule is applied (query cam 3 drops every gallery cam 2 entry); without them nothing is removed (RegDB).
+    ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the SYSU
+    camera rule is applied (query cam 3 drops every gallery cam 2 entry); without them nothing is
+    removed (RegDB).
     """
     dist, q_pids, g_pids, q_cams, g_cams = _check_inputs(
         distmat, q_pids, g_pids, q_camids, g_camids
@@ -232,7 +241,8 @@ def rank_matches_sorted(
         first_rank[valid] = rank[first]
         first_col[valid] = cols[first]
 
-    # Unique-id rank = 1 + number of distinct (kept) identities ranked before the first correct match.
+    # Unique-id rank = 1 + number of distinct (kept) identities ranked before the first correct
+    # match.
     before = np.arange(num_g)[None, :] < first_col[:, None]
     if keep is not None:
         before &= keep
@@ -252,7 +262,7 @@ def rank_matches_sorted(
     )
 
 
-# --------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # AGW-compatible API
 
 
@@ -271,7 +281,8 @@ def eval_sysu(
     g_camids: Any,
     max_rank: int = DEFAULT_MAX_RANK,
 ) -> tuple[np.ndarray, float, float]:
-    """SYSU-MM01 metrics like AGW ``eval_sysu``: (unique-id CMC float32[max_rank], mAP, mINP), all in [0, 1]."""
+    """SYSU-MM01 metrics like AGW ``eval_sysu``: (unique-id CMC float32[max_rank], mAP, mINP), all
+    in [0, 1]."""
     ranks = rank_matches(distmat, q_pids, g_pids, q_camids, g_camids)
     return _legacy(ranks, max_rank, unique=True)
 
@@ -279,18 +290,20 @@ def eval_sysu(
 def eval_regdb(
     distmat: Any, q_pids: Any, g_pids: Any, max_rank: int = DEFAULT_MAX_RANK
 ) -> tuple[np.ndarray, float, float]:
-    """RegDB metrics like AGW ``eval_regdb``: (position CMC float32[max_rank], mAP, mINP), all in [0, 1]."""
+    """RegDB metrics like AGW ``eval_regdb``: (position CMC float32[max_rank], mAP, mINP), all in
+    [0, 1]."""
     ranks = rank_matches(distmat, q_pids, g_pids)
     return _legacy(ranks, max_rank, unique=False)
 
 
-# --------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Typed results
 
 
 @dataclass(frozen=True)
 class TrialMetrics:
-    """Metrics of one trial, in percent. R10/R20 fall back to the last rank when the gallery is tiny."""
+    """Metrics of one trial, in percent. R10/R20 fall back to the last rank when the gallery is
+    tiny."""
 
     r1: float
     r5: float
@@ -320,7 +333,8 @@ def _at_rank(cmc: np.ndarray, k: int) -> float:
 def trial_metrics(
     ranks: QueryRanks, max_rank: int = DEFAULT_MAX_RANK, unique: bool = True
 ) -> TrialMetrics:
-    """Percent metrics of one trial from per-query ranks (unique-id CMC for SYSU, position CMC for RegDB)."""
+    """Percent metrics of one trial from per-query ranks (unique-id CMC for SYSU, position CMC for
+    RegDB)."""
     cmc = ranks.cmc(max_rank, unique) * 100.0
     return TrialMetrics(
         r1=_at_rank(cmc, 1),
@@ -375,7 +389,8 @@ class ProtocolResult:
 
 
 def summarize(trials: Sequence[TrialMetrics]) -> ProtocolResult:
-    """Mean and population std (ddof=0, i.e. over the trials actually run) of each metric; CMC elementwise mean."""
+    """Mean and population std (ddof=0, i.e. over the trials actually run) of each metric; CMC
+    elementwise mean."""
     trials = tuple(trials)
     if not trials:
         raise ValueError('summarize() needs at least one TrialMetrics; got an empty sequence')
@@ -392,15 +407,16 @@ def summarize(trials: Sequence[TrialMetrics]) -> ProtocolResult:
     return ProtocolResult(per_trial=trials, mean=mean, std=std, cmc_mean=cmc_mean)
 
 
-# --------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Distances
 
 
 def pairwise_distance(query: np.ndarray, gallery: np.ndarray, metric: str = 'cosine') -> np.ndarray:
     """Query x gallery distance matrix in float64 (smaller = closer).
 
-    ``'cosine'``: 1 - cosine similarity of L2-normalised rows (ranks like AGW's ``-q @ g.T`` on normalised
-    features). ``'euclidean'``: squared Euclidean distance on the raw features (MPANet's RegDB path).
+    ``'cosine'``: 1 - cosine similarity of L2-normalised rows (ranks like AGW's ``-q @ g.T`` on
+    normalised features). ``'euclidean'``: squared Euclidean distance on the raw features (MPANet's
+    RegDB path).
     """
     if metric not in DISTANCE_METRICS:
         raise ValueError(
@@ -420,8 +436,9 @@ def pairwise_distance(query: np.ndarray, gallery: np.ndarray, metric: str = 'cos
     q_sq = np.einsum('ij,ij->i', q, q)
     g_sq = np.einsum('ij,ij->i', g, g)
     if metric == 'cosine':
-        # Scaling the (num_q x num_g) product is cheaper than normalising the (n x dim) features first.
-        # Zero rows keep a zero similarity (distance 1 to everything) instead of producing NaN.
+        # Scaling the (num_q x num_g) product is cheaper than normalising the (n x dim) features
+        # first. Zero rows keep a zero similarity (distance 1 to everything) instead of producing
+        # NaN.
         q_inv = 1.0 / np.maximum(np.sqrt(q_sq), 1e-12)
         g_inv = 1.0 / np.maximum(np.sqrt(g_sq), 1e-12)
         gram *= q_inv[:, None]

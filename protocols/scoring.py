@@ -1,4 +1,5 @@
-"""``vireid score``: metrics of one protocol setting from a features file (``.npz``: features + paths)."""
+"""``vireid score``: metrics of one protocol setting from a features file (``.npz``: features +
+paths)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ NPZ_KEYS = ('features', 'paths')
 
 
 def load_features(path: str | Path, root: str | Path | None = None) -> tuple[list[str], np.ndarray]:
-    """``(paths, features)`` of a features file; paths normalised to POSIX paths relative to ``root``."""
+    """``(paths, features)`` of a features file; paths normalised to POSIX paths relative to
+    ``root``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -123,8 +125,8 @@ def score(
 ) -> dict[str, Any]:
     """Score one setting; returns the JSON-able result (metrics in percent, plus settings metadata).
 
-    SYSU: ``mode`` (all), ``shots`` (1), ``sampler`` (official), 10 trials. RegDB: ``trial`` = split (1),
-    ``direction`` (v2t). Options of the other dataset are refused.
+    SYSU: ``mode`` (all), ``shots`` (1), ``sampler`` (official), 10 trials. RegDB: ``trial`` = split
+    (1), ``direction`` (v2t). Options of the other dataset are refused.
     """
     if dataset == 'sysu':
         wrong = {'--trial': trial, '--direction': direction}

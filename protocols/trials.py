@@ -1,8 +1,9 @@
-"""Test trials: SYSU-MM01 gallery draws (official ``rand_perm_cam.mat`` or AGW's seeded draw), RegDB splits.
+"""Test trials: SYSU-MM01 gallery draws (official ``rand_perm_cam.mat`` or AGW's seeded draw), RegDB
+splits.
 
-A SYSU gallery is an array of integer indices into ``SYSUMM01.gallery_candidates()`` (every visible test
-image), so features are extracted once and each trial only selects columns. Cameras stay the real ones;
-the cam3-query/cam2-gallery rule is applied by ``protocols.metrics``.
+A SYSU gallery is an array of integer indices into ``SYSUMM01.gallery_candidates()`` (every visible
+test image), so features are extracted once and each trial only selects columns. Cameras stay the
+real ones; the cam3-query/cam2-gallery rule is applied by ``protocols.metrics``.
 """
 
 from __future__ import annotations
@@ -41,12 +42,13 @@ def sysu_setting(mode: str, shots: int) -> str:
     return f'{mode}-{SYSU_SHOTS[shots]}'
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Official sampler: rand_perm_cam.mat
 
 
 def load_rand_perm(path: str | Path) -> dict[tuple[int, int], np.ndarray]:
-    """``(cam, pid) -> (trials x n)`` int matrix of 1-based image numbers; empty cells are left out."""
+    """``(cam, pid) -> (trials x n)`` int matrix of 1-based image numbers; empty cells are left
+    out."""
     path = Path(path)
     if not path.is_file():
         raise DatasetLayoutError(
@@ -98,7 +100,8 @@ def official_gallery(
     trial: int,
     candidates: Sequence[ImageRecord] | None = None,
 ) -> np.ndarray:
-    """Row ``trial`` (0-based) of rand_perm_cam, first ``shots`` entries, 1-based numbers used as file names.
+    """Row ``trial`` (0-based) of rand_perm_cam, first ``shots`` entries, 1-based numbers used as
+    file names.
 
     Order is the MATLAB one: gallery camera, then ascending test id, then permutation order.
     """
@@ -120,16 +123,17 @@ def official_gallery(
                 index = where.get((cam, pid, int(number)))
                 if index is None:
                     raise DatasetLayoutError(
-                        f'{dataset.rand_perm_path} selects image {int(number)} of cam{cam}/{pid:04d} (trial {trial}) '
-                        f'but {dataset.root}/cam{cam}/{pid:04d}/{int(number):04d}.jpg is not in the dataset; expected '
-                        f'the image folders of the official release; fix: restore the images or use '
-                        f'sampler="seeded"'
+                        f'{dataset.rand_perm_path} selects image {int(number)} of '
+                        f'cam{cam}/{pid:04d} (trial {trial}) but '
+                        f'{dataset.root}/cam{cam}/{pid:04d}/{int(number):04d}.jpg is not in the '
+                        'dataset; expected the image folders of the official release; fix: restore '
+                        'the images or use sampler="seeded"'
                     )
                 chosen.append(index)
     return np.asarray(chosen, dtype=np.int64)
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Seeded sampler: mangye16/Cross-Modal-Re-ID-baseline (AGW) process_gallery_sysu
 
 
@@ -140,11 +144,13 @@ def seeded_gallery(
     trial: int,
     candidates: Sequence[ImageRecord] | None = None,
 ) -> np.ndarray:
-    """AGW's draw: ``random.seed(trial)``, then one ``choice`` per existing (id, camera) in id-major order.
+    """AGW's draw: ``random.seed(trial)``, then one ``choice`` per existing (id, camera) in id-major
+    order.
 
-    A private ``random.Random(trial)`` gives the same Mersenne Twister stream without touching the global
-    state. The listing is the raw folder content, sorted, non-image files included, exactly as AGW lists
-    it. Multi-shot uses ``sample(files, 10)``: a harness extension (AGW has no multi-shot code).
+    A private ``random.Random(trial)`` gives the same Mersenne Twister stream without touching the
+    global state. The listing is the raw folder content, sorted, non-image files included, exactly
+    as AGW lists it. Multi-shot uses ``sample(files, 10)``: a harness extension (AGW has no
+    multi-shot code).
     """
     sysu_setting(mode, shots)
     candidates = dataset.gallery_candidates() if candidates is None else candidates
@@ -163,8 +169,9 @@ def seeded_gallery(
             if stray and not warned:
                 warned = True
                 warnings.warn(
-                    f'non-image file(s) in SYSU-MM01 test image folders (e.g. {stray[0]}); the seeded '
-                    f'(AGW) draw lists them as AGW does, which changes which images are drawn',
+                    f'non-image file(s) in SYSU-MM01 test image folders (e.g. {stray[0]}); the '
+                    'seeded (AGW) draw lists them as AGW does, which changes which images are '
+                    'drawn',
                     stacklevel=2,
                 )
             if len(names) < shots or not names:
@@ -176,9 +183,10 @@ def seeded_gallery(
             for name in picks:
                 if prefix + name not in where:
                     raise DatasetLayoutError(
-                        f'the seeded (AGW) draw for trial {trial} picked {dataset.root / prefix / name}, which is '
-                        f'not an image; AGW lists every file of a folder, so extra files change and break its '
-                        f'draw; fix: delete non-image files from the image folders'
+                        f'the seeded (AGW) draw for trial {trial} picked '
+                        f'{dataset.root / prefix / name}, which is not an image; AGW lists every '
+                        'file of a folder, so extra files change and break its draw; fix: delete '
+                        'non-image files from the image folders'
                     )
                 chosen.append(where[prefix + name])
     return np.asarray(chosen, dtype=np.int64)
@@ -210,14 +218,15 @@ def sysu_galleries(
     return [seeded_gallery(dataset, mode, shots, t, candidates) for t in range(trials)]
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # RegDB
 
 
 def regdb_query_gallery(
     dataset: RegDB, trial: int, direction: str
 ) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    """Query and gallery of split ``trial`` (1..10): all test images of one modality against the other."""
+    """Query and gallery of split ``trial`` (1..10): all test images of one modality against the
+    other."""
     if direction not in REGDB_DIRECTIONS:
         raise ValueError(f'RegDB direction must be one of {REGDB_DIRECTIONS}, got {direction!r}')
     visible = dataset.split_records(trial, 'test', Modality.VISIBLE)

@@ -5,9 +5,9 @@
 _base_ = ['./_runtime.py']
 default_scope = 'harness'
 
-# Protocol fields; unset ones take the defaults of protocols.evaluation.REGDB_PROTOCOL: one model per
-# train/test split (split 1..10; the leaderboard trains all ten), both directions (v2t, t2v), the
-# gallery is every test image of the other modality.
+# Protocol fields; unset ones take the defaults of protocols.evaluation.REGDB_PROTOCOL: one model
+# per train/test split (split 1..10; the leaderboard trains all ten), both directions (v2t, t2v),
+# the gallery is every test image of the other modality.
 protocol = dict(dataset='regdb', split=1)
 
 # The reported model is the final epoch's; no test-set model selection.

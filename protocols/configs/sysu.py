@@ -1,7 +1,7 @@
-# SYSU-MM01 protocol base: what every method shares (docs/protocols.md). A method config names it with
-# `protocol_base = 'sysu'`; the harness lays the method config over this file and refuses to run a
-# leaderboard entry that changes anything here (except `data_root`). Runtime settings (logging,
-# checkpoints, visualizer, hooks, environment) are in _runtime.py and may change freely.
+# SYSU-MM01 protocol base: what every method shares (docs/protocols.md). A method config names it
+# with `protocol_base = 'sysu'`; the harness lays the method config over this file and refuses to
+# run a leaderboard entry that changes anything here (except `data_root`). Runtime settings
+# (logging, checkpoints, visualizer, hooks, environment) are in _runtime.py and may change freely.
 _base_ = ['./_runtime.py']
 default_scope = 'harness'
 

@@ -1,7 +1,7 @@
 """Dataset readers for the real on-disk layouts (SYSU-MM01, RegDB) and what they share.
 
-Readers live in their own modules (``sysu.py``, ``regdb.py``) and are imported lazily here, so that they
-can import the shared pieces below without an import cycle.
+Readers live in their own modules (``sysu.py``, ``regdb.py``) and are imported lazily here, so that
+they can import the shared pieces below without an import cycle.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ __all__ = [
 
 
 def relabel(pids: Iterable[int]) -> dict[int, int]:
-    """Training labels 0..C-1 by ascending pid (explicit, unlike AGW's reliance on set iteration order)."""
+    """Training labels 0..C-1 by ascending pid (explicit, unlike AGW's reliance on set iteration
+    order)."""
     return {pid: label for label, pid in enumerate(sorted(set(int(p) for p in pids)))}
 
 

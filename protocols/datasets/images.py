@@ -1,4 +1,5 @@
-"""Opening dataset images with errors that name the file, and a bulk check for ``vireid data check``."""
+"""Opening dataset images with errors that name the file, and a bulk check for ``vireid data
+check``."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ def load_image(
 ) -> Image.Image | np.ndarray:
     """Decode one image fully as 3-channel RGB (PIL image, or HxWx3 uint8 array with ``as_array``).
 
-    SYSU IR images may be 1-channel on disk; ``convert('RGB')`` makes every image 3-channel. Missing,
-    unreadable and truncated files raise :class:`DatasetLayoutError` naming the path.
+    SYSU IR images may be 1-channel on disk; ``convert('RGB')`` makes every image 3-channel.
+    Missing, unreadable and truncated files raise :class:`DatasetLayoutError` naming the path.
     """
     path = Path(root) / _rel(record)
     try:

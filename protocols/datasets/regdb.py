@@ -1,7 +1,9 @@
-"""RegDB reader: ``Visible/<id>/*.bmp``, ``Thermal/<id>/*.bmp`` and the ten ``idx/`` train/test splits.
+"""RegDB reader: ``Visible/<id>/*.bmp``, ``Thermal/<id>/*.bmp`` and the ten ``idx/`` train/test
+splits.
 
-Identities of split images come from the idx label column (only equality matters); the label is checked
-against the identity folder (one folder <-> one label within a split part). File names are never parsed.
+Identities of split images come from the idx label column (only equality matters); the label is
+checked against the identity folder (one folder <-> one label within a split part). File names are
+never parsed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ _LAYOUT = (
     'expected the RegDB layout: <root>/Visible/<id>/*.bmp, <root>/Thermal/<id>/*.bmp and '
     '<root>/idx/{train,test}_{visible,thermal}_{1..10}.txt'
 )
-_FIX = 'fix: extract the RegDB archive so that --root points at the folder holding Visible/, Thermal/ and idx/'
+_FIX = (
+    'fix: extract the RegDB archive so that --root points at the folder holding Visible/, Thermal/ '
+    'and idx/'
+)
 
 
 def split_file(trial: int, part: str, modality: Modality) -> str:
@@ -68,8 +73,8 @@ class RegDB:
                     continue
                 if not entry.name.isdigit():
                     raise DatasetLayoutError(
-                        f'unexpected folder {self.root / top / entry.name}: identity folders must be numeric '
-                        f'(e.g. {top}/1); {_LAYOUT}; fix: remove or rename the folder'
+                        f'unexpected folder {self.root / top / entry.name}: identity folders must '
+                        f'be numeric (e.g. {top}/1); {_LAYOUT}; fix: remove or rename the folder'
                     )
                 for f in sorted(os.scandir(entry.path), key=lambda e: e.name):
                     if f.name.lower().endswith(IMAGE_SUFFIXES) and f.is_file():
@@ -88,7 +93,7 @@ class RegDB:
             )
         return records
 
-    # ------------------------------------------------------------------------------------------------
+    # ----------------------------------------------------------------------------------------------
     # Split files
 
     def _check_trial(self, trial: int) -> int:
@@ -139,7 +144,8 @@ class RegDB:
         return out
 
     def _check_labels(self, trial: int, part: str, records: list[ImageRecord]) -> None:
-        # Visible and thermal folders share identity numbers, so one label <-> one folder across both files.
+        # Visible and thermal folders share identity numbers, so one label <-> one folder across
+        # both files.
         folder_of: dict[int, int] = {}
         label_of: dict[int, int] = {}
         for rec in records:
@@ -148,10 +154,11 @@ class RegDB:
             known_label = label_of.setdefault(folder, rec.pid)
             if known_folder != folder or known_label != rec.pid:
                 raise DatasetLayoutError(
-                    f'idx/{part}_*_{trial}.txt under {self.root}: label {rec.pid} of {rec.path} disagrees with the '
-                    f'identity folders (label {rec.pid} is also used for folder {folder_of[rec.pid]}, folder '
-                    f'{folder} also has label {label_of[folder]}); expected one label per identity folder; '
-                    f'fix: use the idx files that came with these images'
+                    f'idx/{part}_*_{trial}.txt under {self.root}: label {rec.pid} of {rec.path} '
+                    f'disagrees with the identity folders (label {rec.pid} is also used for folder '
+                    f'{folder_of[rec.pid]}, folder {folder} also has label {label_of[folder]}); '
+                    'expected one label per identity folder; fix: use the idx files that came with '
+                    'these images'
                 )
 
     def split_records(self, trial: int, part: str, modality: Modality) -> list[ImageRecord]:
@@ -175,16 +182,17 @@ class RegDB:
                 )
                 if shared:
                     raise DatasetLayoutError(
-                        f'RegDB split {trial} under {self.root}: identity folders {shared[:10]} appear in both '
-                        f'the train and the test idx files; expected disjoint identities; fix: use the idx files '
-                        f'of the release'
+                        f'RegDB split {trial} under {self.root}: identity folders {shared[:10]} '
+                        'appear in both the train and the test idx files; expected disjoint '
+                        'identities; fix: use the idx files of the release'
                     )
             for m, recs in both.items():
                 self._splits[(trial, part, m)] = recs
         return list(self._splits[key])
 
     def train_set(self, trial: int) -> TrainSet:
-        """Split ``trial``'s train images of both modalities, labels 0..C-1 by ascending idx label."""
+        """Split ``trial``'s train images of both modalities, labels 0..C-1 by ascending idx
+        label."""
         return TrainSet.from_records(
             self.split_records(trial, 'train', Modality.VISIBLE)
             + self.split_records(trial, 'train', Modality.INFRARED)
@@ -196,7 +204,7 @@ class RegDB:
     def test_thermal(self, trial: int) -> list[ImageRecord]:
         return self.split_records(trial, 'test', Modality.INFRARED)
 
-    # ------------------------------------------------------------------------------------------------
+    # ----------------------------------------------------------------------------------------------
     # Provenance and statistics
 
     def split_files(self) -> list[str]:
@@ -208,7 +216,8 @@ class RegDB:
         return fingerprint_files(self.root, [r.path for r in self.records], self.split_files())
 
     def statistics(self) -> dict[str, list[dict]]:
-        """Tables for ``vireid data check``: per modality, and per split (validates all ten splits)."""
+        """Tables for ``vireid data check``: per modality, and per split (validates all ten
+        splits)."""
         per_mod = []
         for modality, top in MODALITY_DIRS.items():
             recs = [r for r in self.records if r.modality == modality]

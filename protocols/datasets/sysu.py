@@ -1,6 +1,7 @@
 """SYSU-MM01 reader for the layout as released (``cam1..cam6/<pid>/<k>.jpg`` + ``exp/``).
 
-Ids and cameras come from the directory components (``cam<c>/<pid>/``), never from fixed string offsets.
+Ids and cameras come from the directory components (``cam<c>/<pid>/``), never from fixed string
+offsets.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def read_id_file(path: Path) -> tuple[int, ...]:
 
 
 class SYSUMM01:
-    """Index of a SYSU-MM01 folder: every image as an :class:`ImageRecord`, the id splits, the test sets.
+    """Index of a SYSU-MM01 folder: every image as an :class:`ImageRecord`, the id splits, the test
+    sets.
 
     Everything is validated on construction; a layout problem raises :class:`DatasetLayoutError`.
     """
@@ -96,7 +98,7 @@ class SYSUMM01:
         self._check_ids_have_images()
         self._check_cameras_have_images()
 
-    # ------------------------------------------------------------------------------------------------
+    # ----------------------------------------------------------------------------------------------
     # Indexing and validation
 
     def _check_disjoint(self) -> None:
@@ -109,8 +111,8 @@ class SYSUMM01:
             both = sorted(splits[a] & splits[b])
             if both:
                 raise DatasetLayoutError(
-                    f'{SPLIT_FILES[a]} and {SPLIT_FILES[b]} under {self.root} share ids {both[:10]}; expected '
-                    f'disjoint id splits; {_FIX}'
+                    f'{SPLIT_FILES[a]} and {SPLIT_FILES[b]} under {self.root} share ids '
+                    f'{both[:10]}; expected disjoint id splits; {_FIX}'
                 )
 
     def _scan(self) -> list[ImageRecord]:
@@ -123,14 +125,16 @@ class SYSUMM01:
                     continue  # stray files next to id folders carry no identity
                 if not entry.name.isdigit():
                     raise DatasetLayoutError(
-                        f'unexpected folder {cam_dir / entry.name}: id folders must be numeric person ids '
-                        f'(e.g. cam{cam}/0006); {_LAYOUT}; fix: remove or rename the folder'
+                        f'unexpected folder {cam_dir / entry.name}: id folders must be numeric '
+                        f'person ids (e.g. cam{cam}/0006); {_LAYOUT}; fix: remove or rename the '
+                        'folder'
                     )
                 pid = int(entry.name)
                 if (cam, pid) in self.id_dirs:
                     raise DatasetLayoutError(
-                        f'two folders for person {pid} in {cam_dir}: {self.id_dirs[(cam, pid)]} and {entry.name}; '
-                        f'expected one <pid:04d> folder per person; fix: merge or remove one'
+                        f'two folders for person {pid} in {cam_dir}: {self.id_dirs[(cam, pid)]} '
+                        f'and {entry.name}; expected one <pid:04d> folder per person; fix: merge '
+                        'or remove one'
                     )
                 self.id_dirs[(cam, pid)] = entry.name
                 for f in sorted(os.scandir(entry.path), key=lambda e: e.name):
@@ -162,20 +166,21 @@ class SYSUMM01:
             empty = [pid for pid in ids if pid not in self._by_pid]
             if empty:
                 raise DatasetLayoutError(
-                    f'{self.root / SPLIT_FILES[split]} lists {len(empty)} id(s) with no image in any camera '
-                    f'folder: {empty[:10]}{" ..." if len(empty) > 10 else ""}; expected cam<c>/<pid:04d>/*.jpg '
-                    f'for each listed id; fix: restore the missing folders or use the split files that came '
-                    f'with these images'
+                    f'{self.root / SPLIT_FILES[split]} lists {len(empty)} id(s) with no image in '
+                    f'any camera folder: {empty[:10]}{" ..." if len(empty) > 10 else ""}; expected '
+                    'cam<c>/<pid:04d>/*.jpg for each listed id; fix: restore the missing folders '
+                    'or use the split files that came with these images'
                 )
 
-    # ------------------------------------------------------------------------------------------------
+    # ----------------------------------------------------------------------------------------------
     # Sets used by training and by the protocol
 
     def images_of(self, pid: int) -> list[ImageRecord]:
         return list(self._by_pid.get(pid, ()))
 
     def train_set(self) -> TrainSet:
-        """Train + val ids (the AGW/MPANet convention: 395 ids on the real data), both modalities."""
+        """Train + val ids (the AGW/MPANet convention: 395 ids on the real data), both
+        modalities."""
         ids = set(self.train_ids) | set(self.val_ids)
         return TrainSet.from_records(r for r in self.records if r.pid in ids)
 
@@ -186,18 +191,20 @@ class SYSUMM01:
         return sorted(out, key=lambda r: (r.pid, order[r.cam], r.path))
 
     def query_records(self) -> list[ImageRecord]:
-        """Every IR image (cams 3, 6) of the test ids; identical for all-search and indoor-search."""
+        """Every IR image (cams 3, 6) of the test ids; identical for all-search and
+        indoor-search."""
         return self._test_images(INFRARED_CAMS)
 
     def gallery_candidates(self) -> list[ImageRecord]:
-        """Every visible image (cams 1, 2, 4, 5) of the test ids: the fixed list trials index into."""
+        """Every visible image (cams 1, 2, 4, 5) of the test ids: the fixed list trials index
+        into."""
         return self._test_images(VISIBLE_CAMS)
 
     @property
     def rand_perm_path(self) -> Path:
         return self.root / RAND_PERM_FILE
 
-    # ------------------------------------------------------------------------------------------------
+    # ----------------------------------------------------------------------------------------------
     # Provenance and statistics
 
     def split_files(self) -> list[str]:

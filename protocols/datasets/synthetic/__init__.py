@@ -38,11 +38,12 @@ def generate(
 ) -> Path:
     """Write a synthetic ``dataset`` ('sysu' | 'regdb') under ``out`` and return that root.
 
-    ``ids`` is the number of identity numbers (default ``DEFAULT_IDS[dataset]``); same arguments give
-    the same bytes. Returns at once if ``out`` already holds this exact dataset (its ``.synthetic.json``
-    marker matches); replaces a synthetic dataset of the same kind made with other arguments; refuses
-    any other non-empty directory. ``gap`` (default ``DEFAULT_GAP``) is the modality-gap knob in
-    [0, 1] (see :mod:`.render`). ``workers`` processes render in parallel (default: up to 4 CPUs).
+    ``ids`` is the number of identity numbers (default ``DEFAULT_IDS[dataset]``); same arguments
+    give the same bytes. Returns at once if ``out`` already holds this exact dataset (its
+    ``.synthetic.json`` marker matches); replaces a synthetic dataset of the same kind made with
+    other arguments; refuses any other non-empty directory. ``gap`` (default ``DEFAULT_GAP``) is the
+    modality-gap knob in [0, 1] (see :mod:`.render`). ``workers`` processes render in parallel
+    (default: up to 4 CPUs).
     """
     if dataset not in _WRITERS:
         raise ValueError(f'dataset must be one of {sorted(_WRITERS)}, got {dataset!r}')

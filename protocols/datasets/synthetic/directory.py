@@ -1,8 +1,9 @@
 """Where a synthetic dataset is written: marker file, refusal rules and all-or-nothing installation.
 
-A dataset is rendered into a hidden sibling staging folder, its ``.synthetic.json`` marker is written
-last, and only then is the folder renamed onto the target. So the target either does not exist or is
-complete; an interrupted run leaves only a ``.<name>.partial-*`` sibling that can be deleted.
+A dataset is rendered into a hidden sibling staging folder, its ``.synthetic.json`` marker is
+written last, and only then is the folder renamed onto the target. So the target either does not
+exist or is complete; an interrupted run leaves only a ``.<name>.partial-*`` sibling that can be
+deleted.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def read_marker(root: Path) -> dict[str, Any] | None:
         return marker
     except ValueError as exc:
         raise DatasetLayoutError(
-            f'{path}: unreadable synthetic-dataset marker ({exc}); expected the JSON object written by '
-            f'{GENERATOR}. Delete the directory (rm -r {root}) and generate again.'
+            f'{path}: unreadable synthetic-dataset marker ({exc}); expected the JSON object '
+            f'written by {GENERATOR}. Delete the directory (rm -r {root}) and generate again.'
         ) from exc
 
 
@@ -52,7 +53,8 @@ def same(marker: dict[str, Any] | None, params: dict[str, Any]) -> bool:
 
 
 def check_target(root: Path, kind: str) -> bool:
-    """Raise unless ``root`` may receive a ``kind`` dataset; True when it holds one to be replaced."""
+    """Raise unless ``root`` may receive a ``kind`` dataset; True when it holds one to be
+    replaced."""
     if not root.exists():
         return False
     if not root.is_dir():
@@ -65,9 +67,10 @@ def check_target(root: Path, kind: str) -> bool:
     marker = read_marker(root)
     if marker is None:
         raise DatasetLayoutError(
-            f'{root}: directory is not empty and has no {MARKER} marker, so it is not a synthetic dataset '
-            f'written by {GENERATOR} (or was not completely written). Refusing to write into it: pass an '
-            f'empty or new directory as out, or delete this one (rm -r {root}) if it is disposable.'
+            f'{root}: directory is not empty and has no {MARKER} marker, so it is not a synthetic '
+            f'dataset written by {GENERATOR} (or was not completely written). Refusing to write '
+            f'into it: pass an empty or new directory as out, or delete this one (rm -r {root}) if '
+            'it is disposable.'
         )
     if marker.get('kind') != kind:
         raise DatasetLayoutError(
@@ -77,15 +80,16 @@ def check_target(root: Path, kind: str) -> bool:
     foreign = sorted(entries - ENTRIES[kind])
     if foreign:
         raise DatasetLayoutError(
-            f'{root}: synthetic {kind} dataset with other parameters, but it also holds entries the '
-            f'generator did not write ({", ".join(foreign)}); refusing to replace it. Move those away or '
-            f'pass another directory as out.'
+            f'{root}: synthetic {kind} dataset with other parameters, but it also holds entries '
+            f'the generator did not write ({", ".join(foreign)}); refusing to replace it. Move '
+            'those away or pass another directory as out.'
         )
     return True
 
 
 def build(root: Path, kind: str, params: dict[str, Any], writer: Callable[[Path], dict]) -> Path:
-    """Make ``root`` hold the dataset ``writer`` produces, unless it already holds it (same params)."""
+    """Make ``root`` hold the dataset ``writer`` produces, unless it already holds it (same
+    params)."""
     if same(read_marker(root) if root.is_dir() else None, params):
         return root
     replace = check_target(root, kind)

@@ -1,4 +1,5 @@
-"""Spread image rendering over processes; every image has its own random stream, so the split is free."""
+"""Spread image rendering over processes; every image has its own random stream, so the split is
+free."""
 
 from __future__ import annotations
 

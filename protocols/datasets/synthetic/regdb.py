@@ -1,8 +1,9 @@
-"""Writer of a synthetic RegDB in the released layout (``Visible/<id>/*.bmp``, ``Thermal/<id>/*.bmp``, ``idx/``).
+"""Writer of a synthetic RegDB in the released layout (``Visible/<id>/*.bmp``,
+``Thermal/<id>/*.bmp``, ``idx/``).
 
 RegDB pairs are captured at the same instant by a dual camera, so image k of an id has the same pose
-in both modalities (the thermal camera sits slightly apart: its framing differs a little). Each of the
-10 trials splits the ids at random into halves: train labels are 0..n_train-1 and test labels
+in both modalities (the thermal camera sits slightly apart: its framing differs a little). Each of
+the 10 trials splits the ids at random into halves: train labels are 0..n_train-1 and test labels
 0..n_test-1, both by ascending folder id, the same in the visible and the thermal file.
 """
 
@@ -130,7 +131,8 @@ def _idx_lines(
 
 
 def write(root: Path, ids: int, seed: int, workers: int = 1, gap: float = 1.0) -> dict:
-    """Write the whole dataset under ``root`` (which must exist and be empty); return its statistics."""
+    """Write the whole dataset under ``root`` (which must exist and be empty); return its
+    statistics."""
     if ids < MIN_IDS:
         raise ValueError(f'synthetic RegDB needs ids >= {MIN_IDS} (got {ids}): pass a larger ids')
     (root / 'Visible').mkdir()

@@ -256,7 +256,8 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Canvas:
-    """Label painting in body coordinates; each shape is evaluated only inside its pixel bounding box."""
+    """Label painting in body coordinates; each shape is evaluated only inside its pixel bounding
+    box."""
 
     def __init__(self, camera: Camera, bh: float, top: float, xc: float):
         h, w = camera.size
@@ -363,7 +364,8 @@ def _texture(
 def person_labels(
     person: Person, pose: Pose, camera: Camera
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Material label map, tone map (0 primary / 1 secondary) and a shading coordinate for one image."""
+    """Material label map, tone map (0 primary / 1 secondary) and a shading coordinate for one
+    image."""
     h, w = camera.size
     bh = camera.scale * person.height * pose.scale * h
     cv = _Canvas(camera, bh, top=(h - bh) * 0.5 + pose.dy * h, xc=w * (0.5 + pose.dx))
@@ -500,7 +502,8 @@ def _background(rng: np.random.Generator, camera: Camera, modality: RenderModali
 
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian-like blur by repeated 3-tap passes (variance 2w per pass), edges replicated."""
+    """Separable Gaussian-like blur by repeated 3-tap passes (variance 2w per pass), edges
+    replicated."""
     passes = int(np.ceil(sigma * sigma / (2 * 0.3)))
     w = np.float32(sigma * sigma / (2 * passes))
     c = np.float32(1.0) - 2 * w

@@ -10,5 +10,6 @@ PERSON, PRESENCE, COUNT, IMAGE, PERM, SPLIT, META = range(7)
 
 
 def stream(seed: int, *keys: int) -> np.random.Generator:
-    """A generator for ``(seed, *keys)``; distinct key tuples give statistically independent streams."""
+    """A generator for ``(seed, *keys)``; distinct key tuples give statistically independent
+    streams."""
     return np.random.default_rng([seed, *keys])

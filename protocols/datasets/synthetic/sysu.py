@@ -2,14 +2,15 @@
 
 Proportions follow the real release (see docs/protocols.md, "SYSU-MM01"), scaled down:
 
-- ids 1..A (A ≈ 62.5 % of the ids, like 333 of 533) may appear in cams 1, 2 and 6; the others only in
-  cams 3, 4, 5; ``rand_perm_cam`` therefore has A cells for cams 1, 2, 6 and ``ids`` cells for 3, 4, 5;
-- test ids (≈ 20 %) are drawn among 1..A, val ids (≈ 20 %) are the contiguous block after A, the rest
-  is train, except ≈ 4 % "unusable" ids with no image at all or images of one modality only, which are
-  in no list (``available_id`` = train ∪ val ∪ test);
+- ids 1..A (A ≈ 62.5 % of the ids, like 333 of 533) may appear in cams 1, 2 and 6; the others only
+  in cams 3, 4, 5; ``rand_perm_cam`` therefore has A cells for cams 1, 2, 6 and ``ids`` cells for
+  3, 4, 5;
+- test ids (≈ 20 %) are drawn among 1..A, val ids (≈ 20 %) are the contiguous block after A, the
+  rest is train, except ≈ 4 % "unusable" ids with no image at all or images of one modality only,
+  which are in no list (``available_id`` = train ∪ val ∪ test);
 - cam1 and cam2 (indoor) hold the same ids, and only some test ids: indoor search has fewer ids;
-- every test id has IR images (all in cam6) and is in cam4 or cam5; each (test id, visible cam) holds
-  ≥ 10 images so 10-shot galleries work; other (id, cam) pairs hold 3-7 images.
+- every test id has IR images (all in cam6) and is in cam4 or cam5; each (test id, visible cam)
+  holds ≥ 10 images so 10-shot galleries work; other (id, cam) pairs hold 3-7 images.
 """
 
 from __future__ import annotations
@@ -267,7 +268,8 @@ def plan(ids: int, seed: int, gap: float = 1.0) -> SysuPlan:
 
 
 def rand_perm_cam(p: SysuPlan, seed: int) -> np.ndarray:
-    """The ``rand_perm_cam`` cell array: (6, 1) cells of (n_ids_c, 1) cells of uint8 (10, n) matrices."""
+    """The ``rand_perm_cam`` cell array: (6, 1) cells of (n_ids_c, 1) cells of uint8 (10, n)
+    matrices."""
     out = np.empty((6, 1), dtype=object)
     for cam in range(1, 7):
         cells = np.empty((p.cells(cam), 1), dtype=object)
@@ -285,7 +287,8 @@ def rand_perm_cam(p: SysuPlan, seed: int) -> np.ndarray:
 
 
 def savemat(path: Path, variables: dict) -> None:
-    """``scipy.io.savemat`` with a fixed header text: scipy stamps the current time, we want equal bytes."""
+    """``scipy.io.savemat`` with a fixed header text: scipy stamps the current time, we want equal
+    bytes."""
     buf = io.BytesIO()
     scipy.io.savemat(buf, variables)
     data = bytearray(buf.getvalue())
@@ -300,7 +303,8 @@ _HEADER_TEXT = 116  # descriptive text field of the MAT v5 header; the rest of t
 
 def _write_ids(exp: Path, name: str, ids: tuple[int, ...]) -> None:
     (exp / f'{name}.txt').write_text(','.join(str(i) for i in ids))
-    # The release ships MATLAB twins holding the variable ``id`` (as the official evaluation loads it).
+    # The release ships MATLAB twins holding the variable ``id`` (as the official evaluation loads
+    # it).
     savemat(exp / f'{name}.mat', {'id': np.asarray(ids, dtype=np.float64).reshape(1, -1)})
 
 
@@ -314,7 +318,8 @@ def render_image(seed: int, person: Person, cam: int, pid: int, k: int) -> np.nd
 
 
 def write_ids_range(root: Path, p: SysuPlan, seed: int, pids: range | list[int]) -> None:
-    """Render and save every image of ``pids`` (any subset, in any order: the result is the same)."""
+    """Render and save every image of ``pids`` (any subset, in any order: the result is the
+    same)."""
     for pid in pids:
         person = None
         for cam in range(1, 7):
@@ -331,7 +336,8 @@ def write_ids_range(root: Path, p: SysuPlan, seed: int, pids: range | list[int])
 
 
 def write(root: Path, ids: int, seed: int, workers: int = 1, gap: float = 1.0) -> dict:
-    """Write the whole dataset under ``root`` (which must exist and be empty); return its statistics."""
+    """Write the whole dataset under ``root`` (which must exist and be empty); return its
+    statistics."""
     p = plan(ids, seed, gap)
     for cam in range(1, 7):
         (root / f'cam{cam}').mkdir()
