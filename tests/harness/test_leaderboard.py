@@ -56,12 +56,13 @@ def run_experiment(config, work_dir, data_root=None, cfg_options=None, resume=Tr
     ckpt = wd / 'last_checkpoint'
     start = int(ckpt.read_text()) if resume and ckpt.exists() else 0
     split = (cfg_options or {}).get('protocol.split')
-    _log(event='call', work_dir=str(wd), start=start, resume=resume, split=split, data_root=data_root,
-         launcher=launcher, pid=os.getpid(), t=time.time())
-    rec = dict(schema=1, status='running', method=cfg['entry']['method'], method_title=cfg['entry']['label'],
-               config=config, entry=cfg['entry'], dataset=cfg['protocol_base'], split=split, comparable=True,
-               optimistic=False, results={}, provenance={'finished': time.strftime('%Y-%m-%dT%H:%M:%S'),
-                                                         'job_id': None}, work_dir=str(wd), error=None)
+    _log(event='call', work_dir=str(wd), start=start, resume=resume, split=split,
+         data_root=data_root, launcher=launcher, pid=os.getpid(), t=time.time())
+    rec = dict(schema=1, status='running', method=cfg['entry']['method'],
+               method_title=cfg['entry']['label'], config=config, entry=cfg['entry'],
+               dataset=cfg['protocol_base'], split=split, comparable=True, optimistic=False,
+               results={}, provenance={'finished': time.strftime('%Y-%m-%dT%H:%M:%S'),
+                                       'job_id': None}, work_dir=str(wd), error=None)
     write_json_atomic(wd / 'record.json', rec)
     try:
         for epoch in range(start, EPOCHS):
@@ -80,7 +81,8 @@ def run_experiment(config, work_dir, data_root=None, cfg_options=None, resume=Tr
             rec['results'] = {s: _setting(cfg.get('score', 50.0), 10)
                               for s in ('all-single', 'all-multi', 'indoor-single', 'indoor-multi')}
         else:
-            rec['results'] = {d: _setting(cfg.get('score', 50.0) + split, 1) for d in ('v2t', 't2v')}
+            rec['results'] = {d: _setting(cfg.get('score', 50.0) + split, 1)
+                              for d in ('v2t', 't2v')}
         rec['status'] = 'done'
     except BaseException as err:
         rec['status'] = 'failed'
@@ -106,7 +108,10 @@ def _config(
     method = folder.parent.name
     lines = [
         f'protocol_base = {dataset!r}',
-        f'entry = dict(method={method!r}, kind={kind!r}, label={label or method.title()!r}, row={row!r})',
+        (
+            f'entry = dict(method={method!r}, kind={kind!r}, '
+            f'label={label or method.title()!r}, row={row!r})'
+        ),
     ]
     lines += [f'{k} = {v!r}' for k, v in extra.items()]
     (folder / f'{stem}.py').write_text('\n'.join(lines) + '\n')
@@ -224,8 +229,8 @@ def test_retry_command_names_exactly_the_failed_runs(world):
         ['--out', 'o', '--methods', 'alpha,beta', '--rerun', '--jobs', '2', '--regdb-splits=1-10'],
     )
     assert cmd == (
-        'vireid leaderboard --out o --jobs 2 --methods alpha --configs alpha_regdb --datasets regdb '
-        '--kinds full --regdb-splits 2,7'
+        'vireid leaderboard --out o --jobs 2 --methods alpha --configs alpha_regdb '
+        '--datasets regdb --kinds full --regdb-splits 2,7'
     )
 
 

@@ -1,4 +1,5 @@
-"""ImageNet weights through torch's cache (faked locally: nothing here can download) and load_model."""
+"""ImageNet weights through torch's cache (faked locally: nothing here can download) and
+load_model."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 The fixture (tests/harness/fixtures/records) holds: AGW (SYSU + RegDB splits 1 and 2, plus an older
 duplicate of split 2 elsewhere that must be ignored), MPANet (SYSU, optimistic), three ablation rows
 B1/B2/B10 (B2 not comparable), a failed MMN run and an unfinished one. The expected files in
-``expected/`` were written by hand from those numbers (e.g. RegDB V->T R1 = mean(70, 72) = 71.00 with
-std 1.00 over the two splits).
+``expected/`` were written by hand from those numbers (e.g. RegDB V->T R1 = mean(70, 72) = 71.00
+with std 1.00 over the two splits).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def built(tmp_path_factory):
 
 
 def _markdown_cells(text: str) -> list:
-    """Table lines as lists of stripped cells (padding and the alignment row ignored); other lines as is."""
+    """Table lines as lists of stripped cells (padding and the alignment row ignored); other lines
+    as is."""
     out = []
     for line in text.strip().splitlines():
         if line.startswith('|'):
@@ -65,7 +66,8 @@ def test_latex_and_csv_match_hand_written(built, name):
 def test_cells_csv_traces_every_number(built):
     out, _ = built
     rows = list(csv.DictReader(io.StringIO((out / 'cells.csv').read_text())))
-    # Counted by hand: AGW 17 SYSU + 8 RegDB cells + 15 reported; MPANet 12 + 12 reported; 3 ablations x 4.
+    # Counted by hand: AGW 17 SYSU + 8 RegDB cells + 15 reported; MPANet 12 + 12 reported; 3
+    # ablations x 4.
     assert len(rows) == 76
     produced = set((out / 'cells.csv').read_text().splitlines())
     for line in (EXPECTED / 'cells_subset.csv').read_text().splitlines():
@@ -82,7 +84,8 @@ def test_cells_csv_traces_every_number(built):
 
 
 def test_regdb_cell_is_mean_and_std_over_split_records(built):
-    """Recomputed here from the split records themselves (the old duplicate of split 2 is ignored)."""
+    """Recomputed here from the split records themselves (the old duplicate of split 2 is
+    ignored)."""
     out, _ = built
     recs = [
         json.loads(p.read_text())

@@ -1,4 +1,5 @@
-"""Dataset readers (SYSU-MM01, RegDB): indexing, splits, relabelling, validation, images, ``vireid data check``."""
+"""Dataset readers (SYSU-MM01, RegDB): indexing, splits, relabelling, validation, images,
+``vireid data check``."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _cli(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> int:
     return harness.cli.main(argv)
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # SYSU-MM01
 
 
@@ -168,7 +169,7 @@ def test_sysu_stray_files_are_not_images(sysu_copy: Path) -> None:
     assert all(not r.path.endswith('Thumbs.db') for r in ds.records)
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Images
 
 
@@ -206,7 +207,7 @@ def test_garbage_image_fails_even_quick(tmp_path: Path) -> None:
         load_image(tmp_path, 'x.jpg')
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # RegDB
 
 
@@ -302,7 +303,7 @@ def test_regdb_bad_trial(regdb_root: Path) -> None:
         RegDB(regdb_root).test_visible(0)
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # vireid data check
 
 

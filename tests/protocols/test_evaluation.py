@@ -1,4 +1,5 @@
-"""protocols.evaluation: protocol dicts, test records, one feature matrix -> every setting's metrics."""
+"""protocols.evaluation: protocol dicts, test records, one feature matrix -> every setting's
+metrics."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def brute_force(q_feat, q_pids, q_cams, g_feat, g_pids, g_cams, sysu: bool) -> t
     return 100 * float(np.mean(hits)), 100 * float(np.mean(aps))
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Protocol dicts
 
 
@@ -88,7 +89,7 @@ def test_test_records(sysu_root: Path, regdb_root: Path) -> None:
     )
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # SYSU
 
 
@@ -191,7 +192,7 @@ def test_evaluate_input_errors(sysu_root: Path) -> None:
         evaluate('sysu', sysu_root, SYSU_PROTOCOL, recs, feats, distance='manhattan')
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # RegDB
 
 

@@ -1,4 +1,5 @@
-"""protocols.metrics against an independent per-query brute force written from the metric definitions in docs/protocols.md."""
+"""protocols.metrics against an independent per-query brute force written from the metric
+definitions in docs/protocols.md."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 
 from protocols import metrics as M
 
-# ------------------------------------------------------------------------------------------------------
-# Brute-force reference: explicit loops, the metric definitions read literally (with padding for short unique lists).
+# --------------------------------------------------------------------------------------------------
+# Brute-force reference: explicit loops, the metric definitions read literally (with padding for
+# short unique lists).
 
 
 def _brute(distmat, q_pids, g_pids, q_cams=None, g_cams=None, max_rank=20, unique=True):
@@ -76,7 +78,7 @@ def _assert_close(got, ref):
     assert abs(mINP - rmINP) < 1e-6
 
 
-# ------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Agreement with the brute force
 
 
@@ -139,12 +141,13 @@ def test_indoor_like_gallery():
     np.testing.assert_allclose(np.nanmean(ranks_sub.ap[ranks_sub.valid]), sub[1], atol=1e-12)
 
 
-# ------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Camera rule, ties, CMC variants
 
 
 def test_cam3_removes_all_cam2_entries_whatever_the_id():
-    # Query id 1 from cam3. Gallery: cam2 holds the true match AND a closer wrong id; cam4 holds a worse match.
+    # Query id 1 from cam3. Gallery: cam2 holds the true match AND a closer wrong id; cam4 holds a
+    # worse match.
     dist = np.array([[0.1, 0.2, 0.3, 0.9]])
     g_pids = np.array([7, 1, 5, 1])
     g_cams = np.array([2, 2, 4, 5])
@@ -185,8 +188,8 @@ def test_ties_keep_gallery_order():
 
 
 def test_ties_keep_gallery_order_on_long_rows():
-    # Quantised distances (3 levels) on long rows, where numpy's default sort is not stable: the result
-    # must follow gallery order inside each tie, as the brute force's stable sort does.
+    # Quantised distances (3 levels) on long rows, where numpy's default sort is not stable: the
+    # result must follow gallery order inside each tie, as the brute force's stable sort does.
     rng = np.random.default_rng(14)
     dist = rng.integers(0, 3, (20, 300)).astype(float)
     qp, gp = rng.integers(0, 30, 20), rng.integers(0, 30, 300)
@@ -233,7 +236,8 @@ def test_small_gallery_caps_max_rank_and_pads():
     t = M.evaluate_sysu_trial(dist, qp, gp, qc, gc)
     assert len(t.cmc) == 6
     assert t.r10 == t.r20 == pytest.approx(t.cmc[-1]) and t.r5 == pytest.approx(t.cmc[4])
-    # Each query has at most 3 distinct ids, so its unique-id CMC reaches 1 by rank 3 and stays there.
+    # Each query has at most 3 distinct ids, so its unique-id CMC reaches 1 by rank 3 and stays
+    # there.
     assert cmc[2] == pytest.approx(1.0) and np.all(cmc[2:] == cmc[2])
 
 
@@ -249,7 +253,7 @@ def test_typed_api_agrees_with_legacy():
     assert t.mAP == pytest.approx(100 * mAP) and t.mINP == pytest.approx(100 * mINP)
 
 
-# ------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Errors
 
 
@@ -272,7 +276,7 @@ def test_no_valid_query_raises():
         M.eval_regdb(np.random.default_rng(0).random((3, 4)), np.array([7, 8, 9]), np.arange(4))
 
 
-# ------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Aggregation and distances
 
 

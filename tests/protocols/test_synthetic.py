@@ -1,4 +1,5 @@
-"""Synthetic SYSU-MM01 / RegDB: real on-disk layouts, determinism, modality gap, learnability, safety."""
+"""Synthetic SYSU-MM01 / RegDB: real on-disk layouts, determinism, modality gap, learnability,
+safety."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def _grey(path: Path, size=(8, 16)) -> np.ndarray:
     return (x - x.mean()) / (x.std() + 1e-6)
 
 
-# ----------------------------------------------------------------------------------------- SYSU layout
+# -------------------------------------------------------------------------------------- SYSU layout
 
 
 def test_sysu_layout_and_files(sysu_root: Path) -> None:
@@ -147,7 +148,7 @@ def test_sysu_rand_perm_cam_real_structure(sysu_root: Path) -> None:
                     assert (sysu_root / f'cam{cam}' / f'{pid:04d}' / f'{k:04d}.jpg').is_file()
 
 
-# ---------------------------------------------------------------------------------------- RegDB layout
+# ------------------------------------------------------------------------------------- RegDB layout
 
 
 def test_regdb_layout(regdb_root: Path) -> None:

@@ -31,7 +31,8 @@ def _test_ids(root: Path) -> list[int]:
 
 
 def official_reference(root: Path, mode: str, shots: int, trial: int) -> list[str]:
-    """The MATLAB / MPANet rule from the .mat: camera, then id, row ``trial``, first ``shots`` numbers."""
+    """The MATLAB / MPANet rule from the .mat: camera, then id, row ``trial``, first ``shots``
+    numbers."""
     perm = loadmat(str(root / 'exp' / 'rand_perm_cam.mat'))['rand_perm_cam']
     names = []
     for cam in [int(c[-1]) for c in CAMS[mode]]:
@@ -45,9 +46,10 @@ def official_reference(root: Path, mode: str, shots: int, trial: int) -> list[st
 
 
 def agw_reference(root: Path, mode: str, trial: int, shots: int = 1) -> list[str]:
-    """AGW's process_gallery_sysu as written there: global random.seed, sorted full paths, choice."""
+    """AGW's process_gallery_sysu as written there: global random.seed, sorted full paths,
+    choice."""
     random.seed(trial)
-    ids = ['%04d' % x for x in _test_ids(root)]
+    ids = [f'{x:04d}' for x in _test_ids(root)]
     files_rgb = []
     for id in sorted(ids):
         for cam in CAMS[mode]:

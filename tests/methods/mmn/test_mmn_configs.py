@@ -1,4 +1,5 @@
-"""The four MMN configs load over their protocol without changing it and read like the README's table."""
+"""The four MMN configs load over their protocol without changing it and read like the README's
+table."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ def test_demo_model_builds_and_runs_at_demo_size():
     torch.manual_seed(0)
     model = MMN(num_classes=10, **{k: v for k, v in cfg.model.items() if k != 'type'}).eval()
     with torch.no_grad():
-        # layer4 of a bottleneck trunk is 32 x base_channels wide: 4 stripes of 512 at the demo's width 16
+        # layer4 of a bottleneck trunk is 32 x base_channels wide: 4 stripes of 512 at the demo's
+        # width 16
         width = 32 * cfg.model['backbone']['base_channels']
         assert model.feat_dim == width == 512
         assert model.extract_feat(torch.randn(2, 3, *cfg.input_size), 1).shape == (2, 4 * width)

@@ -1,4 +1,5 @@
-"""Converter round trip on a state dict with the official ``embed_net`` key names (methods/mmn/README.md, converter).
+"""Converter round trip on a state dict with the official ``embed_net`` key names
+(methods/mmn/README.md, converter).
 
 The official key set is built here from the documented structure (three torchvision-named
 ResNet-50 trunks without fc, 4 bottleneck/classifier pairs, the MMG convs and BNs), never by
@@ -95,7 +96,8 @@ def test_round_trip_maps_every_used_tensor_and_drops_only_the_unused_trunks(offi
     assert sorted(v.sum().item() for v in used.values()) == sorted(
         v.sum().item() for v in out.values()
     )
-    # Dropped: ResNet layer1-4 of both modality trunks (312 tensors each) and the shared trunk's stem (6).
+    # Dropped: ResNet layer1-4 of both modality trunks (312 tensors each) and the shared trunk's
+    # stem (6).
     assert len(dropped) == 2 * 312 + 6
     assert all(
         k.startswith(

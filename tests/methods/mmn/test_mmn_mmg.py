@@ -1,4 +1,5 @@
-"""The middle modality generator: shapes, official initialisation, per-modality BN, pointwise decoder."""
+"""The middle modality generator: shapes, official initialisation, per-modality BN, pointwise
+decoder."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Architecture: parameter counts (measured on the official model, README), shapes, the test feature, the EMA copies."""
+"""Architecture: parameter counts (measured on the official model, README), shapes, the test
+feature, the EMA copies."""
 
 from __future__ import annotations
 

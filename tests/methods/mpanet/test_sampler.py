@@ -13,7 +13,8 @@ from methods.mpanet.sampler import MPANetIdentitySampler
 
 
 def make_dataset(counts: dict[int, tuple[int, int]], seed: int = 0) -> SimpleNamespace:
-    """``counts[pid] = (n_visible, n_infrared)``; images of all ids interleaved in a shuffled order."""
+    """``counts[pid] = (n_visible, n_infrared)``; images of all ids interleaved in a shuffled
+    order."""
     labels, modalities = [], []
     for pid, (nv, ni) in counts.items():
         labels += [pid] * (nv + ni)
@@ -104,7 +105,8 @@ def test_chunk_rules_no_reuse_skip_and_small_identities():
             chunks = m // 2 if (nv >= 2 or ni >= 2) else 1
             # each modality gives the same number of images, at most chunks * k/2
             assert per[(pid, 0)] == per[(pid, 1)] <= chunks * 2
-        # identities with both modalities >= k/2 draw without replacement: no image twice in an epoch
+        # identities with both modalities >= k/2 draw without replacement: no image twice in an
+        # epoch
         full = np.isin(ds.labels[idx], [p for p, (nv, ni) in MIXED.items() if min(nv, ni) >= 2])
         assert len(set(idx[full].tolist())) == int(full.sum())
     assert (

@@ -25,7 +25,8 @@ def _qkv(module: RelPosMHSA, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, n
 
 
 def naive_mhsa(module: RelPosMHSA, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Explicit loops over b, head, (i, j), (k, l): the README's MHSA formula. Returns (out [B,C,H,W], attn)."""
+    """Explicit loops over b, head, (i, j), (k, l): the README's MHSA formula.
+    Returns (out [B,C,H,W], attn)."""
     q, k, v = _qkv(module, x)
     bsz, heads, height, width, d = q.shape
     s = d**-0.5
@@ -137,13 +138,13 @@ def test_translation_property_of_relative_logits() -> None:
         for n2 in range(height * width):
             di, dj = n2 // width - n1 // width, n2 % width - n1 % width
             keys = [
-                (k, l)
+                (k, col)
                 for k in range(height)
-                for l in range(width)
-                if 0 <= k + di < height and 0 <= l + dj < width
+                for col in range(width)
+                if 0 <= k + di < height and 0 <= col + dj < width
             ]
-            m1 = [k * width + l for k, l in keys]
-            m2 = [(k + di) * width + l + dj for k, l in keys]
+            m1 = [k * width + col for k, col in keys]
+            m2 = [(k + di) * width + col + dj for k, col in keys]
             diffs = log_a[:, n2, m2] - log_a[:, n1, m1]
             assert np.abs(diffs - diffs[:, :1]).max() < 1e-6
     # and the logits are not translation-invariant in absolute terms: rows differ
@@ -176,7 +177,8 @@ def test_mhsa_parameter_counts() -> None:
 
 
 def test_attention_stays_finite_under_fp16_autocast() -> None:
-    """Large activations make fp16 q.k logits overflow; the block keeps its attention maths in fp32."""
+    """Large activations make fp16 q.k logits overflow; the block keeps its attention maths in
+    fp32."""
     torch.manual_seed(6)
     module = RelPosMHSA(C, (H, W), HEADS, D)
     x = torch.randn(B, C, H, W) * 300.0  # q.k ~ 1e5 > fp16 max 65504
