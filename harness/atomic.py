@@ -1,4 +1,5 @@
-"""Files other processes may read at any instant: replaced in one step (tmp file + ``os.replace``)."""
+"""Files other processes may read at any instant: replaced in one step (tmp file +
+``os.replace``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` so that readers see either the old file or the whole new one, even after a crash."""
+    """Write ``text`` so that readers see either the old file or the whole new one, even after a
+    crash."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)

@@ -97,8 +97,8 @@ def read_checkpoint(
         if isinstance(err, pickle.UnpicklingError) and found:
             raise UnsafeCheckpointError(
                 f'{path} holds pickled Python objects besides tensors (it would call '
-                f'{found.group(1).rstrip(".")}), so it was not loaded: unpickling an untrusted file '
-                'can run arbitrary code. '
+                f'{found.group(1).rstrip(".")}), so it was not loaded: '
+                'unpickling an untrusted file can run arbitrary code. '
                 + (
                     untrusted_hint
                     or 'An official checkpoint is converted first (`vireid convert '

@@ -3,7 +3,8 @@
 The reference is written here, as the official repositories run it: every epoch each sample is
 opened with PIL, resized, padded, cropped, flipped, converted and normalised, then randomly erased.
 Both pipelines use the same images, the same DataLoader settings and batch size; ours also pays for
-normalisation (in the data preprocessor, as in training). The one-time cache build is reported apart.
+normalisation (in the data preprocessor, as in training). The one-time cache build is reported
+apart.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def run(
         f'training pipeline, {len(records)} images at {size[0]}x{size[1]}, batch {batch_size}, '
         f'{workers} workers:\n  decode-once cache + tensor aug: {ours_ips:8.1f} images/s\n'
         f'  PIL per sample (official):      {ref_ips:8.1f} images/s\n'
-        f'  speed-up: {ours_ips / ref_ips:.2f}x (target >= 2x); one-time cache build {cache_s:.1f} s'
+        f'  speed-up: {ours_ips / ref_ips:.2f}x (target >= 2x); '
+        f'one-time cache build {cache_s:.1f} s'
     )
     return result

@@ -1,4 +1,5 @@
-"""``vireid bench NAME [--json OUT] [--quick]``: run one micro-benchmark listed in ``harness.bench``."""
+"""``vireid bench NAME [--json OUT] [--quick]``: run one micro-benchmark listed in
+``harness.bench``."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         '--quick', action='store_true', help='tiny problem size (smoke test, timings meaningless)'
     )
-    # Options a benchmark parses itself (`vireid bench train CONFIG --data-root DIR`) reach it as args.options.
+    # Options a benchmark parses itself (`vireid bench train CONFIG --data-root DIR`) reach it as
+    # args.options.
     parser.set_defaults(func=handle, takes_extra_args=True)
 
 

@@ -1,4 +1,5 @@
-"""``vireid data check|fetch|synth``: validate a dataset, download an archive, write a synthetic dataset."""
+"""``vireid data check|fetch|synth``: validate a dataset, download an archive, write a synthetic
+dataset."""
 
 from __future__ import annotations
 
@@ -108,7 +109,8 @@ def run_check(args: argparse.Namespace) -> int:
         _print_table('galleries', _sysu_galleries(ds))
         if ds.stray_files:
             print(
-                f'\nwarning: {len(ds.stray_files)} non-image file(s) inside id folders, e.g. {ds.stray_files[0]}; '
+                f'\nwarning: {len(ds.stray_files)} non-image file(s) inside id folders, '
+                f'e.g. {ds.stray_files[0]}; '
                 f'they change the seeded (AGW) gallery draw'
             )
     problems = verify_images(ds.root, ds.records, quick=args.quick, workers=args.workers)

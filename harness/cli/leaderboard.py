@@ -25,7 +25,7 @@ from harness.leaderboard.plan import (
 from harness.leaderboard.worker import DEFAULT_RUNNER
 
 EPILOG = """examples:
-  vireid leaderboard --demo --out /tmp/lb              # every demo config on synthetic data (~10 min, 2 CPUs)
+  vireid leaderboard --demo --out /tmp/lb   # every demo config on synthetic data (~10 min, 2 CPUs)
   vireid leaderboard --data-root-sysu data/SYSU-MM01 --data-root-regdb data/RegDB --jobs 2
   vireid leaderboard --launcher slurm --partition gpu --gpus-per-run 1 --time-min 720
   vireid leaderboard --launcher slurm --cpus-per-run 8 --sbatch-args="--account=myproj --qos=normal"
@@ -291,7 +291,8 @@ def resolve_gpus(args: argparse.Namespace, stream=None) -> int:
 
 
 def plan_from_args(args: argparse.Namespace, methods: dict | None = None):
-    """(runs, data roots) for the parsed command line; ``methods`` defaults to the installed plugins."""
+    """(runs, data roots) for the parsed command line; ``methods`` defaults to the installed
+    plugins."""
     if methods is None:
         from harness.plugins import discover
 
@@ -469,10 +470,12 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
             figures=args.figures,
         )
     except KeyboardInterrupt:
-        # Workers were stopped; finished runs are recorded and interrupted ones resume from their checkpoint.
+        # Workers were stopped; finished runs are recorded and interrupted ones resume from their
+        # checkpoint.
         print(
-            f'\n[leaderboard] interrupted; start the same command again to resume (finished runs are kept, '
-            f'interrupted ones continue from their last checkpoint); records under {out}/runs',
+            f'\n[leaderboard] interrupted; start the same command again to resume '
+            f'(finished runs are kept, interrupted ones continue from their last checkpoint); '
+            f'records under {out}/runs',
             file=sys.stderr,
         )
         return 130

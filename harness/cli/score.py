@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         'score',
         help='score saved features (npz: features N x D, paths N) on a test protocol',
-        description='Score saved features on one protocol setting. The .npz holds "features" (N x D floats) '
+        description='Score saved features on one protocol setting. '
+        'The .npz holds "features" (N x D floats) '
         'and "paths" (N strings, relative to the dataset root) for every query image and gallery '
         'candidate; identities and cameras come from the dataset index.',
     )

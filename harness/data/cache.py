@@ -74,9 +74,10 @@ def decode(
         return mmcv.imresize(rgb, (size[1], size[0]), interpolation=resize_filter, backend='pillow')
     except (OSError, ValueError) as err:
         raise DatasetLayoutError(
-            f'cannot read image {path} ({type(err).__name__}: {err}); the file is missing, truncated '
-            f'or not an image. Re-extract the dataset or remove the file and its split entries, then '
-            f'run `vireid data check` to find others.'
+            f'cannot read image {path} ({type(err).__name__}: {err}); '
+            f'the file is missing, truncated or not an image. '
+            f'Re-extract the dataset or remove the file and its split entries, '
+            f'then run `vireid data check` to find others.'
         ) from err
 
 

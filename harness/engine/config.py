@@ -449,7 +449,8 @@ def _flatten(obj: Any, prefix: str = '') -> dict[str, Any]:
 
 
 def protocol_changes(cfg: Config) -> dict[str, tuple[Any, Any]]:
-    """Protocol-owned fields whose final value differs from the protocol base: key -> (base, final)."""
+    """Protocol-owned fields whose final value differs from the protocol base:
+    key -> (base, final)."""
     base = Config.fromfile(str(protocol_config_path(cfg.protocol_base))).to_dict()
     base['protocol'] = check_protocol(base['protocol']['dataset'], base['protocol'])
     final = cfg.to_dict()
@@ -473,7 +474,8 @@ def check_protocol_unchanged(cfg: Config, allow: bool = False) -> bool:
     if changes and not allow:
         lines = '\n'.join(f'  {k}: protocol {b!r} -> config {f!r}' for k, (b, f) in changes.items())
         raise ProtocolChangeError(
-            f'{cfg.config_file} changes protocol fields, so its results would not be comparable:\n{lines}\n'
+            f'{cfg.config_file} changes protocol fields, '
+            f'so its results would not be comparable:\n{lines}\n'
             'Remove these settings from the method config / --cfg-options, or pass '
             '--allow-protocol-change to run it anyway (its records are then marked non-comparable).'
         )

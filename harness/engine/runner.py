@@ -10,7 +10,7 @@ a full disk never leaves a truncated ``epoch_<n>.pth`` behind.
 from __future__ import annotations
 
 import os.path as osp
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mmengine.dist import master_only
@@ -51,8 +51,8 @@ class HarnessRunner(Runner):
         filename: str,
         map_location: str | Callable = 'cpu',
         strict: bool = False,
-        revise_keys: list = [(r'^module.', '')],
-    ) -> dict:  # noqa: B006 (mmengine's)
+        revise_keys: Sequence[tuple[str, str]] = ((r'^module.', ''),),
+    ) -> dict:
         # Read on the CPU: load_state_dict copies weights to the model's device and the optimizer
         # moves its state to its parameters' device.
         ckpt = load_checkpoint(filename, trusted=self.trusted, map_location='cpu')

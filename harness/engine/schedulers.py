@@ -21,7 +21,8 @@ from harness.registry import PARAM_SCHEDULERS
 def warmup_multistep_factor(
     step: int, warmup: int, milestones: Sequence[int], gamma: float
 ) -> float:
-    """The multiplier of the base value at ``step`` (0-based, counted from the scheduler's begin)."""
+    """The multiplier of the base value at ``step`` (0-based, counted from the scheduler's
+    begin)."""
     if step < warmup:
         return (step + 1) / warmup
     return gamma ** bisect_right(sorted(milestones), step)

@@ -89,7 +89,8 @@ def _worker_env(threads: int | None) -> dict:
 
 
 def _record_death(run: RunSpec, returncode: int) -> str:
-    """Write a 'failed' record for a worker that died without writing one; returns the error text."""
+    """Write a 'failed' record for a worker that died without writing one; returns the error
+    text."""
     why = (
         f'worker killed by signal {-returncode}'
         if returncode < 0
@@ -220,7 +221,7 @@ class LocalLauncher:
                     progress.tick()
                     time.sleep(self.poll_s)
         finally:
-            for run, proc, _, log in running.values():
+            for _run, proc, _, log in running.values():
                 _stop(proc)
                 log.close()
             restore()
@@ -385,7 +386,8 @@ class SubmititLauncher:
 
     @staticmethod
     def job_state(entry: dict) -> str | None:
-        """Scheduler state of a job an earlier leaderboard submitted and did not see end, if known."""
+        """Scheduler state of a job an earlier leaderboard submitted and did not see end, if
+        known."""
         if entry.get('cluster') != 'slurm' or entry.get('state') != 'SUBMITTED':
             return None
         from harness.leaderboard.slurm import job_states

@@ -237,7 +237,8 @@ def build_plan(
 
 
 def run_state(run: RunSpec) -> str:
-    """'done' | 'failed' | 'busy' (another process holds its lock) | 'partial' (started) | 'pending'."""
+    """'done' | 'failed' | 'busy' (another process holds its lock) | 'partial' (started) |
+    'pending'."""
     record = read_record(run.record_path)
     status = (record or {}).get('status')
     if status == 'done':

@@ -1,4 +1,5 @@
-"""Record files and locks: tolerant reads and non-blocking per-run locks (atomic writes: harness.atomic).
+"""Record files and locks: tolerant reads and non-blocking per-run locks (atomic writes:
+harness.atomic).
 
 Two leaderboards may share an output folder, and a run may be killed at any instant, so every file
 another process may read is replaced in one step (tmp file + ``os.replace``) and each run directory

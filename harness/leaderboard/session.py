@@ -28,7 +28,8 @@ DEMO_DATA_SEED = 0  # the synthetic datasets of `vireid leaderboard --demo` (the
 def prepare_demo_data(
     out: str | Path, datasets: Iterable[str] = ('sysu', 'regdb'), seed: int = DEMO_DATA_SEED
 ) -> dict[str, str]:
-    """Synthetic datasets under ``OUT/data/<dataset>``, generated once (a folder lock guards them)."""
+    """Synthetic datasets under ``OUT/data/<dataset>``, generated once (a folder lock guards
+    them)."""
     from protocols.datasets.synthetic import generate
 
     data = Path(out) / 'data'

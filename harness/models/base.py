@@ -40,7 +40,8 @@ MODALITY_NAMES = {
 
 
 def as_modality(value: Any) -> Modality:
-    """``value`` as a :class:`Modality`: 0/1, a name in :data:`MODALITY_NAMES`, a one-value tensor."""
+    """``value`` as a :class:`Modality`: 0/1, a name in :data:`MODALITY_NAMES`, a one-value
+    tensor."""
     if isinstance(value, Tensor):
         values = torch.unique(value)
         if values.numel() != 1:

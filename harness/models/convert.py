@@ -200,7 +200,8 @@ def map_state_dict(
     problems = []
     if unexpected:
         problems.append(
-            f'{len(unexpected)} unexpected key(s){unexpected_hint}: {", ".join(sorted(unexpected)[:8])}'
+            f'{len(unexpected)} unexpected key(s){unexpected_hint}: '
+            f'{", ".join(sorted(unexpected)[:8])}'
         )
     if missing:
         problems.append(

@@ -205,7 +205,10 @@ class Entry:
             parts.append(
                 f'RegDB: {k} split{"s" * (k != 1)}'
                 if k >= REGDB_SPLIT_COUNT
-                else f'RegDB: {k} of {REGDB_SPLIT_COUNT} splits ({", ".join(map(str, sorted(self.regdb)))})'
+                else (
+                    f'RegDB: {k} of {REGDB_SPLIT_COUNT} splits '
+                    f'({", ".join(map(str, sorted(self.regdb)))})'
+                )
             )
         if self.kind == 'demo':
             parts.append('synthetic data (demo)')
@@ -528,7 +531,8 @@ def _footnotes(
         )
     if with_reported and any(r.source_kind == 'reported' for r in rows):
         notes.append(
-            'reported: as printed in the paper (results/reported.csv); its evaluation protocol in the notes.'
+            'reported: as printed in the paper (results/reported.csv); '
+            'its evaluation protocol in the notes.'
         )
     if any(r.source_kind == 'official' for r in rows):
         notes.append(

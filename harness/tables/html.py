@@ -6,8 +6,8 @@ from the network (style and the sorting script are inline; CMC plots and records
 links), so it opens from disk. Each reproduced number links to the run it came from (commit,
 config, seed, device, wall time, and the ``record.json`` itself); reported numbers name their line
 in ``reported.csv``. Runs still training show their epoch, iteration and ETA from the progress file
-each run keeps (:mod:`harness.engine.progress`); runs that have figures (drawn by ``vireid figures``, listed
-in ``figures/index.json``) link them.
+each run keeps (:mod:`harness.engine.progress`); runs that have figures (drawn by
+``vireid figures``, listed in ``figures/index.json``) link them.
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ def unused_twin(key: str) -> str | None:
 
 
 def load_official(src: str, trusted: bool = False) -> dict[str, Tensor]:
-    """The official ``embed_net`` state dict in ``src`` (bare, ``{'net': ...}``, ``module.``-prefixed)."""
+    """The official ``embed_net`` state dict in ``src`` (bare, ``{'net': ...}``,
+    ``module.``-prefixed)."""
     return load_official_state(
         src, 'MMN', 'an embed_net state dict', trusted, wrappers=WRAPPER_KEYS
     )

@@ -10,7 +10,8 @@ METHOD = MethodSpec(
     name='mpanet',
     title='MPANet',
     configs=Path(__file__).parent / 'configs',
-    paper='Q. Wu, P. Dai, J. Chen, C.-W. Lin, Y. Wu, F. Huang, B. Zhong, R. Ji, "Discover Cross-Modality '
+    paper='Q. Wu, P. Dai, J. Chen, C.-W. Lin, Y. Wu, F. Huang, B. Zhong, R. Ji, '
+    '"Discover Cross-Modality '
     'Nuances for Visible-Infrared Person Re-Identification", CVPR 2021, pp. 4330-4339',
     code='DoubtedSteam/MPANet@f57fd5c',
     converter='methods.mpanet.convert:convert',

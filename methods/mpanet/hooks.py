@@ -13,8 +13,8 @@ class MPANetEMARateHook(Hook):
     """Calls ``model.set_epoch(e)`` with the 1-based epoch ``e = runner.epoch + 1``.
 
     The official trainer sets ``update_rate = min(100 / (e + 1), 1) * 0.2`` on ignite's
-    EPOCH_STARTED, where ignite's epoch counter is already 1-based (``engine/``). Recomputing it each
-    epoch also makes a resumed run use the right rate without storing it in the checkpoint.
+    EPOCH_STARTED, where ignite's epoch counter is already 1-based (``engine/``). Recomputing it
+    each epoch also makes a resumed run use the right rate without storing it in the checkpoint.
     """
 
     priority = 'NORMAL'

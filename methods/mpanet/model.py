@@ -23,7 +23,8 @@ DEFAULT_BACKBONE = dict(type='ResNet', depth=50, last_stride=1, pretrained=True,
 
 
 class ModalityAlleviation(nn.Module):
-    """MAM: ``m * x + (1 - m) * IN(x)`` with an SE-style channel gate ``m`` (official ``resnet.py``).
+    """MAM: ``m * x + (1 - m) * IN(x)`` with an SE-style channel gate ``m`` (official
+    ``resnet.py``).
 
     The instance norm has no affine parameters and no running statistics: per-sample statistics
     are used in training and at test time alike.
@@ -161,7 +162,8 @@ class MPANet(VIReIDModel):
         fmap = self.trunk(images)
         masks = torch.sigmoid(self.pattern_conv(fmap))
         hw = fmap.shape[2] * fmap.shape[3]
-        # Masked GAP, not normalised by the mask mass (as official); einsum avoids a B*K*C*H*W tensor.
+        # Masked GAP, not normalised by the mask mass (as official); einsum avoids a B*K*C*H*W
+        # tensor.
         patterns = torch.einsum('bkhw,bchw->bkc', masks, fmap).flatten(1) / hw
         return torch.cat([patterns, fmap.mean(dim=(2, 3))], dim=1), masks
 

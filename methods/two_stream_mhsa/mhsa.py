@@ -18,7 +18,8 @@ POS_ENCODINGS = ('rel', 'abs', 'none')
 
 
 def rel_to_abs(x: Tensor) -> Tensor:
-    """``[..., L, 2L-1]`` relative logits -> ``[..., L, L]`` with ``out[..., i, m] = x[..., i, m-i+L-1]``.
+    """``[..., L, 2L-1]`` relative logits -> ``[..., L, L]`` with
+    ``out[..., i, m] = x[..., i, m-i+L-1]``.
 
     The pad/flatten/reshape trick of the BoTNet ports: after one padding column per row, the rows
     re-read with width ``2L-1`` are shifted by one position each, which aligns offsets to keys.
@@ -105,7 +106,8 @@ class RelPosMHSA(nn.Module):
         q = q.reshape(batch, heads, height, width, d)
         # width: [B,h,H(i),W(j),W(l)], constant over key rows k
         rel_w = rel_to_abs(q @ self.rel_w.t())
-        # height: computed with rows and columns swapped -> [B,h,W(j),H(i),H(k)] -> [B,h,H(i),W(j),H(k)]
+        # height: computed with rows and columns swapped
+        # -> [B,h,W(j),H(i),H(k)] -> [B,h,H(i),W(j),H(k)]
         rel_h = rel_to_abs(q.transpose(2, 3) @ self.rel_h.t()).transpose(2, 3)
         logits = rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)  # [B,h,H(i),W(j),H(k),W(l)]
         return logits.reshape(batch, heads, n, n)
@@ -179,7 +181,8 @@ def layer_out_size(size: int, stride: int) -> int:
 
 
 def botify_layer(layer: nn.Sequential, in_size: tuple[int, int], **mhsa_kwargs) -> nn.Sequential:
-    """Replace every Bottleneck of a ResNet stage by a BoT block built for the stage's input size."""
+    """Replace every Bottleneck of a ResNet stage by a BoT block built for the stage's input
+    size."""
     blocks, size = [], in_size
     for block in layer:
         blocks.append(BoTBottleneck(block, size, **mhsa_kwargs))

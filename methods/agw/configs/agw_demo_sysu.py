@@ -7,7 +7,8 @@ _base_ = ['./agw_sysu.py']
 entry = dict(method='agw', kind='demo', label='AGW (demo)')
 model = dict(backbone=dict(pretrained=False, blocks=(1, 1, 1, 1), base_channels=8))
 input_size = (64, 32)
-resize_filter = 'bilinear'   # the demo's margins were measured with it; the full recipe keeps lanczos
+# bilinear: the demo's margins were measured with it; the full recipe keeps lanczos
+resize_filter = 'bilinear'
 train_pipeline = [  # the official pipeline, padding scaled to the input size
     dict(type='Pad', padding=4, fill=0),
     dict(type='RandomCrop'),

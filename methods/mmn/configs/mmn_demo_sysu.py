@@ -6,13 +6,14 @@ _base_ = ['./mmn_sysu.py']
 entry = dict(method='mmn', kind='demo', label='MMN (demo)')
 model = dict(backbone=dict(pretrained=False, blocks=(1, 1, 1, 1), base_channels=16))
 input_size = (64, 32)
-resize_filter = 'bilinear'   # the demo's margins were measured with it; the full recipe keeps lanczos
+# bilinear: the demo's margins were measured with it; the full recipe keeps lanczos
+resize_filter = 'bilinear'
 train_pipeline = [  # the official pipeline, padding scaled to the input size
     dict(type='Pad', padding=4, fill=0),
     dict(type='RandomCrop'),
     dict(type='RandomHorizontalFlip', p=0.5),
-    dict(type='RandomErasing', p=0.5, scale=(0.02, 0.4), ratio=(0.3, 1 / 0.3), ratio_sampling='uniform',
-         attempts=100),
+    dict(type='RandomErasing', p=0.5, scale=(0.02, 0.4), ratio=(0.3, 1 / 0.3),
+         ratio_sampling='uniform', attempts=100),
 ]
 # Each batch runs twice through the network (the images and their M images): 8 ids x (2 + 2) keeps a
 # batch of 64 trunk passes, as the official 4 x (4 + 4).

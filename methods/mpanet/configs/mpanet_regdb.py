@@ -17,5 +17,6 @@ train_cfg = dict(max_epochs=140)
 test = dict(distance='euclidean', batch_size=64)
 
 # The reported number is the final epoch's. The official code keeps the best of epochs
-# 120-140 by the mean Rank-1 of both directions on the test set; uncomment only for an optimistic run:
-# selection = dict(rule='best-test-rank1', epochs=[120, 125, 130, 135, 140])  # OPTIMISTIC: test-set selection
+# 120-140 by the mean Rank-1 of both directions on the test set; uncomment only for an optimistic
+# run:
+# selection = dict(rule='best-test-rank1', epochs=[120, 125, 130, 135, 140])  # OPTIMISTIC: test-set

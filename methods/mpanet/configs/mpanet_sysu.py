@@ -24,16 +24,20 @@ train_pipeline = [                                          # in order (normalis
     dict(type='RandomHorizontalFlip', p=0.5),
     dict(type='Pad', padding=10, fill=127),
     dict(type='RandomCrop'),
-    dict(type='RandomErasing', p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), ratio_sampling='uniform',
-         attempts=10),
+    dict(type='RandomErasing', p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3),
+         ratio_sampling='uniform', attempts=10),
 ]
 # "identity_random", P = 16 ids x (4 visible + 4 infrared); one epoch = one full pass.
 sampler = dict(type='MPANetIdentitySampler', num_ids=16, num_instances=4)
 train_dataloader = dict(batch_size=128, num_workers=8)
 
 # Adam on all parameters, coupled L2 weight decay (not AdamW), no warm-up.
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=3.5e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=5e-4))
-param_scheduler = [dict(type='MultiStepLR', by_epoch=True, begin=0, milestones=[80, 120], gamma=0.1)]
+optim_wrapper = dict(
+    optimizer=dict(type='Adam', lr=3.5e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=5e-4),
+)
+param_scheduler = [
+    dict(type='MultiStepLR', by_epoch=True, begin=0, milestones=[80, 120], gamma=0.1),
+]
 train_cfg = dict(max_epochs=140)
 amp = dict(enabled=True, dtype='float16')                   # apex O1 -> autocast + grad scaler
 
@@ -42,4 +46,4 @@ test = dict(distance='cosine', batch_size=64)
 
 # The reported number is the final epoch's. The official code keeps the best of epochs
 # 120-140 by test Rank-1; uncomment only for an explicitly optimistic, test-selected run:
-# selection = dict(rule='best-test-rank1', epochs=[120, 125, 130, 135, 140])  # OPTIMISTIC: test-set selection
+# selection = dict(rule='best-test-rank1', epochs=[120, 125, 130, 135, 140])  # OPTIMISTIC: test-set

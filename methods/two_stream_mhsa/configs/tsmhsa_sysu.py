@@ -8,7 +8,8 @@ input_size = (288, 144)                       # (H, W); layer4 map 18 x 9 (strid
 resize_filter = 'bilinear'                    # PIL bilinear (torchvision Resize), train and test
 model = dict(
     type='TwoStreamMHSA',
-    input_size=input_size,                    # MHSA relative tables and part windows are sized for it
+    # MHSA relative tables and part windows are sized for it
+    input_size=input_size,
     backbone=dict(depth=50, last_stride=1, pretrained=True),
     share_from=5,                             # no stage shared: two complete ResNet-50s
     mhsa_stages=[4],                          # BoT: all 3 bottlenecks of layer4, in each stream
@@ -16,7 +17,8 @@ model = dict(
     pos_enc='rel', rel_pos_scaled=True,       # 2-D relative position logits (BoTNet)
     bot_zero_init_last_bn=False,
     num_parts=6, part_pool='avg',             # 6 stripes of 3 x 9
-    part_head='tslfn', dropout=0.0,           # Linear(2048->512)+BN1d, LeakyReLU(0.1)+Linear(512->C)
+    # Linear(2048->512)+BN1d, LeakyReLU(0.1)+Linear(512->C)
+    part_head='tslfn', dropout=0.0,
     center_loss='hc', hc_weight=0.5, hc_margin=0.0, hc_reduction='sum',
     hc_pairs=['VI', 'AI', 'VA'],
     label_smooth=0.0, add_triplet=False,
@@ -26,14 +28,16 @@ model = dict(
 
 # TSLFN+HC recipe: resize + flip only
 train_pipeline = [dict(type='RandomHorizontalFlip', p=0.5)]
-sampler = dict(type='CrossModalityIdentitySampler', num_ids=4, num_instances=8)   # 32 V + 32 I (+ 32 A)
+# 32 V + 32 I (+ 32 A)
+sampler = dict(type='CrossModalityIdentitySampler', num_ids=4, num_instances=8)
 train_dataloader = dict(batch_size=64, num_workers=8)
 
 # lr 0.01 for the new layers (part heads, MHSA + its BN, aux generator), 0.001 for the pretrained
 # trunk. 'mhsa_branch' is longer than 'backbone', so mmengine matches it first.
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4),
-    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1), 'mhsa_branch': dict(lr_mult=1.0)}))
+    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1),
+                                    'mhsa_branch': dict(lr_mult=1.0)}))
 # epochs 0-29 lr, 30-59 0.1 lr, epoch 60 0.01 lr (the source runs range(0, 61))
 param_scheduler = [dict(type='MultiStepLR', by_epoch=True, begin=0, milestones=[30, 60], gamma=0.1)]
 train_cfg = dict(max_epochs=61)
