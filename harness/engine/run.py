@@ -580,6 +580,8 @@ def score_run(
         _record_setup(record, runner, cfg, launcher)
         runner.test()
         record['results'] = _results(runner)
+        if source != 'untrained':  # (the trained run's figures draw the untrained network)
+            record['features'] = _keep_features(runner, cfg, work_dir)
     return record
 
 

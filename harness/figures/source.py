@@ -69,6 +69,14 @@ class RunSource:
 
     def require_checkpoint(self) -> Path:
         """The checkpoint, or an error that says what is missing, where, and how to get it back."""
+        if self.record.get('source') == 'untrained':
+            # the leaderboard's scored_twin names it after its trained run
+            trained = self.run_dir.with_name(self.run_dir.name.removesuffix('-untrained'))
+            raise FileNotFoundError(
+                f'run {self.run_dir} scored the untrained network (record source '
+                f"'untrained'): it has no trained model to draw. The figures of its trained run "
+                f'show this network beside the trained one: vireid figures {trained}'
+            )
         if self.checkpoint is None:
             raise FileNotFoundError(
                 f'run {self.run_dir} has no checkpoint to draw its trained model from: '

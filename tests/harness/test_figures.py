@@ -4,6 +4,7 @@ deterministic embeddings, reuse of the test's features, clear errors, `leaderboa
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import time
@@ -223,6 +224,16 @@ def test_a_run_without_its_checkpoint_gets_a_clear_message(run_copy, capsys):
     assert 'does not exist' in capsys.readouterr().err
     assert main(['figures', str(run_copy), '--direction', 't2v']) == 2
     assert '--direction do(es) not apply to sysu' in capsys.readouterr().err
+
+
+def test_an_untrained_run_points_to_its_trained_twin(run_copy, tmp_path, capsys):
+    twin = Path(shutil.copytree(run_copy, tmp_path / 'sysu-untrained'))
+    record = json.loads((twin / 'record.json').read_text())
+    record.update(source='untrained', features=None, checkpoint=None)
+    (twin / 'record.json').write_text(json.dumps(record))
+    assert main(['figures', str(twin)]) == 2
+    err = capsys.readouterr().err
+    assert "record source 'untrained'" in err and f'vireid figures {tmp_path / "sysu"}' in err
 
 
 def test_regdb_thermal_to_visible_grid_of_a_saved_checkpoint(regdb_root, tmp_path, toy_plugin):
