@@ -25,8 +25,10 @@ DAEMONS = ('munged', 'slurmctld', 'slurmd')
 CLIENTS = ('sbatch', 'squeue', 'sinfo', 'scancel', 'scontrol', 'srun')
 NODE = 'vireid-node'
 PARTITION = 'cpu'
-# scancel's SIGTERM -> SIGKILL delay; real clusters use 30 s, the tests need not wait that long.
-KILL_WAIT_S = 2
+# scancel's SIGTERM -> SIGKILL delay (real clusters use 30 s). A cancelled run needs it to record
+# itself (unwind, find its last complete checkpoint, write record.json): 2 s was too short on a
+# loaded 2-core machine, where the job was killed before it could say why.
+KILL_WAIT_S = 15
 
 SLURM_CONF = """\
 ClusterName=vireidtest

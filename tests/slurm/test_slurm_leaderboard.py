@@ -188,8 +188,8 @@ def test_dry_run_shows_jobs_and_a_cancelled_run_resumes_from_its_checkpoint(
     # leaderboard reported it at once.
     assert lb.returncode == 1, stdout + stderr
     assert (run_dir / 'record.json').stat().st_mtime - cancelled_at < 30
-    assert 'the Slurm job was sent SIGTERM (scancel' in stdout
-    assert 'a rerun resumes from the last checkpoint' in stdout
+    assert 'the Slurm job was sent SIGTERM (scancel' in stdout, stdout + stderr
+    assert 'a rerun resumes from the last checkpoint' in stdout, stdout + stderr
     failed = record(out)
     assert failed['status'] == 'failed' and failed['error']['type'] == 'Terminated'
     assert failed['provenance']['job_id'] == job
