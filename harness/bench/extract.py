@@ -24,7 +24,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from harness.data.cache import load_images
+from harness.data.cache import DEFAULT_RESIZE_FILTER, load_images
 from harness.engine.config import load_config
 from harness.engine.run import build_runner, without_pretrained
 from harness.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
@@ -37,10 +37,18 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / 'methods/agw/configs/agw_
 class PILPerImage(Dataset):
     """The official test sets: each image decoded, resized and normalised on the host, each time."""
 
-    def __init__(self, root: str, records, size: tuple[int, int]) -> None:
+    def __init__(
+        self, root: str, records, size: tuple[int, int], resize_filter: str = 'bilinear'
+    ) -> None:
         self.root, self.records = root, records
+        # the config's PIL filter, as the method's official code resizes (e.g. AGW: LANCZOS)
+        mode = T.InterpolationMode[resize_filter.upper()]
         self.transform = T.Compose(
-            [T.Resize(size), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+            [
+                T.Resize(size, interpolation=mode),
+                T.ToTensor(),
+                T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            ]
         )
 
     def __len__(self) -> int:
@@ -149,7 +157,8 @@ def _run(
     size = tuple(cfg.input_size)
     records = test_records(cfg.protocol['dataset'], data_root, cfg.protocol)
     start = time.perf_counter()
-    load_images(data_root, records, size, cfg.cache_dir)
+    resize_filter = cfg.get('resize_filter', DEFAULT_RESIZE_FILTER)
+    load_images(data_root, records, size, cfg.cache_dir, resize_filter=resize_filter)
     cache_s = time.perf_counter() - start
     runner = build_runner(
         cfg, work_dir / 'bench_extract', train=False, resume=False, log_level='WARNING'
@@ -162,9 +171,9 @@ def _run(
             f'{loader["batch_size"]}; use a larger dataset (--ids) or a smaller '
             'test.batch_size'
         )
-    reference = PILPerImage(data_root, records, size)
+    reference = PILPerImage(data_root, records, size, resize_filter)
     ref_ips, ref_feats = _time_reference(runner.model, reference, timed, loader['num_workers'])
-    # Same images, same pixels (both resize with PIL's bilinear filter): the features must agree.
+    # Same images, same pixels (both resize with the config's PIL filter): the features must agree.
     diff = float((ours_feats - ref_feats).abs().max() / ref_feats.abs().max().clamp_min(1e-12))
     if diff > 1e-3:
         raise RuntimeError(

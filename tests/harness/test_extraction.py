@@ -98,13 +98,16 @@ def test_test_loader_follows_the_config(sysu_root):
     assert runner_config(cfg, '/tmp/unused', num_classes=3)['test_dataloader']['num_workers'] == 3
 
 
+# AGW and MMN resize with PIL's LANCZOS: the reference pipeline must use the config's filter too
+@pytest.mark.parametrize('resize_filter', ['bilinear', 'lanczos'])
 def test_extraction_benchmark_runs_both_pipelines_on_the_same_images(
-    toy_plugin, sysu_root, tmp_path, capsys
+    toy_plugin, sysu_root, tmp_path, capsys, resize_filter
 ):
     from harness.bench import extract
 
+    options = {'test.batch_size': 16, 'resize_filter': resize_filter}
     result = extract.run(
-        TOY_SYSU, str(sysu_root), batches=2, options={'test.batch_size': 16}, work_dir=str(tmp_path)
+        TOY_SYSU, str(sysu_root), batches=2, options=options, work_dir=str(tmp_path)
     )
     assert result['ours_images_per_s'] > 0 and result['official_images_per_s'] > 0
     assert result['images_timed'] == 32 and result['batch_size'] == 16
