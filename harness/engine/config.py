@@ -36,31 +36,19 @@ FREE_KEYS = ('data_root', 'protocol.split')
 LABELLED_KEYS = ('selection',)
 SELECTION_RULES = ('final', 'best-test-rank1')
 # Keys the engine reads when present (with a default otherwise), so no config needs to set them.
+# fmt: off
 OPTIONAL_KEYS = (
-    'selection.epochs',  # evaluated epochs of the optimistic rule
-    'selection.criterion',  # what the optimistic rule maximises
-    'resize_filter',
-    'backends',  # decode-once resize; TF32/cuDNN switches
-    'train_dataloader.num_workers',
-    'train_dataloader.batch_size',
-    'test.batch_size',
-    'test.num_workers',
-    'test.distance',
-    'test.keep_features',
-    'amp.enabled',
-    'amp.dtype',
-    'channels_last',
-    'cudnn_benchmark',
-    'cache_dir',
-    'custom_hooks',
-    'param_scheduler',
-    'train_pipeline',
-    'entry.method',
-    'entry.kind',
-    'entry.label',
-    'entry.row',
+    'selection.epochs',                      # evaluated epochs of the optimistic rule
+    'selection.criterion',                   # what the optimistic rule maximises
+    'resize_filter', 'backends',             # decode-once resize; TF32/cuDNN switches
+    'train_dataloader.num_workers', 'train_dataloader.batch_size',
+    'test.batch_size', 'test.num_workers', 'test.distance', 'test.keep_features',
+    'amp.enabled', 'amp.dtype', 'channels_last', 'cudnn_benchmark', 'cache_dir',
+    'custom_hooks', 'param_scheduler', 'train_pipeline',
+    'entry.method', 'entry.kind', 'entry.label', 'entry.row',
     'randomness.diff_rank_seed',
 )
+# fmt: on
 
 
 class ProtocolChangeError(ConfigError):

@@ -15,24 +15,12 @@ import subprocess
 from collections.abc import Iterable
 
 # Job states (``squeue --states`` names) in which the job may still start or is running.
-ACTIVE_STATES = frozenset(
-    {
-        'PENDING',
-        'CONFIGURING',
-        'RUNNING',
-        'COMPLETING',
-        'REQUEUED',
-        'REQUEUE_FED',
-        'REQUEUE_HOLD',
-        'RESIZING',
-        'SUSPENDED',
-        'STOPPED',
-        'SIGNALING',
-        'STAGE_OUT',
-        'RESV_DEL_HOLD',
-        'SPECIAL_EXIT',
-    }
-)
+# fmt: off
+ACTIVE_STATES = frozenset({
+    'PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD',
+    'RESIZING', 'SUSPENDED', 'STOPPED', 'SIGNALING', 'STAGE_OUT', 'RESV_DEL_HOLD', 'SPECIAL_EXIT',
+})
+# fmt: on
 # A job whose state is not ACTIVE has ended; GONE marks one the scheduler no longer knows.
 GONE = 'GONE'
 QUEUED = frozenset(

@@ -80,23 +80,12 @@ def problems_markdown(coll: Collection) -> str:
     return '\n'.join(parts)
 
 
+# fmt: off
 CELL_COLUMNS = [
-    'method',
-    'label',
-    'kind',
-    'row',
-    'source',
-    'dataset',
-    'setting',
-    'metric',
-    'mean',
-    'std',
-    'n',
-    'comparable',
-    'optimistic',
-    'record_paths',
-    'protocol',
+    'method', 'label', 'kind', 'row', 'source', 'dataset', 'setting', 'metric', 'mean', 'std', 'n',
+    'comparable', 'optimistic', 'record_paths', 'protocol',
 ]
+# fmt: on
 
 
 def cells_frame(

@@ -22,38 +22,14 @@ IMAGES_PER_ID = 10
 N_TRIALS = 10
 MIN_IDS = 2
 
-VISIBLE = Camera(
-    size=(128, 64),
-    flip=False,
-    shear=0.0,
-    scale=0.9,
-    views=(0.5, 0.5, 0.0),
-    gain=1.0,
-    cast=(1.0, 1.0, 1.0),
-    gamma=1.0,
-    blur=0.5,
-    noise=0.015,
-    bg_rgb=(0.5, 0.5, 0.48),
-    bg_ir=0.0,
-    floor=0.86,
-    clutter=1,
-)
-THERMAL = Camera(
-    size=(128, 64),
-    flip=False,
-    shear=0.03,
-    scale=0.88,
-    views=(0.5, 0.5, 0.0),
-    gain=1.0,
-    cast=(1.0, 1.0, 1.0),
-    gamma=1.0,
-    blur=1.3,
-    noise=0.02,
-    bg_rgb=(0, 0, 0),
-    bg_ir=0.2,
-    floor=0.86,
-    clutter=0,
-)
+# fmt: off
+VISIBLE = Camera(size=(128, 64), flip=False, shear=0.0, scale=0.9, views=(0.5, 0.5, 0.0), gain=1.0,
+                 cast=(1.0, 1.0, 1.0), gamma=1.0, blur=0.5, noise=0.015, bg_rgb=(0.5, 0.5, 0.48),
+                 bg_ir=0.0, floor=0.86, clutter=1)
+THERMAL = Camera(size=(128, 64), flip=False, shear=0.03, scale=0.88, views=(0.5, 0.5, 0.0),
+                 gain=1.0, cast=(1.0, 1.0, 1.0), gamma=1.0, blur=1.3, noise=0.02, bg_rgb=(0, 0, 0),
+                 bg_ir=0.2, floor=0.86, clutter=0)
+# fmt: on
 
 
 def file_names(pid: int, seed: int) -> list[tuple[str, str]]:
