@@ -70,8 +70,10 @@ class RunSource:
     def require_checkpoint(self) -> Path:
         """The checkpoint, or an error that says what is missing, where, and how to get it back."""
         if self.record.get('source') == 'untrained':
-            # the leaderboard's scored_twin names it after its trained run
-            trained = self.run_dir.with_name(self.run_dir.name.removesuffix('-untrained'))
+            from harness.leaderboard.plan import run_leaf  # the leaderboard names both runs
+
+            split = self.protocol.get('split') if self.dataset == 'regdb' else None
+            trained = self.run_dir.with_name(run_leaf(self.dataset, split))
             raise FileNotFoundError(
                 f'run {self.run_dir} scored the untrained network (record source '
                 f"'untrained'): it has no trained model to draw. The figures of its trained run "
