@@ -43,7 +43,7 @@ OPTIONAL_KEYS = (
     'resize_filter', 'backends',             # decode-once resize; TF32/cuDNN switches
     'train_dataloader.num_workers', 'train_dataloader.batch_size',
     'test.batch_size', 'test.num_workers', 'test.distance', 'test.keep_features',
-    'amp.enabled', 'amp.dtype', 'channels_last', 'cudnn_benchmark', 'cache_dir',
+    'amp.enabled', 'amp.dtype', 'channels_last', 'cache_dir',
     'custom_hooks', 'param_scheduler', 'train_pipeline',
     'entry.method', 'entry.kind', 'entry.label', 'entry.row',
     'randomness.diff_rank_seed',

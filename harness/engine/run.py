@@ -167,7 +167,7 @@ def runtime_settings(cfg: Config) -> dict[str, Any]:
         out['log_processor'] = copy.deepcopy(cfg.log_processor)
     env = _merged(
         dict(
-            cudnn_benchmark=bool(cfg.get('cudnn_benchmark', False)),
+            cudnn_benchmark=False,
             mp_cfg=dict(mp_start_method='fork'),
             dist_cfg=dict(backend=None),
         ),
