@@ -109,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         '--data-root-sysu', help='SYSU-MM01 root (default: the protocol config data_root)'
     )
     io.add_argument('--data-root-regdb', help='RegDB root (default: the protocol config data_root)')
-    io.add_argument('--no-plots', action='store_true', help='skip the CMC plots in OUT/tables')
+    io.add_argument('--no-plots', action='store_true', help='skip the plots in OUT/tables')
     io.add_argument(
         '--figures',
         action='store_true',
