@@ -242,6 +242,20 @@ def test_cli_says_which_reported_line_is_bad(tmp_path, capsys):
     assert f'{bad} line 3: column r1 is 170.6, outside 0..100' in err
 
 
+def test_leaderboard_refuses_a_bad_reported_line_before_any_run(tmp_path, capsys):
+    """The leaderboard checks reported.csv before it plans or trains, not when it tabulates."""
+    from harness.cli import main
+
+    bad = tmp_path / 'mine.csv'
+    bad.write_text(BAD_HEAD + 'AGW,sysu,all-single,47.50,,,,,Ye,,original\n')
+    out = tmp_path / 'lb'
+    argv = ['leaderboard', '--demo', '--methods', 'agw', '--out', str(out), '--dry-run']
+    code = main([*argv, '--reported', str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2 and f'{bad} line 2: no printed_in' in err, err
+    assert not (out / 'runs').exists()
+
+
 def test_reported_csv_errors_name_the_file_and_column(tmp_path):
     bad = tmp_path / 'bad.csv'
     bad.write_text('method,dataset,setting,r1,r10,r20,map\nAGW,sysu,all-single,1,2,3,4\n')
