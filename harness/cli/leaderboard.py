@@ -109,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         '--data-root-sysu', help='SYSU-MM01 root (default: the protocol config data_root)'
     )
     io.add_argument('--data-root-regdb', help='RegDB root (default: the protocol config data_root)')
-    io.add_argument('--no-plots', action='store_true', help='skip the CMC plots in OUT/tables')
+    io.add_argument('--no-plots', action='store_true', help='skip the plots in OUT/tables')
     io.add_argument(
         '--figures',
         action='store_true',
@@ -428,6 +428,7 @@ def print_plan(runs, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     from harness.leaderboard.session import prepare_demo_data, run_leaderboard
+    from harness.tables.build import load_reported
     from harness.tables.export import default_reported, missing_reported_warning
 
     out = Path(args.out)
@@ -441,6 +442,8 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
         check_run_options(runs)
     # Resolved once (a Slurm partition without GPUs gets 0) for the plan, the jobs and retries.
     args.gpus_per_run = resolve_gpus(args)
+    reported = (args.reported or None) if args.reported is not None else default_reported()
+    load_reported(reported)  # a bad reported.csv line stops the session now, not after its runs
     if args.dry_run:
         print_plan(runs, args)
         return 0
@@ -455,7 +458,6 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
             flush=True,
         )
         prepare_demo_data(out, wanted)
-    reported = (args.reported or None) if args.reported is not None else default_reported()
     if args.reported is None and reported is None:
         print(missing_reported_warning(), file=sys.stderr)
     try:

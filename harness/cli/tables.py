@@ -1,4 +1,4 @@
-"""``vireid tables``: the paper tables and CMC plots, rebuilt from run records alone."""
+"""``vireid tables``: the paper tables, plots and page, rebuilt from run records alone."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         'tables',
-        help='paper tables (Markdown, LaTeX, CSV) and CMC plots from run records',
+        help='paper tables (Markdown, LaTeX, CSV), plots and the page from run records',
         description=__doc__ + '\n\nEvery record.json under --records (searched recursively) '
         'is read; failed and unfinished runs are listed, not tabulated.',
     )
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help='reported results CSV (default: the one shipped with '
         'vireid-bench, results/reported.csv; "" for none)',
     )
-    p.add_argument('--no-plots', action='store_true', help='skip the CMC plots')
+    p.add_argument('--no-plots', action='store_true', help='skip the plots (CMC curves, dot plot)')
     p.add_argument('--debug', action='store_true', help='show tracebacks')
     p.set_defaults(func=run)
 

@@ -1,4 +1,4 @@
-"""Paper tables (Markdown, LaTeX, CSV) and CMC plots from run records: see ``build_tables``."""
+"""Paper tables (Markdown, LaTeX, CSV), plots and the page from run records (``build_tables``)."""
 
 from harness.tables.export import build_tables
 

@@ -8,12 +8,14 @@ Each cell is ``mean ± std``:
 - RegDB: the mean and std (``ddof=0``) over the per-split means of the split records found, whose
   number is given in the row's notes.
 
-Each entry's rows come in the order of :data:`ROW_SOURCES`: the matching rows of
-``results/reported.csv`` (matched on the record's method title, the entry label or the method
-name, with the paper's evaluation protocol), then one row per record ``source``: ``official``
-(the authors' released weights scored here), ``reproduced`` (trained here) and ``untrained`` (the
-same network with its initial weights, scored without training: the floor a method must beat).
-Records with ``status != 'done'`` are listed, never tabulated.
+A table holds two blocks. First the papers' numbers: one row per method of ``results/reported.csv``
+that an entry of the table matches (on the record's method title, the entry label, the method name
+or an alias), each cell pointing to the CSV line that names where it was printed. Then this
+benchmark's rows, per entry in the order of :data:`RECORD_SOURCES`: ``official`` (the authors'
+released weights scored here), ``reproduced`` (trained here) and ``untrained`` (the same network
+with its initial weights, scored without training: the floor a method must beat). The papers'
+numbers never sit among the runs: beside demo runs (synthetic data) their block says it holds
+real-data numbers. Records with ``status != 'done'`` are listed, never tabulated.
 """
 
 from __future__ import annotations
@@ -42,15 +44,25 @@ METRICS = METRIC_KEYS
 REPORTED_METRICS = {key.lower(): key for key in REPORTED_METRIC_KEYS}
 SETTINGS = {dataset: tuple(settings(dataset)) for dataset in DATASETS}
 REGDB_SPLIT_COUNT = len(REGDB_SPLITS)
-COMPARABLE_MARK, OPTIMISTIC_MARK = '*', '†'
+COMPARABLE_MARK, OPTIMISTIC_MARK, QUOTED_MARK = '*', '†', '‡'
+# reported.csv ``confidence``: printed by the authors (their paper or README), or only by a later
+# paper that quotes them (the original could not be read); the tables mark the second kind.
+CONFIDENCES = ('original', 'quoted')
+REPORTED_REQUIRED = ('method', 'dataset', 'setting', 'source', 'printed_in', 'confidence')
 # Where a row's numbers come from, in table order. 'reported' rows come from results/reported.csv;
 # the others from run records, whose ``source`` field names them (absent: 'reproduced').
 ROW_SOURCES = ('reported', *RECORD_SOURCES)
 # How a record source reads in a table's Source column (the others as themselves).
 SOURCE_LABELS = {'official': 're-scored (official weights)'}
-# Entry kinds shown without the paper's numbers: an ablation row is not the paper's model. A demo
-# row keeps them, as the target the real run aims at; its notes say it ran on synthetic data.
+# Entry kinds whose method brings no paper numbers into a table: an ablation row is not the paper's
+# model. A demo entry does, into the papers' block only, whose title then says that those numbers
+# come from the real datasets and do not compare with synthetic runs.
 NO_REPORTED_KINDS = ('ablation',)
+REPORTED_BLOCK = 'Reported in the papers (real datasets)'
+REPORTED_BLOCK_BESIDE_DEMO = (
+    'Reported in the papers, on the real datasets (not comparable with the synthetic demo rows)'
+)
+RUNS_BLOCK = 'This benchmark'
 
 # (dataset, setting) -> (group title, short prefix for one-line headers)
 GROUPS = {
@@ -106,16 +118,23 @@ class Cell:
     paths: tuple[str, ...] = ()
     comparable: bool = True
     optimistic: bool = False
+    quoted: bool = False  # a reported number printed only by a paper quoting the method
+    printed: str | None = None  # a reported number as its source prints it ('70.6', '47.50')
+
+    def number(self) -> str:
+        return self.printed if self.printed is not None else f'{self.mean:.2f}'
 
     def text(self) -> str:
-        s = f'{self.mean:.2f}'
+        s = self.number()
         if self.std is not None:
             s += f' ± {self.std:.2f}'
         return s + self.marks()
 
     def marks(self) -> str:
-        return ('' if self.comparable else COMPARABLE_MARK) + (
-            OPTIMISTIC_MARK if self.optimistic else ''
+        return (
+            ('' if self.comparable else COMPARABLE_MARK)
+            + (OPTIMISTIC_MARK if self.optimistic else '')
+            + (QUOTED_MARK if self.quoted else '')
         )
 
 
@@ -217,6 +236,8 @@ class Entry:
 
 @dataclass
 class Reported:
+    """One line of ``reported.csv``: numbers of one method and setting, all printed in one place."""
+
     method: str
     dataset: str
     setting: str
@@ -225,6 +246,23 @@ class Reported:
     year: str
     eval_protocol: str
     line: int  # line in reported.csv (header = 1): where the number comes from
+    source: str = ''  # the paper whose numbers these are
+    printed_in: str = ''  # where they are printed: paper + table, or README + line
+    confidence: str = 'original'  # one of CONFIDENCES
+    note: str = ''  # what a reader of the table must know (a disputed direction)
+    printed: dict[str, str] = field(default_factory=dict)  # metric -> the number as printed
+
+    @property
+    def quoted(self) -> bool:
+        return self.confidence == 'quoted'
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The table row these numbers go to: the method as one paper reports it."""
+        return (self.method, self.venue, self.year)
+
+    def matches(self, entry: Entry) -> bool:
+        return self.method.lower() in entry.names()
 
 
 @dataclass
@@ -237,6 +275,12 @@ class Row:
     reproduced: bool
     row_id: str | None = None
     source_kind: str = 'reported'  # the ROW_SOURCES entry this row comes from
+    demo: bool = False  # a run on synthetic data (an entry of kind 'demo')
+
+    @property
+    def from_records(self) -> bool:
+        """A row of this benchmark (its cells link to run records), not a paper's numbers."""
+        return self.source_kind != 'reported'
 
 
 @dataclass
@@ -247,6 +291,20 @@ class Table:
     rows: list[Row]
     footnotes: list[str]
     row_ids: bool = False  # the ablation table leads with the row id
+
+    def blocks(self) -> list[tuple[str, list[int]]]:
+        """``(title, row indices)`` of the papers' block and this benchmark's block, in table order;
+        a table without reported rows is one untitled block."""
+        reported = [i for i, r in enumerate(self.rows) if not r.from_records]
+        runs = [i for i, r in enumerate(self.rows) if r.from_records]
+        if not reported:
+            return [('', runs)]
+        demo = any(self.rows[i].demo for i in runs)
+        out = [(REPORTED_BLOCK_BESIDE_DEMO if demo else REPORTED_BLOCK, reported)]
+        if runs:
+            every = all(self.rows[i].demo for i in runs)
+            out.append((RUNS_BLOCK + (' (synthetic demo data)' if every else ''), runs))
+        return out
 
 
 @dataclass
@@ -339,7 +397,9 @@ def collect(records: str | Path, relative_to: str | Path | None = None) -> Colle
 
 
 def load_reported(path: str | Path | None) -> list[Reported]:
-    """Rows of ``results/reported.csv`` (empty cells = not reported)."""
+    """Rows of ``results/reported.csv`` (empty cells = not reported), checked: every row names its
+    source and where it was printed, a known dataset and setting (the vocabulary of ``protocols``),
+    numbers in 0..100, and no cell twice. A bad row is refused with its file and line."""
     if path is None:
         return []
     path = Path(path)
@@ -347,77 +407,146 @@ def load_reported(path: str | Path | None) -> list[Reported]:
         raise FileNotFoundError(
             f'reported results {path} not found (pass --reported, or --reported "" for none)'
         )
-    out = []
+    out: list[Reported] = []
+    seen: dict[tuple, int] = {}
     with open(path, newline='', encoding='utf-8') as fh:
         reader = csv.DictReader(fh)
-        missing = {'method', 'dataset', 'setting', *REPORTED_METRICS} - set(reader.fieldnames or ())
+        missing = set(REPORTED_REQUIRED) | set(REPORTED_METRICS)
+        missing -= set(reader.fieldnames or ())
         if missing:
             raise ValueError(
                 f'{path}: missing column(s) {", ".join(sorted(missing))}; see results/README.md'
             )
-        for i, row in enumerate(reader, start=2):
-            values = {}
-            for col, metric in REPORTED_METRICS.items():
-                text = (row.get(col) or '').strip()
-                if text:
-                    try:
-                        values[metric] = float(text)
-                    except ValueError:
-                        raise ValueError(
-                            f'{path} line {i}: column {col} is {text!r}, not a number'
-                        ) from None
-            out.append(
-                Reported(
-                    row['method'].strip(),
-                    row['dataset'].strip(),
-                    row['setting'].strip(),
-                    values,
-                    (row.get('venue') or '').strip(),
-                    (row.get('year') or '').strip(),
-                    (row.get('eval_protocol') or '').strip(),
-                    i,
-                )
-            )
+        for row in reader:
+            rep = _reported_row(row, f'{path} line {reader.line_num}', reader.line_num)
+            for metric in rep.values:
+                key = (rep.method.lower(), rep.venue, rep.year, rep.dataset, rep.setting, metric)
+                if key in seen:
+                    raise ValueError(
+                        f'{path} line {rep.line}: {metric} of {rep.method} ({rep.venue} '
+                        f'{rep.year}) {rep.dataset} {rep.setting} is already given on line '
+                        f'{seen[key]}; keep one (the original source before a quoting one)'
+                    )
+                seen[key] = rep.line
+            out.append(rep)
     return out
+
+
+def _reported_row(row: dict, where: str, line: int) -> Reported:
+    text = {k: (v or '').strip() for k, v in row.items() if k is not None}
+    empty = [k for k in REPORTED_REQUIRED if not text.get(k)]
+    if empty:
+        raise ValueError(
+            f'{where}: no {", ".join(empty)}; every reported number needs the paper it '
+            'comes from (source), where it is printed (printed_in: paper + table, or README + '
+            f'line) and its confidence ({" or ".join(CONFIDENCES)}); see results/README.md'
+        )
+    dataset, setting = text['dataset'], text['setting']
+    if dataset not in SETTINGS:
+        raise ValueError(f'{where}: unknown dataset {dataset!r}; expected one of {list(SETTINGS)}')
+    if setting not in SETTINGS[dataset]:
+        raise ValueError(
+            f'{where}: unknown {dataset} setting {setting!r}; expected one of '
+            f'{list(SETTINGS[dataset])}'
+        )
+    if text['confidence'] not in CONFIDENCES:
+        raise ValueError(
+            f'{where}: confidence is {text["confidence"]!r}; expected one of {list(CONFIDENCES)}'
+        )
+    values, printed = {}, {}
+    for col, metric in REPORTED_METRICS.items():
+        cell = text.get(col, '')
+        if not cell:
+            continue
+        try:
+            value = float(cell)
+        except ValueError:
+            raise ValueError(f'{where}: column {col} is {cell!r}, not a number') from None
+        if not 0 <= value <= 100:
+            raise ValueError(
+                f'{where}: column {col} is {cell}, outside 0..100 (percentages as printed)'
+            )
+        values[metric], printed[metric] = value, cell
+    if not values:
+        raise ValueError(f'{where}: no number in {", ".join(REPORTED_METRICS)}')
+    return Reported(
+        text['method'],
+        dataset,
+        setting,
+        values,
+        text.get('venue', ''),
+        text.get('year', ''),
+        text.get('eval_protocol', ''),
+        line,
+        source=text['source'],
+        printed_in=text['printed_in'],
+        confidence=text['confidence'],
+        note=text.get('note', ''),
+        printed=printed,
+    )
 
 
 def _natural(text: str | None) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r'(\d+)', text or '')]
 
 
+def matched_reported(entry: Entry, reported: list[Reported]) -> list[Reported]:
+    """The reported rows of ``entry``'s method (none for ablation entries)."""
+    if entry.kind in NO_REPORTED_KINDS:
+        return []
+    return [r for r in reported if r.matches(entry)]
+
+
 def _reported_rows(
-    entry: Entry, reported: list[Reported], columns: list[Column], csv_name: str
+    groups: list[list[Entry]], reported: list[Reported], columns: list[Column], csv_name: str
 ) -> list[Row]:
-    mine = [r for r in reported if r.method.lower() in entry.names()]
+    """The papers' block: one row per (method, venue, year) that an entry of ``groups`` matches,
+    in the entries' order; each cell points to the reported.csv line it was read from."""
     wanted = {(c.dataset, c.setting) for c in columns}
-    mine = [r for r in mine if (r.dataset, r.setting) in wanted]
+    mine: dict[tuple, list[Reported]] = {}
+    for group in groups:
+        for r in matched_reported(group[0], reported):
+            if (r.dataset, r.setting) in wanted:
+                mine.setdefault(r.key, [])
+                if r not in mine[r.key]:
+                    mine[r.key].append(r)
     rows = []
-    for venue in dict.fromkeys((r.venue, r.year) for r in mine):
-        group = [r for r in mine if (r.venue, r.year) == venue]
-        cells = []
+    for (method, venue, year), lines in mine.items():
+        cells: list[Cell | None] = []
         for c in columns:
             hit = next(
                 (
                     r
-                    for r in group
+                    for r in lines
                     if (r.dataset, r.setting) == (c.dataset, c.setting) and c.metric in r.values
                 ),
                 None,
             )
             cells.append(
-                Cell(hit.values[c.metric], paths=(f'{csv_name}:{hit.line}',)) if hit else None
+                Cell(
+                    hit.values[c.metric],
+                    paths=(f'{csv_name}:{hit.line}',),
+                    quoted=hit.quoted,
+                    printed=hit.printed.get(c.metric),
+                )
+                if hit
+                else None
             )
         if all(c is None for c in cells):
             continue
-        protocols = ', '.join(dict.fromkeys(r.eval_protocol for r in group if r.eval_protocol))
-        source = 'reported' + (f' ({" ".join(filter(None, venue))})' if any(venue) else '')
+        used = [r for r in lines if any(c and c.paths == (f'{csv_name}:{r.line}',) for c in cells)]
+        protocols = ', '.join(dict.fromkeys(r.eval_protocol for r in used if r.eval_protocol))
+        notes = [f'protocol: {protocols}'] if protocols else []
+        notes += list(dict.fromkeys(r.note for r in used if r.note))
+        where = ' '.join(filter(None, (venue, year)))
+        label = 'reported' + (f' ({where})' if where else '')
         rows.append(
             Row(
-                entry.label,
-                source,
+                method,
+                label,
                 cells,
-                f'protocol: {protocols}' if protocols else '',
-                sorted({f'{csv_name}:{r.line}' for r in group}),
+                '; '.join(notes),
+                sorted({f'{csv_name}:{r.line}' for r in used}, key=_natural),
                 reproduced=False,
             )
         )
@@ -448,29 +577,16 @@ def _record_row(entry: Entry, columns: list[Column]) -> Row:
         reproduced=entry.source == 'reproduced',
         row_id=entry.row,
         source_kind=entry.source,
+        demo=entry.kind == 'demo',
     )
 
 
-def _entry_rows(
-    group: list[Entry],
-    reported: list[Reported],
-    columns: list[Column],
-    csv_name: str,
-    with_reported: bool = True,
-) -> list[Row]:
-    """The rows of one table entry, in ROW_SOURCES order (a record row that fills no column is
+def _entry_rows(group: list[Entry], columns: list[Column]) -> list[Row]:
+    """The record rows of one table entry, in RECORD_SOURCES order (a row that fills no column is
     left out)."""
     by_source = {e.source: e for e in group}
-    rows: list[Row] = []
-    for source in ROW_SOURCES:
-        if source == 'reported':
-            if with_reported and group[0].kind not in NO_REPORTED_KINDS:
-                rows += _reported_rows(group[0], reported, columns, csv_name)
-        elif source in by_source:
-            row = _record_row(by_source[source], columns)
-            if any(c is not None for c in row.cells):
-                rows.append(row)
-    return rows
+    rows = [_record_row(by_source[s], columns) for s in RECORD_SOURCES if s in by_source]
+    return [r for r in rows if any(c is not None for c in r.cells)]
 
 
 def grouped(entries: Iterable[Entry]) -> list[list[Entry]]:
@@ -529,11 +645,24 @@ def _footnotes(
             f'{OPTIMISTIC_MARK} optimistic: the checkpoint was selected by its test score '
             f'(best epoch on the test set).'
         )
-    if with_reported and any(r.source_kind == 'reported' for r in rows):
+    reported = [r for r in rows if not r.from_records]
+    if with_reported and reported:
         notes.append(
-            'reported: as printed in the paper (results/reported.csv); '
-            'its evaluation protocol in the notes.'
+            "reported: the papers' numbers on the real datasets, as printed where "
+            'results/reported.csv says (printed_in: paper + table, or README + line; each cell '
+            "names its line); the paper's evaluation protocol in the notes."
         )
+        if any(c.quoted for r in reported for c in r.cells if c):
+            notes.append(
+                f'{QUOTED_MARK} quoted: printed by a later paper that quotes the method, as the '
+                "authors' own paper or README could not be read; which paper in "
+                'results/reported.csv and cells.csv (printed_in).'
+            )
+        if any(r.demo for r in rows):
+            notes.append(
+                'The demo rows ran on synthetic data (vireid leaderboard --demo): they test the '
+                "pipeline, and the papers' real-data numbers above are no target for them."
+            )
     if any(r.source_kind == 'official' for r in rows):
         notes.append(
             "re-scored (official weights): the authors' released checkpoint, converted "
@@ -565,6 +694,7 @@ def _trim(columns: list[Column], rows: list[Row]) -> tuple[list[Column], list[Ro
             r.reproduced,
             r.row_id,
             r.source_kind,
+            r.demo,
         )
         for r in rows
     ]
@@ -589,14 +719,15 @@ def ordered(entries: Iterable[Entry]) -> tuple[list[Entry], list[Entry]]:
 def make_tables(
     coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv'
 ) -> list[Table]:
-    """The comparison, multi-shot and ablation tables (a table with no row is left out)."""
+    """The comparison, multi-shot and ablation tables (a table with no row is left out); the first
+    two lead with the papers' block (:meth:`Table.blocks`)."""
     main, abl = ordered(coll.entries)
     records = coll.records()
     tables = []
-    rows: list[Row] = []
-    for group in grouped(main):
-        rows += _entry_rows(group, reported, SINGLE_SHOT, csv_name)
-    if rows:
+    groups = grouped(main)
+    runs = [row for group in groups for row in _entry_rows(group, SINGLE_SHOT)]
+    if runs:
+        rows = _reported_rows(groups, reported, SINGLE_SHOT, csv_name) + runs
         tables.append(
             Table(
                 'comparison',
@@ -607,12 +738,11 @@ def make_tables(
                 _footnotes(rows, SINGLE_SHOT, True, records),
             )
         )
-    rows = []
-    for group in grouped(main):
-        own = _entry_rows(group, reported, MULTI_SHOT, csv_name, with_reported=False)
-        if own:  # reported multi-shot rows only beside a row of our own
-            rows += _entry_rows(group, reported, MULTI_SHOT, csv_name)
-    if rows:
+    own = [group for group in groups if _entry_rows(group, MULTI_SHOT)]
+    if own:  # the papers' multi-shot numbers only beside a multi-shot row of our own
+        rows = _reported_rows(own, reported, MULTI_SHOT, csv_name) + [
+            row for group in own for row in _entry_rows(group, MULTI_SHOT)
+        ]
         tables.append(
             Table(
                 'multishot',
@@ -622,13 +752,7 @@ def make_tables(
                 _footnotes(rows, MULTI_SHOT, True, records),
             )
         )
-    rows = [
-        row
-        for group in grouped(abl)
-        for row in _entry_rows(
-            group, reported, SINGLE_SHOT + MULTI_SHOT, csv_name, with_reported=False
-        )
-    ]
+    rows = [row for group in grouped(abl) for row in _entry_rows(group, SINGLE_SHOT + MULTI_SHOT)]
     if rows:
         cols, rows = _trim(SINGLE_SHOT + MULTI_SHOT, rows)
         tables.append(
@@ -644,16 +768,24 @@ def make_tables(
     return tables
 
 
-def best_cells(table: Table) -> set[tuple[int, int]]:
-    """(row, column) of the best reproduced mean in each column (every tie is best)."""
-    best = set()
+def podium(table: Table) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """``(best, second)``: the (row, column) cells holding the highest and the second-highest
+    reproduced mean of each column (every tie shares its place; reported, re-scored and untrained
+    rows never compete)."""
+    best: set[tuple[int, int]] = set()
+    second: set[tuple[int, int]] = set()
     for j in range(len(table.columns)):
         vals = [
             (i, r.cells[j].mean)
             for i, r in enumerate(table.rows)
             if r.reproduced and r.cells[j] is not None
         ]
-        if vals:
-            top = max(v for _, v in vals)
-            best |= {(i, j) for i, v in vals if math.isclose(v, top, rel_tol=0, abs_tol=1e-9)}
-    return best
+        tops = sorted({round(v, 9) for _, v in vals}, reverse=True)
+        for place, out in zip(tops[:2], (best, second), strict=False):
+            out |= {(i, j) for i, v in vals if math.isclose(v, place, rel_tol=0, abs_tol=1e-9)}
+    return best, second
+
+
+def best_cells(table: Table) -> set[tuple[int, int]]:
+    """(row, column) of the best reproduced mean in each column (every tie is best)."""
+    return podium(table)[0]

@@ -8,8 +8,8 @@ from harness.atomic import write_text_atomic
 from harness.engine.provenance import now
 from harness.tables.build import collect, load_reported, make_tables
 from harness.tables.html import leaderboard_page
-from harness.tables.latex import to_latex
-from harness.tables.plots import cmc_plots
+from harness.tables.latex import latex_document, to_latex
+from harness.tables.plots import cmc_plots, dot_plot
 from harness.tables.render import cells_csv, problems_markdown, to_csv, to_markdown
 
 REPORTED_NAME = 'reported.csv'
@@ -40,8 +40,9 @@ def build_tables(
     plots: bool = True,
     relative_to: str | Path | None = None,
 ) -> dict:
-    """Write ``<name>.md/.tex/.csv`` per table, ``cells.csv``, ``tables.md``, CMC plots and the
-    leaderboard page ``index.html`` into ``out``.
+    """Write ``<name>.md/.tex/.csv`` per table, ``tables.tex`` (a document inputting every
+    ``.tex``), ``cells.csv``, ``tables.md``, the plots (CMC curves and ``dotplot.png``; not with
+    ``plots=False``) and the leaderboard page ``index.html`` into ``out``.
 
     Returns ``{'markdown': all tables as Markdown, 'comparison': the comparison table's Markdown
     (or ''), 'files': [paths], 'failed': [record paths], 'collection': Collection}``.
@@ -59,6 +60,8 @@ def build_tables(
         files.append(write_text_atomic(out / f'{t.name}.md', md))
         files.append(write_text_atomic(out / f'{t.name}.tex', to_latex(t)))
         files.append(write_text_atomic(out / f'{t.name}.csv', to_csv(t)))
+    if tables:
+        files.append(write_text_atomic(out / 'tables.tex', latex_document(t.name for t in tables)))
     files.append(write_text_atomic(out / 'cells.csv', cells_csv(coll, rep, csv_name)))
     problems = problems_markdown(coll)
     if not tables:
@@ -68,13 +71,22 @@ def build_tables(
     everything = '\n'.join(sections)
     files.append(write_text_atomic(out / 'tables.md', everything))
     plot_files = cmc_plots(coll, out) if plots else []
-    files += plot_files
+    dots = dot_plot(coll, rep, out) if plots else None
+    files += plot_files + ([dots] if dots else [])
     base = Path(relative_to) if relative_to is not None else Path(records)
     files.append(
         write_text_atomic(
             out / 'index.html',
             leaderboard_page(
-                tables, coll, base, out, plots=plot_files, reported=reported, generated=now()
+                tables,
+                coll,
+                base,
+                out,
+                plots=plot_files,
+                reported=reported,
+                generated=now(),
+                papers=rep,
+                dotplot=dots,
             ),
         )
     )

@@ -5,7 +5,11 @@ files, so every number on the page is one of theirs. The page needs no server an
 from the network (style and the sorting script are inline; CMC plots and records are relative
 links), so it opens from disk. Each reproduced number links to the run it came from (commit,
 config, seed, device, wall time, and the ``record.json`` itself); reported numbers name their line
-in ``reported.csv``. Runs still training show their epoch, iteration and ETA from the progress file
+in ``reported.csv`` and where they were printed (a number only a later paper quotes is marked).
+The papers' numbers form their own block at the top of each table; re-scored and untrained
+numbers link to their records like reproduced ones. Wide tables scroll inside their box, not the
+page. A dot plot (``dotplot.png``) shows each method's reported, re-scored, reproduced and untrained
+numbers side by side. Runs still training show their epoch, iteration and ETA from the progress file
 each run keeps (:mod:`harness.engine.progress`); runs that have figures (drawn by
 ``vireid figures``, listed in ``figures/index.json``) link them.
 """
@@ -23,35 +27,74 @@ from harness.figures.manifest import FIGURES_DIR, read_manifest
 from harness.tables.build import (
     COMPARABLE_MARK,
     OPTIMISTIC_MARK,
+    QUOTED_MARK,
     Cell,
     Collection,
+    Reported,
+    Row,
     Table,
-    best_cells,
+    podium,
 )
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1400px; padding: 0 1em;
        color: #222; }
 h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; margin: .5em 0; font-variant-numeric: tabular-nums; }
+.table-wrap { overflow-x: auto; max-width: 100%; margin: .5em 0; border: 1px solid #eee; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #ddd; padding: .25em .5em; text-align: right; white-space: nowrap; }
+tbody tr.block th { text-align: left; background: #e8eef7; font-style: normal; }
+tbody tr.block th span { position: sticky; left: .5em; }
+/* The lead columns (#, row, method, source) stay in view while a wide table scrolls sideways. */
+.lead { position: sticky; z-index: 1; background: #fff; }
+th.lead { background: #f4f4f4; } tr.reported td.lead { background: #fafafa; }
 th { background: #f4f4f4; } td.text, th.text { text-align: left; }
 thead tr.cols th { cursor: pointer; user-select: none; }
 thead tr.cols th[aria-sort=ascending]::after { content: " \\25B2"; }
 thead tr.cols th[aria-sort=descending]::after { content: " \\25BC"; }
 tr.reported td { color: #555; background: #fafafa; font-style: italic; }
-td.best { font-weight: bold; } .mark { color: #b00; font-weight: bold; }
+tr.untrained td { color: #777; }
+td.best { font-weight: bold; } td.second a, td.second span.num { text-decoration: underline; }
+.mark { color: #b00; font-weight: bold; } .mark.quoted { color: #7a4f00; }
 a { color: #0645ad; text-decoration: none; } a:hover { text-decoration: underline; }
 tr:target, tr.hit { background: #fff3b0 !important; }
 .warning { background: #ffe0e0; border: 2px solid #b00; padding: .6em 1em; font-weight: bold; }
 .notes li { margin: .2em 0; } .plots img { max-width: 32%; margin: .3em; border: 1px solid #ddd; }
+.dotplot img { max-width: 100%; border: 1px solid #ddd; }
 .small { color: #666; font-size: .9em; }
 """
 
-# Sorting: click a column header; click again to reverse. Empty cells sort last either way;
-# the "#" column restores the original order (each reproduced row followed by its reported rows).
+# Sorting: click a column header; click again to reverse. Each block (the papers' numbers, this
+# benchmark's rows) sorts within itself, empty cells last either way; the "#" column restores the
+# original order.
 SCRIPT = """
+function sortBody(body, col, dir, numeric) {
+  var rows = Array.prototype.filter.call(body.rows, function (r) {
+    return !r.classList.contains('block');
+  });
+  var key = function (row) {
+    var v = row.cells[col].dataset.value;
+    if (v === undefined || v === '') { return null; }
+    return numeric ? parseFloat(v) : v.toLowerCase();
+  };
+  rows.sort(function (a, b) {
+    var x = key(a), y = key(b);
+    if (x === null || y === null) { return (x === null) - (y === null); }
+    var c = x < y ? -1 : x > y ? 1 : 0;
+    return dir === 'ascending' ? c : -c;
+  });
+  rows.forEach(function (r) { body.appendChild(r); });
+}
+// Sticky lead columns need their left offsets: the widths of the lead columns before them.
+function pinLeads(table) {
+  var left = 0;
+  table.querySelectorAll('thead tr.cols th.lead').forEach(function (th, k) {
+    table.querySelectorAll('.lead-' + k).forEach(function (c) { c.style.left = left + 'px'; });
+    left += th.getBoundingClientRect().width;
+  });
+}
 document.querySelectorAll('table.sortable').forEach(function (table) {
+  pinLeads(table);
   var heads = table.querySelectorAll('thead tr.cols th');
   heads.forEach(function (th, col) {
     th.addEventListener('click', function () {
@@ -60,20 +103,9 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
                 (th.dataset.type === 'num' ? 'descending' : 'ascending');
       heads.forEach(function (h) { h.removeAttribute('aria-sort'); });
       th.setAttribute('aria-sort', dir);
-      var body = table.tBodies[0];
-      var rows = Array.prototype.slice.call(body.rows);
-      var key = function (row) {
-        var v = row.cells[col].dataset.value;
-        if (v === undefined || v === '') { return null; }
-        return th.dataset.type === 'num' ? parseFloat(v) : v.toLowerCase();
-      };
-      rows.sort(function (a, b) {
-        var x = key(a), y = key(b);
-        if (x === null || y === null) { return (x === null) - (y === null); }
-        var c = x < y ? -1 : x > y ? 1 : 0;
-        return dir === 'ascending' ? c : -c;
+      Array.prototype.forEach.call(table.tBodies, function (body) {
+        sortBody(body, col, dir, th.dataset.type === 'num');
       });
-      rows.forEach(function (r) { body.appendChild(r); });
     });
   });
 });
@@ -129,8 +161,14 @@ def _provenance(rec: dict) -> dict[str, str]:
 
 
 def _cell_html(
-    cell: Cell | None, reproduced: bool, best: bool, runs: _Runs, col_metric: str
+    cell: Cell | None,
+    row: Row,
+    place: int,
+    runs: _Runs,
+    col_metric: str,
+    papers: dict[str, Reported],
 ) -> str:
+    """One number: a run's links to its records; a paper's says where it was printed."""
     if cell is None:
         return '<td data-value=""></td>'
     marks = ''
@@ -144,11 +182,24 @@ def _cell_html(
             f'<span class="mark" title="optimistic: checkpoint chosen by its test score">'
             f'{OPTIMISTIC_MARK}</span>'
         )
-    text = f'{cell.mean:.2f}' + (f' ± {cell.std:.2f}' if cell.std is not None else '')
-    cls = ' class="best"' if best else ''
-    if not reproduced:
-        src = ', '.join(cell.paths)
-        return f'<td{cls} data-value="{cell.mean!r}" title="{_e(src)}">{_e(text)}{marks}</td>'
+    if cell.quoted:
+        marks += (
+            '<span class="mark quoted" title="quoted: printed by a later paper that quotes the '
+            f'method; the original could not be read">{QUOTED_MARK}</span>'
+        )
+    text = cell.number() + (f' ± {cell.std:.2f}' if cell.std is not None else '')
+    cls = {1: ' class="best"', 2: ' class="second"'}.get(place, '')
+    if not row.from_records:
+        lines = []
+        for path in cell.paths:
+            paper = papers.get(path)
+            where = f'printed in {paper.printed_in} ({paper.confidence})' if paper else ''
+            lines.append('; '.join(filter(None, [path, where])))
+        title = f'{col_metric}: ' + '\n'.join(lines)
+        return (
+            f'<td{cls} data-value="{cell.mean!r}" title="{_e(title)}">'
+            f'<span class="num">{_e(text)}</span>{marks}</td>'
+        )
     ids = [runs.ids[p] for p in cell.paths if p in runs.ids]
     lines = []
     for p in cell.paths:
@@ -160,7 +211,7 @@ def _cell_html(
             f'device {prov["device"]}, wall time {prov["wall time"]}'
         )
     title = (
-        f'{col_metric}: '
+        f'{col_metric} ({row.source}): '
         + (f'mean of {len(cell.paths)} runs\n' if len(cell.paths) > 1 else '')
         + '\n'.join(lines)
     )
@@ -172,8 +223,8 @@ def _cell_html(
     return f'<td{cls} data-value="{cell.mean!r}">{link}{marks}</td>'
 
 
-def _table_html(table: Table, runs: _Runs) -> str:
-    best = best_cells(table)
+def _table_html(table: Table, runs: _Runs, papers: dict[str, Reported]) -> str:
+    best, second = podium(table)
     lead = ['#'] + (['Row'] if table.row_ids else []) + ['Method', 'Source']
     groups: list[tuple[str, int]] = []
     for c in table.columns:
@@ -182,40 +233,60 @@ def _table_html(table: Table, runs: _Runs) -> str:
         else:
             groups.append((c.group, 1))
     top = (
-        f'<th colspan="{len(lead)}"></th>'
+        f'<th colspan="{len(lead)}" class="lead lead-0"></th>'
         + ''.join(f'<th colspan="{n}">{_e(g)}</th>' for g, n in groups)
         + '<th></th>'
     )
     heads = [
-        f'<th class="text" data-type="{"num" if h == "#" else "text"}">{_e(h)}</th>' for h in lead
+        f'<th class="text lead lead-{k}" data-type="{"num" if h == "#" else "text"}">{_e(h)}</th>'
+        for k, h in enumerate(lead)
     ]
     heads += [
         f'<th data-type="num" title="{_e(c.group)}">{_e(c.metric)}</th>' for c in table.columns
     ]
     heads.append('<th class="text" data-type="text">Notes</th>')
-    body = []
-    for i, r in enumerate(table.rows):
-        cls = 'reproduced' if r.reproduced else 'reported'
-        cells = [f'<td data-value="{i + 1}">{i + 1}</td>']
-        if table.row_ids:
-            cells.append(
-                f'<td class="text" data-value="{_e(r.row_id or "")}">{_e(r.row_id or "")}</td>'
-            )
-        cells.append(f'<td class="text" data-value="{_e(r.label)}">{_e(r.label)}</td>')
-        cells.append(f'<td class="text" data-value="{_e(r.source)}">{_e(r.source)}</td>')
-        cells += [
-            _cell_html(c, r.reproduced, (i, j) in best, runs, table.columns[j].header)
-            for j, c in enumerate(r.cells)
-        ]
-        cells.append(f'<td class="text" data-value="{_e(r.notes)}">{_e(r.notes)}</td>')
-        body.append(f'<tr class="{cls}">' + ''.join(cells) + '</tr>')
+    width = len(lead) + len(table.columns) + 1
+    bodies = []
+    for title, indices in table.blocks():
+        kind = 'reported' if indices and not table.rows[indices[0]].from_records else 'runs'
+        body = (
+            [f'<tr class="block"><th colspan="{width}"><span>{_e(title)}</span></th></tr>']
+            if title
+            else []
+        )
+        for i in indices:
+            r = table.rows[i]
+            cls = r.source_kind if r.from_records else 'reported'
+            texts = [str(i + 1)] + ([r.row_id or ''] if table.row_ids else []) + [r.label, r.source]
+            cells = [
+                f'<td class="{"" if k == 0 else "text "}lead lead-{k}" data-value="{_e(t)}">'
+                f'{_e(t)}</td>'
+                for k, t in enumerate(texts)
+            ]
+            cells += [
+                _cell_html(
+                    c,
+                    r,
+                    1 if (i, j) in best else 2 if (i, j) in second else 0,
+                    runs,
+                    table.columns[j].header,
+                    papers,
+                )
+                for j, c in enumerate(r.cells)
+            ]
+            cells.append(f'<td class="text" data-value="{_e(r.notes)}">{_e(r.notes)}</td>')
+            body.append(f'<tr class="{cls}">' + ''.join(cells) + '</tr>')
+        bodies.append(f'<tbody class="block-{kind}">\n' + '\n'.join(body) + '\n</tbody>')
     notes = ''.join(f'<li>{_e(n)}</li>' for n in table.footnotes)
+    if best:
+        notes += '<li>Bold: the best reproduced value of each column; underlined: the second.</li>'
     return (
         f'<h2 id="{_e(table.name)}">{_e(table.title)}</h2>\n'
+        f'<div class="table-wrap" id="wrap-{_e(table.name)}">'
         f'<table class="sortable" id="table-{_e(table.name)}"><thead><tr class="groups">{top}</tr>'
-        f'<tr class="cols">{"".join(heads)}</tr></thead>\n<tbody>\n'
-        + '\n'.join(body)
-        + f'\n</tbody></table>\n<ul class="notes">{notes}</ul>\n'
+        f'<tr class="cols">{"".join(heads)}</tr></thead>\n'
+        + '\n'.join(bodies)
+        + f'\n</table></div>\n<ul class="notes">{notes}</ul>\n'
     )
 
 
@@ -278,12 +349,12 @@ def _runs_html(runs: _Runs, page_dir: Path) -> str:
     )
     return (
         '<h2 id="runs">Runs behind the numbers</h2>\n'
-        '<p class="small">Every reproduced number above links '
+        '<p class="small">Every number of a run above (re-scored, reproduced, untrained) links '
         'here; each record.json holds the full provenance (package versions, dataset fingerprint, '
         'host, job id) and every per-trial result.</p>\n'
-        f'<table id="runs-table"><thead><tr>{head}</tr></thead><tbody>\n'
+        f'<div class="table-wrap"><table id="runs-table"><thead><tr>{head}</tr></thead><tbody>\n'
         + '\n'.join(rows)
-        + '\n</tbody></table>\n'
+        + '\n</tbody></table></div>\n'
     )
 
 
@@ -300,9 +371,9 @@ def _status_html(coll: Collection, base: Path) -> str:
             )
         parts.append(
             '<h2 id="running">Runs in progress (not tabulated)</h2>\n'
-            '<table id="running-table"><thead><tr>'
+            '<div class="table-wrap"><table id="running-table"><thead><tr>'
             '<th class="text">record</th><th class="text">status</th><th class="text">progress</th>'
-            '</tr></thead><tbody>\n' + '\n'.join(rows) + '\n</tbody></table>\n'
+            '</tr></thead><tbody>\n' + '\n'.join(rows) + '\n</tbody></table></div>\n'
         )
     if coll.failed:
         items = []
@@ -328,16 +399,23 @@ def leaderboard_page(
     plots: Iterable[Path] = (),
     reported: str | Path | None = None,
     generated: str = '',
+    papers: Iterable[Reported] = (),
+    dotplot: Path | None = None,
 ) -> str:
     """The whole page as HTML text; links are relative to ``page_dir``, where it will be written.
 
     ``base`` is the folder the tables' record paths are relative to; ``reported`` the reported
-    results file used (None: the page says loudly that reported rows are missing).
+    results file used (None: the page says loudly that reported rows are missing) and ``papers``
+    its rows (each reported cell's tooltip says where it was printed); ``plots`` the CMC plots and
+    ``dotplot`` the picture of every method's numbers (:func:`harness.tables.plots.dot_plot`).
     """
     tables, base, page_dir = list(tables), Path(base), Path(page_dir)
     runs = _Runs(coll, base)
+    name = Path(reported).name if reported else 'reported.csv'
+    by_line = {f'{name}:{r.line}': r for r in papers}
     nav = ' · '.join(f'<a href="#{_e(t.name)}">{_e(t.name)}</a>' for t in tables)
     plots = [Path(p) for p in plots if Path(p).suffix == '.png']
+    nav += ' · <a href="#dotplot">dot plot</a>' if dotplot else ''
     nav += ' · <a href="#cmc">CMC plots</a>' if plots else ''
     nav += ' · <a href="#runs">runs</a>'
     if coll.incomplete:
@@ -350,7 +428,9 @@ def leaderboard_page(
         'Click a column header to sort (again to reverse; "#" restores the original order). '
         f'Marks: {COMPARABLE_MARK} not comparable (the run changed the protocol), '
         f'{OPTIMISTIC_MARK} optimistic '
-        "(checkpoint chosen on the test set). Reported rows (italic) are the papers' numbers.</p>"
+        f"(checkpoint chosen on the test set), {QUOTED_MARK} quoted (a paper's number printed "
+        'only by a later paper that quotes it). Reported rows (italic, in their own block) are the '
+        "papers' numbers on the real datasets; every other number links to its run.</p>"
     )
     if reported is None:
         head += (
@@ -363,7 +443,20 @@ def leaderboard_page(
             f'<p class="small">Reported numbers: <a href="{_e(_href(Path(reported), page_dir))}">'
             f'{_e(Path(reported).name)}</a> (each cell names its line).</p>'
         )
-    body = [_table_html(t, runs) for t in tables] or ['<p>No finished run records were found.</p>']
+    body = [_table_html(t, runs, by_line) for t in tables] or [
+        '<p>No finished run records were found.</p>'
+    ]
+    if dotplot:
+        src = _e(_href(dotplot, page_dir))
+        body.append(
+            '<h2 id="dotplot">Every method at a glance</h2>\n'
+            '<p class="small">Per setting and method: reported (the papers, real data; hollow when '
+            'quoted), re-scored (official weights), reproduced and untrained, as mean ± std over '
+            "the SYSU-MM01 trials or RegDB splits. The papers' numbers are drawn only beside runs "
+            'on the real datasets, never beside synthetic demo runs.</p>\n'
+            f'<div class="dotplot"><a href="{src}"><img src="{src}" alt="dot plot of every '
+            'method\'s numbers" id="dotplot-img"></a></div>\n'
+        )
     if plots:
         imgs = ''.join(
             f'<a href="{_e(_href(p, page_dir))}">'

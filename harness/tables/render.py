@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.leaderboard.records import RECORD_SOURCES
 from harness.tables.build import (
     METRICS,
-    NO_REPORTED_KINDS,
-    ROW_SOURCES,
     SETTINGS,
     Collection,
     Column,
@@ -15,29 +14,50 @@ from harness.tables.build import (
     Reported,
     Table,
     grouped,
+    matched_reported,
     ordered,
 )
 
 
 def frame(table: Table, with_records: bool = False) -> pd.DataFrame:
-    """The table as displayed (strings), optionally with the record paths behind each row."""
+    """The table as displayed (strings), optionally with the record paths behind each row and the
+    block each row belongs to (``reported``: the papers' numbers; ``runs``: this benchmark)."""
     head = (['Row'] if table.row_ids else []) + ['Method', 'Source']
     data = []
     for r in table.rows:
         line = ([r.row_id or ''] if table.row_ids else []) + [r.label, r.source]
         line += [c.text() if c is not None else '' for c in r.cells] + [r.notes]
         if with_records:
-            line.append(';'.join(r.records))
+            line += [';'.join(r.records), 'runs' if r.from_records else 'reported']
         data.append(line)
     cols = (
-        head + [c.header for c in table.columns] + ['Notes'] + (['Records'] if with_records else [])
+        head
+        + [c.header for c in table.columns]
+        + ['Notes']
+        + (['Records', 'Block'] if with_records else [])
     )
     return pd.DataFrame(data, columns=cols)
 
 
+def _with_block_titles(table: Table, df: pd.DataFrame) -> pd.DataFrame:
+    """The displayed table with a bold title row above each block (papers' numbers, this
+    benchmark's runs) when it has both."""
+    blocks = table.blocks()
+    if len(blocks) < 2:
+        return df
+    parts = []
+    for title, rows in blocks:
+        label = [''] * len(df.columns)
+        label[0] = f'**{title}**'
+        parts += [pd.DataFrame([label], columns=df.columns), df.iloc[rows]]
+    return pd.concat(parts, ignore_index=True)
+
+
 def to_markdown(table: Table) -> str:
     # disable_numparse: '47.50' must stay as printed, not become 47.5.
-    body = frame(table).to_markdown(index=False, tablefmt='pipe', disable_numparse=True)
+    body = _with_block_titles(table, frame(table)).to_markdown(
+        index=False, tablefmt='pipe', disable_numparse=True
+    )
     # A leading '*' would start a nested Markdown list.
     notes = '\n'.join('- ' + ('\\' + n if n.startswith('*') else n) for n in table.footnotes)
     return f'**{table.title}**\n\n{body}\n\n{notes}\n'
@@ -83,7 +103,7 @@ def problems_markdown(coll: Collection) -> str:
 # fmt: off
 CELL_COLUMNS = [
     'method', 'label', 'kind', 'row', 'source', 'dataset', 'setting', 'metric', 'mean', 'std', 'n',
-    'comparable', 'optimistic', 'record_paths', 'protocol',
+    'comparable', 'optimistic', 'record_paths', 'protocol', 'printed_in', 'confidence',
 ]
 # fmt: on
 
@@ -91,41 +111,23 @@ CELL_COLUMNS = [
 def cells_frame(
     coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv'
 ) -> pd.DataFrame:
-    """One line per (entry, source, dataset, setting, metric) with the records behind it: every
-    number traceable. An entry's lines come in ROW_SOURCES order, as its rows in the tables."""
+    """One line per number with where it comes from: first the papers' numbers that an entry
+    matches (their reported.csv line, where they were printed and whether quoted), then per entry
+    (and record source) the records behind each number, as the tables order them."""
     rows = []
     main, abl = ordered(coll.entries)
-    for group in grouped(main) + grouped(abl):
-        first = group[0]
+    groups = grouped(main) + grouped(abl)
+    papers = {r.line: r for group in groups for r in matched_reported(group[0], reported)}
+    for r in papers.values():
+        for metric, value in r.values.items():
+            rows.append(
+                [r.method, r.method, 'paper', '', 'reported', r.dataset, r.setting, metric,
+                 value, None, None, None, None, f'{csv_name}:{r.line}', r.eval_protocol,
+                 r.printed_in, r.confidence]
+            )  # fmt: skip
+    for group in groups:
         by_source = {e.source: e for e in group}
-        for source in ROW_SOURCES:
-            if source == 'reported':
-                if first.kind in NO_REPORTED_KINDS:
-                    continue
-                for r in reported:
-                    if r.method.lower() not in first.names():
-                        continue
-                    for metric, value in r.values.items():
-                        rows.append(
-                            [
-                                first.method,
-                                first.label,
-                                first.kind,
-                                first.row or '',
-                                'reported',
-                                r.dataset,
-                                r.setting,
-                                metric,
-                                value,
-                                None,
-                                None,
-                                None,
-                                None,
-                                f'{csv_name}:{r.line}',
-                                r.eval_protocol,
-                            ]
-                        )
-                continue
+        for source in RECORD_SOURCES:
             e = by_source.get(source)
             if e is None:
                 continue
@@ -136,24 +138,10 @@ def cells_frame(
                         if cell is None:
                             continue
                         rows.append(
-                            [
-                                e.method,
-                                e.label,
-                                e.kind,
-                                e.row or '',
-                                e.source,
-                                dataset,
-                                setting,
-                                metric,
-                                cell.mean,
-                                cell.std,
-                                cell.n,
-                                cell.comparable,
-                                cell.optimistic,
-                                ';'.join(cell.paths),
-                                _protocol(e, dataset, cell.n),
-                            ]
-                        )
+                            [e.method, e.label, e.kind, e.row or '', e.source, dataset, setting,
+                             metric, cell.mean, cell.std, cell.n, cell.comparable, cell.optimistic,
+                             ';'.join(cell.paths), _protocol(e, dataset, cell.n), '', 'record']
+                        )  # fmt: skip
     df = pd.DataFrame(rows, columns=CELL_COLUMNS)
     df['n'] = df['n'].astype('Int64')  # counts stay integers beside the empty reported ones
     return df

@@ -2,9 +2,12 @@
 selenium.
 
 The page is built by ``build_tables`` from the records fixture (plus a progress file for its
-unfinished run and a figures folder for one run), opened from disk, sorted by a column, and every
-reproduced number is followed to its record.json and recomputed from it. A screenshot is saved to
-``$VIREID_ARTIFACTS/leaderboard.png`` (or the test's temporary folder) and its path printed.
+unfinished run, a figures folder for one run and a re-scored copy of AGW's SYSU record), opened
+from disk, sorted by a column (within each block), and every number of a run, re-scored ones
+included, is followed to its record.json and recomputed from it. The dot plot loads, the papers'
+numbers sit in their own block, and in a narrow window the wide table scrolls inside its box while
+the page does not. A screenshot is saved to ``$VIREID_ARTIFACTS/leaderboard.png`` (or the test's
+temporary folder) and its path printed.
 
 Without Chromium, chromedriver or selenium the test is skipped, except under CI (``CI=true``),
 where ``.ci/run`` installs them and a missing browser is a failure.
@@ -66,6 +69,16 @@ def page(tmp_path_factory) -> Path:
     (figures / 'retrieval.png').write_bytes(b'\x89PNG\r\n\x1a\n')
     figure = {'file': 'retrieval.png', 'kind': 'retrieval', 'caption': 'top-10'}
     (figures / 'index.json').write_text(json.dumps({'schema': 1, 'figures': [figure]}))
+    # AGW's authors' weights scored here: a re-scored row whose cells must link like reproduced ones
+    official = json.loads((records / 'agw' / 'agw_sysu' / 'sysu' / 'record.json').read_text())
+    official['source'] = 'official'
+    for res in official['results'].values():
+        res['mean'] = {k: v - 1.0 for k, v in res['mean'].items()}
+    official['provenance'].update(git_commit='def', official={'md5': '0' * 32, 'file': 'w.t'})
+    (records / 'agw' / 'agw_sysu' / 'sysu-official').mkdir()
+    (records / 'agw' / 'agw_sysu' / 'sysu-official' / 'record.json').write_text(
+        json.dumps(official)
+    )
     build_tables(records, root / 'tables', reported=FIXTURE / 'reported.csv', relative_to=root)
     return root / 'tables' / 'index.html'
 
@@ -100,12 +113,14 @@ def browser(page):
         driver.quit()
 
 
-def _column(driver, table: str, col: int) -> list[str]:
+def _column(driver, table: str, col: int, block: str = '') -> list[str]:
+    """The values of column ``col`` top to bottom (of one block: 'reported' or 'runs')."""
     return driver.execute_script(
-        'return Array.from(document.querySelectorAll(arguments[0] + " tbody tr"))'
-        '.map(r => r.cells[arguments[1]].dataset.value);',
+        'return Array.from(document.querySelectorAll(arguments[0] + " tbody" + arguments[2]'
+        ' + " tr:not(.block)")).map(r => r.cells[arguments[1]].dataset.value);',
         f'#table-{table}',
         col,
+        f'.block-{block}' if block else '',
     )
 
 
@@ -132,9 +147,23 @@ def test_page_loads_from_disk_with_nothing_from_the_network(browser, page):
     )
     cmc = [i for i in images if 'cmc_' in i[0]]
     assert len(cmc) == 6 and all(width > 0 for _, width in cmc), images
+    dots = [i for i in images if i[0].endswith('/dotplot.png')]
+    assert len(dots) == 1 and dots[0][1] > 500, images  # the dot plot loaded
+    # The papers' numbers: their own titled block above this benchmark's rows.
+    titles = browser.execute_script(
+        'return Array.from(document.querySelectorAll("#table-comparison tr.block"))'
+        '.map(r => [r.parentElement.className, r.textContent]);'
+    )
+    assert titles == [
+        ['block-reported', 'Reported in the papers (real datasets)'],
+        ['block-runs', 'This benchmark'],
+    ]
     assert browser.find_elements(
-        'css selector', '#table-comparison tr.reported'
-    )  # reported beside reproduced
+        'css selector', '#table-comparison tbody.block-reported tr.reported'
+    )
+    assert not browser.find_elements(
+        'css selector', '#table-comparison tbody.block-runs tr.reported'
+    )
 
 
 def test_sorting_a_column_reorders_the_rows(browser):
@@ -146,15 +175,22 @@ def test_sorting_a_column_reorders_the_rows(browser):
     header = browser.find_elements(By.CSS_SELECTOR, '#table-comparison thead tr.cols th')[col]
     header.click()
     assert header.get_attribute('aria-sort') == 'descending'
-    values = [float(v) for v in _column(browser, 'comparison', col) if v]
-    assert values == sorted(values, reverse=True) and len(values) >= 4
+    for block in ('reported', 'runs'):  # each block sorts within itself
+        values = [float(v) for v in _column(browser, 'comparison', col, block) if v]
+        assert values == sorted(values, reverse=True) and len(values) >= 2
     assert _column(browser, 'comparison', 2) != original
     header.click()
-    values = [v for v in _column(browser, 'comparison', col)]
-    numbers = [float(v) for v in values if v]
-    assert numbers == sorted(numbers) and values[len(numbers) :] == [''] * (
-        len(values) - len(numbers)
+    for block in ('reported', 'runs'):
+        values = _column(browser, 'comparison', col, block)
+        numbers = [float(v) for v in values if v]
+        assert numbers == sorted(numbers) and values[len(numbers) :] == [''] * (
+            len(values) - len(numbers)
+        )
+    titles = browser.execute_script(
+        'return Array.from(document.querySelectorAll("#table-comparison tbody"))'
+        '.map(b => b.rows[0].classList.contains("block"));'
     )
+    assert titles == [True, True]  # the block titles stay on top
     browser.find_elements(By.CSS_SELECTOR, '#table-comparison thead tr.cols th')[
         0
     ].click()  # "#" column
@@ -164,19 +200,23 @@ def test_sorting_a_column_reorders_the_rows(browser):
     assert _column(browser, 'comparison', 2) == original
 
 
-def test_every_reproduced_number_equals_its_records(browser, page):
+def test_every_run_number_equals_its_records(browser, page):
+    """Reproduced and re-scored numbers alike link to their records and equal them."""
     cells = browser.execute_script("""
         const out = [];
         document.querySelectorAll('table.sortable').forEach(t => {
           const heads = Array.from(t.querySelectorAll('thead tr.cols th'));
-          t.querySelectorAll('tbody tr.reproduced td a[data-records]').forEach(a => {
+          t.querySelectorAll('tbody tr:not(.reported) td a[data-records]').forEach(a => {
             const th = heads[a.parentElement.cellIndex];
             out.push({group: th.title, metric: th.textContent.trim(), text: a.textContent,
-                      runs: a.dataset.records.split(' ')});
+                      runs: a.dataset.records.split(' '), row: a.closest('tr').className});
           });
         });
         return out;""")
     assert len(cells) >= 30
+    rescored = [c for c in cells if c['row'] == 'official']
+    assert len(rescored) == 16, rescored  # AGW's re-scored SYSU rows: 8 single- + 8 multi-shot
+    assert not browser.find_elements('css selector', 'tr.reported a[data-records]')
     rows = {
         r['id']: r
         for r in browser.execute_script("""
@@ -209,6 +249,51 @@ def test_every_reproduced_number_equals_its_records(browser, page):
             )
         assert text == expected, (cell, expected)
     assert rows['run-1']['figures'] == ['retrieval']
+    official = {r for c in rescored for r in c['runs']}
+    assert len(official) == 1
+    assert rows[official.pop()]['href'].endswith('/agw/agw_sysu/sysu-official/record.json')
+
+
+def test_wide_tables_scroll_inside_their_box(browser):
+    """In a narrow window the page keeps to the window; the wide comparison table scrolls in its
+    box, and no header is cut (each shows its whole text)."""
+    size = browser.get_window_size()
+    browser.set_window_size(800, size['height'])
+    try:
+        state = browser.execute_script("""
+            const wrap = document.querySelector('#wrap-comparison');
+            const heads = Array.from(wrap.querySelectorAll('thead th'));
+            return {page: document.documentElement.scrollWidth, window: window.innerWidth,
+                    box: wrap.clientWidth, table: wrap.scrollWidth,
+                    overflow: getComputedStyle(wrap).overflowX,
+                    cut: heads.filter(h => h.scrollWidth > h.clientWidth + 1)
+                              .map(h => h.textContent)};""")
+        assert state['page'] <= state['window'], state  # no page-wide horizontal scrolling
+        assert state['table'] > state['box'] and state['overflow'] == 'auto', state
+        assert state['cut'] == [], state
+        # Scrolled to its right end, the table keeps its method names in view (sticky columns).
+        moved = browser.execute_script("""
+            const wrap = document.querySelector('#wrap-comparison');
+            wrap.scrollLeft = 10000;
+            const method = wrap.querySelector('tbody.block-runs tr:not(.block) td.lead-1');
+            const box = wrap.getBoundingClientRect(), cell = method.getBoundingClientRect();
+            return {scrolled: wrap.scrollLeft, inside: cell.left >= box.left - 1
+                    && cell.right <= box.right + 1, text: method.textContent};""")
+        assert moved['scrolled'] > 0 and moved['inside'], moved
+        assert moved['text'] == 'AGW'
+    finally:
+        browser.execute_script('document.querySelector("#wrap-comparison").scrollLeft = 0;')
+        browser.set_window_size(size['width'], size['height'])
+
+
+def test_reported_cells_say_where_they_were_printed(browser):
+    titles = browser.execute_script(
+        'return Array.from(document.querySelectorAll("#table-comparison tr.reported td[title]"))'
+        '.map(td => [td.textContent, td.title]);'
+    )
+    by_text = dict(titles)
+    assert by_text['47.50'].endswith("reported.csv:2; printed in authors' README line 9 (original)")
+    assert by_text['84.39‡'].endswith('reported.csv:3; printed in a quoting paper Table 1 (quoted)')
 
 
 def test_links_progress_and_screenshot(browser, page, tmp_path):
@@ -230,7 +315,11 @@ def test_links_progress_and_screenshot(browser, page, tmp_path):
     out.mkdir(parents=True, exist_ok=True)
     shot = out / 'leaderboard.png'
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
-    print(f'leaderboard screenshot: {shot}')
+    browser.execute_script('document.getElementById("dotplot").scrollIntoView();')
+    dots = out / 'leaderboard-dotplot.png'
+    assert browser.save_screenshot(str(dots)) and dots.stat().st_size > 10_000
+    browser.execute_script('window.scrollTo(0, 0);')
+    print(f'leaderboard screenshots: {shot}, {dots}')
 
 
 def test_figures_are_linked_from_the_manifest_vireid_figures_writes(tmp_path):

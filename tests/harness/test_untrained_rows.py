@@ -1,5 +1,6 @@
-"""Untrained rows: a record's ``source`` puts it in its own row, after the reported and reproduced
-rows of its method; cells.csv keeps the source; the notes give the chance level; plots dash it."""
+"""Untrained rows: a record's ``source`` puts it in its own row, after the reproduced row of its
+method and below the papers' block; cells.csv keeps the source; the notes give the chance level;
+plots dash it. Demo tables keep the papers' real-data numbers in their own, labelled block."""
 
 from __future__ import annotations
 
@@ -12,12 +13,21 @@ import numpy as np
 import pytest
 
 from harness.tables import build_tables
-from harness.tables.build import ROW_SOURCES, best_cells, collect, make_tables
-from harness.tables.plots import cmc_plots, curve_label
+from harness.tables.build import (
+    REPORTED_BLOCK_BESIDE_DEMO,
+    ROW_SOURCES,
+    best_cells,
+    collect,
+    load_reported,
+    make_tables,
+)
+from harness.tables.plots import cmc_plots, curve_label, dot_points
 
 REPORTED = (
-    'method,dataset,setting,r1,r10,r20,map,minp,venue,year,eval_protocol\n'
-    'AGW,sysu,all-single,47.50,84.39,92.14,47.65,,TPAMI,2021,sysu-agw\n'
+    'method,dataset,setting,r1,r10,r20,map,minp,source,printed_in,confidence,venue,year,'
+    'eval_protocol\n'
+    'AGW,sysu,all-single,47.50,84.39,92.14,47.65,,Ye et al.,README line 9,original,TPAMI,2021,'
+    'sysu-agw\n'
 )
 
 
@@ -89,32 +99,54 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_demo_rows_keep_the_paper_numbers_as_their_target(tmp_path: Path) -> None:
-    # the paper's row above the demo's reproduced and untrained rows; the notes say "synthetic"
+def test_demo_tables_keep_the_papers_numbers_in_their_own_block(tmp_path: Path) -> None:
+    """One rule for every rendering: beside synthetic demo runs the papers' numbers sit in a block
+    titled as real-data numbers, labelled with the paper's method name, never as a demo row."""
     _write(tmp_path, 'sysu', 'sysu', 40.0, 'reproduced')
     _write(tmp_path, 'sysu-untrained', 'sysu', 4.0, 'untrained')
     (tmp_path / 'reported.csv').write_text(REPORTED)
+    out = tmp_path / 'tables'
     built = build_tables(
-        tmp_path / 'runs',
-        tmp_path / 'tables',
-        reported=tmp_path / 'reported.csv',
-        plots=False,
-        relative_to=tmp_path,
+        tmp_path / 'runs', out, reported=tmp_path / 'reported.csv', relative_to=tmp_path
     )
-    rows = [line for line in built['comparison'].splitlines() if line.startswith('| AGW')]
-    sources = [r.split('|')[2].strip() for r in rows]
-    assert sources[1:] == ['reproduced (demo)', 'untrained (demo)']
-    assert sources[0].startswith('reported')
-    assert 'synthetic data (demo)' in rows[1]
-    assert 'reported' in (tmp_path / 'tables' / 'cells.csv').read_text()
+    md = built['comparison']
+    rows = [line.split('|')[1:3] for line in md.splitlines() if line.startswith('| ')][1:]
+    rows = [[c.strip() for c in r] for r in rows]
+    assert rows == [
+        [f'**{REPORTED_BLOCK_BESIDE_DEMO}**', ''],
+        ['AGW', 'reported (TPAMI 2021)'],
+        ['**This benchmark (synthetic demo data)**', ''],
+        ['AGW (demo)', 'reproduced (demo)'],
+        ['AGW (demo)', 'untrained (demo)'],
+    ]
+    assert 'synthetic data (demo)' in md and 'are no target for them' in md
+    # LaTeX: the same two titled blocks; no paper number on a '(demo)' line.
+    tex = (out / 'comparison.tex').read_text()
+    assert tex.index(REPORTED_BLOCK_BESIDE_DEMO) < tex.index('This benchmark (synthetic demo data)')
+    assert not [line for line in tex.splitlines() if '(demo)' in line and 'reported' in line]
+    # The page: the paper's row in its own tbody, under the title row.
+    page = (out / 'index.html').read_text()
+    block = page[page.index('<tbody class="block-reported">') :]
+    block = block[: block.index('</tbody>')]
+    assert REPORTED_BLOCK_BESIDE_DEMO in block and '(demo)' not in block.replace(
+        REPORTED_BLOCK_BESIDE_DEMO, ''
+    )
+    # cells.csv: the paper's numbers under the paper's method name, not the demo entry.
+    cells = list(csv.DictReader(io.StringIO((out / 'cells.csv').read_text())))
+    papers = [c for c in cells if c['source'] == 'reported']
+    assert papers and {(c['label'], c['kind']) for c in papers} == {('AGW', 'paper')}
+    assert {c['label'] for c in cells if c['source'] != 'reported'} == {'AGW (demo)'}
+    # The dot plot draws no paper number beside a demo run.
+    coll = collect(tmp_path / 'runs', relative_to=tmp_path)
+    rep = load_reported(tmp_path / 'reported.csv')
+    (panel,) = dot_points(coll, rep, 'sysu', 'all-single', 'R1')
+    assert panel[0] == 'AGW (demo)' and [s for s, *_ in panel[1]] == ['reproduced', 'untrained']
 
 
 def test_rows_follow_source_order_and_best_ignores_untrained(folder: Path) -> None:
     assert ROW_SOURCES == ('reported', 'official', 'reproduced', 'untrained')
     coll = collect(folder / 'runs', relative_to=folder)
     assert sorted(e.source for e in coll.entries) == ['reproduced', 'untrained']
-    from harness.tables.build import load_reported
-
     comparison = make_tables(coll, load_reported(folder / 'reported.csv'))[0]
     assert [r.source for r in comparison.rows] == [
         'reported (TPAMI 2021)',
@@ -130,6 +162,8 @@ def test_rows_follow_source_order_and_best_ignores_untrained(folder: Path) -> No
     ]
     # the untrained row is never the best, even where it would be (no reproduced RegDB cell here)
     assert all(i == 1 for i, _ in best_cells(comparison))
+    titles = [title for title, _ in comparison.blocks()]
+    assert titles == ['Reported in the papers (real datasets)', 'This benchmark']
     notes = ' '.join(comparison.footnotes)
     assert 'untrained: the network of the reproduced row with the initial weights' in notes
     assert (
