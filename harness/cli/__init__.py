@@ -25,6 +25,7 @@ SUBCOMMANDS = (
     'tables',
     'figures',
     'bench',
+    'cache',
 )
 
 

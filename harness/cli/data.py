@@ -11,7 +11,7 @@ from tabulate import tabulate
 
 from protocols.datasets import DATASETS, load_dataset
 from protocols.datasets.images import raise_for_problems, verify_images
-from protocols.datasets.synthetic import DEFAULT_GAP
+from protocols.datasets.synthetic import DEFAULT_GAP, SIZES
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -44,11 +44,39 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     fetch.add_argument('--md5', help='expected md5 of the archive (checked before extracting)')
     fetch.set_defaults(func=run_fetch)
 
-    synth = sub.add_parser('synth', help='write a synthetic dataset in the real layout')
+    synth = sub.add_parser(
+        'synth',
+        help='write a synthetic dataset in the real layout',
+        description='Write a synthetic dataset in the real on-disk layout: the small, learnable '
+        "demo dataset (--size demo), or a real-size stand-in with the release's identities, "
+        'image counts, splits and comparable image sizes (--size full) to rehearse a full run '
+        'without the real data (docs/synthetic-data.md).',
+    )
     synth.add_argument('--dataset', required=True, choices=DATASETS)
     synth.add_argument('--out', required=True, type=Path)
     synth.add_argument(
-        '--ids', type=int, help='number of identities (default: the generator default)'
+        '--size',
+        choices=SIZES,
+        default='demo',
+        help="demo: small and learnable (default); full: the release's structure and size",
+    )
+    synth.add_argument(
+        '--ids', type=int, help='--size demo: number of identities (default: the generator default)'
+    )
+    synth.add_argument(
+        '--scale',
+        type=float,
+        default=1.0,
+        metavar='F',
+        help="--size full: keep this fraction of the release's identities, each with its real "
+        'image counts (default 1: all; e.g. 0.05 for a quick test)',
+    )
+    synth.add_argument(
+        '--workers',
+        type=int,
+        metavar='N',
+        help='processes rendering in parallel (default: the CPU count); the files are the same '
+        'for any N',
     )
     synth.add_argument('--seed', type=int, default=0)
     synth.add_argument(
@@ -134,12 +162,35 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from protocols.datasets.synthetic import generate
+    import time
 
+    from protocols.datasets.synthetic import MARKER, generate
+    from protocols.datasets.synthetic.parallel import default_workers
+
+    if args.size == 'full' and args.ids is not None:
+        raise ValueError(
+            "--ids applies to --size demo; --size full has the release's identities "
+            '(pass --scale F for a fraction of them)'
+        )
+    if args.size == 'demo' and args.scale != 1:
+        raise ValueError('--scale applies to --size full; --size demo takes --ids instead')
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f'--workers must be at least 1, got {args.workers}')
+    workers = args.workers or default_workers()
     kwargs = {} if args.ids is None else {'ids': args.ids}
-    out = generate(args.dataset, args.out, seed=args.seed, gap=args.gap, **kwargs)
-    print(
-        f'wrote synthetic {args.dataset} to {out}; check it with: '
-        f'vireid data check --dataset {args.dataset} --root {out}'
-    )
+    if args.size == 'full':
+        kwargs.update(size='full', scale=args.scale)
+    start, wall = time.time(), time.perf_counter()
+    out = generate(args.dataset, args.out, seed=args.seed, gap=args.gap, workers=workers, **kwargs)
+    seconds = time.perf_counter() - wall
+    if (out / MARKER).stat().st_mtime < start:
+        print(f'{out} already holds this synthetic {args.dataset} dataset; nothing written')
+    else:
+        files = [p for p in out.rglob('*') if p.is_file()]
+        size = sum(p.stat().st_size for p in files)
+        print(
+            f'wrote synthetic {args.dataset} ({args.size}) to {out}: {len(files)} files, '
+            f'{size / 1e6:.1f} MB, in {seconds:.1f} s with {workers} worker process(es)'
+        )
+    print(f'check it with: vireid data check --dataset {args.dataset} --root {out}')
     return 0

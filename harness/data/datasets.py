@@ -28,6 +28,12 @@ def train_set(dataset: str, data_root: str | Path, protocol: dict) -> TrainSet:
     return ds.train_set()
 
 
+def _label(dataset: str, part: str, protocol: dict) -> str:
+    """What a cache entry holds, for ``vireid cache list``: e.g. ``regdb split 3 train``."""
+    split = protocol.get('split')
+    return f'{dataset} {part}' if split is None else f'{dataset} split {split} {part}'
+
+
 def _to_chw(arr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(arr)).permute(2, 0, 1).contiguous()
 
@@ -54,7 +60,12 @@ class VIReIDTrainSet(Dataset):
         self.modalities = np.asarray([int(r.modality) for r in self.records], dtype=np.int64)
         self.cams = np.asarray([r.cam for r in self.records], dtype=np.int64)
         self.images = load_images(
-            data_root, self.records, input_size, cache_dir, resize_filter=resize_filter
+            data_root,
+            self.records,
+            input_size,
+            cache_dir,
+            resize_filter=resize_filter,
+            label=_label(dataset, 'train', protocol),
         )
         self.pipeline = build_pipeline(pipeline, input_size)
         self.metainfo = dict(dataset=dataset, num_classes=int(self.num_classes))
@@ -94,7 +105,12 @@ class VIReIDTestSet(Dataset):
         self.records = test_records(dataset, data_root, protocol)
         self.modalities = np.asarray([int(r.modality) for r in self.records], dtype=np.int64)
         self.images = load_images(
-            data_root, self.records, input_size, cache_dir, resize_filter=resize_filter
+            data_root,
+            self.records,
+            input_size,
+            cache_dir,
+            resize_filter=resize_filter,
+            label=_label(dataset, 'test', protocol),
         )
         self.metainfo = dict(dataset=dataset)
 

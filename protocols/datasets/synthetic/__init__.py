@@ -12,7 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from . import directory, regdb, sysu
+from . import directory, full, regdb, sysu
 from .directory import MARKER, VERSION
 from .parallel import default_workers
 from .render import check_gap
@@ -21,10 +21,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_IDS = {'sysu': 250, 'regdb': 120}
 DEFAULT_GAP = 0.2
+# demo: small and learnable (the demo leaderboard, the tests); full: the real-size stand-ins.
+SIZES = ('demo', 'full')
 _WRITERS = {'sysu': sysu.write, 'regdb': regdb.write}
 _MIN_IDS = {'sysu': sysu.MIN_IDS, 'regdb': regdb.MIN_IDS}
 
-__all__ = ['DEFAULT_GAP', 'DEFAULT_IDS', 'MARKER', 'VERSION', 'generate']
+__all__ = ['DEFAULT_GAP', 'DEFAULT_IDS', 'MARKER', 'SIZES', 'VERSION', 'generate']
 
 
 def generate(
@@ -35,36 +37,67 @@ def generate(
     *,
     gap: float | None = None,
     workers: int | None = None,
+    size: str = 'demo',
+    scale: float = 1.0,
 ) -> Path:
     """Write a synthetic ``dataset`` ('sysu' | 'regdb') under ``out`` and return that root.
 
-    ``ids`` is the number of identity numbers (default ``DEFAULT_IDS[dataset]``); same arguments
-    give the same bytes. Returns at once if ``out`` already holds this exact dataset (its
-    ``.synthetic.json`` marker matches); replaces a synthetic dataset of the same kind made with
-    other arguments; refuses any other non-empty directory. ``gap`` (default ``DEFAULT_GAP``) is the
-    modality-gap knob in [0, 1] (see :mod:`.render`). ``workers`` processes render in parallel
-    (default: up to 4 CPUs).
+    ``size='demo'`` (the default) writes the small, learnable dataset of the demo: ``ids`` is its
+    number of identity numbers (default ``DEFAULT_IDS[dataset]``). ``size='full'`` writes the
+    real-size stand-in (:mod:`.full`): the release's identities, image counts, splits and
+    comparable image sizes; ``scale`` < 1 keeps that fraction of its identities (each with its real
+    image counts), for quick tests. Same arguments give the same bytes, whatever ``workers``.
+    Returns at once if ``out`` already holds this exact dataset (its ``.synthetic.json`` marker
+    matches); replaces a synthetic dataset of the same kind made with other arguments; refuses any
+    other non-empty directory. ``gap`` (default ``DEFAULT_GAP``) is the modality-gap knob in [0, 1]
+    (see :mod:`.render`). ``workers`` processes render in parallel (default: one per CPU).
     """
     if dataset not in _WRITERS:
         raise ValueError(f'dataset must be one of {sorted(_WRITERS)}, got {dataset!r}')
-    if ids is None:
+    if size not in SIZES:
+        raise ValueError(f'size must be one of {SIZES}, got {size!r}')
+    if size == 'full' and ids is not None:
+        raise ValueError(
+            "ids applies to the demo size; a full-size stand-in has the release's identities "
+            '(pass scale < 1 for fewer)'
+        )
+    if size == 'demo' and scale != 1:
+        raise ValueError('scale applies to size="full"; the demo size takes ids instead')
+    if ids is None and size == 'demo':
         ids = DEFAULT_IDS[dataset]
-    if isinstance(ids, bool) or not isinstance(ids, int) or ids < _MIN_IDS[dataset]:
+    if size == 'demo' and (
+        isinstance(ids, bool) or not isinstance(ids, int) or ids < _MIN_IDS[dataset]
+    ):
         raise ValueError(f'ids must be an int >= {_MIN_IDS[dataset]} for {dataset!r}, got {ids!r}')
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f'seed must be a non-negative int, got {seed!r}')
     gap = check_gap(DEFAULT_GAP if gap is None else gap)
     n_workers = default_workers() if workers is None else max(1, int(workers))
-    params = {'kind': dataset, 'ids': ids, 'seed': seed, 'gap': gap, 'version': VERSION}
+    if size == 'demo':
+        params = {'kind': dataset, 'ids': ids, 'seed': seed, 'gap': gap, 'version': VERSION}
+    else:
+        scale = full.check_scale(scale)
+        # No 'ids' key: a demo request never matches a full marker, nor the reverse ('size').
+        params = {
+            'kind': dataset,
+            'size': size,
+            'scale': scale,
+            'seed': seed,
+            'gap': gap,
+            'version': VERSION,
+        }
 
     def write(root: Path) -> dict:
         start = time.perf_counter()
-        stats = _WRITERS[dataset](root, ids, seed, n_workers, gap)
+        if size == 'demo':
+            stats = _WRITERS[dataset](root, ids, seed, n_workers, gap)
+        else:
+            stats = full.WRITERS[dataset](root, seed, n_workers, gap, scale)
         # Timing is logged, not stored: the marker must be byte-identical for identical arguments.
         log.info(
-            'synthetic %s: %d ids written in %.1f s with %d worker(s)',
+            'synthetic %s (%s): written in %.1f s with %d worker(s)',
             dataset,
-            ids,
+            size,
             time.perf_counter() - start,
             n_workers,
         )

@@ -10,12 +10,12 @@ from typing import Any
 
 
 def default_workers() -> int:
-    """Up to 4 processes, never more than the CPUs this process may use."""
+    """One process per CPU this process may use."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(4, cpus))
+    return max(1, cpus)
 
 
 def run_chunks(fn: Callable[..., None], pids: Sequence[int], workers: int, *args: Any) -> None:

@@ -225,11 +225,11 @@ def savemat(path: Path, variables: dict) -> None:
 _HEADER_TEXT = 116  # descriptive text field of the MAT v5 header; the rest of the header is kept
 
 
-def _write_ids(exp: Path, name: str, ids: tuple[int, ...]) -> None:
+def _write_ids(exp: Path, name: str, ids: tuple[int, ...], dtype: type = np.float64) -> None:
     (exp / f'{name}.txt').write_text(','.join(str(i) for i in ids))
     # The release ships MATLAB twins holding the variable ``id`` (as the official evaluation loads
-    # it).
-    savemat(exp / f'{name}.mat', {'id': np.asarray(ids, dtype=np.float64).reshape(1, -1)})
+    # it; the official train_id.mat and test_id.mat hold it as a 1 x n uint16 row).
+    savemat(exp / f'{name}.mat', {'id': np.asarray(ids, dtype=dtype).reshape(1, -1)})
 
 
 def render_image(seed: int, person: Person, cam: int, pid: int, k: int) -> np.ndarray:
@@ -269,14 +269,18 @@ def write(root: Path, ids: int, seed: int, workers: int = 1, gap: float = 1.0) -
 
     run_chunks(write_ids_range, list(range(1, ids + 1)), workers, root, p, seed)
 
-    exp = root / 'exp'
-    exp.mkdir()
-    _write_ids(exp, 'train_id', p.train)
-    _write_ids(exp, 'val_id', p.val)
-    _write_ids(exp, 'test_id', p.test)
-    _write_ids(exp, 'available_id', p.available)
-    savemat(exp / 'rand_perm_cam.mat', {'rand_perm_cam': rand_perm_cam(p, seed)})
+    write_exp(root / 'exp', p, seed)
     return stats(p)
+
+
+def write_exp(exp: Path, p: SysuPlan, seed: int, id_dtype: type = np.float64) -> None:
+    """``exp/``: the id lists (``.txt`` and ``.mat`` twins) and ``rand_perm_cam.mat``."""
+    exp.mkdir()
+    _write_ids(exp, 'train_id', p.train, id_dtype)
+    _write_ids(exp, 'val_id', p.val, id_dtype)
+    _write_ids(exp, 'test_id', p.test, id_dtype)
+    _write_ids(exp, 'available_id', p.available, id_dtype)
+    savemat(exp / 'rand_perm_cam.mat', {'rand_perm_cam': rand_perm_cam(p, seed)})
 
 
 def stats(p: SysuPlan) -> dict:
