@@ -7,7 +7,6 @@ base) into the Runner's config, so methods never write dataloaders, evaluators o
 from __future__ import annotations
 
 import copy
-import sys
 import time
 import traceback
 import uuid
@@ -38,12 +37,9 @@ from harness.engine.config import (
 from harness.engine.provenance import collect, now
 from harness.engine.runner import HarnessRunner
 from harness.errors import HarnessError, RunFailed, describe
-from harness.leaderboard.records import RECORD_SOURCES
+from harness.records import RECORD_NAME, RECORD_SOURCES, SCHEMA, write_record_or_warn
 from protocols.chance import gallery_identities
 from protocols.datasets import load_dataset
-
-RECORD = 'record.json'
-SCHEMA = 1
 
 
 def _selection_epochs(cfg: Config) -> list[int]:
@@ -412,7 +408,7 @@ def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[Ru
         )
         work_dir.mkdir(parents=True, exist_ok=True)
         cfg.dump(str(work_dir / 'config.py'))
-        write_json_atomic(work_dir / RECORD, record)
+        write_json_atomic(work_dir / RECORD_NAME, record)
         yield state
         record['gallery_ids'] = gallery_identities(
             cfg.protocol['dataset'], cfg.data_root, cfg.protocol
@@ -435,7 +431,7 @@ def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[Ru
         from mmengine.dist import is_main_process
 
         if is_main_process():
-            _write_record(work_dir / RECORD, record, quiet=not state.started)
+            write_record_or_warn(work_dir / RECORD_NAME, record, quiet=not state.started)
 
 
 def _loaded(
@@ -593,24 +589,9 @@ def _failure_message(err: BaseException, work_dir: Path, kept: Path | None) -> s
         else 'no checkpoint was completed'
     )
     return (
-        f'the run failed: {cause}\n  recorded as failed in {work_dir / RECORD}; {keep} '
+        f'the run failed: {cause}\n  recorded as failed in {work_dir / RECORD_NAME}; {keep} '
         f'(add --debug for the traceback)'
     )
-
-
-def _write_record(path: Path, record: dict, quiet: bool = False) -> None:
-    """Write the record. When even that fails (a full disk), say so instead of hiding the cause,
-    unless ``quiet`` (the run never started: the error being raised tells the user already)."""
-    try:
-        write_json_atomic(path, record)
-    except OSError as err:
-        if quiet:
-            return
-        print(
-            f'[vireid] could not write {path} ({err}); the run ended with status '
-            f'{record.get("status")!r}: {(record.get("error") or {}).get("message", "")}',
-            file=sys.stderr,
-        )
 
 
 def score_checkpoint(

@@ -5,7 +5,8 @@
 """
 
 from harness.atomic import write_json_atomic
+from harness.leaderboard.locks import FileLock
 from harness.leaderboard.plan import RunSpec, build_plan, run_state
-from harness.leaderboard.records import FileLock, read_record
+from harness.records import read_record
 
 __all__ = ['FileLock', 'RunSpec', 'build_plan', 'read_record', 'run_state', 'write_json_atomic']

@@ -24,8 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.atomic import write_json_atomic
+from harness.leaderboard.locks import Busy, FileLock
 from harness.leaderboard.plan import RUN_SPEC_NAME, RunSpec
-from harness.leaderboard.records import Busy, FileLock, read_record
+from harness.records import read_record
 
 DEFAULT_RUNNER = 'harness.engine.run:run_experiment'
 # Runs that score a model without training it (RunSpec.source other than 'reproduced').

@@ -21,11 +21,12 @@ import pytest
 
 from harness.atomic import write_json_atomic
 from harness.leaderboard import launchers as L
+from harness.leaderboard.locks import Busy, FileLock
 from harness.leaderboard.plan import build_plan, parse_splits, retry_command, run_state
 from harness.leaderboard.progress import Progress
-from harness.leaderboard.records import Busy, FileLock, read_record
 from harness.leaderboard.session import run_leaderboard
 from harness.plugins import MethodSpec
+from harness.records import read_record
 
 FAKE_ENGINE = r"""
 import json, os, runpy, signal, time

@@ -17,8 +17,8 @@ import torch
 
 import methods.agw.released as agw_released
 from harness.data.datasets import train_set
-from harness.leaderboard.records import read_record
 from harness.official import md5_of
+from harness.records import read_record
 from methods.agw.model import AGW
 from methods.agw.released import onto_model
 
