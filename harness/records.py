@@ -15,17 +15,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 from harness.atomic import write_json_atomic
+from protocols.datasets import DATASETS
 
 RECORD_NAME = 'record.json'
 SCHEMA = 1
 # Where a record's weights come from (its ``source`` field; absent in older records: 'reproduced'):
 # trained by the run, the run's initial weights scored untrained, or the authors' released weights.
 RECORD_SOURCES = ('official', 'reproduced', 'untrained')
-DATASETS = ('sysu', 'regdb')
 
 
 def run_leaf(dataset: str, split: int | None, source: str = 'reproduced') -> str:
@@ -33,6 +34,31 @@ def run_leaf(dataset: str, split: int | None, source: str = 'reproduced') -> str
     record source ends in ``-<source>`` (``sysu-untrained``)."""
     leaf = dataset if split is None else f'{dataset}-split{split}'
     return leaf if source == 'reproduced' else f'{leaf}-{source}'
+
+
+# --- create -----------------------------------------------------------------------------------
+
+
+def check_source(source: str) -> None:
+    """Refuse a record source that is not one of :data:`RECORD_SOURCES`."""
+    if source not in RECORD_SOURCES:
+        raise ValueError(f'record source must be one of {RECORD_SOURCES}, got {source!r}')
+
+
+def create_record(source: str = 'reproduced', status: str = 'running', **fields: Any) -> dict:
+    """A record of this :data:`SCHEMA`: ``schema``, ``status`` and ``source`` first, then
+    ``fields`` in their order (the engine's: method, config, protocol, results, ...)."""
+    return dict(schema=SCHEMA, status=status, source=source, **fields)
+
+
+def error_info(err: BaseException, tb: str | None = None) -> dict[str, str]:
+    """A record's ``error``: the type, the message and the traceback (by default the one being
+    handled) of what the run failed with."""
+    return dict(
+        type=type(err).__name__,
+        message=str(err),
+        traceback=tb if tb is not None else traceback.format_exc(),
+    )
 
 
 # --- read and find ----------------------------------------------------------------------------
@@ -87,6 +113,11 @@ def find_records(root: str | os.PathLike) -> list[Path]:
 
 
 # --- write ------------------------------------------------------------------------------------
+
+
+def write_record(path: str | os.PathLike, record: dict) -> Path:
+    """Write ``record`` to the file ``path`` atomically (readers never see half of it)."""
+    return write_json_atomic(path, record)
 
 
 def write_record_or_warn(path: Path, record: dict, quiet: bool = False) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import time
-import traceback
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,7 +19,6 @@ from mmengine.config import Config
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from harness.atomic import write_json_atomic
 from harness.checkpoints import describe_model, latest_checkpoint
 from harness.data.cache import DEFAULT_RESIZE_FILTER
 from harness.data.datasets import train_set
@@ -37,7 +35,15 @@ from harness.engine.config import (
 from harness.engine.provenance import collect, now
 from harness.engine.runner import HarnessRunner
 from harness.errors import HarnessError, RunFailed, describe
-from harness.records import RECORD_NAME, RECORD_SOURCES, SCHEMA, write_record_or_warn
+from harness.records import (
+    RECORD_NAME,
+    RECORD_SOURCES,
+    check_source,
+    create_record,
+    error_info,
+    write_record,
+    write_record_or_warn,
+)
 from protocols.chance import gallery_identities
 from protocols.datasets import load_dataset
 
@@ -357,11 +363,8 @@ def new_record(
     """The record of a run of ``cfg`` before it starts; ``source`` says where its weights come from:
     'reproduced' (trained by this run), 'untrained' (its initial weights) or 'official'.
     ``not_comparable`` lists why the run is not comparable (empty when it is)."""
-    if source not in RECORD_SOURCES:
-        raise ValueError(f'record source must be one of {RECORD_SOURCES}, got {source!r}')
-    return dict(
-        schema=SCHEMA,
-        status='running',
+    check_source(source)
+    return create_record(
         source=source,
         **_method_info(cfg),
         config=str(config),
@@ -408,7 +411,7 @@ def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[Ru
         )
         work_dir.mkdir(parents=True, exist_ok=True)
         cfg.dump(str(work_dir / 'config.py'))
-        write_json_atomic(work_dir / RECORD_NAME, record)
+        write_record(work_dir / RECORD_NAME, record)
         yield state
         record['gallery_ids'] = gallery_identities(
             cfg.protocol['dataset'], cfg.data_root, cfg.protocol
@@ -416,9 +419,7 @@ def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[Ru
         record['status'] = 'done'
     except BaseException as err:
         record['status'] = 'failed'
-        record['error'] = dict(
-            type=type(err).__name__, message=str(err), traceback=traceback.format_exc()
-        )
+        record['error'] = error_info(err)
         kept = latest_checkpoint(work_dir) if work_dir.is_dir() else None
         if kept is not None or record.get('source', 'reproduced') == 'reproduced':
             record['checkpoint'] = None if kept is None else str(kept)
