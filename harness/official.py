@@ -323,7 +323,7 @@ def _target_state(cfg: Any) -> tuple[dict, int]:
     from mmengine.registry import DefaultScope
 
     from harness.data.datasets import train_set
-    from harness.engine.run import without_pretrained
+    from harness.models.pretrained import without_pretrained
     from harness.registry import MODELS
 
     num_classes = train_set(cfg.protocol['dataset'], cfg.data_root, cfg.protocol).num_classes

@@ -35,6 +35,7 @@ from harness.engine.config import (
 from harness.engine.provenance import collect, now
 from harness.engine.runner import HarnessRunner
 from harness.errors import HarnessError, RunFailed, describe
+from harness.models.pretrained import without_pretrained
 from harness.records import (
     RECORD_NAME,
     RECORD_SOURCES,
@@ -122,14 +123,6 @@ def _evaluator(cfg: Config) -> dict:
         distance=cfg.get('test', {}).get('distance', 'cosine'),
         selection_criterion=cfg.get('selection', {}).get('criterion', 'mean-r1'),
     )
-
-
-def without_pretrained(model: dict) -> dict:
-    """The model config with every ``pretrained`` switch off: a checkpoint replaces the weights,
-    so ImageNet files need not be on the machine to test or export a trained model."""
-    if isinstance(model, dict):
-        return {k: False if k == 'pretrained' else without_pretrained(v) for k, v in model.items()}
-    return model
 
 
 def _merged(base: dict, over: Mapping | None) -> dict:

@@ -137,7 +137,7 @@ def _matching_config(
     from mmengine.registry import DefaultScope
 
     from harness.engine.config import config_hash, load_config
-    from harness.engine.run import without_pretrained
+    from harness.models.pretrained import without_pretrained
     from harness.plugins import discover
     from harness.registry import MODELS
     from protocols.datasets import TRAIN_CLASSES
