@@ -20,7 +20,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from harness.models.convert import (
+from harness.convert import (
     load_official_state,
     map_state_dict,
     rename_by_prefix,

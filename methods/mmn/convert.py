@@ -22,7 +22,7 @@ import re
 
 from torch import Tensor
 
-from harness.models.convert import (
+from harness.convert import (
     load_official_state,
     map_state_dict,
     rename_by_prefix,

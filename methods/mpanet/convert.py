@@ -13,7 +13,7 @@ from collections import Counter
 import torch
 from torch import Tensor
 
-from harness.models.convert import (
+from harness.convert import (
     UntrustedCheckpointError,
     load_official_state,
     rename_by_prefix,
@@ -154,7 +154,7 @@ def convert(src: str, dst: str, trusted: bool = False) -> dict:
     """Convert official checkpoint ``src`` into a harness state dict saved at ``dst``.
 
     ``dst`` holds ``{'state_dict': {name: tensor}, 'meta': ...}`` (loadable with
-    ``weights_only=True``; see :func:`harness.models.convert.save_converted`). Returns a
+    ``weights_only=True``; see :func:`harness.convert.save_converted`). Returns a
     summary. ``trusted=True`` allows unpickling non-tensor objects; use it only for files you trust.
     """
     state = load_official(src, trusted=trusted)
