@@ -329,7 +329,8 @@ def official_plan(args: argparse.Namespace, runs, methods: dict, out: Path) -> l
     declared, given = getattr(args, 'official', False), getattr(args, 'official_checkpoint', None)
     if not (declared or given):
         return []
-    from harness.official import official_runs, parse_given, released_of, unreleased_note
+    from harness.leaderboard.official import official_runs
+    from harness.official import parse_given, released_of, unreleased_note
 
     twins = official_runs(
         runs,
