@@ -568,6 +568,19 @@ def _cli(argv):
     return cli, parser.parse_args(['leaderboard', *argv])
 
 
+def test_every_leaderboard_flag_is_a_plain_option_with_the_same_default():
+    """The command line only parses: each flag of `vireid leaderboard` lands in a field of
+    LeaderboardOptions (what harness.leaderboard plans and launches from), with the same default."""
+    from dataclasses import fields
+
+    from harness.leaderboard.options import LeaderboardOptions
+
+    cli, args = _cli([])
+    dests = set(vars(args)) - {'func', 'debug'}
+    assert dests == {f.name for f in fields(LeaderboardOptions)}
+    assert LeaderboardOptions.from_namespace(args) == LeaderboardOptions()
+
+
 def test_cli_dry_run_and_demo_plan(world, capsys):
     methods, out, calls = world
     cli, args = _cli(['--out', str(out), '--demo', '--dry-run', '--methods', 'alpha'])
