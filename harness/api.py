@@ -9,9 +9,9 @@ from mmengine.registry import DefaultScope
 
 from harness.checkpoints import load_checkpoint, load_weights
 from harness.engine.config import load_config
-from harness.engine.run import without_pretrained
 from harness.errors import CheckpointError
 from harness.models.base import VIReIDModel
+from harness.models.pretrained import without_pretrained
 from harness.plugins import discover, resolve_config
 from harness.registry import MODELS
 from protocols.datasets import TRAIN_CLASSES

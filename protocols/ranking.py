@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from protocols.metrics import (
+from protocols.query_ranks import (
     SYSU_SAME_ROOM_GALLERY_CAM,
     SYSU_SAME_ROOM_QUERY_CAM,
     QueryRanks,

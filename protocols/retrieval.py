@@ -25,10 +25,10 @@ from protocols.metrics import (
     SYSU_SAME_ROOM_GALLERY_CAM,
     SYSU_SAME_ROOM_QUERY_CAM,
     QueryRanks,
-    _stable_argsort_rows,
     pairwise_distance,
     rank_matches,
 )
+from protocols.query_ranks import _stable_argsort_rows
 from protocols.trials import (
     REGDB_DIRECTIONS,
     SYSU_NUM_TRIALS,

@@ -39,8 +39,12 @@ FORBIDDEN = [
     (r'engine_note[s]', 'the engine notes file (now docs/engine.md)'),
     (r'[\u00a7]', 'a numbered section of an outside document'),
     (
-        r'\b(mhsa_two_strea[m]|reported_result[s]|architectur[e]|mm[n]|mpane[t])\.md\b',
+        r'\b(mhsa_two_strea[m]|reported_result[s]|mm[n]|mpane[t])\.md\b',
         'a specification file',
+    ),
+    (
+        r'(?<![\w/(.:\'-])(?<!: )architectur[e]\.md\b',
+        "the outside architecture sketch (the project's own page is docs/architecture.md)",
     ),
     (
         r'(?<![\w/(.:\'-])(?<!: )protocol[s]\.md\b',
@@ -88,12 +92,15 @@ def test_the_scan_catches_outside_references():
         'The full review is specs' + '/mm' + 'n.md',
         'as the spe' + 'c says',
         'x = 1  # the layout of protocol' + 's.md',
+        'as sketched in architectur' + 'e.md',
     ]
     assert [len(outside_references(line)) > 0 for line in samples] == [True] * len(samples)
     clean = (
         'Semantics: [protocols](protocols.md), docs/protocols.md, RunSpec, spec = json.dumps(run)'
     )
     assert outside_references(clean) == []
+    layers = '[layers](architecture.md), docs/architecture.md, - Architecture: architecture.md'
+    assert outside_references(layers) == []
 
 
 def test_no_file_refers_to_a_document_outside_the_repository():

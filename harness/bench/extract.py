@@ -26,8 +26,9 @@ from torchvision import transforms as T
 
 from harness.data.cache import DEFAULT_RESIZE_FILTER, load_images
 from harness.engine.config import load_config
-from harness.engine.run import build_runner, without_pretrained
+from harness.engine.run import build_runner
 from harness.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
+from harness.models.pretrained import without_pretrained
 from harness.plugins import discover
 from protocols.evaluation import test_records
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from harness.models.convert import check_destination
+from harness.convert import check_destination
 from harness.plugins import get_method
 
 

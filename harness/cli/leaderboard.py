@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
 
 from harness.cli.options import add_cfg_options, positive_int
-from harness.leaderboard.plan import (
-    DEMO_REGDB_SPLITS,
-    REGDB_SPLITS,
-    build_plan,
-    parse_splits,
-    run_state,
+from harness.leaderboard.launch import local_jobs, make_launcher, resolve_gpus, submitted_jobs
+from harness.leaderboard.options import (
+    LeaderboardOptions,
+    base_argv,
+    check_run_options,
+    plan_from_options,
 )
+from harness.leaderboard.plan import DEMO_REGDB_SPLITS, run_state
 from harness.leaderboard.worker import DEFAULT_RUNNER
 
 EPILOG = """examples:
@@ -32,10 +32,6 @@ EPILOG = """examples:
   vireid leaderboard --methods agw --datasets regdb --regdb-splits 1-3 --dry-run
   vireid leaderboard --methods agw --datasets sysu --official --trusted   # + the authors' weights
 """
-
-
-def _csv(text: str | None) -> list[str] | None:
-    return [t.strip() for t in text.split(',') if t.strip()] if text else None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -175,225 +171,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt_option(value) -> str:
-    if isinstance(value, (list, tuple)):
-        inner = ','.join(_fmt_option(v) for v in value)
-        return f'[{inner}]' if isinstance(value, list) else f'({inner})'
-    return str(value)
-
-
-def base_argv(args: argparse.Namespace) -> list[str]:
-    """The options that a retry command must repeat (the run selection is added per retry)."""
-    argv = ['--out', args.out]
-    if args.demo:
-        argv.append('--demo')
-    if args.untrained is not None:
-        argv.append('--untrained' if args.untrained else '--no-untrained')
-    if getattr(args, 'official', False):
-        argv.append('--official')
-    for given in getattr(args, 'official_checkpoint', None) or ():
-        argv += ['--official-checkpoint', given]
-    if getattr(args, 'trusted', False):
-        argv.append('--trusted')
-    for flag, value in (
-        ('--data-root-sysu', args.data_root_sysu),
-        ('--data-root-regdb', args.data_root_regdb),
-        ('--reported', args.reported),
-    ):
-        if value is not None:
-            argv += [flag, value]
-    if args.launcher != 'local':
-        argv += ['--launcher', args.launcher]
-    if args.jobs not in (None, 1):
-        argv += ['--jobs', str(args.jobs)]
-    if args.launcher == 'slurm':
-        if args.partition:
-            argv += ['--partition', args.partition]
-        argv += ['--time-min', str(args.time_min)]
-        if args.cpus_per_run:
-            argv += ['--cpus-per-run', str(args.cpus_per_run)]
-        if args.sbatch_args:
-            argv.append(f'--sbatch-args={args.sbatch_args}')
-    if args.gpus_per_run not in (None, 1):
-        argv += ['--gpus-per-run', str(args.gpus_per_run)]
-    if args.cfg_options:
-        argv += ['--cfg-options', *[f'{k}={_fmt_option(v)}' for k, v in args.cfg_options.items()]]
-    return argv
-
-
-def local_jobs(args: argparse.Namespace) -> int:
-    return args.jobs or (len(os.sched_getaffinity(0)) if args.demo else 1)
-
-
-def make_launcher(args: argparse.Namespace, out: Path):
-    from harness.leaderboard.launchers import (
-        InlineLauncher,
-        LocalLauncher,
-        SubmititLauncher,
-        parse_sbatch_args,
-    )
-
-    gpus = resolve_gpus(args) if args.gpus_per_run is None else args.gpus_per_run
-    if args.launcher == 'inline':
-        return InlineLauncher(runner=args.runner, rerun=args.rerun)
-    if args.launcher == 'local':
-        return LocalLauncher(
-            jobs=local_jobs(args), runner=args.runner, rerun=args.rerun, gpus_per_run=gpus
-        )
-    return SubmititLauncher(
-        out / 'submitit',
-        out / 'jobs.json',
-        cluster=args.cluster,
-        partition=args.partition,
-        gpus_per_run=gpus,
-        time_min=args.time_min,
-        cpus_per_run=args.cpus_per_run,
-        runner=args.runner,
-        rerun=args.rerun,
-        sbatch_args=parse_sbatch_args(args.sbatch_args),
-    )
-
-
-def resolve_gpus(args: argparse.Namespace, stream=None) -> int:
-    """GPUs per run: the option, else 1; on a Slurm partition without GPUs, 0 (said once on
-    ``stream``), and an explicit request for GPUs there is refused before anything is submitted."""
-    gpus = 1 if args.gpus_per_run is None else args.gpus_per_run
-    if gpus < 0:
-        raise ValueError(f'--gpus-per-run must be 0 or more, got {gpus}')
-    if args.launcher == 'slurm' and args.cluster == 'slurm':
-        from harness.leaderboard.slurm import default_partition, partition_gres, partition_has_gpus
-
-        where = (
-            f'partition {args.partition!r}'
-            if args.partition
-            else f'the default partition ({default_partition() or "unknown"})'
-        )
-        has_gpus = partition_has_gpus(args.partition)
-        if has_gpus is False and args.gpus_per_run is None:
-            gpus = 0
-            print(
-                f'[leaderboard] {where} offers no GPUs (sinfo lists no gpu gres): each run is '
-                f'one CPU job (--gpus-per-run 0); name a GPU partition with --partition to train '
-                f'on GPUs',
-                file=stream or sys.stderr,
-                flush=True,
-            )
-        elif has_gpus is False and gpus > 0:
-            gres = ', '.join(partition_gres(args.partition) or []) or 'none'
-            raise ValueError(
-                f'--gpus-per-run {gpus}: {where} offers no GPUs (sinfo gres: '
-                f'{gres}), so sbatch would refuse every '
-                f'job ("Invalid generic resource (gres) specification"). Pass '
-                f'--gpus-per-run 0 to train on its CPUs, or --partition NAME of a '
-                f'partition with GPUs (sinfo -o "%P %G" lists them).'
-            )
-    return gpus
-
-
-def plan_from_args(args: argparse.Namespace, methods: dict | None = None):
-    """(runs, data roots) for the parsed command line; ``methods`` defaults to the installed
-    plugins."""
-    if methods is None:
-        from harness.plugins import discover
-
-        methods = discover()
-    out = Path(args.out)
-    kinds = _csv(args.kinds) or (['demo'] if args.demo else ['full', 'ablation'])
-    splits = parse_splits(args.regdb_splits, DEMO_REGDB_SPLITS if args.demo else REGDB_SPLITS)
-    datasets = _csv(args.datasets) or ['sysu', 'regdb']
-    roots = {'sysu': args.data_root_sysu, 'regdb': args.data_root_regdb}
-    if args.demo:
-        for ds in datasets:
-            roots[ds] = roots.get(ds) or str(out / 'data' / ds)
-    runs = build_plan(
-        methods,
-        out,
-        names=_csv(args.methods),
-        datasets=datasets,
-        kinds=kinds,
-        configs=_csv(args.configs),
-        regdb_splits=splits,
-        data_roots=roots,
-        cfg_options=args.cfg_options,
-        untrained=args.demo if args.untrained is None else args.untrained,
-    )
-    # The authors' weights right after the training runs: a fetch that fails holds up nothing.
-    first_scored = next((i for i, r in enumerate(runs) if not r.trains), len(runs))
-    runs[first_scored:first_scored] = official_plan(args, runs, methods, out)
-    return runs, roots
-
-
-def official_plan(args: argparse.Namespace, runs, methods: dict, out: Path) -> list:
-    """The scored-only runs of the authors' checkpoints (``--official``,
-    ``--official-checkpoint``), with a note on stderr for what cannot be re-scored."""
-    declared, given = getattr(args, 'official', False), getattr(args, 'official_checkpoint', None)
-    if not (declared or given):
-        return []
-    from harness.official import official_runs, parse_given, released_of, unreleased_note
-
-    twins = official_runs(
-        runs,
-        methods,
-        out,
-        declared,
-        [parse_given(g) for g in given or ()],
-        trusted=getattr(args, 'trusted', False),
-    )
-    if declared:
-        planned = sorted({r.method for r in runs})
-        notes = unreleased_note(methods, planned)
-        if not twins:
-            fits = sorted(f'{rel.config} ({m})' for m in planned for rel in released_of(methods[m]))
-            notes.append(
-                'no released checkpoint fits the planned configs'
-                + (f'; the released ones fit {", ".join(fits)}' if fits else '')
-            )
-        for note in notes:
-            print(f'[leaderboard] --official: {note}', file=sys.stderr)
-    return twins
-
-
-def check_run_options(runs) -> None:
-    """Refuse a bad --cfg-options (unknown key, wrong value, protocol field) before any run starts:
-    every run of a config would fail the same way."""
-    from harness.engine.config import check_protocol_unchanged, load_config
-
-    checked = set()
-    for r in runs:
-        if r.config not in checked:
-            checked.add(r.config)
-            check_protocol_unchanged(load_config(r.config, r.run_options()))
-
-
-def submitted_jobs(out: Path, runs) -> dict[str, tuple[str, str]]:
-    """``{run key: (job id, scheduler state)}`` for the Slurm jobs earlier leaderboards submitted
-    into ``out`` and did not see end (one ``sacct``/``squeue`` call for all of them)."""
-    try:
-        known = json.loads((out / 'jobs.json').read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    keys = {r.key for r in runs}
-    open_jobs = {
-        k: str(e['job_id'])
-        for k, e in known.items()
-        if k in keys and e.get('cluster') == 'slurm' and e.get('state') == 'SUBMITTED'
-    }
-    if not open_jobs:
-        return {}
-    from harness.leaderboard.slurm import job_states
-
-    states = job_states(open_jobs.values())
-    return {k: (j, states.get(j, 'UNKNOWN')) for k, j in open_jobs.items()}
-
-
-def print_plan(runs, args: argparse.Namespace) -> None:
+def print_plan(runs, options: LeaderboardOptions) -> None:
     from harness.leaderboard.launchers import worker_command
     from harness.leaderboard.slurm import QUEUED, describe, is_active
 
-    jobs = submitted_jobs(Path(args.out), runs)
+    jobs = submitted_jobs(Path(options.out), runs)
     print(
-        f'{len(runs)} runs under {args.out}/runs (launcher {args.launcher}'
-        + (f', {local_jobs(args)} at a time' if args.launcher == 'local' else '')
+        f'{len(runs)} runs under {options.out}/runs (launcher {options.launcher}'
+        + (f', {local_jobs(options)} at a time' if options.launcher == 'local' else '')
         + '):'
     )
     from harness.engine.progress import format_progress, read_progress
@@ -410,20 +195,20 @@ def print_plan(runs, args: argparse.Namespace) -> None:
         where = f' [{format_progress(prog)}]' if prog else ''
         root = r.data_root or '(config)'
         print(f'  {state:8s} {r.key:50s} kind={r.kind} data_root={root}{where}{job}')
-    if runs and args.launcher != 'inline':
-        cmd = worker_command(runs[0], args.runner, args.rerun, args.gpus_per_run or 0)
+    if runs and options.launcher != 'inline':
+        cmd = worker_command(runs[0], options.runner, options.rerun, options.gpus_per_run or 0)
         spec = json.dumps(runs[0].to_dict(), sort_keys=True)
         shown = ['<run json>' if tok == spec else tok for tok in cmd]
         print(
             'each run is one process'
-            + (' (a Slurm job)' if args.launcher == 'slurm' else '')
+            + (' (a Slurm job)' if options.launcher == 'slurm' else '')
             + ':\n  '
             + shlex.join(shown)
         )
     from harness.leaderboard.cost import cost_plan, format_cost_plan
 
-    costs = cost_plan(runs, getattr(args, 'seconds_per_iter', None))
-    print(format_cost_plan(costs, args.gpus_per_run))
+    costs = cost_plan(runs, getattr(options, 'seconds_per_iter', None))
+    print(format_cost_plan(costs, options.gpus_per_run))
 
 
 def run(args: argparse.Namespace, methods: dict | None = None) -> int:
@@ -431,45 +216,47 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     from harness.tables.build import load_reported
     from harness.tables.export import default_reported, missing_reported_warning
 
-    out = Path(args.out)
-    runs, roots = plan_from_args(args, methods)
+    options = LeaderboardOptions.from_namespace(args)
+    out = Path(options.out)
+    runs, roots = plan_from_options(options, methods)
     if not runs:
         raise ValueError(
             'nothing to run: no installed method has a config matching --methods/--configs/'
             '--datasets/--kinds (see `vireid methods`)'
         )
-    if args.cfg_options and args.runner == DEFAULT_RUNNER:  # (another engine reads its own way)
+    # (another engine reads its own way)
+    if options.cfg_options and options.runner == DEFAULT_RUNNER:
         check_run_options(runs)
     # Resolved once (a Slurm partition without GPUs gets 0) for the plan, the jobs and retries.
-    args.gpus_per_run = resolve_gpus(args)
-    reported = (args.reported or None) if args.reported is not None else default_reported()
+    options.gpus_per_run = resolve_gpus(options)
+    reported = (options.reported or None) if options.reported is not None else default_reported()
     load_reported(reported)  # a bad reported.csv line stops the session now, not after its runs
-    if args.dry_run:
-        print_plan(runs, args)
+    if options.dry_run:
+        print_plan(runs, options)
         return 0
     demo_data = out / 'data'
     wanted = sorted(
         {r.dataset for r in runs if r.data_root and Path(r.data_root).parent == demo_data}
     )
-    if args.demo and wanted:
+    if options.demo and wanted:
         print(
             f'[leaderboard] synthetic data for {", ".join(wanted)} in {out / "data"} ...',
             file=sys.stderr,
             flush=True,
         )
         prepare_demo_data(out, wanted)
-    if args.reported is None and reported is None:
+    if options.reported is None and reported is None:
         print(missing_reported_warning(), file=sys.stderr)
     try:
         summary = run_leaderboard(
             runs,
-            make_launcher(args, out),
+            make_launcher(options, out),
             out,
-            rerun=args.rerun,
-            base_argv=base_argv(args),
+            rerun=options.rerun,
+            base_argv=base_argv(options),
             reported=reported,
-            plots=not args.no_plots,
-            figures=args.figures,
+            plots=not options.no_plots,
+            figures=options.figures,
         )
     except KeyboardInterrupt:
         # Workers were stopped; finished runs are recorded and interrupted ones resume from their

@@ -133,8 +133,25 @@ def method_config(path: str | Path, _seen: tuple[Path, ...] = ()) -> Config:
     base = method_config(base_path, seen)
     own = cfg.to_dict()
     own.pop('method_base')
+    _check_own_entry(path, ref, own.get('entry'), base.get('entry'))
     base.merge_from_dict(own)
     return base
+
+
+def _check_own_entry(path: Path, ref: str, entry: Any, inherited: Any) -> None:
+    """A config laid over another method's config names its own method and row label: inherited,
+    its runs would be recorded (and tabulated) as the base method's."""
+    missing = [k for k in ('method', 'label') if not (isinstance(entry, Mapping) and entry.get(k))]
+    if not missing:
+        return
+    was = dict(inherited) if isinstance(inherited, Mapping) else {}
+    raise ConfigError(
+        f'{path}: method_base = {ref!r} but the config sets no entry '
+        f'{" and no ".join(missing)} of its own, so its runs would be recorded as '
+        f'{was.get("method", "the base method")!r} ({was.get("label", "its label")!r}). Add '
+        f"entry = dict(method='<your method>', kind='{was.get('kind', 'full')}', "
+        f"label='<your row label>') to {path.name}"
+    )
 
 
 def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) -> Config:

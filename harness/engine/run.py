@@ -7,9 +7,7 @@ base) into the Runner's config, so methods never write dataloaders, evaluators o
 from __future__ import annotations
 
 import copy
-import sys
 import time
-import traceback
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,7 +19,6 @@ from mmengine.config import Config
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from harness.atomic import write_json_atomic
 from harness.checkpoints import describe_model, latest_checkpoint
 from harness.data.cache import DEFAULT_RESIZE_FILTER
 from harness.data.datasets import train_set
@@ -38,12 +35,18 @@ from harness.engine.config import (
 from harness.engine.provenance import collect, now
 from harness.engine.runner import HarnessRunner
 from harness.errors import HarnessError, RunFailed, describe
-from harness.leaderboard.records import RECORD_SOURCES
+from harness.models.pretrained import without_pretrained
+from harness.records import (
+    RECORD_NAME,
+    RECORD_SOURCES,
+    check_source,
+    create_record,
+    error_info,
+    write_record,
+    write_record_or_warn,
+)
 from protocols.chance import gallery_identities
 from protocols.datasets import load_dataset
-
-RECORD = 'record.json'
-SCHEMA = 1
 
 
 def _selection_epochs(cfg: Config) -> list[int]:
@@ -120,14 +123,6 @@ def _evaluator(cfg: Config) -> dict:
         distance=cfg.get('test', {}).get('distance', 'cosine'),
         selection_criterion=cfg.get('selection', {}).get('criterion', 'mean-r1'),
     )
-
-
-def without_pretrained(model: dict) -> dict:
-    """The model config with every ``pretrained`` switch off: a checkpoint replaces the weights,
-    so ImageNet files need not be on the machine to test or export a trained model."""
-    if isinstance(model, dict):
-        return {k: False if k == 'pretrained' else without_pretrained(v) for k, v in model.items()}
-    return model
 
 
 def _merged(base: dict, over: Mapping | None) -> dict:
@@ -361,11 +356,8 @@ def new_record(
     """The record of a run of ``cfg`` before it starts; ``source`` says where its weights come from:
     'reproduced' (trained by this run), 'untrained' (its initial weights) or 'official'.
     ``not_comparable`` lists why the run is not comparable (empty when it is)."""
-    if source not in RECORD_SOURCES:
-        raise ValueError(f'record source must be one of {RECORD_SOURCES}, got {source!r}')
-    return dict(
-        schema=SCHEMA,
-        status='running',
+    check_source(source)
+    return create_record(
         source=source,
         **_method_info(cfg),
         config=str(config),
@@ -412,7 +404,7 @@ def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[Ru
         )
         work_dir.mkdir(parents=True, exist_ok=True)
         cfg.dump(str(work_dir / 'config.py'))
-        write_json_atomic(work_dir / RECORD, record)
+        write_record(work_dir / RECORD_NAME, record)
         yield state
         record['gallery_ids'] = gallery_identities(
             cfg.protocol['dataset'], cfg.data_root, cfg.protocol
@@ -420,9 +412,7 @@ def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[Ru
         record['status'] = 'done'
     except BaseException as err:
         record['status'] = 'failed'
-        record['error'] = dict(
-            type=type(err).__name__, message=str(err), traceback=traceback.format_exc()
-        )
+        record['error'] = error_info(err)
         kept = latest_checkpoint(work_dir) if work_dir.is_dir() else None
         if kept is not None or record.get('source', 'reproduced') == 'reproduced':
             record['checkpoint'] = None if kept is None else str(kept)
@@ -435,7 +425,7 @@ def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[Ru
         from mmengine.dist import is_main_process
 
         if is_main_process():
-            _write_record(work_dir / RECORD, record, quiet=not state.started)
+            write_record_or_warn(work_dir / RECORD_NAME, record, quiet=not state.started)
 
 
 def _loaded(
@@ -593,24 +583,9 @@ def _failure_message(err: BaseException, work_dir: Path, kept: Path | None) -> s
         else 'no checkpoint was completed'
     )
     return (
-        f'the run failed: {cause}\n  recorded as failed in {work_dir / RECORD}; {keep} '
+        f'the run failed: {cause}\n  recorded as failed in {work_dir / RECORD_NAME}; {keep} '
         f'(add --debug for the traceback)'
     )
-
-
-def _write_record(path: Path, record: dict, quiet: bool = False) -> None:
-    """Write the record. When even that fails (a full disk), say so instead of hiding the cause,
-    unless ``quiet`` (the run never started: the error being raised tells the user already)."""
-    try:
-        write_json_atomic(path, record)
-    except OSError as err:
-        if quiet:
-            return
-        print(
-            f'[vireid] could not write {path} ({err}); the run ended with status '
-            f'{record.get("status")!r}: {(record.get("error") or {}).get("message", "")}',
-            file=sys.stderr,
-        )
 
 
 def score_checkpoint(

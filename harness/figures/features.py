@@ -26,8 +26,8 @@ from harness.data.cache import cache_key
 from harness.data.datasets import VIReIDTestSet, train_set
 from harness.data.samplers import ModalityBatchSampler
 from harness.engine.config import config_hash
-from harness.engine.run import without_pretrained
 from harness.figures.source import RunSource
+from harness.models.pretrained import without_pretrained
 from harness.plugins import discover
 from harness.registry import MODELS
 from protocols.scoring import load_features, save_features

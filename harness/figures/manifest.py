@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.atomic import write_json_atomic
+from harness.records import RECORD_NAME
 
 FIGURES_DIR = 'figures'
 MANIFEST = 'index.json'
@@ -42,7 +43,7 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
 def figures_up_to_date(run_dir: str | Path) -> bool:
     """True when the run's figures were drawn after its record was last written."""
     run_dir = Path(run_dir)
-    manifest, record = run_dir / FIGURES_DIR / MANIFEST, run_dir / 'record.json'
+    manifest, record = run_dir / FIGURES_DIR / MANIFEST, run_dir / RECORD_NAME
     return (
         manifest.is_file()
         and record.is_file()

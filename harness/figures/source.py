@@ -7,7 +7,6 @@ naming the newest, and, when the test kept them, ``features.npz``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,13 @@ import numpy as np
 from mmengine.config import Config
 
 from harness.engine.config import load_config
+from harness.records import RECORD_NAME, open_record, run_leaf
 from protocols.datasets import load_dataset
 from protocols.datasets.base import ImageRecord
 from protocols.evaluation import test_records
 from protocols.scoring import load_features
 
 CONFIG = 'config.py'
-RECORD = 'record.json'
 LAST_CHECKPOINT = 'last_checkpoint'
 
 
@@ -70,8 +69,6 @@ class RunSource:
     def require_checkpoint(self) -> Path:
         """The checkpoint, or an error that says what is missing, where, and how to get it back."""
         if self.record.get('source') == 'untrained':
-            from harness.leaderboard.plan import run_leaf  # the leaderboard names both runs
-
             split = self.protocol.get('split') if self.dataset == 'regdb' else None
             trained = self.run_dir.with_name(run_leaf(self.dataset, split))
             raise FileNotFoundError(
@@ -105,22 +102,6 @@ class RunSource:
         return feats[[rows[r.path] for r in self.records]]
 
 
-def _read_record(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / RECORD
-    if not path.is_file():
-        return {}
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(
-            f'{path} is not valid JSON ({err}); it was damaged or written by something '
-            f'else; run the run again to rewrite it'
-        ) from None
-    if not isinstance(record, dict):
-        raise ValueError(f'{path} holds {type(record).__name__}, not a run record (a JSON object)')
-    return record
-
-
 def _named_checkpoint(run_dir: Path, name: str) -> Path:
     """The checkpoint ``name`` inside ``run_dir``: a run writes its checkpoints there, and the
     folder may have been moved or copied since ``name`` was written."""
@@ -150,12 +131,12 @@ def find_checkpoint(run_dir: Path, record: dict[str, Any]) -> tuple[Path | None,
     if paths:
         return (
             None,
-            f'{" and ".join(map(str, paths))} (named by {RECORD} / {LAST_CHECKPOINT}) '
+            f'{" and ".join(map(str, paths))} (named by {RECORD_NAME} / {LAST_CHECKPOINT}) '
             f'does not exist',
         )
     return (
         None,
-        f'neither {RECORD} nor {LAST_CHECKPOINT} in it names a checkpoint (the run has not '
+        f'neither {RECORD_NAME} nor {LAST_CHECKPOINT} in it names a checkpoint (the run has not '
         f'finished an epoch)',
     )
 
@@ -178,7 +159,7 @@ def open_run(
             f'the --work-dir of `vireid train` or OUT/runs/METHOD/CONFIG/DATASET'
         )
     cfg = load_config(config_path)
-    record = _read_record(run_dir)
+    record = open_record(run_dir)
     root = Path(data_root if data_root is not None else cfg.data_root)
     if not root.is_dir():
         given = 'given with --data-root' if data_root is not None else f'data_root in {config_path}'

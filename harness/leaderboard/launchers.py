@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from harness.atomic import write_json_atomic
+from harness.leaderboard.locks import Busy, FileLock
 from harness.leaderboard.plan import RunSpec
 from harness.leaderboard.progress import Progress
-from harness.leaderboard.records import Busy, FileLock, read_record
 from harness.leaderboard.worker import (
     DEFAULT_RUNNER,
     EXIT_ALREADY_DONE,
@@ -39,6 +39,7 @@ from harness.leaderboard.worker import (
     execute,
     failure_record,
 )
+from harness.records import read_record
 
 LOG_NAME = 'leaderboard.log'
 JOBS_NAME = 'jobs.json'

@@ -13,13 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from harness.leaderboard.records import (
-    LOCK_NAME,
-    RECORD_NAME,
-    RECORD_SOURCES,
-    is_locked,
-    read_record,
-)
+from harness.leaderboard.locks import LOCK_NAME, is_locked
+from harness.records import RECORD_NAME, RECORD_SOURCES, read_record, run_leaf
 from protocols.datasets import DATASETS
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 
@@ -85,11 +80,6 @@ class RunSpec:
     @classmethod
     def from_dict(cls, data: Mapping) -> RunSpec:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
-
-def run_leaf(dataset: str, split: int | None, source: str = 'reproduced') -> str:
-    leaf = dataset if split is None else f'{dataset}-split{split}'
-    return leaf if source == 'reproduced' else f'{leaf}-{source}'
 
 
 def scored_twin(run: RunSpec, source: str = 'untrained', checkpoint: str | None = None) -> RunSpec:

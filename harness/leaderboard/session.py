@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TextIO
 
 from harness.atomic import write_json_atomic, write_text_atomic
+from harness.leaderboard.locks import FileLock
 from harness.leaderboard.plan import RunSpec, retry_command, run_state
 from harness.leaderboard.progress import Progress, fmt_duration
-from harness.leaderboard.records import FileLock
 
 SUMMARY_LOCK = '.summary.lock'
 

@@ -24,8 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.atomic import write_json_atomic
+from harness.leaderboard.locks import Busy, FileLock
 from harness.leaderboard.plan import RUN_SPEC_NAME, RunSpec
-from harness.leaderboard.records import Busy, FileLock, read_record
+from harness.records import create_record, error_info, read_record, write_record
 
 DEFAULT_RUNNER = 'harness.engine.run:run_experiment'
 # Runs that score a model without training it (RunSpec.source other than 'reproduced').
@@ -64,32 +65,27 @@ def _job_id() -> str | None:
 
 def failure_record(run: RunSpec, err: BaseException, started: str, tb: str | None = None) -> dict:
     """A record for a run whose engine did not write one (it failed before it could)."""
-    return {
-        'schema': 1,
-        'status': 'failed',
-        'source': run.source,
-        'method': run.method,
-        'method_title': run.label,
-        'config': run.config,
-        'config_hash': None,
-        'entry': {'method': run.method, 'kind': run.kind, 'label': run.label, 'row': run.row},
-        'dataset': run.dataset,
-        'split': run.split,
-        'results': {},
-        'provenance': {
+    return create_record(
+        status='failed',
+        source=run.source,
+        method=run.method,
+        method_title=run.label,
+        config=run.config,
+        config_hash=None,
+        entry={'method': run.method, 'kind': run.kind, 'label': run.label, 'row': run.row},
+        dataset=run.dataset,
+        split=run.split,
+        results={},
+        provenance={
             'started': started,
             'finished': _now(),
             'host': socket.gethostname(),
             'job_id': _job_id(),
         },
-        'work_dir': run.work_dir,
-        'checkpoint': None,
-        'error': {
-            'type': type(err).__name__,
-            'message': str(err),
-            'traceback': tb if tb is not None else traceback.format_exc(),
-        },
-    }
+        work_dir=run.work_dir,
+        checkpoint=None,
+        error=error_info(err, tb),
+    )
 
 
 def execute(
@@ -167,7 +163,7 @@ def execute(
                 _mtime(run.record_path) != before and (record or {}).get('status') == 'failed'
             )
             if lead_rank and not engine_wrote:
-                write_json_atomic(run.record_path, failure_record(run, err, started, tb))
+                write_record(run.record_path, failure_record(run, err, started, tb))
             elif lead_rank:
                 _stamp_job_id(run.record_path)
             cause = getattr(err, 'cause', None) or err  # RunFailed wraps what the run died of
@@ -178,7 +174,7 @@ def execute(
         if record is None:
             err = RuntimeError(f'the engine returned but wrote no {run.record_path}')
             if lead_rank:
-                write_json_atomic(run.record_path, failure_record(run, err, started, tb=''))
+                write_record(run.record_path, failure_record(run, err, started, tb=''))
             outcome.update(status='failed', error=str(err))
             return outcome
         if lead_rank:
@@ -231,7 +227,7 @@ def _stamp_job_id(path: Path) -> dict | None:
     prov = record.setdefault('provenance', {})
     if not prov.get('job_id'):
         prov['job_id'] = job_id
-        write_json_atomic(path, record)
+        write_record(path, record)
     return record
 
 

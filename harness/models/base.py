@@ -139,3 +139,11 @@ def batch_modality(data_samples: dict[str, Tensor] | None) -> int:
 def id_accuracy(logits: Tensor, labels: Tensor) -> Tensor:
     """Training accuracy of an identity classifier (logged as ``acc_id``), detached."""
     return (logits.argmax(dim=1) == labels).float().mean().detach()
+
+
+def check_count(key: str, value: int, minimum: int, why: str = '') -> None:
+    """Refuse a model's count argument (``num_classes``, ``num_stripes``, ...) below ``minimum``,
+    naming its config key ``model.<key>``, the minimum and why it is needed."""
+    if value < minimum:
+        because = f' ({why})' if why else ''
+        raise ValueError(f'model.{key} must be >= {minimum}{because}, got {value}')

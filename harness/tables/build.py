@@ -31,8 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import HarnessWarning, os_error_message
-from harness.leaderboard.records import RECORD_SOURCES, find_records, read_record
-from harness.tables.check import record_problem
+from harness.records import RECORD_SOURCES, find_records, read_record, record_problem
 from protocols.datasets import DATASETS
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 from protocols.evaluation import settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.leaderboard.records import RECORD_SOURCES
+from harness.records import RECORD_SOURCES
 from harness.tables.build import (
     METRICS,
     SETTINGS,

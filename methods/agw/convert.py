@@ -20,11 +20,11 @@ from pathlib import Path
 
 from torch import Tensor
 
-from harness.models.convert import (
+from harness.convert import (
     load_official_state,
     map_state_dict,
     rename_by_prefix,
-    save_converted,
+    write_converted,
 )
 
 PREFIXES = (
@@ -83,12 +83,12 @@ def convert(src: str, dst: str, trusted: bool = False) -> dict:
     num_classes = int(weight.shape[0])
     target = AGW(num_classes=num_classes, backbone=dict(pretrained=False)).state_dict()
     out, dropped = convert_state_dict(official, target)
-    save_converted(out, src, dst, 'agw', num_classes)
-    return dict(
-        method='agw',
-        src=str(src),
-        dst=str(dst),
-        num_classes=num_classes,
+    return write_converted(
+        out,
+        src,
+        dst,
+        'agw',
+        num_classes,
         converted=len(out),
         dropped_unused=len(dropped),
         official_keys=len(official),

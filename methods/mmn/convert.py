@@ -22,11 +22,11 @@ import re
 
 from torch import Tensor
 
-from harness.models.convert import (
+from harness.convert import (
     load_official_state,
     map_state_dict,
     rename_by_prefix,
-    save_converted,
+    write_converted,
 )
 
 # (official prefix, harness prefix); the first match wins.
@@ -124,12 +124,12 @@ def convert(src: str, dst: str, trusted: bool = False) -> dict:
     num_classes = num_classes_of(official)
     target = MMN(num_classes=num_classes, backbone=dict(pretrained=False)).state_dict()
     out, dropped = convert_state_dict(official, target)
-    save_converted(out, src, dst, 'mmn', num_classes)
-    return dict(
-        method='mmn',
-        src=str(src),
-        dst=str(dst),
-        num_classes=num_classes,
+    return write_converted(
+        out,
+        src,
+        dst,
+        'mmn',
+        num_classes,
         converted=len(out),
         dropped_unused=len(dropped),
         official_keys=len(official),

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from harness.dist import gather_batch
-from harness.models.base import VIReIDModel, id_accuracy
+from harness.models.base import VIReIDModel, check_count, id_accuracy
 from harness.registry import MODELS
 from methods.mmn import losses as _losses  # noqa: F401  (registers DistributionConsistencyLoss)
 from methods.mmn.mmg import MiddleModalityGenerator
@@ -54,10 +54,8 @@ class MMN(VIReIDModel):
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if num_classes < 2:
-            raise ValueError(f'MMN needs num_classes >= 2 training identities, got {num_classes}')
-        if num_stripes < 1:
-            raise ValueError(f'num_stripes must be >= 1, got {num_stripes}')
+        check_count('num_classes', num_classes, 2, 'training identities')
+        check_count('num_stripes', num_stripes, 1)
         backbone_cfg = {**DEFAULT_BACKBONE, **(backbone or {})}
         if backbone_cfg.pop('share_from', 1) != 1:
             raise ValueError(

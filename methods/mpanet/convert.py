@@ -13,11 +13,11 @@ from collections import Counter
 import torch
 from torch import Tensor
 
-from harness.models.convert import (
+from harness.convert import (
     UntrustedCheckpointError,
     load_official_state,
     rename_by_prefix,
-    save_converted,
+    write_converted,
 )
 
 # Official key prefix -> harness key prefix; the first matching rule wins (MAMs before the trunk).
@@ -154,18 +154,19 @@ def convert(src: str, dst: str, trusted: bool = False) -> dict:
     """Convert official checkpoint ``src`` into a harness state dict saved at ``dst``.
 
     ``dst`` holds ``{'state_dict': {name: tensor}, 'meta': ...}`` (loadable with
-    ``weights_only=True``; see :func:`harness.models.convert.save_converted`). Returns a
+    ``weights_only=True``; see :func:`harness.convert.write_converted`). Returns a
     summary. ``trusted=True`` allows unpickling non-tensor objects; use it only for files you trust.
     """
     state = load_official(src, trusted=trusted)
     args = infer_model_args(state)
     converted = map_state(state, expected_state(args))
-    save_converted(converted, src, dst, 'mpanet', args['num_classes'])
-    return dict(
-        src=str(src),
-        dst=str(dst),
+    return write_converted(
+        converted,
+        src,
+        dst,
+        'mpanet',
+        args['num_classes'],
         tensors=len(converted),
-        num_classes=args['num_classes'],
         num_patterns=args.get('num_patterns', 6),
         backbone=args['backbone'],
         parameters=sum(

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from harness.dist import gather_batch
 from harness.models.backbones.resnet import block_out_channels
-from harness.models.base import VIReIDModel, id_accuracy
+from harness.models.base import VIReIDModel, check_count, id_accuracy
 from harness.registry import MODELS
 from protocols.datasets.base import Modality
 
@@ -77,12 +77,8 @@ class MPANet(VIReIDModel):
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if num_classes < 2:
-            raise ValueError(f'MPANet needs num_classes >= 2, got {num_classes}')
-        if num_patterns < 2:
-            raise ValueError(
-                f'MPANet needs num_patterns >= 2 (the overlap loss pairs them), got {num_patterns}'
-            )
+        check_count('num_classes', num_classes, 2, 'training identities')
+        check_count('num_patterns', num_patterns, 2, 'the overlap loss pairs them')
         self.backbone = MODELS.build({**DEFAULT_BACKBONE, **(backbone or {})})
         trunk_dim = self.backbone.out_channels
         self.mam3 = ModalityAlleviation(block_out_channels(self.backbone.layer3[-1]), mam_reduction)

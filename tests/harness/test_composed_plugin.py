@@ -64,6 +64,41 @@ def test_the_plugin_is_a_config_and_one_loss(composed_plugin):
     assert isinstance(model.losses['tri'], CrossModalityTripletLoss)
 
 
+def test_the_regdb_config_is_agws_regdb_demo_recipe_with_the_loss_swapped(composed_plugin):
+    cfg = load_config(XTRI_SYSU.with_name('agw_xtri_regdb.py'))
+    agw = load_config(AGW_DEMO.with_name('agw_demo_regdb.py'))
+    assert cfg.entry == load_config(XTRI_SYSU).entry and cfg.protocol == agw.protocol
+    for key in ('optim_wrapper', 'param_scheduler', 'train_cfg', 'sampler', 'input_size'):
+        assert cfg[key] == agw[key], key
+    assert cfg.train_cfg['max_epochs'] == 16  # the RegDB demo's, not the SYSU demo's 10
+    assert cfg.model['losses']['tri']['type'] == 'CrossModalityTripletLoss'
+    assert {k: v for k, v in cfg.model.items() if k != 'losses'} == {
+        k: v for k, v in agw.model.items() if k != 'losses'
+    }
+
+
+def test_method_base_without_its_own_entry_is_refused(composed_plugin, tmp_path):
+    from harness.leaderboard.plan import read_entry
+
+    child = tmp_path / 'mine_sysu.py'
+    child.write_text("method_base = 'agw/agw_demo_sysu'\nmodel = dict(neck=dict(p=4.0))\n")
+    for load in (load_config, method_config, read_entry):
+        with pytest.raises(ConfigError) as err:
+            load(child)
+        text = str(err.value)
+        assert 'sets no entry method and no label of its own' in text
+        assert "recorded as 'agw' ('AGW (demo)')" in text
+        assert "entry = dict(method='<your method>', kind='demo'" in text
+    child.write_text("method_base = 'agw/agw_demo_sysu'\nentry = dict(kind='demo', label='mine')\n")
+    with pytest.raises(ConfigError, match='sets no entry method of its own'):
+        load_config(child)
+    child.write_text(
+        "method_base = 'agw/agw_demo_sysu'\nentry = dict(method='mine', label='Mine (demo)')\n"
+    )
+    cfg = load_config(child)
+    assert cfg.entry == dict(method='mine', kind='demo', label='Mine (demo)')
+
+
 def test_cross_modality_triplet_mines_only_the_other_modality(composed_plugin):
     from vireid_agw_xtri.losses import CrossModalityTripletLoss
 

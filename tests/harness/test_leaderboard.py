@@ -21,11 +21,12 @@ import pytest
 
 from harness.atomic import write_json_atomic
 from harness.leaderboard import launchers as L
+from harness.leaderboard.locks import Busy, FileLock
 from harness.leaderboard.plan import build_plan, parse_splits, retry_command, run_state
 from harness.leaderboard.progress import Progress
-from harness.leaderboard.records import Busy, FileLock, read_record
 from harness.leaderboard.session import run_leaderboard
 from harness.plugins import MethodSpec
+from harness.records import read_record
 
 FAKE_ENGINE = r"""
 import json, os, runpy, signal, time
@@ -565,6 +566,19 @@ def _cli(argv):
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
     return cli, parser.parse_args(['leaderboard', *argv])
+
+
+def test_every_leaderboard_flag_is_a_plain_option_with_the_same_default():
+    """The command line only parses: each flag of `vireid leaderboard` lands in a field of
+    LeaderboardOptions (what harness.leaderboard plans and launches from), with the same default."""
+    from dataclasses import fields
+
+    from harness.leaderboard.options import LeaderboardOptions
+
+    cli, args = _cli([])
+    dests = set(vars(args)) - {'func', 'debug'}
+    assert dests == {f.name for f in fields(LeaderboardOptions)}
+    assert LeaderboardOptions.from_namespace(args) == LeaderboardOptions()
 
 
 def test_cli_dry_run_and_demo_plan(world, capsys):

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 import methods.agw.released as agw_released
+from harness.leaderboard.official import official_runs
 from harness.leaderboard.plan import build_plan
 from harness.official import (
     OfficialError,
     OfficialFetchError,
     fetch_released,
     md5_of,
-    official_runs,
     parse_given,
     protocol_tag,
     released_of,

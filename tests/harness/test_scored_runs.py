@@ -11,9 +11,9 @@ import pytest
 
 from harness.engine.run import score_run
 from harness.leaderboard.plan import RunSpec, build_plan, scored_twin
-from harness.leaderboard.records import read_record
 from harness.leaderboard.worker import execute
 from harness.plugins import MethodSpec
+from harness.records import read_record
 
 FAKE = """
 import json

@@ -16,11 +16,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.cli.leaderboard import resolve_gpus
 from harness.leaderboard import launchers as L
+from harness.leaderboard.launch import resolve_gpus
 from harness.leaderboard.plan import RunSpec
-from harness.leaderboard.records import read_record
 from harness.leaderboard.slurm import GONE, JobStates, describe, partition_has_gpus
+from harness.records import read_record
 
 FAKES = {
     'sacct': """#!/bin/sh

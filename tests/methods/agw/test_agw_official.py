@@ -18,8 +18,8 @@ import torch
 
 import methods.agw.released as agw_released
 from harness.data.datasets import train_set
-from harness.leaderboard.records import read_record
 from harness.official import md5_of
+from harness.records import read_record
 from methods.agw.model import AGW
 from methods.agw.released import onto_model
 
@@ -167,7 +167,7 @@ def test_official_fetches_the_declared_release_with_gdown(
         shutil.copyfile(official_file, output)
         return output
 
-    monkeypatch.setattr('harness.official.gdown_download', fake_download)
+    monkeypatch.setattr('harness.official.fetch.gdown_download', fake_download)
     _copy_trained(leaderboard[0], tmp_path)
     cli, args = _cli(_argv(tmp_path, sysu_root, '--official', '--trusted'))
     assert cli.run(args) == 0
@@ -191,7 +191,7 @@ def test_a_failed_fetch_is_one_clear_failure_and_the_rest_goes_on(
     def offline(file_id: str, output: str) -> str:
         raise ConnectionError('Failed to resolve drive.google.com')
 
-    monkeypatch.setattr('harness.official.gdown_download', offline)
+    monkeypatch.setattr('harness.official.fetch.gdown_download', offline)
     # the untrained twin is planned after the official one: it runs all the same
     cli, args = _cli(_argv(tmp_path, sysu_root, '--official', '--trusted', '--untrained'))
     assert cli.run(args) == 1

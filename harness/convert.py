@@ -119,6 +119,20 @@ def save_converted(
     return meta
 
 
+def write_converted(
+    state: dict[str, Tensor],
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    method: str,
+    num_classes: int,
+    **summary: Any,
+) -> dict[str, Any]:
+    """The tail of every converter: ``state`` written to ``dst`` (:func:`save_converted`), and the
+    summary ``vireid convert`` prints: the method, both files, the classes, then ``summary``."""
+    save_converted(state, src, dst, method, num_classes)
+    return dict(method=method, src=str(src), dst=str(dst), num_classes=num_classes, **summary)
+
+
 def converted_meta(
     state: dict[str, Tensor], src: str | os.PathLike, method: str, num_classes: int, **extra: Any
 ) -> dict[str, Any]:
@@ -137,7 +151,7 @@ def _matching_config(
     from mmengine.registry import DefaultScope
 
     from harness.engine.config import config_hash, load_config
-    from harness.engine.run import without_pretrained
+    from harness.models.pretrained import without_pretrained
     from harness.plugins import discover
     from harness.registry import MODELS
     from protocols.datasets import TRAIN_CLASSES

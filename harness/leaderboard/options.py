@@ -1,0 +1,194 @@
+"""The options of one leaderboard command and the plan they select: :class:`LeaderboardOptions`
+(``vireid leaderboard``'s flags as plain data), :func:`plan_from_options`, the check of
+``--cfg-options`` before any run starts, and the options a retry command repeats."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from harness.leaderboard.official import official_runs
+from harness.leaderboard.plan import (
+    DEMO_REGDB_SPLITS,
+    REGDB_SPLITS,
+    build_plan,
+    parse_splits,
+)
+from harness.leaderboard.worker import DEFAULT_RUNNER
+
+
+@dataclass
+class LeaderboardOptions:
+    """What to run, where and how: one field per ``vireid leaderboard`` flag (its ``dest``), with
+    the flag's default; ``from_namespace`` takes them from the parsed command line."""
+
+    # what to run
+    methods: str | None = None  # comma-separated method names; None: every installed method
+    configs: str | None = None  # comma-separated config stems; None: all
+    datasets: str = 'sysu,regdb'
+    kinds: str | None = None  # None: 'full,ablation' ('demo' with demo)
+    regdb_splits: str | None = None  # '1-10', '1,2'; None: 1-10 (1 with demo)
+    demo: bool = False
+    untrained: bool | None = None  # None: on with demo, else off
+    official: bool = False
+    official_checkpoint: list[str] | None = None  # METHOD:DATASET=PATH, repeatable
+    trusted: bool = False
+    rerun: bool = False
+    cfg_options: dict[str, Any] = field(default_factory=dict)
+    # where
+    out: str = 'work_dirs/leaderboard'
+    data_root_sysu: str | None = None
+    data_root_regdb: str | None = None
+    no_plots: bool = False
+    figures: bool = False
+    reported: str | None = None  # None: the shipped results/reported.csv; '': none
+    # how
+    launcher: str = 'local'  # local | slurm | inline
+    jobs: int | None = None
+    partition: str | None = None
+    gpus_per_run: int | None = None
+    cpus_per_run: int | None = None
+    time_min: int = 2880
+    sbatch_args: str | None = None
+    dry_run: bool = False
+    seconds_per_iter: str | None = None
+    runner: str = DEFAULT_RUNNER  # the engine function a worker calls (tests swap it)
+    cluster: str = 'slurm'  # submitit's cluster: slurm | local | debug
+
+    @classmethod
+    def from_namespace(cls, args: Any) -> LeaderboardOptions:
+        """The options a parsed command line holds (attributes named as the fields; others are
+        left out)."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(',') if t.strip()] if text else None
+
+
+def _fmt_option(value) -> str:
+    if isinstance(value, (list, tuple)):
+        inner = ','.join(_fmt_option(v) for v in value)
+        return f'[{inner}]' if isinstance(value, list) else f'({inner})'
+    return str(value)
+
+
+def base_argv(options: LeaderboardOptions) -> list[str]:
+    """The options that a retry command must repeat (the run selection is added per retry)."""
+    argv = ['--out', options.out]
+    if options.demo:
+        argv.append('--demo')
+    if options.untrained is not None:
+        argv.append('--untrained' if options.untrained else '--no-untrained')
+    if getattr(options, 'official', False):
+        argv.append('--official')
+    for given in getattr(options, 'official_checkpoint', None) or ():
+        argv += ['--official-checkpoint', given]
+    if getattr(options, 'trusted', False):
+        argv.append('--trusted')
+    for flag, value in (
+        ('--data-root-sysu', options.data_root_sysu),
+        ('--data-root-regdb', options.data_root_regdb),
+        ('--reported', options.reported),
+    ):
+        if value is not None:
+            argv += [flag, value]
+    if options.launcher != 'local':
+        argv += ['--launcher', options.launcher]
+    if options.jobs not in (None, 1):
+        argv += ['--jobs', str(options.jobs)]
+    if options.launcher == 'slurm':
+        if options.partition:
+            argv += ['--partition', options.partition]
+        argv += ['--time-min', str(options.time_min)]
+        if options.cpus_per_run:
+            argv += ['--cpus-per-run', str(options.cpus_per_run)]
+        if options.sbatch_args:
+            argv.append(f'--sbatch-args={options.sbatch_args}')
+    if options.gpus_per_run not in (None, 1):
+        argv += ['--gpus-per-run', str(options.gpus_per_run)]
+    if options.cfg_options:
+        argv += [
+            '--cfg-options',
+            *[f'{k}={_fmt_option(v)}' for k, v in options.cfg_options.items()],
+        ]
+    return argv
+
+
+def plan_from_options(options: LeaderboardOptions, methods: dict | None = None):
+    """(runs, data roots) for ``options``; ``methods`` defaults to the installed plugins."""
+    if methods is None:
+        from harness.plugins import discover
+
+        methods = discover()
+    out = Path(options.out)
+    kinds = _csv(options.kinds) or (['demo'] if options.demo else ['full', 'ablation'])
+    splits = parse_splits(options.regdb_splits, DEMO_REGDB_SPLITS if options.demo else REGDB_SPLITS)
+    datasets = _csv(options.datasets) or ['sysu', 'regdb']
+    roots = {'sysu': options.data_root_sysu, 'regdb': options.data_root_regdb}
+    if options.demo:
+        for ds in datasets:
+            roots[ds] = roots.get(ds) or str(out / 'data' / ds)
+    runs = build_plan(
+        methods,
+        out,
+        names=_csv(options.methods),
+        datasets=datasets,
+        kinds=kinds,
+        configs=_csv(options.configs),
+        regdb_splits=splits,
+        data_roots=roots,
+        cfg_options=options.cfg_options,
+        untrained=options.demo if options.untrained is None else options.untrained,
+    )
+    # The authors' weights right after the training runs: a fetch that fails holds up nothing.
+    first_scored = next((i for i, r in enumerate(runs) if not r.trains), len(runs))
+    runs[first_scored:first_scored] = official_plan(options, runs, methods, out)
+    return runs, roots
+
+
+def official_plan(options: LeaderboardOptions, runs, methods: dict, out: Path) -> list:
+    """The scored-only runs of the authors' checkpoints (``--official``,
+    ``--official-checkpoint``), with a note on stderr for what cannot be re-scored."""
+    declared, given = (
+        getattr(options, 'official', False),
+        getattr(options, 'official_checkpoint', None),
+    )
+    if not (declared or given):
+        return []
+    from harness.official import parse_given, released_of, unreleased_note
+
+    twins = official_runs(
+        runs,
+        methods,
+        out,
+        declared,
+        [parse_given(g) for g in given or ()],
+        trusted=getattr(options, 'trusted', False),
+    )
+    if declared:
+        planned = sorted({r.method for r in runs})
+        notes = unreleased_note(methods, planned)
+        if not twins:
+            fits = sorted(f'{rel.config} ({m})' for m in planned for rel in released_of(methods[m]))
+            notes.append(
+                'no released checkpoint fits the planned configs'
+                + (f'; the released ones fit {", ".join(fits)}' if fits else '')
+            )
+        for note in notes:
+            print(f'[leaderboard] --official: {note}', file=sys.stderr)
+    return twins
+
+
+def check_run_options(runs) -> None:
+    """Refuse a bad --cfg-options (unknown key, wrong value, protocol field) before any run starts:
+    every run of a config would fail the same way."""
+    from harness.engine.config import check_protocol_unchanged, load_config
+
+    checked = set()
+    for r in runs:
+        if r.config not in checked:
+            checked.add(r.config)
+            check_protocol_unchanged(load_config(r.config, r.run_options()))

@@ -1,0 +1,191 @@
+"""Run records: what a ``record.json`` is, and the one place records are written, found, read and
+checked.
+
+Every run (``vireid train``, a leaderboard run, a scored-only run) leaves one ``record.json`` in its
+directory: its status (``running``, ``done``, ``failed``), where its weights come from
+(``source``), the method and config, the protocol, the results of every setting and the
+provenance. The engine writes it (:mod:`harness.engine.run`), the leaderboard's worker writes a
+``failed`` one when the engine could not start (:mod:`harness.leaderboard.worker`), and the
+tables, the page and the figures read it. Records are written atomically (:mod:`harness.atomic`),
+so a reader sees the old file or the whole new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from harness.atomic import write_json_atomic
+from protocols.datasets import DATASETS
+
+RECORD_NAME = 'record.json'
+SCHEMA = 1
+# Where a record's weights come from (its ``source`` field; absent in older records: 'reproduced'):
+# trained by the run, the run's initial weights scored untrained, or the authors' released weights.
+RECORD_SOURCES = ('official', 'reproduced', 'untrained')
+
+
+def run_leaf(dataset: str, split: int | None, source: str = 'reproduced') -> str:
+    """The name of a run's directory: ``sysu``, ``regdb-split3``; a scored-only run of another
+    record source ends in ``-<source>`` (``sysu-untrained``)."""
+    leaf = dataset if split is None else f'{dataset}-split{split}'
+    return leaf if source == 'reproduced' else f'{leaf}-{source}'
+
+
+# --- create -----------------------------------------------------------------------------------
+
+
+def check_source(source: str) -> None:
+    """Refuse a record source that is not one of :data:`RECORD_SOURCES`."""
+    if source not in RECORD_SOURCES:
+        raise ValueError(f'record source must be one of {RECORD_SOURCES}, got {source!r}')
+
+
+def create_record(source: str = 'reproduced', status: str = 'running', **fields: Any) -> dict:
+    """A record of this :data:`SCHEMA`: ``schema``, ``status`` and ``source`` first, then
+    ``fields`` in their order (the engine's: method, config, protocol, results, ...)."""
+    return dict(schema=SCHEMA, status=status, source=source, **fields)
+
+
+def error_info(err: BaseException, tb: str | None = None) -> dict[str, str]:
+    """A record's ``error``: the type, the message and the traceback (by default the one being
+    handled) of what the run failed with."""
+    return dict(
+        type=type(err).__name__,
+        message=str(err),
+        traceback=tb if tb is not None else traceback.format_exc(),
+    )
+
+
+# --- read and find ----------------------------------------------------------------------------
+
+
+def read_record(path: str | os.PathLike) -> dict | None:
+    """The record at ``path`` (a file or a run directory), or None when there is none.
+
+    An unreadable record (not JSON, not an object) is reported as None too: the run is then
+    treated as not finished and redone, which is the safe side.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECORD_NAME
+    try:
+        with open(path, encoding='utf-8') as fh:
+            data = json.load(fh)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def open_record(run_dir: Path) -> dict[str, Any]:
+    """The record of ``run_dir`` for a reader that needs it whole: ``{}`` when there is none, and
+    a damaged one raises a ValueError that names the file and the fix."""
+    path = run_dir / RECORD_NAME
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f'{path} is not valid JSON ({err}); it was damaged or written by something '
+            f'else; run the run again to rewrite it'
+        ) from None
+    if not isinstance(record, dict):
+        raise ValueError(f'{path} holds {type(record).__name__}, not a run record (a JSON object)')
+    return record
+
+
+def find_records(root: str | os.PathLike) -> list[Path]:
+    """Every ``record.json`` under ``root``, sorted (deterministic table order and paths)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f'records folder {root} does not exist (pass the --out folder of a '
+            f'leaderboard, or any folder holding run directories with record.json)'
+        )
+    return sorted(p for p in root.rglob(RECORD_NAME) if p.is_file())
+
+
+# --- write ------------------------------------------------------------------------------------
+
+
+def write_record(path: str | os.PathLike, record: dict) -> Path:
+    """Write ``record`` to the file ``path`` atomically (readers never see half of it)."""
+    return write_json_atomic(path, record)
+
+
+def write_record_or_warn(path: Path, record: dict, quiet: bool = False) -> None:
+    """Write the record. When even that fails (a full disk), say so instead of hiding the cause,
+    unless ``quiet`` (the run never started: the error being raised tells the user already)."""
+    try:
+        write_json_atomic(path, record)
+    except OSError as err:
+        if quiet:
+            return
+        print(
+            f'[vireid] could not write {path} ({err}); the run ended with status '
+            f'{record.get("status")!r}: {(record.get("error") or {}).get("message", "")}',
+            file=sys.stderr,
+        )
+
+
+# --- validate ---------------------------------------------------------------------------------
+# Is a run record well-formed enough to tabulate? (A bad one is skipped with a warning, not fatal.)
+# Records are JSON files anyone may edit, copy half-way or produce with another tool; one bad
+# record must not cost the tables of all the others.
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _kind(x: Any) -> str:
+    return {dict: 'an object', list: 'a list', str: 'a string', type(None): 'null'}.get(
+        type(x), f'a {type(x).__name__}'
+    )
+
+
+def record_problem(rec: Any) -> str | None:
+    """Why ``rec`` (a parsed record.json) cannot be used, or ``None`` when it can."""
+    if not isinstance(rec, dict):
+        return f'the file holds {_kind(rec)}, not a record object'
+    for key in ('entry', 'provenance', 'results'):
+        if rec.get(key) is not None and not isinstance(rec[key], dict):
+            return f'"{key}" is {_kind(rec[key])}, expected an object'
+    if rec.get('error') is not None and not isinstance(rec['error'], (dict, str)):
+        return f'"error" is {_kind(rec["error"])}, expected an object or a string'
+    if rec.get('status') == 'done':
+        if rec.get('dataset') not in DATASETS:
+            return f'"dataset" is {rec.get("dataset")!r}, expected one of {list(DATASETS)}'
+        split = rec.get('split')
+        if (
+            rec['dataset'] == 'regdb'
+            and split is not None
+            and not (isinstance(split, int) and not isinstance(split, bool) or str(split).isdigit())
+        ):
+            return f'"split" is {split!r}, expected a RegDB split number 1..10'
+    for setting, res in (rec.get('results') or {}).items():
+        where = f'results["{setting}"]'
+        if not isinstance(res, dict):
+            return f'{where} is {_kind(res)}, expected an object with mean/std/per_trial'
+        for part in ('mean', 'std'):
+            values = res.get(part)
+            if values is not None and (
+                not isinstance(values, dict) or not all(_number(v) for v in values.values())
+            ):
+                return f'{where}["{part}"] must map metric names to numbers, got {values!r:.80}'
+        trials = res.get('per_trial')
+        if trials is not None and not (
+            isinstance(trials, list) and all(isinstance(t, dict) for t in trials)
+        ):
+            return f'{where}["per_trial"] must be a list of objects'
+        cmc = res.get('cmc')
+        if cmc is not None and not (isinstance(cmc, list) and all(_number(v) for v in cmc)):
+            return f'{where}["cmc"] must be a list of numbers'
+    return None
