@@ -1,12 +1,13 @@
-"""Re-ID retrieval metrics (CMC, mAP, mINP) for SYSU-MM01 and RegDB, vectorised with numpy.
+"""Re-ID retrieval metrics (CMC, mAP, mINP) for SYSU-MM01, RegDB and LLCM, vectorised with numpy.
 
 Two layers:
 
-* ``eval_sysu`` / ``eval_regdb``: drop-in replacements for AGW's ``eval_metrics.py`` (same names,
-  argument order and return types: ``(cmc, mAP, mINP)`` with ``cmc`` a float32 array in [0, 1]).
+* ``eval_sysu`` / ``eval_regdb`` / ``eval_llcm``: drop-in replacements for AGW's
+  ``eval_metrics.py`` and DEEN's ``eval_llcm`` (same names, argument order and return types:
+  ``(cmc, mAP, mINP)`` with ``cmc`` a float32 array in [0, 1]).
 * ``rank_matches`` (per-query arrays computed once), ``TrialMetrics`` / ``evaluate_sysu_trial`` /
-  ``evaluate_regdb`` (one trial, percentages) and ``summarize`` -> ``ProtocolResult`` (mean/std over
-  trials).
+  ``evaluate_regdb`` / ``evaluate_llcm_trial`` (one trial, percentages) and ``summarize`` ->
+  ``ProtocolResult`` (mean/std over trials).
 
 Semantics follow AGW's ``eval_metrics.py`` (docs/protocols.md, "Metrics"), with these documented
 harness decisions:
@@ -14,8 +15,11 @@ harness decisions:
 * Ranking uses ``np.argsort(kind='stable')``: exact distance ties keep gallery order (as MATLAB's
   ``sort``). AGW uses the default (unstable) kind, so results can differ from AGW only when exact
   ties exist.
-* SYSU camera rule: for a query from camera 3, every gallery entry from camera 2 is removed,
-  whatever its identity. RegDB never removes anything.
+* Camera rules (``camera_rule``, used when cameras are given): ``'sysu'``: for a query from camera
+  3, every gallery entry from camera 2 is removed, whatever its identity. ``'llcm'``
+  (ZYK100/LLCM ``DEEN/eval_metrics.py`` ``eval_llcm``): every gallery entry of the query's own
+  identity *and* camera number is removed (camera numbers are shared by both modalities). RegDB
+  never removes anything.
 * A query whose identity has no gallery entry left is invalid: it is excluded from CMC, mAP and mINP
   (AGW appends an all-zero unique-id CMC row for it but divides by the valid count only: same
   numbers).
@@ -37,6 +41,9 @@ import numpy as np
 # images.
 SYSU_SAME_ROOM_QUERY_CAM = 3
 SYSU_SAME_ROOM_GALLERY_CAM = 2
+# Which gallery entries a query with cameras given does not see: 'sysu' the rule above; 'llcm' the
+# entries of its own identity seen by its own camera number (DEEN eval_metrics.py:31-33).
+CAMERA_RULES = ('sysu', 'llcm')
 
 DEFAULT_MAX_RANK = 20
 # Keys of ``ProtocolResult.mean``/``std`` and of the per-trial dicts, in report order.
@@ -97,6 +104,21 @@ def _effective_max_rank(max_rank: int, num_g: int) -> int:
     return min(int(max_rank), num_g)
 
 
+def check_camera_rule(rule: str) -> str:
+    if rule not in CAMERA_RULES:
+        raise ValueError(f'camera_rule must be one of {CAMERA_RULES}, got {rule!r}')
+    return rule
+
+
+def removed_by_rule(rule: str, q_pids: Any, q_cams: Any, g_pids: Any, g_cams: Any) -> np.ndarray:
+    """(num_q, num_g) bool: gallery entries that ``rule`` removes from each query's list."""
+    q_pids, q_cams = np.asarray(q_pids)[:, None], np.asarray(q_cams)[:, None]
+    g_pids, g_cams = np.asarray(g_pids)[None, :], np.asarray(g_cams)[None, :]
+    if check_camera_rule(rule) == 'llcm':
+        return (g_pids == q_pids) & (g_cams == q_cams)
+    return (q_cams == SYSU_SAME_ROOM_QUERY_CAM) & (g_cams == SYSU_SAME_ROOM_GALLERY_CAM)
+
+
 # --------------------------------------------------------------------------------------------------
 # Per-query arrays
 
@@ -127,7 +149,7 @@ class QueryRanks:
         if n == 0:
             raise ValueError(
                 f'no valid query: none of the {self.valid.size} query identities has a match in '
-                'the gallery (after the SYSU cam3/cam2 rule, if used); check that q_pids and '
+                'the gallery (after the camera rule, if used); check that q_pids and '
                 'g_pids use the same labels and that the gallery holds the query identities'
             )
         return n
@@ -154,6 +176,19 @@ class QueryRanks:
         self._require_valid()
         return float(np.mean(self.inp[self.valid]))
 
+    def subset(self, rows: Any) -> QueryRanks:
+        """The results of the queries ``rows`` (indices, in the order given), same gallery."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        return QueryRanks(
+            valid=self.valid[rows],
+            first_rank=self.first_rank[rows],
+            first_unique_rank=self.first_unique_rank[rows],
+            ap=self.ap[rows],
+            inp=self.inp[rows],
+            n_positives=self.n_positives[rows],
+            num_gallery=self.num_gallery,
+        )
+
 
 def _stable_argsort_rows(dist: np.ndarray) -> np.ndarray:
     """Row-wise ``argsort(kind='stable')``, about twice as fast when ties are rare.
@@ -170,32 +205,43 @@ def _stable_argsort_rows(dist: np.ndarray) -> np.ndarray:
 
 
 def rank_matches(
-    distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None, g_camids: Any = None
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any = None,
+    g_camids: Any = None,
+    camera_rule: str = 'sysu',
 ) -> QueryRanks:
     """Rank the gallery for every query at once and return per-query match statistics.
 
-    ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the SYSU
-    camera rule is applied (query cam 3 drops every gallery cam 2 entry); without them nothing is
-    removed (RegDB). Computed by :func:`protocols.ranking.rank_gallery` (a value sort and a look-up
-    per correct match); the results are those of :func:`rank_matches_sorted`.
+    ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the
+    ``camera_rule`` is applied ('sysu': query cam 3 drops every gallery cam 2 entry; 'llcm': a query
+    drops the entries of its own identity and camera); without them nothing is removed (RegDB).
+    Computed by :func:`protocols.ranking.rank_gallery` (a value sort and a look-up per correct
+    match); the results are those of :func:`rank_matches_sorted`.
     """
     from protocols.ranking import rank_gallery  # ranking builds on this module
 
-    return rank_gallery(distmat, q_pids, g_pids, q_camids, g_camids)
+    return rank_gallery(distmat, q_pids, g_pids, q_camids, g_camids, camera_rule=camera_rule)
 
 
 def rank_matches_sorted(
-    distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None, g_camids: Any = None
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any = None,
+    g_camids: Any = None,
+    camera_rule: str = 'sysu',
 ) -> QueryRanks:
     """:func:`rank_matches` computed from the stably sorted gallery of every query (the reference).
 
-    ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the SYSU
-    camera rule is applied (query cam 3 drops every gallery cam 2 entry); without them nothing is
-    removed (RegDB).
+    ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the
+    ``camera_rule`` is applied (see :func:`rank_matches`); without them nothing is removed (RegDB).
     """
     dist, q_pids, g_pids, q_cams, g_cams = _check_inputs(
         distmat, q_pids, g_pids, q_camids, g_camids
     )
+    check_camera_rule(camera_rule)
     num_q, num_g = dist.shape
     order = _stable_argsort_rows(dist)
 
@@ -210,10 +256,8 @@ def rank_matches_sorted(
         keep = None
         kept_rank = None
     else:
-        keep = ~(
-            (q_cams == SYSU_SAME_ROOM_QUERY_CAM)[:, None]
-            & (g_cams[order] == SYSU_SAME_ROOM_GALLERY_CAM)
-        )
+        rows = np.arange(num_q)[:, None]
+        keep = ~removed_by_rule(camera_rule, q_pids, q_cams, g_pids, g_cams)[rows, order]
         # 1-based rank of each kept entry in the filtered list.
         kept_rank = np.cumsum(keep, axis=1, dtype=np.int64)
     match = ranked_codes == q_codes[:, None]
@@ -296,6 +340,21 @@ def eval_regdb(
     return _legacy(ranks, max_rank, unique=False)
 
 
+def eval_llcm(
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any,
+    g_camids: Any,
+    max_rank: int = DEFAULT_MAX_RANK,
+) -> tuple[np.ndarray, float, float]:
+    """LLCM metrics like DEEN's ``eval_llcm`` (ZYK100/LLCM ``DEEN/eval_metrics.py:6-84``): entries
+    of the query's identity and camera removed; (unique-id CMC float32[max_rank], mAP, mINP), all in
+    [0, 1]."""
+    ranks = rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, camera_rule='llcm')
+    return _legacy(ranks, max_rank, unique=True)
+
+
 # --------------------------------------------------------------------------------------------------
 # Typed results
 
@@ -360,6 +419,19 @@ def evaluate_sysu_trial(
     return trial_metrics(
         rank_matches(distmat, q_pids, g_pids, q_camids, g_camids), max_rank, unique=True
     )
+
+
+def evaluate_llcm_trial(
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any,
+    g_camids: Any,
+    max_rank: int = DEFAULT_MAX_RANK,
+) -> TrialMetrics:
+    """One LLCM trial (same identity-and-camera removal, unique-id CMC), in percent."""
+    ranks = rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, camera_rule='llcm')
+    return trial_metrics(ranks, max_rank, unique=True)
 
 
 def evaluate_regdb(
