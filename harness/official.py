@@ -118,8 +118,8 @@ def released_of(spec: MethodSpec) -> tuple[ReleasedCheckpoint, ...]:
 # --- --official-checkpoint METHOD:DATASET=PATH ------------------------------------------------
 
 _GIVEN = re.compile(r'^(?P<method>[A-Za-z0-9_.-]+):(?P<target>[a-z0-9-]+)=(?P<path>.+)$')
-_TARGET = re.compile(r'^(?P<dataset>sysu|regdb)(?:-split(?P<split>\d+))?$')
-GIVEN_SYNTAX = 'METHOD:DATASET=PATH with DATASET sysu or regdb-split<k> (e.g. agw:sysu=agw.t)'
+_TARGET = re.compile(r'^(?P<dataset>sysu|regdb|llcm)(?:-split(?P<split>\d+))?$')
+GIVEN_SYNTAX = 'METHOD:DATASET=PATH with DATASET sysu, llcm or regdb-split<k> (e.g. agw:sysu=agw.t)'
 
 
 @dataclass(frozen=True)
@@ -145,9 +145,14 @@ def parse_given(text: str) -> GivenCheckpoint:
     if not target:
         raise OfficialError(
             f'--official-checkpoint {text!r}: unknown dataset {match["target"]!r}; '
-            f'expected sysu or regdb-split<k> (k = 1..10)'
+            f'expected sysu, llcm or regdb-split<k> (k = 1..10)'
         )
     dataset, split = target['dataset'], target['split']
+    if dataset != 'regdb' and split is not None:
+        raise OfficialError(
+            f'--official-checkpoint {text!r}: {dataset} has no splits; name it '
+            f'{match["method"]}:{dataset}=PATH'
+        )
     if dataset == 'regdb' and split is None:
         raise OfficialError(
             f'--official-checkpoint {text!r}: a RegDB model is trained on one '
@@ -457,8 +462,12 @@ def _default_converter(method: str) -> tuple[Callable[..., dict], str]:
 def protocol_tag(record: Mapping[str, Any], splits: int | None = None) -> str:
     """How a record was evaluated, in the words of results/reported.csv's ``eval_protocol``:
     ``sysu-official-randperm`` (rand_perm_cam.mat galleries), ``sysu-agw-seed0-9`` (the seeded
-    galleries of AGW's code), ``regdb-10-splits`` / ``regdb-<k>-of-10-splits``."""
+    galleries of AGW's code), ``regdb-10-splits`` / ``regdb-<k>-of-10-splits``,
+    ``llcm-deen-seed0-9`` (DEEN test.py's draws)."""
     from protocols.evaluation import SYSU_PROTOCOL
+
+    if record.get('dataset') == 'llcm':
+        return 'llcm-deen-seed0-9'
 
     if record.get('dataset') == 'sysu':
         sampler = (record.get('protocol') or {}).get('sampler', SYSU_PROTOCOL['sampler'])

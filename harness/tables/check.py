@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-DATASETS = ('sysu', 'regdb')
+from protocols.datasets import DATASETS
 
 
 def _number(x: Any) -> bool:
