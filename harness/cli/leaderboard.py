@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sel.add_argument(
         '--demo',
         action='store_true',
-        help='demo configs on synthetic SYSU-MM01 and RegDB generated once into OUT/data/',
+        help='demo configs on synthetic datasets generated once into OUT/data/',
     )
     sel.add_argument(
         '--untrained',

@@ -16,8 +16,9 @@ undocumented) are not written.
 
 ``low_light`` in [0, 1] is LLCM's character: each colour image is taken at a light level drawn per
 image, scaled by its camera's darkness and by ``low_light``; less light means a darker image (gain
-down to 30 %), more sensor noise and washed-out colour (saturation down to 40 %). Near-infrared
-images, lit by the cameras' own illuminators, are not affected.
+down to 15 %), more sensor noise and washed-out colour (saturation down to 20 %). Near-infrared
+images, lit by the cameras' own illuminators, are not affected. See docs/synthetic-data.md for
+what it does to a trained model (at the demo size: nothing measurable).
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ TEST_SHARE = 1 / 3  # 351 of 1,064 identities are test identities in the release
 JPEG_QUALITY = 90
 DEFAULT_LOW_LIGHT = 0.5
 MODALITY_NAMES = {Modality.VISIBLE: 'vis', Modality.INFRARED: 'nir'}
-# At low_light 1 and full darkness: gain x (1 - 0.7), noise + 0.06, saturation x (1 - 0.6).
-_GAIN_LOSS, _NOISE_GAIN, _SATURATION_LOSS = 0.7, 0.06, 0.6
+# At light level l (low_light x camera darkness x a per-image draw in [0.6, 1]):
+# gain x (1 - 0.85 l), noise + 0.12 l, saturation x (1 - 0.8 l).
+_GAIN_LOSS, _NOISE_GAIN, _SATURATION_LOSS = 0.85, 0.12, 0.8
 
 # fmt: off
 # Per camera: (H, W), flip, shear, scale, views (front, back, side), colour background, floor,
