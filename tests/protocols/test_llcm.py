@@ -40,6 +40,7 @@ from protocols.ranking import CandidatePool, rank_gallery
 from protocols.retrieval import retrieval_setting
 from protocols.trials import LLCM_DIRECTIONS, LLCM_SETTINGS, llcm_draw, llcm_draws
 
+DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
 VIS_CAMS = [f'test_vis/cam{c}' for c in range(1, 10)]
 NIR_CAMS = [f'test_nir/cam{c}' for c in (1, 2, 4, 5, 6, 7, 8, 9)]
 
@@ -176,20 +177,20 @@ def test_the_rule_removes_only_the_probes_own_identity_in_its_own_camera() -> No
         rank_matches(dist, [1], [1, 5, 1], [2], [2, 2, 3], camera_rule='same')
 
 
+@pytest.mark.parametrize('dev', DEVICES)
 @pytest.mark.parametrize('kind', ['continuous', 'ties', 'inf'])
-def test_fast_paths_equal_the_sorting_implementation_under_the_llcm_rule(kind: str) -> None:
+def test_fast_paths_equal_the_sorting_implementation_under_the_llcm_rule(
+    kind: str, dev: str
+) -> None:
     rng = np.random.default_rng({'continuous': 11, 'ties': 12, 'inf': 13}[kind])
     for _ in range(50):
         dist, q_pids, g_pids, q_cams, g_cams = random_problem(rng, kind)
         cams = (q_cams, g_cams)
         ref = rank_matches_sorted(dist, q_pids, g_pids, *cams, camera_rule='llcm')
-        got = [
-            rank_gallery(dist, q_pids, g_pids, *cams, camera_rule='llcm'),
-            CandidatePool(dist, q_pids, g_pids, *cams, camera_rule='llcm').ranks(),
-            device.DevicePool(torch.from_numpy(dist), q_pids, g_pids, *cams, 'llcm').ranks(),
-        ]
         pool = CandidatePool(dist, q_pids, g_pids, *cams, camera_rule='llcm')
-        dpool = device.DevicePool(torch.from_numpy(dist), q_pids, g_pids, *cams, 'llcm')
+        dpool = device.DevicePool(torch.from_numpy(dist).to(dev), q_pids, g_pids, *cams, 'llcm')
+        got = [rank_gallery(dist, q_pids, g_pids, *cams, camera_rule='llcm'), pool.ranks()]
+        got.append(dpool.ranks())
         for _ in range(3):  # galleries in an order other than the pool's
             g = rng.permutation(dist.shape[1])[: rng.integers(1, dist.shape[1] + 1)]
             sub = rank_matches_sorted(
@@ -501,14 +502,15 @@ def test_both_directions_and_the_swap_equal_test_py(llcm_root: Path, quantise: b
     )
 
 
-def test_tensor_features_give_the_host_results(llcm_root: Path) -> None:
+@pytest.mark.parametrize('dev', DEVICES)
+def test_tensor_features_give_the_host_results(llcm_root: Path, dev: str) -> None:
     recs = test_records('llcm', llcm_root)
     feats = _features(recs, seed=3)
     protocol = dict(directions=LLCM_SETTINGS, trials=4)
     host = evaluate('llcm', llcm_root, protocol, recs, feats)
-    dev = evaluate('llcm', llcm_root, protocol, recs, torch.from_numpy(feats))
+    on_device = evaluate('llcm', llcm_root, protocol, recs, torch.from_numpy(feats).to(dev))
     for setting in LLCM_SETTINGS:
-        for a, b in zip(host[setting].per_trial, dev[setting].per_trial):
+        for a, b in zip(host[setting].per_trial, on_device[setting].per_trial):
             assert a.as_dict() == pytest.approx(b.as_dict(), abs=1e-9)
 
 
