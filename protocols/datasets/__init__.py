@@ -34,34 +34,51 @@ class DatasetInfo:
     # (a model can be built without the dataset on the machine from this).
     train_classes: int
     infrared: str  # what its infrared images are called (figure legends)
-    # One model per train/test split (RegDB); else one model per config, its trials scored inside.
-    per_split: bool
     # Result settings the tables know, in table order: setting -> (group title, short header).
     settings: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-# fmt: off
 INFO = {
-    # SYSU-MM01 trains on exp/train_id.txt + exp/val_id.txt (296 + 99 ids, as the AGW, MMN and
-    # MPANet training scripts do).
-    'sysu': DatasetInfo('sysu', 'SYSU-MM01', 'protocols.datasets.sysu:SYSUMM01', 395, 'infrared',
-                        False, {'all-single': ('SYSU-MM01 all-search', 'All'),
-                                'indoor-single': ('SYSU-MM01 indoor-search', 'Indoor'),
-                                'all-multi': ('SYSU-MM01 all-search multi-shot', 'All-multi'),
-                                'indoor-multi': ('SYSU-MM01 indoor-search multi-shot',
-                                                 'Indoor-multi')}),
-    # RegDB trains on 206 of its 412 ids in every split (idx/train_visible_<k>.txt).
-    'regdb': DatasetInfo('regdb', 'RegDB', 'protocols.datasets.regdb:RegDB', 206, 'thermal', True,
-                         {'v2t': ('RegDB V→T', 'V→T'), 't2v': ('RegDB T→V', 'T→V')}),
-    # LLCM: DEEN's test.py builds its classifier for 713 identities (ZYK100/LLCM DEEN/test.py:59).
-    # VIS→IR is test.py's computation (sampled infrared probes rank every visible image);
-    # vis2ir-conventional (visible probes, sampled infrared gallery) is not the papers'.
-    'llcm': DatasetInfo('llcm', 'LLCM', 'protocols.datasets.llcm:LLCM', 713, 'infrared', False,
-                        {'ir2vis': ('LLCM IR→VIS', 'IR→VIS'), 'vis2ir': ('LLCM VIS→IR', 'VIS→IR'),
-                         'vis2ir-conventional': ('LLCM VIS→IR, visible probes (not comparable)',
-                                                 'VIS→IR (VIS probes)')}),
+    'sysu': DatasetInfo(
+        name='sysu',
+        title='SYSU-MM01',
+        reader='protocols.datasets.sysu:SYSUMM01',
+        # exp/train_id.txt + exp/val_id.txt (296 + 99 ids), as AGW, MMN and MPANet train
+        train_classes=395,
+        infrared='infrared',
+        settings={
+            'all-single': ('SYSU-MM01 all-search', 'All'),
+            'indoor-single': ('SYSU-MM01 indoor-search', 'Indoor'),
+            'all-multi': ('SYSU-MM01 all-search multi-shot', 'All-multi'),
+            'indoor-multi': ('SYSU-MM01 indoor-search multi-shot', 'Indoor-multi'),
+        },
+    ),
+    'regdb': DatasetInfo(
+        name='regdb',
+        title='RegDB',
+        reader='protocols.datasets.regdb:RegDB',
+        train_classes=206,  # 206 of its 412 ids in every split (idx/train_visible_<k>.txt)
+        infrared='thermal',
+        settings={'v2t': ('RegDB V→T', 'V→T'), 't2v': ('RegDB T→V', 'T→V')},
+    ),
+    'llcm': DatasetInfo(
+        name='llcm',
+        title='LLCM',
+        reader='protocols.datasets.llcm:LLCM',
+        train_classes=713,  # the classifier of ZYK100/LLCM DEEN/test.py:59
+        infrared='infrared',
+        # VIS→IR is test.py's computation (sampled infrared probes rank every visible image);
+        # vis2ir-conventional (visible probes, sampled infrared gallery) is not the papers'.
+        settings={
+            'ir2vis': ('LLCM IR→VIS', 'IR→VIS'),
+            'vis2ir': ('LLCM VIS→IR', 'VIS→IR'),
+            'vis2ir-conventional': (
+                'LLCM VIS→IR, visible probes (not comparable)',
+                'VIS→IR (VIS probes)',
+            ),
+        },
+    ),
 }
-# fmt: on
 DATASETS = tuple(INFO)
 TRAIN_CLASSES = {name: info.train_classes for name, info in INFO.items()}
 

@@ -413,7 +413,7 @@ def test_missing_root_says_what_layout_is_expected(tmp_path: Path) -> None:
 def test_registry_and_protocol_dict() -> None:
     assert DATASETS == ('sysu', 'regdb', 'llcm') and TRAIN_CLASSES['llcm'] == 713
     info = dataset_info('llcm')
-    assert info.title == 'LLCM' and not info.per_split
+    assert info.title == 'LLCM' and info.reader == 'protocols.datasets.llcm:LLCM'
     assert info.settings['ir2vis'][1] == 'IR→VIS' and info.settings['vis2ir'][1] == 'VIS→IR'
     assert settings('llcm') == ['ir2vis', 'vis2ir']
     assert (
