@@ -228,3 +228,21 @@ def test_data_check_of_a_bad_layout_exits_2(llcm_copy: Path, capsys) -> None:
 def test_mmn_selection_is_refused_on_llcm(llcm_root: Path) -> None:
     with pytest.raises(ValueError, match='ZYK100/MMN train.py, which has no llcm test'):
         mmn_r1('llcm', str(llcm_root), {}, [], np.zeros((0, 2)), 'cosine')
+
+
+def test_the_conventional_reading_is_a_protocol_change() -> None:
+    from harness.engine.config import (
+        ProtocolChangeError,
+        check_protocol_unchanged,
+        load_config,
+        protocol_changes,
+    )
+
+    cfg = load_config(CONFIG)
+    assert cfg.protocol['directions'] == ('ir2vis', 'vis2ir') and cfg.data_root == 'data/LLCM'
+    assert check_protocol_unchanged(cfg)
+    options = {'protocol.directions': ['ir2vis', 'vis2ir', 'vis2ir-conventional']}
+    changed = load_config(CONFIG, options)
+    assert list(protocol_changes(changed)) == ['protocol.directions']
+    with pytest.raises(ProtocolChangeError, match='allow-protocol-change'):
+        check_protocol_unchanged(changed)
