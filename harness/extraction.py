@@ -47,6 +47,8 @@ class Features:
                 f'{base} --trial {self.protocol["split"]} --direction {d}'
                 for d in settings('regdb', self.protocol)
             ]
+        if self.dataset == 'llcm':
+            return [f'{base} --direction {d}' for d in settings('llcm', self.protocol)]
         sampler = self.protocol['sampler']
         return [
             f'{base} --mode {mode} --shots {shots} --sampler {sampler}'

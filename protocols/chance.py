@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from protocols.datasets import load_dataset
+from protocols.datasets.base import Modality
 from protocols.datasets.sysu import GALLERY_CAMS
 from protocols.evaluation import check_protocol
-from protocols.trials import SYSU_SHOTS, regdb_query_gallery, sysu_setting
+from protocols.trials import LLCM_CONVENTIONAL, SYSU_SHOTS, regdb_query_gallery, sysu_setting
 
 
 def gallery_identities(
@@ -22,7 +23,9 @@ def gallery_identities(
     """Identities in the gallery of each setting of ``protocol`` (same keys as the results).
 
     SYSU-MM01: test identities with an image in the mode's gallery cameras (every trial draws from
-    each of them); RegDB: test identities of the split in the gallery modality.
+    each of them); RegDB: test identities of the split in the gallery modality; LLCM: test
+    identities with a visible image (the ranked side of ir2vis and vis2ir), or an infrared one for
+    vis2ir-conventional.
     """
     p = check_protocol(dataset, protocol)
     ds = load_dataset(dataset, root)
@@ -34,6 +37,10 @@ def gallery_identities(
             for shots in p['shots']:
                 if shots in SYSU_SHOTS:
                     out[sysu_setting(mode, shots)] = n
+    elif dataset == 'llcm':
+        for direction in p['directions']:
+            ranked = Modality.INFRARED if direction == LLCM_CONVENTIONAL else Modality.VISIBLE
+            out[direction] = len({r.pid for r in ds.test_images(ranked)})
     else:
         for direction in p['directions']:
             _, gallery = regdb_query_gallery(ds, p['split'], direction)

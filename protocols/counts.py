@@ -1,4 +1,5 @@
-"""Image and identity counts of the released SYSU-MM01 and RegDB, for when the data are not at hand.
+"""Image and identity counts of the released SYSU-MM01 and RegDB, for when the data are not at hand
+(LLCM's are not published: see :data:`UNPUBLISHED`).
 
 The cost plan of a leaderboard (iterations per epoch) and the evaluation benchmark (a stand-in with
 the real test-set structure) use them; everything that has the data reads the dataset index instead.
@@ -33,6 +34,12 @@ REGDB_TRAIN = TrainSize(
     infrared=REGDB_TRAIN_IDS * REGDB_IMAGES_PER_ID,
 )
 TRAIN_SIZES = {'sysu': SYSU_TRAIN, 'regdb': REGDB_TRAIN}
+# Datasets whose training image counts no source states, and what is known instead. None is
+# guessed: a cost plan without the data says so.
+UNPUBLISHED = {
+    'llcm': 'LLCM training image counts are unpublished (ZYK100/LLCM states 46,767 images of '
+    '1,064 ids in all, README.md:8, and 713 training classes, DEEN/test.py:59)',
+}
 
 # SYSU-MM01 test set: the 96 ids of exp/test_id.txt.
 # fmt: off

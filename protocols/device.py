@@ -3,9 +3,10 @@
 Used when features arrive as torch tensors (e.g. still on the GPU after extraction), so nothing is
 copied to the host but the per-query results (a few numbers per query). The ranking is the sorting
 one of :func:`protocols.metrics.rank_matches_sorted`, vectorised for an accelerator: a stable sort
-of each gallery (equal distances keep gallery order), the SYSU cam3/cam2 rule as a mask, the
-unique-id CMC from a scatter over identities. Distances are computed in float64 like the host
-path, so both rank alike up to the last bits of the matrix products.
+of each gallery (equal distances keep gallery order), the camera rule (SYSU cam3/cam2, or LLCM
+same identity and camera) as a mask, the unique-id CMC from a scatter over identities. Distances
+are computed in float64 like the host path, so both rank alike up to the last bits of the matrix
+products.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from protocols.metrics import (
     SYSU_SAME_ROOM_GALLERY_CAM,
     SYSU_SAME_ROOM_QUERY_CAM,
     QueryRanks,
+    check_camera_rule,
 )
 from protocols.ranking import _identity_codes
 
@@ -70,8 +72,15 @@ class DevicePool:
     """
 
     def __init__(
-        self, distmat: Tensor, q_pids: Any, c_pids: Any, q_cams: Any = None, c_cams: Any = None
+        self,
+        distmat: Tensor,
+        q_pids: Any,
+        c_pids: Any,
+        q_cams: Any = None,
+        c_cams: Any = None,
+        camera_rule: str = 'sysu',
     ) -> None:
+        check_camera_rule(camera_rule)
         if not isinstance(distmat, Tensor) or distmat.ndim != 2:
             raise ValueError('distmat must be a 2-D torch tensor (num_query x num_candidates)')
         num_q, num_c = distmat.shape
@@ -94,12 +103,19 @@ class DevicePool:
         )
         self.q_codes = torch.as_tensor(q_codes, device=device)
         self.c_codes = torch.as_tensor(c_codes, device=device)
+        # SYSU: per-query and per-candidate flags; LLCM: the cameras themselves (the rule also
+        # needs the identity).
+        self.llcm = camera_rule == 'llcm'
         self.q_rule = self.c_drop = None
         if q_cams is not None:
             q_cams = _labels(q_cams, num_q, 'q_camids')
             c_cams = _labels(c_cams, num_c, 'g_camids')
-            self.q_rule = torch.as_tensor(q_cams == SYSU_SAME_ROOM_QUERY_CAM, device=device)
-            self.c_drop = torch.as_tensor(c_cams == SYSU_SAME_ROOM_GALLERY_CAM, device=device)
+            if self.llcm:
+                self.q_rule = torch.as_tensor(q_cams.astype(np.int64), device=device)
+                self.c_drop = torch.as_tensor(c_cams.astype(np.int64), device=device)
+            else:
+                self.q_rule = torch.as_tensor(q_cams == SYSU_SAME_ROOM_QUERY_CAM, device=device)
+                self.c_drop = torch.as_tensor(c_cams == SYSU_SAME_ROOM_GALLERY_CAM, device=device)
 
     def ranks(self, members: Sequence[int] | np.ndarray | Tensor | None = None) -> QueryRanks:
         """Per-query results for the gallery of candidates ``members`` (in gallery order; None:
@@ -118,7 +134,7 @@ class DevicePool:
                 )
             dist, codes = self.dist.index_select(1, index), self.c_codes[index]
             drop = None if self.c_drop is None else self.c_drop[index]
-        out = _rank_sorted(dist, self.q_codes, codes, self.n_ids, self.q_rule, drop)
+        out = _rank_sorted(dist, self.q_codes, codes, self.n_ids, self.q_rule, drop, self.llcm)
         host = {k: v.cpu().numpy() for k, v in out.items()}
         return QueryRanks(num_gallery=int(dist.shape[1]), **host)
 
@@ -130,8 +146,12 @@ def _rank_sorted(
     n_ids: int,
     q_rule: Tensor | None,
     g_drop: Tensor | None,
+    llcm: bool = False,
 ) -> dict[str, Tensor]:
-    """Per-query results from the stably sorted gallery (see the module docstring)."""
+    """Per-query results from the stably sorted gallery (see the module docstring).
+
+    ``q_rule``/``g_drop``: SYSU flags (query cam 3, candidate cam 2), or with ``llcm`` the query and
+    candidate cameras."""
     num_q, num_g = dist.shape
     order = torch.sort(dist, dim=1, stable=True).indices
     ranked_codes = g_codes[order]
@@ -140,7 +160,10 @@ def _rank_sorted(
         keep = None
         kept_rank = positions.expand(num_q, num_g)
     else:
-        keep = ~(q_rule[:, None] & g_drop[order])
+        if llcm:
+            keep = ~((ranked_codes == q_codes[:, None]) & (g_drop[order] == q_rule[:, None]))
+        else:
+            keep = ~(q_rule[:, None] & g_drop[order])
         kept_rank = keep.cumsum(dim=1)
     match = ranked_codes == q_codes[:, None]
     if keep is not None:
@@ -178,7 +201,12 @@ def _rank_sorted(
 
 
 def rank_gallery(
-    distmat: Tensor, q_pids: Any, g_pids: Any, q_camids: Any = None, g_camids: Any = None
+    distmat: Tensor,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any = None,
+    g_camids: Any = None,
+    camera_rule: str = 'sysu',
 ) -> QueryRanks:
     """:func:`protocols.metrics.rank_matches` on the device of ``distmat``."""
-    return DevicePool(distmat, q_pids, g_pids, q_camids, g_camids).ranks()
+    return DevicePool(distmat, q_pids, g_pids, q_camids, g_camids, camera_rule).ranks()

@@ -4,8 +4,11 @@ engine).
 Features are given once for every image the protocol needs (:func:`test_records`). One distance
 matrix query x candidates is computed, every query is ranked against every candidate once
 (:class:`protocols.ranking.CandidatePool`), and each SYSU trial / RegDB direction only reads its
-gallery from that (or transposes): nothing is extracted, computed or sorted twice. Features given as
-torch tensors are evaluated on their device (:mod:`protocols.device`).
+gallery from that (or transposes): nothing is extracted, computed or sorted twice. LLCM ranks every
+infrared test image against every visible one once: an IR→VIS trial reads its sampled visible
+gallery from that, a VIS→IR trial (test.py's computation: the sampled infrared images are the
+probes) reads the rows of its sampled probes. Features given as torch tensors are evaluated on
+their device (:mod:`protocols.device`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from protocols.datasets import DATASETS, load_dataset
-from protocols.datasets.base import ImageRecord
+from protocols.datasets.base import ImageRecord, Modality
+from protocols.datasets.llcm import LLCM
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 from protocols.datasets.regdb import RegDB
 from protocols.datasets.sysu import GALLERY_CAMS, SYSUMM01
@@ -32,11 +36,16 @@ from protocols.metrics import (
 )
 from protocols.ranking import CandidatePool, rank_gallery
 from protocols.trials import (
+    LLCM_CONVENTIONAL,
+    LLCM_DIRECTIONS,
+    LLCM_NUM_TRIALS,
+    LLCM_SETTINGS,
     REGDB_DIRECTIONS,
     SYSU_MODES,
     SYSU_NUM_TRIALS,
     SYSU_SAMPLERS,
     SYSU_SHOTS,
+    llcm_draws,
     load_rand_perm,
     regdb_query_gallery,
     sysu_galleries,
@@ -53,9 +62,13 @@ SYSU_PROTOCOL = dict(
     max_rank=20,
 )
 REGDB_PROTOCOL = dict(dataset='regdb', split=1, directions=('v2t', 't2v'), max_rank=20)
-PROTOCOLS = {'sysu': SYSU_PROTOCOL, 'regdb': REGDB_PROTOCOL}
+# LLCM: both directions as DEEN's test.py computes them, ten draws seeded 0..9 (test.py:198-205).
+LLCM_PROTOCOL = dict(
+    dataset='llcm', directions=LLCM_DIRECTIONS, trials=LLCM_NUM_TRIALS, max_rank=20
+)
+PROTOCOLS = {'sysu': SYSU_PROTOCOL, 'regdb': REGDB_PROTOCOL, 'llcm': LLCM_PROTOCOL}
 
-Dataset = SYSUMM01 | RegDB
+Dataset = SYSUMM01 | RegDB | LLCM
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,6 +132,9 @@ def check_protocol(dataset: str, protocol: Mapping[str, Any] | None = None) -> d
                 f'sysu protocol: sampler must be one of {list(SYSU_SAMPLERS)}, got '
                 f'{out["sampler"]!r}'
             )
+    elif dataset == 'llcm':
+        out['directions'] = _choices('directions', out['directions'], LLCM_SETTINGS, dataset)
+        out['trials'] = _integer('trials', out['trials'], 1, LLCM_NUM_TRIALS, dataset)
     else:
         out['split'] = _integer('split', out['split'], REGDB_SPLITS[0], REGDB_SPLITS[-1], dataset)
         out['directions'] = _choices('directions', out['directions'], REGDB_DIRECTIONS, dataset)
@@ -134,7 +150,7 @@ def settings(dataset: str, protocol: Mapping[str, Any] | None = None) -> list[st
 
 
 def _open(dataset: str | Dataset, root: str | Path | None) -> tuple[str, Dataset]:
-    if isinstance(dataset, (SYSUMM01, RegDB)):
+    if isinstance(dataset, (SYSUMM01, RegDB, LLCM)):
         return dataset.name, dataset
     return dataset, load_dataset(dataset, root)
 
@@ -144,7 +160,8 @@ def _open(dataset: str | Dataset, root: str | Path | None) -> tuple[str, Dataset
 
 
 def _needed(ds: Dataset, p: dict) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    """(query side, gallery side) records; for RegDB (test visible, test thermal) of the split.
+    """(query side, gallery side) records; for RegDB (test visible, test thermal) of the split; for
+    LLCM (every infrared test image, every visible test image).
 
     SYSU's gallery side holds the cameras the protocol's search modes draw from (indoor search
     alone: cams 1, 2, as the official AGW test extracts for it).
@@ -152,7 +169,17 @@ def _needed(ds: Dataset, p: dict) -> tuple[list[ImageRecord], list[ImageRecord]]
     if isinstance(ds, SYSUMM01):
         cams = {cam for mode in p['modes'] for cam in GALLERY_CAMS[mode]}
         return ds.query_records(), [r for r in ds.gallery_candidates() if r.cam in cams]
+    if isinstance(ds, LLCM):
+        return ds.test_images(Modality.INFRARED), ds.test_images(Modality.VISIBLE)
     return regdb_query_gallery(ds, p['split'], 'v2t')
+
+
+# What each side of _needed is called in error messages.
+_SIDES = {
+    'sysu': ('query', 'gallery'),
+    'regdb': ('test visible', 'test thermal'),
+    'llcm': ('test infrared', 'test visible'),
+}
 
 
 def test_records(
@@ -161,7 +188,8 @@ def test_records(
     """Every image whose feature the protocol needs, each once, in a deterministic order.
 
     SYSU: the query (IR of the test ids) then every gallery candidate (visible images of the test
-    ids); RegDB: the split's test visible then test thermal images (``pid`` = idx label).
+    ids); RegDB: the split's test visible then test thermal images (``pid`` = idx label); LLCM:
+    every infrared then every visible test image (each trial samples from them).
     """
     name, ds = _open(dataset, root)
     first, second = _needed(ds, check_protocol(name, protocol))
@@ -303,6 +331,58 @@ def score_regdb(
     return out
 
 
+def score_llcm(
+    infrared: Any,
+    visible: Any,
+    ir_pids: np.ndarray,
+    ir_cams: np.ndarray,
+    vis_pids: np.ndarray,
+    vis_cams: np.ndarray,
+    draws: Mapping[str, Sequence[np.ndarray]],
+    directions: Sequence[str] = LLCM_DIRECTIONS,
+    max_rank: int = 20,
+    distance: str = 'cosine',
+) -> dict[str, ProtocolResult]:
+    """LLCM results from the infrared and visible test features; ``draws['visible']`` /
+    ``draws['infrared']`` list each trial's sampled images (indices into the two sides).
+
+    One distance matrix infrared x visible, ranked once under the LLCM camera rule (an image never
+    sees the other modality's images of its own identity and camera): ``ir2vis`` trial t scores
+    every infrared image against the visible draw t; ``vis2ir`` trial t scores the infrared draw t
+    against every visible image (DEEN test.py's computation); ``vis2ir-conventional`` trial t
+    scores every visible image against the infrared draw t (a second ranking, the transpose).
+    """
+    if _is_tensor(infrared):
+        from protocols import device
+
+        dist = device.pairwise_distance(infrared, visible, distance)
+
+        def pool_of(d, q_pids, c_pids, q_cams, c_cams):
+            return device.DevicePool(d, q_pids, c_pids, q_cams, c_cams, camera_rule='llcm')
+    else:
+        dist = pairwise_distance(infrared, visible, distance)
+
+        def pool_of(d, q_pids, c_pids, q_cams, c_cams):
+            return CandidatePool(d, q_pids, c_pids, q_cams, c_cams, camera_rule='llcm')
+
+    out = {}
+    if {'ir2vis', 'vis2ir'} & set(directions):
+        ir_queries = pool_of(dist, ir_pids, vis_pids, ir_cams, vis_cams)
+    for direction in directions:
+        if direction == 'ir2vis':
+            ranks = [ir_queries.ranks(g) for g in draws['visible']]
+        elif direction == 'vis2ir':
+            every = ir_queries.ranks()
+            ranks = [every.subset(probes) for probes in draws['infrared']]
+        elif direction == LLCM_CONVENTIONAL:
+            vis_queries = pool_of(dist.T, vis_pids, ir_pids, vis_cams, ir_cams)
+            ranks = [vis_queries.ranks(g) for g in draws['infrared']]
+        else:
+            raise ValueError(f'LLCM direction must be one of {LLCM_SETTINGS}, got {direction!r}')
+        out[direction] = summarize([trial_metrics(r, max_rank, unique=True) for r in ranks])
+    return out
+
+
 def evaluate_with_info(
     dataset: str | Dataset,
     root: str | Path | None,
@@ -319,12 +399,37 @@ def evaluate_with_info(
     rows, feats = feature_rows(records, features)
     first, second = _needed(ds, p)
     # Ids and cameras come from the dataset index, never from the caller's records.
-    feats1 = _take(rows, feats, first, 'query' if name == 'sysu' else 'test visible')
-    feats2 = _take(rows, feats, second, 'gallery' if name == 'sysu' else 'test thermal')
+    feats1 = _take(rows, feats, first, _SIDES[name][0])
+    feats2 = _take(rows, feats, second, _SIDES[name][1])
     pids1 = np.array([r.pid for r in first])
     pids2 = np.array([r.pid for r in second])
     info: dict[str, SettingInfo] = {}
-    if name == 'sysu':
+    if name == 'llcm':
+        draws = {
+            'visible': llcm_draws(ds, Modality.VISIBLE, p['trials']),
+            'infrared': llcm_draws(ds, Modality.INFRARED, p['trials']),
+        }
+        results = score_llcm(
+            feats1,
+            feats2,
+            pids1,
+            np.array([r.cam for r in first]),
+            pids2,
+            np.array([r.cam for r in second]),
+            draws,
+            p['directions'],
+            p['max_rank'],
+            distance,
+        )
+        for direction in p['directions']:
+            if direction == 'ir2vis':
+                sizes = (len(first), tuple(map(len, draws['visible'])), len(second))
+            elif direction == 'vis2ir':
+                sizes = (len(draws['infrared'][0]), (len(second),) * p['trials'], len(second))
+            else:
+                sizes = (len(second), tuple(map(len, draws['infrared'])), len(first))
+            info[direction] = SettingInfo(*sizes)
+    elif name == 'sysu':
         perm = load_rand_perm(ds.rand_perm_path) if p['sampler'] == 'official' else None
         galleries = {
             sysu_setting(mode, shots): sysu_galleries(
@@ -369,6 +474,7 @@ def evaluate(
     ``features[i]`` belongs to ``records[i]`` (records or relative paths; any order, supersets
     allowed). Keys: SYSU ``all-single``, ``all-multi``, ``indoor-single``, ``indoor-multi`` (those
     in the protocol); RegDB ``v2t``, ``t2v`` (one split = one trial; averaging the ten splits'
-    models is the caller's job).
+    models is the caller's job); LLCM ``ir2vis``, ``vis2ir`` (and ``vis2ir-conventional`` when the
+    protocol asks for it).
     """
     return evaluate_with_info(dataset, root, protocol, records, features, distance)[0]

@@ -1,13 +1,15 @@
-"""Re-ID retrieval metrics (CMC, mAP, mINP) for SYSU-MM01 and RegDB, vectorised with numpy.
+"""Re-ID retrieval metrics (CMC, mAP, mINP) for SYSU-MM01, RegDB and LLCM, vectorised with numpy.
 
 Two layers:
 
-* ``eval_sysu`` / ``eval_regdb``: drop-in replacements for AGW's ``eval_metrics.py`` (same names,
-  argument order and return types: ``(cmc, mAP, mINP)`` with ``cmc`` a float32 array in [0, 1]).
+* ``eval_sysu`` / ``eval_regdb`` / ``eval_llcm``: drop-in replacements for AGW's
+  ``eval_metrics.py`` and DEEN's ``eval_llcm`` (same names, argument order and return types:
+  ``(cmc, mAP, mINP)`` with ``cmc`` a float32 array in [0, 1]).
 * ``rank_matches`` (per-query arrays computed once, :class:`~protocols.query_ranks.QueryRanks`:
   by :mod:`protocols.ranking`, equal to the sorting reference in :mod:`protocols.query_ranks`),
-  ``TrialMetrics`` / ``evaluate_sysu_trial`` / ``evaluate_regdb`` (one trial, percentages) and
-  ``summarize`` -> ``ProtocolResult`` (mean/std over trials).
+  ``TrialMetrics`` / ``evaluate_sysu_trial`` /
+  ``evaluate_regdb`` / ``evaluate_llcm_trial`` (one trial, percentages) and ``summarize`` ->
+  ``ProtocolResult`` (mean/std over trials).
 
 Semantics follow AGW's ``eval_metrics.py`` (docs/protocols.md, "Metrics"), with these documented
 harness decisions:
@@ -15,8 +17,11 @@ harness decisions:
 * Ranking uses ``np.argsort(kind='stable')``: exact distance ties keep gallery order (as MATLAB's
   ``sort``). AGW uses the default (unstable) kind, so results can differ from AGW only when exact
   ties exist.
-* SYSU camera rule: for a query from camera 3, every gallery entry from camera 2 is removed,
-  whatever its identity. RegDB never removes anything.
+* Camera rules (``camera_rule``, used when cameras are given): ``'sysu'``: for a query from camera
+  3, every gallery entry from camera 2 is removed, whatever its identity. ``'llcm'``
+  (ZYK100/LLCM ``DEEN/eval_metrics.py`` ``eval_llcm``): every gallery entry of the query's own
+  identity *and* camera number is removed (camera numbers are shared by both modalities). RegDB
+  never removes anything.
 * A query whose identity has no gallery entry left is invalid: it is excluded from CMC, mAP and mINP
   (AGW appends an all-zero unique-id CMC row for it but divides by the valid count only: same
   numbers).
@@ -35,11 +40,14 @@ from typing import Any
 import numpy as np
 
 from protocols.query_ranks import (  # noqa: F401  (also this module's public names)
+    CAMERA_RULES,
     DEFAULT_MAX_RANK,
     SYSU_SAME_ROOM_GALLERY_CAM,
     SYSU_SAME_ROOM_QUERY_CAM,
     QueryRanks,
+    check_camera_rule,
     rank_matches_sorted,
+    removed_by_rule,
 )
 from protocols.ranking import rank_gallery
 
@@ -51,16 +59,22 @@ DISTANCE_METRICS = ('cosine', 'euclidean')
 
 
 def rank_matches(
-    distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None, g_camids: Any = None
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any = None,
+    g_camids: Any = None,
+    camera_rule: str = 'sysu',
 ) -> QueryRanks:
     """Rank the gallery for every query at once and return per-query match statistics.
 
-    ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the SYSU
-    camera rule is applied (query cam 3 drops every gallery cam 2 entry); without them nothing is
-    removed (RegDB). Computed by :func:`protocols.ranking.rank_gallery` (a value sort and a look-up
-    per correct match); the results are those of :func:`rank_matches_sorted`.
+    ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the
+    ``camera_rule`` is applied ('sysu': query cam 3 drops every gallery cam 2 entry; 'llcm': a query
+    drops the entries of its own identity and camera); without them nothing is removed (RegDB).
+    Computed by :func:`protocols.ranking.rank_gallery` (a value sort and a look-up per correct
+    match); the results are those of :func:`rank_matches_sorted`.
     """
-    return rank_gallery(distmat, q_pids, g_pids, q_camids, g_camids)
+    return rank_gallery(distmat, q_pids, g_pids, q_camids, g_camids, camera_rule=camera_rule)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -95,6 +109,21 @@ def eval_regdb(
     [0, 1]."""
     ranks = rank_matches(distmat, q_pids, g_pids)
     return _legacy(ranks, max_rank, unique=False)
+
+
+def eval_llcm(
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any,
+    g_camids: Any,
+    max_rank: int = DEFAULT_MAX_RANK,
+) -> tuple[np.ndarray, float, float]:
+    """LLCM metrics like DEEN's ``eval_llcm`` (ZYK100/LLCM ``DEEN/eval_metrics.py:6-84``): entries
+    of the query's identity and camera removed; (unique-id CMC float32[max_rank], mAP, mINP), all in
+    [0, 1]."""
+    ranks = rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, camera_rule='llcm')
+    return _legacy(ranks, max_rank, unique=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -161,6 +190,19 @@ def evaluate_sysu_trial(
     return trial_metrics(
         rank_matches(distmat, q_pids, g_pids, q_camids, g_camids), max_rank, unique=True
     )
+
+
+def evaluate_llcm_trial(
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any,
+    g_camids: Any,
+    max_rank: int = DEFAULT_MAX_RANK,
+) -> TrialMetrics:
+    """One LLCM trial (same identity-and-camera removal, unique-id CMC), in percent."""
+    ranks = rank_matches(distmat, q_pids, g_pids, q_camids, g_camids, camera_rule='llcm')
+    return trial_metrics(ranks, max_rank, unique=True)
 
 
 def evaluate_regdb(

@@ -2,8 +2,8 @@
 stably sorted gallery (:func:`rank_matches_sorted`), with the input checks every ranking shares.
 
 :mod:`protocols.ranking` computes the same results faster and :mod:`protocols.metrics` turns them
-into CMC, mAP and mINP; both build on this module. The semantic decisions (stable ties, the SYSU
-camera rule, invalid queries, small galleries) are documented at the top of
+into CMC, mAP and mINP; both build on this module. The semantic decisions (stable ties, the camera
+rules, invalid queries, small galleries) are documented at the top of
 :mod:`protocols.metrics`.
 """
 
@@ -18,6 +18,10 @@ import numpy as np
 # images.
 SYSU_SAME_ROOM_QUERY_CAM = 3
 SYSU_SAME_ROOM_GALLERY_CAM = 2
+
+# Which gallery entries a query with cameras given does not see: 'sysu' the rule above; 'llcm' the
+# entries of its own identity seen by its own camera number (DEEN eval_metrics.py:31-33).
+CAMERA_RULES = ('sysu', 'llcm')
 
 DEFAULT_MAX_RANK = 20
 
@@ -73,6 +77,21 @@ def _effective_max_rank(max_rank: int, num_g: int) -> int:
     return min(int(max_rank), num_g)
 
 
+def check_camera_rule(rule: str) -> str:
+    if rule not in CAMERA_RULES:
+        raise ValueError(f'camera_rule must be one of {CAMERA_RULES}, got {rule!r}')
+    return rule
+
+
+def removed_by_rule(rule: str, q_pids: Any, q_cams: Any, g_pids: Any, g_cams: Any) -> np.ndarray:
+    """(num_q, num_g) bool: gallery entries that ``rule`` removes from each query's list."""
+    q_pids, q_cams = np.asarray(q_pids)[:, None], np.asarray(q_cams)[:, None]
+    g_pids, g_cams = np.asarray(g_pids)[None, :], np.asarray(g_cams)[None, :]
+    if check_camera_rule(rule) == 'llcm':
+        return (g_pids == q_pids) & (g_cams == q_cams)
+    return (q_cams == SYSU_SAME_ROOM_QUERY_CAM) & (g_cams == SYSU_SAME_ROOM_GALLERY_CAM)
+
+
 # --------------------------------------------------------------------------------------------------
 # Per-query arrays
 
@@ -103,7 +122,7 @@ class QueryRanks:
         if n == 0:
             raise ValueError(
                 f'no valid query: none of the {self.valid.size} query identities has a match in '
-                'the gallery (after the SYSU cam3/cam2 rule, if used); check that q_pids and '
+                'the gallery (after the camera rule, if used); check that q_pids and '
                 'g_pids use the same labels and that the gallery holds the query identities'
             )
         return n
@@ -130,6 +149,19 @@ class QueryRanks:
         self._require_valid()
         return float(np.mean(self.inp[self.valid]))
 
+    def subset(self, rows: Any) -> QueryRanks:
+        """The results of the queries ``rows`` (indices, in the order given), same gallery."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        return QueryRanks(
+            valid=self.valid[rows],
+            first_rank=self.first_rank[rows],
+            first_unique_rank=self.first_unique_rank[rows],
+            ap=self.ap[rows],
+            inp=self.inp[rows],
+            n_positives=self.n_positives[rows],
+            num_gallery=self.num_gallery,
+        )
+
 
 def _stable_argsort_rows(dist: np.ndarray) -> np.ndarray:
     """Row-wise ``argsort(kind='stable')``, about twice as fast when ties are rare.
@@ -146,17 +178,22 @@ def _stable_argsort_rows(dist: np.ndarray) -> np.ndarray:
 
 
 def rank_matches_sorted(
-    distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None, g_camids: Any = None
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any = None,
+    g_camids: Any = None,
+    camera_rule: str = 'sysu',
 ) -> QueryRanks:
     """:func:`rank_matches` computed from the stably sorted gallery of every query (the reference).
 
-    ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the SYSU
-    camera rule is applied (query cam 3 drops every gallery cam 2 entry); without them nothing is
-    removed (RegDB).
+    ``distmat``: (num_query, num_gallery), smaller = closer. With ``q_camids``/``g_camids`` the
+    ``camera_rule`` is applied (see :func:`rank_matches`); without them nothing is removed (RegDB).
     """
     dist, q_pids, g_pids, q_cams, g_cams = _check_inputs(
         distmat, q_pids, g_pids, q_camids, g_camids
     )
+    check_camera_rule(camera_rule)
     num_q, num_g = dist.shape
     order = _stable_argsort_rows(dist)
 
@@ -171,10 +208,8 @@ def rank_matches_sorted(
         keep = None
         kept_rank = None
     else:
-        keep = ~(
-            (q_cams == SYSU_SAME_ROOM_QUERY_CAM)[:, None]
-            & (g_cams[order] == SYSU_SAME_ROOM_GALLERY_CAM)
-        )
+        rows = np.arange(num_q)[:, None]
+        keep = ~removed_by_rule(camera_rule, q_pids, q_cams, g_pids, g_cams)[rows, order]
         # 1-based rank of each kept entry in the filtered list.
         kept_rank = np.cumsum(keep, axis=1, dtype=np.int64)
     match = ranked_codes == q_codes[:, None]

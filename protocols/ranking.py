@@ -16,7 +16,9 @@ Ties follow the stable rule (equal distances keep gallery order) without sorting
 among equal negatives, or among equal positives, changes no metric. A query with a positive at
 exactly the distance of a negative is recomputed by the sorting implementation (rare with real
 features). The SYSU camera rule splits the queries into two groups: cam-3 queries are ranked
-against the candidates without cam 2, the others against all of them.
+against the candidates without cam 2, the others against all of them. The LLCM rule removes only
+entries of the query's own identity (those of its own camera), so it never changes which negatives
+a query sees: those entries are simply neither positives nor negatives (:class:`_Hidden`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from protocols.query_ranks import (
     SYSU_SAME_ROOM_QUERY_CAM,
     QueryRanks,
     _check_inputs,
+    check_camera_rule,
     rank_matches_sorted,
 )
 
@@ -39,6 +42,36 @@ _ROW_CHUNK = 512
 # Below this gallery width one flat bincount beats a bincount per query row.
 _FLAT_HISTOGRAM_MAX_WIDTH = 1024
 _FIELDS = ('valid', 'first_rank', 'first_unique_rank', 'ap', 'inp', 'n_positives')
+
+
+class _Hidden:
+    """The LLCM rule for a group of queries: a candidate of the query's own identity seen by the
+    query's own camera number is removed from its list (ZYK100/LLCM DEEN/eval_metrics.py:31-33).
+
+    ``q_cams`` are the cameras of the group's query rows, ``c_cams`` those of its candidate columns.
+    """
+
+    def __init__(self, q_cams: np.ndarray, c_cams: np.ndarray) -> None:
+        self.q_cams, self.c_cams = np.asarray(q_cams), np.asarray(c_cams)
+
+    def rows(self, part: np.ndarray | slice) -> _Hidden:
+        return _Hidden(self.q_cams[part], self.c_cams)
+
+    def columns(self, cols: np.ndarray) -> _Hidden:
+        return _Hidden(self.q_cams, self.c_cams[cols])
+
+    def same_camera(self, cols: np.ndarray) -> np.ndarray:
+        """(rows, k) bool: candidate ``cols[r, k]`` shares row r's camera (callers add: and its
+        identity)."""
+        return self.c_cams[cols] == self.q_cams[:, None]
+
+    def sorted_ranks(
+        self, dist: np.ndarray, q_codes: np.ndarray, c_codes: np.ndarray
+    ) -> QueryRanks:
+        """The sorting implementation for these rows and columns."""
+        return rank_matches_sorted(
+            dist, q_codes, c_codes, self.q_cams, self.c_cams, camera_rule='llcm'
+        )
 
 
 def _identity_codes(q_pids: np.ndarray, c_pids: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -138,17 +171,23 @@ def rank_whole_gallery(
     q_codes: np.ndarray,
     c_codes: np.ndarray,
     n_ids: int,
+    hidden: _Hidden | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-query results of queries ``rows`` against the gallery columns ``cols`` (None: all; not
-    empty), with no camera rule: a value sort and one look-up per positive."""
+    empty), with no camera rule but the LLCM one (``hidden``, for these rows and columns): a value
+    sort and one look-up per positive."""
     out = _empty(rows.size)
     for start in range(0, rows.size, _ROW_CHUNK):
         part = slice(start, min(start + _ROW_CHUNK, rows.size))
         block = _block(dist, rows[part], cols)
-        result, tied = _whole_gallery_rows(block, q_codes[part], c_codes, n_ids)
+        own_hidden = None if hidden is None else hidden.rows(part)
+        result, tied = _whole_gallery_rows(block, q_codes[part], c_codes, n_ids, own_hidden)
         if tied.size:
             block = _block(dist, rows[part][tied], cols)
-            sub = rank_matches_sorted(block, q_codes[part][tied], c_codes)
+            if own_hidden is None:
+                sub = rank_matches_sorted(block, q_codes[part][tied], c_codes)
+            else:
+                sub = own_hidden.rows(tied).sorted_ranks(block, q_codes[part][tied], c_codes)
             for key in _FIELDS:
                 result[key][tied] = getattr(sub, key)
         for key in _FIELDS:
@@ -157,13 +196,24 @@ def rank_whole_gallery(
 
 
 def _whole_gallery_rows(
-    dist: np.ndarray, q_codes: np.ndarray, c_codes: np.ndarray, n_ids: int
+    dist: np.ndarray,
+    q_codes: np.ndarray,
+    c_codes: np.ndarray,
+    n_ids: int,
+    hidden: _Hidden | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Results of the rows of ``dist`` (sorted in place), and the rows to rank by sorting."""
     num_q, num_c = dist.shape
     columns = _own_identity_columns(q_codes, c_codes, n_ids)
     m = columns.shape[1]
     present = columns < num_c
+    if hidden is not None and m:
+        # Removed entries move behind every finite distance, where they precede nothing (a
+        # positive at +inf ties with them and goes to the sorting implementation).
+        removed = present & hidden.same_camera(columns.clip(0, num_c - 1))
+        q_of, k_of = np.nonzero(removed)
+        dist[q_of, columns[q_of, k_of]] = np.inf
+        present &= ~removed
     values = np.where(present, np.take_along_axis(dist, columns.clip(0, num_c - 1), axis=1), np.inf)
     order = np.argsort(values, axis=1, kind='stable')  # absent slots (inf) stay after present
     values = np.take_along_axis(values, order, axis=1)
@@ -209,9 +259,11 @@ class _Buckets:
         q_codes: np.ndarray,
         c_codes: np.ndarray,
         n_ids: int,
+        hidden: _Hidden | None = None,
     ) -> None:
         self.dist, self.rows, self.cols = dist, rows, cols
         self.q_codes, self.c_codes, self.n_ids = q_codes, c_codes, n_ids
+        self.hidden = hidden
         self.num_q, self.num_c = rows.size, c_codes.size
         counts = np.bincount(c_codes, minlength=n_ids)
         own = (
@@ -243,9 +295,12 @@ class _Buckets:
             return
         # The unstable sort is enough: see the module docstring on ties.
         order = np.argsort(dist, axis=1)
-        is_pos = np.take(self._codes32, order) == self.q_codes[rows, None]
+        own = np.take(self._codes32, order) == self.q_codes[rows, None]
+        is_pos = own
+        if self.hidden is not None:  # removed: neither positive nor negative
+            is_pos = own & ~self.hidden.rows(rows).same_camera(order)
         ranked_buckets = np.cumsum(is_pos, axis=1, dtype=self.buckets.dtype)  # values <= m fit
-        ranked_buckets[is_pos] = self.sentinel
+        ranked_buckets[own] = self.sentinel
         # Slices of a row range are views: the writes below land in the full arrays.
         self.buckets[rows][np.arange(n_rows)[:, None], order] = ranked_buckets
         p_rows, p_pos = np.nonzero(is_pos)
@@ -303,17 +358,23 @@ class _Buckets:
         out = _from_ranks(rank, in_gallery, distinct_before)
         if self.tied.any():
             tied = np.flatnonzero(self.tied)
-            sub = rank_matches_sorted(self._distances(tied, members), self.q_codes[tied], codes)
+            dist = self._distances(tied, members)
+            if self.hidden is None:
+                sub = rank_matches_sorted(dist, self.q_codes[tied], codes)
+            else:
+                hidden = self.hidden.rows(tied).columns(members)
+                sub = hidden.sorted_ranks(dist, self.q_codes[tied], codes)
             for key in _FIELDS:
                 out[key][tied] = getattr(sub, key)
         return out
 
 
 def _camera_groups(
-    num_q: int, q_cams: np.ndarray | None, c_cams: np.ndarray | None
+    num_q: int, q_cams: np.ndarray | None, c_cams: np.ndarray | None, rule: str = 'sysu'
 ) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """(query rows, candidate columns they see or None for all) under the SYSU camera rule."""
-    if q_cams is None:
+    """(query rows, candidate columns they see or None for all) under the SYSU camera rule (the
+    LLCM rule removes candidates per query, not per group: one group)."""
+    if q_cams is None or check_camera_rule(rule) == 'llcm':
         return [(np.arange(num_q), None)]
     rule = q_cams == SYSU_SAME_ROOM_QUERY_CAM
     seen = np.flatnonzero(c_cams != SYSU_SAME_ROOM_GALLERY_CAM)
@@ -321,20 +382,30 @@ def _camera_groups(
     return [(rows, cols) for rows, cols in groups if rows.size]
 
 
+def _hidden(rule: str, q_cams: np.ndarray | None, c_cams: np.ndarray | None) -> _Hidden | None:
+    return _Hidden(q_cams, c_cams) if q_cams is not None and rule == 'llcm' else None
+
+
 def rank_gallery(
-    distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None, g_camids: Any = None
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any = None,
+    g_camids: Any = None,
+    camera_rule: str = 'sysu',
 ) -> QueryRanks:
     """:func:`protocols.metrics.rank_matches` for one gallery (see :func:`rank_whole_gallery`)."""
     dist, q_pids, g_pids, q_cams, g_cams = _check_inputs(
         distmat, q_pids, g_pids, q_camids, g_camids
     )
     q_codes, g_codes, n_ids = _identity_codes(q_pids, g_pids)
+    hidden = _hidden(camera_rule, q_cams, g_cams)
     out = _empty(dist.shape[0])
-    for rows, cols in _camera_groups(dist.shape[0], q_cams, g_cams):
+    for rows, cols in _camera_groups(dist.shape[0], q_cams, g_cams, camera_rule):
         if cols is not None and cols.size == 0:
             continue
         codes = g_codes if cols is None else g_codes[cols]
-        part = rank_whole_gallery(dist, rows, cols, q_codes[rows], codes, n_ids)
+        part = rank_whole_gallery(dist, rows, cols, q_codes[rows], codes, n_ids, hidden)
         for key in _FIELDS:
             out[key][rows] = part[key]
     return QueryRanks(num_gallery=dist.shape[1], **out)
@@ -343,27 +414,35 @@ def rank_gallery(
 class CandidatePool:
     """Every query ranked once against every candidate; :meth:`ranks` scores any gallery of them.
 
-    ``q_cams``/``c_cams`` switch on the SYSU camera rule (a cam-3 query never sees a cam-2
-    candidate); without them nothing is removed (RegDB).
+    ``q_cams``/``c_cams`` switch on the ``camera_rule``: 'sysu' (a cam-3 query never sees a cam-2
+    candidate) or 'llcm' (a query never sees the candidates of its own identity and camera);
+    without them nothing is removed (RegDB).
     """
 
     def __init__(
-        self, distmat: Any, q_pids: Any, c_pids: Any, q_cams: Any = None, c_cams: Any = None
+        self,
+        distmat: Any,
+        q_pids: Any,
+        c_pids: Any,
+        q_cams: Any = None,
+        c_cams: Any = None,
+        camera_rule: str = 'sysu',
     ) -> None:
         dist, q_pids, c_pids, q_cams, c_cams = _check_inputs(
             distmat, q_pids, c_pids, q_cams, c_cams
         )
         self.num_q, self.num_c = dist.shape
         q_codes, c_codes, n_ids = _identity_codes(q_pids, c_pids)
+        hidden = _hidden(camera_rule, q_cams, c_cams)
         self._groups = []
-        for rows, cols in _camera_groups(self.num_q, q_cams, c_cams):
+        for rows, cols in _camera_groups(self.num_q, q_cams, c_cams, camera_rule):
             # Candidate index -> column of this group (-1: hidden by the camera rule).
             column = None
             if cols is not None:
                 column = np.full(self.num_c, -1, dtype=np.int64)
                 column[cols] = np.arange(cols.size)
             codes = c_codes if cols is None else c_codes[cols]
-            buckets = _Buckets(dist, rows, cols, q_codes[rows], codes, n_ids)
+            buckets = _Buckets(dist, rows, cols, q_codes[rows], codes, n_ids, hidden)
             self._groups.append((rows, column, buckets))
 
     def ranks(self, members: Sequence[int] | np.ndarray | None = None) -> QueryRanks:

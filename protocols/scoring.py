@@ -17,7 +17,7 @@ from tabulate import tabulate
 from protocols.datasets import load_dataset
 from protocols.evaluation import evaluate_with_info, feature_rows, test_records
 from protocols.metrics import METRIC_KEYS
-from protocols.trials import SYSU_MODES
+from protocols.trials import LLCM_SETTING_TEXT, SYSU_MODES
 
 NPZ_KEYS = ('features', 'paths')
 
@@ -126,7 +126,8 @@ def score(
     """Score one setting; returns the JSON-able result (metrics in percent, plus settings metadata).
 
     SYSU: ``mode`` (all), ``shots`` (1), ``sampler`` (official), 10 trials. RegDB: ``trial`` = split
-    (1), ``direction`` (v2t). Options of the other dataset are refused.
+    (1), ``direction`` (v2t). LLCM: ``direction`` (ir2vis; vis2ir is DEEN test.py's computation),
+    10 trials. Options of another dataset are refused.
     """
     if dataset == 'sysu':
         wrong = {'--trial': trial, '--direction': direction}
@@ -138,8 +139,11 @@ def score(
     elif dataset == 'regdb':
         wrong = {'--mode': mode, '--shots': shots, '--sampler': sampler}
         protocol = dict(split=1 if trial is None else trial, directions=(direction or 'v2t',))
+    elif dataset == 'llcm':
+        wrong = {'--mode': mode, '--shots': shots, '--sampler': sampler, '--trial': trial}
+        protocol = dict(directions=(direction or 'ir2vis',))
     else:
-        raise ValueError(f'unknown dataset {dataset!r}; expected sysu or regdb')
+        raise ValueError(f'unknown dataset {dataset!r}; expected sysu, regdb or llcm')
     given = [k for k, v in wrong.items() if v is not None]
     if given:
         raise ValueError(f'{", ".join(given)} do(es) not apply to {dataset}')
@@ -218,15 +222,18 @@ def format_result(result: dict[str, Any]) -> str:
             ['mean'] + [result['mean'][k] for k in keys],
             ['std'] + [result['std'][k] for k in keys],
         ]
-    head = {
-        'sysu': f'sysu {result["setting"]} sampler={result["sampler"]}',
-        'regdb': f'regdb split {result["split"]} {result["setting"]}',
-    }[result['dataset']]
+    setting = result['setting']
+    if result['dataset'] == 'sysu':
+        head = f'sysu {setting} sampler={result["sampler"]}'
+    elif result['dataset'] == 'regdb':
+        head = f'regdb split {result["split"]} {setting}'
+    else:
+        head = f'llcm {setting} ({LLCM_SETTING_TEXT[setting]})'
     title = (
         f'{head} distance={result["distance"]} queries={result["n_query"]} '
         f'gallery={result["n_gallery"]}'
     )
-    label = 'trial' if result['dataset'] == 'sysu' else 'split'
+    label = 'split' if result['dataset'] == 'regdb' else 'trial'
     if result['dataset'] == 'regdb':
         rows[0][0] = result['split']
     return title + '\n' + tabulate(rows, headers=[label] + keys, floatfmt='.2f')

@@ -1,5 +1,5 @@
 """Test trials: SYSU-MM01 gallery draws (official ``rand_perm_cam.mat`` or AGW's seeded draw), RegDB
-splits.
+splits, LLCM draws (DEEN's seeded draw, one image per identity and camera).
 
 A SYSU gallery is an array of integer indices into ``SYSUMM01.gallery_candidates()`` (every visible
 test image), so features are extracted once and each trial only selects columns. Cameras stay the
@@ -18,6 +18,8 @@ import numpy as np
 from scipy.io import loadmat
 
 from protocols.datasets.base import DatasetLayoutError, ImageRecord, Modality
+from protocols.datasets.llcm import CAMERAS as LLCM_CAMERAS
+from protocols.datasets.llcm import LLCM
 from protocols.datasets.regdb import RegDB
 from protocols.datasets.sysu import GALLERY_CAMS, SYSUMM01
 
@@ -26,6 +28,26 @@ SYSU_SHOTS = {1: 'single', 10: 'multi'}  # images per (id, camera) in a gallery
 SYSU_SAMPLERS = ('official', 'seeded')
 SYSU_NUM_TRIALS = 10
 REGDB_DIRECTIONS = ('v2t', 't2v')  # visible query -> thermal gallery, and the reverse
+# LLCM (ZYK100/LLCM DEEN/test.py:60, "[1, 2]: IR to VIS; [2, 1]: VIS to IR"), as test.py computes
+# them: 'ir2vis' every infrared test image ranks one sampled visible image per (id, camera);
+# 'vis2ir' one sampled infrared image per (id, camera) ranks every visible test image (test.py
+# draws the infrared side but swaps the roles in its eval_llcm call, test.py:222-234). The papers'
+# VIS->IR numbers were made that way.
+LLCM_DIRECTIONS = ('ir2vis', 'vis2ir')
+# Not the papers' computation, offered for comparison only (its records are non-comparable):
+# every visible test image ranks one sampled infrared image per (id, camera), as AGW/train.py's
+# periodic test does with test_mode [2, 1].
+LLCM_CONVENTIONAL = 'vis2ir-conventional'
+LLCM_SETTINGS = (*LLCM_DIRECTIONS, LLCM_CONVENTIONAL)
+LLCM_NUM_TRIALS = 10
+# Who ranks whom in each LLCM setting, for headings and captions.
+LLCM_SETTING_TEXT = {
+    'ir2vis': 'every infrared test image ranks one sampled visible image per (id, camera)',
+    'vis2ir': 'one sampled infrared image per (id, camera) ranks every visible test image, as '
+    "DEEN's test.py computes VIS->IR",
+    LLCM_CONVENTIONAL: 'every visible test image ranks one sampled infrared image per (id, '
+    "camera); not DEEN's VIS->IR, not comparable with published numbers",
+}
 
 _PERM_SOURCE = (
     'copy it from the official repository https://github.com/wuancong/SYSU-MM01 '
@@ -232,3 +254,72 @@ def regdb_query_gallery(
     visible = dataset.split_records(trial, 'test', Modality.VISIBLE)
     thermal = dataset.split_records(trial, 'test', Modality.INFRARED)
     return (visible, thermal) if direction == 'v2t' else (thermal, visible)
+
+
+# --------------------------------------------------------------------------------------------------
+# LLCM: ZYK100/LLCM@886e27c DEEN/data_manager.py process_gallery_llcm (lines 102-132)
+
+
+def llcm_draw(
+    dataset: LLCM,
+    modality: Modality,
+    trial: int,
+    candidates: Sequence[ImageRecord] | None = None,
+) -> np.ndarray:
+    """DEEN's draw of trial ``trial``: ``random.seed(trial)``, then one ``random.choice`` per test
+    folder of ``modality`` in the official order (identities as sorted 4-digit names, then the
+    cameras of the official list), over the folder's listing sorted by name.
+
+    Returns indices into ``candidates`` (default: ``dataset.test_images(modality)``). A private
+    ``random.Random(trial)`` gives the same Mersenne Twister stream without touching the global
+    state. The listing is the raw folder content, non-image files included, exactly as DEEN lists
+    it: a drawn non-image file is an error naming it.
+    """
+    modality = Modality(modality)
+    candidates = dataset.test_images(modality) if candidates is None else candidates
+    where = {r.path: i for i, r in enumerate(candidates)}
+    rng = random.Random(trial)
+    chosen = []
+    warned = False
+    for folder in sorted(f'{pid:04d}' for pid in dataset.test_ids):
+        for cam in LLCM_CAMERAS[modality]:
+            rel = dataset.test_folder(modality, cam, int(folder))
+            if rel is None:
+                continue
+            names = sorted(os.listdir(dataset.root / rel))
+            if not names:
+                raise DatasetLayoutError(
+                    f'{dataset.root / rel} is empty now; the draw needs its images; fix: restore '
+                    'them'
+                )
+            stray = [n for n in names if f'{rel}/{n}' not in where]
+            if stray and not warned:
+                warned = True
+                warnings.warn(
+                    f'non-image file(s) in LLCM test image folders (e.g. {rel}/{stray[0]}); the '
+                    "draw lists them as DEEN's code does, which changes which images are drawn",
+                    stacklevel=2,
+                )
+            name = rng.choice(names)
+            if f'{rel}/{name}' not in where:
+                raise DatasetLayoutError(
+                    f'the LLCM draw of trial {trial} picked {dataset.root / rel / name}, which is '
+                    "not a test image; DEEN's code lists every file of a folder, so extra files "
+                    'change and break its draw; fix: delete non-image files from the test folders'
+                )
+            chosen.append(where[f'{rel}/{name}'])
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def llcm_draws(
+    dataset: LLCM, modality: Modality, trials: int = LLCM_NUM_TRIALS
+) -> list[np.ndarray]:
+    """:func:`llcm_draw` of trials 0..trials-1 (test.py loops ``for trial in range(10)``)."""
+    if (
+        isinstance(trials, bool)
+        or not isinstance(trials, (int, np.integer))
+        or not 1 <= trials <= LLCM_NUM_TRIALS
+    ):
+        raise ValueError(f'LLCM trials must be an integer in 1..{LLCM_NUM_TRIALS}, got {trials!r}')
+    candidates = dataset.test_images(modality)
+    return [llcm_draw(dataset, modality, t, candidates) for t in range(trials)]

@@ -1,5 +1,5 @@
-"""Shared fixtures: small synthetic SYSU-MM01 and RegDB datasets in the real layouts, generated
-once, and one-thread torch.
+"""Shared fixtures: small synthetic SYSU-MM01, RegDB and LLCM datasets in the real layouts,
+generated once, and one-thread torch.
 
 Session-scoped roots are read-only by convention; tests that damage a dataset use ``sysu_copy`` /
 ``regdb_copy`` (a fresh copy per test).
@@ -16,6 +16,7 @@ import torch
 # Small enough to generate in seconds, large enough for ~10 test ids and 10-shot galleries.
 SYSU_IDS = 50
 REGDB_IDS = 20
+LLCM_IDS = 24  # 8 test ids
 
 
 @pytest.fixture(scope='session')
@@ -34,6 +35,14 @@ def regdb_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(generate('regdb', root, ids=REGDB_IDS, seed=0))
 
 
+@pytest.fixture(scope='session')
+def llcm_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from protocols.datasets.synthetic import generate
+
+    root = tmp_path_factory.mktemp('llcm') / 'LLCM'
+    return Path(generate('llcm', root, ids=LLCM_IDS, seed=0))
+
+
 @pytest.fixture
 def sysu_copy(sysu_root: Path, tmp_path: Path) -> Path:
     """A private copy of the synthetic SYSU-MM01 that a test may modify."""
@@ -44,6 +53,12 @@ def sysu_copy(sysu_root: Path, tmp_path: Path) -> Path:
 def regdb_copy(regdb_root: Path, tmp_path: Path) -> Path:
     """A private copy of the synthetic RegDB that a test may modify."""
     return Path(shutil.copytree(regdb_root, tmp_path / 'RegDB'))
+
+
+@pytest.fixture
+def llcm_copy(llcm_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the synthetic LLCM that a test may modify."""
+    return Path(shutil.copytree(llcm_root, tmp_path / 'LLCM'))
 
 
 @pytest.fixture(scope='module')

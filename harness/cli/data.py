@@ -11,7 +11,7 @@ from tabulate import tabulate
 
 from protocols.datasets import DATASETS, load_dataset
 from protocols.datasets.images import raise_for_problems, verify_images
-from protocols.datasets.synthetic import DEFAULT_GAP, SIZES
+from protocols.datasets.synthetic import DEFAULT_GAP, DEFAULT_LOW_LIGHT, SIZES
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -88,6 +88,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         '= grey image of the visible; 1: infrared independent of colour; '
         f'default {DEFAULT_GAP}, see docs/synthetic-data.md)',
     )
+    synth.add_argument(
+        '--low-light',
+        type=float,
+        metavar='L',
+        help='LLCM only: how dark, noisy and washed-out the colour images are, in [0, 1] (0: all '
+        f'well lit; default {DEFAULT_LOW_LIGHT}, see docs/synthetic-data.md)',
+    )
     synth.set_defaults(func=run_synth)
     return p
 
@@ -128,6 +135,25 @@ def _sysu_galleries(ds) -> list[dict]:
     return rows
 
 
+def _llcm_draws(ds) -> list[dict]:
+    from protocols.datasets.base import Modality
+    from protocols.trials import llcm_draw
+
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # stray files are reported below instead
+        for modality, name in ((Modality.VISIBLE, 'visible'), (Modality.INFRARED, 'infrared')):
+            drawn = llcm_draw(ds, modality, trial=0)
+            rows.append(
+                {
+                    'draw (trial 0)': f'{name}: one image per (id, camera)',
+                    'images': len(drawn),
+                    'of': len(ds.test_images(modality)),
+                }
+            )
+    return rows
+
+
 def run_check(args: argparse.Namespace) -> int:
     ds = load_dataset(args.dataset, args.root)
     tables = ds.statistics()
@@ -140,6 +166,18 @@ def run_check(args: argparse.Namespace) -> int:
                 f'\nwarning: {len(ds.stray_files)} non-image file(s) inside id folders, '
                 f'e.g. {ds.stray_files[0]}; '
                 f'they change the seeded (AGW) gallery draw'
+            )
+    if args.dataset == 'llcm':
+        _print_table('draws', _llcm_draws(ds))
+        if ds.stray_files:
+            print(
+                f'\nwarning: {len(ds.stray_files)} non-image file(s) inside test folders, '
+                f"e.g. {ds.stray_files[0]}; they change the seeded draws (as in DEEN's code)"
+            )
+        if ds.unread:
+            print(
+                f'\nnote: {len(ds.unread)} folder(s) the protocol never reads (not a camera of '
+                f'the official lists or not a test id), e.g. {ds.unread[0]}'
             )
     problems = verify_images(ds.root, ds.records, quick=args.quick, workers=args.workers)
     raise_for_problems(problems, ds.root)
@@ -178,6 +216,10 @@ def run_synth(args: argparse.Namespace) -> int:
         raise ValueError(f'--workers must be at least 1, got {args.workers}')
     workers = args.workers or default_workers()
     kwargs = {} if args.ids is None else {'ids': args.ids}
+    if args.low_light is not None:
+        if args.dataset != 'llcm':
+            raise ValueError(f'--low-light is a knob of the synthetic LLCM, not of {args.dataset}')
+        kwargs['low_light'] = args.low_light
     if args.size == 'full':
         kwargs.update(size='full', scale=args.scale)
     start, wall = time.time(), time.perf_counter()

@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Extract the feature of every test image the config's protocol scores "
         '(SYSU-MM01: '
         "all infrared queries and visible gallery candidates; RegDB: the split's test "
-        'images), exactly as vireid test computes them, into an .npz with "features" '
+        'images; LLCM: every infrared and visible test image), exactly as vireid test computes '
+        'them, into an .npz with "features" '
         '(N x D float32) and "paths" (relative to the dataset root).',
     )
     p.add_argument(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from protocols.trials import REGDB_DIRECTIONS, SYSU_MODES, SYSU_SHOTS
+from protocols.trials import LLCM_SETTINGS, REGDB_DIRECTIONS, SYSU_MODES, SYSU_SHOTS
 
 EPILOG = """writes into OUT (default RUN_DIR/figures):
   retrieval_<setting>_<trial|split>_<pick>.png/.csv  queries and their top-K gallery images
@@ -60,11 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     proto.add_argument(
         '--shots', type=int, choices=tuple(SYSU_SHOTS), help='SYSU gallery shots (default 1)'
     )
-    proto.add_argument('--trial', type=int, help='SYSU gallery trial 0..9 (default 0)')
+    proto.add_argument('--trial', type=int, help='SYSU gallery trial or LLCM draw 0..9 (default 0)')
     proto.add_argument(
         '--direction',
-        choices=REGDB_DIRECTIONS,
-        help="RegDB direction of the run's split (default v2t: visible query)",
+        choices=(*REGDB_DIRECTIONS, *LLCM_SETTINGS),
+        help="RegDB direction of the run's split (default v2t: visible query); LLCM direction "
+        '(default ir2vis: infrared probes)',
     )
     src = p.add_argument_group('sources')
     src.add_argument('--data-root', help="dataset root (default: the run config's data_root)")

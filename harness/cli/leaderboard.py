@@ -1,7 +1,8 @@
 """``vireid leaderboard``: every method x every protocol, resumable, locally or on Slurm.
 
 SYSU-MM01 trains once per config and scores all four settings over the 10 gallery trials; RegDB
-trains once per split (``--regdb-splits``, default 1-10) and scores both directions. Runs live in
+trains once per split (``--regdb-splits``, default 1-10) and scores both directions; LLCM trains
+once per config and scores both directions over its 10 draws. Runs live in
 ``OUT/runs/<method>/<config stem>/<dataset>[-split<k>]``; start the same command again to resume.
 """
 
@@ -23,10 +24,12 @@ from harness.leaderboard.options import (
 )
 from harness.leaderboard.plan import DEMO_REGDB_SPLITS, run_state
 from harness.leaderboard.worker import DEFAULT_RUNNER
+from protocols.datasets import DATASETS
 
 EPILOG = """examples:
   vireid leaderboard --demo --out /tmp/lb   # every demo config on synthetic data (~10 min, 2 CPUs)
   vireid leaderboard --data-root-sysu data/SYSU-MM01 --data-root-regdb data/RegDB --jobs 2
+  vireid leaderboard --datasets llcm --data-root-llcm data/LLCM --dry-run
   vireid leaderboard --launcher slurm --partition gpu --gpus-per-run 1 --time-min 720
   vireid leaderboard --launcher slurm --cpus-per-run 8 --sbatch-args="--account=myproj --qos=normal"
   vireid leaderboard --methods agw --datasets regdb --regdb-splits 1-3 --dry-run
@@ -50,7 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         '--configs', help='comma-separated config file stems, e.g. agw_sysu (default: all)'
     )
     sel.add_argument(
-        '--datasets', default='sysu,regdb', help='comma-separated: sysu, regdb (default both)'
+        '--datasets',
+        default=','.join(DATASETS),
+        help=f'comma-separated: {", ".join(DATASETS)} (default all)',
     )
     sel.add_argument(
         '--kinds', help="comma-separated entry kinds (default 'full,ablation'; 'demo' with --demo)"
@@ -63,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sel.add_argument(
         '--demo',
         action='store_true',
-        help='demo configs on synthetic SYSU-MM01 and RegDB generated once into OUT/data/',
+        help='demo configs on synthetic datasets generated once into OUT/data/',
     )
     sel.add_argument(
         '--untrained',
@@ -85,7 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action='append',
         metavar='METHOD:DATASET=PATH',
         help='a released checkpoint already on disk, scored for every planned run of '
-        'METHOD on DATASET (sysu or regdb-split<k>); repeatable; needs --trusted',
+        'METHOD on DATASET (sysu, llcm or regdb-split<k>); repeatable; needs --trusted',
     )
     sel.add_argument(
         '--trusted',
@@ -105,6 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         '--data-root-sysu', help='SYSU-MM01 root (default: the protocol config data_root)'
     )
     io.add_argument('--data-root-regdb', help='RegDB root (default: the protocol config data_root)')
+    io.add_argument('--data-root-llcm', help='LLCM root (default: the protocol config data_root)')
     io.add_argument('--no-plots', action='store_true', help='skip the plots in OUT/tables')
     io.add_argument(
         '--figures',

@@ -1,4 +1,4 @@
-"""``vireid score FEATURES.npz --dataset sysu|regdb --root DIR``: metrics of saved features."""
+"""``vireid score FEATURES.npz --dataset sysu|regdb|llcm --root DIR``: metrics of saved features."""
 
 from __future__ import annotations
 
@@ -6,9 +6,17 @@ import argparse
 import json
 from pathlib import Path
 
+from protocols.datasets import DATASETS
 from protocols.metrics import DISTANCE_METRICS
 from protocols.scoring import format_result, score
-from protocols.trials import REGDB_DIRECTIONS, SYSU_MODES, SYSU_SAMPLERS, SYSU_SHOTS
+from protocols.trials import (
+    LLCM_CONVENTIONAL,
+    LLCM_SETTINGS,
+    REGDB_DIRECTIONS,
+    SYSU_MODES,
+    SYSU_SAMPLERS,
+    SYSU_SHOTS,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -21,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         'candidate; identities and cameras come from the dataset index.',
     )
     p.add_argument('features', type=Path, help='features file (.npz with arrays features, paths)')
-    p.add_argument('--dataset', required=True, choices=('sysu', 'regdb'))
+    p.add_argument('--dataset', required=True, choices=DATASETS)
     p.add_argument('--root', required=True, type=Path, help='dataset root (the released layout)')
     p.add_argument('--mode', choices=SYSU_MODES, help='SYSU search mode (default: all)')
     p.add_argument(
@@ -33,7 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help='SYSU gallery draw: official rand_perm_cam.mat (default) or seeded (AGW random.seed)',
     )
     p.add_argument('--trial', type=int, help='RegDB split 1..10 (default: 1)')
-    p.add_argument('--direction', choices=REGDB_DIRECTIONS, help='RegDB direction (default: v2t)')
+    p.add_argument(
+        '--direction',
+        choices=(*REGDB_DIRECTIONS, *LLCM_SETTINGS),
+        help='RegDB direction (default: v2t); LLCM direction (default: ir2vis; vis2ir as DEEN '
+        f'test.py computes it, the sampled infrared images ranking every visible image; '
+        f'{LLCM_CONVENTIONAL}: visible probes, not comparable with published numbers)',
+    )
     p.add_argument(
         '--distance',
         choices=DISTANCE_METRICS,

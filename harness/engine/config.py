@@ -2,9 +2,10 @@
 
 A config has three layers (``protocols/configs/``): the runtime settings every run shares
 (``_runtime.py``: logging, checkpoint keeping, visualizer, hooks, environment), the protocol base
-that includes them (``sysu.py``, ``regdb.py``: what is trained and tested, and how), and the method
-config laid over both. Runtime settings may change freely and reach the mmengine Runner; protocol
-fields may not (unless the run is labelled non-comparable); method fields are the method's own.
+that includes them (``sysu.py``, ``regdb.py``, ``llcm.py``: what is trained and tested, and how),
+and the method config laid over both. Runtime settings may change freely and reach the mmengine
+Runner; protocol fields may not (unless the run is labelled non-comparable); method fields are the
+method's own.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) 
     base_name = method.get('protocol_base')
     if base_name is None:
         raise ConfigError(
-            f"{path} sets no protocol_base; add protocol_base = 'sysu' (or 'regdb') "
+            f"{path} sets no protocol_base; add protocol_base = 'sysu' (or 'regdb', 'llcm') "
             'so the config inherits the protocol every method shares'
         )
     cfg = read_config(protocol_config_path(base_name))

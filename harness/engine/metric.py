@@ -30,7 +30,7 @@ def selection_score(results: dict[str, ProtocolResult]) -> float:
 
 @METRICS.register_module()
 class VIReIDMetric(BaseMetric):
-    """Scores all trials/settings (SYSU) or both directions (RegDB) from one feature extraction.
+    """Scores every setting and trial of the protocol (SYSU, RegDB, LLCM) from one extraction.
 
     ``results`` (the full :class:`ProtocolResult` per setting) stays on the instance after
     ``evaluate`` for the run record; the returned dict holds the logged scalars.

@@ -7,11 +7,13 @@ epoch ``e`` of a ``for epoch in range(...)`` loop, ``e + 1`` epochs have finishe
 exactly as listed (:class:`ListedEpochsTrainLoop`). ``criterion`` is the number ranked:
 
 - ``'mean-r1'`` (default): SYSU-MM01 all-search single-shot Rank-1, mean over the protocol's
-  trials; RegDB the mean Rank-1 of both directions (MPANet's ``train.py`` rule).
+  trials; RegDB the mean Rank-1 of both directions (MPANet's ``train.py`` rule); LLCM likewise the
+  mean Rank-1 of its directions.
 - ``'mmn'``: ZYK100/MMN ``train.py`` (lines 318-392, 419-438 at 01d70d5): the Rank-1 of the test
   feature, scored with ``eval_regdb`` (no same-camera removal, position CMC) on one query/gallery
   pair: SYSU all-search queries against the single-shot gallery that ``random.seed(0)`` draws
-  (the ``seeded`` sampler's trial 0); RegDB visible queries against the thermal gallery.
+  (the ``seeded`` sampler's trial 0); RegDB visible queries against the thermal gallery. MMN's
+  code has no LLCM: the criterion is refused there.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ def mmn_r1(
     distance: str,
 ) -> float:
     """MMN's in-training score (see the module docstring), in percent."""
+    if dataset not in ('sysu', 'regdb'):
+        raise ValueError(
+            f"selection.criterion 'mmn' reproduces ZYK100/MMN train.py, which has no {dataset} "
+            "test; use criterion 'mean-r1'"
+        )
     ds = load_dataset(dataset, data_root)
     rows = {r.path: i for i, r in enumerate(records)}
     if dataset == 'sysu':

@@ -58,8 +58,9 @@ def draw_figures(
     """Draws every figure of ``run_dir`` into ``out`` (default ``RUN_DIR/figures``); returns the
     manifest written there as ``index.json``.
 
-    The grid shows SYSU ``mode`` (all), ``shots`` (1), gallery ``trial`` (0), or the RegDB run's
-    split in ``direction`` (v2t); options of the other dataset are refused.
+    The grid shows SYSU ``mode`` (all), ``shots`` (1), gallery ``trial`` (0), the RegDB run's
+    split in ``direction`` (v2t), or the LLCM ``direction`` (ir2vis) with draw ``trial`` (0);
+    options of another dataset are refused.
     """
     import torch
 
@@ -69,7 +70,9 @@ def draw_figures(
         raise ValueError(f'--pick must be one of {", ".join(retrieval.PICKS)}, got {pick!r}')
     source = open_run(run_dir, data_root=data_root, checkpoint=checkpoint)
     wrong = dict(
-        sysu={'--direction': direction}, regdb={'--mode': mode, '--shots': shots, '--trial': trial}
+        sysu={'--direction': direction},
+        regdb={'--mode': mode, '--shots': shots, '--trial': trial},
+        llcm={'--mode': mode, '--shots': shots},
     )[source.dataset]
     given = [k for k, v in wrong.items() if v is not None]
     if given:
@@ -102,9 +105,9 @@ def draw_figures(
         mode=mode or 'all',
         shots=shots or 1,
         trial=trial or 0,
-        direction=direction or 'v2t',
+        direction=direction or ('ir2vis' if source.dataset == 'llcm' else 'v2t'),
     )
-    where = f'trial{setting.trial}' if setting.dataset == 'sysu' else f'split{setting.trial}'
+    where = f'split{setting.trial}' if setting.dataset == 'regdb' else f'trial{setting.trial}'
     stem = f'retrieval_{setting.setting}_{where}_{pick}'
     shown = retrieval.draw_retrieval(
         setting,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from protocols.datasets import INFO
 from protocols.datasets.base import ImageRecord, Modality
 from protocols.metrics import pairwise_distance
 
@@ -22,7 +23,7 @@ BINS = 60
 EXACT_TSNE_MAX = 2000  # points; above it t-SNE uses the Barnes-Hut approximation
 MARKERS = {Modality.VISIBLE: 'o', Modality.INFRARED: '^'}
 # What the infrared modality is called in each dataset's figures.
-INFRARED_NAME = {'sysu': 'infrared', 'regdb': 'thermal'}
+INFRARED_NAME = {name: info.infrared for name, info in INFO.items()}
 
 
 def select_identities(records: Sequence[ImageRecord], n: int, seed: int) -> list[int]:

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from protocols.metrics import QueryRanks
 from protocols.retrieval import RankedList, RetrievalSetting
+from protocols.trials import LLCM_SETTING_TEXT
 
 PICKS = ('random', 'hardest', 'failures')
 CORRECT = (0, 160, 60)
@@ -163,6 +164,8 @@ def _width(text: str, fnt: ImageFont.ImageFont) -> int:
 
 
 def _setting_text(setting: RetrievalSetting) -> str:
+    if setting.dataset == 'llcm':
+        return f'LLCM {setting.setting} draw {setting.trial} ({LLCM_SETTING_TEXT[setting.setting]})'
     if setting.dataset == 'sysu':
         return (
             f'SYSU-MM01 {setting.setting} gallery trial {setting.trial} (infrared query, visible '

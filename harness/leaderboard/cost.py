@@ -29,7 +29,7 @@ import numpy as np
 from harness.atomic import write_json_atomic
 from harness.data.cache import default_cache_dir
 from harness.leaderboard.plan import RunSpec, run_state
-from protocols.counts import TRAIN_SIZES
+from protocols.counts import TRAIN_SIZES, UNPUBLISHED
 from protocols.datasets.base import Modality
 
 THROUGHPUT_FILE = 'throughput.json'
@@ -70,8 +70,16 @@ class _Labels:
         self.modalities = np.asarray(list(modalities), dtype=np.int64)
 
 
+class UnknownSize(ValueError):
+    """No dataset at hand and no published count to stand in for it."""
+
+
 def _from_counts(dataset: str) -> _Labels:
     """The released training set's sizes, each modality's images spread evenly over its ids."""
+    if dataset not in TRAIN_SIZES:
+        flag = f'--data-root-{dataset}'
+        reason = UNPUBLISHED.get(dataset, f'no released counts of {dataset!r} are known')
+        raise UnknownSize(f'{reason}; give {flag} DIR (the dataset) to count them')
     size = TRAIN_SIZES[dataset]
     labels, modalities = [], []
     for modality, total in ((Modality.VISIBLE, size.visible), (Modality.INFRARED, size.infrared)):
@@ -86,10 +94,12 @@ def synthetic_training_labels(
     dataset: str, split: int = 1, ids: int | None = None, seed: int | None = None
 ) -> _Labels:
     """The training set ``protocols.datasets.synthetic.generate(dataset, ..., ids, seed)`` writes
-    (SYSU: train + val ids; RegDB: split ``split``'s train ids), read from the generator's plan
+    (SYSU: train + val ids; RegDB: split ``split``'s train ids; LLCM: its training lists), read
+    from the generator's plan
     without rendering an image. Defaults: the demo leaderboard's data."""
     from harness.leaderboard.session import DEMO_DATA_SEED
     from protocols.datasets import synthetic
+    from protocols.datasets.synthetic import llcm as synthetic_llcm
     from protocols.datasets.synthetic import regdb as synthetic_regdb
     from protocols.datasets.synthetic import sysu as synthetic_sysu
 
@@ -105,6 +115,12 @@ def synthetic_training_labels(
             if pid in label:
                 labels += [label[pid]] * n
                 modalities += [int(synthetic_sysu.modality(cam))] * n
+    elif dataset == 'llcm':
+        plan = synthetic_llcm.plan(ids, seed)
+        for (pid, _, modality), n in sorted(plan.counts.items()):
+            if pid in plan.train:
+                labels += [plan.label(pid)] * n
+                modalities += [int(modality)] * n
     else:
         train, _ = synthetic_regdb.split(ids, seed, split)
         per_id = synthetic_regdb.IMAGES_PER_ID
@@ -131,6 +147,8 @@ def training_labels(
             out = (labels, f'dataset index of {data_root}')
         except (DatasetLayoutError, OSError, ValueError) as err:
             reason = f'{data_root} unreadable: {str(err)[:80]}'
+            if dataset not in TRAIN_SIZES:
+                raise UnknownSize(f'{reason}; {UNPUBLISHED.get(dataset, "")}') from None
             out = (_from_counts(dataset), f'released counts ({reason})')
     else:
         out = (_from_counts(dataset), f'released counts (no dataset at {data_root})')
@@ -266,6 +284,8 @@ def cost_plan(
                     run.dataset, root, cfg.protocol, labels_cache
                 )
                 cost.iters_per_epoch = iterations_per_epoch(cfg, labels)
+        except UnknownSize as err:
+            cost.size_source = f'{run.config_stem}: not computed ({err})'
         except Exception as err:  # a dry run shows every run; this one's cost stays unknown
             cost.size_source = (
                 f'{run.config_stem}: not computed ({type(err).__name__}: {str(err)[:100]})'

@@ -17,6 +17,7 @@ from harness.leaderboard.plan import (
     parse_splits,
 )
 from harness.leaderboard.worker import DEFAULT_RUNNER
+from protocols.datasets import DATASETS
 
 
 @dataclass
@@ -27,7 +28,7 @@ class LeaderboardOptions:
     # what to run
     methods: str | None = None  # comma-separated method names; None: every installed method
     configs: str | None = None  # comma-separated config stems; None: all
-    datasets: str = 'sysu,regdb'
+    datasets: str = ','.join(DATASETS)
     kinds: str | None = None  # None: 'full,ablation' ('demo' with demo)
     regdb_splits: str | None = None  # '1-10', '1,2'; None: 1-10 (1 with demo)
     demo: bool = False
@@ -41,6 +42,7 @@ class LeaderboardOptions:
     out: str = 'work_dirs/leaderboard'
     data_root_sysu: str | None = None
     data_root_regdb: str | None = None
+    data_root_llcm: str | None = None
     no_plots: bool = False
     figures: bool = False
     reported: str | None = None  # None: the shipped results/reported.csv; '': none
@@ -91,6 +93,7 @@ def base_argv(options: LeaderboardOptions) -> list[str]:
     for flag, value in (
         ('--data-root-sysu', options.data_root_sysu),
         ('--data-root-regdb', options.data_root_regdb),
+        ('--data-root-llcm', options.data_root_llcm),
         ('--reported', options.reported),
     ):
         if value is not None:
@@ -126,8 +129,8 @@ def plan_from_options(options: LeaderboardOptions, methods: dict | None = None):
     out = Path(options.out)
     kinds = _csv(options.kinds) or (['demo'] if options.demo else ['full', 'ablation'])
     splits = parse_splits(options.regdb_splits, DEMO_REGDB_SPLITS if options.demo else REGDB_SPLITS)
-    datasets = _csv(options.datasets) or ['sysu', 'regdb']
-    roots = {'sysu': options.data_root_sysu, 'regdb': options.data_root_regdb}
+    datasets = _csv(options.datasets) or list(DATASETS)
+    roots = {ds: getattr(options, f'data_root_{ds}') for ds in DATASETS}
     if options.demo:
         for ds in datasets:
             roots[ds] = roots.get(ds) or str(out / 'data' / ds)

@@ -9,8 +9,8 @@ from pathlib import Path
 from harness.official.release import OfficialError, dataset_target
 
 _GIVEN = re.compile(r'^(?P<method>[A-Za-z0-9_.-]+):(?P<target>[a-z0-9-]+)=(?P<path>.+)$')
-_TARGET = re.compile(r'^(?P<dataset>sysu|regdb)(?:-split(?P<split>\d+))?$')
-GIVEN_SYNTAX = 'METHOD:DATASET=PATH with DATASET sysu or regdb-split<k> (e.g. agw:sysu=agw.t)'
+_TARGET = re.compile(r'^(?P<dataset>sysu|regdb|llcm)(?:-split(?P<split>\d+))?$')
+GIVEN_SYNTAX = 'METHOD:DATASET=PATH with DATASET sysu, llcm or regdb-split<k> (e.g. agw:sysu=agw.t)'
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,14 @@ def parse_given(text: str) -> GivenCheckpoint:
     if not target:
         raise OfficialError(
             f'--official-checkpoint {text!r}: unknown dataset {match["target"]!r}; '
-            f'expected sysu or regdb-split<k> (k = 1..10)'
+            f'expected sysu, llcm or regdb-split<k> (k = 1..10)'
         )
     dataset, split = target['dataset'], target['split']
+    if dataset != 'regdb' and split is not None:
+        raise OfficialError(
+            f'--official-checkpoint {text!r}: {dataset} has no splits; name it '
+            f'{match["method"]}:{dataset}=PATH'
+        )
     if dataset == 'regdb' and split is None:
         raise OfficialError(
             f'--official-checkpoint {text!r}: a RegDB model is trained on one '

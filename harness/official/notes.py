@@ -10,8 +10,12 @@ from typing import Any
 def protocol_tag(record: Mapping[str, Any], splits: int | None = None) -> str:
     """How a record was evaluated, in the words of results/reported.csv's ``eval_protocol``:
     ``sysu-official-randperm`` (rand_perm_cam.mat galleries), ``sysu-agw-seed0-9`` (the seeded
-    galleries of AGW's code), ``regdb-10-splits`` / ``regdb-<k>-of-10-splits``."""
+    galleries of AGW's code), ``regdb-10-splits`` / ``regdb-<k>-of-10-splits``,
+    ``llcm-deen-seed0-9`` (DEEN test.py's draws)."""
     from protocols.evaluation import SYSU_PROTOCOL
+
+    if record.get('dataset') == 'llcm':
+        return 'llcm-deen-seed0-9'
 
     if record.get('dataset') == 'sysu':
         sampler = (record.get('protocol') or {}).get('sampler', SYSU_PROTOCOL['sampler'])

@@ -1,10 +1,10 @@
 """Paper tables from run records alone: the comparison, multi-shot and ablation tables.
 
 A table row is an *entry* (the ``entry`` dict of a method config: method, kind, label, row); its
-SYSU-MM01 cells come from that entry's SYSU record and its RegDB cells from its RegDB split records.
-Each cell is ``mean ± std``:
+SYSU-MM01 cells come from that entry's SYSU record, its RegDB cells from its RegDB split records and
+its LLCM cells (a table of their own) from its LLCM record. Each cell is ``mean ± std``:
 
-- SYSU-MM01: the mean and std over the gallery trials of the one training run (from the record);
+- SYSU-MM01 and LLCM: the mean and std over the trials of the one training run (from the record);
 - RegDB: the mean and std (``ddof=0``) over the per-split means of the split records found, whose
   number is given in the row's notes.
 
@@ -32,7 +32,7 @@ import numpy as np
 
 from harness.errors import HarnessWarning, os_error_message
 from harness.records import RECORD_SOURCES, find_records, read_record, record_problem
-from protocols.datasets import DATASETS
+from protocols.datasets import DATASETS, INFO
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 from protocols.evaluation import settings
 from protocols.metrics import METRIC_KEYS, REPORTED_METRIC_KEYS
@@ -71,6 +71,7 @@ GROUPS = {
     ('sysu', 'indoor-multi'): ('SYSU-MM01 indoor-search multi-shot', 'Indoor-multi'),
     ('regdb', 'v2t'): ('RegDB V→T', 'V→T'),
     ('regdb', 't2v'): ('RegDB T→V', 'T→V'),
+    **{('llcm', setting): labels for setting, labels in INFO['llcm'].settings.items()},
 }
 
 
@@ -107,6 +108,15 @@ MULTI_SHOT = _columns(
         ('sysu', 'indoor-multi', ('R1', 'R10', 'R20', 'mAP')),
     ]
 )
+# The LLCM README's table: both directions, R1 / R10 / R20 / mAP.
+LLCM = _columns(
+    [
+        ('llcm', 'ir2vis', ('R1', 'R10', 'R20', 'mAP')),
+        ('llcm', 'vis2ir', ('R1', 'R10', 'R20', 'mAP')),
+    ]
+)
+# Datasets trained once per config: a table entry holds one record of each.
+SINGLE_RUN = ('sysu', 'llcm')
 
 
 @dataclass
@@ -150,6 +160,7 @@ class Entry:
     sysu: tuple[str, dict] | None = None
     regdb: dict[int, tuple[str, dict]] = field(default_factory=dict)
     source: str = 'reproduced'  # one of RECORD_SOURCES
+    llcm: tuple[str, dict] | None = None
 
     @property
     def group(self) -> tuple:
@@ -164,10 +175,11 @@ class Entry:
         return {n.lower() for n in (self.title, self.label, self.method, *self.aliases) if n}
 
     def cell(self, col: Column) -> Cell | None:
-        if col.dataset == 'sysu':
-            if self.sysu is None:
+        if col.dataset in SINGLE_RUN:
+            slot = getattr(self, col.dataset)
+            if slot is None:
                 return None
-            path, rec = self.sysu
+            path, rec = slot
             res = (rec.get('results') or {}).get(col.setting)
             if not res or col.metric not in (res.get('mean') or {}):
                 return None
@@ -198,7 +210,10 @@ class Entry:
 
     def cmc(self, dataset: str, setting: str) -> list[float] | None:
         """The CMC curve (percent, rank 1..); RegDB: the mean curve over the splits."""
-        recs = [self.sysu] if dataset == 'sysu' else [self.regdb[s] for s in sorted(self.regdb)]
+        if dataset in SINGLE_RUN:
+            recs = [getattr(self, dataset)]
+        else:
+            recs = [self.regdb[s] for s in sorted(self.regdb)]
         curves = [((r[1].get('results') or {}).get(setting) or {}).get('cmc') for r in recs if r]
         curves = [c for c in curves if c]
         if not curves:
@@ -206,18 +221,21 @@ class Entry:
         n = min(len(c) for c in curves)
         return list(np.mean([c[:n] for c in curves], axis=0))
 
-    def notes(self, datasets: Iterable[str] = ('sysu', 'regdb')) -> str:
+    def notes(self, datasets: Iterable[str] = DATASETS) -> str:
         parts = []
-        if self.sysu is not None and 'sysu' in datasets:
+        for dataset, name in (('sysu', 'SYSU'), ('llcm', 'LLCM')):
+            slot = getattr(self, dataset)
+            if slot is None or dataset not in datasets:
+                continue
             n = max(
                 (
                     len(r.get('per_trial') or [])
-                    for r in (self.sysu[1].get('results') or {}).values()
+                    for r in (slot[1].get('results') or {}).values()
                     if isinstance(r, dict)
                 ),
                 default=0,
             )
-            parts.append(f'SYSU: {n} trial{"s" * (n != 1)}')
+            parts.append(f'{name}: {n} trial{"s" * (n != 1)}')
         if self.regdb and 'regdb' in datasets:
             k = len(self.regdb)
             parts.append(
@@ -321,8 +339,9 @@ class Collection:
         """Every tabulated record by the path shown in the tables."""
         out = {}
         for e in self.entries:
-            if e.sysu:
-                out[e.sysu[0]] = e.sysu[1]
+            for slot in (e.sysu, e.llcm):
+                if slot:
+                    out[slot[0]] = slot[1]
             out.update({path: rec for path, rec in e.regdb.values()})
         return out
 
@@ -377,12 +396,12 @@ def collect(records: str | Path, relative_to: str | Path | None = None) -> Colle
         )
         entry = entries.setdefault(entry.key, entry)
         dataset = rec.get('dataset')
-        if dataset == 'sysu':
-            slot = entry.sysu
+        if dataset in SINGLE_RUN:
+            slot = getattr(entry, dataset)
             if slot is not None:
                 duplicates.append(rel if _finished(rec) <= _finished(slot[1]) else slot[0])
             if slot is None or _finished(rec) > _finished(slot[1]):
-                entry.sysu = (rel, rec)
+                setattr(entry, dataset, (rel, rec))
         elif dataset == 'regdb':
             split = int(rec.get('split') or 1)
             slot = entry.regdb.get(split)
@@ -563,7 +582,8 @@ def _record_row(entry: Entry, columns: list[Column]) -> Row:
     if entry.source == 'official':  # the protocol beside the reported row's, and which weights
         from harness.official import official_note
 
-        recs = ([entry.sysu[1]] if entry.sysu and 'sysu' in datasets else []) + (
+        slots = [getattr(entry, ds) for ds in SINGLE_RUN if ds in datasets]
+        recs = [slot[1] for slot in slots if slot] + (
             [rec for _, rec in entry.regdb.values()] if 'regdb' in datasets else []
         )
         notes = '; '.join(filter(None, [official_note(recs, len(entry.regdb)), notes]))
@@ -633,6 +653,11 @@ def _footnotes(
         )
     if 'regdb' in datasets:
         how.append('RegDB: over the per-split means of the splits in the notes (std with ddof=0)')
+    if 'llcm' in datasets:
+        how.append(
+            "LLCM: over the draws of one training run; VIS→IR as DEEN's test.py computes it "
+            '(one sampled infrared image per identity and camera ranks every visible image)'
+        )
     notes = ['Cells: mean ± std. ' + '; '.join(how) + '.']
     if any(not c.comparable for c in cells):
         notes.append(
@@ -718,8 +743,8 @@ def ordered(entries: Iterable[Entry]) -> tuple[list[Entry], list[Entry]]:
 def make_tables(
     coll: Collection, reported: list[Reported], csv_name: str = 'reported.csv'
 ) -> list[Table]:
-    """The comparison, multi-shot and ablation tables (a table with no row is left out); the first
-    two lead with the papers' block (:meth:`Table.blocks`)."""
+    """The comparison, multi-shot, LLCM and ablation tables (a table with no row is left out); the
+    first three lead with the papers' block (:meth:`Table.blocks`)."""
     main, abl = ordered(coll.entries)
     records = coll.records()
     tables = []
@@ -751,9 +776,27 @@ def make_tables(
                 _footnotes(rows, MULTI_SHOT, True, records),
             )
         )
-    rows = [row for group in grouped(abl) for row in _entry_rows(group, SINGLE_SHOT + MULTI_SHOT)]
+    own = [group for group in groups if _entry_rows(group, LLCM)]
+    if own:  # the papers' LLCM numbers only beside an LLCM row of our own
+        rows = _reported_rows(own, reported, LLCM, csv_name) + [
+            row for group in own for row in _entry_rows(group, LLCM)
+        ]
+        tables.append(
+            Table(
+                'llcm',
+                'LLCM (IR→VIS: every infrared image ranks one sampled visible image per identity '
+                "and camera; VIS→IR: as DEEN's test.py computes it, one sampled infrared image "
+                'per identity and camera ranks every visible image)',
+                LLCM,
+                rows,
+                _footnotes(rows, LLCM, True, records),
+            )
+        )
+    rows = [
+        row for group in grouped(abl) for row in _entry_rows(group, SINGLE_SHOT + MULTI_SHOT + LLCM)
+    ]
     if rows:
-        cols, rows = _trim(SINGLE_SHOT + MULTI_SHOT, rows)
+        cols, rows = _trim(SINGLE_SHOT + MULTI_SHOT + LLCM, rows)
         tables.append(
             Table(
                 'ablation',

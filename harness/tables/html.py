@@ -129,7 +129,7 @@ class _Runs:
         self.ids: dict[str, str] = {}
         self.records: dict[str, dict] = {}
         for e in coll.entries:
-            slots = ([e.sysu] if e.sysu else []) + [e.regdb[s] for s in sorted(e.regdb)]
+            slots = [x for x in (e.sysu, e.llcm) if x] + [e.regdb[s] for s in sorted(e.regdb)]
             for rel, rec in slots:
                 self.add(rel, rec)
 

@@ -67,9 +67,8 @@ def cmc_plots(coll: Collection, out_dir: str | Path) -> list[Path]:
             ax.set_xlabel('rank')
             ax.set_ylabel('matching rate (%)')
             title = GROUPS.get((dataset, setting), (f'{dataset} {setting}',))[0]
-            ax.set_title(
-                f'CMC: {title}' + ('' if dataset == 'regdb' else f' ({setting.split("-")[1]}-shot)')
-            )
+            shots = f' ({setting.split("-")[1]}-shot)' if dataset == 'sysu' else ''
+            ax.set_title(f'CMC: {title}{shots}')
             ax.set_xlim(1, max(len(c) for _, c in curves))
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # ranks are integers
             ax.grid(True, alpha=0.3)

@@ -151,7 +151,10 @@ def _protocol(entry: Entry, dataset: str, n: int | None) -> str:
     """How a record's number was evaluated, in the vocabulary of reported.csv's eval_protocol."""
     from harness.official import protocol_tag
 
-    rec = entry.sysu[1] if dataset == 'sysu' else next(iter(entry.regdb.values()))[1]
+    if dataset == 'regdb':
+        rec = next(iter(entry.regdb.values()))[1]
+    else:
+        rec = getattr(entry, dataset)[1]
     return protocol_tag(rec, n)
 
 

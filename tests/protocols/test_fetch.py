@@ -160,15 +160,16 @@ def test_cli_fetch(
 
 def test_cli_synth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     import protocols.datasets.synthetic as synthetic
+    from protocols.datasets.synthetic.parallel import default_workers
 
     calls = []
-    monkeypatch.setattr(
-        synthetic,
-        'generate',
-        lambda dataset, out, seed=0, **kw: (
-            calls.append((dataset, Path(out), seed, kw)) or Path(out)
-        ),
-    )
+
+    def generate(dataset, out, seed=0, **kw):
+        calls.append((dataset, Path(out), seed, kw))
+        (Path(out) / synthetic.MARKER).touch()  # what the command reads to say what it wrote
+        return Path(out)
+
+    monkeypatch.setattr(synthetic, 'generate', generate)
     monkeypatch.setattr(harness.cli, 'SUBCOMMANDS', ('data', 'score'))
     assert (
         harness.cli.main(
@@ -187,9 +188,8 @@ def test_cli_synth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> N
         )
         == 0
     )
-    assert calls == [
-        ('regdb', tmp_path, 3, {'ids': 12, 'gap': None})
-    ]  # None: the generator default
+    # gap None: the generator default; workers: one process per CPU unless --workers says
+    assert calls == [('regdb', tmp_path, 3, {'ids': 12, 'gap': None, 'workers': default_workers()})]
     assert 'vireid data check --dataset regdb' in capsys.readouterr().out
     assert (
         harness.cli.main(
@@ -197,4 +197,4 @@ def test_cli_synth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> N
         )
         == 0
     )
-    assert calls[-1] == ('sysu', tmp_path, 0, {'gap': 0.5})
+    assert calls[-1] == ('sysu', tmp_path, 0, {'gap': 0.5, 'workers': default_workers()})

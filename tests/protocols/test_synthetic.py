@@ -367,7 +367,7 @@ def test_idempotent_refusals_and_replacement(tmp_path: Path) -> None:
 
 
 def test_argument_errors(tmp_path: Path) -> None:
-    assert set(DEFAULT_IDS) == {'sysu', 'regdb'}
+    assert set(DEFAULT_IDS) == {'sysu', 'regdb', 'llcm'}
     with pytest.raises(ValueError, match='dataset must be one of'):
         generate('market', tmp_path / 'x')
     with pytest.raises(ValueError, match='ids must be'):

@@ -28,6 +28,7 @@ VERSION = 2
 ENTRIES = {
     'sysu': {'cam1', 'cam2', 'cam3', 'cam4', 'cam5', 'cam6', 'exp', MARKER},
     'regdb': {'Visible', 'Thermal', 'idx', MARKER},
+    'llcm': {'idx', 'vis', 'nir', 'test_vis', 'test_nir', MARKER},
 }
 
 
