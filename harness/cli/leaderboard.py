@@ -34,6 +34,7 @@ EPILOG = """examples:
   vireid leaderboard --launcher slurm --cpus-per-run 8 --sbatch-args="--account=myproj --qos=normal"
   vireid leaderboard --methods agw --datasets regdb --regdb-splits 1-3 --dry-run
   vireid leaderboard --methods agw --datasets sysu --official --trusted   # + the authors' weights
+  vireid leaderboard --methods agw --datasets sysu --official --official-only --trusted  # only them
 """
 
 
@@ -90,7 +91,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         action='append',
         metavar='METHOD:DATASET=PATH',
         help='a released checkpoint already on disk, scored for every planned run of '
-        'METHOD on DATASET (sysu, llcm or regdb-split<k>); repeatable; needs --trusted',
+        'METHOD on DATASET (sysu, llcm or regdb-split<k>), in place of a declared release; '
+        'repeatable, one file per METHOD:DATASET; needs --trusted',
+    )
+    sel.add_argument(
+        '--official-only',
+        action='store_true',
+        help='plan only the official runs of --official/--official-checkpoint: re-score the '
+        "authors' weights without training anything (no trained run is needed; the untrained "
+        'twins only with --untrained)',
     )
     sel.add_argument(
         '--trusted',
@@ -98,7 +107,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="read official checkpoints with weights_only=False: the authors' files "
         'pickle numpy objects, and unpickling runs code (only for sources you trust)',
     )
-    sel.add_argument('--rerun', action='store_true', help='train again even runs that are done')
+    sel.add_argument(
+        '--rerun',
+        action='store_true',
+        help='run again every planned run that is done: training runs train from scratch, '
+        'official and untrained runs are scored again (the old record kept as '
+        'record.prev.json); with --official-only only the official runs are planned, so only '
+        'they are re-scored and trained runs are left as they are',
+    )
     add_cfg_options(sel, 'override config keys in every run, e.g. train_cfg.max_epochs=2')
     io = p.add_argument_group('where')
     io.add_argument(

@@ -9,14 +9,20 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from harness.leaderboard.official import official_runs
+from harness.leaderboard.official import (
+    check_scored_files,
+    official_runs,
+    replaced_releases,
+)
 from harness.leaderboard.plan import (
     DEMO_REGDB_SPLITS,
     REGDB_SPLITS,
     build_plan,
     parse_splits,
+    scored_twin,
 )
 from harness.leaderboard.worker import DEFAULT_RUNNER
+from harness.official import OfficialError
 from protocols.datasets import DATASETS
 
 
@@ -35,6 +41,7 @@ class LeaderboardOptions:
     untrained: bool | None = None  # None: on with demo, else off
     official: bool = False
     official_checkpoint: list[str] | None = None  # METHOD:DATASET=PATH, repeatable
+    official_only: bool = False  # plan the official runs alone: re-score, train nothing
     trusted: bool = False
     rerun: bool = False
     cfg_options: dict[str, Any] = field(default_factory=dict)
@@ -86,6 +93,8 @@ def base_argv(options: LeaderboardOptions) -> list[str]:
         argv.append('--untrained' if options.untrained else '--no-untrained')
     if getattr(options, 'official', False):
         argv.append('--official')
+    if getattr(options, 'official_only', False):
+        argv.append('--official-only')
     for given in getattr(options, 'official_checkpoint', None) or ():
         argv += ['--official-checkpoint', given]
     if getattr(options, 'trusted', False):
@@ -121,7 +130,11 @@ def base_argv(options: LeaderboardOptions) -> list[str]:
 
 
 def plan_from_options(options: LeaderboardOptions, methods: dict | None = None):
-    """(runs, data roots) for ``options``; ``methods`` defaults to the installed plugins."""
+    """(runs, data roots) for ``options``; ``methods`` defaults to the installed plugins.
+
+    With ``official_only`` the runs are the official ones alone (re-scoring: nothing trains,
+    no trained run is needed), and the untrained twins of their configs only when
+    ``untrained`` is asked for."""
     if methods is None:
         from harness.plugins import discover
 
@@ -134,6 +147,16 @@ def plan_from_options(options: LeaderboardOptions, methods: dict | None = None):
     if options.demo:
         for ds in datasets:
             roots[ds] = roots.get(ds) or str(out / 'data' / ds)
+    official_only = getattr(options, 'official_only', False)
+    if official_only and not (options.official or options.official_checkpoint):
+        raise OfficialError(
+            '--official-only plans the re-scored official runs alone: name them with --official '
+            "(the methods' declared releases) and/or --official-checkpoint METHOD:DATASET=PATH"
+        )
+    # Re-scoring only: the untrained twins only when asked for (--untrained), even with --demo.
+    untrained = options.untrained
+    if untrained is None:
+        untrained = options.demo and not official_only
     runs = build_plan(
         methods,
         out,
@@ -144,11 +167,17 @@ def plan_from_options(options: LeaderboardOptions, methods: dict | None = None):
         regdb_splits=splits,
         data_roots=roots,
         cfg_options=options.cfg_options,
-        untrained=options.demo if options.untrained is None else options.untrained,
+        untrained=untrained and not official_only,
     )
+    official = official_plan(options, runs, methods, out)
+    if official_only:
+        # The floor beside each re-scored row, when asked for: its config's untrained network.
+        scored = {(t.config, t.split) for t in official}
+        floors = [scored_twin(r, 'untrained') for r in runs if (r.config, r.split) in scored]
+        return official + (floors if untrained else []), roots
     # The authors' weights right after the training runs: a fetch that fails holds up nothing.
     first_scored = next((i for i, r in enumerate(runs) if not r.trains), len(runs))
-    runs[first_scored:first_scored] = official_plan(options, runs, methods, out)
+    runs[first_scored:first_scored] = official
     return runs, roots
 
 
@@ -171,15 +200,19 @@ def official_plan(options: LeaderboardOptions, runs, methods: dict, out: Path) -
         [parse_given(g) for g in given or ()],
         trusted=getattr(options, 'trusted', False),
     )
+    check_scored_files(twins, getattr(options, 'rerun', False))
+    notes = replaced_releases(twins, methods) if declared else []
     if declared:
         planned = sorted({r.method for r in runs})
-        notes = unreleased_note(methods, planned)
+        notes += unreleased_note(methods, planned)
         if not twins:
             fits = sorted(f'{rel.config} ({m})' for m in planned for rel in released_of(methods[m]))
             notes.append(
                 'no released checkpoint fits the planned configs'
                 + (f'; the released ones fit {", ".join(fits)}' if fits else '')
             )
+            if getattr(options, 'official_only', False):
+                raise OfficialError('--official-only: nothing to re-score: ' + '; '.join(notes))
         for note in notes:
             print(f'[leaderboard] --official: {note}', file=sys.stderr)
     return twins

@@ -4,7 +4,8 @@ A method declares the checkpoints its authors released (``MethodSpec.released``:
 :class:`ReleasedCheckpoint`): where the file is (a Google Drive id fetched with gdown, or a page to
 download it from by hand), its md5 when known, which harness config its network fits, and how its
 tensors map onto that config's model. ``vireid leaderboard --official`` plans one scored-only run
-per declared checkpoint (``--official-checkpoint METHOD:DATASET=PATH`` for a file already on disk);
+per declared checkpoint (``--official-checkpoint METHOD:DATASET=PATH`` for a file already on disk;
+``--official-only`` plans those runs alone, training nothing);
 :func:`score_official` is that run: it fetches or takes the file, checks its md5, converts it onto
 the config's model (strictly), scores it with the same protocol code as every other run and writes
 a record with ``source='official'`` whose provenance names the file, its md5 and its origin.

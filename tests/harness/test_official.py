@@ -245,3 +245,97 @@ def test_protocol_tags_use_the_reported_vocabulary() -> None:
     assert protocol_tag(seeded) == 'sysu-agw-seed0-9'
     assert protocol_tag({'dataset': 'regdb'}, 10) == 'regdb-10-splits'
     assert protocol_tag({'dataset': 'regdb'}, 3) == 'regdb-3-of-10-splits'
+
+
+def _agw_sysu(tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        '--out',
+        str(tmp_path),
+        '--methods',
+        'agw,mmn',
+        '--datasets',
+        'sysu',
+        '--kinds',
+        'full',
+        '--dry-run',
+        *extra,
+    ]
+
+
+def test_official_only_plans_the_official_runs_alone(tmp_path: Path, weights: Path, capsys) -> None:
+    from harness.leaderboard.options import LeaderboardOptions, base_argv, plan_from_options
+
+    cli, args = _cli(_agw_sysu(tmp_path, '--official', '--official-only', '--trusted'))
+    assert cli.run(args) == 0
+    plan = capsys.readouterr().out
+    assert '1 runs under' in plan and 'agw/agw_sysu/sysu-official ' in plan
+    assert 'agw/agw_sysu/sysu ' not in plan  # the 81-epoch training run is not planned
+    assert 'plan: 1 runs (1 scored only), 0 iterations, 0.0 GPU-hours' in plan
+    options = LeaderboardOptions.from_namespace(args)
+    runs, _ = plan_from_options(options)
+    assert [(r.key, r.trains) for r in runs] == [('agw/agw_sysu/sysu-official', False)]
+    assert '--official-only' in base_argv(options)  # a retry re-scores, never trains
+
+    # the untrained floor only when asked for, and still nothing that trains
+    options.untrained = True
+    runs, _ = plan_from_options(options)
+    assert [r.key for r in runs] == ['agw/agw_sysu/sysu-official', 'agw/agw_sysu/sysu-untrained']
+    assert not any(r.trains for r in runs)
+    demo = LeaderboardOptions(
+        out=str(tmp_path),
+        methods='agw',
+        datasets='sysu',
+        demo=True,
+        official_checkpoint=[f'agw:sysu={weights}'],
+        official_only=True,
+        trusted=True,
+    )
+    runs, _ = plan_from_options(demo)  # --demo scores untrained twins, not in this mode
+    assert [r.key for r in runs] == ['agw/agw_demo_sysu/sysu-official']
+
+    for extra, says in (
+        (['--official-only', '--trusted'], '--official-only plans the re-scored official runs'),
+        (
+            ['--official', '--official-only', '--trusted', '--methods', 'mmn'],
+            'nothing to re-score: mmn: no released checkpoint is declared',
+        ),
+    ):
+        cli, args = _cli(_agw_sysu(tmp_path, *extra))
+        with pytest.raises(OfficialError, match=says):
+            cli.run(args)
+
+
+def test_one_official_file_per_target(tmp_path: Path, weights: Path, capsys) -> None:
+    other = tmp_path / 'other.t'
+    other.write_bytes(b'another file')
+    cli, args = _cli(
+        _agw_sysu(
+            tmp_path,
+            '--official-checkpoint',
+            f'agw:sysu={weights}',
+            '--official-checkpoint',
+            f'agw:sysu={other}',
+            '--trusted',
+        )
+    )
+    with pytest.raises(OfficialError) as err:
+        cli.run(args)
+    text = str(err.value)
+    assert 'agw:sysu is given twice' in text and str(weights) in text and str(other) in text
+    assert '\n' not in text
+
+    # the same file twice is one file; a file given beside --official replaces the release
+    twice = ['--official-checkpoint', f'agw:sysu={weights}'] * 2
+    cli, args = _cli(_agw_sysu(tmp_path, '--official', '--official-only', '--trusted', *twice))
+    assert cli.run(args) == 0
+    captured = capsys.readouterr()
+    assert '1 runs under' in captured.out
+    assert (
+        f'agw/agw_sysu/sysu-official scores the file given, {weights}, in place of the declared '
+        f'release ({agw_released.RELEASED[0].url})' in captured.err
+    )
+    methods, runs = _plan(tmp_path)
+    (twin,) = official_runs(
+        runs, methods, tmp_path, True, [parse_given(f'agw:sysu={weights}')] * 2, trusted=True
+    )
+    assert twin.checkpoint == str(weights)

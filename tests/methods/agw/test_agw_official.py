@@ -214,3 +214,72 @@ def test_a_failed_fetch_is_one_clear_failure_and_the_rest_goes_on(
     table = (tmp_path / 'tables' / 'comparison.md').read_text()
     assert 'reproduced (demo)' in table and 'untrained (demo)' in table
     assert 're-scored' not in table
+
+
+@pytest.mark.slow
+def test_rescoring_a_given_official_checkpoint_plans_and_runs_no_training_run(
+    official_file, sysu_root, tmp_path, monkeypatch
+) -> None:
+    trained = []
+
+    def trains(**kwargs):
+        trained.append(kwargs['work_dir'])
+        raise AssertionError('a re-scoring leaderboard trained a run')
+
+    monkeypatch.setattr('harness.engine.run.run_experiment', trains)
+    argv = _argv(tmp_path, sysu_root, '--official-checkpoint', f'agw:sysu={official_file}')
+    argv = [a for a in argv if a != '--no-untrained'] + ['--official-only', '--trusted']
+    cli, args = _cli(argv)
+    assert cli.run(args) == 0 and trained == []
+    records = sorted(p.relative_to(tmp_path) for p in (tmp_path / 'runs').rglob('record.json'))
+    assert records == [RUN / 'sysu-official' / 'record.json']  # no trained, no untrained run
+    rec = read_record(tmp_path / RUN / 'sysu-official')
+    assert rec['status'] == 'done' and rec['source'] == 'official'
+    assert rec['provenance']['official']['md5'] == md5_of(official_file)
+    table = (tmp_path / 'tables' / 'comparison.md').read_text()
+    rows = [line for line in table.splitlines() if line.startswith('| AGW')]
+    assert [[c.strip() for c in line.split('|')[1:3]] for line in rows] == [
+        ['AGW', 'reported (TPAMI 2021)'],
+        ['AGW (demo)', 're-scored (official weights) (demo)'],
+    ]
+
+
+def _files(run_dir: Path) -> dict[str, tuple[str, int]]:
+    return {
+        str(p.relative_to(run_dir)): (md5_of(p), p.stat().st_mtime_ns)
+        for p in sorted(run_dir.rglob('*'))
+        if p.is_file()
+    }
+
+
+@pytest.mark.slow
+def test_rerun_official_only_rescores_another_file_and_leaves_the_trained_run(
+    leaderboard, official_file, sysu_root, tmp_path
+) -> None:
+    for leaf in ('sysu', 'sysu-official'):
+        shutil.copytree(leaderboard[0] / RUN / leaf, tmp_path / RUN / leaf)
+    obj = torch.load(official_file, weights_only=False)
+    second = tmp_path / 'sysu_agw_epoch79.t'
+    torch.save({**obj, 'epoch': 79}, second)  # the same weights in another file
+    assert md5_of(second) != md5_of(official_file)
+    trained_before = _files(tmp_path / RUN / 'sysu')
+    scored_before = _files(tmp_path / RUN / 'sysu-official')
+    given = ['--official-checkpoint', f'agw:sysu={second}', '--official-only', '--trusted']
+
+    from harness.official import OfficialError
+
+    cli, args = _cli(_argv(tmp_path, sysu_root, *given))
+    with pytest.raises(OfficialError) as err:  # done with another file: not skipped silently
+        cli.run(args)
+    text = str(err.value)
+    assert 'already scored' in text and str(official_file) in text and str(second) in text
+    assert '--rerun --official-only' in text
+    assert _files(tmp_path / RUN / 'sysu-official') == scored_before
+
+    cli, args = _cli(_argv(tmp_path, sysu_root, *given, '--rerun'))
+    assert cli.run(args) == 0
+    assert _files(tmp_path / RUN / 'sysu') == trained_before  # neither retrained nor touched
+    rec = read_record(tmp_path / RUN / 'sysu-official')
+    assert rec['status'] == 'done' and rec['provenance']['official']['md5'] == md5_of(second)
+    prev = read_record(tmp_path / RUN / 'sysu-official' / 'record.prev.json')
+    assert prev['provenance']['official']['md5'] == md5_of(official_file)
