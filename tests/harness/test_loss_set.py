@@ -337,3 +337,106 @@ def test_part_pooling_needs_part_heads_and_part_losses():
         _part_model(neck=dict(type='GlobalAveragePooling'))
     with pytest.raises(ValueError, match=r"model.losses.id: input 'logits' has one feature per"):
         _part_model(losses=dict(id=dict(type='IdentityLoss', input='logits')))
+
+
+# ---------------------------------------------------------------- real process groups (gloo)
+
+N, D, P, BLOCK_CODES = 8, 6, 2, (0, 2, 1, 3)  # MMN's row blocks [V | M_V | I | M_I]
+
+
+def _mmn_like_set() -> LossSet:
+    from methods.mmn.losses import DistributionConsistencyLoss  # noqa: F401  (registers it)
+
+    return LossSet(
+        dict(
+            id=dict(type='IdentityLoss', input='logits', parts='mean'),
+            tri=dict(
+                type='BatchHardTripletLoss',
+                input='x',
+                parts='mean',
+                modalities=[[0, 1], [0, 3], [2, 1], [2, 3]],
+            ),
+            dcl=dict(
+                type='DistributionConsistencyLoss', input='x', parts='mean', modalities=[2, 3]
+            ),
+            hc=dict(type='HeteroCenterLoss', input='x', parts='sum', pairs=[(0, 1), (2, 3)]),
+        ),
+        inputs=('x', 'logits'),
+        part_inputs=('x', 'logits'),
+        default_args=dict(in_dim=D, head_dim=4),
+    )
+
+
+def _share(rank: int, world_size: int) -> LossInputs:
+    """Rank ``rank``'s share of a global batch of four aligned blocks of N rows."""
+    g = torch.Generator().manual_seed(5)
+    x, logits = torch.randn(4 * N, D, P, generator=g), torch.randn(4 * N, 5, P, generator=g)
+    labels = torch.arange(N // 2).repeat_interleave(2).repeat(4)
+    modality = torch.tensor(BLOCK_CODES).repeat_interleave(N)
+    per = N // world_size
+    rows = torch.cat([torch.arange(b * N + rank * per, b * N + (rank + 1) * per) for b in range(4)])
+    return LossInputs(
+        dict(x=x[rows].clone().requires_grad_(), logits=logits[rows]),
+        labels=labels[rows],
+        modality=modality[rows],
+        blocks=4,
+    )
+
+
+def _loss_set_rank(rank: int, world_size: int, init_file: str, out: str) -> None:
+    import traceback
+    from pathlib import Path
+
+    import torch.distributed as dist
+
+    try:
+        torch.set_num_threads(1)
+        dist.init_process_group(
+            'gloo', init_method=f'file://{init_file}', rank=rank, world_size=world_size
+        )
+        try:
+            inputs = _share(rank, world_size)
+            values = _mmn_like_set()(inputs)
+            batch_level = values['loss_tri'] + values['loss_dcl'] + values['loss_hc']
+            batch_level.backward()
+            result = dict(
+                values={k: v.detach() for k, v in values.items()},
+                grad=inputs.tensors['x'].grad / world_size,  # as DDP averages it
+            )
+        finally:
+            dist.destroy_process_group()
+        torch.save(result, f'{out}/rank{rank}.pt')
+    except BaseException:
+        Path(f'{out}/rank{rank}.err').write_text(traceback.format_exc())
+        raise
+
+
+def test_modality_groups_select_the_global_rows_in_a_gloo_group(tmp_path):
+    """Two processes, each with its share of every block: the batch-level losses (triplet over
+    pairings, DCL on aligned rows, HC by pairs) equal one process's, and so do the gradients."""
+    import multiprocessing as mp
+
+    world_size = 2
+    ctx = mp.get_context('fork')
+    args = (world_size, str(tmp_path / 'pg'), str(tmp_path))
+    procs = [ctx.Process(target=_loss_set_rank, args=(r, *args)) for r in range(world_size)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        if p.is_alive():
+            p.kill()
+    errors = [e.read_text() for e in tmp_path.glob('rank*.err')]
+    assert not errors and all(p.exitcode == 0 for p in procs), '\n'.join(errors)
+    one = _share(0, 1)
+    reference = _mmn_like_set()(one)
+    (reference['loss_tri'] + reference['loss_dcl'] + reference['loss_hc']).backward()
+    per = N // world_size
+    for rank in range(world_size):
+        got = torch.load(tmp_path / f'rank{rank}.pt', weights_only=False)
+        for key in ('loss_tri', 'loss_dcl', 'loss_hc', 'acc_tri'):
+            torch.testing.assert_close(got['values'][key], reference[key].detach())
+        rows = torch.cat(
+            [torch.arange(b * N + rank * per, b * N + (rank + 1) * per) for b in range(4)]
+        )
+        torch.testing.assert_close(got['grad'], one.tensors['x'].grad[rows], rtol=1e-5, atol=1e-7)
