@@ -57,7 +57,6 @@ from harness.dist import gather_batch
 from harness.registry import MODELS
 
 PART_REDUCTIONS = ('sum', 'mean', 'concat')
-SET_KEYS = ('input', 'weight', 'parts', 'modalities')  # read by the set, not passed to the loss
 
 
 @dataclass
@@ -134,6 +133,11 @@ class LossSet(nn.ModuleDict):
             )
         if not name.isidentifier():
             raise ValueError(f'{where}: the loss name {name!r} must be an identifier (a-z, 0-9, _)')
+        if hasattr(self, name) and name not in self:
+            raise ValueError(
+                f'{where}: {name!r} is taken by the loss set itself (an attribute of LossSet); '
+                'give the loss another name'
+            )
         spec = dict(spec)
         names = self._input_names(spec.pop('input', None), where)
         weight = spec.pop('weight', 1.0)

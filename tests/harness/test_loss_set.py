@@ -96,6 +96,8 @@ def test_unknown_type_empty_set_and_bad_names_are_refused():
         build_set(dict(id=None))
     with pytest.raises(ValueError, match='identifier'):
         build_set({'a b': dict(type='IdentityLoss', input='logits')})
+    with pytest.raises(ValueError, match="'weights' is taken by the loss set"):
+        build_set(dict(weights=dict(type='IdentityLoss', input='logits')))
     with pytest.raises(ValueError, match='dict of named losses'):
         build_set([dict(type='IdentityLoss', input='logits')])
 
