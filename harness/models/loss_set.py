@@ -54,6 +54,7 @@ import torch
 from torch import Tensor, nn
 
 from harness.dist import gather_batch
+from harness.models.necks.parts import split_parts
 from harness.registry import MODELS
 
 PART_REDUCTIONS = ('sum', 'mean', 'concat')
@@ -294,7 +295,7 @@ class LossSet(nn.ModuleDict):
         elif parts == 'concat':
             views = [[x.transpose(1, 2).flatten(1) for x in xs]]
         else:
-            views = [[x[:, :, k].contiguous() for x in xs] for k in range(xs[0].shape[2])]
+            views = [list(part) for part in zip(*(split_parts(x) for x in xs))]
         takes_labels = getattr(loss, 'takes_labels', True)
         takes_modality = getattr(loss, 'takes_modality', False)
         total: Tensor | None = None

@@ -21,7 +21,7 @@ from harness.dist import gather_batch
 from harness.models.base import VIReIDModel, id_accuracy
 from harness.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
 from harness.models.loss_set import LossInputs, LossSet, config_losses
-from harness.models.necks.parts import part_windows
+from harness.models.necks.parts import part_windows, split_parts, stack_parts
 from harness.registry import MODELS
 from protocols.datasets.base import Modality
 
@@ -292,13 +292,13 @@ class TwoStreamMHSA(VIReIDModel):
     def training_outputs(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> LossInputs:
         """:data:`LOSS_INPUTS` of a training batch, rows ``[V | A | I]``."""
         pooled, embs, logits, labels, modality, blocks = self._train_rows(inputs, data_samples)
-        # each part normalised on its own (contiguous) rows, as TSLFN+HC normalises its embeddings
-        normed = [F.normalize(e.contiguous().float(), dim=1) for e in embs.unbind(dim=2)]
+        # each part normalised on its own, as TSLFN+HC normalises its embeddings
+        normed = [F.normalize(e.float(), dim=1) for e in split_parts(embs)]
         return LossInputs(
             dict(
                 logits=logits,
                 emb=embs,
-                emb_l2=torch.stack(normed, dim=2),
+                emb_l2=stack_parts(normed),
                 pool=pooled,
             ),
             labels=labels,

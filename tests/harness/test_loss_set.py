@@ -287,6 +287,23 @@ def test_part_heads_apply_one_head_per_part_and_keep_list_keys():
         PartHeads(dict(type='BNNeck', dim=4), num_parts=0)
 
 
+def test_stacked_parts_are_stored_part_by_part_and_split_back():
+    from harness.models.necks.parts import split_parts, stack_parts
+
+    parts = [torch.randn(5, 3, requires_grad=True) for _ in range(4)]
+    x = stack_parts(parts)
+    assert x.shape == (5, 3, 4) and all(x[:, :, k].is_contiguous() for k in range(4))
+    back = split_parts(x)
+    assert all(torch.equal(a, b) and b.is_contiguous() for a, b in zip(parts, back))
+    sum(p.sum() * (k + 1) for k, p in enumerate(back)).backward()
+    assert all(p.grad.is_contiguous() and torch.all(p.grad == k + 1) for k, p in enumerate(parts))
+    loose = torch.randn(5, 3, 4)  # a part pooling's layout: split copies each part contiguously
+    assert all(
+        torch.equal(p, loose[:, :, k]) and p.is_contiguous()
+        for k, p in enumerate(split_parts(loose))
+    )
+
+
 def _part_model(**over):
     cfg = dict(
         type='CrossModalityReID',

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
+from harness.models.necks.parts import stack_parts
 from harness.registry import MODELS
 
 
@@ -45,5 +45,6 @@ class PartHeads(nn.ModuleList):
             )
         outs = [head(part) for head, part in zip(self, x.unbind(dim=2))]
         if isinstance(outs[0], tuple):
-            return tuple(torch.stack(values, dim=2) for values in zip(*outs))
-        return torch.stack(outs, dim=2)
+            return tuple(stack_parts(list(values)) for values in zip(*outs))
+        return stack_parts(outs)
+
