@@ -47,4 +47,3 @@ class PartHeads(nn.ModuleList):
         if isinstance(outs[0], tuple):
             return tuple(stack_parts(list(values)) for values in zip(*outs))
         return stack_parts(outs)
-
