@@ -2,10 +2,10 @@
 
     images -> backbone (trunk; two-stream: each modality through its own stem/stages)
            -> [non_local blocks between residual blocks]
-           -> neck (global pooling, [B, C])  = the "pool" feature
-           -> head (BNNeck + identity classifier) = the "bn" feature and the "logits"
-    training: sum of weighted losses, each on one of "pool", "bn", "logits"
-    test:     the "bn" (or "pool") feature, L2-normalised
+           -> neck (global pooling [B, C], or part pooling [B, C, P])  = the "pool" feature
+           -> head (BNNeck + identity classifier; per part: PartHeads) = "bn" and "logits"
+    training: the config's losses (harness.models.loss_set), each on "pool", "bn" or "logits"
+    test:     the "bn" (or "pool") feature, parts concatenated, L2-normalised
 
 Each part is named by ``type=`` and built from the harness registries, as mmpretrain's
 ``ImageClassifier`` builds its backbone, neck and head; a method that differs from another only
@@ -20,10 +20,11 @@ from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from harness.dist import gather_batch
 from harness.models.base import VIReIDModel, id_accuracy
+from harness.models.loss_set import LossInputs, LossSet, constructor_arguments
 from harness.registry import MODELS
 from protocols.datasets.base import Modality
 
@@ -40,17 +41,21 @@ class CrossModalityReID(VIReIDModel):
         backbone: a trunk: ``forward(x, modality, after_block=None) -> [B, C, H, W]`` and an
             ``out_channels`` attribute (``ResNet``, ``TwoStreamResNet``).
         neck: a global pooling ``[B, C, H, W] -> [B, C]`` (``GeneralizedMeanPooling``,
-            ``GlobalAveragePooling``).
+            ``GlobalAveragePooling``), or a part pooling ``-> [B, C, P]`` with a ``num_parts``
+            attribute (``HorizontalPartPooling``).
         head: ``feat -> (bn_feat, logits)``, built with ``in_channels`` and ``num_classes``
-            filled in (``BNNeckHead``).
-        losses: ``{name: dict(type=..., input=..., weight=1.0, **loss_args)}``; ``input`` is
-            ``'pool'`` (the neck's output), ``'bn'`` (the head's normalised feature) or
-            ``'logits'``. Logged as ``loss_<name>`` (already weighted), plus ``acc_<name>`` for a
-            loss that returns ``(value, n_correct)``; the head's accuracy is logged as ``acc_id``.
+            filled in (``BNNeckHead``); behind a part pooling, ``PartHeads`` (``num_parts`` filled
+            in too) around such a head.
+        losses: ``{name: dict(type=..., input=..., weight=1.0, **loss_args)}``
+            (:class:`~harness.models.loss_set.LossSet`); ``input`` is ``'pool'`` (the neck's
+            output), ``'bn'`` (the head's normalised feature) or ``'logits'``, all part-level
+            behind a part pooling (the losses then say ``parts=``). Logged as ``loss_<name>``
+            (already weighted), plus ``acc_<name>`` for a loss that returns ``(value,
+            n_correct)``; the head's accuracy is logged as ``acc_id``.
         non_local: optional blocks run between the trunk's residual blocks, built with the
             trunk (``NonLocalStages``).
-        test_feature: ``'bn'`` or ``'pool'``; L2-normalised unless ``normalize_test_feature``
-            is off.
+        test_feature: ``'bn'`` or ``'pool'`` (parts concatenated part by part); L2-normalised
+            unless ``normalize_test_feature`` is off.
     """
 
     # Under DDP every loss but the per-sample ones (``per_sample = True``, the identity loss)
@@ -77,7 +82,7 @@ class CrossModalityReID(VIReIDModel):
             )
         if test_feature not in FEATURES:
             raise ValueError(f'model.test_feature = {test_feature!r}; expected one of {FEATURES}')
-        if not losses:
+        if not losses or not any(spec is not None for spec in losses.values()):
             raise ValueError(
                 'model.losses is empty; give at least one, e.g. '
                 "losses=dict(id=dict(type='IdentityLoss', input='logits'))"
@@ -89,27 +94,33 @@ class CrossModalityReID(VIReIDModel):
             else MODELS.build(non_local, default_args=dict(trunk=self.backbone))
         )
         self.neck = MODELS.build(neck)
+        self.num_parts = getattr(self.neck, 'num_parts', None)  # a part pooling: [B, C, P]
         self.feat_dim = self.backbone.out_channels
-        self.head = MODELS.build(
-            head, default_args=dict(in_channels=self.feat_dim, num_classes=num_classes)
+        head_args = dict(in_channels=self.feat_dim, num_classes=num_classes)
+        takes_parts = 'num_parts' in (constructor_arguments(head.get('type')) or ())
+        if (self.num_parts is not None) != takes_parts:
+            raise ValueError(
+                f'model.head = {head.get("type")!r} does not fit model.neck = '
+                f'{neck.get("type")!r}: a part pooling ([B, C, P]) needs one head per part, '
+                "head=dict(type='PartHeads', head=dict(type='BNNeckHead', ...)), and a global "
+                'pooling a head without parts'
+            )
+        if self.num_parts is not None:
+            head_args['num_parts'] = self.num_parts
+        self.head = MODELS.build(head, default_args=head_args)
+        self.losses = LossSet(
+            losses,
+            inputs=LOSS_INPUTS,
+            part_inputs=LOSS_INPUTS if self.num_parts is not None else (),
+            where='model.losses',
         )
-        self.losses = nn.ModuleDict()
-        self.loss_inputs: dict[str, str] = {}
-        self.loss_weights: dict[str, float] = {}
-        for name, spec in losses.items():
-            spec = dict(spec)
-            where, weight = spec.pop('input', None), float(spec.pop('weight', 1.0))
-            if where not in LOSS_INPUTS:
-                raise ValueError(
-                    f'model.losses.{name}.input = {where!r}; expected one of '
-                    f'{LOSS_INPUTS} (the tensor the loss is computed on)'
-                )
-            self.losses[name] = MODELS.build(spec)
-            self.loss_inputs[name], self.loss_weights[name] = where, weight
+        # the set's own tables, by loss name (what each loss reads, its weight)
+        self.loss_inputs, self.loss_weights = self.losses.inputs, self.losses.weights
         self.test_feature, self.normalize_test_feature = test_feature, normalize_test_feature
 
     def forward_features(self, images: Tensor, modality: int | Tensor) -> dict[str, Tensor]:
-        """``pool`` ``[B, C]``, ``bn`` ``[B, C]`` and ``logits`` ``[B, num_classes]`` (fp32)."""
+        """``pool`` ``[B, C]``, ``bn`` ``[B, C]`` and ``logits`` ``[B, num_classes]`` (fp32); each
+        with a last part dimension ``P`` behind a part pooling."""
         fmap = self.backbone(images, modality, after_block=self.non_local)
         pooled = self.neck(fmap)
         bn, logits = self.head(pooled)
@@ -117,6 +128,8 @@ class CrossModalityReID(VIReIDModel):
 
     def extract_feat(self, images: Tensor, modality: int) -> Tensor:
         feat = self.forward_features(images, modality)[self.test_feature]
+        if feat.dim() == 3:  # parts, concatenated part by part
+            feat = feat.transpose(1, 2).flatten(1)
         return F.normalize(feat, p=2, dim=1) if self.normalize_test_feature else feat
 
     def loss(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -129,18 +142,9 @@ class CrossModalityReID(VIReIDModel):
                 '(use CrossModalityIdentitySampler)'
             )
         outputs = self.forward_features(inputs, modality)
-        out: dict[str, Tensor] = {}
-        # [visible | infrared] rows; on several GPUs, those of the whole batch.
-        global_labels, global_modality = gather_batch(labels), gather_batch(modality)
-        for name, loss in self.losses.items():
-            x, y, mods = outputs[self.loss_inputs[name]], labels, modality
-            if not getattr(loss, 'per_sample', False):
-                x, y, mods = gather_batch(x), global_labels, global_modality
-            extra = dict(modality=mods) if getattr(loss, 'takes_modality', False) else {}
-            value = loss(x, y, **extra)
-            if isinstance(value, tuple):
-                value, n_correct = value
-                out[f'acc_{name}'] = n_correct.float() / y.numel()
-            out[f'loss_{name}'] = self.loss_weights[name] * value
-        out['acc_id'] = id_accuracy(outputs['logits'], labels)
+        # [visible | infrared] rows; on several GPUs, every loss but the per-sample ones sees those
+        # of the whole batch.
+        out = self.losses(LossInputs(outputs, labels, modality), gather=gather_batch)
+        logits = outputs['logits']
+        out['acc_id'] = id_accuracy(logits.sum(dim=2) if logits.dim() == 3 else logits, labels)
         return out

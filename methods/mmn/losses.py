@@ -32,6 +32,8 @@ class DistributionConsistencyLoss(nn.Module):
     ``n`` shows the same identity (sampler alignment).
     """
 
+    takes_labels = False  # rows are paired by position (sampler alignment), not by label
+
     HEAD = (
         'fc1_weight',
         'bn1_weight',

@@ -7,15 +7,24 @@ middle-modality images the MMG generates from each modality. The visible stem se
 layer4 map is cut into horizontal stripes, each average-pooled, with its own BNNeck and bias-free
 classifier. Only the modules the official forward uses are built (the official module also
 registers two unused ResNet-50 trunks and an unused stem; ``convert.py`` drops them).
+
+The losses are the config's (``model.losses``, :mod:`harness.models.loss_set`); the model computes
+for them, per stripe, ``pool`` (pre-BN), ``bn`` and ``logits`` (``[4B, ., stripes]``) of the rows
+``[VIS, M_vis, IR, M_ir]``, whose modality codes are 0, :data:`MIDDLE_VISIBLE`, 1,
+:data:`MIDDLE_INFRARED`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from harness.dist import gather_batch
 from harness.models.base import VIReIDModel, check_count, id_accuracy
+from harness.models.loss_set import LossInputs, LossSet, config_losses
 from harness.registry import MODELS
 from methods.mmn import losses as _losses  # noqa: F401  (registers DistributionConsistencyLoss)
 from methods.mmn.mmg import MiddleModalityGenerator
@@ -27,6 +36,11 @@ DEFAULT_BACKBONE = dict(
 # Official ``weights_init_kaiming`` on BatchNorm1d / ``weights_init_classifier`` on the heads.
 BNNECK_WEIGHT_STD = 0.01
 CLASSIFIER_STD = 0.001
+# Modality codes of the generated rows, for the losses' ``modalities=`` (0 visible, 1 infrared).
+MIDDLE_VISIBLE, MIDDLE_INFRARED = 2, 3
+LOSS_INPUTS = ('pool', 'bn', 'logits')  # all per stripe: [4B, C, stripes]
+# The official loss set is written down once, in the full config.
+CONFIG = Path(__file__).parent / 'configs' / 'mmn_sysu.py'
 
 
 def l2_normalise(x: Tensor) -> Tensor:
@@ -36,7 +50,12 @@ def l2_normalise(x: Tensor) -> Tensor:
 
 @MODELS.register_module()
 class MMN(VIReIDModel):
-    """Middle modality generator + two-stream ResNet + striped BNNeck heads; ID + triplet + DCL."""
+    """Middle modality generator + two-stream ResNet + striped BNNeck heads; the config's losses
+    (official: ID + triplet + DCL).
+
+    ``losses``: the loss set (:class:`~harness.models.loss_set.LossSet`); by default that of
+    ``configs/mmn_sysu.py``, the official one.
+    """
 
     gathers_global_batch = True  # triplet and DCL see the global batch under DDP
 
@@ -44,11 +63,7 @@ class MMN(VIReIDModel):
         self,
         num_classes: int,
         num_stripes: int = 4,
-        triplet_margin: float = 0.3,
-        dcl_delta: float = 0.2,
-        dcl_head_dim: int = 256,
-        dcl_head_trainable: bool = False,
-        dcl_head_seed: int = 0,
+        losses: Mapping[str, dict | None] | None = None,
         backbone: dict | None = None,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
@@ -62,7 +77,7 @@ class MMN(VIReIDModel):
                 'model.backbone.share_from: MMN has modality-specific stems only '
                 '(share_from=1); remove the key'
             )
-        self.num_classes, self.num_stripes, self.dcl_delta = num_classes, num_stripes, dcl_delta
+        self.num_classes, self.num_stripes = num_classes, num_stripes
         self.mmg = MiddleModalityGenerator()
         self.backbone = MODELS.build(dict(backbone_cfg, share_from=1))
         self.feat_dim = self.backbone.out_channels
@@ -72,32 +87,30 @@ class MMN(VIReIDModel):
         )
         # One BNNeck + bias-free classifier per stripe; the official names (bottleneck{k},
         # classifier{k}) map onto these two lists.
-        self.bnnecks = nn.ModuleList(
-            MODELS.build(dict(type='BNNeck', dim=self.feat_dim, weight_std=BNNECK_WEIGHT_STD))
-            for _ in range(num_stripes)
+        self.bnnecks = MODELS.build(
+            dict(
+                type='PartHeads',
+                num_parts=num_stripes,
+                head=dict(type='BNNeck', dim=self.feat_dim, weight_std=BNNECK_WEIGHT_STD),
+            )
         )
-        self.classifiers = nn.ModuleList(
-            MODELS.build(
-                dict(
+        self.classifiers = MODELS.build(
+            dict(
+                type='PartHeads',
+                num_parts=num_stripes,
+                head=dict(
                     type='IdentityClassifier',
                     in_channels=self.feat_dim,
                     num_classes=num_classes,
                     std=CLASSIFIER_STD,
-                )
+                ),
             )
-            for _ in range(num_stripes)
         )
-        self.id_loss = MODELS.build(dict(type='IdentityLoss'))
-        self.triplet = MODELS.build(dict(type='BatchHardTripletLoss', margin=triplet_margin))
-        self.dcl = MODELS.build(
-            dict(
-                type='DistributionConsistencyLoss',
-                in_dim=self.feat_dim,
-                head_dim=dcl_head_dim,
-                num_groups=2,
-                trainable=dcl_head_trainable,
-                seed=dcl_head_seed,
-            )
+        self.losses = LossSet(
+            config_losses(CONFIG) if losses is None else losses,
+            inputs=LOSS_INPUTS,
+            part_inputs=LOSS_INPUTS,
+            default_args=dict(in_dim=self.feat_dim),  # the DCL head's input width
         )
 
     # --- features -------------------------------------------------------------------------
@@ -107,8 +120,8 @@ class MMN(VIReIDModel):
 
     def _embed(self, images: Tensor, modality: int) -> Tensor:
         fmap = self.backbone.forward_shared(self.backbone.forward_stream(images, modality))
-        feats = [bn(f) for bn, f in zip(self.bnnecks, self.stripe_features(fmap))]
-        return l2_normalise(torch.cat(feats, dim=1))
+        feats = self.bnnecks(self.stripes(fmap))  # [B, C, stripes]
+        return l2_normalise(feats.transpose(1, 2).flatten(1))
 
     def extract_feat(self, images: Tensor, modality: int) -> Tensor:
         """The official test feature: L2-normalised concatenation of the stripes' BNNeck outputs.
@@ -146,38 +159,31 @@ class MMN(VIReIDModel):
             )
         return inputs[vis], inputs[ir], labels[vis]
 
-    def loss(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor]:
+    def training_outputs(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> LossInputs:
+        """What the losses consume: the stripes' ``pool``, ``bn``, ``logits`` (fp32) of the rows
+        ``[VIS, M_vis, IR, M_ir]`` (codes 0, 2, 1, 3), with their labels."""
         x_vis, x_ir, labels = self.split_modalities(inputs, data_samples)
         m_vis, m_ir = self.mmg.forward_pair(x_vis, x_ir)
         stem_vis = self.backbone.forward_stream(torch.cat((x_vis, m_vis)), Modality.VISIBLE)
         stem_ir = self.backbone.forward_stream(torch.cat((x_ir, m_ir)), Modality.INFRARED)
         fmap = self.backbone.forward_shared(torch.cat((stem_vis, stem_ir)))
-        pooled = self.stripe_features(fmap)
-        logits = [cls(bn(f)) for cls, bn, f in zip(self.classifiers, self.bnnecks, pooled)]
-        # The official code trains in fp32: keep the losses out of autocast.
-        with torch.autocast(device_type=inputs.device.type, enabled=False):
-            return self._losses([f.float() for f in pooled], [z.float() for z in logits], labels)
-
-    def _losses(
-        self, pooled: list[Tensor], logits: list[Tensor], labels: Tensor
-    ) -> dict[str, Tensor]:
-        """Official ``train.py``: stripe-averaged CE on all 4B rows, triplet on the 4 cross-modal
-        (original or M) pairings, DCL between the two M blocks."""
-        labels_4b = torch.cat((labels, labels, labels, labels))  # [VIS, M_vis, IR, M_ir]
-        loss_id = sum(self.id_loss(z, labels_4b) for z in logits) / self.num_stripes
-        # Triplet and DCL compare samples: on several GPUs, over the whole batch (harness.dist).
-        pooled = [gather_batch(f, blocks=4) for f in pooled]
-        labels = gather_batch(labels, blocks=1)
-        labels_2b = torch.cat((labels, labels))
-        loss_tri, loss_dcl = pooled[0].new_zeros(()), pooled[0].new_zeros(())
-        for feats in pooled:
-            vis, m_vis, ir, m_ir = feats.chunk(4, dim=0)
-            for a, b in ((vis, ir), (vis, m_ir), (m_vis, ir), (m_vis, m_ir)):
-                loss_tri = loss_tri + self.triplet(torch.cat((a, b)), labels_2b)[0]
-            loss_dcl = loss_dcl + self.dcl(torch.cat((m_vis, m_ir)))
-        return dict(
-            loss_id=loss_id,
-            loss_tri=loss_tri / (4 * self.num_stripes),
-            loss_dcl=self.dcl_delta * loss_dcl / self.num_stripes,
-            acc_id=id_accuracy(logits[0], labels_4b),
+        pooled = self.stripes(fmap)
+        bn = self.bnnecks(pooled)
+        logits = self.classifiers(bn)
+        codes = (int(Modality.VISIBLE), MIDDLE_VISIBLE, int(Modality.INFRARED), MIDDLE_INFRARED)
+        return LossInputs(
+            dict(pool=pooled.float(), bn=bn.float(), logits=logits.float()),
+            labels=torch.cat((labels, labels, labels, labels)),
+            modality=torch.cat([torch.full_like(labels, c) for c in codes]),
+            blocks=4,
         )
+
+    def loss(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor]:
+        outputs = self.training_outputs(inputs, data_samples)
+        # The official code trains in fp32: keep the losses out of autocast. Losses that compare
+        # samples see, on several GPUs, the whole batch (harness.dist).
+        with torch.autocast(device_type=inputs.device.type, enabled=False):
+            out = self.losses(outputs, gather=gather_batch)
+        # the first stripe's classifier, as the official train.py reports it
+        out['acc_id'] = id_accuracy(outputs.tensors['logits'][:, :, 0], outputs.labels)
+        return out

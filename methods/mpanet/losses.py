@@ -53,6 +53,9 @@ def ema_update_rate(epoch: int, base_rate: float = 0.2, decay_from: int = 100) -
 class PatternOverlapLoss(nn.Module):
     """:func:`pattern_overlap_loss` as a module: ``loss(masks)``."""
 
+    takes_labels = False
+    per_sample = True  # a mean over samples: under DDP each process's share is enough
+
     def forward(self, masks: Tensor) -> Tensor:
         return pattern_overlap_loss(masks)
 
@@ -60,6 +63,9 @@ class PatternOverlapLoss(nn.Module):
 @MODELS.register_module()
 class MutualMeanKLLoss(nn.Module):
     """:func:`mutual_mean_kl` as a module: ``loss(student_logits, teacher_logits)``."""
+
+    takes_labels = False
+    per_sample = True  # a mean of per-row terms
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
         return mutual_mean_kl(student_logits, teacher_logits)

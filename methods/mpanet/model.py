@@ -4,9 +4,15 @@ One shared ResNet-50 (last stride 1) with a modality alleviation module (MAM) af
 4; a pattern alignment module (K sigmoid maps, K masked-GAP features + the global GAP feature);
 a BNNeck whose output is the test feature; a shared identity classifier, one classifier per
 modality, and an EMA ("mean") copy of each modality classifier used as a crossed teacher.
+
+The losses are the config's (``model.losses``, :mod:`harness.models.loss_set`); the model computes
+for them :data:`LOSS_INPUTS`, one row per image of the batch.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -14,12 +20,23 @@ from torch import Tensor, nn
 from harness.dist import gather_batch
 from harness.models.backbones.resnet import block_out_channels
 from harness.models.base import VIReIDModel, check_count, id_accuracy
+from harness.models.loss_set import LossInputs, LossSet, config_losses
 from harness.registry import MODELS
 from protocols.datasets.base import Modality
 
 from .losses import ema_update_rate
 
 DEFAULT_BACKBONE = dict(type='ResNet', depth=50, last_stride=1, pretrained=True, blocks=None)
+# What the losses may consume (README, "Losses"):
+#   pool             pre-BNNeck embedding [B, C*(K+1)] (K pattern features, then the global one)
+#   bn               its BNNeck output (the test feature)
+#   logits           the shared classifier's
+#   modality_logits  each row through its own modality's classifier
+#   teacher_logits   each row through the *other* modality's mean (EMA) classifier, no gradient
+#   masks            the K sigmoid pattern maps [B, K, H, W]
+LOSS_INPUTS = ('pool', 'bn', 'logits', 'modality_logits', 'teacher_logits', 'masks')
+# The official loss set is written down once, in the full config.
+CONFIG = Path(__file__).parent / 'configs' / 'mpanet_sysu.py'
 
 
 class ModalityAlleviation(nn.Module):
@@ -52,9 +69,10 @@ class ModalityAlleviation(nn.Module):
 class MPANet(VIReIDModel):
     """Joint Modality and Pattern Alignment Network.
 
-    Loss weights are the *effective* weights of the released code (README, deviation 2):
-    ``modality_id_weight=1.0`` because the official code adds ``0.5 * (L_v + L_i)`` twice
-    (issue #6); set 0.5 to get the weight its config states.
+    ``losses``: the loss set (:class:`~harness.models.loss_set.LossSet`); by default that of
+    ``configs/mpanet_sysu.py``, with the *effective* weights of the released code (README,
+    deviation 2: the modality ID losses at 1.0 because the official code adds
+    ``0.5 * (L_v + L_i)`` twice, issue #6).
     """
 
     gathers_global_batch = True  # the centre-cluster loss sees the global batch under DDP
@@ -64,14 +82,9 @@ class MPANet(VIReIDModel):
         num_classes: int,
         num_patterns: int = 6,
         mam_reduction: int = 16,
-        pattern_weight: float = 0.5,
-        center_cluster_weight: float = 1.0,
-        center_margin: float = 0.7,
-        id_weight: float = 1.0,
-        modality_id_weight: float = 1.0,
-        kl_weight: float = 2.5,
         ema_base_rate: float = 0.2,
         ema_decay_from: int = 100,
+        losses: Mapping[str, dict | None] | None = None,
         backbone: dict | None = None,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
@@ -113,18 +126,9 @@ class MPANet(VIReIDModel):
             teacher.weight.requires_grad_(False)
             teacher.weight.data.copy_(student.weight.data)
 
-        self.pattern_loss = MODELS.build(dict(type='PatternOverlapLoss'))
-        self.center_cluster = MODELS.build(dict(type='CenterClusterLoss', margin=center_margin))
-        self.id_loss = MODELS.build(dict(type='IdentityLoss'))
-        self.kl_loss = MODELS.build(dict(type='MutualMeanKLLoss'))
-        self.loss_weights = dict(
-            pattern=pattern_weight,
-            center_cluster=center_cluster_weight,
-            id=id_weight,
-            modality_id=modality_id_weight,
-            kl=kl_weight,
+        self.losses = LossSet(
+            config_losses(CONFIG) if losses is None else losses, inputs=LOSS_INPUTS
         )
-        self.center_margin = center_margin
         self.ema_base_rate, self.ema_decay_from = ema_base_rate, ema_decay_from
         self.ema_rate = ema_base_rate  # set per epoch by MPANetEMARateHook
 
@@ -168,7 +172,9 @@ class MPANet(VIReIDModel):
         feats, _ = self.embed(images)
         return self.neck(feats).float()
 
-    def loss(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor]:
+    def training_outputs(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> LossInputs:
+        """:data:`LOSS_INPUTS` of a training batch. Updates the mean teachers first: the official
+        update runs inside the forward, before the teacher pass and the optimiser step."""
         labels = data_samples['label'].to(inputs.device).long()
         modality = data_samples['modality'].to(inputs.device)
         visible = modality == Modality.VISIBLE
@@ -181,29 +187,38 @@ class MPANet(VIReIDModel):
                 f'data_samples["modality"]={modality.tolist()}'
             )
         feats, masks = self.embed(inputs)
-        loss_pattern = self.pattern_loss(masks)
-        # Centres over the whole batch: on several GPUs, every process's share (harness.dist).
-        loss_cc = self.center_cluster(gather_batch(feats), gather_batch(labels))
         h = self.neck(feats)
         logits = self.classifier(h).float()
-        loss_id = self.id_loss(logits, labels)
-        logits_v = self.classifier_visible(h[visible]).float()
-        logits_i = self.classifier_infrared(h[infrared]).float()
-        loss_v = self.id_loss(logits_v, labels[visible])
-        loss_i = self.id_loss(logits_i, labels[infrared])
-        # The official update runs inside the forward, before the teacher pass and the step.
-        self.update_mean_classifiers()
-        with torch.no_grad():
-            teacher_v = self.mean_classifier_infrared(h[visible]).float()  # crossed teachers
-            teacher_i = self.mean_classifier_visible(h[infrared]).float()
-        loss_kl = self.kl_loss(torch.cat([logits_v, logits_i]), torch.cat([teacher_v, teacher_i]))
-        w = self.loss_weights
-        return dict(
-            loss_pattern=w['pattern'] * loss_pattern,
-            loss_center_cluster=w['center_cluster'] * loss_cc,
-            loss_id=w['id'] * loss_id,
-            loss_id_visible=w['modality_id'] * loss_v,
-            loss_id_infrared=w['modality_id'] * loss_i,
-            loss_kl=w['kl'] * loss_kl,
-            acc_id=id_accuracy(logits, labels),
+        # Each modality's rows through its own classifier, back in batch order.
+        rows = torch.cat([torch.nonzero(visible).flatten(), torch.nonzero(infrared).flatten()])
+        order = torch.argsort(rows)
+        student = torch.cat(
+            [self.classifier_visible(h[visible]), self.classifier_infrared(h[infrared])]
         )
+        self.update_mean_classifiers()
+        with torch.no_grad():  # crossed teachers
+            teacher = torch.cat(
+                [
+                    self.mean_classifier_infrared(h[visible]),
+                    self.mean_classifier_visible(h[infrared]),
+                ]
+            )
+        return LossInputs(
+            dict(
+                pool=feats,
+                bn=h,
+                logits=logits,
+                modality_logits=student.float()[order],
+                teacher_logits=teacher.float()[order],
+                masks=masks,
+            ),
+            labels=labels,
+            modality=modality,
+        )
+
+    def loss(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor]:
+        outputs = self.training_outputs(inputs, data_samples)
+        # Losses that compare samples (centre cluster) see, on several GPUs, the whole batch.
+        out = self.losses(outputs, gather=gather_batch)
+        out['acc_id'] = id_accuracy(outputs.tensors['logits'], outputs.labels)
+        return out

@@ -1,10 +1,16 @@
-"""Two-stream ResNet-50 with BoT (relative-position MHSA) layer4, part heads, identity +
-hetero-center losses and an auxiliary (colour-free) modality (see the README)."""
+"""Two-stream ResNet-50 with BoT (relative-position MHSA) layer4, part heads, the config's losses
+(default: identity + hetero-center) and an auxiliary (colour-free) modality (see the README).
+
+The losses (``model.losses``, :mod:`harness.models.loss_set`) consume, per part and for the rows
+``[V | A | I]`` (modality codes 0, :data:`AUX`, 1): ``logits``, ``emb`` (the raw part embeddings),
+``emb_l2`` (each L2-normalised) and ``pool`` (the pooled stripes), all ``[N, ., parts]``.
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +20,8 @@ from torchvision.models.resnet import Bottleneck
 from harness.dist import gather_batch
 from harness.models.base import VIReIDModel, id_accuracy
 from harness.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
-from harness.models.necks.parts import part_windows
+from harness.models.loss_set import LossInputs, LossSet, config_losses
+from harness.models.necks.parts import part_windows, split_parts, stack_parts
 from harness.registry import MODELS
 from protocols.datasets.base import Modality
 
@@ -30,8 +37,9 @@ from .mhsa import POS_ENCODINGS, botify_layer, layer_out_size
 from .parts import PartEmbeddingHead  # noqa: F401  (registers it)
 
 AUX = 2  # modality code of auxiliary samples inside the model (never seen by the harness)
-PAIR_CODES = {'V': int(Modality.VISIBLE), 'I': int(Modality.INFRARED), 'A': AUX}
-CENTER_LOSSES = ('hc', 'hctri', 'none')
+LOSS_INPUTS = ('logits', 'emb', 'emb_l2', 'pool')  # all per part: [N, ., parts]
+# The default loss set is written down once, in the full config.
+CONFIG = Path(__file__).parent / 'configs' / 'tsmhsa_sysu.py'
 TEST_FEATS = ('emb', 'pool')
 AUX_BLOCK_KINDS = ('gray', 'xmodality', 'caj')  # aux kinds that add an A block to the batch
 # conv1, maxpool, layer1, layer2, layer3 (padding keeps ceil(size/stride))
@@ -40,8 +48,9 @@ TRUNK_STRIDES = (2, 2, 1, 2, 2)
 
 @MODELS.register_module()
 class TwoStreamMHSA(VIReIDModel):
-    """Non-shared two-stream network with BoT MHSA in layer4, horizontal parts, ID + HC losses and
-    an auxiliary modality. Every keyword is a switch of the README's "Options" table."""
+    """Non-shared two-stream network with BoT MHSA in layer4, horizontal parts, the config's losses
+    (default ID + HC) and an auxiliary modality. Every keyword is a switch of the README's
+    "Options" table; ``losses`` defaults to the set of ``configs/tsmhsa_sysu.py``."""
 
     gathers_global_batch = True  # centre and triplet losses see the global batch under DDP
 
@@ -62,20 +71,11 @@ class TwoStreamMHSA(VIReIDModel):
         part_head: str = 'tslfn',
         emb_dim: int | None = None,
         dropout: float = 0.0,
-        center_loss: str = 'hc',
-        hc_weight: float = 0.5,
-        hc_margin: float = 0.0,
-        hc_reduction: str = 'sum',
-        hc_pairs: Sequence[str] = ('VI', 'AI', 'VA'),
-        hctri_margin: float = 0.3,
-        hctri_weight: float = 1.0,
-        label_smooth: float = 0.0,
-        add_triplet: bool = False,
-        triplet_margin: float = 0.3,
         aux: str = 'gray',
         aux_route: str = 'infrared',
         aux_p: float = 0.5,
         test_feat: str = 'emb',
+        losses: Mapping[str, dict | None] | None = None,
         backbone: dict | None = None,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
@@ -85,9 +85,7 @@ class TwoStreamMHSA(VIReIDModel):
             pos_enc=(pos_enc, POS_ENCODINGS),
             aux=(aux, AUX_KINDS),
             aux_route=(aux_route, AUX_ROUTES),
-            center_loss=(center_loss, CENTER_LOSSES),
             test_feat=(test_feat, TEST_FEATS),
-            hc_reduction=(hc_reduction, ('sum', 'mean')),
         )
         if len(tuple(input_size)) != 2:
             raise ValueError(f'model.input_size must be (H, W), got {input_size!r}')
@@ -98,14 +96,9 @@ class TwoStreamMHSA(VIReIDModel):
                 f'got {list(mhsa_stages)}'
             )
         self.num_classes, self.num_parts = int(num_classes), int(num_parts)
-        self.center_loss = center_loss
-        self.hc_weight, self.hc_margin = float(hc_weight), float(hc_margin)
-        self.hc_reduction = hc_reduction
-        self.hctri_margin, self.hctri_weight = float(hctri_margin), float(hctri_weight)
-        self.label_smooth, self.aux_p = float(label_smooth), float(aux_p)
+        self.aux_p = float(aux_p)
         self.aux, self.aux_route = aux, aux_route
         self.test_feat = test_feat
-        self.hc_pairs = self._parse_pairs(hc_pairs, with_aux=aux in AUX_BLOCK_KINDS)
 
         self.backbone = MODELS.build(
             dict(type='TwoStreamResNet', share_from=share_from, **(backbone or {}))
@@ -152,35 +145,24 @@ class TwoStreamMHSA(VIReIDModel):
             )
         )
         emb_dim = int(emb_dim) if emb_dim is not None else (512 if part_head == 'tslfn' else 256)
-        self.part_heads = nn.ModuleList(
-            MODELS.build(
-                dict(
+        self.part_heads = MODELS.build(
+            dict(
+                type='PartHeads',
+                num_parts=self.num_parts,
+                head=dict(
                     type='PartEmbeddingHead',
                     in_dim=feat_dim,
                     emb_dim=emb_dim,
                     num_classes=self.num_classes,
                     kind=part_head,
                     dropout=dropout,
-                )
-            )
-            for _ in range(self.num_parts)
-        )
-        self.id_loss = MODELS.build(dict(type='IdentityLoss', label_smoothing=self.label_smooth))
-        self.hetero_center = MODELS.build(
-            dict(
-                type='HeteroCenterLoss',
-                pairs=self.hc_pairs,
-                margin=self.hc_margin,
-                reduction=self.hc_reduction,
+                ),
             )
         )
-        self.hetero_center_triplet = MODELS.build(
-            dict(type='HeteroCenterTripletLoss', margin=self.hctri_margin)
-        )
-        self.triplet = (
-            MODELS.build(dict(type='BatchHardTripletLoss', margin=triplet_margin))
-            if add_triplet
-            else None
+        self.losses = LossSet(
+            config_losses(CONFIG) if losses is None else losses,
+            inputs=LOSS_INPUTS,
+            part_inputs=LOSS_INPUTS,
         )
 
     # ------------------------------------------------------------------ construction helpers
@@ -189,20 +171,6 @@ class TwoStreamMHSA(VIReIDModel):
         for key, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ValueError(f'model.{key} must be one of {list(allowed)}, got {value!r}')
-
-    @staticmethod
-    def _parse_pairs(pairs: Sequence[str], with_aux: bool) -> list[tuple[int, int]]:
-        parsed = []
-        for pair in pairs:
-            if len(pair) != 2 or any(c not in PAIR_CODES for c in pair) or pair[0] == pair[1]:
-                raise ValueError(
-                    'model.hc_pairs entries are two distinct letters of V/I/A '
-                    f"(e.g. 'VI'), got {pair!r}"
-                )
-            if 'A' in pair and not with_aux:
-                continue  # no auxiliary block to pair with
-            parsed.append((PAIR_CODES[pair[0]], PAIR_CODES[pair[1]]))
-        return parsed
 
     def _layer4(self) -> nn.Sequential:
         return self.backbone.stage('layer4')
@@ -268,18 +236,18 @@ class TwoStreamMHSA(VIReIDModel):
                 f_a = stage(f_a)
         return bb.forward_shared(torch.cat([f for f in (f_v, f_a, f_i) if f is not None]))
 
-    def _heads(self, maps: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    def _heads(self, maps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(pooled stripes, part embeddings, part logits), each ``[N, ., parts]``."""
         pooled = self.part_pool(maps)
-        outs = [head(pooled[:, :, k]) for k, head in enumerate(self.part_heads)]
-        return pooled, [e for e, _ in outs], [s for _, s in outs]
+        embs, logits = self.part_heads(pooled)
+        return pooled, embs, logits
 
     # ------------------------------------------------------------------ the contract
-    def forward_train(
+    def _train_rows(
         self, inputs: Tensor, data_samples: dict[str, Tensor]
-    ) -> dict[str, Tensor | list[Tensor]]:
-        """Training forward in the canonical order ``[V | A | I]``: per-part ``logits`` and raw
-        ``embs`` (lists of ``[N, .]``), with ``label`` and ``modality`` (0 V, 1 I, 2 A) of the N
-        rows."""
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, int]:
+        """(pooled, embs, logits, labels, modality codes, number of row blocks) in the canonical
+        order ``[V | A | I]``."""
         self._check_size(inputs)
         labels, modality = data_samples['label'].long(), data_samples['modality'].long()
         vis, ir = modality == Modality.VISIBLE, modality == Modality.INFRARED
@@ -297,37 +265,55 @@ class TwoStreamMHSA(VIReIDModel):
             *([(y_v, AUX)] if x_a is not None else []),
             (y_i, Modality.INFRARED),
         ]
-        _, embs, logits = self._heads(self._train_maps(x_v, x_a, inputs[ir]))
+        pooled, embs, logits = self._heads(self._train_maps(x_v, x_a, inputs[ir]))
+        return (
+            pooled,
+            embs,
+            logits,
+            torch.cat([y for y, _ in blocks]),
+            torch.cat([torch.full_like(y, int(m)) for y, m in blocks]),
+            len(blocks),
+        )
+
+    def forward_train(
+        self, inputs: Tensor, data_samples: dict[str, Tensor]
+    ) -> dict[str, Tensor | list[Tensor]]:
+        """Training forward in the canonical order ``[V | A | I]``: per-part ``logits`` and raw
+        ``embs`` (lists of ``[N, .]``), with ``label`` and ``modality`` (0 V, 1 I, 2 A) of the N
+        rows."""
+        _, embs, logits, labels, modality, _ = self._train_rows(inputs, data_samples)
         return dict(
-            logits=logits,
-            embs=embs,
-            label=torch.cat([y for y, _ in blocks]),
-            modality=torch.cat([torch.full_like(y, int(m)) for y, m in blocks]),
+            logits=list(logits.unbind(dim=2)),
+            embs=list(embs.unbind(dim=2)),
+            label=labels,
+            modality=modality,
+        )
+
+    def training_outputs(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> LossInputs:
+        """:data:`LOSS_INPUTS` of a training batch, rows ``[V | A | I]``."""
+        pooled, embs, logits, labels, modality, blocks = self._train_rows(inputs, data_samples)
+        # each part normalised on its own, as TSLFN+HC normalises its embeddings
+        normed = [F.normalize(e.float(), dim=1) for e in split_parts(embs)]
+        return LossInputs(
+            dict(
+                logits=logits,
+                emb=embs,
+                emb_l2=stack_parts(normed),
+                pool=pooled,
+            ),
+            labels=labels,
+            modality=modality,
+            blocks=blocks,
         )
 
     def loss(self, inputs: Tensor, data_samples: dict[str, Tensor]) -> dict[str, Tensor]:
-        out = self.forward_train(inputs, data_samples)
-        logits, embs, y, mods = out['logits'], out['embs'], out['label'], out['modality']
-        losses: dict[str, Tensor] = {}
-        losses['loss_id'] = sum(self.id_loss(s, y) for s in logits)
+        outputs = self.training_outputs(inputs, data_samples)
+        # Losses that compare samples see, on several GPUs, the whole batch (harness.dist), rows in
+        # the one-process order ([V | A | I] blocks of equal size).
+        losses = self.losses(outputs, gather=gather_batch)
         # the parts' summed logits: the identity prediction of the whole model
-        losses['acc_id'] = id_accuracy(sum(s.float() for s in logits), y)
-        # The losses below compare samples: on several GPUs, over the whole batch (harness.dist),
-        # rows in the one-process order ([V | A | I] blocks of equal size).
-        blocks = int(torch.unique(mods).numel())
-        embs = [gather_batch(e, blocks) for e in embs]
-        y, mods = gather_batch(y, blocks), gather_batch(mods, blocks)
-        normed = [F.normalize(e.float(), dim=1) for e in embs]
-        if self.center_loss == 'hc':
-            losses['loss_hc'] = self.hc_weight * sum(self.hetero_center(f, y, mods) for f in normed)
-        elif self.center_loss == 'hctri':
-            raw = [e.float() for e in embs]
-            hctri = self.hetero_center_triplet
-            losses['loss_hctri'] = hctri(torch.cat(raw, 1), y, mods) + self.hctri_weight * sum(
-                hctri(f, y, mods) for f in raw
-            )
-        if self.triplet is not None:
-            losses['loss_tri'] = self.triplet(torch.cat(normed, 1), y)[0]
+        logits = outputs.tensors['logits'].float().unbind(dim=2)
+        losses['acc_id'] = id_accuracy(sum(logits), outputs.labels)
         return losses
 
     def extract_feat(self, images: Tensor, modality: int) -> Tensor:

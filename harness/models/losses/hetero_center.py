@@ -108,7 +108,17 @@ class HeteroCenterLoss(nn.Module):
             raise ValueError(
                 f'hetero-center reduction must be one of {HC_REDUCTIONS}, got {reduction!r}'
             )
-        self.pairs = [(int(a), int(b)) for a, b in pairs]
+        self.pairs = [tuple(pair) if isinstance(pair, Sequence) else (pair,) for pair in pairs]
+        if any(
+            len(pair) != 2
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in pair)
+            or pair[0] == pair[1]
+            for pair in self.pairs
+        ):
+            raise ValueError(
+                'hetero-center pairs must be pairs of two distinct modality codes, e.g. '
+                f'[(0, 1)] (visible, infrared), got {list(pairs)}'
+            )
         self.margin, self.reduction = float(margin), reduction
 
     def forward(self, feats: Tensor, labels: Tensor, modality: Tensor) -> Tensor:

@@ -11,6 +11,19 @@ PART_POOLS = ('avg', 'max', 'gem')
 PART_SPLITS = ('tslfn', 'chunk')
 
 
+def stack_parts(parts: list[Tensor]) -> Tensor:
+    """Per-part ``[B, D]`` tensors as one ``[B, D, P]``, stored part by part: each part's slice is
+    contiguous, so per-part work on it (a loss, the next head) and the gradients coming back
+    compute exactly as on the separate tensors."""
+    return torch.stack(parts, dim=0).movedim(0, 2)
+
+
+def split_parts(x: Tensor) -> list[Tensor]:
+    """The ``P`` contiguous ``[B, D]`` parts of ``x [B, D, P]`` (views when ``x`` comes from
+    :func:`stack_parts`), the inverse of :func:`stack_parts` for autograd too."""
+    return [part.contiguous() for part in x.movedim(2, 0).unbind(0)]
+
+
 def part_windows(height: int, num_parts: int) -> list[tuple[int, int]]:
     """Row ranges ``[start, stop)`` of the ``num_parts`` stripes of a map ``height`` rows tall.
 

@@ -7,15 +7,24 @@ entry = dict(method='mmn', kind='full', label='MMN')
 model = dict(
     type='MMN',
     num_stripes=4,                # 4 horizontal stripes, one BNNeck + bias-free classifier each
-    # OriTripletLoss on the pre-BN stripe features, 4 cross-modal pairings
-    triplet_margin=0.3,
-    dcl_delta=0.2,                # --delta ("0.2 for PCB")
-    dcl_head_dim=256,
-    # official: the DCL projection head is never given to the optimiser
-    dcl_head_trainable=False,
-    dcl_head_seed=0,
     # modality stems, shared layer1-4
     backbone=dict(depth=50, last_stride=1, pretrained=True),
+    # train.py: loss = loss_id + loss_tri + loss_dcl. Each stripe gives pool (pre-BN), bn, logits
+    # for the rows [VIS, M_vis, IR, M_ir], modality codes 0, 2, 1, 3; parts='mean' averages the
+    # loss over the stripes, modalities=[[a, b], ...] over row pairings.
+    losses=dict(
+        # CE on all 4B rows (real and middle-modality images), no label smoothing
+        id=dict(type='IdentityLoss', input='logits', parts='mean'),
+        # OriTripletLoss on the pre-BN features of the 4 cross-modal pairings
+        # (VIS, IR), (VIS, M_ir), (M_vis, IR), (M_vis, M_ir)
+        tri=dict(type='BatchHardTripletLoss', input='pool', parts='mean', margin=0.3,
+                 modalities=[[0, 1], [0, 3], [2, 1], [2, 3]]),
+        # DCLoss(num=2) between the M images of VIS and of IR (same identity row by row),
+        # weight --delta 0.2 ("0.2 for PCB"); its projection head is never given to the optimiser
+        # (trainable=False) and is drawn from its own seed
+        dcl=dict(type='DistributionConsistencyLoss', input='pool', parts='mean', modalities=[2, 3],
+                 weight=0.2, head_dim=256, trainable=False, seed=0),
+    ),
 )
 
 input_size = (384, 192)
@@ -38,7 +47,7 @@ sampler = dict(type='CrossModalityIdentitySampler', num_ids=4, num_instances=4)
 train_dataloader = dict(batch_size=32, num_workers=4)
 
 # SGD groups: everything but bottleneck/classifier at 0.1 x lr (stems, shared trunk and the MMG).
-# 'dcl' only matters with dcl_head_trainable=True (the frozen head has no parameters).
+# 'dcl' only matters with losses.dcl.trainable=True (the frozen head has no parameters).
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True),
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1), 'mmg': dict(lr_mult=0.1),

@@ -6,15 +6,23 @@ model = dict(
     type='MPANet',
     num_patterns=6,                      # K = 6 sigmoid pattern maps (num_parts)
     mam_reduction=16,                    # MAM after stages 3 and 4 (modality_attention = 2)
-    pattern_weight=0.5,                  # weight_sep
-    center_cluster_weight=1.0,
-    center_margin=0.7,                   # rho = config "margin"
-    id_weight=1.0,
-    modality_id_weight=1.0,              # config says 0.5 but the code adds it twice (issue #6)
-    kl_weight=2.5,                       # weight_KL
     ema_base_rate=0.2,                   # update_rate, x min(1, 100/(e+1)) by MPANetEMARateHook
     ema_decay_from=100,
     backbone=dict(depth=50, last_stride=1, pretrained=True),   # ImageNet V1 weights, last stride 1
+    # models/baseline.py, in its order; the weights are the effective ones of the released code
+    losses=dict(
+        pattern=dict(type='PatternOverlapLoss', input='masks', weight=0.5),      # weight_sep
+        # rho = config "margin", on the pre-BNNeck embedding
+        center_cluster=dict(type='CenterClusterLoss', input='pool', margin=0.7, weight=1.0),
+        id=dict(type='IdentityLoss', input='logits', weight=1.0),   # shared classifier
+        # each modality's own classifier on its rows; the config says 0.5, but the code adds
+        # 0.5 * (L_v + L_i) twice (issue #6)
+        id_visible=dict(type='IdentityLoss', input='modality_logits', modalities=[0], weight=1.0),
+        id_infrared=dict(type='IdentityLoss', input='modality_logits', modalities=[1],
+                         weight=1.0),
+        # KL(student || crossed mean teacher), weight_KL
+        kl=dict(type='MutualMeanKLLoss', input=['modality_logits', 'teacher_logits'], weight=2.5),
+    ),
 )
 custom_hooks = [dict(type='MPANetEMARateHook')]             # epoch-dependent EMA rate
 

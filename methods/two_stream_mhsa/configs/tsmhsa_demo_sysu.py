@@ -16,7 +16,7 @@ input_size = (64, 32)
 # so P = 8 halves it (see ../README.md).
 model = dict(input_size=input_size, num_parts=4, mhsa_dim_head=16,
              backbone=dict(pretrained=False, blocks=(1, 1, 1, 1), base_channels=8),
-             hc_weight=0.25, hc_margin=1.5)
+             losses=dict(hc=dict(weight=0.25, margin=1.5)))
 sampler = dict(num_ids=8, num_instances=4)            # 32 V + 32 I (+ 32 A) per batch
 train_dataloader = dict(batch_size=64, num_workers=0)
 # From scratch (no ImageNet weights), one group at Adam 1e-3 (SGD at 0.05 stayed at chance as long).

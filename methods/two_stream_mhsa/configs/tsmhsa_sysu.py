@@ -1,6 +1,6 @@
 # Two-stream MHSA on SYSU-MM01: the default configuration (README, "The model").
-# Every model key is a switch of the README's "Options" table; the SYSU ablation configs
-# (tsmhsa_sysu_*.py) change a few.
+# Every model key is a switch of the README's "Options" table, and model.losses the loss set; the
+# SYSU ablation configs (tsmhsa_sysu_*.py) change a few.
 protocol_base = 'sysu'
 entry = dict(method='two_stream_mhsa', kind='full', label='Two-stream MHSA')
 
@@ -19,11 +19,19 @@ model = dict(
     num_parts=6, part_pool='avg',             # 6 stripes of 3 x 9
     # Linear(2048->512)+BN1d, LeakyReLU(0.1)+Linear(512->C)
     part_head='tslfn', dropout=0.0,
-    center_loss='hc', hc_weight=0.5, hc_margin=0.0, hc_reduction='sum',
-    hc_pairs=['VI', 'AI', 'VA'],
-    label_smooth=0.0, add_triplet=False,
     aux='gray', aux_route='infrared',         # grayscale copy of each visible image, IR stream
     test_feat='emb',                          # 6 x 512 L2-normalised embeddings = 3072-d
+    # Per part, for the rows [V | A | I] (modality codes 0, 2, 1): logits, emb (raw part
+    # embedding), emb_l2 (L2-normalised), pool (pooled stripe). README, "Losses".
+    losses=dict(
+        # sum over the parts of each part classifier's CE (TSLFN), no label smoothing
+        id=dict(type='IdentityLoss', input='logits', parts='sum', label_smoothing=0.0),
+        # hetero-centre loss (Zhu et al.) on each L2-normalised part embedding, summed over parts
+        # and identities, lambda 0.5, margin 0; modality pairs V-I, A-I, V-A (a pair whose
+        # modality has no rows, as A without the auxiliary modality, adds nothing)
+        hc=dict(type='HeteroCenterLoss', input='emb_l2', parts='sum', weight=0.5,
+                pairs=[(0, 1), (2, 1), (0, 2)], margin=0.0, reduction='sum'),
+    ),
 )
 
 # TSLFN+HC recipe: resize + flip only

@@ -11,7 +11,8 @@ train_pipeline = [
     dict(type='Pad', padding=10, fill=0), dict(type='RandomCrop'),
 ]
 sampler = dict(num_ids=8, num_instances=4)
-model = dict(hc_weight=0.25)   # HC sums over the P ids of a batch: lambda 0.5 is tied to P = 4
+# HC sums over the P ids of a batch: lambda 0.5 is tied to P = 4
+model = dict(losses=dict(hc=dict(weight=0.25)))
 train_dataloader = dict(batch_size=64)
 optim_wrapper = dict(optimizer=dict(lr=0.1))
 param_scheduler = [

@@ -48,12 +48,13 @@ def test_full_config_is_the_released_recipe():
     cfg = load_config(CONFIGS / 'mmn_sysu.py')
     assert tuple(cfg.input_size) == (384, 192)
     assert (cfg.sampler['num_ids'], cfg.sampler['num_instances']) == (4, 4)
+    losses = cfg.model['losses']
     assert (
-        cfg.model['dcl_delta'] == 0.2
-        and cfg.model['triplet_margin'] == 0.3
+        losses['dcl']['weight'] == 0.2
+        and losses['tri']['margin'] == 0.3
         and cfg.model['num_stripes'] == 4
     )
-    assert cfg.model['dcl_head_trainable'] is False and cfg.model['backbone']['pretrained'] is True
+    assert losses['dcl']['trainable'] is False and cfg.model['backbone']['pretrained'] is True
     assert cfg.train_cfg['max_epochs'] == 81 and cfg.amp['enabled'] is False
     assert [t['type'] for t in cfg.train_pipeline] == [
         'Pad',

@@ -106,16 +106,21 @@ def ce_by_hand(logits: torch.Tensor, labels: torch.Tensor) -> float:
 def test_model_losses_layout_and_weights_by_hand(tiny_mmn, batch, monkeypatch):
     """Eval mode makes every row independent, so the [VIS, M_vis, IR, M_ir] blocks the loss sees can
     be recomputed one group at a time; the three losses are then recomputed by hand from them."""
-    model = tiny_mmn(num_classes=8, dcl_delta=0.2).eval()
+    model = tiny_mmn(num_classes=8).eval()  # the config's losses: DCL weight (delta) 0.2
     images, samples = batch(num_ids=3, k=2, size=(64, 32), seed=1)
     seen = {}
-    original = model._losses
+    original = model.training_outputs
 
-    def spy(pooled, logits, labels):
-        seen.update(pooled=pooled, logits=logits, labels=labels)
-        return original(pooled, logits, labels)
+    def spy(inputs, data_samples):
+        out = original(inputs, data_samples)
+        seen.update(
+            pooled=list(out.tensors['pool'].unbind(2)),
+            logits=list(out.tensors['logits'].unbind(2)),
+            labels=out.labels,
+        )
+        return out
 
-    monkeypatch.setattr(model, '_losses', spy)
+    monkeypatch.setattr(model, 'training_outputs', spy)
     with torch.no_grad():
         out = model.loss(images, samples)
         vis, ir = images[:6], images[6:]
@@ -135,7 +140,7 @@ def test_model_losses_layout_and_weights_by_hand(tiny_mmn, batch, monkeypatch):
         v, mv, i, mi = f[:b], f[b : 2 * b], f[2 * b : 3 * b], f[3 * b :]
         for x, y in ((v, i), (v, mi), (mv, i), (mv, mi)):
             tri_ref += triplet_by_hand(torch.cat([x, y]), labels_2b)
-        dcl_ref += dcl_by_hand(torch.cat([mv, mi]), model.dcl)
+        dcl_ref += dcl_by_hand(torch.cat([mv, mi]), model.losses['dcl'])
     assert out['loss_id'].item() == pytest.approx(id_ref, rel=1e-5)
     assert out['loss_tri'].item() == pytest.approx(tri_ref / 16, rel=1e-5)
     assert out['loss_dcl'].item() == pytest.approx(0.2 * dcl_ref / 4, rel=1e-5)

@@ -53,15 +53,16 @@ def test_full_configs_follow_the_official_yaml(name, size, p, half, milestones, 
     assert cfg.test['distance'] == distance
     assert cfg.selection['rule'] == 'final'
     assert dict(type='MPANetEMARateHook') in cfg.custom_hooks
-    m = cfg.model
+    m, losses = cfg.model, cfg.model.losses
     assert (
         m.num_patterns,
-        m.pattern_weight,
-        m.center_margin,
-        m.modality_id_weight,
-        m.kl_weight,
+        losses.pattern.weight,
+        losses.center_cluster.margin,
+        losses.id_visible.weight,
+        losses.id_infrared.weight,
+        losses.kl.weight,
         m.ema_base_rate,
-    ) == (6, 0.5, 0.7, 1.0, 2.5, 0.2)
+    ) == (6, 0.5, 0.7, 1.0, 1.0, 2.5, 0.2)
     assert m.backbone == dict(depth=50, last_stride=1, pretrained=True)
     text = (CONFIGS / name).read_text()
     assert (

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from harness.models.loss_set import config_losses
 from harness.models.losses import center_cluster_loss
 from methods.mpanet.hooks import MPANetEMARateHook
 from methods.mpanet.losses import ema_update_rate, mutual_mean_kl, pattern_overlap_loss
+from methods.mpanet.model import CONFIG
 
 from .conftest import tiny_model
 
@@ -163,7 +165,10 @@ def test_model_losses_by_hand_with_crossed_mean_classifiers(batch):
 def test_effective_loss_weights_follow_the_constructor(batch):
     images, samples = batch()
     base = tiny_model().train().loss(images, samples)
-    halved = tiny_model(modality_id_weight=0.5, kl_weight=1.0, pattern_weight=1.0).train()
+    losses = config_losses(CONFIG)
+    for name, weight in (('id_visible', 0.5), ('id_infrared', 0.5), ('kl', 1.0), ('pattern', 1.0)):
+        losses[name]['weight'] = weight
+    halved = tiny_model(losses=losses).train()
     halved = halved.loss(images, samples)
     for key in ('loss_id_visible', 'loss_id_infrared'):
         assert halved[key].item() == pytest.approx(0.5 * base[key].item(), rel=1e-5)

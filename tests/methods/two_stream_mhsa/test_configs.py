@@ -70,7 +70,7 @@ def test_ablation_rows_are_the_spec_grid() -> None:
         m = cfg.model
         assert cfg.entry['row'] == row
         assert (list(m['mhsa_stages']) == [4]) == mhsa and m['num_parts'] == parts
-        assert (m['center_loss'] == 'hc') == hc and (m['aux'] == 'gray') == aux
+        assert (m['losses'].get('hc') is not None) == hc and (m['aux'] == 'gray') == aux
         assert m['share_from'] == 5 and m['pos_enc'] == 'rel'
 
 
@@ -98,7 +98,7 @@ def test_config_trains_one_step_at_demo_scale(name: str) -> None:
     assert all(
         p.grad is not None for n, p in model.named_parameters() if n.startswith('part_heads')
     )
-    expect_hc = cfg.model['center_loss'] == 'hc'
+    expect_hc = cfg.model['losses'].get('hc') is not None
     assert ('loss_hc' in losses) == expect_hc
 
 

@@ -7,13 +7,30 @@ import torch
 from mmengine.optim import build_optim_wrapper
 
 from harness.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
+from harness.models.loss_set import config_losses
 from methods.two_stream_mhsa.aux_modality import GRAY_WEIGHTS
 from methods.two_stream_mhsa.mhsa import BoTBottleneck
-from methods.two_stream_mhsa.model import AUX, TwoStreamMHSA
+from methods.two_stream_mhsa.model import AUX, CONFIG, TwoStreamMHSA
 
 SIZE = (96, 48)  # layer4 map 6 x 3
 P, K, CLASSES = 2, 2, 7
 DEMO = dict(input_size=SIZE, backbone=dict(pretrained=False, blocks=(1, 1, 1, 1)))
+
+
+def losses(**changes) -> dict:
+    """The config's loss set, entries changed key by key (``None`` removes one)."""
+    out = config_losses(CONFIG)
+    for name, change in changes.items():
+        out[name] = None if change is None else {**(out.get(name) or {}), **change}
+    return out
+
+
+HCTRI = dict(  # HcTri (hijune6/...): on the concatenated parts + w * on each part
+    hc=None,
+    hctri=dict(type='HeteroCenterTripletLoss', input='emb', parts='concat'),
+    hctri_parts=dict(type='HeteroCenterTripletLoss', input='emb', parts='sum'),
+)
+TRIPLET = dict(type='BatchHardTripletLoss', input='emb_l2', parts='concat', margin=0.3)
 
 
 def build(**kw) -> TwoStreamMHSA:
@@ -123,8 +140,8 @@ def test_bad_inputs_are_refused(model: TwoStreamMHSA) -> None:
         model.extract_feat(torch.randn(2, 3, 64, 32), 0)
     with pytest.raises(ValueError, match='pos_enc'):
         build(pos_enc='sinusoid')
-    with pytest.raises(ValueError, match='hc_pairs'):
-        build(hc_pairs=['VV'])
+    with pytest.raises(ValueError, match='pairs'):
+        build(losses=losses(hc=dict(pairs=[(0, 0)])))
     with pytest.raises(ValueError, match='num_parts'):
         build(num_parts=8)  # the map is 6 rows tall
 
@@ -152,7 +169,9 @@ def test_share_from_places_bot_blocks_per_stream_or_once(share_from: int) -> Non
     'kw,keys',
     [
         (
-            dict(pos_enc='abs', aux='caj', hc_pairs=['VI'], hc_reduction='mean'),
+            dict(
+                pos_enc='abs', aux='caj', losses=losses(hc=dict(pairs=[(0, 1)], reduction='mean'))
+            ),
             {'loss_id', 'loss_hc'},
         ),
         (
@@ -162,12 +181,16 @@ def test_share_from_places_bot_blocks_per_stream_or_once(share_from: int) -> Non
             {'loss_id', 'loss_hc'},
         ),
         (
-            dict(center_loss='hctri', part_head='hctri', part_pool='gem', aux='xmodality'),
-            {'loss_id', 'loss_hctri'},
+            dict(losses=losses(**HCTRI), part_head='hctri', part_pool='gem', aux='xmodality'),
+            {'loss_id', 'loss_hctri', 'loss_hctri_parts'},
         ),
         (
-            dict(add_triplet=True, label_smooth=0.1, part_pool='max', dropout=0.5),
-            {'loss_id', 'loss_hc', 'loss_tri'},
+            dict(
+                losses=losses(id=dict(label_smoothing=0.1), tri=TRIPLET),
+                part_pool='max',
+                dropout=0.5,
+            ),
+            {'loss_id', 'loss_hc', 'loss_tri', 'acc_tri'},
         ),
     ],
 )
