@@ -157,7 +157,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help='more sbatch options for every job, e.g. --sbatch-args="--account=proj --qos=high"',
     )
     how.add_argument(
-        '--dry-run', action='store_true', help="print the plan and each run's state; run nothing"
+        '--dry-run',
+        action='store_true',
+        help="print the plan and each run's state, marking the runs the cheap checks (configs, "
+        'protocol, data, disk) would stop; run nothing (exit 2 when any would fail)',
+    )
+    how.add_argument(
+        '--preflight',
+        action='store_true',
+        help='check everything the runs need (data, protocol files, ImageNet weights, disk, '
+        'Slurm partition) and measure one training step of each config on this device: '
+        'projected time per run and in total; run nothing (exit 2 on any problem)',
     )
     how.add_argument(
         '--seconds-per-iter',
@@ -386,7 +396,8 @@ def submitted_jobs(out: Path, runs) -> dict[str, tuple[str, str]]:
     return {k: (j, states.get(j, 'UNKNOWN')) for k, j in open_jobs.items()}
 
 
-def print_plan(runs, args: argparse.Namespace) -> None:
+def print_plan(runs, args: argparse.Namespace, stopped: dict[str, list[str]] | None = None) -> None:
+    """The plan; ``stopped`` marks the runs a check would stop (run key -> areas)."""
     from harness.leaderboard.launchers import worker_command
     from harness.leaderboard.slurm import QUEUED, describe, is_active
 
@@ -409,7 +420,8 @@ def print_plan(runs, args: argparse.Namespace) -> None:
         # A Slurm job on another node is followed the same way: its progress file is in its run dir.
         where = f' [{format_progress(prog)}]' if prog else ''
         root = r.data_root or '(config)'
-        print(f'  {state:8s} {r.key:50s} kind={r.kind} data_root={root}{where}{job}')
+        fails = f' WOULD FAIL ({", ".join(stopped[r.key])})' if r.key in (stopped or {}) else ''
+        print(f'  {state:8s} {r.key:50s} kind={r.kind} data_root={root}{where}{job}{fails}')
     if runs and args.launcher != 'inline':
         cmd = worker_command(runs[0], args.runner, args.rerun, args.gpus_per_run or 0)
         spec = json.dumps(runs[0].to_dict(), sort_keys=True)
@@ -441,13 +453,23 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
         check_run_options(runs)
     # Resolved once (a Slurm partition without GPUs gets 0) for the plan, the jobs and retries.
     args.gpus_per_run = resolve_gpus(args)
-    if args.dry_run:
-        print_plan(runs, args)
-        return 0
+    from harness.leaderboard import preflight
+
+    # The runs this command would start; another engine (tests) reads its data its own way.
+    todo = [r for r in runs if args.rerun or run_state(r) not in ('done', 'busy')]
+    checks = args.runner == DEFAULT_RUNNER
     demo_data = out / 'data'
     wanted = sorted(
         {r.dataset for r in runs if r.data_root and Path(r.data_root).parent == demo_data}
     )
+    if args.dry_run and not args.preflight:
+        pending = [demo_data / ds for ds in wanted if not (demo_data / ds).is_dir()]
+        checked = preflight.cheap_checks(todo, pending_roots=pending) if checks else None
+        stopped = preflight.failing_runs(checked.findings, [r.key for r in todo]) if checked else {}
+        print_plan(runs, args, stopped)
+        if checked is not None:
+            print(preflight.format_findings(checked.findings, 'checks'))
+        return 2 if stopped else 0
     if args.demo and wanted:
         print(
             f'[leaderboard] synthetic data for {", ".join(wanted)} in {out / "data"} ...',
@@ -455,6 +477,29 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
             flush=True,
         )
         prepare_demo_data(out, wanted)
+    if args.preflight:
+        report = preflight.run_preflight(
+            todo,
+            launcher=args.launcher if args.cluster == 'slurm' else 'local',
+            partition=args.partition,
+            gpus_per_run=args.gpus_per_run,
+            cpus_per_run=args.cpus_per_run,
+            time_min=args.time_min,
+        )
+        print(preflight.format_report(report))
+        return report.exit_code
+    if checks and todo:
+        checked = preflight.cheap_checks(todo)
+        shown = ('error', 'warning')
+        if checked.errors or any(f.level == 'warning' for f in checked.findings):
+            print(preflight.format_findings(checked.findings, 'checks', shown), file=sys.stderr)
+        if checked.errors:
+            print(
+                '[leaderboard] nothing was started; fix the problems above (`--preflight` also '
+                'checks the ImageNet weights and measures each config)',
+                file=sys.stderr,
+            )
+            return 2
     reported = (args.reported or None) if args.reported is not None else default_reported()
     if args.reported is None and reported is None:
         print(missing_reported_warning(), file=sys.stderr)
