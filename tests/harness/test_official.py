@@ -136,9 +136,11 @@ def test_cli_plans_official_runs_and_asks_for_trust(tmp_path: Path, capsys) -> N
         '--dry-run',
     ]
     cli, args = _cli(base + ['--official', '--trusted'])
-    assert cli.run(args) == 0
+    # (no SYSU-MM01 at the config's data_root here: the dry run marks the runs and exits 2)
+    assert cli.run(args) == 2
     captured = capsys.readouterr()
     plan = captured.out
+    assert 'agw/agw_sysu/sysu-official ' in plan and 'WOULD FAIL (data)' in plan
     assert plan.index('agw/agw_sysu/sysu ') < plan.index('agw/agw_sysu/sysu-official ')
     assert 'mmn/mmn_sysu/sysu-official' not in plan
     assert 'mmn: no released checkpoint is declared' in captured.err

@@ -25,7 +25,7 @@ class ModelShape:
 
 def model_key(cfg: Any) -> str:
     """What a model's shape depends on: its config and the input size."""
-    return json.dumps([cfg.model, list(cfg.input_size)], sort_keys=True, default=str)
+    return json.dumps([cfg.get('model'), cfg.get('input_size')], sort_keys=True, default=str)
 
 
 def model_shape(cfg: Any, num_classes: int) -> ModelShape:
