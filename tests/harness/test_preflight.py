@@ -363,3 +363,27 @@ def test_partition_offers_what_each_run_requests(tmp_path, monkeypatch):
     text = ' '.join(f.message for f in findings)
     assert '--gpus-per-run 8' in text and '--cpus-per-run 128' in text
     assert '--time-min 4000' in text and 'pass --time-min 2880 or less' in text
+
+
+def test_memory_watchdog_stops_a_step_that_would_exhaust_the_machine():
+    """On a CPU the measuring process stops itself, with one line, before it takes the memory the
+    machine had (a shared machine is not pushed into its out-of-memory killer)."""
+    import json
+    import subprocess
+    import sys
+
+    from harness.leaderboard.preflight import measure as M
+
+    code = (
+        'import numpy as np\n'
+        'from harness.leaderboard.preflight import measure as M\n'
+        'M.watch_memory(M._resident() + 50_000_000, 55_000_000)\n'
+        'x = np.ones(400_000_000 // 8)\n'  # 400 MB, past the 50 MB allowed
+        'import time; time.sleep(5)\n'
+        'print("not stopped")\n'
+    )
+    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == M.EXIT_MEMORY, done.stdout + done.stderr
+    line = done.stdout.strip().splitlines()[-1]
+    error = json.loads(line.removeprefix(M.RESULT_PREFIX))['error']
+    assert 'needs more memory than this machine had available (0.1 GB)' in error

@@ -15,6 +15,10 @@ measured, and what is not:
 * ``steps`` training steps (forward, losses, backward, optimizer) are timed one by one; the last
   is the figure (the first pays one-time costs: memory pools, kernel selection);
 * one test batch (``test.batch_size``) is extracted; its time and the feature length are kept.
+
+On a CPU a watchdog stops the measurement when the process's resident memory would take what the
+machine had available when it started (:data:`MEMORY_SHARE` of it): the run would be killed there
+too, and a shared machine is not pushed into its out-of-memory killer.
 """
 
 from __future__ import annotations
@@ -37,6 +41,46 @@ import torch
 from protocols.datasets.base import Modality
 
 RESULT_PREFIX = 'PREFLIGHT-MEASURE '
+MEMORY_SHARE = 0.9  # of the memory available when the measurement starts (CPU)
+EXIT_MEMORY = 3  # the watchdog's exit status
+
+
+def available_memory() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes (None where there is no such file)."""
+    try:
+        for line in Path('/proc/meminfo').read_text().splitlines():
+            if line.startswith('MemAvailable:'):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _resident() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+def watch_memory(limit: int, available: int, interval_s: float = 0.02) -> None:
+    """Stop this process (exit :data:`EXIT_MEMORY`, one line on stdout) when its resident memory
+    passes ``limit`` bytes (``available``: what the machine had, for the message); a daemon
+    thread."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            rss = _resident()
+            if rss > limit:
+                result = dict(
+                    error=f'stopped at {rss / 1e9:.1f} GB resident: the step needs more memory '
+                    f'than this machine had available ({available / 1e9:.1f} GB); '
+                    'runs here would be killed: train on a machine with more memory (or a GPU)'
+                )
+                print(RESULT_PREFIX + json.dumps(result), flush=True)
+                os._exit(EXIT_MEMORY)
+            time.sleep(interval_s)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 class _Layout:
@@ -77,6 +121,9 @@ def measure_config(
 
     discover()
     dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    available = available_memory()
+    if dev.type == 'cpu' and available and Path('/proc/self/statm').is_file():
+        watch_memory(_resident() + int(MEMORY_SHARE * available), available)
     cfg = load_config(config, cfg_options)
     before, _ = _peak_bytes(dev)
     with tempfile.TemporaryDirectory() as nowhere:  # the Runner config names a work dir
