@@ -387,3 +387,38 @@ def test_memory_watchdog_stops_a_step_that_would_exhaust_the_machine():
     line = done.stdout.strip().splitlines()[-1]
     error = json.loads(line.removeprefix(M.RESULT_PREFIX))['error']
     assert 'needs more memory than this machine had available (0.1 GB)' in error
+
+
+def test_counts_other_than_the_release_are_a_remark(isolated, sysu_copy, methods):
+    from harness.leaderboard import preflight
+    from protocols.datasets.synthetic import MARKER
+
+    runs, _ = preflight_plan(isolated / 'lb', sysu_copy, methods)
+    (note,) = preflight.cheap_checks(runs).findings
+    assert note.level == 'note' and 'a synthetic stand-in (expected)' in note.message
+    assert 'training ids (train+val; release 395)' in note.message
+    (sysu_copy / MARKER).unlink()  # the same counts in a folder that claims to be the release
+    (warning,) = preflight.cheap_checks(runs).findings
+    assert warning.level == 'warning' and 'results are not comparable' in warning.message
+
+
+def test_a_config_that_cannot_load_stops_its_runs_only(isolated, sysu_root, methods):
+    from harness.leaderboard import preflight
+    from harness.leaderboard.plan import build_plan
+
+    folder = isolated / 'plugin' / 'configs'
+    folder.mkdir(parents=True)
+    for stem, extra in (('good_sysu', ''), ('bad_sysu', "resize_filter = 'fancy'\n")):
+        (folder / f'{stem}.py').write_text(
+            "method_base = 'agw/agw_demo_sysu'\n"
+            f"entry = dict(method='p', kind='demo', label='{stem}')\n" + extra
+        )
+    spec = {'p': MethodSpec(name='p', title='P', configs=folder)}
+    runs = build_plan(spec, isolated / 'lb', kinds=('demo',), data_roots={'sysu': str(sysu_root)})
+    checked = preflight.cheap_checks(runs)
+    (error,) = checked.errors
+    assert error.area == 'config' and "resize_filter = 'fancy'" in error.message
+    assert error.runs == ('p/bad_sysu/sysu',)
+    assert preflight.failing_runs(checked.findings, [r.key for r in runs]) == {
+        'p/bad_sysu/sysu': ['config']
+    }

@@ -146,7 +146,8 @@ def _configs(out: Checked) -> None:
     for config, cfg in configs.items():
         runs = _runs_of(out, lambda c, config=config: c.run.config == config)
         if isinstance(cfg, Exception):
-            out.findings.append(Finding('config', f'{config}: {cfg}', runs=runs))
+            text = str(cfg) if Path(config).name in str(cfg) else f'{config}: {cfg}'
+            out.findings.append(Finding('config', text, runs=runs))
             continue
         changes = protocol_changes(cfg)
         if changes:
