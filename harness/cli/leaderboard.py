@@ -485,6 +485,7 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
             gpus_per_run=args.gpus_per_run,
             cpus_per_run=args.cpus_per_run,
             time_min=args.time_min,
+            jobs=local_jobs(args),
         )
         print(preflight.format_report(report))
         return report.exit_code

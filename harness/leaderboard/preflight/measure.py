@@ -108,9 +108,17 @@ def _peak_bytes(device: torch.device) -> tuple[int, str]:
 
 
 def measure_config(
-    config: str, cfg_options: dict, num_classes: int, steps: int = 2, device: str | None = None
+    config: str,
+    cfg_options: dict,
+    num_classes: int,
+    steps: int = 2,
+    device: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Time ``steps`` training steps and one test batch of ``config`` in this process."""
+    """Time ``steps`` training steps and one test batch of ``config`` in this process (with
+    ``threads`` intra-op threads: what each run will have, e.g. a CPU share of parallel runs)."""
+    if threads:
+        torch.set_num_threads(threads)
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -57,6 +58,7 @@ class PreflightReport:
     projections: list[Projection] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     measured: bool = False
+    jobs: int = 1  # runs at a time (local launcher): the total wall time is shared among them
 
     @property
     def exit_code(self) -> int:
@@ -80,9 +82,12 @@ def run_preflight(
     reachable: Callable[[str], bool] | None = None,
     measure: Callable[[dict], dict] | None = None,
     steps: int = 2,
+    jobs: int = 1,
     stream: TextIO | None = sys.stderr,
 ) -> PreflightReport:
-    """Check and measure ``runs`` (the ones a leaderboard would start)."""
+    """Check and measure ``runs`` (the ones a leaderboard would start). ``jobs``: runs at a time
+    on this machine (local launcher); on a CPU each is measured with its share of the cores, as
+    the launcher gives it, and the total wall time is divided among them."""
     runs = list(runs)
     start = time.perf_counter()
     checked = cheap_checks(runs, weights=True, pending_roots=pending_roots, reachable=reachable)
@@ -95,7 +100,11 @@ def run_preflight(
     if errors(report.findings):
         _say(stream, 'problems found: the measured steps are skipped')
         return report
-    _measure(report, runs, measure or measure_in_subprocess, steps, stream)
+    report.jobs = jobs if launcher == 'local' else 1
+    threads = None
+    if launcher == 'local' and 'OMP_NUM_THREADS' not in os.environ:
+        threads = max(1, _cpus() // max(1, jobs))  # as LocalLauncher gives each run
+    _measure(report, runs, measure or measure_in_subprocess, steps, threads, stream)
     if launcher == 'slurm' and time_min:
         for p in report.projections:
             if p.hours is not None and p.hours * 60 > time_min:
@@ -174,11 +183,19 @@ def _measure_key(ctx: RunContext) -> str:
     )
 
 
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def _measure(
     report: PreflightReport,
     runs: list[RunSpec],
     measure: Callable[[dict], dict],
     steps: int,
+    threads: int | None,
     stream: TextIO | None,
 ) -> None:
     from harness.leaderboard.cost import cost_plan
@@ -198,6 +215,7 @@ def _measure(
             cfg_options=first.run.run_options(),
             num_classes=first.num_classes,
             steps=steps,
+            threads=threads,
         )
         result = measure(spec)
         results[key] = result
@@ -343,6 +361,11 @@ def _table(report: PreflightReport) -> list[str]:
         + (
             f' ({len(report.projections) - len(known)} runs without a figure)'
             if len(known) < len(report.projections)
+            else ''
+        )
+        + (
+            f'; {report.jobs} at a time: about {sum(known) / report.jobs:.1f} h of wall time'
+            if report.jobs > 1
             else ''
         ),
     ]
