@@ -10,6 +10,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from protocols.datasets import DATASETS, load_dataset
+from protocols.datasets.base import DatasetLayoutError
 from protocols.datasets.images import raise_for_problems, verify_images
 from protocols.datasets.synthetic import DEFAULT_GAP, DEFAULT_LOW_LIGHT, SIZES
 
@@ -105,7 +106,6 @@ def _print_table(title: str, rows: list[dict]) -> None:
 
 
 def _sysu_galleries(ds) -> list[dict]:
-    from protocols.datasets.base import DatasetLayoutError
     from protocols.trials import (
         SYSU_MODES,
         SYSU_SHOTS,
@@ -117,8 +117,7 @@ def _sysu_galleries(ds) -> list[dict]:
 
     try:
         perm = load_rand_perm(ds.rand_perm_path)
-    except DatasetLayoutError as err:
-        print(f'\nnote: sampler "official" is unavailable: {err}')
+    except DatasetLayoutError:  # the check fails at the end, with the message
         perm = None
     rows = []
     with warnings.catch_warnings():
@@ -154,6 +153,18 @@ def _llcm_draws(ds) -> list[dict]:
     return rows
 
 
+def protocol_files_missing(dataset: str, root: Path) -> list[str]:
+    """What the dataset's protocol (its default: what every leaderboard run scores) needs besides
+    the images and cannot find, e.g. SYSU-MM01's ``exp/rand_perm_cam.mat``: one message each."""
+    from harness.leaderboard.preflight.data import DATASET_CHECKS
+    from protocols.evaluation import check_protocol
+
+    if dataset not in DATASET_CHECKS:
+        return []
+    report = DATASET_CHECKS[dataset](root, [check_protocol(dataset)])
+    return [f.message for f, _ in report.findings if f.area == 'files' and f.is_error]
+
+
 def run_check(args: argparse.Namespace) -> int:
     ds = load_dataset(args.dataset, args.root)
     tables = ds.statistics()
@@ -180,7 +191,14 @@ def run_check(args: argparse.Namespace) -> int:
                 f'the official lists or not a test id), e.g. {ds.unread[0]}'
             )
     problems = verify_images(ds.root, ds.records, quick=args.quick, workers=args.workers)
-    raise_for_problems(problems, ds.root)
+    try:
+        raise_for_problems(problems, ds.root)
+        faults = []
+    except DatasetLayoutError as err:
+        faults = [str(err)]
+    faults += protocol_files_missing(args.dataset, ds.root)
+    if faults:
+        raise DatasetLayoutError('\n'.join(faults))
     print(
         f'\nOK: {len(ds.records)} images {"(headers)" if args.quick else "decoded"}; '
         f'fingerprint {ds.fingerprint()}'

@@ -175,7 +175,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help='more sbatch options for every job, e.g. --sbatch-args="--account=proj --qos=high"',
     )
     how.add_argument(
-        '--dry-run', action='store_true', help="print the plan and each run's state; run nothing"
+        '--dry-run',
+        action='store_true',
+        help="print the plan and each run's state, marking the runs the cheap checks (configs, "
+        'protocol, data, disk) would stop; run nothing (exit 2 when any would fail)',
+    )
+    how.add_argument(
+        '--preflight',
+        action='store_true',
+        help='check everything the runs need (data, protocol files, ImageNet weights, disk, '
+        'Slurm partition) and measure one training step of each config on this device: '
+        'projected time per run and in total; run nothing (exit 2 on any problem)',
     )
     how.add_argument(
         '--seconds-per-iter',
@@ -193,7 +203,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def print_plan(runs, options: LeaderboardOptions) -> None:
+def print_plan(
+    runs, options: LeaderboardOptions, stopped: dict[str, list[str]] | None = None
+) -> None:
+    """The plan; ``stopped`` marks the runs a check would stop (run key -> areas)."""
     from harness.leaderboard.launchers import worker_command
     from harness.leaderboard.slurm import QUEUED, describe, is_active
 
@@ -216,7 +229,8 @@ def print_plan(runs, options: LeaderboardOptions) -> None:
         # A Slurm job on another node is followed the same way: its progress file is in its run dir.
         where = f' [{format_progress(prog)}]' if prog else ''
         root = r.data_root or '(config)'
-        print(f'  {state:8s} {r.key:50s} kind={r.kind} data_root={root}{where}{job}')
+        fails = f' WOULD FAIL ({", ".join(stopped[r.key])})' if r.key in (stopped or {}) else ''
+        print(f'  {state:8s} {r.key:50s} kind={r.kind} data_root={root}{where}{job}{fails}')
     if runs and options.launcher != 'inline':
         cmd = worker_command(runs[0], options.runner, options.rerun, options.gpus_per_run or 0)
         spec = json.dumps(runs[0].to_dict(), sort_keys=True)
@@ -253,13 +267,23 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     options.gpus_per_run = resolve_gpus(options)
     reported = (options.reported or None) if options.reported is not None else default_reported()
     load_reported(reported)  # a bad reported.csv line stops the session now, not after its runs
-    if options.dry_run:
-        print_plan(runs, options)
-        return 0
+    from harness.leaderboard import preflight
+
+    # The runs this command would start; another engine (tests) reads its data its own way.
+    todo = [r for r in runs if options.rerun or run_state(r) not in ('done', 'busy')]
+    checks = options.runner == DEFAULT_RUNNER
     demo_data = out / 'data'
     wanted = sorted(
         {r.dataset for r in runs if r.data_root and Path(r.data_root).parent == demo_data}
     )
+    if options.dry_run and not options.preflight:
+        pending = [demo_data / ds for ds in wanted if not (demo_data / ds).is_dir()]
+        checked = preflight.cheap_checks(todo, pending_roots=pending) if checks else None
+        stopped = preflight.failing_runs(checked.findings, [r.key for r in todo]) if checked else {}
+        print_plan(runs, options, stopped)
+        if checked is not None:
+            print(preflight.format_findings(checked.findings, 'checks'))
+        return 2 if stopped else 0
     if options.demo and wanted:
         print(
             f'[leaderboard] synthetic data for {", ".join(wanted)} in {out / "data"} ...',
@@ -267,6 +291,30 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
             flush=True,
         )
         prepare_demo_data(out, wanted)
+    if options.preflight:
+        report = preflight.run_preflight(
+            todo,
+            launcher=options.launcher if options.cluster == 'slurm' else 'local',
+            partition=options.partition,
+            gpus_per_run=options.gpus_per_run,
+            cpus_per_run=options.cpus_per_run,
+            time_min=options.time_min,
+            jobs=local_jobs(options),
+        )
+        print(preflight.format_report(report))
+        return report.exit_code
+    if checks and todo:
+        checked = preflight.cheap_checks(todo)
+        shown = ('error', 'warning')
+        if checked.errors or any(f.level == 'warning' for f in checked.findings):
+            print(preflight.format_findings(checked.findings, 'checks', shown), file=sys.stderr)
+        if checked.errors:
+            print(
+                '[leaderboard] nothing was started; fix the problems above (`--preflight` also '
+                'checks the ImageNet weights and measures each config)',
+                file=sys.stderr,
+            )
+            return 2
     if options.reported is None and reported is None:
         print(missing_reported_warning(), file=sys.stderr)
     try:

@@ -343,8 +343,9 @@ def format_cost_plan(costs: list[RunCost], gpus_per_run: int = 1) -> str:
         lines.append(_totals('still to run', todo, gpus_per_run))
     if any(c.seconds_per_iter is None and c.iterations for c in trained):
         lines.append(
-            '  runs without a figure: measure one with `vireid bench train CONFIG '
-            '--data-root DIR` on the training GPU, or pass --seconds-per-iter SECONDS '
+            '  runs without a figure: `vireid leaderboard --preflight` (same options) measures '
+            'a step of each config on this machine; or measure one with `vireid bench train '
+            'CONFIG --data-root DIR` on the training GPU, or pass --seconds-per-iter SECONDS '
             '(or STEM=SECONDS,...)'
         )
     if gpus_per_run > 1:

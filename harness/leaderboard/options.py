@@ -62,6 +62,7 @@ class LeaderboardOptions:
     time_min: int = 2880
     sbatch_args: str | None = None
     dry_run: bool = False
+    preflight: bool = False  # check and measure everything the runs need; train nothing
     seconds_per_iter: str | None = None
     runner: str = DEFAULT_RUNNER  # the engine function a worker calls (tests swap it)
     cluster: str = 'slurm'  # submitit's cluster: slurm | local | debug

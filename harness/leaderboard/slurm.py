@@ -164,3 +164,58 @@ def partition_has_gpus(partition: str | None) -> bool | None:
     if gres is None:
         return None
     return any(g.split(':', 1)[0] == 'gpu' for g in gres)
+
+
+def parse_time_limit(text: str) -> int | None:
+    """Minutes of a Slurm time limit (``sinfo %l``: ``infinite``, ``D-HH:MM:SS``, ``HH:MM:SS``,
+    ``MM:SS``, ``MM``); None for no limit or an unreadable one."""
+    text = text.strip()
+    if not text or text.lower() in ('infinite', 'unlimited', 'n/a'):
+        return None
+    days, _, clock = text.rpartition('-')
+    try:
+        parts = [int(p) for p in clock.split(':')]
+        day_minutes = int(days) * 1440 if days else 0
+    except ValueError:
+        return None
+    if len(parts) == 3:
+        return day_minutes + parts[0] * 60 + parts[1] + (parts[2] > 0)
+    if len(parts) == 2:
+        return day_minutes + parts[0] + (parts[1] > 0)
+    return day_minutes + parts[0] if len(parts) == 1 else None
+
+
+def _gpu_count(gres: str) -> int:
+    """GPUs per node of one ``sinfo %G`` entry list, e.g. ``gpu:a100:4(S:0-1),shard:8`` -> 4."""
+    total = 0
+    for item in gres.split(','):
+        fields = item.split('(')[0].split(':')
+        if fields[0] == 'gpu' and len(fields) > 1 and fields[-1].isdigit():
+            total += int(fields[-1])
+    return total
+
+
+def partition_resources(partition: str | None) -> list[dict[str, int | None]] | None:
+    """What one node of the partition offers, per group of alike nodes (``sinfo %G|%c|%l``):
+    ``gpus``, ``cpus`` and ``time_min`` (the partition's time limit; None: no limit). None when
+    sinfo cannot say."""
+    partition = partition or default_partition()
+    if not partition:
+        return None
+    done = _call(['sinfo', '--noheader', f'--partition={partition}', '--format=%G|%c|%l'])
+    if done is None or done.returncode != 0 or not done.stdout.strip():
+        return None
+    out = []
+    for line in done.stdout.splitlines():
+        fields = line.strip().split('|')
+        if len(fields) != 3:
+            continue
+        gres, cpus, limit = fields
+        out.append(
+            dict(
+                gpus=_gpu_count(gres),
+                cpus=int(cpus.rstrip('+')) if cpus.rstrip('+').isdigit() else None,
+                time_min=parse_time_limit(limit),
+            )
+        )
+    return out or None

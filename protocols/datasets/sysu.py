@@ -63,12 +63,16 @@ class SYSUMM01:
     sets.
 
     Everything is validated on construction; a layout problem raises :class:`DatasetLayoutError`.
+    With ``strict=False`` the faults that leave an index behind (split ids without images, empty
+    cameras) are collected in ``problems`` instead, so that a preflight can report them all at once.
     """
 
     name = 'sysu'
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, *, strict: bool = True):
         self.root = Path(root).expanduser()
+        self.strict = strict
+        self.problems: list[str] = []
         if not self.root.is_dir():
             raise DatasetLayoutError(
                 f'SYSU-MM01 root {self.root} does not exist or is not a folder; {_LAYOUT}; {_FIX}'
@@ -152,7 +156,7 @@ class SYSUMM01:
         empty = [cam for cam in CAMERAS if cam not in have]
         if empty:
             folders = ', '.join(str(self.root / f'cam{cam}') for cam in empty)
-            raise DatasetLayoutError(
+            self._fault(
                 f'camera folder(s) {folders} hold no images; {_LAYOUT}; '
                 f'{_FIX} (re-extract the archive completely)'
             )
@@ -165,12 +169,17 @@ class SYSUMM01:
         ):
             empty = [pid for pid in ids if pid not in self._by_pid]
             if empty:
-                raise DatasetLayoutError(
+                self._fault(
                     f'{self.root / SPLIT_FILES[split]} lists {len(empty)} id(s) with no image in '
                     f'any camera folder: {empty[:10]}{" ..." if len(empty) > 10 else ""}; expected '
                     'cam<c>/<pid:04d>/*.jpg for each listed id; fix: restore the missing folders '
                     'or use the split files that came with these images'
                 )
+
+    def _fault(self, message: str) -> None:
+        if self.strict:
+            raise DatasetLayoutError(message)
+        self.problems.append(message)
 
     # ----------------------------------------------------------------------------------------------
     # Sets used by training and by the protocol
@@ -187,7 +196,9 @@ class SYSUMM01:
     def _test_images(self, cams: tuple[int, ...]) -> list[ImageRecord]:
         # id-major, then camera in the given order, then file name: AGW's query order.
         order = {cam: i for i, cam in enumerate(cams)}
-        out = [r for pid in sorted(self.test_ids) for r in self._by_pid[pid] if r.cam in order]
+        out = [
+            r for pid in sorted(self.test_ids) for r in self._by_pid.get(pid, ()) if r.cam in order
+        ]
         return sorted(out, key=lambda r: (r.pid, order[r.cam], r.path))
 
     def query_records(self) -> list[ImageRecord]:

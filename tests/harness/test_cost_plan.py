@@ -142,9 +142,12 @@ def test_dry_run_prints_the_cost_plan(methods, tmp_path, capsys, monkeypatch):
             '0.25',
         ]
     )
-    assert cli.run(args, methods=methods) == 0
+    # The data root does not exist: the run is marked and the dry run fails, with the cost plan
+    # (from the released counts) printed all the same.
+    assert cli.run(args, methods=methods) == 2
     printed = capsys.readouterr().out
     assert 'agw/agw_sysu/sysu' in printed and '81 x      696 =     56,376' in printed
+    assert 'WOULD FAIL (data)' in printed and f'{tmp_path / "none"} does not exist' in printed
     assert f'plan: 1 runs, 56,376 iterations, {56_376 * 0.25 / 3600:.1f} GPU-hours' in printed
 
 

@@ -191,8 +191,9 @@ def test_leaderboard_plans_llcm_with_its_data_root_and_cost(
     assert f'iterations per epoch from: dataset index of {llcm_root}' in printed
     # Without the data: no published counts to stand in, and the plan says so.
     args = _dry_run(methods, tmp_path, '--datasets', 'llcm', '--data-root-llcm', '/nowhere')
-    assert cli.run(args, methods=methods) == 0
+    assert cli.run(args, methods=methods) == 2  # the run would fail: no LLCM at /nowhere
     printed = capsys.readouterr().out
+    assert 'agw/agw_x_llcm/llcm' in printed and 'WOULD FAIL (data)' in printed
     assert 'LLCM training image counts are unpublished' in printed
     assert 'give --data-root-llcm DIR' in printed
     # Every dataset by default; the retry command keeps the selection and the data root.

@@ -136,9 +136,11 @@ def test_cli_plans_official_runs_and_asks_for_trust(tmp_path: Path, capsys) -> N
         '--dry-run',
     ]
     cli, args = _cli(base + ['--official', '--trusted'])
-    assert cli.run(args) == 0
+    # (no SYSU-MM01 at the config's data_root here: the dry run marks the runs and exits 2)
+    assert cli.run(args) == 2
     captured = capsys.readouterr()
     plan = captured.out
+    assert 'agw/agw_sysu/sysu-official ' in plan and 'WOULD FAIL (data)' in plan
     assert plan.index('agw/agw_sysu/sysu ') < plan.index('agw/agw_sysu/sysu-official ')
     assert 'mmn/mmn_sysu/sysu-official' not in plan
     assert 'mmn: no released checkpoint is declared' in captured.err
@@ -266,8 +268,9 @@ def test_official_only_plans_the_official_runs_alone(tmp_path: Path, weights: Pa
     from harness.leaderboard.options import LeaderboardOptions, base_argv, plan_from_options
 
     cli, args = _cli(_agw_sysu(tmp_path, '--official', '--official-only', '--trusted'))
-    assert cli.run(args) == 0
+    assert cli.run(args) == 2  # no SYSU-MM01 at the default data root: the run would fail
     plan = capsys.readouterr().out
+    assert 'agw/agw_sysu/sysu-official ' in plan and 'WOULD FAIL (data)' in plan
     assert '1 runs under' in plan and 'agw/agw_sysu/sysu-official ' in plan
     assert 'agw/agw_sysu/sysu ' not in plan  # the 81-epoch training run is not planned
     assert 'plan: 1 runs (1 scored only), 0 iterations, 0.0 GPU-hours' in plan
@@ -327,7 +330,7 @@ def test_one_official_file_per_target(tmp_path: Path, weights: Path, capsys) -> 
     # the same file twice is one file; a file given beside --official replaces the release
     twice = ['--official-checkpoint', f'agw:sysu={weights}'] * 2
     cli, args = _cli(_agw_sysu(tmp_path, '--official', '--official-only', '--trusted', *twice))
-    assert cli.run(args) == 0
+    assert cli.run(args) == 2  # planned (the data are absent, so it is marked WOULD FAIL)
     captured = capsys.readouterr()
     assert '1 runs under' in captured.out
     assert (

@@ -345,10 +345,18 @@ def test_data_check_reports_bad_dataset(
         and victim.relative_to(sysu_copy).as_posix() in err
     )
     assert _cli(monkeypatch, argv + ['--quick']) == 0  # header intact
+    capsys.readouterr()
     (sysu_copy / 'exp' / 'rand_perm_cam.mat').unlink()
-    assert _cli(monkeypatch, argv + ['--quick']) == 0  # the seeded sampler still works
-    out = capsys.readouterr().out
-    assert 'sampler "official" is unavailable' in out and 'wuancong/SYSU-MM01' in out
+    # The protocol's official sampler needs the file: the check fails (the seeded draw is shown).
+    assert _cli(monkeypatch, argv + ['--quick']) == 2
+    captured = capsys.readouterr()
+    assert 'seeded gallery' in captured.out and 'official gallery' not in captured.out
+    assert 'exp/rand_perm_cam.mat are missing' in captured.err
+    assert 'wuancong/SYSU-MM01' in captured.err
+    # Every problem at once: the truncated image and the missing file.
+    assert _cli(monkeypatch, argv) == 2
+    err = capsys.readouterr().err
+    assert '1 unreadable image(s)' in err and 'rand_perm_cam.mat are missing' in err
     shutil.rmtree(sysu_copy / 'exp')
     assert _cli(monkeypatch, argv) == 2
     assert 'no exp/ folder' in capsys.readouterr().err

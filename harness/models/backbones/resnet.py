@@ -7,7 +7,9 @@ official VI-ReID checkpoints use them, so converters only strip prefixes.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import torch
@@ -63,6 +65,32 @@ class PretrainedWeightsMissing(FileNotFoundError):
     """ImageNet weights are neither in the torch cache nor downloadable."""
 
 
+# (depth, file or None for the torch cache) of each ImageNet load a build skipped, while
+# :func:`recording_pretrained` is active.
+_RECORDED: ContextVar[list[tuple[int, str | None]] | None] = ContextVar('recorded', default=None)
+
+
+@contextmanager
+def recording_pretrained() -> Iterator[list[tuple[int, str | None]]]:
+    """Within it, a trunk that would load ImageNet weights records ``(depth, file)`` instead (file
+    None: torchvision's weights through the torch cache) and keeps its random init: what the
+    preflight asks of a config, building its model on the ``meta`` device, without reading a file.
+    """
+    recorded: list[tuple[int, str | None]] = []
+    token = _RECORDED.set(recorded)
+    try:
+        yield recorded
+    finally:
+        _RECORDED.reset(token)
+
+
+def imagenet_file(depth: int) -> tuple[str, Path]:
+    """(download URL, path in the torch cache) of the ImageNet weights of a ResNet-``depth``:
+    ``$TORCH_HOME/hub/checkpoints/<file name of the URL>``, where torch.hub keeps them."""
+    url = PRETRAINED[depth].url
+    return url, Path(torch.hub.get_dir()) / 'checkpoints' / os.path.basename(url)
+
+
 def build_resnet(
     depth: int = 50,
     last_stride: int = 1,
@@ -97,7 +125,10 @@ def build_resnet(
         net = tv_resnet.ResNet(block, list(layers))
     else:
         net = ScaledResNet(block, layers, base_channels)
-    if pretrained:
+    recorded = _RECORDED.get()
+    if pretrained and recorded is not None:
+        recorded.append((depth, pretrained if isinstance(pretrained, str) else None))
+    elif pretrained:
         state = load_imagenet_state(depth, pretrained if isinstance(pretrained, str) else None)
         own = net.state_dict()
         state = {k: v for k, v in state.items() if k in own and not k.startswith('fc.')}
@@ -131,17 +162,15 @@ def stem(net: tv_resnet.ResNet) -> nn.Sequential:
 
 def load_imagenet_state(depth: int, path: str | None = None) -> dict[str, torch.Tensor]:
     """ImageNet weights as a pure tensor dict, loaded with ``weights_only=True``."""
-    weights = PRETRAINED[depth]
     if path is None:
-        hub_dir = Path(torch.hub.get_dir()) / 'checkpoints'
-        file = hub_dir / os.path.basename(weights.url)
+        url, file = imagenet_file(depth)
         if not file.is_file():
             try:
-                torch.hub.download_url_to_file(weights.url, str(file), progress=False)
+                torch.hub.download_url_to_file(url, str(file), progress=False)
             except Exception as err:  # offline clusters are the common case, not a bug
                 raise PretrainedWeightsMissing(
                     f'ImageNet ResNet-{depth} weights are not in the torch cache and could not be '
-                    f'downloaded ({type(err).__name__}: {err}). Download {weights.url} on a '
+                    f'downloaded ({type(err).__name__}: {err}). Download {url} on a '
                     f'machine with internet and copy it to {file} (or set TORCH_HOME), or point '
                     'the config at a local file with '
                     'model.backbone.pretrained="/path/to/file.pth", '
