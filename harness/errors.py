@@ -41,6 +41,22 @@ class RunFailed(HarnessError):
         self.cause = cause
 
 
+class Interrupted(HarnessError):
+    """The process was told to stop (``signal_name``: 'SIGTERM' from ``kill``, a scheduler's
+    time limit or preemption); the run records it and stops. Exit code 128 + the signal number,
+    as a shell reports a process the signal ended."""
+
+    def __init__(self, message: str, signal_name: str = 'SIGTERM') -> None:
+        super().__init__(message)
+        self.signal_name = signal_name
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        import signal
+
+        return 128 + int(getattr(signal, self.signal_name, signal.SIGTERM))
+
+
 # errno -> how to fix it (the OS message already says what happened).
 _OS_FIXES = {
     errno.EACCES: 'choose a folder you may write to (e.g. --out/--work-dir) or fix its permissions',

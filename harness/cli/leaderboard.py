@@ -19,6 +19,8 @@ from harness.leaderboard.launch import local_jobs, make_launcher, resolve_gpus, 
 from harness.leaderboard.options import (
     LeaderboardOptions,
     base_argv,
+    changed_message,
+    changed_runs,
     check_run_options,
     plan_from_options,
 )
@@ -237,8 +239,16 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     options.gpus_per_run = resolve_gpus(options)
     reported = (options.reported or None) if options.reported is not None else default_reported()
     load_reported(reported)  # a bad reported.csv line stops the session now, not after its runs
+    # Done means done with this config: a run dir holding another config's run is refused.
+    changed = [] if options.rerun else changed_runs(runs)
+    if changed and not options.dry_run:
+        from harness.errors import ConfigError
+
+        raise ConfigError(changed_message(changed, options))
     if options.dry_run:
         print_plan(runs, options)
+        if changed:
+            print(changed_message(changed, options).replace('Nothing was run. ', ''))
         return 0
     demo_data = out / 'data'
     wanted = sorted(

@@ -24,9 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.atomic import write_json_atomic
+from harness.errors import Interrupted
 from harness.leaderboard.locks import Busy, FileLock
-from harness.leaderboard.plan import RUN_SPEC_NAME, RunSpec
-from harness.records import create_record, error_info, read_record, write_record
+from harness.leaderboard.plan import RUN_SPEC_NAME, RunSpec, config_change
+from harness.records import RECORD_NAME, create_record, error_info, read_record, write_record
 
 DEFAULT_RUNNER = 'harness.engine.run:run_experiment'
 # Runs that score a model without training it (RunSpec.source other than 'reproduced').
@@ -120,12 +121,24 @@ def execute(
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
         record = read_record(run.record_path)
+        changed = config_change(run, record) if record else None
+        if changed and not rerun:
+            # The leaderboard refuses such runs before it starts; this is the guard for a worker
+            # started otherwise: never resume or report as done a run of another config.
+            outcome.update(
+                status='failed',
+                error=f'{work_dir} holds a run of another config ({changed}); --rerun trains '
+                'it again with this one (the old run is kept aside under superseded/)',
+            )
+            return outcome
         if record and record.get('status') == 'done' and not rerun:
             outcome.update(
                 status='done', already=True
             )  # finished by another leaderboard since we planned
             return outcome
         if lead_rank:
+            if changed:
+                set_aside(work_dir, record)
             write_json_atomic(work_dir / RUN_SPEC_NAME, {**run.to_dict(), 'runner': str(runner)})
             if rerun and run.record_path.exists():
                 os.replace(run.record_path, work_dir / 'record.prev.json')
@@ -188,7 +201,45 @@ def execute(
         lock.release()
 
 
-class Terminated(RuntimeError):
+# What a run of an earlier config leaves in its directory (moved aside by set_aside); the log,
+# the lock and run.json stay.
+RUN_OUTPUTS = (
+    RECORD_NAME,
+    'record.prev.json',
+    'config.py',
+    'last_checkpoint',
+    '*.pth',
+    '*.pth.damaged*',
+    'features.npz',
+    'figures',
+    'progress.json',
+)
+SUPERSEDED = 'superseded'
+
+
+def set_aside(work_dir: Path, record: dict) -> Path:
+    """Move the run of an earlier config out of ``work_dir`` into
+    ``work_dir/superseded/<time>-<config hash>/`` (its record as ``record.superseded.json``, so
+    that no table counts it), so that a rerun with another config neither resumes from its
+    checkpoints nor overwrites them."""
+    old_hash = str(record.get('config_hash') or 'unknown')[:8]
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S')
+    aside = work_dir / SUPERSEDED / f'{stamp}-{old_hash}'
+    aside.mkdir(parents=True, exist_ok=True)
+    for pattern in RUN_OUTPUTS:
+        for path in sorted(work_dir.glob(pattern)):
+            name = 'record.superseded.json' if path.name == RECORD_NAME else path.name
+            os.replace(path, aside / name)
+    print(
+        f'[leaderboard] {work_dir}: the run of another config (hash {old_hash}) was moved to '
+        f'{aside}',
+        file=sys.stderr,
+        flush=True,
+    )
+    return aside
+
+
+class Terminated(Interrupted):
     """The process was sent SIGTERM inside a Slurm job."""
 
 
@@ -208,7 +259,8 @@ def _stop_on_sigterm():
     def stop(signum, frame):
         raise Terminated(
             'the Slurm job was sent SIGTERM (scancel, its time limit or preemption); '
-            'a rerun resumes from the last checkpoint'
+            'a rerun resumes from the last checkpoint',
+            'SIGTERM',
         )
 
     previous = signal.signal(signal.SIGTERM, stop)
