@@ -56,6 +56,7 @@ OPTIONAL_KEYS = (
 METHOD_KEYS = (
     'protocol_base', 'method_base', 'model', 'input_size', 'sampler', 'optim_wrapper',
     'train_cfg.max_epochs',
+    'config_file',                           # the config's own path, in a dumped run config
 )
 # What mmengine's DefaultOptimWrapperConstructor reads from optim_wrapper.paramwise_cfg.
 PARAMWISE_KEYS = tuple(
@@ -103,6 +104,12 @@ def read_config(path: str | Path) -> Config:
         raise ConfigError(f'{where}: an import fails ({err}); fix or remove it') from None
     except SyntaxError as err:
         cause = err.__cause__ if isinstance(err.__cause__, SyntaxError) else err
+        try:  # mmengine's own message names a temporary copy and no line
+            ast.parse(Path(path).read_text(encoding='utf-8'), str(path))
+        except SyntaxError as exact:
+            cause = exact
+        except (OSError, UnicodeDecodeError, ValueError):
+            pass
         where = f' line {cause.lineno}' if cause.lineno else ''
         raise ConfigError(
             f'{path}{where}: syntax error ({cause.msg}); fix the config file'
