@@ -181,6 +181,8 @@ def execute(
                 _stamp_job_id(run.record_path)
             cause = getattr(err, 'cause', None) or err  # RunFailed wraps what the run died of
             outcome.update(status='failed', error=f'{type(cause).__name__}: {cause}')
+            if isinstance(err, Interrupted) and not isinstance(err, Terminated):
+                raise  # told to stop (and recorded): the leaderboard stops, not only this run
             return outcome
         outcome['wall_s'] = time.monotonic() - t0
         record = read_record(run.record_path)
@@ -317,9 +319,15 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.spec, encoding='utf-8') as fh:
             data = json.load(fh)
     runner = args.runner or data.get('runner') or DEFAULT_RUNNER
-    outcome = execute(
-        RunSpec.from_dict(data), runner=runner, rerun=args.rerun, launcher=args.launcher
-    )
+    try:
+        outcome = execute(
+            RunSpec.from_dict(data), runner=runner, rerun=args.rerun, launcher=args.launcher
+        )
+    except Interrupted as err:  # recorded by the engine; the launcher reads the record
+        print(
+            f'run {data.get("method")}/{Path(data.get("config", "")).stem}: {err}', file=sys.stderr
+        )
+        return err.exit_code
     if outcome['status'] == 'failed':
         print(f'run {outcome["key"]} failed: {outcome["error"]}', file=sys.stderr)
     if outcome.get('already'):
