@@ -129,8 +129,10 @@ def test_sigterm_to_train_records_the_interruption_and_how_to_resume(sysu_root, 
     assert record['status'] == 'failed' and record['error']['type'] == 'Interrupted'
     stop = record['interruption']
     assert stop['signal'] == 'SIGTERM' and stop['max_epochs'] == 1000
-    assert stop['epochs_done'] >= 1
-    assert stop['checkpoint'] == str(work / f'epoch_{stop["epochs_done"]}.pth')
+    done = stop['epochs_done']
+    assert done >= 1
+    # (a SIGTERM between an epoch's checkpoint and the loop's count finds one checkpoint more)
+    assert stop['checkpoint'] in (str(work / f'epoch_{n}.pth') for n in (done, done + 1))
     load_checkpoint(stop['checkpoint'])  # complete
     assert f'vireid train {TOY_SYSU} --work-dir {work} --resume' in stop['resume']
     assert 'the run was stopped by SIGTERM after' in out and 'Traceback' not in out
