@@ -265,8 +265,19 @@ def config_change(run: RunSpec, record: Mapping | None = None) -> str | None:
 
     if record['config_hash'] == run.config_hash and record.get('config_hash_scheme') == HASH_SCHEME:
         return None
-    cfg = load_config(run.config, run.run_options())
-    return run_config_change(run.work_dir, cfg, record)
+    # Reading the configs takes a moment; a plan asks about each run several times.
+    try:
+        stamp = run.record_path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    key = (str(run.record_path), stamp, record['config_hash'], run.config_hash)
+    if key not in _CHANGES:
+        cfg = load_config(run.config, run.run_options())
+        _CHANGES[key] = run_config_change(run.work_dir, cfg, record)
+    return _CHANGES[key]
+
+
+_CHANGES: dict[tuple, str | None] = {}
 
 
 def retry_command(runs: Iterable[RunSpec], base_argv: list[str]) -> str:
