@@ -47,6 +47,16 @@ class UnsafeCheckpointError(CheckpointError):
     """The file holds pickled Python objects besides tensors; loading it could run code."""
 
 
+class DamagedCheckpointError(CheckpointError):
+    """The file is empty, cut short or not a checkpoint at all (a crash or a full disk while
+    something other than :func:`save_checkpoint` wrote it, or a damaged disk); ``reason`` says
+    which, in a few words."""
+
+    def __init__(self, message: str, reason: str = '') -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
 class CheckpointMismatchError(CheckpointError):
     """The checkpoint's tensors do not fit the model (missing, unexpected or mis-shaped keys)."""
 
@@ -81,16 +91,24 @@ def read_checkpoint(
             '(e.g. the one named in its last_checkpoint file)'
         )
     if path.stat().st_size == 0:
-        raise CheckpointError(
+        raise DamagedCheckpointError(
             f'checkpoint {path} is empty (0 bytes): it was not written '
             'completely (a crash or a full disk while saving); use an earlier '
-            'checkpoint'
+            'checkpoint',
+            'empty: 0 bytes',
         )
     try:
         # weights_only is always given: torch then ignores TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.
         return torch.load(path, map_location=map_location, weights_only=not trusted)
-    except OSError:
-        raise  # the file system's own error: the command line names the path and the fix
+    except OSError as err:
+        if err.filename is not None:
+            raise  # the file system's own error: the command line names the path and the fix
+        # torch's zip reader says only "Invalid argument" of an archive cut short.
+        raise DamagedCheckpointError(
+            f'{path} is damaged ({err.strerror or err}): it may have been cut short by a crash or '
+            'a full disk while saving; use an earlier checkpoint',
+            f'cut short: {err.strerror or err}',
+        ) from None
     except Exception as err:  # pickle, zip and unpickler errors of every kind
         text = str(err)
         found = re.search(r'GLOBAL ([\w.]+)', text)
@@ -107,14 +125,16 @@ def read_checkpoint(
                 )
             ) from None
         if not _is_zip(path):
-            raise CheckpointError(
+            raise DamagedCheckpointError(
                 f'{path} is not a PyTorch checkpoint (not a file written by '
-                'torch.save, or a damaged one); check the path'
+                'torch.save, or a damaged one); check the path',
+                'not a file torch.save wrote',
             ) from None
-        raise CheckpointError(
+        raise DamagedCheckpointError(
             f'{path} is damaged or not a PyTorch checkpoint ({type(err).__name__}: '
             f'{_first_line(text)}); it may have been cut short by a crash or a full disk while '
-            'saving: use an earlier checkpoint'
+            'saving: use an earlier checkpoint',
+            f'{type(err).__name__}: {_first_line(text)}',
         ) from None
 
 
@@ -344,6 +364,53 @@ def latest_checkpoint(work_dir: str | os.PathLike) -> Path | None:
         if number.isdigit() and p.stat().st_size > 0:
             epochs.append((int(number), p))
     return max(epochs)[1] if epochs else None
+
+
+@dataclass
+class ResumePoint:
+    """Where a run continues: its newest checkpoint that reads (``None``: from the start), and the
+    newer ones found damaged, each ``(file, where it was moved, why)``."""
+
+    checkpoint: Checkpoint | None
+    damaged: list[tuple[Path, Path, str]] = field(default_factory=list)
+
+    def note(self) -> str | None:
+        """What a person resuming must be told, or None when nothing was damaged."""
+        if not self.damaged:
+            return None
+        then = (
+            f'resuming from the previous checkpoint {self.checkpoint.path}'
+            if self.checkpoint is not None
+            else 'no earlier checkpoint reads, so the run starts from its first epoch'
+        )
+        found = '; '.join(
+            f'{f} is damaged ({why}), kept as {aside}' for f, aside, why in self.damaged
+        )
+        return f'{found}; {then}'
+
+
+def resume_point(work_dir: str | os.PathLike, trusted: bool = False) -> ResumePoint:
+    """The newest checkpoint of ``work_dir`` that reads (see :func:`latest_checkpoint`).
+
+    A damaged one (empty, cut short, not a checkpoint) is moved aside as ``<name>.damaged`` (kept
+    for a person to look at, and out of every later resume's way) and the one before it is tried,
+    so a retry does not fail on the same file again and again.
+    """
+    work_dir = Path(work_dir)
+    point = ResumePoint(None)
+    while (path := latest_checkpoint(work_dir)) is not None:
+        try:
+            point.checkpoint = load_checkpoint(path, trusted=trusted)
+            return point
+        except DamagedCheckpointError as err:
+            aside = path.with_name(path.name + '.damaged')
+            n = 1
+            while aside.exists():
+                n += 1
+                aside = path.with_name(f'{path.name}.damaged{n}')
+            os.replace(path, aside)
+            point.damaged.append((path, aside, err.reason))
+    return point
 
 
 def _unlink(path: str | os.PathLike) -> None:

@@ -41,6 +41,44 @@ class RunFailed(HarnessError):
         self.cause = cause
 
 
+class StopSignal(BaseException):
+    """What the harness's SIGTERM handlers raise: like ``KeyboardInterrupt`` for SIGINT, a
+    ``BaseException``, so that code which catches ``Exception`` does not turn the stop into
+    another error. The run records it and raises :class:`Interrupted` in its place."""
+
+    # The last stop a handler raised in this process, until a run resets it: code that catches
+    # everything (mmengine's config formatting has a bare ``except``) may turn the stop into
+    # another error, and the run still has to be recorded as stopped.
+    received: StopSignal | None = None
+
+    def __init__(self, message: str, signal_name: str = 'SIGTERM') -> None:
+        super().__init__(message)
+        self.signal_name = signal_name
+        StopSignal.received = self
+
+    @property
+    def exit_code(self) -> int:
+        import signal
+
+        return 128 + int(getattr(signal, self.signal_name, signal.SIGTERM))
+
+
+class Interrupted(HarnessError):
+    """The process was told to stop (``signal_name``: 'SIGTERM' from ``kill``, a scheduler's
+    time limit or preemption); the run records it and stops. Exit code 128 + the signal number,
+    as a shell reports a process the signal ended."""
+
+    def __init__(self, message: str, signal_name: str = 'SIGTERM') -> None:
+        super().__init__(message)
+        self.signal_name = signal_name
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        import signal
+
+        return 128 + int(getattr(signal, self.signal_name, signal.SIGTERM))
+
+
 # errno -> how to fix it (the OS message already says what happened).
 _OS_FIXES = {
     errno.EACCES: 'choose a folder you may write to (e.g. --out/--work-dir) or fix its permissions',

@@ -13,6 +13,7 @@ so a reader sees the old file or the whole new one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import traceback
@@ -21,9 +22,16 @@ from typing import Any
 
 from harness.atomic import write_json_atomic
 from protocols.datasets import DATASETS
+from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
+from protocols.metrics import METRIC_KEYS
 
 RECORD_NAME = 'record.json'
 SCHEMA = 1
+# How a record's (and a checkpoint's) ``config_hash`` was computed, stored beside it as
+# ``config_hash_scheme`` (harness.engine.config.config_hash). 2: without the data root, the RegDB
+# split and the runtime settings; absent (1): the split was hashed too, so the splits of one config
+# had different hashes.
+HASH_SCHEME = 2
 # Where a record's weights come from (its ``source`` field; absent in older records: 'reproduced'):
 # trained by the run, the run's initial weights scored untrained, or the authors' released weights.
 RECORD_SOURCES = ('official', 'reproduced', 'untrained')
@@ -142,7 +150,21 @@ def write_record_or_warn(path: Path, record: dict, quiet: bool = False) -> None:
 
 
 def _number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    """A finite number (NaN and infinity are damage: no metric or count takes them)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _bad_metric(values: Any) -> str | None:
+    """Why a ``{name: value}`` map of a record's results is bad (a metric outside 0..100 percent,
+    something other than a finite number), or None."""
+    if not isinstance(values, dict):
+        return f'must map metric names to numbers, got {values!r:.80}'
+    for name, value in values.items():
+        if not _number(value):
+            return f'{name} is {value!r}, not a finite number'
+        if name in METRIC_KEYS and not 0 <= value <= 100:
+            return f'{name} is {value}, outside 0..100 (metrics are percentages)'
+    return None
 
 
 def _kind(x: Any) -> str:
@@ -155,6 +177,12 @@ def record_problem(rec: Any) -> str | None:
     """Why ``rec`` (a parsed record.json) cannot be used, or ``None`` when it can."""
     if not isinstance(rec, dict):
         return f'the file holds {_kind(rec)}, not a record object'
+    schema = rec.get('schema', SCHEMA)  # (records before the field: the first schema)
+    if not (isinstance(schema, int) and not isinstance(schema, bool) and 1 <= schema <= SCHEMA):
+        newer = isinstance(schema, int) and schema > SCHEMA
+        return f'"schema" is {schema!r}; this vireid-bench reads record schema 1..{SCHEMA}' + (
+            ' (the record was written by a newer version: upgrade vireid-bench)' if newer else ''
+        )
     for key in ('entry', 'provenance', 'results'):
         if rec.get(key) is not None and not isinstance(rec[key], dict):
             return f'"{key}" is {_kind(rec[key])}, expected an object'
@@ -164,28 +192,36 @@ def record_problem(rec: Any) -> str | None:
         if rec.get('dataset') not in DATASETS:
             return f'"dataset" is {rec.get("dataset")!r}, expected one of {list(DATASETS)}'
         split = rec.get('split')
-        if (
-            rec['dataset'] == 'regdb'
-            and split is not None
-            and not (isinstance(split, int) and not isinstance(split, bool) or str(split).isdigit())
-        ):
-            return f'"split" is {split!r}, expected a RegDB split number 1..10'
+        if rec['dataset'] == 'regdb' and split is not None and str(split) not in _SPLITS:
+            return (
+                f'"split" is {split!r}, expected a RegDB split number '
+                f'{REGDB_SPLITS[0]}..{REGDB_SPLITS[-1]}'
+            )
     for setting, res in (rec.get('results') or {}).items():
         where = f'results["{setting}"]'
         if not isinstance(res, dict):
             return f'{where} is {_kind(res)}, expected an object with mean/std/per_trial'
         for part in ('mean', 'std'):
             values = res.get(part)
-            if values is not None and (
-                not isinstance(values, dict) or not all(_number(v) for v in values.values())
-            ):
-                return f'{where}["{part}"] must map metric names to numbers, got {values!r:.80}'
+            bad = None if values is None else _bad_metric(values)
+            if bad:
+                return f'{where}["{part}"]: {bad}'
         trials = res.get('per_trial')
         if trials is not None and not (
             isinstance(trials, list) and all(isinstance(t, dict) for t in trials)
         ):
             return f'{where}["per_trial"] must be a list of objects'
+        for i, trial in enumerate(trials or ()):
+            bad = _bad_metric(trial)
+            if bad:
+                return f'{where}["per_trial"][{i}]: {bad}'
         cmc = res.get('cmc')
-        if cmc is not None and not (isinstance(cmc, list) and all(_number(v) for v in cmc)):
-            return f'{where}["cmc"] must be a list of numbers'
+        if cmc is not None and not (
+            isinstance(cmc, list) and all(_number(v) and 0 <= v <= 100 for v in cmc)
+        ):
+            return f'{where}["cmc"] must be a list of percentages (finite numbers in 0..100)'
     return None
+
+
+# A RegDB split as a record may write it (a number, or its text).
+_SPLITS = {str(s) for s in REGDB_SPLITS}

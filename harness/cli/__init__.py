@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from harness.errors import HarnessWarning, describe, exit_code
+from harness.errors import HarnessWarning, StopSignal, describe, exit_code
 
 # Sub-command modules, in the order `vireid --help` lists them.
 SUBCOMMANDS = (
@@ -108,6 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             print(f'vireid {args.command}: interrupted', file=sys.stderr)
             return 130
+        except StopSignal as err:  # a SIGTERM before a run could record it
+            if debug:
+                raise
+            print(f'vireid {args.command}: stopped: {err}', file=sys.stderr)
+            return err.exit_code
         except Exception as err:
             message = None if debug else describe(err)
             if message is None:  # --debug, or a bug: keep the traceback

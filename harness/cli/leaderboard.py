@@ -19,6 +19,8 @@ from harness.leaderboard.launch import local_jobs, make_launcher, resolve_gpus, 
 from harness.leaderboard.options import (
     LeaderboardOptions,
     base_argv,
+    changed_message,
+    changed_runs,
     check_run_options,
     plan_from_options,
 )
@@ -267,6 +269,12 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     options.gpus_per_run = resolve_gpus(options)
     reported = (options.reported or None) if options.reported is not None else default_reported()
     load_reported(reported)  # a bad reported.csv line stops the session now, not after its runs
+    # Done means done with this config: a run dir holding another config's run is refused.
+    changed = [] if options.rerun else changed_runs(runs)
+    if changed and not options.dry_run:
+        from harness.errors import ConfigError
+
+        raise ConfigError(changed_message(changed, options))
     from harness.leaderboard import preflight
 
     # The runs this command would start; another engine (tests) reads its data its own way.
@@ -281,6 +289,8 @@ def run(args: argparse.Namespace, methods: dict | None = None) -> int:
         checked = preflight.cheap_checks(todo, pending_roots=pending) if checks else None
         stopped = preflight.failing_runs(checked.findings, [r.key for r in todo]) if checked else {}
         print_plan(runs, options, stopped)
+        if changed:
+            print(changed_message(changed, options).replace('Nothing was run. ', ''))
         if checked is not None:
             print(preflight.format_findings(checked.findings, 'checks'))
         return 2 if stopped else 0

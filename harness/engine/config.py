@@ -27,6 +27,8 @@ from harness.data.cache import DEFAULT_RESIZE_FILTER, check_resize_filter
 from harness.engine import backends
 from harness.engine.selection import check_criterion
 from harness.errors import ConfigError
+from harness.records import HASH_SCHEME
+from protocols.datasets import DATASETS
 from protocols.evaluation import check_protocol
 
 PROTOCOL_CONFIG_DIR = Path(protocols.__file__).parent / 'configs'
@@ -49,7 +51,26 @@ OPTIONAL_KEYS = (
     'entry.method', 'entry.kind', 'entry.label', 'entry.row',
     'randomness.diff_rank_seed',
 )
+# Keys of the method layer the engine reads (the runtime and protocol layers hold their own keys):
+# what a method config is made of, besides OPTIONAL_KEYS.
+METHOD_KEYS = (
+    'protocol_base', 'method_base', 'model', 'input_size', 'sampler', 'optim_wrapper',
+    'train_cfg.max_epochs',
+    'config_file',                           # the config's own path, in a dumped run config
+)
+# What mmengine's DefaultOptimWrapperConstructor reads from optim_wrapper.paramwise_cfg.
+PARAMWISE_KEYS = tuple(
+    f'optim_wrapper.paramwise_cfg.{k}'
+    for k in (
+        'custom_keys', 'bias_lr_mult', 'bias_decay_mult', 'norm_decay_mult', 'dwconv_decay_mult',
+        'flat_decay_mult', 'dcn_offset_lr_mult', 'bypass_duplicate',
+    )
+)
 # fmt: on
+# Components the engine builds with a default type when the config names none.
+DEFAULT_TYPES = {'optim_wrapper': 'OptimWrapper'}
+# Arguments mmengine takes out of a component's dict before it calls the constructor.
+EXTRA_ARGUMENTS = {'optim_wrapper': ('constructor', 'paramwise_cfg')}
 
 
 class ProtocolChangeError(ConfigError):
@@ -69,13 +90,26 @@ def protocol_config_path(name: str) -> Path:
 
 
 def read_config(path: str | Path) -> Config:
-    """``Config.fromfile`` with a message naming the file (and line) when it cannot be read."""
+    """``Config.fromfile`` with a message naming the file (and line) when it cannot be read.
+
+    A plain config (``_base_`` style, the project's) is read with its imports executed: mmengine's
+    default (lazy) reading turns ``from nowhere import x`` into a name that silently vanishes.
+    """
     try:
-        return Config.fromfile(str(path))
+        return Config.fromfile(str(path), lazy_import=None if _uses_read_base(path) else False)
     except OSError:
         raise  # unreadable: the CLI names the path and the fix
+    except ImportError as err:
+        where = _import_line(path, err.name)
+        raise ConfigError(f'{where}: an import fails ({err}); fix or remove it') from None
     except SyntaxError as err:
         cause = err.__cause__ if isinstance(err.__cause__, SyntaxError) else err
+        try:  # mmengine's own message names a temporary copy and no line
+            ast.parse(Path(path).read_text(encoding='utf-8'), str(path))
+        except SyntaxError as exact:
+            cause = exact
+        except (OSError, UnicodeDecodeError, ValueError):
+            pass
         where = f' line {cause.lineno}' if cause.lineno else ''
         raise ConfigError(
             f'{path}{where}: syntax error ({cause.msg}); fix the config file'
@@ -86,6 +120,59 @@ def read_config(path: str | Path) -> Config:
             f'{path} cannot be read as a config ({type(err).__name__}: {first}); '
             'fix the config file'
         ) from None
+
+
+def _uses_read_base(path: str | Path) -> bool:
+    """Whether the config file is a lazy (``with read_base():``) config, which mmengine must read
+    lazily; an unparsable file is read the plain way (mmengine then names its syntax error)."""
+    try:
+        tree = ast.parse(Path(path).read_text(encoding='utf-8'))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return False
+    return any(isinstance(node, ast.With) for node in tree.body)
+
+
+def _import_line(path: str | Path, module: str | None) -> str:
+    """``'FILE line N'`` of the import of ``module`` in the config or its ``_base_`` files (the
+    file alone when it is not found)."""
+    for file in (*_base_files(Path(path)), Path(path)):
+        try:
+            tree = ast.parse(file.read_text(encoding='utf-8'))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            names = (
+                [node.module or '']
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            if module and any(n == module or n.startswith(module + '.') for n in names):
+                return f'{file} line {node.lineno}'
+    return str(path)
+
+
+def _base_files(path: Path) -> list[Path]:
+    """The files a config includes through mmengine's ``_base_`` (relative paths), bases first."""
+    try:
+        tree = ast.parse(path.read_text(encoding='utf-8'))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return []
+    out: list[Path] = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets
+        ):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            for name in [value] if isinstance(value, str) else list(value):
+                base = (path.parent / str(name)).resolve()
+                if base.is_file():
+                    out += [*_base_files(base), base]
+    return out
 
 
 def method_config_path(ref: str) -> Path:
@@ -177,7 +264,9 @@ def load_config(path: str | Path, cfg_options: Mapping[str, Any] | None = None) 
             'so the config inherits the protocol every method shares'
         )
     cfg = read_config(protocol_config_path(base_name))
+    layers = cfg.to_dict()  # the runtime and protocol layers, before the method's
     cfg.merge_from_dict(method.to_dict())
+    check_config_keys(path, method.to_dict(), cfg.to_dict(), layers)
     _complete_protocol(cfg, path)
     if cfg_options:
         check_options(cfg, cfg_options)
@@ -282,7 +371,9 @@ def _check_key(tree: dict, key: str) -> None:
         raise ConfigError(_unknown_key_message(key, known, tree))
 
 
-def _unknown_key_message(key: str, known: list[str], tree: dict) -> str:
+def _unknown_key_message(key: str, known: list[str], tree: dict, where: str = '') -> str:
+    """'--cfg-options KEY: no such config key ...; did you mean ...?' (``where``: 'FILE: KEY ...'
+    for a key set in a config file)."""
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     if close:
         hint = f'did you mean {close[0]}?'
@@ -294,6 +385,8 @@ def _unknown_key_message(key: str, known: list[str], tree: dict) -> str:
             if siblings
             else f'top-level keys: {", ".join(sorted(tree))}'
         )
+    if where:
+        return f'{where}: {key}: no such config key (the run would ignore it); {hint}'
     return f'--cfg-options {key}: no such config key (the run would ignore it); {hint}'
 
 
@@ -382,6 +475,135 @@ def _registered_class(type_name: str) -> type | None:
             if cls is not None:
                 return cls
     return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Config files: the same rule for the keys a method config (and what it inherits) sets
+
+
+def check_config_keys(
+    path: str | Path, method: Mapping[str, Any], final: Mapping[str, Any], layers: Mapping
+) -> None:
+    """Refuse a key of the method layer (the config at ``path``, its ``_base_`` files and its
+    ``method_base`` chain) that the run would not use, naming the file that sets it and the
+    closest known key: a typo in a config file would otherwise be ignored like one in
+    ``--cfg-options``.
+
+    The rule (docs/trust.md, "Configs"): a key the runtime or protocol layer (``layers``) sets,
+    or one the engine reads (:data:`METHOD_KEYS`, :data:`OPTIONAL_KEYS`), is known; inside a dict
+    with a registered ``type`` (as the final config ``final`` has it), a key must be an argument
+    of that type's constructor; a dict inside such a component that has no type of its own (e.g.
+    ``model.losses``) holds names the component reads and checks itself, and the typed dicts in
+    it are checked the same way (with the keys the component takes out of them first, which its
+    class declares in ``subconfig_keys``, e.g. ``{'losses': LossSet.SPEC_KEYS}``).
+    """
+    reference = dict(layers)
+    proto = reference.get('protocol')
+    if isinstance(proto, Mapping) and proto.get('dataset') in DATASETS:
+        # Every protocol field is known (its defaults fill in what the base leaves unset).
+        reference['protocol'] = check_protocol(proto['dataset'], proto)
+    known = set(_flat_keys(reference)) | {*OPTIONAL_KEYS, *METHOD_KEYS, *PARAMWISE_KEYS}
+    known |= {f'backends.{k}' for k in backends.DEFAULTS}
+    known |= {k.rsplit('.', i)[0] for k in list(known) for i in range(1, k.count('.') + 1)}
+    bad: list[tuple[str, list[str]]] = []
+    _walk_keys(method, final, '', 'engine', known, bad)
+    if not bad:
+        return
+    key, candidates = bad[0]
+    origin = _origin(Path(path), key)
+    message = _unknown_key_message(key, sorted(candidates), dict(final), where=str(origin))
+    more = [k for k, _ in bad[1:]]
+    if more:
+        message += f' (also unknown: {", ".join(more[:5])}{", ..." if len(more) > 5 else ""})'
+    raise ConfigError(message)
+
+
+def _walk_keys(
+    node: Mapping,
+    final: Any,
+    path: str,
+    mode: str,
+    known: set[str],
+    bad: list,
+    extra: tuple[str, ...] = (),
+) -> None:
+    """Check the keys of ``node`` (a dict of the method layer at ``path``) in ``mode``: 'engine'
+    (the key must be known), 'component' (a constructor argument of ``final``'s type, or one of
+    ``extra``) or 'free' (names a component reads itself); ``final`` is the final config's dict
+    at ``path``."""
+    final = final if isinstance(final, Mapping) else {}
+    accepts: set[str] | None = None
+    subconfigs: Mapping[str, tuple[str, ...]] = {}
+    if _is_component(final) or path in DEFAULT_TYPES:
+        type_name = final.get('type') or DEFAULT_TYPES[path]
+        accepts = _constructor_arguments(type_name)
+        if accepts is not None:
+            mode = 'component'
+            accepts = accepts | {'type', *EXTRA_ARGUMENTS.get(path, ()), *extra}
+            subconfigs = getattr(_registered_class(type_name), 'subconfig_keys', None) or {}
+        elif mode == 'engine':
+            mode = 'free'  # an unregistered type: building it names the type
+    for key, value in node.items():
+        if key == '_delete_':
+            continue
+        here = f'{path}.{key}' if path else key
+        if mode == 'component' and '**' not in accepts and key not in accepts:
+            bad.append((here, [f'{path}.{a}' for a in accepts] + sorted(known)))
+            continue
+        if mode == 'engine' and here not in known:
+            bad.append((here, sorted(known)))
+            continue
+        if key in subconfigs and isinstance(value, Mapping):  # {name: sub-config} it builds
+            entries = final.get(key) if isinstance(final.get(key), Mapping) else {}
+            for name, entry in value.items():
+                if isinstance(entry, Mapping):
+                    _walk_keys(
+                        entry,
+                        entries.get(name),
+                        f'{here}.{name}',
+                        'free',
+                        known,
+                        bad,
+                        tuple(subconfigs[key]),
+                    )
+            continue
+        _walk_value(value, final.get(key), here, mode, known, bad)
+
+
+def _walk_value(value: Any, final: Any, here: str, mode: str, known: set[str], bad: list) -> None:
+    if isinstance(value, Mapping):
+        if any(k.startswith(here + '.') for k in known) and not _is_component(final or {}):
+            child = 'engine'  # a section whose keys the engine (or mmengine) reads by name
+        else:
+            child = 'free'  # inside a component, or a value the engine takes whole
+        _walk_keys(value, final, here, child, known, bad)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            if isinstance(item, Mapping):
+                _walk_keys(item, item, f'{here}.{i}', 'free', known, bad)
+
+
+def _origin(path: Path, key: str) -> Path:
+    """The config file that sets ``key``: the first, bases first, of the ``method_base`` chain of
+    ``path`` and the ``_base_`` files each includes, whose own tree holds it."""
+    chain: list[Path] = []
+    current: Path | None = path
+    while current is not None and current not in chain:
+        chain.insert(0, current)
+        try:
+            ref = Config.fromfile(str(current), lazy_import=False).get('method_base')
+            current = method_config_path(ref) if ref else None
+        except Exception:
+            current = None
+    parts = key.split('.')
+    for file in [f for c in chain for f in (*_base_files(c), c)]:
+        try:
+            tree = Config.fromfile(str(file), lazy_import=False).to_dict()
+        except Exception:
+            continue
+        if _lookup(tree, parts) is not _MISSING:
+            return file
+    return path
 
 
 def _flat_keys(tree: Any, prefix: str = '') -> list[str]:
@@ -492,16 +714,69 @@ def is_optimistic(cfg: Config) -> bool:
     return cfg.get('selection', {}).get('rule', 'final') != 'final'
 
 
-def config_hash(cfg: Config) -> str:
-    """Hash of the effective config (what was run), stable across dict orderings."""
-    # Machine-specific keys and runtime settings (logging, checkpoint keeping, ...) do not change
-    # what was run.
-    cfg_dict = _drop_runtime(
-        {
-            k: v
-            for k, v in cfg.to_dict().items()
-            if k not in ('data_root', 'config_file', 'work_dir')
-        }
-    )
-    text = json.dumps(cfg_dict, sort_keys=True, default=str)
+def _hashed(cfg: Config | Mapping) -> dict:
+    """What :func:`config_hash` hashes: the effective config without what does not change what
+    was run: machine-specific keys (``data_root``, and where the files are), the RegDB split a
+    leaderboard varies (:data:`FREE_KEYS`: the splits of one config are one table cell) and the
+    runtime settings (logging, checkpoint keeping, ...)."""
+    tree = cfg.to_dict() if isinstance(cfg, Config) else dict(cfg)
+    tree = {k: v for k, v in tree.items() if k not in ('data_root', 'config_file', 'work_dir')}
+    tree = _drop_runtime(tree)
+    for key in FREE_KEYS:
+        head, _, leaf = key.rpartition('.')
+        node = _lookup(tree, head.split('.')) if head else tree
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return tree
+
+
+def config_hash(cfg: Config | Mapping) -> str:
+    """Hash of the effective config (what was run), stable across dict orderings; the same for
+    every RegDB split and data root of a config (see :func:`_hashed`)."""
+    text = json.dumps(_hashed(cfg), sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()
+
+
+def config_differences(old: Config | Mapping, new: Config | Mapping) -> dict[str, tuple]:
+    """The hashed keys whose values differ between two configs: key -> (old, new)."""
+    a, b = _flatten(_hashed(old)), _flatten(_hashed(new))
+    return {
+        k: (a.get(k, '<absent>'), b.get(k, '<absent>'))
+        for k in sorted(set(a) | set(b))
+        if _same(a.get(k, '<absent>')) != _same(b.get(k, '<absent>'))
+    }
+
+
+def _same(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def run_config_change(work_dir: str | Path, cfg: Config, recorded: Mapping) -> str | None:
+    """Why the run in ``work_dir``, whose record or checkpoint meta is ``recorded`` (its
+    ``config_hash`` and ``config_hash_scheme``), is not a run of ``cfg``; None when it is, or when
+    nothing says (no hash recorded: a record written by something else).
+
+    The run's own ``config.py`` (the effective config the engine dumps beside the record) names
+    the keys that differ. A hash of an older scheme (:data:`~harness.records.HASH_SCHEME`; it
+    hashed the RegDB split) cannot be compared with today's, so that file decides for it.
+    """
+    old_hash = recorded.get('config_hash')
+    planned = config_hash(cfg)
+    current = recorded.get('config_hash_scheme') == HASH_SCHEME
+    if not old_hash or (current and old_hash == planned):
+        return None
+    dumped = Path(work_dir) / 'config.py'
+    diff = None
+    if dumped.is_file():
+        try:
+            diff = config_differences(Config.fromfile(str(dumped), lazy_import=False), cfg)
+        except Exception:
+            diff = None
+    if diff:
+        shown = [f'{k}: {a!r} -> {b!r}' for k, (a, b) in list(diff.items())[:8]]
+        return '; '.join(shown) + (f'; and {len(diff) - 8} more' if len(diff) > 8 else '')
+    if diff is not None and not current:
+        return None  # an older hash, and the run's own config.py is this config
+    return f'config hash {old_hash[:12]} recorded, {planned[:12]} now' + (
+        '' if diff is not None else f' ({dumped} cannot be read to name the keys that differ)'
+    )

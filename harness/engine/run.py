@@ -7,8 +7,12 @@ base) into the Runner's config, so methods never write dataloaders, evaluators o
 from __future__ import annotations
 
 import copy
+import signal
+import sys
+import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +23,7 @@ from mmengine.config import Config
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from harness.checkpoints import describe_model, latest_checkpoint
+from harness.checkpoints import ResumePoint, describe_model, latest_checkpoint, resume_point
 from harness.data.cache import DEFAULT_RESIZE_FILTER
 from harness.data.datasets import train_set
 from harness.data.samplers import check_shardable
@@ -31,12 +35,23 @@ from harness.engine.config import (
     is_optimistic,
     load_config,
     protocol_changes,
+    run_config_change,
 )
 from harness.engine.provenance import collect, now
 from harness.engine.runner import HarnessRunner
-from harness.errors import HarnessError, RunFailed, describe
+from harness.errors import (
+    ConfigError,
+    HarnessError,
+    HarnessWarning,
+    Interrupted,
+    RunFailed,
+    StopSignal,
+    describe,
+)
+from harness.locks import hold_run_dir
 from harness.models.pretrained import without_pretrained
 from harness.records import (
+    HASH_SCHEME,
     RECORD_NAME,
     RECORD_SOURCES,
     check_source,
@@ -205,6 +220,7 @@ def runner_config(
         num_classes,
         config=Path(cfg.config_file).name,
         config_hash=config_hash(cfg),
+        config_hash_scheme=HASH_SCHEME,
         dataset=cfg.protocol['dataset'],
     )
     out: dict[str, Any] = dict(
@@ -362,6 +378,7 @@ def new_record(
         **_method_info(cfg),
         config=str(config),
         config_hash=config_hash(cfg),
+        config_hash_scheme=HASH_SCHEME,
         dataset=cfg.protocol['dataset'],
         split=cfg.protocol.get('split'),
         protocol=dict(cfg.protocol),
@@ -380,9 +397,72 @@ def new_record(
 
 class RunState:
     """What :func:`recorded` must know of its body: whether the run itself has started (the
-    Runner is built), which decides how a failure is raised."""
+    Runner is built), which decides how a failure is raised; the Runner (how far it got) and how
+    to continue the run, for the record of an interruption."""
 
     started = False
+    runner: Runner | None = None
+    resume = ''
+
+
+@contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """SIGTERM (``kill``, a scheduler's time limit or preemption) raises
+    :class:`~harness.errors.StopSignal` (recorded, then raised as
+    :class:`~harness.errors.Interrupted`), so that the run is recorded as stopped instead of being
+    left 'running'. Only in the main thread, and only where nothing else handles SIGTERM (a
+    leaderboard worker in a Slurm job raises its own). A second SIGTERM ends the process."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise StopSignal('the run was sent SIGTERM', 'SIGTERM')
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stop_signal(err: BaseException) -> str | None:
+    """The signal that stopped the run ('SIGTERM', 'SIGINT'), if a signal did."""
+    if isinstance(err, (Interrupted, StopSignal)):
+        return err.signal_name
+    if isinstance(err, KeyboardInterrupt):
+        return 'SIGINT'
+    return None
+
+
+def _record_interruption(
+    record: dict[str, Any], state: RunState, sig: str, kept: Path | None, work_dir: Path
+) -> str:
+    """The record's ``interruption`` (signal, epochs done, last checkpoint, how to continue) and
+    the message that says it."""
+    from mmengine.runner import BaseLoop
+
+    loop = getattr(state.runner, '_train_loop', None)  # (the property would build it)
+    done, total = (
+        (int(loop.epoch), int(loop.max_epochs)) if isinstance(loop, BaseLoop) else (None,) * 2
+    )
+    record['interruption'] = dict(
+        signal=sig,
+        epochs_done=done,
+        max_epochs=total,
+        checkpoint=None if kept is None else str(kept),
+        resume=state.resume,
+    )
+    where = f' after {done} of {total} epochs' if done is not None else ''
+    keep = f'its last complete checkpoint {kept} is kept' if kept else 'no checkpoint was completed'
+    return (
+        f'the run was stopped by {sig}{where}: recorded in {work_dir / RECORD_NAME}; {keep}; '
+        f'continue it with: {state.resume or "the same command"}'
+    )
 
 
 @contextmanager
@@ -397,6 +477,10 @@ def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[Ru
     """
     state = RunState()
     start = time.time()
+    # A stop raised in an earlier run of this process is not this run's. (One raised in this run
+    # is kept: mmengine formats the config of every checkpoint inside a bare ``except`` that turns
+    # a SIGTERM arriving then into "SyntaxError: Failed to format the config file".)
+    StopSignal.received = None
     try:
         fingerprint = load_dataset(cfg.protocol['dataset'], cfg.data_root).fingerprint()
         record['provenance'] = collect(
@@ -405,17 +489,32 @@ def recorded(cfg: Config, work_dir: Path, record: dict[str, Any]) -> Iterator[Ru
         work_dir.mkdir(parents=True, exist_ok=True)
         cfg.dump(str(work_dir / 'config.py'))
         write_record(work_dir / RECORD_NAME, record)
-        yield state
+        with _sigterm_stops():
+            yield state
         record['gallery_ids'] = gallery_identities(
             cfg.protocol['dataset'], cfg.data_root, cfg.protocol
         )
         record['status'] = 'done'
     except BaseException as err:
         record['status'] = 'failed'
+        stop = StopSignal.received
+        # A stop that other code turned into another error is recorded (and raised) as the stop.
+        if stop is not None and not isinstance(err, (StopSignal, Interrupted, KeyboardInterrupt)):
+            err = stop
         record['error'] = error_info(err)
         kept = latest_checkpoint(work_dir) if work_dir.is_dir() else None
         if kept is not None or record.get('source', 'reproduced') == 'reproduced':
             record['checkpoint'] = None if kept is None else str(kept)
+        sig = _stop_signal(err)
+        if sig is not None:
+            message = _record_interruption(record, state, sig, kept, work_dir)
+            if isinstance(err, KeyboardInterrupt):
+                print(f'[vireid] {message}', file=sys.stderr)
+                raise
+            stopped = Interrupted(message, sig)
+            if type(err) is StopSignal:  # (a subclass, such as a Slurm job's, names itself)
+                record['error'] = error_info(stopped)
+            raise stopped from err
         if not state.started or isinstance(err, HarnessError) or not isinstance(err, Exception):
             raise
         raise RunFailed(_failure_message(err, work_dir, kept), cause=err) from err
@@ -477,33 +576,77 @@ def run_experiment(
     work_dir = Path(work_dir)
     cfg, comparable, why = _loaded(config, data_root, cfg_options, allow_protocol_change)
     record = new_record(cfg, config, work_dir, comparable, not_comparable=why)
-    with recorded(cfg, work_dir, record) as state:
-        latest = latest_checkpoint(work_dir) if resume else None
-        runner = build_runner(
-            cfg,
-            work_dir,
-            train=True,
-            resume=latest is not None,
-            load_from=None if latest is None else str(latest),
-            launcher=launcher,
-            log_level=log_level,
-        )
-        state.started = True
-        _record_setup(record, runner, cfg, launcher)
-        runner.train()
-        if record['optimistic']:
-            best = runner.message_hub.get_info('best_ckpt')
-            if best:
-                runner.load_checkpoint(best)
-        runner.test()
-        record['results'] = _results(runner)
-        record['features'] = _keep_features(runner, cfg, work_dir)
-        record['checkpoint'] = (
-            (work_dir / 'last_checkpoint').read_text().strip()
-            if (work_dir / 'last_checkpoint').is_file()
-            else None
-        )
+    with hold_run_dir(work_dir):
+        point = _resume_point(cfg, work_dir) if resume else ResumePoint(None)
+        latest = None if point.checkpoint is None else point.checkpoint.path
+        with recorded(cfg, work_dir, record) as state:
+            state.resume = _continue_command(config, work_dir, data_root, cfg_options)
+            if latest is not None:
+                record['provenance']['resumed_from'] = str(latest)
+            if point.damaged:
+                record['provenance']['damaged_checkpoints'] = [
+                    dict(file=str(f), moved_to=str(aside), error=why)
+                    for f, aside, why in point.damaged
+                ]
+            runner = build_runner(
+                cfg,
+                work_dir,
+                train=True,
+                resume=latest is not None,
+                load_from=None if latest is None else str(latest),
+                launcher=launcher,
+                log_level=log_level,
+            )
+            state.started, state.runner = True, runner
+            _record_setup(record, runner, cfg, launcher)
+            runner.train()
+            if record['optimistic']:
+                best = runner.message_hub.get_info('best_ckpt')
+                if best:
+                    runner.load_checkpoint(best)
+            runner.test()
+            record['results'] = _results(runner)
+            record['features'] = _keep_features(runner, cfg, work_dir)
+            record['checkpoint'] = (
+                (work_dir / 'last_checkpoint').read_text().strip()
+                if (work_dir / 'last_checkpoint').is_file()
+                else None
+            )
     return record
+
+
+def _resume_point(cfg: Config, work_dir: Path) -> ResumePoint:
+    """Where the run in ``work_dir`` continues (a damaged latest checkpoint is moved aside and the
+    one before it taken, which is said); refused when its checkpoint is of another config, whose
+    training would otherwise go on under this one."""
+    point = resume_point(work_dir)
+    note = point.note()
+    if note:
+        warnings.warn(note, HarnessWarning, stacklevel=3)
+    if point.checkpoint is not None:
+        change = run_config_change(work_dir, cfg, point.checkpoint.meta)
+        if change:
+            raise ConfigError(
+                f'{work_dir} holds a run of another config ({change}); resuming it would train '
+                'one run under two configs. Train this config in another work dir (--work-dir), '
+                'or start it afresh: `vireid train` without --resume, or `vireid leaderboard '
+                '--rerun`, which keeps the old run aside'
+            )
+    return point
+
+
+def _continue_command(
+    config: str, work_dir: Path, data_root: str | None, cfg_options: Mapping[str, Any] | None
+) -> str:
+    """The ``vireid train`` command that continues this run from its last checkpoint."""
+    import shlex
+
+    argv = ['vireid', 'train', str(config), '--work-dir', str(work_dir), '--resume']
+    if data_root is not None:
+        argv += ['--data-root', str(data_root)]
+    if cfg_options:
+        argv += ['--cfg-options', *[f'{k}={v}' for k, v in cfg_options.items()]]
+    return shlex.join(argv) + ' (a leaderboard run: start the same leaderboard command again)'
 
 
 def score_run(
@@ -554,7 +697,8 @@ def score_run(
         optimistic=False,
         checkpoint=None if checkpoint is None else str(checkpoint),
     )
-    with recorded(cfg, work_dir, record) as state:
+    with hold_run_dir(work_dir), recorded(cfg, work_dir, record) as state:
+        state.resume = 'the same command (scoring starts over)'
         record['provenance'].update(provenance or {})
         runner = build_runner(
             cfg,
@@ -566,7 +710,7 @@ def score_run(
             log_level=log_level,
             trusted=trusted,
         )
-        state.started = True
+        state.started, state.runner = True, runner
         _record_setup(record, runner, cfg, launcher)
         runner.test()
         record['results'] = _results(runner)

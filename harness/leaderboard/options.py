@@ -175,11 +175,63 @@ def plan_from_options(options: LeaderboardOptions, methods: dict | None = None):
         # The floor beside each re-scored row, when asked for: its config's untrained network.
         scored = {(t.config, t.split) for t in official}
         floors = [scored_twin(r, 'untrained') for r in runs if (r.config, r.split) in scored]
-        return official + (floors if untrained else []), roots
+        runs = official + (floors if untrained else [])
+        if options.runner == DEFAULT_RUNNER:
+            plan_configs(runs)
+        return runs, roots
     # The authors' weights right after the training runs: a fetch that fails holds up nothing.
     first_scored = next((i for i, r in enumerate(runs) if not r.trains), len(runs))
     runs[first_scored:first_scored] = official
+    if options.runner == DEFAULT_RUNNER:  # (another engine reads its configs its own way)
+        plan_configs(runs)
     return runs, roots
+
+
+def plan_configs(runs) -> None:
+    """Load every planned config as its runs will (refusing a config file or ``--cfg-options``
+    with a key the run would not use, before anything is planned or run), and stamp each run
+    with its config hash, which its directory's record must have for the run to be done."""
+    from harness.engine.config import config_hash, load_config
+
+    hashes: dict[tuple, str] = {}
+    for r in runs:
+        options = r.run_options()
+        options.pop('protocol.split', None)  # (the hash is the same for every split)
+        key = (r.config, repr(sorted(options.items())))
+        if key not in hashes:
+            hashes[key] = config_hash(load_config(r.config, r.run_options()))
+        r.config_hash = hashes[key]
+
+
+def changed_runs(runs) -> list[tuple]:
+    """``(run, the keys that differ)`` for each run whose directory holds a run of another
+    config (see :func:`harness.leaderboard.plan.config_change`)."""
+    from harness.leaderboard.plan import config_change
+
+    out = []
+    for r in runs:
+        why = config_change(r)
+        if why:
+            out.append((r, why))
+    return out
+
+
+def changed_message(changed: list[tuple], options: LeaderboardOptions) -> str:
+    """The refusal of a leaderboard whose runs' directories hold runs of another config: which
+    runs, the keys that differ, and the two ways on."""
+    from harness.leaderboard.plan import retry_command
+
+    lines = '\n'.join(f'  {r.key}: {why}' for r, why in changed[:20])
+    more = f'\n  ... and {len(changed) - 20} more' if len(changed) > 20 else ''
+    again = retry_command([r for r, _ in changed], base_argv(options)) + ' --rerun'
+    return (
+        f'{len(changed)} run(s) under {options.out}/runs were made (or started) with another '
+        f'config than the one planned now, so they are not done with it (old -> now):\n'
+        f'{lines}{more}\n'
+        'Nothing was run. Train them again with this config (the old record and checkpoints are '
+        f'kept aside in each run directory, under superseded/):\n  {again}\n'
+        'or give this config another --out.'
+    )
 
 
 def official_plan(options: LeaderboardOptions, runs, methods: dict, out: Path) -> list:

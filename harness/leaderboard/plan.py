@@ -45,6 +45,9 @@ class RunSpec:
     # the releases fetched for them in this folder (OUT/official).
     trusted: bool = False
     downloads: str | None = None
+    # The hash of the config this run is planned with (harness.engine.config.config_hash): a
+    # record of another hash in its directory is not this run ('changed'). None: not checked.
+    config_hash: str | None = None
 
     @property
     def config_stem(self) -> str:
@@ -228,13 +231,15 @@ def build_plan(
 
 def run_state(run: RunSpec) -> str:
     """'done' | 'failed' | 'busy' (another process holds its lock) | 'partial' (started) |
-    'pending'."""
+    'changed' (its directory holds a run, finished or not, of another config) | 'pending'."""
     record = read_record(run.record_path)
     status = (record or {}).get('status')
     if status == 'done':
-        return 'done'
+        return 'changed' if config_change(run, record) else 'done'
     if is_locked(run.lock_path):
         return 'busy'
+    if record is not None and config_change(run, record):
+        return 'changed'
     if status == 'failed':
         return 'failed'
     if (
@@ -244,6 +249,35 @@ def run_state(run: RunSpec) -> str:
     ):
         return 'partial'
     return 'pending'
+
+
+def config_change(run: RunSpec, record: Mapping | None = None) -> str | None:
+    """Why the run in ``run``'s directory (its ``record``, read when not given) is not a run of
+    the config ``run`` is planned with: the keys that differ; None when it is, or when there is
+    nothing to compare (no planned hash, no record, a record without a hash)."""
+    if run.config_hash is None:
+        return None
+    record = read_record(run.record_path) if record is None else record
+    if not record or not record.get('config_hash'):
+        return None
+    from harness.engine.config import load_config, run_config_change
+    from harness.records import HASH_SCHEME
+
+    if record['config_hash'] == run.config_hash and record.get('config_hash_scheme') == HASH_SCHEME:
+        return None
+    # Reading the configs takes a moment; a plan asks about each run several times.
+    try:
+        stamp = run.record_path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    key = (str(run.record_path), stamp, record['config_hash'], run.config_hash)
+    if key not in _CHANGES:
+        cfg = load_config(run.config, run.run_options())
+        _CHANGES[key] = run_config_change(run.work_dir, cfg, record)
+    return _CHANGES[key]
+
+
+_CHANGES: dict[tuple, str | None] = {}
 
 
 def retry_command(runs: Iterable[RunSpec], base_argv: list[str]) -> str:

@@ -24,9 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.atomic import write_json_atomic
+from harness.errors import Interrupted, StopSignal
 from harness.leaderboard.locks import Busy, FileLock
-from harness.leaderboard.plan import RUN_SPEC_NAME, RunSpec
-from harness.records import create_record, error_info, read_record, write_record
+from harness.leaderboard.plan import RUN_SPEC_NAME, RunSpec, config_change
+from harness.records import RECORD_NAME, create_record, error_info, read_record, write_record
 
 DEFAULT_RUNNER = 'harness.engine.run:run_experiment'
 # Runs that score a model without training it (RunSpec.source other than 'reproduced').
@@ -120,12 +121,24 @@ def execute(
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
         record = read_record(run.record_path)
+        changed = config_change(run, record) if record else None
+        if changed and not rerun:
+            # The leaderboard refuses such runs before it starts; this is the guard for a worker
+            # started otherwise: never resume or report as done a run of another config.
+            outcome.update(
+                status='failed',
+                error=f'{work_dir} holds a run of another config ({changed}); --rerun trains '
+                'it again with this one (the old run is kept aside under superseded/)',
+            )
+            return outcome
         if record and record.get('status') == 'done' and not rerun:
             outcome.update(
                 status='done', already=True
             )  # finished by another leaderboard since we planned
             return outcome
         if lead_rank:
+            if changed:
+                set_aside(work_dir, record)
             write_json_atomic(work_dir / RUN_SPEC_NAME, {**run.to_dict(), 'runner': str(runner)})
             if rerun and run.record_path.exists():
                 os.replace(run.record_path, work_dir / 'record.prev.json')
@@ -168,6 +181,8 @@ def execute(
                 _stamp_job_id(run.record_path)
             cause = getattr(err, 'cause', None) or err  # RunFailed wraps what the run died of
             outcome.update(status='failed', error=f'{type(cause).__name__}: {cause}')
+            if isinstance(err, Interrupted) and not isinstance(err.__cause__, Terminated):
+                raise  # told to stop (and recorded): the leaderboard stops, not only this run
             return outcome
         outcome['wall_s'] = time.monotonic() - t0
         record = read_record(run.record_path)
@@ -188,8 +203,47 @@ def execute(
         lock.release()
 
 
-class Terminated(RuntimeError):
-    """The process was sent SIGTERM inside a Slurm job."""
+# What a run of an earlier config leaves in its directory (moved aside by set_aside); the log,
+# the lock and run.json stay.
+RUN_OUTPUTS = (
+    RECORD_NAME,
+    'record.prev.json',
+    'config.py',
+    'last_checkpoint',
+    '*.pth',
+    '*.pth.damaged*',
+    'features.npz',
+    'figures',
+    'progress.json',
+)
+SUPERSEDED = 'superseded'
+
+
+def set_aside(work_dir: Path, record: dict) -> Path:
+    """Move the run of an earlier config out of ``work_dir`` into
+    ``work_dir/superseded/<time>-<config hash>/`` (its record as ``record.superseded.json``, so
+    that no table counts it), so that a rerun with another config neither resumes from its
+    checkpoints nor overwrites them."""
+    old_hash = str(record.get('config_hash') or 'unknown')[:8]
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S')
+    aside = work_dir / SUPERSEDED / f'{stamp}-{old_hash}'
+    aside.mkdir(parents=True, exist_ok=True)
+    for pattern in RUN_OUTPUTS:
+        for path in sorted(work_dir.glob(pattern)):
+            name = 'record.superseded.json' if path.name == RECORD_NAME else path.name
+            os.replace(path, aside / name)
+    print(
+        f'[leaderboard] {work_dir}: the run of another config (hash {old_hash}) was moved to '
+        f'{aside}',
+        file=sys.stderr,
+        flush=True,
+    )
+    return aside
+
+
+class Terminated(StopSignal):
+    """The process was sent SIGTERM inside a Slurm job (the engine records the run as stopped and
+    raises :class:`~harness.errors.Interrupted` from it)."""
 
 
 @contextlib.contextmanager
@@ -208,7 +262,8 @@ def _stop_on_sigterm():
     def stop(signum, frame):
         raise Terminated(
             'the Slurm job was sent SIGTERM (scancel, its time limit or preemption); '
-            'a rerun resumes from the last checkpoint'
+            'a rerun resumes from the last checkpoint',
+            'SIGTERM',
         )
 
     previous = signal.signal(signal.SIGTERM, stop)
@@ -265,9 +320,15 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.spec, encoding='utf-8') as fh:
             data = json.load(fh)
     runner = args.runner or data.get('runner') or DEFAULT_RUNNER
-    outcome = execute(
-        RunSpec.from_dict(data), runner=runner, rerun=args.rerun, launcher=args.launcher
-    )
+    try:
+        outcome = execute(
+            RunSpec.from_dict(data), runner=runner, rerun=args.rerun, launcher=args.launcher
+        )
+    except (Interrupted, StopSignal) as err:  # recorded by the engine (or before it started)
+        print(
+            f'run {data.get("method")}/{Path(data.get("config", "")).stem}: {err}', file=sys.stderr
+        )
+        return err.exit_code
     if outcome['status'] == 'failed':
         print(f'run {outcome["key"]} failed: {outcome["error"]}', file=sys.stderr)
     if outcome.get('already'):

@@ -61,6 +61,9 @@ class CrossModalityReID(VIReIDModel):
     # Under DDP every loss but the per-sample ones (``per_sample = True``, the identity loss)
     # sees the global batch (harness.dist), so N GPUs train the one-GPU recipe.
     gathers_global_batch = True
+    # Keys it takes out of each ``losses`` entry before building the loss (so the config check,
+    # harness.engine.config, knows them beside the loss's own arguments).
+    subconfig_keys = {'losses': LossSet.SPEC_KEYS}
 
     def __init__(
         self,

@@ -95,6 +95,11 @@ class LossSet(nn.ModuleDict):
         where: the config path, for error messages.
     """
 
+    # The keys the set takes out of each spec before building the loss from the rest: a model
+    # with a ``losses`` section declares them as its ``subconfig_keys`` so that the config check
+    # (harness.engine.config) knows them beside each loss's own arguments.
+    SPEC_KEYS = ('input', 'weight', 'parts', 'modalities')
+
     def __init__(
         self,
         specs: Mapping[str, Mapping[str, Any] | None],

@@ -15,7 +15,14 @@ benchmark's rows, per entry in the order of :data:`RECORD_SOURCES`: ``official``
 released weights scored here), ``reproduced`` (trained here) and ``untrained`` (the same network
 with its initial weights, scored without training: the floor a method must beat). The papers'
 numbers never sit among the runs: beside demo runs (synthetic data) their block says it holds
-real-data numbers. Records with ``status != 'done'`` are listed, never tabulated.
+real-data numbers. Records with ``status != 'done'`` are listed, never tabulated; so are damaged
+ones (:func:`harness.records.record_problem`: a NaN metric, an unknown schema, a RegDB split
+outside 1..10), with a warning naming the file.
+
+A cell never mixes configs: records of one entry and dataset whose config hashes differ (a changed
+config or ``--cfg-options``) are not averaged. The newest config's records stay in the entry's
+row; each other config gets a row of its own, labelled ``LABEL [config <hash>]``, and a warning
+and a footnote say so.
 """
 
 from __future__ import annotations
@@ -25,13 +32,19 @@ import math
 import re
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from harness.errors import HarnessWarning, os_error_message
-from harness.records import RECORD_SOURCES, find_records, read_record, record_problem
+from harness.records import (
+    HASH_SCHEME,
+    RECORD_SOURCES,
+    find_records,
+    read_record,
+    record_problem,
+)
 from protocols.datasets import DATASETS, INFO
 from protocols.datasets.regdb import TRIALS as REGDB_SPLITS
 from protocols.evaluation import settings
@@ -161,6 +174,8 @@ class Entry:
     regdb: dict[int, tuple[str, dict]] = field(default_factory=dict)
     source: str = 'reproduced'  # one of RECORD_SOURCES
     llcm: tuple[str, dict] | None = None
+    # Set on the extra row of an older config (its hash; None: a record that names none).
+    other_config: str | None = None
 
     @property
     def group(self) -> tuple:
@@ -293,6 +308,7 @@ class Row:
     row_id: str | None = None
     source_kind: str = 'reported'  # the ROW_SOURCES entry this row comes from
     demo: bool = False  # a run on synthetic data (an entry of kind 'demo')
+    other_config: str | None = None  # the row of an entry's older config (Entry.other_config)
 
     @property
     def from_records(self) -> bool:
@@ -334,6 +350,8 @@ class Collection:
     incomplete: list[tuple[str, dict]]
     duplicates: list[str]
     unreadable: list[str]
+    # One line per (entry, dataset) whose records are of several configs (shown in several rows).
+    mixed_configs: list[str] = field(default_factory=list)
 
     def records(self) -> dict[str, dict]:
         """Every tabulated record by the path shown in the tables."""
@@ -350,11 +368,21 @@ def _finished(rec: dict) -> str:
     return str((rec.get('provenance') or {}).get('finished') or '')
 
 
+def config_key(rec: dict) -> str | None:
+    """The config hash a record's numbers may be averaged under: its ``config_hash`` when it was
+    hashed the current way (:data:`~harness.records.HASH_SCHEME`), else None (an older hash
+    covered the RegDB split, so it cannot tell two splits of one config apart)."""
+    if rec.get('config_hash_scheme') != HASH_SCHEME:
+        return None
+    return rec.get('config_hash') or None
+
+
 def collect(records: str | Path, relative_to: str | Path | None = None) -> Collection:
     """Read every ``record.json`` under ``records`` (paths shown relative to ``relative_to``)."""
     root = Path(records)
     base = Path(relative_to) if relative_to is not None else root
-    entries: dict[tuple, Entry] = {}
+    # entry key -> (the entry, dataset -> config key -> [(path, record)])
+    found: dict[tuple, tuple[Entry, dict[str, dict[str | None, list]]]] = {}
     failed, incomplete, duplicates, unreadable = [], [], [], []
     for path in find_records(root):
         rel = path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
@@ -382,7 +410,8 @@ def collect(records: str | Path, relative_to: str | Path | None = None) -> Colle
         e = dict(rec.get('entry') or {})
         method = str(e.get('method') or rec.get('method') or '?')
         source = str(rec.get('source') or 'reproduced')
-        if source not in RECORD_SOURCES:
+        dataset = rec.get('dataset')
+        if source not in RECORD_SOURCES or not (dataset in SINGLE_RUN or dataset == 'regdb'):
             unreadable.append(rel)
             continue
         entry = Entry(
@@ -394,24 +423,60 @@ def collect(records: str | Path, relative_to: str | Path | None = None) -> Colle
             aliases=tuple(rec.get('method_aliases') or ()),
             source=source,
         )
-        entry = entries.setdefault(entry.key, entry)
-        dataset = rec.get('dataset')
+        entry, by_dataset = found.setdefault(entry.key, (entry, {}))
+        by_dataset.setdefault(dataset, {}).setdefault(config_key(rec), []).append((rel, rec))
+    entries: list[Entry] = []
+    mixed: list[str] = []
+    for entry, by_dataset in found.values():
+        others: dict[str | None, Entry] = {}
+        for dataset, by_config in by_dataset.items():
+            # The newest config fills the entry's own row; each other one a row of its own.
+            order = sorted(
+                by_config, key=lambda c: max(_finished(r) for _, r in by_config[c]), reverse=True
+            )
+            for config in order[1:]:
+                if config not in others:
+                    others[config] = replace(
+                        entry,
+                        label=f'{entry.label} [config {(config or "unrecorded")[:8]}]',
+                        sysu=None,
+                        regdb={},
+                        llcm=None,
+                        other_config=config or 'unrecorded',
+                    )
+                _fill(others[config], dataset, by_config[config], duplicates)
+            _fill(entry, dataset, by_config[order[0]], duplicates)
+            if len(order) > 1:
+                hashes = ', '.join((c or 'unrecorded')[:8] for c in order)
+                line = (
+                    f'{entry.label} ({entry.source}): {dataset} records of {len(order)} configs '
+                    f'(config hashes {hashes}, newest first) are not averaged: the newest stays '
+                    f'in the row "{entry.label}", the others are rows "{entry.label} [config '
+                    f'<hash>]"'
+                )
+                mixed.append(line)
+                warnings.warn(line, HarnessWarning, stacklevel=2)
+        entries += [entry, *others.values()]
+    return Collection(root, entries, failed, incomplete, duplicates, unreadable, mixed)
+
+
+def _fill(entry: Entry, dataset: str, records: list[tuple[str, dict]], duplicates: list) -> None:
+    """Put the records of one config into ``entry``'s slot for ``dataset`` (RegDB: per split); of
+    two records of one slot the later one is used and the other listed in ``duplicates``."""
+    for rel, rec in records:
         if dataset in SINGLE_RUN:
             slot = getattr(entry, dataset)
-            if slot is not None:
-                duplicates.append(rel if _finished(rec) <= _finished(slot[1]) else slot[0])
-            if slot is None or _finished(rec) > _finished(slot[1]):
-                setattr(entry, dataset, (rel, rec))
-        elif dataset == 'regdb':
+        else:
             split = int(rec.get('split') or 1)
             slot = entry.regdb.get(split)
-            if slot is not None:
-                duplicates.append(rel if _finished(rec) <= _finished(slot[1]) else slot[0])
-            if slot is None or _finished(rec) > _finished(slot[1]):
-                entry.regdb[split] = (rel, rec)
+        if slot is not None:
+            duplicates.append(rel if _finished(rec) <= _finished(slot[1]) else slot[0])
+            if _finished(rec) <= _finished(slot[1]):
+                continue
+        if dataset in SINGLE_RUN:
+            setattr(entry, dataset, (rel, rec))
         else:
-            unreadable.append(rel)
-    return Collection(root, list(entries.values()), failed, incomplete, duplicates, unreadable)
+            entry.regdb[split] = (rel, rec)
 
 
 def load_reported(path: str | Path | None) -> list[Reported]:
@@ -597,6 +662,7 @@ def _record_row(entry: Entry, columns: list[Column]) -> Row:
         row_id=entry.row,
         source_kind=entry.source,
         demo=entry.kind == 'demo',
+        other_config=entry.other_config,
     )
 
 
@@ -699,6 +765,12 @@ def _footnotes(
             'training run (same seed; random, or the ImageNet weights its config loads), '
             'scored without training.'
         )
+    if any(r.other_config for r in rows):
+        notes.append(
+            'LABEL [config <hash>]: runs of the entry under another config (another config hash '
+            'in their records: a changed config file or --cfg-options), never averaged with the '
+            "entry's newest config in the row LABEL."
+        )
     chance = chance_note(rows, columns, records or {})
     if chance:
         notes.append(chance)
@@ -719,6 +791,7 @@ def _trim(columns: list[Column], rows: list[Row]) -> tuple[list[Column], list[Ro
             r.row_id,
             r.source_kind,
             r.demo,
+            r.other_config,
         )
         for r in rows
     ]
@@ -813,14 +886,14 @@ def make_tables(
 def podium(table: Table) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
     """``(best, second)``: the (row, column) cells holding the highest and the second-highest
     reproduced mean of each column (every tie shares its place; reported, re-scored and untrained
-    rows never compete)."""
+    rows, and the rows of an entry's older configs, never compete)."""
     best: set[tuple[int, int]] = set()
     second: set[tuple[int, int]] = set()
     for j in range(len(table.columns)):
         vals = [
             (i, r.cells[j].mean)
             for i, r in enumerate(table.rows)
-            if r.reproduced and r.cells[j] is not None
+            if r.reproduced and not r.other_config and r.cells[j] is not None
         ]
         tops = sorted({round(v, 9) for _, v in vals}, reverse=True)
         for place, out in zip(tops[:2], (best, second), strict=False):

@@ -91,6 +91,9 @@ def problems_markdown(coll: Collection) -> str:
             f'leaderboard resumes it)'
             for p, rec in coll.incomplete
         ] + ['']
+    if coll.mixed_configs:
+        parts.append('**Records of several configs (never averaged: one row per config)**\n')
+        parts += [f'- {line}' for line in coll.mixed_configs] + ['']
     if coll.duplicates:
         parts.append('**Superseded duplicate records (a later record of the same run is used)**\n')
         parts += [f'- `{p}`' for p in coll.duplicates] + ['']

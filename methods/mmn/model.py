@@ -57,6 +57,8 @@ class MMN(VIReIDModel):
     ``configs/mmn_sysu.py``, the official one.
     """
 
+    subconfig_keys = {'losses': LossSet.SPEC_KEYS}  # (its config's losses section)
+
     gathers_global_batch = True  # triplet and DCL see the global batch under DDP
 
     def __init__(

@@ -75,6 +75,8 @@ class MPANet(VIReIDModel):
     ``0.5 * (L_v + L_i)`` twice, issue #6).
     """
 
+    subconfig_keys = {'losses': LossSet.SPEC_KEYS}  # (its config's losses section)
+
     gathers_global_batch = True  # the centre-cluster loss sees the global batch under DDP
 
     def __init__(

@@ -52,6 +52,8 @@ class TwoStreamMHSA(VIReIDModel):
     (default ID + HC) and an auxiliary modality. Every keyword is a switch of the README's
     "Options" table; ``losses`` defaults to the set of ``configs/tsmhsa_sysu.py``."""
 
+    subconfig_keys = {'losses': LossSet.SPEC_KEYS}  # (its config's losses section)
+
     gathers_global_batch = True  # centre and triplet losses see the global batch under DDP
 
     def __init__(

@@ -102,7 +102,17 @@ def _sync(device: torch.device) -> None:
 def _peak_bytes(device: torch.device) -> tuple[int, str]:
     if device.type == 'cuda':
         return int(torch.cuda.max_memory_allocated(device)), 'GPU allocated'
-    # ru_maxrss: this process's peak resident set, kilobytes on Linux, bytes on macOS.
+    # The peak resident set of this process. On Linux, VmHWM of this program's memory: ru_maxrss
+    # survives exec, so a measuring process started by a large one (a test session of 1.3 GB)
+    # reported its parent's size instead of the step's.
+    try:
+        with open('/proc/self/status', encoding='ascii') as fh:
+            for line in fh:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) * 1024, 'RSS'
+    except OSError:
+        pass
+    # ru_maxrss: kilobytes on Linux, bytes on macOS.
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss if sys.platform == 'darwin' else rss * 1024), 'RSS'
 
