@@ -116,8 +116,9 @@ class DEEN(VIReIDModel):
         channels = [block_out_channels(self.backbone.stage(s)[-1]) for s in self.stages]
         stem_channels = self.backbone.stage('stem')[1].num_features
         lows = [stem_channels, *channels[:-2]]
-        # MFA after every stage but the last two before DEE: official MFA1 (256, 64, flag 0),
-        # MFA2 (512, 256, 1), MFA3 (1024, 512, 1); layer1 keeps the stem's size, the others halve.
+        # MFA after every stage before the last one (which follows DEE): official MFA1 (256, 64,
+        # flag 0), MFA2 (512, 256, 1), MFA3 (1024, 512, 1); layer1 keeps the stem's size, the
+        # others halve it.
         self.mfa = nn.ModuleDict(
             {
                 stage: MFABlock(high, low, downsample=i > 0, reduction=mfa_reduction)
@@ -132,6 +133,12 @@ class DEEN(VIReIDModel):
             default_args=dict(in_channels=self.feat_dim, num_classes=num_classes),
         )
         self.losses, self.loss_inputs, self.loss_weights = self._build_losses(losses)
+        for name, loss in self.losses.items():
+            if getattr(loss, 'num_embeddings', self.num_embeddings) != self.num_embeddings:
+                raise ValueError(
+                    f'model.losses.{name}.num_embeddings = {loss.num_embeddings}, but DEE with '
+                    f'{dee_branches} branches gives {self.num_embeddings} embeddings per image'
+                )
         self.test_flip = bool(test_flip)
         self.test_weights = tuple(float(w) for w in test_weights)
 

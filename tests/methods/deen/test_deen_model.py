@@ -174,8 +174,33 @@ def test_bad_options_are_refused(tiny_deen):
         tiny_deen(backbone=dict(share_from=2))
     with pytest.raises(ValueError, match='test_weights'):
         tiny_deen(test_weights=(1.0,))
+    with pytest.raises(ValueError, match='losses.cpm.num_embeddings = 3, but DEE with 3'):
+        tiny_deen(dee_branches=3)
     with pytest.raises(ValueError, match='losses.tri.input'):
         tiny_deen(losses=dict(tri=dict(input='feat')))
     with pytest.raises(ValueError, match='cannot be folded'):
         tiny_deen().eval().extract_feat(torch.randn(1, 3, 36, 20), 0)
     assert issubclass(DEEN, torch.nn.Module) and DEEN.gathers_global_batch
+
+
+def test_batch_level_losses_see_the_gathered_batch_in_six_blocks(tiny_deen, batch, monkeypatch):
+    """Under DDP the triplet and CPM get ``gather_batch(x, blocks=6)`` (the global rows in one
+    process's [VIS, IR] x (original, branch 1, branch 2) order); CE and ORT, per-sample means, keep
+    the local rows. A stand-in for two processes doubles each block."""
+    import methods.deen.model as deen_model
+
+    calls: list[int] = []
+
+    def two_ranks(x, blocks=2):
+        calls.append(blocks)
+        return torch.cat([torch.cat([part, part]) for part in x.chunk(blocks)])
+
+    monkeypatch.setattr(deen_model, 'gather_batch', two_ranks)
+    model = tiny_deen(num_classes=4).train()
+    seen: dict[str, int] = {}
+    for name, loss in model.losses.items():
+        loss.register_forward_pre_hook(lambda m, args, name=name: seen.update({name: len(args[0])}))
+    images, samples = batch(num_ids=2, k=2, size=DEMO_SIZE)
+    model.loss(images, samples)
+    assert set(calls) == {6}
+    assert seen == {'id': 24, 'ort': 24, 'tri': 48, 'cpm': 48}
