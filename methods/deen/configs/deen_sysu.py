@@ -27,7 +27,7 @@ model = dict(
 
 input_size = (384, 144)
 # Image.resize(..., Image.ANTIALIAS), i.e. PIL's LANCZOS: pre_process_sysu.py:56 (training set),
-# data_loader.py:150 (test images).
+# data_loader.py:148 (test images).
 resize_filter = 'lanczos'
 # train.py:104-113 transform_sysu: Pad(10) -> RandomGrayscale(0.5) -> RandomCrop(384, 144) ->
 # RandomHorizontalFlip -> Normalize -> RandomErasing(p 0.5, sl 0.2, sh 0.8, r1 0.3), the same for
