@@ -52,6 +52,8 @@ def pairwise_distance(query: Tensor, gallery: Tensor, metric: str = 'cosine') ->
         gram *= (1.0 / q_sq.sqrt().clamp_min(1e-12))[:, None]
         gram *= (1.0 / g_sq.sqrt().clamp_min(1e-12))[None, :]
         return 1.0 - gram
+    if metric == 'inner_product':
+        return -gram
     return (q_sq[:, None] + g_sq[None, :] - 2.0 * gram).clamp_min(0.0)
 
 

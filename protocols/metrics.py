@@ -55,7 +55,7 @@ from protocols.ranking import rank_gallery
 METRIC_KEYS = ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP')
 # What VI-ReID papers publish (and the run logs): Rank-5 is computed but rarely reported.
 REPORTED_METRIC_KEYS = ('R1', 'R10', 'R20', 'mAP', 'mINP')
-DISTANCE_METRICS = ('cosine', 'euclidean')
+DISTANCE_METRICS = ('cosine', 'euclidean', 'inner_product')
 
 
 def rank_matches(
@@ -259,7 +259,9 @@ def pairwise_distance(query: np.ndarray, gallery: np.ndarray, metric: str = 'cos
 
     ``'cosine'``: 1 - cosine similarity of L2-normalised rows (ranks like AGW's ``-q @ g.T`` on
     normalised features). ``'euclidean'``: squared Euclidean distance on the raw features (MPANet's
-    RegDB path).
+    RegDB path). ``'inner_product'``: ``-q @ g.T`` on the raw features (DEEN ranks the sum of
+    several inner products of unnormalised features, which is one inner product of their
+    concatenation).
     """
     if metric not in DISTANCE_METRICS:
         raise ValueError(
@@ -287,5 +289,7 @@ def pairwise_distance(query: np.ndarray, gallery: np.ndarray, metric: str = 'cos
         gram *= q_inv[:, None]
         gram *= g_inv[None, :]
         return 1.0 - gram
+    if metric == 'inner_product':
+        return -gram
     sq = q_sq[:, None] + g_sq[None, :] - 2.0 * gram
     return np.maximum(sq, 0.0)  # rounding can make identical rows slightly negative

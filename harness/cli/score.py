@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         '--distance',
         choices=DISTANCE_METRICS,
         default='cosine',
-        help='cosine (L2-normalised) or squared euclidean (default: cosine)',
+        help='cosine (L2-normalised), squared euclidean or inner_product (-q.g on the raw '
+        'features) (default: cosine)',
     )
     p.add_argument('--json', type=Path, metavar='OUT', help='write the result as JSON to OUT')
     p.set_defaults(func=run)

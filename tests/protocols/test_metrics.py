@@ -318,6 +318,8 @@ def test_pairwise_distance():
         g / np.linalg.norm(g, axis=1, keepdims=True),
     )
     np.testing.assert_array_equal(np.argsort(cos, axis=1), np.argsort(-qn @ gn.T, axis=1))
+    # DEEN's test.py ranks by -q @ g.T on raw (unnormalised) features.
+    np.testing.assert_array_equal(M.pairwise_distance(q, g, 'inner_product'), -(q @ g.T))
     with pytest.raises(ValueError, match='cosine, euclidean'):
         M.pairwise_distance(q, g, metric='manhattan')
     with pytest.raises(ValueError, match='dimensions differ'):

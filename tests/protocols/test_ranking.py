@@ -173,7 +173,7 @@ def test_device_pool_matches_the_sorting_implementation(dev: str, kind: str) -> 
         assert_same(pool.ranks(gallery), ref)
 
 
-@pytest.mark.parametrize('metric', ['cosine', 'euclidean'])
+@pytest.mark.parametrize('metric', ['cosine', 'euclidean', 'inner_product'])
 def test_device_distance_matches_numpy(metric: str) -> None:
     rng = np.random.default_rng(3)
     q, g = rng.normal(size=(7, 5)).astype(np.float32), rng.normal(size=(9, 5)).astype(np.float32)
@@ -205,7 +205,7 @@ def test_evaluate_on_tensors_equals_numpy(sysu_root: Path, regdb_root: Path, dev
     ):
         recs = test_records(name, root, protocol)
         feats = rng.normal(size=(len(recs), 16)).astype(np.float32)
-        for distance in ('cosine', 'euclidean'):
+        for distance in ('cosine', 'euclidean', 'inner_product'):
             ref = evaluate(name, root, protocol, recs, feats, distance=distance)
             got = evaluate(
                 name, root, protocol, recs, torch.from_numpy(feats).to(dev), distance=distance
