@@ -26,11 +26,11 @@ import torch
 import torchvision
 from torch import Tensor
 
-from harness.models.convert import (
+from harness.convert import (
     load_official_state,
     map_state_dict,
     rename_by_prefix,
-    save_converted,
+    write_converted,
 )
 
 PREFIXES = (
@@ -141,13 +141,13 @@ def convert(src: str, dst: str, trusted: bool = False) -> dict:
     num_classes = int(official['classifier.weight'].shape[0])
     target = build_deen(num_classes, config, backbone=dict(pretrained=False)).state_dict()
     out, dropped = convert_state_dict(official, target)
-    save_converted(out, src, dst, 'deen', num_classes)
-    return dict(
-        method='deen',
-        src=str(src),
-        dst=str(dst),
+    return write_converted(
+        out,
+        src,
+        dst,
+        'deen',
+        num_classes,
         config=config,
-        num_classes=num_classes,
         converted=len(out),
         dropped_unused=len(dropped),
         official_keys=len(official),

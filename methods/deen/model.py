@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from harness.dist import gather_batch
 from harness.models.backbones.resnet import STAGES, block_out_channels
-from harness.models.base import VIReIDModel, id_accuracy
+from harness.models.base import VIReIDModel, check_count, id_accuracy
+from harness.models.loss_set import LossInputs, LossSet
 from harness.registry import MODELS
 from methods.deen import losses as _losses  # noqa: F401  (registers CPMLoss, OrthogonalLoss)
 from methods.deen.dee import DiverseEmbeddingExpansion
@@ -74,6 +74,7 @@ class DEEN(VIReIDModel):
 
     # Triplet and CPM see the global batch under DDP (harness.dist); CE and ORT are per-sample.
     gathers_global_batch = True
+    subconfig_keys = {'losses': LossSet.SPEC_KEYS}  # (its config's losses section)
 
     def __init__(
         self,
@@ -92,8 +93,7 @@ class DEEN(VIReIDModel):
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if num_classes < 2:
-            raise ValueError(f'DEEN needs num_classes >= 2 training identities, got {num_classes}')
+        check_count('num_classes', num_classes, 2, 'training identities')
         if last_stage not in (3, 4):
             raise ValueError(
                 f'model.last_stage = {last_stage!r}; DEEN ends at layer4 (4: SYSU-MM01, LLCM) or '
@@ -132,7 +132,7 @@ class DEEN(VIReIDModel):
             head or DEFAULT_HEAD,
             default_args=dict(in_channels=self.feat_dim, num_classes=num_classes),
         )
-        self.losses, self.loss_inputs, self.loss_weights = self._build_losses(losses)
+        self.losses = LossSet(losses, inputs=LOSS_INPUTS)
         for name, loss in self.losses.items():
             if getattr(loss, 'num_embeddings', self.num_embeddings) != self.num_embeddings:
                 raise ValueError(
@@ -141,27 +141,6 @@ class DEEN(VIReIDModel):
                 )
         self.test_flip = bool(test_flip)
         self.test_weights = tuple(float(w) for w in test_weights)
-
-    @staticmethod
-    def _build_losses(
-        losses: Mapping[str, dict],
-    ) -> tuple[nn.ModuleDict, dict[str, str], dict[str, float]]:
-        if not losses:
-            raise ValueError(
-                "model.losses is empty; DEEN's config gives id, tri, cpm and ort "
-                '(methods/deen/configs/deen_sysu.py)'
-            )
-        modules, inputs, weights = nn.ModuleDict(), {}, {}
-        for name, spec in losses.items():
-            spec = dict(spec)
-            where, weight = spec.pop('input', None), float(spec.pop('weight', 1.0))
-            if where not in LOSS_INPUTS:
-                raise ValueError(
-                    f'model.losses.{name}.input = {where!r}; expected one of {LOSS_INPUTS}'
-                )
-            modules[name] = MODELS.build(spec)
-            inputs[name], weights[name] = where, weight
-        return modules, inputs, weights
 
     @property
     def num_embeddings(self) -> int:
@@ -228,27 +207,16 @@ class DEEN(VIReIDModel):
         )
         outputs = self.heads(stem)
         labels = torch.cat((y_vis, y_ir)).repeat(self.num_embeddings)  # train.py line 275
-        # The official code trains in fp32: keep the losses out of autocast.
+        modality = torch.cat((torch.zeros_like(y_vis), torch.ones_like(y_ir))).repeat(
+            self.num_embeddings
+        )
+        # The official code trains in fp32: keep the losses out of autocast. On several GPUs the
+        # losses that compare rows see the whole batch in one process's order: [VIS, IR] per
+        # embedding (harness.dist.gather_batch).
         with torch.autocast(device_type=inputs.device.type, enabled=False):
             outputs = {k: v.float() for k, v in outputs.items()}
-            out = self._losses(outputs, labels)
+            out = self.losses(LossInputs(outputs, labels, modality, blocks=2 * self.num_embeddings))
         out['acc_id'] = id_accuracy(outputs['logits'], labels)
-        return out
-
-    def _losses(self, outputs: dict[str, Tensor], labels: Tensor) -> dict[str, Tensor]:
-        blocks = 2 * self.num_embeddings  # [VIS, IR] per embedding
-        global_labels = gather_batch(labels, blocks=blocks)
-        out: dict[str, Tensor] = {}
-        for name, loss in self.losses.items():
-            x, y = outputs[self.loss_inputs[name]], labels
-            if not getattr(loss, 'per_sample', False):
-                # On several GPUs, the rows of the whole batch in one process's order.
-                x, y = gather_batch(x, blocks=blocks), global_labels
-            value = loss(x, y)
-            if isinstance(value, tuple):
-                value, n_correct = value
-                out[f'acc_{name}'] = n_correct.float() / y.numel()
-            out[f'loss_{name}'] = self.loss_weights[name] * value
         return out
 
 

@@ -187,7 +187,7 @@ def test_batch_level_losses_see_the_gathered_batch_in_six_blocks(tiny_deen, batc
     """Under DDP the triplet and CPM get ``gather_batch(x, blocks=6)`` (the global rows in one
     process's [VIS, IR] x (original, branch 1, branch 2) order); CE and ORT, per-sample means, keep
     the local rows. A stand-in for two processes doubles each block."""
-    import methods.deen.model as deen_model
+    from harness.models.loss_set import LossSet
 
     calls: list[int] = []
 
@@ -195,7 +195,8 @@ def test_batch_level_losses_see_the_gathered_batch_in_six_blocks(tiny_deen, batc
         calls.append(blocks)
         return torch.cat([torch.cat([part, part]) for part in x.chunk(blocks)])
 
-    monkeypatch.setattr(deen_model, 'gather_batch', two_ranks)
+    forward = LossSet.forward
+    monkeypatch.setattr(LossSet, 'forward', lambda self, batch: forward(self, batch, two_ranks))
     model = tiny_deen(num_classes=4).train()
     seen: dict[str, int] = {}
     for name, loss in model.losses.items():
