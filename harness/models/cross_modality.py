@@ -5,7 +5,8 @@
            -> neck (global pooling, [B, C])  = the "pool" feature
            -> head (BNNeck + identity classifier) = the "bn" feature and the "logits"
     training: sum of weighted losses, each on one of "pool", "bn", "logits"
-    test:     the "bn" (or "pool") feature, L2-normalised
+    test:     the "bn" (or "pool") feature, L2-normalised; optionally also of the mirrored image
+              and the two combined (``test_flip``)
 
 Each part is named by ``type=`` and built from the harness registries, as mmpretrain's
 ``ImageClassifier`` builds its backbone, neck and head; a method that differs from another only
@@ -29,6 +30,11 @@ from protocols.datasets.base import Modality
 
 FEATURES = ('pool', 'bn')
 LOSS_INPUTS = ('pool', 'bn', 'logits')
+# How a test feature combines the image and its horizontal mirror. 'renormalised-mean': CAJ's
+# testa.py, normalise(normalise(F(x)) + normalise(F(flip x))) (the mean of the two L2-normalised
+# features, normalised again; mangye16/Cross-Modal-Re-ID-baseline@e817a26 ICCV21_CAJ/testa.py
+# lines 164-182 and 200-219).
+TEST_FLIPS = ('renormalised-mean',)
 
 
 @MODELS.register_module()
@@ -51,6 +57,9 @@ class CrossModalityReID(VIReIDModel):
             trunk (``NonLocalStages``).
         test_feature: ``'bn'`` or ``'pool'``; L2-normalised unless ``normalize_test_feature``
             is off.
+        test_flip: ``None`` (default): the feature of the image alone. ``'renormalised-mean'``:
+            the L2-normalised features of the image and of its horizontal mirror, added and
+            L2-normalised again (CAJ's test-time flip); needs ``normalize_test_feature``.
     """
 
     # Under DDP every loss but the per-sample ones (``per_sample = True``, the identity loss)
@@ -67,6 +76,7 @@ class CrossModalityReID(VIReIDModel):
         non_local: dict | None = None,
         test_feature: str = 'bn',
         normalize_test_feature: bool = True,
+        test_flip: str | None = None,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
@@ -77,6 +87,15 @@ class CrossModalityReID(VIReIDModel):
             )
         if test_feature not in FEATURES:
             raise ValueError(f'model.test_feature = {test_feature!r}; expected one of {FEATURES}')
+        if test_flip is not None and test_flip not in TEST_FLIPS:
+            raise ValueError(
+                f'model.test_flip = {test_flip!r}; expected None (no flip) or one of {TEST_FLIPS}'
+            )
+        if test_flip is not None and not normalize_test_feature:
+            raise ValueError(
+                f'model.test_flip = {test_flip!r} combines L2-normalised features; it needs '
+                'normalize_test_feature=True'
+            )
         if not losses:
             raise ValueError(
                 'model.losses is empty; give at least one, e.g. '
@@ -107,6 +126,7 @@ class CrossModalityReID(VIReIDModel):
             self.losses[name] = MODELS.build(spec)
             self.loss_inputs[name], self.loss_weights[name] = where, weight
         self.test_feature, self.normalize_test_feature = test_feature, normalize_test_feature
+        self.test_flip = test_flip
 
     def forward_features(self, images: Tensor, modality: int | Tensor) -> dict[str, Tensor]:
         """``pool`` ``[B, C]``, ``bn`` ``[B, C]`` and ``logits`` ``[B, num_classes]`` (fp32)."""
@@ -116,6 +136,13 @@ class CrossModalityReID(VIReIDModel):
         return dict(pool=pooled, bn=bn, logits=logits.float())
 
     def extract_feat(self, images: Tensor, modality: int) -> Tensor:
+        feat = self._test_feat(images, modality)
+        if self.test_flip is None:
+            return feat
+        # two passes, as testa.py runs them (eval-mode BatchNorm: no batch interaction)
+        return F.normalize(feat + self._test_feat(images.flip(-1), modality), p=2, dim=1)
+
+    def _test_feat(self, images: Tensor, modality: int) -> Tensor:
         feat = self.forward_features(images, modality)[self.test_feature]
         return F.normalize(feat, p=2, dim=1) if self.normalize_test_feature else feat
 
