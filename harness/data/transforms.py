@@ -153,7 +153,8 @@ class Normalize:
     def __init__(
         self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
     ) -> None:
-        self.mean, self.std = list(mean), list(std)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
 
     def __call__(self, img: Tensor) -> Tensor:
         if img.dtype != torch.uint8:
@@ -161,7 +162,8 @@ class Normalize:
                 f'Normalize expects a uint8 image, got {img.dtype}: the pipeline normalises twice '
                 '(list Normalize once, before the steps that need normalised values)'
             )
-        return TF.normalize(img.float().div(255), self.mean, self.std)
+        # the operations of ToTensor (x / 255) and F.normalize (sub_, div_), in their order
+        return img.float().div_(255).sub_(self.mean).div_(self.std)
 
 
 class Compose:
