@@ -9,6 +9,7 @@ unless trusted); converted ones are written atomically as self-describing harnes
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,86 @@ def map_state_dict(
     if problems:
         raise ValueError(f'not {what}: ' + ' | '.join(problems))
     return out, dropped
+
+
+# --- mangye16/Cross-Modal-Re-ID-baseline's embed_net (model.py; AGW, and CAJ, whose ICCV21_CAJ/
+# model.py is the same file) -> CrossModalityReID(TwoStreamResNet(share_from=1), NonLocalStages,
+# GeneralizedMeanPooling, BNNeckHead) ------------------------------------------------------------
+
+# (official prefix, harness prefix); the first match wins.
+EMBED_NET_PREFIXES = (
+    ('visible_module.visible.conv1.', 'backbone.visible.stem.0.'),
+    ('visible_module.visible.bn1.', 'backbone.visible.stem.1.'),
+    ('thermal_module.thermal.conv1.', 'backbone.infrared.stem.0.'),
+    ('thermal_module.thermal.bn1.', 'backbone.infrared.stem.1.'),
+    ('base_resnet.base.layer', 'backbone.shared.layer'),
+    ('bottleneck.', 'head.bottleneck.'),
+    ('classifier.', 'head.classifier.'),
+)
+EMBED_NET_NON_LOCAL = re.compile(r'^NL_([1-4])\.(\d+)\.(.+)$')
+# The parts of embed_net's three ResNet-50 copies that its forward never calls.
+EMBED_NET_UNUSED = re.compile(
+    r'^(visible_module\.visible\.layer[1-4]|thermal_module\.thermal\.layer[1-4]'
+    r'|base_resnet\.base\.(conv1|bn1))\.'
+)
+
+
+def embed_net_key(key: str) -> str | None:
+    """The harness name of an official ``embed_net`` tensor its forward uses, else ``None``:
+    ``visible_module.visible.{conv1,bn1}`` -> ``backbone.visible.stem.{0,1}``, the thermal stem
+    likewise -> ``backbone.infrared.stem``, ``base_resnet.base.layerN`` ->
+    ``backbone.shared.layerN``, ``NL_{s}.{i}`` -> ``non_local.layer{s}.{i}``, ``bottleneck`` /
+    ``classifier`` -> ``head.*``."""
+    nl = EMBED_NET_NON_LOCAL.match(key)
+    if nl:
+        stage, index, rest = nl.groups()
+        return f'non_local.layer{stage}.{index}.{rest}'
+    return rename_by_prefix(key, EMBED_NET_PREFIXES)
+
+
+def map_embed_net(
+    official: dict[str, Tensor], target: dict[str, Tensor], what: str
+) -> tuple[dict[str, Tensor], list[str]]:
+    """An official ``embed_net`` state dict mapped strictly onto ``target`` (a harness model's
+    state dict); also returns the dropped unused keys. ``what`` names the expected checkpoint in
+    the error."""
+    return map_state_dict(
+        official, target, embed_net_key, lambda key, _: bool(EMBED_NET_UNUSED.match(key)), what
+    )
+
+
+def convert_embed_net(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    method: str,
+    title: str,
+    build: Callable[[int], torch.nn.Module],
+    trusted: bool = False,
+) -> dict[str, Any]:
+    """An official ``embed_net`` checkpoint of ``method`` (bare, or under ``'net'`` as train.py
+    saves it) converted into a harness checkpoint at ``dst``; ``build(num_classes)`` gives the
+    harness model (its class count read from ``classifier.weight``). Returns a summary."""
+    official = load_official_state(
+        src, title, 'an embed_net state dict', trusted, wrappers=('net',)
+    )
+    weight = official.get('classifier.weight')
+    if weight is None or weight.dim() != 2:
+        raise ValueError(
+            f"{src} lacks 'classifier.weight' [num_classes, 2048]; is it a {title} embed_net?"
+        )
+    num_classes = int(weight.shape[0])
+    out, dropped = map_embed_net(
+        official,
+        build(num_classes).state_dict(),
+        f'an official {title} embed_net checkpoint (mangye16/Cross-Modal-Re-ID-baseline model.py)',
+    )
+    return write_converted(
+        out,
+        src,
+        dst,
+        method,
+        num_classes,
+        converted=len(out),
+        dropped_unused=len(dropped),
+        official_keys=len(official),
+    )

@@ -1,12 +1,14 @@
 """Training and test sets handed to the mmengine Runner.
 
 Both read the dataset through ``protocols`` (the one place that knows layouts and protocols) and
-serve uint8 ``[3, H, W]`` tensors from the decode-once cache.
+serve uint8 ``[3, H, W]`` tensors from the decode-once cache (float, normalised, when a training
+pipeline ends with ``Normalize`` and the steps after it). With ``train_views`` a training image
+yields one augmented view per entry of its modality, and :func:`collate_views` lays the batch out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,8 @@ import torch
 from torch.utils.data import Dataset
 
 from harness.data.cache import DEFAULT_RESIZE_FILTER, load_images
-from harness.data.transforms import build_pipeline
-from harness.registry import DATASETS
+from harness.data.transforms import build_pipeline, build_views
+from harness.registry import DATASETS, FUNCTIONS
 from protocols.datasets import TrainSet, load_dataset
 from protocols.evaluation import check_protocol, test_records
 
@@ -40,7 +42,12 @@ def _to_chw(arr: np.ndarray) -> torch.Tensor:
 
 @DATASETS.register_module()
 class VIReIDTrainSet(Dataset):
-    """Training images with labels 0..C-1; ``labels``/``modalities`` arrays feed the samplers."""
+    """Training images with labels 0..C-1; ``labels``/``modalities`` arrays feed the samplers.
+
+    ``views`` (config ``train_views``, see :func:`harness.data.transforms.build_views`): each item's
+    ``inputs`` is then a list with one tensor per view of its modality, each made by an independent
+    run of ``pipeline`` followed by that view's transforms; batch them with :func:`collate_views`.
+    """
 
     def __init__(
         self,
@@ -51,6 +58,7 @@ class VIReIDTrainSet(Dataset):
         pipeline: Sequence[dict] | None = None,
         cache_dir: str | None = None,
         resize_filter: str = DEFAULT_RESIZE_FILTER,
+        views: Mapping[str, Sequence[Sequence[dict]]] | None = None,
     ) -> None:
         self.dataset, self.data_root = dataset, str(data_root)
         ts = train_set(dataset, data_root, protocol)
@@ -68,21 +76,58 @@ class VIReIDTrainSet(Dataset):
             label=_label(dataset, 'train', protocol),
         )
         self.pipeline = build_pipeline(pipeline, input_size)
+        self.views = build_views(views, input_size)
         self.metainfo = dict(dataset=dataset, num_classes=int(self.num_classes))
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, i: int) -> dict:
+        image = _to_chw(self.images[i])
+        modality = int(self.modalities[i])
+        if self.views is None:
+            inputs = self.pipeline(image)
+        else:
+            inputs = [view(self.pipeline(image)) for view in self.views[modality]]
         return dict(
-            inputs=self.pipeline(_to_chw(self.images[i])),
+            inputs=inputs,
             data_samples=dict(
-                label=int(self.labels[i]),
-                modality=int(self.modalities[i]),
-                cam=int(self.cams[i]),
-                index=int(i),
+                label=int(self.labels[i]), modality=modality, cam=int(self.cams[i]), index=int(i)
             ),
         )
+
+
+@FUNCTIONS.register_module()
+def collate_views(batch: Sequence[dict]) -> dict:
+    """Batches :class:`VIReIDTrainSet` items that carry several views (``train_views``).
+
+    Rows are laid out modality by modality (in the sampler's order, so ``[visible | infrared]``),
+    and within a modality view by view, each view block in the sampler's order: CAJ's two visible
+    views give ``[visible view 0 | visible view 1 | infrared]``, labels ``cat(l1, l1, l2)``, the
+    order of its ``train_ext.py``. ``data_samples`` gains ``view`` (the view's position).
+    """
+    groups: dict[int, list[dict]] = {}
+    for item in batch:
+        groups.setdefault(int(item['data_samples']['modality']), []).append(item)
+    images, samples = [], []
+    for items in groups.values():
+        counts = {len(item['inputs']) for item in items}
+        if len(counts) != 1:
+            raise ValueError(f'items of one modality carry different numbers of views: {counts}')
+        for view in range(counts.pop()):
+            for item in items:
+                images.append(item['inputs'][view])
+                samples.append(dict(item['data_samples'], view=view))
+    dtypes = {img.dtype for img in images}
+    if len(dtypes) != 1:
+        raise ValueError(
+            f'the views of a batch end in different dtypes {sorted(map(str, dtypes))}: either '
+            'every view is normalised (Normalize in the shared train_pipeline) or none is'
+        )
+    return dict(
+        inputs=torch.stack(images),
+        data_samples={k: torch.tensor([s[k] for s in samples]) for k in samples[0]},
+    )
 
 
 @DATASETS.register_module()

@@ -3,19 +3,28 @@
 Working on tensors instead of PIL images lets the cache skip JPEG decoding every epoch. Each
 transform is a callable registered in ``TRANSFORMS`` so configs list them by name. Randomness comes
 from the global torch RNG, which the harness re-seeds per epoch and per worker (exact resume).
+
+Images stay uint8 and are normalised on the device (``ReIDDataPreprocessor``), unless a pipeline
+needs normalised values for a later step (CAJ's channel augmentations): ``Normalize`` then turns
+the image into the float tensor torchvision's ``ToTensor`` + ``Normalize`` would give, and the
+preprocessor leaves the batch as it is.
+
+``train_views`` (:func:`build_views`) gives a modality several views of each sampled image, each
+with its own transforms after the shared pipeline (CAJ: two visible views, one infrared).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
-from harness.models.data_preprocessor import IMAGENET_MEAN
+from harness.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
 from harness.registry import TRANSFORMS
+from protocols.datasets.base import Modality
 
 
 @TRANSFORMS.register_module()
@@ -132,6 +141,31 @@ class RandomGrayscale:
         return TF.rgb_to_grayscale(img, num_output_channels=3) if torch.rand(()) < self.p else img
 
 
+@TRANSFORMS.register_module()
+class Normalize:
+    """uint8 ``[3, H, W]`` -> float32 ``(x / 255 - mean) / std``: torchvision's ``ToTensor()``
+    followed by ``Normalize(mean, std)`` (ImageNet statistics, those of the data preprocessor).
+
+    Only for pipelines whose later steps work on normalised values; the loader then moves 4 bytes
+    per pixel instead of 1, and the data preprocessor does not normalise the batch again.
+    """
+
+    def __init__(
+        self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+    ) -> None:
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+
+    def __call__(self, img: Tensor) -> Tensor:
+        if img.dtype != torch.uint8:
+            raise ValueError(
+                f'Normalize expects a uint8 image, got {img.dtype}: the pipeline normalises twice '
+                '(list Normalize once, before the steps that need normalised values)'
+            )
+        # the operations of ToTensor (x / 255) and F.normalize (sub_, div_), in their order
+        return img.float().div_(255).sub_(self.mean).div_(self.std)
+
+
 class Compose:
     """Applies transforms in order; built from config dicts by :func:`build_pipeline`."""
 
@@ -153,3 +187,43 @@ def build_pipeline(cfgs: Sequence[dict] | None, input_size: Sequence[int]) -> Co
             cfg['size'] = tuple(input_size)
         transforms.append(TRANSFORMS.build(cfg))
     return Compose(transforms)
+
+
+def build_views(
+    views: Mapping[str, Sequence[Sequence[dict]]] | None, input_size: Sequence[int]
+) -> dict[Modality, list[Compose]] | None:
+    """``train_views`` -> per modality, one pipeline per view (run after the shared pipeline).
+
+    ``views`` maps ``'visible'`` / ``'infrared'`` to a list with one entry per view, each a list of
+    transform configs (``[]``: the shared pipeline alone). A modality left out has one plain view.
+    ``None`` (the default): one view of every image, the harness's ordinary batches.
+    """
+    if views is None:
+        return None
+    if not isinstance(views, Mapping):
+        raise ValueError(
+            f'train_views must be a dict like dict(visible=[[], [...]], infrared=[[...]]), '
+            f'got {type(views).__name__}'
+        )
+    out = {m: [Compose([])] for m in Modality}
+    for name, per_view in views.items():
+        modality = Modality.__members__.get(str(name).upper())
+        if modality is None:
+            raise ValueError(
+                f'train_views.{name}: unknown modality; use '
+                f'{" or ".join(m.name.lower() for m in Modality)}'
+            )
+        if (
+            isinstance(per_view, (str, Mapping))
+            or not isinstance(per_view, Sequence)
+            or not per_view
+            or not all(
+                isinstance(v, Sequence) and not isinstance(v, (str, Mapping)) for v in per_view
+            )
+        ):
+            raise ValueError(
+                f'train_views.{name} must be a non-empty list of views, each a list of transform '
+                f'configs ([] for the shared pipeline alone), got {per_view!r}'
+            )
+        out[modality] = [build_pipeline(v, input_size) for v in per_view]
+    return out

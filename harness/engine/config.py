@@ -47,7 +47,7 @@ OPTIONAL_KEYS = (
     'train_dataloader.num_workers', 'train_dataloader.batch_size',
     'test.batch_size', 'test.num_workers', 'test.distance', 'test.keep_features',
     'amp.enabled', 'amp.dtype', 'channels_last', 'cache_dir',
-    'custom_hooks', 'param_scheduler', 'train_pipeline',
+    'custom_hooks', 'param_scheduler', 'train_pipeline', 'train_views',
     'entry.method', 'entry.kind', 'entry.label', 'entry.row',
     'randomness.diff_rank_seed',
 )

@@ -101,13 +101,15 @@ def _dataloader(cfg: Config, train: bool, world_size: int = 1) -> dict:
             )
         # Under DDP each process loads its share of every global batch (harness.dist).
         check_shardable(expected // 2, world_size)
+        dataset = dict(
+            type='VIReIDTrainSet', pipeline=list(cfg.get('train_pipeline', [])), **common
+        )
+        if cfg.get('train_views') is not None:
+            # several views per sampled image (CAJ): the network batch exceeds the sampler's
+            dataset['views'] = cfg.train_views
+            out['collate_fn'] = dict(type='harness.collate_views')
         out.update(
-            batch_size=expected // world_size,
-            sampler=sampler,
-            drop_last=False,
-            dataset=dict(
-                type='VIReIDTrainSet', pipeline=list(cfg.get('train_pipeline', [])), **common
-            ),
+            batch_size=expected // world_size, sampler=sampler, drop_last=False, dataset=dataset
         )
     else:
         test = cfg.get('test', {})

@@ -5,7 +5,8 @@
            -> neck (global pooling [B, C], or part pooling [B, C, P])  = the "pool" feature
            -> head (BNNeck + identity classifier; per part: PartHeads) = "bn" and "logits"
     training: the config's losses (harness.models.loss_set), each on "pool", "bn" or "logits"
-    test:     the "bn" (or "pool") feature, parts concatenated, L2-normalised
+    test:     the "bn" (or "pool") feature, parts concatenated, L2-normalised; optionally also of
+              the mirrored image and the two combined (``test_flip``)
 
 Each part is named by ``type=`` and built from the harness registries, as mmpretrain's
 ``ImageClassifier`` builds its backbone, neck and head; a method that differs from another only
@@ -30,6 +31,11 @@ from protocols.datasets.base import Modality
 
 FEATURES = ('pool', 'bn')
 LOSS_INPUTS = ('pool', 'bn', 'logits')
+# How a test feature combines the image and its horizontal mirror. 'renormalised-mean': CAJ's
+# testa.py, normalise(normalise(F(x)) + normalise(F(flip x))) (the mean of the two L2-normalised
+# features, normalised again; mangye16/Cross-Modal-Re-ID-baseline@e817a26 ICCV21_CAJ/testa.py
+# lines 164-182 and 200-219).
+TEST_FLIPS = ('renormalised-mean',)
 
 
 @MODELS.register_module()
@@ -56,6 +62,9 @@ class CrossModalityReID(VIReIDModel):
             trunk (``NonLocalStages``).
         test_feature: ``'bn'`` or ``'pool'`` (parts concatenated part by part); L2-normalised
             unless ``normalize_test_feature`` is off.
+        test_flip: ``None`` (default): the feature of the image alone. ``'renormalised-mean'``:
+            the L2-normalised features of the image and of its horizontal mirror, added and
+            L2-normalised again (CAJ's test-time flip); needs ``normalize_test_feature``.
     """
 
     # Under DDP every loss but the per-sample ones (``per_sample = True``, the identity loss)
@@ -75,6 +84,7 @@ class CrossModalityReID(VIReIDModel):
         non_local: dict | None = None,
         test_feature: str = 'bn',
         normalize_test_feature: bool = True,
+        test_flip: str | None = None,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
@@ -85,6 +95,15 @@ class CrossModalityReID(VIReIDModel):
             )
         if test_feature not in FEATURES:
             raise ValueError(f'model.test_feature = {test_feature!r}; expected one of {FEATURES}')
+        if test_flip is not None and test_flip not in TEST_FLIPS:
+            raise ValueError(
+                f'model.test_flip = {test_flip!r}; expected None (no flip) or one of {TEST_FLIPS}'
+            )
+        if test_flip is not None and not normalize_test_feature:
+            raise ValueError(
+                f'model.test_flip = {test_flip!r} combines L2-normalised features; it needs '
+                'normalize_test_feature=True'
+            )
         if not losses or not any(spec is not None for spec in losses.values()):
             raise ValueError(
                 'model.losses is empty; give at least one, e.g. '
@@ -120,6 +139,7 @@ class CrossModalityReID(VIReIDModel):
         # the set's own tables, by loss name (what each loss reads, its weight)
         self.loss_inputs, self.loss_weights = self.losses.inputs, self.losses.weights
         self.test_feature, self.normalize_test_feature = test_feature, normalize_test_feature
+        self.test_flip = test_flip
 
     def forward_features(self, images: Tensor, modality: int | Tensor) -> dict[str, Tensor]:
         """``pool`` ``[B, C]``, ``bn`` ``[B, C]`` and ``logits`` ``[B, num_classes]`` (fp32); each
@@ -130,6 +150,13 @@ class CrossModalityReID(VIReIDModel):
         return dict(pool=pooled, bn=bn, logits=logits.float())
 
     def extract_feat(self, images: Tensor, modality: int) -> Tensor:
+        feat = self._test_feat(images, modality)
+        if self.test_flip is None:
+            return feat
+        # two passes, as testa.py runs them (eval-mode BatchNorm: no batch interaction)
+        return F.normalize(feat + self._test_feat(images.flip(-1), modality), p=2, dim=1)
+
+    def _test_feat(self, images: Tensor, modality: int) -> Tensor:
         feat = self.forward_features(images, modality)[self.test_feature]
         if feat.dim() == 3:  # parts, concatenated part by part
             feat = feat.transpose(1, 2).flatten(1)

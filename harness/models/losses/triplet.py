@@ -75,6 +75,21 @@ def softmax_weights(dist: Tensor, mask: Tensor) -> Tensor:
     return exp / (exp.sum(dim=1, keepdim=True) + 1e-6)
 
 
+def weighted_distances(feats: Tensor, labels: Tensor, alpha: float = 1.0) -> tuple[Tensor, Tensor]:
+    """Per anchor, the softmax-weighted positive and negative distances of ``TripletLoss_WRT``:
+    ``sum_j d_ij w+_ij`` with ``w+ = softmax_weights(alpha * d * P, P)`` and ``sum_k d_ik w-_ik``
+    with ``w- = softmax_weights(-alpha * d * N, N)`` (the anchor is its own positive, at 1e-6).
+    ``alpha`` scales the distances inside the weights only (CAJ's ``TripletLoss_ADP``; 1 in WRT)."""
+    pos, neg = _masks(feats, labels)
+    dist = euclidean_dist(feats, feats)
+    is_pos, is_neg = pos.to(dist.dtype), neg.to(dist.dtype)
+    dist_ap = dist * is_pos
+    dist_an = dist * is_neg
+    furthest_positive = (dist_ap * softmax_weights(dist_ap * alpha, is_pos)).sum(dim=1)
+    closest_negative = (dist_an * softmax_weights(-dist_an * alpha, is_neg)).sum(dim=1)
+    return furthest_positive, closest_negative
+
+
 @MODELS.register_module()
 class WeightedRegularizedTriplet(nn.Module):
     """AGW's weighted regularised triplet (``TripletLoss_WRT``): no margin, no mining.
@@ -89,15 +104,9 @@ class WeightedRegularizedTriplet(nn.Module):
         self.normalize_feature = normalize_feature
 
     def forward(self, feats: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-        pos, neg = _masks(feats, labels)
         if self.normalize_feature:
             feats = feats / (feats.norm(p=2, dim=-1, keepdim=True) + 1e-12)
-        dist = euclidean_dist(feats, feats)
-        is_pos, is_neg = pos.to(dist.dtype), neg.to(dist.dtype)
-        dist_ap = dist * is_pos
-        dist_an = dist * is_neg
-        furthest_positive = (dist_ap * softmax_weights(dist_ap, is_pos)).sum(dim=1)
-        closest_negative = (dist_an * softmax_weights(-dist_an, is_neg)).sum(dim=1)
+        furthest_positive, closest_negative = weighted_distances(feats, labels)
         diff = closest_negative - furthest_positive
         # = SoftMarginLoss(diff, 1), written as softplus: the same value, but finite when the
         # distances are large (randomly initialised trunks: torch's soft_margin_loss overflows to
