@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,10 @@ from harness.plugins import PluginSkipped
 from harness.registry import MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILT_IN = {'agw', 'mmn', 'mpanet', 'two_stream_mhsa'}
+# The methods this distribution declares (pyproject.toml's vireid.methods entry points).
+BUILT_IN = {
+    ep.name for ep in distribution('vireid-bench').entry_points if ep.group == 'vireid.methods'
+}
 SKIPPED = {'broken', 'clash_b', 'clash_force', 'clash_harness', 'clash_method'}
 
 
