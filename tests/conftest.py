@@ -1,5 +1,5 @@
 """Shared fixtures: small synthetic SYSU-MM01, RegDB and LLCM datasets in the real layouts,
-generated once, and one-thread torch.
+generated once, one-thread torch, and torch's global generator seeded before every test.
 
 Session-scoped roots are read-only by convention; tests that damage a dataset use ``sysu_copy`` /
 ``regdb_copy`` (a fresh copy per test).
@@ -69,3 +69,24 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _torch_seed(request: pytest.FixtureRequest) -> None:
+    """torch's global generator starts every test from one seed, as pytest-randomly (the test
+    extra) does for ``random`` and numpy: what a test draws never depends on the tests that ran
+    before it. The seed is pytest-randomly's, printed at the top of the run (repeat a run with
+    ``-p randomly --randomly-seed=N``), so a test that holds only for some draws fails in some
+    runs, reproducibly; without the plugin (``-p no:randomly``) it is 0."""
+    seed = request.config.getoption('randomly_seed', default=None)
+    torch.manual_seed(seed if isinstance(seed, int) else 0)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """The order's seed at the end too (``-q`` hides pytest-randomly's header line), beside the
+    failures it reproduces."""
+    seed = config.getoption('randomly_seed', default=None)
+    if isinstance(seed, int):
+        terminalreporter.write_line(
+            f'tests ran in random order; repeat it with: pytest -p randomly --randomly-seed={seed}'
+        )
