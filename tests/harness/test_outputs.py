@@ -40,16 +40,34 @@ class Files:
     tmp: Path
     sysu: Path  # the session's synthetic SYSU-MM01 (read-only: never written, as tested here)
     config: Path  # a copy of the AGW demo config
-    ckpt: Path  # stands in for a checkpoint: the guard refuses before anything reads it
+    ckpt: Path  # an AGW demo checkpoint (the guard refuses before anything reads it)
     features: Path  # a features file of the synthetic SYSU-MM01 test images
 
 
+@pytest.fixture(scope='module')
+def agw_checkpoint(tmp_path_factory: pytest.TempPathFactory, sysu_root: Path) -> Path:
+    """A real AGW demo checkpoint for the synthetic SYSU-MM01: the commands would run to the end
+    and write, were they not refused."""
+    import torch
+
+    from harness.api import load_model
+    from harness.checkpoints import describe_model
+    from harness.data.datasets import train_set
+    from harness.engine.config import load_config
+
+    classes = train_set('sysu', str(sysu_root), load_config(AGW_DEMO).protocol).num_classes
+    model = load_model(AGW_DEMO, num_classes=classes)
+    path = tmp_path_factory.mktemp('ckpt') / 'agw_demo.pth'
+    meta = describe_model('agw', classes, AGW_DEMO.name)
+    torch.save({'state_dict': model.state_dict(), 'meta': meta}, path)
+    return path
+
+
 @pytest.fixture
-def files(tmp_path: Path, sysu_root: Path) -> Files:
+def files(tmp_path: Path, sysu_root: Path, agw_checkpoint: Path) -> Files:
     shutil.copy(AGW_DEMO.with_name('agw_sysu.py'), tmp_path)  # its method_base
     config = Path(shutil.copy(AGW_DEMO, tmp_path))
-    ckpt = tmp_path / 'epoch_1.pth'
-    ckpt.write_bytes(b'checkpoint bytes that must survive')
+    ckpt = Path(shutil.copy(agw_checkpoint, tmp_path / 'epoch_1.pth'))
     records = test_records('sysu', sysu_root)
     features = tmp_path / 'feats.npz'
     np.savez(
