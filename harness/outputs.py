@@ -27,6 +27,25 @@ class OutputOverInputError(HarnessError, ValueError):
     """A command was asked to write over (or inside) one of its own inputs."""
 
 
+class OutputPathError(HarnessError, ValueError):
+    """An output path the command cannot use (e.g. a run folder whose name is not UTF-8)."""
+
+
+# Why a run's folder needs a UTF-8 name (found by a run that failed after its first epoch).
+RUN_DIR_TEXT = 'a run writes its own paths into text files (its log, last_checkpoint)'
+
+
+def require_utf8(option: str, path: PathLike, why: str = RUN_DIR_TEXT) -> None:
+    """Refuse ``path`` when its name is not UTF-8 and ``why`` says it will be written as text."""
+    try:
+        os.fsdecode(path).encode('utf-8')
+    except UnicodeEncodeError:
+        raise OutputPathError(
+            f'{option} {printable(path)}: its name is not UTF-8 and {why}; choose a path whose '
+            'name is UTF-8 (nothing was written)'
+        ) from None
+
+
 def _real(path: PathLike) -> Path:
     return Path(os.path.realpath(os.fspath(path)))
 

@@ -219,13 +219,14 @@ def print_plan(runs, options: LeaderboardOptions) -> None:
 
 def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     from harness.leaderboard.session import prepare_demo_data, run_leaderboard
-    from harness.outputs import check_output
+    from harness.outputs import check_output, require_utf8
     from harness.tables.build import load_reported
     from harness.tables.export import default_reported, missing_reported_warning
 
     options = LeaderboardOptions.from_namespace(args)
     out = Path(options.out)
     given = {f'{ds} dataset root': getattr(options, f'data_root_{ds}') for ds in DATASETS}
+    require_utf8('--out', out, 'its runs write their own paths into text files')
     check_output('--out', out, data=given, writes=())
     runs, roots = plan_from_options(options, methods)
     if not runs:

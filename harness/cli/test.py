@@ -29,12 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.engine.report import format_results
     from harness.engine.run import score_checkpoint
-    from harness.outputs import check_output
+    from harness.outputs import check_output, require_utf8
 
     discover()
     args.config = str(resolve_config(args.config))
     work_dir = args.work_dir or str(Path(args.checkpoint).resolve().parent / 'test')
     data = {'dataset root': data_root(args)}
+    require_utf8('--work-dir', work_dir)
     check_output('--work-dir', work_dir, data=data, writes=())
     if args.json:
         inputs = {'config': args.config, 'checkpoint': args.checkpoint}

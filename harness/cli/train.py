@@ -63,11 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.engine.report import print_record_summary
     from harness.engine.run import run_experiment
-    from harness.outputs import check_output
+    from harness.outputs import check_output, require_utf8
 
     discover()
     args.config = str(resolve_config(args.config))
     work_dir = args.work_dir or default_work_dir(args.config)
+    require_utf8('--work-dir', work_dir)
     check_output(
         '--work-dir',
         work_dir,

@@ -158,6 +158,14 @@ CASES = [
         ),
     ),
     Case(
+        'train --work-dir whose name is not UTF-8 (found before the first epoch, not after it)',
+        lambda f: [
+            *('train', f.config, '--data-root', f.sysu),
+            *('--work-dir', os.fsdecode(os.fsencode(f.tmp) + b'/run-\xff')),
+        ],
+        lambda f: (f'--work-dir {f.tmp}/run-\\xff: its name is not UTF-8', 'last_checkpoint'),
+    ),
+    Case(
         'train --work-dir inside the dataset',
         lambda f: ['train', f.config, '--work-dir', f.sysu / 'run', '--data-root', f.sysu],
         lambda f: (f'--work-dir {f.sysu / "run"} is inside the dataset root {f.sysu}',),
