@@ -92,7 +92,7 @@ def _is_the(label: str, given: Path, path: Path, how: str) -> str:
     return f'is the {label} {printable(path)}' + (f' ({how})' if how else '')
 
 
-def _targets(output: Path, inputs: Iterable[tuple[str, Path]], writes: Iterable[str]) -> list:
+def _targets(output: Path, inputs: list[tuple[str, Path]], writes: Iterable[str]) -> list:
     """(file written, input label, input path) for the inputs inside folder ``output`` whose path
     there matches a pattern of ``writes``, and the existing files matching them (links)."""
     patterns = list(writes)
@@ -105,11 +105,19 @@ def _targets(output: Path, inputs: Iterable[tuple[str, Path]], writes: Iterable[
             if any(fnmatch.fnmatchcase(rel, p) for p in patterns):
                 found.append((output / rel, label, path))
     if output.is_dir():
+        # Links already in the folder: each input by resolved path and by device and inode, so
+        # that a folder of many files against many inputs (tables over records) stays linear.
+        known: dict = {}
+        for label, path in inputs:
+            known.setdefault(_real(path), (label, path))
+            identity = _identity(path)
+            if identity is not None:
+                known.setdefault(identity, (label, path))
         for pattern in patterns:
             for written in output.glob(pattern):
-                for label, path in inputs:
-                    if how_same(written, path) is not None:
-                        found.append((written, label, path))
+                hit = known.get(_real(written)) or known.get(_identity(written))
+                if hit is not None:
+                    found.append((written, *hit))
     return found
 
 
@@ -139,7 +147,7 @@ def check_output(
         if folder is not None and is_inside(output, folder):
             raise OutputOverInputError(
                 f'{option} {printable(output)} is inside the {label} {printable(folder)}: writing '
-                f'there would change the dataset; {advice} outside it'
+                f'there would change the dataset; {advice} outside it (nothing was written)'
             )
     if writes is None:
         for label, path in files:
