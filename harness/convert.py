@@ -24,6 +24,7 @@ from harness.checkpoints import (
     save_checkpoint,
 )
 from harness.errors import HarnessError
+from harness.outputs import check_output
 
 WRAPPER_KEYS = ('net', 'state_dict', 'model')
 
@@ -37,24 +38,15 @@ class DestinationError(HarnessError, ValueError):
 
 
 def check_destination(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False) -> None:
-    """Refuse ``dst`` when it is ``src`` itself (always) or an existing file (unless ``force``)."""
+    """Refuse ``dst`` when it is ``src`` itself (always: through a link too) or an existing file
+    (unless ``force``)."""
     src, dst = Path(src), Path(dst)
-    same = src.resolve() == dst.resolve()
-    if not same and src.exists() and dst.exists():
-        try:
-            same = os.path.samefile(src, dst)
-        except OSError:
-            same = False
-    if same:
-        raise DestinationError(
-            f'the destination {dst} is the source checkpoint itself; converting '
-            'in place would destroy the official file: give another DST path'
-        )
     if dst.is_dir():
         raise DestinationError(
             f'the destination {dst} is a folder; give a file path such as '
             f'{dst / (src.stem + "_harness.pth")}'
         )
+    check_output('DST', dst, {'source checkpoint': src}, fix='give another DST path')
     if dst.exists() and not force:
         raise DestinationError(
             f'the destination {dst} exists; choose another path, or pass --force to replace it'

@@ -106,6 +106,30 @@ def os_error_message(err: OSError) -> str:
     return text + (f'; {fix}' if fix else '')
 
 
+def unicode_message(err: UnicodeError) -> str:
+    """A text that could not be encoded or decoded, shown around the offending bytes (usually a
+    path: a file or folder name that is not UTF-8), with the fix."""
+    obj = err.object
+    text = obj if isinstance(obj, str) else bytes(obj).decode('utf-8', 'surrogateescape')
+    start, end = err.start, err.end
+    # The line holding the bad characters, at most 160 characters of it.
+    first = text.rfind('\n', 0, start) + 1
+    last = text.find('\n', end)
+    line = text[first : last if last != -1 else len(text)]
+    if len(line) > 160:
+        line = line[max(0, start - first - 80) :][:160]
+    shown = line.encode('utf-8', 'surrogateescape' if _escapable(line) else 'backslashreplace')
+    shown_text = shown.decode('utf-8', 'backslashreplace')
+    return (
+        f'"{shown_text}" holds bytes that are not {err.encoding} ({err.reason}); it is most '
+        'likely a file or folder name: rename it (or give a path whose name is UTF-8)'
+    )
+
+
+def _escapable(text: str) -> bool:
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
+
+
 def describe(err: BaseException) -> str | None:
     """The user-facing message of an ordinary fault, or ``None`` when ``err`` is a bug.
 
@@ -113,6 +137,8 @@ def describe(err: BaseException) -> str | None:
     """
     if isinstance(err, HarnessError):
         return str(err)
+    if isinstance(err, (UnicodeEncodeError, UnicodeDecodeError)):
+        return unicode_message(err)
     if isinstance(err, KeyError):
         return str(err.args[0]) if err.args else 'KeyError'
     if isinstance(err, OSError) and err.errno is not None:  # from the system: add path and fix

@@ -7,6 +7,7 @@ import os
 import tempfile
 import warnings
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,31 @@ from protocols.metrics import METRIC_KEYS
 from protocols.trials import LLCM_SETTING_TEXT, SYSU_MODES
 
 NPZ_KEYS = ('features', 'paths')
+_HOW_TO_WRITE = 'np.savez(out, features=f, paths=np.array(paths, dtype=str))'
+_ZIP_MAGIC = b'PK\x03\x04'
+_EMPTY_ZIP_MAGIC = b'PK\x05\x06'
+
+
+def _read_array(npz: Any, key: str, path: Path) -> np.ndarray:
+    """One array of an open .npz; object arrays are refused (never unpickled), damage named."""
+    try:
+        return npz[key]
+    except ValueError as err:
+        if 'allow_pickle' not in str(err) and 'Object arrays' not in str(err):
+            raise ValueError(
+                f'{path}: array "{key}" cannot be read ({err}); write the file again'
+            ) from None
+        kind = 'N x D floats' if key == 'features' else 'N strings'
+        raise ValueError(
+            f'{path}: "{key}" is stored as Python objects (dtype object), which are never '
+            f'unpickled here (unpickling can run code); save it as an array of {kind}, e.g. '
+            f'{_HOW_TO_WRITE}'
+        ) from None
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
+        raise ValueError(
+            f'{path}: array "{key}" is damaged ({type(err).__name__}: {err}); the file was cut '
+            'short or changed after it was written: write it again (vireid extract)'
+        ) from None
 
 
 def load_features(path: str | Path, root: str | Path | None = None) -> tuple[list[str], np.ndarray]:
@@ -30,17 +56,25 @@ def load_features(path: str | Path, root: str | Path | None = None) -> tuple[lis
         raise FileNotFoundError(
             f'features file {path} not found; expected an .npz with arrays {NPZ_KEYS}'
         )
+    with open(path, 'rb') as fh:
+        head = fh.read(6)
+    if head.startswith(np.lib.format.MAGIC_PREFIX):
+        raise ValueError(
+            f'{path} holds a single array (.npy), not an .npz archive of two; write it with '
+            f'{_HOW_TO_WRITE}'
+        )
+    if not head.startswith((_ZIP_MAGIC, _EMPTY_ZIP_MAGIC)):
+        raise ValueError(
+            f'{path} is not an .npz file (it starts with bytes {head!r}, not a zip archive): '
+            f'expected the file `vireid extract` writes, or {_HOW_TO_WRITE}'
+        )
     try:
         loaded = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         raise ValueError(
-            f'cannot read {path} as an .npz file: {err}; write it with numpy.savez'
+            f'{path} is a damaged .npz (zip) archive ({err}): it was cut short or changed after '
+            'it was written; write it again (vireid extract)'
         ) from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise ValueError(
-            f'{path} holds a single array, not an .npz archive; write it with '
-            f'np.savez(out, features=..., paths=...)'
-        )
     with loaded as npz:
         keys = sorted(npz.files)
         if sorted(NPZ_KEYS) != keys:
@@ -48,14 +82,8 @@ def load_features(path: str | Path, root: str | Path | None = None) -> tuple[lis
                 f'{path} holds arrays {keys}; expected exactly {list(NPZ_KEYS)} '
                 f'(features: N x D floats, paths: N strings relative to the dataset root)'
             )
-        features = npz['features']
-        try:
-            paths = npz['paths']
-        except ValueError:
-            raise ValueError(
-                f'{path}: "paths" is stored as Python objects; save it as a string array, '
-                f'e.g. np.savez(out, features=f, paths=np.array(paths, dtype=str))'
-            ) from None
+        features = _read_array(npz, 'features', path)
+        paths = _read_array(npz, 'paths', path)
     if paths.ndim != 1 or paths.dtype.kind not in 'US':
         raise ValueError(
             f'{path}: "paths" must be a 1-D array of strings, got dtype {paths.dtype} '

@@ -1,5 +1,5 @@
 """Shared fixtures: small synthetic SYSU-MM01, RegDB and LLCM datasets in the real layouts,
-generated once, and one-thread torch.
+generated once, one-thread torch, and torch's global generator seeded for every test.
 
 Session-scoped roots are read-only by convention; tests that damage a dataset use ``sysu_copy`` /
 ``regdb_copy`` (a fresh copy per test).
@@ -8,6 +8,7 @@ Session-scoped roots are read-only by convention; tests that damage a dataset us
 from __future__ import annotations
 
 import shutil
+import zlib
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,35 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def _seed_torch(item: pytest.Item, offset: int) -> None:
+    seed = item.config.getoption('randomly_seed', default=None)
+    seed = seed if isinstance(seed, int) else 0
+    torch.manual_seed((seed + zlib.crc32(item.nodeid.encode()) + offset) % 2**32)
+
+
+# torch's global generator is seeded before each test's fixtures and again before its body, as
+# pytest-randomly (the test extra) seeds ``random`` and numpy: from the run's seed and the test's
+# id, so what a test (or a module fixture it is the first to use) draws never depends on the tests
+# that ran before it. The run's seed is printed (repeat a run with ``-p randomly
+# --randomly-seed=N``), so a test that holds only for some draws fails in some runs, reproducibly;
+# without the plugin (``-p no:randomly``) the seed is 0.
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _seed_torch(item, -1)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    _seed_torch(item, 0)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """The order's seed at the end too (``-q`` hides pytest-randomly's header line), beside the
+    failures it reproduces."""
+    seed = config.getoption('randomly_seed', default=None)
+    if isinstance(seed, int):
+        terminalreporter.write_line(
+            f'tests ran in random order; repeat it with: pytest -p randomly --randomly-seed={seed}'
+        )

@@ -29,7 +29,8 @@ from harness.engine.config import load_config
 from harness.engine.run import build_runner
 from harness.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
 from harness.models.pretrained import without_pretrained
-from harness.plugins import discover
+from harness.outputs import check_output
+from harness.plugins import discover, resolve_config
 from protocols.evaluation import test_records
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / 'methods/agw/configs/agw_sysu.py'
@@ -246,10 +247,17 @@ def main(args: argparse.Namespace) -> int:
         help='config overrides, e.g. test.batch_size=128',
     )
     a = p.parse_args(args.options)
+    if a.ids < 1 or a.batches < 1:
+        p.error(f'--ids and --batches must be at least 1, got {a.ids} and {a.batches}')
+    discover()
+    a.config = str(resolve_config(a.config))
+    if args.json_out:
+        check_output(
+            '--json', args.json_out, {'config': a.config}, data={'dataset root': a.data_root}
+        )
     options = dict(a.cfg_options)
     if args.quick:  # a smoke test: small batches
         options.setdefault('test.batch_size', 16)
-    discover()
     result = run(a.config, a.data_root, a.ids, a.batches, options)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2) + '\n')

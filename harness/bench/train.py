@@ -17,7 +17,8 @@ from mmengine.config import DictAction
 
 from harness.engine.config import load_config
 from harness.engine.run import build_runner
-from harness.plugins import discover
+from harness.outputs import check_output
+from harness.plugins import discover, resolve_config
 
 SETTINGS = {
     'fp32': dict(amp=dict(enabled=False), channels_last=False),
@@ -114,6 +115,14 @@ def _record_own_setting(config: str, options: dict, rows: list[dict]) -> None:
     )
 
 
+def _check_outputs(args: argparse.Namespace, a: argparse.Namespace) -> None:
+    """Neither the work dir nor ``--json`` may land on the config or inside the dataset."""
+    data = {'dataset root': a.data_root}
+    check_output('--work-dir', a.work_dir, data=data, writes=())
+    if args.json_out:
+        check_output('--json', args.json_out, {'config': a.config}, data=data)
+
+
 def main(args: argparse.Namespace) -> int:
     """``vireid bench train CONFIG --data-root DIR [--iters N] [--settings a,b] [--json OUT]``."""
     p = argparse.ArgumentParser(prog='vireid bench train', description=__doc__)
@@ -131,7 +140,11 @@ def main(args: argparse.Namespace) -> int:
         help='config overrides, e.g. model.backbone.pretrained=False',
     )
     a = p.parse_args(args.options)
+    if a.iters < 1 or a.warmup < 0:
+        p.error(f'--iters must be at least 1 and --warmup at least 0, got {a.iters} and {a.warmup}')
     discover()
+    a.config = str(resolve_config(a.config))
+    _check_outputs(args, a)
     settings = [
         s for s in a.settings.split(',') if torch.cuda.is_available() or not s.startswith('amp')
     ]

@@ -92,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. An ordinary fault (see :mod:`harness.errors`) prints one message and
     returns 2 (1 for a failed run); ``--debug``, accepted by every command, shows the traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # A file name that is not UTF-8 (held as surrogates, os.fsdecode) must not end a command that
+    # prints it: shown escaped, as Python's stderr shows it, the output stays valid text.
+    if getattr(sys.stdout, 'errors', None) == 'strict' and hasattr(sys.stdout, 'reconfigure'):
+        sys.stdout.reconfigure(errors='backslashreplace')
     debug = '--debug' in argv
     argv = [a for a in argv if a != '--debug']
     parser = build_parser()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from harness.cli.options import float_range
 from harness.data.cache import (
     CacheEntry,
     default_cache_dir,
@@ -63,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     which.add_argument(
         '--older-than',
-        type=float,
+        type=float_range(0),
         metavar='DAYS',
         help='every entry not used for more than DAYS days',
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from harness.cli.options import float_range, positive_int, seed_int
 from protocols.datasets import DATASETS, load_dataset
 from protocols.datasets.base import DatasetLayoutError
 from protocols.datasets.images import raise_for_problems, verify_images
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         '--quick', action='store_true', help='only read image headers (default: decode all)'
     )
     check.add_argument(
-        '--workers', type=int, default=4, help='threads decoding images (default: 4)'
+        '--workers', type=positive_int, default=4, help='threads decoding images (default: 4)'
     )
     check.set_defaults(func=run_check)
 
@@ -62,11 +63,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="demo: small and learnable (default); full: the release's structure and size",
     )
     synth.add_argument(
-        '--ids', type=int, help='--size demo: number of identities (default: the generator default)'
+        '--ids',
+        type=positive_int,
+        help='--size demo: number of identities (default: the generator default)',
     )
     synth.add_argument(
         '--scale',
-        type=float,
+        type=float_range(0, 1, low_open=True),
         default=1.0,
         metavar='F',
         help="--size full: keep this fraction of the release's identities, each with its real "
@@ -74,15 +77,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     synth.add_argument(
         '--workers',
-        type=int,
+        type=positive_int,
         metavar='N',
         help='processes rendering in parallel (default: the CPU count); the files are the same '
         'for any N',
     )
-    synth.add_argument('--seed', type=int, default=0)
+    synth.add_argument('--seed', type=seed_int, default=0)
     synth.add_argument(
         '--gap',
-        type=float,
+        type=float_range(0, 1),
         metavar='G',
         help="modality gap in [0, 1]: each material's infrared tone is (1 - G) x "
         'the grey level of its colour + G x an independent draw (0: infrared '
@@ -91,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     synth.add_argument(
         '--low-light',
-        type=float,
+        type=float_range(0, 1),
         metavar='L',
         help='LLCM only: how dark, noisy and washed-out the colour images are, in [0, 1] (0: all '
         f'well lit; default {DEFAULT_LOW_LIGHT}, see docs/synthetic-data.md)',
@@ -220,8 +223,14 @@ def run_fetch(args: argparse.Namespace) -> int:
 def run_synth(args: argparse.Namespace) -> int:
     import time
 
+    from harness.outputs import check_output
     from protocols.datasets.synthetic import MARKER, generate
+    from protocols.datasets.synthetic.directory import enclosing_dataset
     from protocols.datasets.synthetic.parallel import default_workers
+
+    around = enclosing_dataset(args.out)
+    if around is not None:
+        check_output('--out', args.out, data={f'{around[0]} dataset': around[1]}, writes=())
 
     if args.size == 'full' and args.ids is not None:
         raise ValueError(

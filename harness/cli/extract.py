@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.cli.options import int_range, non_negative_int, positive_int
+from protocols.datasets.regdb import TRIALS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -25,26 +28,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument('--data-root', help='dataset root (overrides the config data_root)')
     p.add_argument(
         '--split',
-        type=int,
+        type=int_range(TRIALS[0], TRIALS[-1]),
         help="RegDB split the checkpoint was trained on (default: the config's)",
     )
     p.add_argument('--device', help='cpu, cuda, cuda:1, ... (default: cuda when available)')
     p.add_argument(
         '--batch-size',
-        type=int,
+        type=positive_int,
         help="images per forward pass (default: the config's test.batch_size)",
     )
-    p.add_argument('--num-workers', type=int, default=0, help='dataloader workers (default 0)')
+    p.add_argument(
+        '--num-workers', type=non_negative_int, default=0, help='dataloader workers (default 0)'
+    )
     p.add_argument('--debug', action='store_true', help='show tracebacks')
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.engine.config import load_config
     from harness.extraction import extract_checkpoint
+    from harness.outputs import check_output
+    from harness.plugins import discover, resolve_config
     from protocols.scoring import save_features
 
+    discover()
+    config = resolve_config(args.config)
+    data_root = args.data_root or load_config(config).get('data_root')
+    check_output(
+        '--out',
+        args.out,
+        {'config': config, 'checkpoint': args.checkpoint},
+        data={'dataset root': data_root},
+    )
     feats = extract_checkpoint(
-        args.config,
+        config,
         args.checkpoint,
         data_root=args.data_root,
         split=args.split,

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from protocols.trials import LLCM_SETTINGS, REGDB_DIRECTIONS, SYSU_MODES, SYSU_SHOTS
+from harness.cli.options import int_range, positive_int, seed_int
+from protocols.trials import (
+    LLCM_NUM_TRIALS,
+    LLCM_SETTINGS,
+    REGDB_DIRECTIONS,
+    SYSU_MODES,
+    SYSU_NUM_TRIALS,
+    SYSU_SHOTS,
+)
+
+LAST_TRIAL = max(SYSU_NUM_TRIALS, LLCM_NUM_TRIALS) - 1
 
 EPILOG = """writes into OUT (default RUN_DIR/figures):
   retrieval_<setting>_<trial|split>_<pick>.png/.csv  queries and their top-K gallery images
@@ -34,17 +44,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument('--out', help='where the figures go (default RUN_DIR/figures)')
     p.add_argument(
-        '--queries', type=int, default=8, help='queries in the retrieval grid (default %(default)s)'
+        '--queries',
+        type=positive_int,
+        default=8,
+        help='queries in the retrieval grid (default %(default)s)',
     )
     p.add_argument(
-        '--topk', type=int, default=10, help='gallery images per query (default %(default)s)'
+        '--topk',
+        type=positive_int,
+        default=10,
+        help='gallery images per query (default %(default)s)',
     )
     p.add_argument(
-        '--ids', type=int, default=8, help='identities in the t-SNE (default %(default)s)'
+        '--ids', type=positive_int, default=8, help='identities in the t-SNE (default %(default)s)'
     )
     p.add_argument(
         '--seed',
-        type=int,
+        type=seed_int,
         default=0,
         help='seed of the query, identity and image draws (default %(default)s)',
     )
@@ -60,7 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     proto.add_argument(
         '--shots', type=int, choices=tuple(SYSU_SHOTS), help='SYSU gallery shots (default 1)'
     )
-    proto.add_argument('--trial', type=int, help='SYSU gallery trial or LLCM draw 0..9 (default 0)')
+    proto.add_argument(
+        '--trial',
+        type=int_range(0, LAST_TRIAL),
+        help=f'SYSU gallery trial or LLCM draw 0..{LAST_TRIAL} (default 0)',
+    )
     proto.add_argument(
         '--direction',
         choices=(*REGDB_DIRECTIONS, *LLCM_SETTINGS),

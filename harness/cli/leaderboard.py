@@ -14,7 +14,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from harness.cli.options import add_cfg_options, positive_int
+from harness.cli.options import add_cfg_options, non_negative_int, positive_int
 from harness.leaderboard.launch import local_jobs, make_launcher, resolve_gpus, submitted_jobs
 from harness.leaderboard.options import (
     LeaderboardOptions,
@@ -159,7 +159,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     how.add_argument('--partition', help='Slurm partition')
     how.add_argument(
         '--gpus-per-run',
-        type=int,
+        type=non_negative_int,
         default=None,
         help='GPUs per run; above 1 the run goes through torchrun, one process '
         'per GPU, and keeps the single-GPU recipe (default 1; with --launcher '
@@ -251,11 +251,15 @@ def print_plan(
 
 def run(args: argparse.Namespace, methods: dict | None = None) -> int:
     from harness.leaderboard.session import prepare_demo_data, run_leaderboard
+    from harness.outputs import check_output, require_utf8
     from harness.tables.build import load_reported
     from harness.tables.export import default_reported, missing_reported_warning
 
     options = LeaderboardOptions.from_namespace(args)
     out = Path(options.out)
+    given = {f'{ds} dataset root': getattr(options, f'data_root_{ds}') for ds in DATASETS}
+    require_utf8('--out', out, 'its runs write their own paths into text files')
+    check_output('--out', out, data=given, writes=())
     runs, roots = plan_from_options(options, methods)
     if not runs:
         raise ValueError(

@@ -6,7 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from harness.cli.options import int_range
 from protocols.datasets import DATASETS
+from protocols.datasets.regdb import TRIALS
 from protocols.metrics import DISTANCE_METRICS
 from protocols.scoring import format_result, score
 from protocols.trials import (
@@ -40,7 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         choices=SYSU_SAMPLERS,
         help='SYSU gallery draw: official rand_perm_cam.mat (default) or seeded (AGW random.seed)',
     )
-    p.add_argument('--trial', type=int, help='RegDB split 1..10 (default: 1)')
+    p.add_argument(
+        '--trial',
+        type=int_range(TRIALS[0], TRIALS[-1]),
+        help=f'RegDB split {TRIALS[0]}..{TRIALS[-1]} (default: 1)',
+    )
     p.add_argument(
         '--direction',
         choices=(*REGDB_DIRECTIONS, *LLCM_SETTINGS),
@@ -61,6 +67,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json is not None:
+        from harness.outputs import check_output
+
+        check_output(
+            '--json', args.json, {'features file': args.features}, data={'dataset root': args.root}
+        )
     result = score(
         args.features,
         args.dataset,

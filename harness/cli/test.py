@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.cli.train import add_common
+from harness.cli.train import add_common, data_root
 from harness.plugins import discover, resolve_config
 
 
@@ -29,10 +29,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.engine.report import format_results
     from harness.engine.run import score_checkpoint
+    from harness.outputs import check_output, require_utf8
 
     discover()
     args.config = str(resolve_config(args.config))
     work_dir = args.work_dir or str(Path(args.checkpoint).resolve().parent / 'test')
+    data = {'dataset root': data_root(args)}
+    require_utf8('--work-dir', work_dir)
+    check_output('--work-dir', work_dir, data=data, writes=())
+    if args.json:
+        inputs = {'config': args.config, 'checkpoint': args.checkpoint}
+        check_output('--json', args.json, inputs, data=data)
     out = score_checkpoint(
         args.config,
         args.checkpoint,

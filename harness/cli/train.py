@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 from harness.cli.options import add_cfg_options
+from harness.engine.progress import PROGRESS_NAME
 from harness.plugins import discover, resolve_config
+from harness.records import RECORD_NAME
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -27,6 +29,17 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 def default_work_dir(config: str) -> str:
     return str(Path('work_dirs') / Path(config).stem)
+
+
+# What a run writes into its work dir (mmengine adds its timestamped log folders).
+RUN_FILES = ('config.py', RECORD_NAME, PROGRESS_NAME, 'features.npz', 'last_checkpoint', '*.pth')
+
+
+def data_root(args: argparse.Namespace) -> str | None:
+    """The dataset root a run of ``args.config`` reads: ``--data-root``, else the config's."""
+    from harness.engine.config import load_config
+
+    return args.data_root or load_config(args.config, args.cfg_options).get('data_root')
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,12 +63,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.engine.report import print_record_summary
     from harness.engine.run import run_experiment
+    from harness.outputs import check_output, require_utf8
 
     discover()
     args.config = str(resolve_config(args.config))
+    work_dir = args.work_dir or default_work_dir(args.config)
+    require_utf8('--work-dir', work_dir)
+    check_output(
+        '--work-dir',
+        work_dir,
+        {'config': args.config},
+        data={'dataset root': data_root(args)},
+        writes=RUN_FILES,
+        fix=f'copy the config out first (cp {args.config} my_config.py) and train the copy, or '
+        'choose another --work-dir',
+    )
     record = run_experiment(
         args.config,
-        args.work_dir or default_work_dir(args.config),
+        work_dir,
         data_root=args.data_root,
         cfg_options=args.cfg_options,
         resume=args.resume,

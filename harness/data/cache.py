@@ -22,11 +22,13 @@ shrinking and differs from PIL by up to 138 grey levels, so it is not used.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import io
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -38,6 +40,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from harness.errors import HarnessError
 from protocols.datasets.base import DatasetLayoutError, ImageRecord, Modality
 
 # torchvision.transforms.Resize's default on PIL images: PIL bilinear (with PIL's antialiasing).
@@ -48,6 +51,10 @@ KEY = re.compile(r'[0-9a-f]{20}')
 TMP_SUFFIX = '.npy.tmp'
 # An unfinished write younger than this may still be running in another process.
 TMP_GRACE_S = 3600.0
+
+
+class CacheSpaceError(HarnessError):
+    """The cache folder's disk has no room for an entry (nothing was left behind)."""
 
 
 def check_resize_filter(name: str) -> str:
@@ -76,10 +83,11 @@ def cache_key(
     size: Sequence[int],
     resize_filter: str = DEFAULT_RESIZE_FILTER,
 ) -> str:
-    h = hashlib.sha1(f'{Path(root).resolve()}|{tuple(size)}|{resize_filter}|v2'.encode())
+    # os.fsencode: the bytes of the names on disk, whatever they are (UTF-8 names hash as before).
+    h = hashlib.sha1(os.fsencode(f'{Path(root).resolve()}|{tuple(size)}|{resize_filter}|v2'))
     for r in records:
         st = (Path(root) / r.path).stat()
-        h.update(f'{r.path}|{st.st_size}|{st.st_mtime_ns}\n'.encode())
+        h.update(os.fsencode(f'{r.path}|{st.st_size}|{st.st_mtime_ns}\n'))
     return h.hexdigest()[:20]
 
 
@@ -106,15 +114,48 @@ def decode(
         ) from err
 
 
-def npy_bytes(images: int, size: Sequence[int]) -> int:
-    """Exact size of the ``.npy`` file of ``images`` uint8 images of ``size`` (H, W), header
-    included."""
-    shape = (int(images), int(size[0]), int(size[1]), 3)
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    """The ``.npy`` header of a uint8 array of ``shape`` (format 1.0, as ``np.save`` writes it)."""
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(
         header, {'descr': '|u1', 'fortran_order': False, 'shape': shape}
     )
-    return len(header.getvalue()) + int(np.prod(shape))
+    return header.getvalue()
+
+
+def npy_bytes(images: int, size: Sequence[int]) -> int:
+    """Exact size of the ``.npy`` file of ``images`` uint8 images of ``size`` (H, W), header
+    included."""
+    shape = (int(images), int(size[0]), int(size[1]), 3)
+    return len(_npy_header(shape)) + int(np.prod(shape))
+
+
+def _gb(n: int) -> str:
+    return f'{n / 1e9:.2f} GB' if n >= 1e8 else f'{n / 1e6:.1f} MB'
+
+
+def _reserve(fd: int, nbytes: int, folder: Path) -> None:
+    """Claim ``nbytes`` on disk for the file ``fd`` now, so that a full disk is an error here
+    (ENOSPC) rather than a SIGBUS that kills the process while it writes into the memory map."""
+    try:
+        os.posix_fallocate(fd, 0, nbytes)
+    except OSError as err:
+        if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+        # A file system without fallocate: its free space is the best check there is.
+        if shutil.disk_usage(folder).free < nbytes:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
+
+
+def _no_space(folder: Path, nbytes: int, label: str | None) -> CacheSpaceError:
+    free = shutil.disk_usage(folder).free
+    what = f'the {label} images' if label else 'an image cache entry'
+    return CacheSpaceError(
+        f'not enough free space in the cache folder {folder} for {what}: it needs {nbytes} bytes '
+        f'({_gb(nbytes)}), {free} bytes ({_gb(free)}) are free. Free space there (`vireid cache '
+        f'list`, `vireid cache clear --older-than DAYS`) or put the cache on a disk with room '
+        f'(cache_dir in the config, or $VIREID_CACHE; docs/cache.md); nothing was left behind'
+    )
 
 
 def _describe(records: Sequence[ImageRecord]) -> dict[str, int]:
@@ -128,10 +169,18 @@ def _describe(records: Sequence[ImageRecord]) -> dict[str, int]:
 
 
 def _write_meta(cache_dir: Path, key: str, meta: dict[str, Any]) -> None:
+    target = cache_dir / f'{key}.json'
     fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix='.json.tmp')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(meta, f, indent=1, sort_keys=True)
-    os.replace(tmp, cache_dir / f'{key}.json')
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(meta, f, indent=1, sort_keys=True)
+        os.replace(tmp, target)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror, str(target)) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _touch(path: Path) -> None:
@@ -162,18 +211,28 @@ def load_images(
     file = cache_dir / f'{key}.npy'
     shape = (len(records), int(size[0]), int(size[1]), 3)
     if file.is_file():
-        arr = np.load(file, mmap_mode='r')
-        if arr.shape == shape:
+        try:
+            arr = np.load(file, mmap_mode='r', allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            arr = None  # a damaged entry (cut short, overwritten) is decoded again
+        if arr is not None and arr.shape == shape and arr.dtype == np.uint8:
             _touch(cache_dir / f'{key}.json')
             return arr
     cache_dir.mkdir(parents=True, exist_ok=True)
     # Decoded straight into the file (no second copy in memory), written under a temporary name
-    # and renamed: a concurrent reader never sees a half-written entry.
+    # and renamed: a concurrent reader never sees a half-written entry. The whole file is claimed
+    # on disk first, so a full disk is found before any image is decoded.
+    header = _npy_header(shape)
+    nbytes = len(header) + int(np.prod(shape))
     fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=TMP_SUFFIX)
-    os.close(fd)
     try:
+        try:
+            _reserve(fd, nbytes, cache_dir)
+            os.write(fd, header)  # a few hundred bytes: one write
+        finally:
+            os.close(fd)
         if len(records):
-            arr = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=shape)
+            arr = np.memmap(tmp, dtype=np.uint8, mode='r+', offset=len(header), shape=shape)
 
             def fill(i: int) -> None:
                 arr[i] = decode(root, records[i], size, resize_filter)
@@ -183,9 +242,6 @@ def load_images(
                 list(pool.map(fill, range(len(records))))
             arr.flush()
             del arr
-        else:
-            with open(tmp, 'wb') as f:  # np.save(name) would append '.npy' to the name
-                np.save(f, np.empty(shape, np.uint8))
         meta = {
             'format': 1,
             'root': str(Path(root).resolve()),
@@ -197,6 +253,11 @@ def load_images(
             'created': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'),
         }
         os.replace(tmp, file)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        Path(tmp).unlink(missing_ok=True)
+        raise _no_space(cache_dir, nbytes, label) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

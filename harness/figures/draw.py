@@ -13,6 +13,8 @@ from harness.figures import embedding, retrieval
 from harness.figures.features import features
 from harness.figures.manifest import FIGURES_DIR, MANIFEST, SCHEMA, write_manifest
 from harness.figures.source import open_run
+from harness.outputs import check_output
+from harness.records import RECORD_NAME
 from protocols.retrieval import retrieval_setting
 
 
@@ -80,6 +82,20 @@ def draw_figures(
             f'{", ".join(given)} do(es) not apply to {source.dataset} run {source.run_dir}'
         )
     out = Path(out) if out is not None else source.run_dir / FIGURES_DIR
+    inputs = [
+        ('run config', source.config_path),
+        ('run record', source.run_dir / RECORD_NAME),
+        ('checkpoint', source.checkpoint),
+        ('kept features', source.run_dir / str(source.record.get('features') or 'features.npz')),
+    ]
+    written = ('retrieval_*.png', 'retrieval_*.csv', 'tsne.png', 'distances.png', MANIFEST)
+    check_output(
+        '--out',
+        out,
+        inputs,
+        data={'dataset root': source.data_root},
+        writes=(*written, 'features/*.npz', 'features/*.json'),
+    )
     out.mkdir(parents=True, exist_ok=True)
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if source.record.get('status') not in (None, 'done'):

@@ -122,6 +122,8 @@ def features(
         kept = source.kept_features()
         if kept is not None:
             return kept, f"kept by the run's test ({source.record['features']})"
+    # Why the run's own features were passed over, said wherever these come from instead.
+    note = f' ({source.kept_problem})' if kind == 'trained' and source.kept_problem else ''
     key = _key(source, kind)
     file, key_file = cache_dir / f'{kind}.npz', cache_dir / f'{kind}.json'
     if file.is_file() and key_file.is_file():
@@ -132,7 +134,7 @@ def features(
         if same:
             paths, feats = load_features(file)
             if paths == [r.path for r in source.records]:
-                return feats, f'extracted earlier ({file.name})'
+                return feats, f'extracted earlier ({file.name}){note}'
     model = trained_model(source, device) if kind == 'trained' else untrained_model(source, device)
     feats = extract(model, source)
     save_features(file, [r.path for r in source.records], feats)
@@ -142,4 +144,4 @@ def features(
         if kind == 'trained'
         else f'random initialisation, seed {source.seed}'
     )
-    return feats, f'extracted from {what}'
+    return feats, f'extracted from {what}{note}'

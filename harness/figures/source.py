@@ -2,7 +2,9 @@
 
 A run directory of ``vireid train`` or of the leaderboard holds ``config.py`` (the effective
 config, dumped when the run started), ``record.json``, its checkpoints with ``last_checkpoint``
-naming the newest, and, when the test kept them, ``features.npz``.
+naming the newest, and, when the test kept them, ``features.npz``. Kept features are only used
+when they still give the record's numbers (they are scored again): a file replaced or damaged
+after the test is never drawn as the run's.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ from harness.engine.config import load_config
 from harness.records import RECORD_NAME, open_record, run_leaf
 from protocols.datasets import load_dataset
 from protocols.datasets.base import ImageRecord
-from protocols.evaluation import test_records
+from protocols.evaluation import evaluate, test_records
 from protocols.scoring import load_features
 
 CONFIG = 'config.py'
 LAST_CHECKPOINT = 'last_checkpoint'
+# Kept features scored again must give the record's mean R1 and mAP to within this many points:
+# a few ranks move between devices (the run may have ranked on a GPU), another model's features
+# move them by far more.
+RESCORE_TOLERANCE = 0.5
 
 
 @dataclass
@@ -37,6 +43,8 @@ class RunSource:
     checkpoint: Path | None
     checkpoint_problem: str  # why ``checkpoint`` is None ('' when it is set)
     records: list[ImageRecord] = field(default_factory=list)  # every test image, protocol order
+    dataset_index: Any = None  # the dataset as read from disk (protocols.datasets)
+    kept_problem: str = ''  # why the kept features were not used ('' when they were, or absent)
 
     @property
     def dataset(self) -> str:
@@ -77,10 +85,14 @@ class RunSource:
                 f'show this network beside the trained one: vireid figures {trained}'
             )
         if self.checkpoint is None:
+            kept = self.kept_problem or 'its test kept no features (features.npz)'
+            config = self.record.get('config')
+            if not config or not Path(config).is_file():
+                config = f'a copy of {self.config_path}'  # a run never trains over its input
             raise FileNotFoundError(
                 f'run {self.run_dir} has no checkpoint to draw its trained model from: '
-                f'{self.checkpoint_problem}; and its test kept no features (features.npz). Fix: '
-                f'train the run again (`vireid train {self.config_path} --work-dir {self.run_dir} '
+                f'{self.checkpoint_problem}; and {kept}. Fix: '
+                f'train the run again (`vireid train {config} --work-dir {self.run_dir} '
                 f'--resume`, or the same `vireid leaderboard` command, which resumes it), or pass '
                 f'--checkpoint FILE'
             )
@@ -88,7 +100,8 @@ class RunSource:
 
     def kept_features(self) -> np.ndarray | None:
         """The features the run's own test wrote, rows in ``records`` order, when they fit the
-        dataset as it is now; None otherwise."""
+        dataset as it is now and still give the record's numbers; None otherwise (then
+        ``kept_problem`` says why, when the file is there)."""
         name = self.record.get('features')
         if self.record.get('status') != 'done' or not name:
             return None
@@ -99,7 +112,42 @@ class RunSource:
         rows = {p: i for i, p in enumerate(paths)}
         if len(rows) != len(paths) or set(rows) != {r.path for r in self.records}:
             return None  # the dataset changed since the test; extract again
-        return feats[[rows[r.path] for r in self.records]]
+        feats = feats[[rows[r.path] for r in self.records]]
+        mismatch = self._rescore_mismatch(feats)
+        if mismatch:
+            self.kept_problem = (
+                f'its kept features {path} no longer match its record ({mismatch}): the file was '
+                'replaced or damaged after the test'
+            )
+            return None
+        return feats
+
+    def _rescore_mismatch(self, feats: np.ndarray) -> str:
+        """'' when ``feats`` give the record's mean R1 and mAP in every setting it holds, else
+        the first difference (e.g. ``all-single R1 0.0 against the record's 47.5``)."""
+        recorded = self.record.get('results') or {}
+        if not isinstance(recorded, dict) or not recorded:
+            return ''
+        try:
+            scored = evaluate(
+                self.dataset_index or self.dataset,
+                None if self.dataset_index is not None else self.data_root,
+                self.protocol,
+                self.records,
+                feats,
+                self.distance,
+            )
+        except ValueError as err:  # e.g. NaN rows
+            return f'they cannot be scored: {err}'
+        for setting, result in scored.items():
+            mean = (recorded.get(setting) or {}).get('mean') if setting in recorded else None
+            if not isinstance(mean, dict):
+                continue
+            for key in ('R1', 'mAP'):
+                want, got = mean.get(key), result.mean[key]
+                if isinstance(want, (int, float)) and abs(float(got) - want) > RESCORE_TOLERANCE:
+                    return f"{setting} {key} {float(got):.2f} against the record's {want:.2f}"
+        return ''
 
 
 def _named_checkpoint(run_dir: Path, name: str) -> Path:
@@ -186,4 +234,5 @@ def open_run(
         checkpoint=ckpt,
         checkpoint_problem=problem,
         records=records,
+        dataset_index=ds,
     )

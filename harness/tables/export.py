@@ -6,10 +6,12 @@ from pathlib import Path
 
 from harness.atomic import write_text_atomic
 from harness.engine.provenance import now
+from harness.outputs import check_output
+from harness.records import find_records
 from harness.tables.build import collect, load_reported, make_tables
 from harness.tables.html import leaderboard_page
 from harness.tables.latex import latex_document, to_latex
-from harness.tables.plots import cmc_plots, dot_plot
+from harness.tables.plots import DOT_PLOT_NAME, cmc_plots, dot_plot
 from harness.tables.render import cells_csv, problems_markdown, to_csv, to_markdown
 
 REPORTED_NAME = 'reported.csv'
@@ -52,6 +54,11 @@ def build_tables(
     csv_name = Path(reported).name if reported else 'reported.csv'
     tables = make_tables(coll, rep, csv_name)
     out = Path(out)
+    # Nothing is written until every file to be written is known not to be an input.
+    names = [f'{t.name}.{ext}' for t in tables for ext in ('md', 'tex', 'csv')]
+    names += ['tables.tex', 'cells.csv', 'tables.md', 'index.html', 'cmc_*.png', DOT_PLOT_NAME]
+    inputs = [('record', p) for p in find_records(records)]
+    check_output('--out', out, [('reported results file', reported), *inputs], writes=names)
     files = []
     sections = []
     for t in tables:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,9 +144,9 @@ def fingerprint_files(root: Path, image_paths: Sequence[str], split_files: Seque
     """sha1 over sorted relative image paths + sizes, then the split files' names and bytes."""
     digest = hashlib.sha1()
     for rel in sorted(image_paths):
-        digest.update(f'{rel}\t{(root / rel).stat().st_size}\n'.encode())
+        digest.update(os.fsencode(f'{rel}\t{(root / rel).stat().st_size}\n'))
     for rel in sorted(split_files):
-        digest.update(f'--{rel}\n'.encode())
+        digest.update(os.fsencode(f'--{rel}\n'))
         digest.update((root / rel).read_bytes())
     return digest.hexdigest()
 

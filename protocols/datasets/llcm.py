@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 
 from protocols.datasets import TrainSet, fingerprint_files
-from protocols.datasets.base import DatasetLayoutError, ImageRecord, Modality
+from protocols.datasets.base import DatasetLayoutError, ImageRecord, Modality, check_link, is_image
 
 # Camera lists of DEEN/data_manager.py:71-74 (and :106-109), in the official order.
 VISIBLE_CAMS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
@@ -145,11 +145,10 @@ class LLCM:
                 rel = f'{top}/cam{cam}/{folder}'
                 path = self.root / rel
                 if not path.is_dir():
+                    check_link(path)
                     continue
                 names = sorted(os.listdir(path))
-                images = [
-                    n for n in names if n.lower().endswith(IMAGE_SUFFIXES) and (path / n).is_file()
-                ]
+                images = [n for n in names if is_image(path, n, IMAGE_SUFFIXES)]
                 if not images:
                     raise DatasetLayoutError(
                         f'test folder {path} holds no image; the official gallery draw would '
@@ -215,6 +214,7 @@ class LLCM:
                     'the idx files of the release'
                 )
             if not (self.root / img).is_file():
+                check_link(self.root / img)
                 raise DatasetLayoutError(
                     f'{where}: listed image {self.root / img} does not exist; expected every '
                     f'line to name an image under {self.root}; {_FIX}'

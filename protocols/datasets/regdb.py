@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from protocols.datasets import TrainSet, fingerprint_files
-from protocols.datasets.base import DatasetLayoutError, ImageRecord, Modality
+from protocols.datasets.base import DatasetLayoutError, ImageRecord, Modality, check_link, is_image
 
 TRIALS = tuple(range(1, 11))
 PARTS = ('train', 'test')
@@ -70,6 +70,7 @@ class RegDB:
         for modality, top in MODALITY_DIRS.items():
             for entry in sorted(os.scandir(self.root / top), key=lambda e: e.name):
                 if not entry.is_dir():
+                    check_link(entry.path)
                     continue
                 if not entry.name.isdigit():
                     raise DatasetLayoutError(
@@ -77,7 +78,7 @@ class RegDB:
                         f'be numeric (e.g. {top}/1); {_LAYOUT}; fix: remove or rename the folder'
                     )
                 for f in sorted(os.scandir(entry.path), key=lambda e: e.name):
-                    if f.name.lower().endswith(IMAGE_SUFFIXES) and f.is_file():
+                    if is_image(entry.path, f.name, IMAGE_SUFFIXES):
                         records.append(
                             ImageRecord(
                                 f'{top}/{entry.name}/{f.name}',

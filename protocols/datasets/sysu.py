@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from protocols.datasets import TrainSet, fingerprint_files
-from protocols.datasets.base import DatasetLayoutError, ImageRecord, Modality
+from protocols.datasets.base import DatasetLayoutError, ImageRecord, Modality, check_link, is_image
 
 CAMERAS = (1, 2, 3, 4, 5, 6)
 VISIBLE_CAMS = (1, 2, 4, 5)
@@ -126,6 +126,7 @@ class SYSUMM01:
             cam_dir = self.root / f'cam{cam}'
             for entry in sorted(os.scandir(cam_dir), key=lambda e: e.name):
                 if not entry.is_dir():
+                    check_link(entry.path)  # an id folder linked to nothing is not a stray file
                     continue  # stray files next to id folders carry no identity
                 if not entry.name.isdigit():
                     raise DatasetLayoutError(
@@ -143,7 +144,7 @@ class SYSUMM01:
                 self.id_dirs[(cam, pid)] = entry.name
                 for f in sorted(os.scandir(entry.path), key=lambda e: e.name):
                     rel = f'cam{cam}/{entry.name}/{f.name}'
-                    if f.name.lower().endswith(IMAGE_SUFFIXES) and f.is_file():
+                    if is_image(entry.path, f.name, IMAGE_SUFFIXES):
                         records.append(ImageRecord(rel, pid, cam, modality))
                     else:
                         self.stray_files.append(rel)

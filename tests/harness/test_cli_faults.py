@@ -202,7 +202,7 @@ CASES = [
     Case(
         'convert-onto-its-source',
         lambda w: ['convert', 'agw', w.official, w.official],
-        lambda w: (f'the destination {w.official} is the source checkpoint itself',),
+        lambda w: (f'DST {w.official} is the source checkpoint itself', 'nothing was written'),
     ),
     Case(
         'convert-onto-an-existing-file',

@@ -340,3 +340,42 @@ def test_identity_and_image_draws_are_seeded(sysu_root):
     assert len(rows) == 4 * 2 * 3 and {records[i].pid for i in rows} == set(ids)
     with pytest.raises(ValueError, match='--ids'):
         select_identities(records, 0, seed=2)
+
+
+def test_kept_features_that_no_longer_give_the_record_are_not_drawn(run_copy, sysu_root, capsys):
+    """features.npz replaced after the test (here: by features that rank every query right) is
+    found by scoring it again: the figures extract from the checkpoint instead and say why;
+    without a checkpoint they refuse."""
+    paths, kept = load_features(run_copy / 'features.npz')
+    record = json.loads((run_copy / 'record.json').read_text())
+    r1 = record['results']['all-single']['mean']['R1']
+    assert r1 < 90  # one toy epoch: far from perfect
+    pid = {r.path: r.pid for r in open_run(run_copy).records}
+    ids = sorted(set(pid.values()))
+    perfect = np.eye(len(ids), dtype=np.float32)[[ids.index(pid[p]) for p in paths]]
+    np.savez(run_copy / 'features.npz', paths=np.array(paths), features=perfect)
+    source = open_run(run_copy)
+    assert source.kept_features() is None
+    assert (
+        f"no longer match its record (all-single R1 100.00 against the record's {r1:.2f})"
+        in source.kept_problem
+    )
+    assert main(['figures', str(run_copy), '--queries', '2', '--topk', '3', '--ids', '3']) == 0
+    manifest = read_manifest(run_copy)
+    assert manifest['features']['trained'].startswith('extracted from the checkpoint')
+    assert 'no longer match its record' in manifest['features']['trained']
+    assert 'no longer match its record' in capsys.readouterr().out
+
+    for ckpt in run_copy.glob('*.pth'):
+        ckpt.unlink()
+    shutil.rmtree(run_copy / 'figures')
+    assert main(['figures', str(run_copy)]) == 2
+    err = capsys.readouterr().err
+    assert 'has no checkpoint' in err and f'its kept features {run_copy / "features.npz"}' in err
+
+
+def test_figures_are_never_written_inside_the_dataset(run_copy, sysu_root, capsys):
+    before = sorted(p.name for p in sysu_root.iterdir())
+    assert main(['figures', str(run_copy), '--out', str(sysu_root / 'figs')]) == 2
+    assert f'--out {sysu_root / "figs"} is inside the dataset root' in capsys.readouterr().err
+    assert sorted(p.name for p in sysu_root.iterdir()) == before

@@ -37,7 +37,10 @@ def _tree(root: Path) -> dict[str, str]:
 
 def _cli(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> int:
     monkeypatch.setattr(harness.cli, 'SUBCOMMANDS', ('data',))
-    return harness.cli.main(argv)
+    try:
+        return harness.cli.main(argv)
+    except SystemExit as exit_:  # argparse usage errors (a number out of its range)
+        return exit_.code
 
 
 @pytest.fixture(scope='module')
@@ -242,8 +245,8 @@ def test_markers_sizes_and_argument_errors(
     for argv, message in (
         (['--size', 'full', '--ids', '10'], '--ids applies to --size demo'),
         (['--scale', '0.5'], '--scale applies to --size full'),
-        (['--size', 'full', '--scale', '0'], 'scale must be a number in (0, 1]'),
-        (['--size', 'full', '--workers', '0'], '--workers must be at least 1'),
+        (['--size', 'full', '--scale', '0'], '--scale: must be in (0, 1], got 0'),
+        (['--size', 'full', '--workers', '0'], '--workers: must be at least 1, got 0'),
     ):
         argv = ['data', 'synth', '--dataset', 'regdb', '--out', out, *argv]
         assert _cli(monkeypatch, argv) == 2

@@ -2,8 +2,9 @@
 
 The cluster keeps no accounting, so ``sacct`` fails there as on many small clusters: job states
 must come from ``squeue``. Runs are the demo AGW config on the small synthetic RegDB for four
-epochs: long enough that a job cancelled after its first checkpoint cannot finish the run in the
-seconds Slurm gives it between SIGTERM and SIGKILL.
+epochs. The run that is cancelled after its first checkpoint pauses after each epoch
+(``slow_epochs.py``), so that it is still training when SIGTERM arrives however fast the machine
+is, and cannot finish in the seconds Slurm gives it between SIGTERM and SIGKILL.
 """
 
 from __future__ import annotations
@@ -54,8 +55,13 @@ def vireid_argv(out: Path, regdb_root: Path, *extra: str) -> list[str]:
     ]
 
 
+# The engine of the cancelled run (importable by the job: its folder is on PYTHONPATH).
+SLOW_RUNNER = 'slow_epochs:run_experiment'
+
+
 def cli_env() -> dict:
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')]))
+    here = str(Path(__file__).resolve().parent)
+    path = os.pathsep.join(filter(None, [str(ROOT), here, os.environ.get('PYTHONPATH')]))
     return {**os.environ, 'PYTHONPATH': path}
 
 
@@ -149,7 +155,7 @@ def test_dry_run_shows_jobs_and_a_cancelled_run_resumes_from_its_checkpoint(
     run_dir = out / 'runs' / RUN_KEY
     # Submitted on hold: the job waits in the queue until released.
     lb = subprocess.Popen(
-        vireid_argv(out, regdb_root, '--sbatch-args=--hold'),
+        vireid_argv(out, regdb_root, '--sbatch-args=--hold', '--runner', SLOW_RUNNER),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -88,6 +88,18 @@ def check_target(root: Path, kind: str) -> bool:
     return True
 
 
+def enclosing_dataset(path: str | os.PathLike) -> tuple[str, Path] | None:
+    """``(kind, root)`` of the dataset (real or synthetic) that ``path`` lies inside, if any: the
+    nearest folder above it (links resolved) that holds a dataset's top-level entries. Writing
+    there would add folders the dataset's reader meets (an id folder, a camera, ...)."""
+    real = Path(os.path.realpath(path))
+    for folder in real.parents:
+        for kind, entries in ENTRIES.items():
+            if all((folder / name).exists() for name in entries - {MARKER}):
+                return kind, folder
+    return None
+
+
 def build(root: Path, kind: str, params: dict[str, Any], writer: Callable[[Path], dict]) -> Path:
     """Make ``root`` hold the dataset ``writer`` produces, unless it already holds it (same
     params)."""

@@ -42,8 +42,9 @@ def _non_local(c):  # g, theta, phi: C -> 1 conv with bias; W: 1 -> C conv with 
     return 3 * (c + 1) + (c + c) + 2 * c
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def demo():
+    """A fresh demo model per test: tests put it in train mode, which moves its BN statistics."""
     torch.manual_seed(0)
     return AGW(num_classes=6, backbone=DEMO)
 
@@ -197,8 +198,13 @@ def test_loss_derives_modalities_from_the_batch_not_its_layout(demo, batch):
 
 
 def test_extract_feat_uses_the_modality_stem_and_normalises(demo):
+    # The two stems start as copies of one network (the official code loads the same ImageNet
+    # weights into both), so untrained they compute the same features: make them differ.
+    with torch.no_grad():
+        for p in demo.backbone.infrared['stem'].parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
     demo.eval()
-    x = torch.randn(3, 3, 64, 32)
+    x = torch.randn(3, 3, 64, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         vis, ir = demo.extract_feat(x, 0), demo.extract_feat(x, 1)
         assert vis.shape == (3, 2048)
