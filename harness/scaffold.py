@@ -419,7 +419,7 @@ class {loss}(nn.Module):
 
 
 def _learning_test(name: str, package: str) -> str:
-    return f'''"""The demo learns: trained minus untrained mAP on the synthetic RegDB; a broken twin.
+    return f'''"""The demo learns: trained minus untrained mAP on a synthetic RegDB; a broken twin.
 
 The RegDB demo config trains through the harness engine on the demo's synthetic RegDB (120
 identities, split 1: 60 train, 60 test; chance Rank-1 1.7 %) and the same network is scored
