@@ -25,8 +25,8 @@ class _Deprecated(argparse._StoreAction):
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         print(
-            f'vireid score: warning: {option_string} is deprecated; write --split (the RegDB split, '
-            'as vireid extract names it)',
+            f'vireid score: warning: {option_string} is deprecated; write --split (the RegDB '
+            'split, as vireid extract names it)',
             file=sys.stderr,
         )
         super().__call__(parser, namespace, values, option_string)
