@@ -44,7 +44,7 @@ class Features:
         )
         if self.dataset == 'regdb':
             return [
-                f'{base} --trial {self.protocol["split"]} --direction {d}'
+                f'{base} --split {self.protocol["split"]} --direction {d}'
                 for d in settings('regdb', self.protocol)
             ]
         if self.dataset == 'llcm':

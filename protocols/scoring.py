@@ -158,7 +158,7 @@ def score(
     10 trials. Options of another dataset are refused.
     """
     if dataset == 'sysu':
-        wrong = {'--trial': trial, '--direction': direction}
+        wrong = {'--split': trial, '--direction': direction}
         protocol = dict(
             modes=(mode or 'all',),
             shots=(1 if shots is None else shots,),
@@ -168,7 +168,7 @@ def score(
         wrong = {'--mode': mode, '--shots': shots, '--sampler': sampler}
         protocol = dict(split=1 if trial is None else trial, directions=(direction or 'v2t',))
     elif dataset == 'llcm':
-        wrong = {'--mode': mode, '--shots': shots, '--sampler': sampler, '--trial': trial}
+        wrong = {'--mode': mode, '--shots': shots, '--sampler': sampler, '--split': trial}
         protocol = dict(directions=(direction or 'ir2vis',))
     else:
         raise ValueError(f'unknown dataset {dataset!r}; expected sysu, regdb or llcm')

@@ -141,6 +141,8 @@ def test_markdown_links_inside_the_repository_resolve(path):
 
 
 def test_documentation_pages_exist_and_are_in_the_site_navigation():
+    """Every page the site holds (docs/repository_pages.py: docs/*.md, README.md, the method
+    READMEs, results/README.md, at their repository paths) is in mkdocs.yml's navigation."""
     nav = (ROOT / 'mkdocs.yml').read_text()
     pages = sorted(p.name for p in (ROOT / 'docs').glob('*.md'))
     assert {
@@ -150,5 +152,12 @@ def test_documentation_pages_exist_and_are_in_the_site_navigation():
         'leaderboard.md',
         'cluster.md',
         'methods.md',
+        'data.md',
+        'adding-a-method.md',
     } <= set(pages)
-    assert all(f': {name}' in nav for name in pages), pages
+    site = [f'docs/{name}' for name in pages] + [
+        p.relative_to(ROOT).as_posix()
+        for p in [ROOT / 'README.md', ROOT / 'results' / 'README.md']
+        + sorted((ROOT / 'methods').glob('*/README.md'))
+    ]
+    assert [p for p in site if f': {p}\n' not in nav] == []

@@ -214,11 +214,12 @@ def _run(
     return result
 
 
-def main(args: argparse.Namespace) -> int:
-    """``vireid bench extract [CONFIG] [--data-root DIR] [--batches N] [--json OUT]``."""
+def build_parser(quick: bool = False) -> argparse.ArgumentParser:
+    """The options of ``vireid bench extract`` (``vireid bench extract --help`` prints them)."""
     p = argparse.ArgumentParser(
         prog='vireid bench extract',
         description=__doc__,
+        epilog='--json OUT (the result as JSON) and --quick (small batches) apply as well.',
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -236,7 +237,7 @@ def main(args: argparse.Namespace) -> int:
     p.add_argument(
         '--batches',
         type=int,
-        default=2 if args.quick else 4,
+        default=2 if quick else 4,
         help='batches timed per pipeline (default 4)',
     )
     p.add_argument(
@@ -246,6 +247,12 @@ def main(args: argparse.Namespace) -> int:
         default={},
         help='config overrides, e.g. test.batch_size=128',
     )
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    """``vireid bench extract [CONFIG] [--data-root DIR] [--batches N] [--json OUT]``."""
+    p = build_parser(args.quick)
     a = p.parse_args(args.options)
     if a.ids < 1 or a.batches < 1:
         p.error(f'--ids and --batches must be at least 1, got {a.ids} and {a.batches}')

@@ -51,8 +51,8 @@ _SHOTS = (1, 10)
 
 # ------------------------------------------------------------------------------------------------
 # The official per-query metrics, as AGW's eval_metrics.py computes them (written out here, to time
-# them): mangye16/Cross-Modal-Re-ID-baseline, commit a903f427c5ed37e7bd8f0a8deb341187bba01395,
-# https://github.com/mangye16/Cross-Modal-Re-ID-baseline/blob/a903f42/eval_metrics.py
+# them): mangye16/Cross-Modal-Re-ID-baseline, commit e817a2672c1e14e8802617acb980a79520ef9545,
+# https://github.com/mangye16/Cross-Modal-Re-ID-baseline/blob/e817a26/eval_metrics.py
 
 
 def agw_eval_sysu(

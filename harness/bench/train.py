@@ -20,6 +20,8 @@ from harness.engine.run import build_runner
 from harness.outputs import check_output
 from harness.plugins import discover, resolve_config
 
+# vireid bench's own options, which reach every benchmark.
+COMMON_OPTIONS = '--json OUT (the result as JSON) and --quick apply as well (vireid bench --help).'
 SETTINGS = {
     'fp32': dict(amp=dict(enabled=False), channels_last=False),
     'fp32+channels_last': dict(amp=dict(enabled=False), channels_last=True),
@@ -123,15 +125,26 @@ def _check_outputs(args: argparse.Namespace, a: argparse.Namespace) -> None:
         check_output('--json', args.json_out, {'config': a.config}, data=data)
 
 
-def main(args: argparse.Namespace) -> int:
-    """``vireid bench train CONFIG --data-root DIR [--iters N] [--settings a,b] [--json OUT]``."""
-    p = argparse.ArgumentParser(prog='vireid bench train', description=__doc__)
-    p.add_argument('config')
-    p.add_argument('--data-root', required=True)
-    p.add_argument('--iters', type=int, default=20)
-    p.add_argument('--warmup', type=int, default=5)
-    p.add_argument('--settings', default=','.join(SETTINGS))
-    p.add_argument('--work-dir', default='work_dirs/bench_train')
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``vireid bench train`` (``vireid bench train --help`` prints them)."""
+    p = argparse.ArgumentParser(
+        prog='vireid bench train', description=__doc__, epilog=COMMON_OPTIONS
+    )
+    p.add_argument('config', help="config file, or an installed plugin's config name")
+    p.add_argument('--data-root', required=True, help='dataset root the batches come from')
+    p.add_argument('--iters', type=int, default=20, help='timed iterations per setting (20)')
+    p.add_argument('--warmup', type=int, default=5, help='untimed iterations first (5)')
+    p.add_argument(
+        '--settings',
+        default=','.join(SETTINGS),
+        help=f'comma-separated settings to measure (default all: {", ".join(SETTINGS)}; the '
+        'AMP ones on CUDA only)',
+    )
+    p.add_argument(
+        '--work-dir',
+        default='work_dirs/bench_train',
+        help='scratch run folder (work_dirs/bench_train)',
+    )
     p.add_argument(
         '--cfg-options',
         nargs='+',
@@ -139,6 +152,12 @@ def main(args: argparse.Namespace) -> int:
         default={},
         help='config overrides, e.g. model.backbone.pretrained=False',
     )
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    """``vireid bench train CONFIG --data-root DIR [--iters N] [--settings a,b] [--json OUT]``."""
+    p = build_parser()
     a = p.parse_args(args.options)
     if a.iters < 1 or a.warmup < 0:
         p.error(f'--iters must be at least 1 and --warmup at least 0, got {a.iters} and {a.warmup}')

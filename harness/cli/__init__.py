@@ -26,6 +26,7 @@ SUBCOMMANDS = (
     'figures',
     'bench',
     'cache',
+    'new_method',
 )
 
 

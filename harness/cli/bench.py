@@ -10,12 +10,31 @@ from pathlib import Path
 from harness.bench import BENCHMARKS, load_benchmark
 
 
+class _Help(argparse.Action):
+    """``-h``/``--help``: after a benchmark that parses its own options (``vireid bench train
+    --help``), that benchmark's help; otherwise this command's."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        name = getattr(namespace, 'name', None)
+        module = load_benchmark(name) if name in BENCHMARKS else None
+        own = getattr(module, 'build_parser', None)
+        (own() if own is not None else parser).print_help()
+        parser.exit()
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         'bench',
+        add_help=False,
         help='run a micro-benchmark (timings, not tests)',
         description='Run a micro-benchmark and print its timings. Benchmarks: '
         + ', '.join(sorted(BENCHMARKS)),
+    )
+    parser.add_argument(
+        '-h', '--help', action=_Help, help="show this help (after NAME: that benchmark's options)"
     )
     parser.add_argument(
         'name',

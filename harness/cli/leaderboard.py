@@ -9,6 +9,7 @@ once per config and scores both directions over its 10 draws. Runs live in
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shlex
 import sys
@@ -205,6 +206,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+@functools.cache
+def _config_root(config: str) -> str:
+    """The data root a run of ``config`` reads when no --data-root-* is given (protocols/configs:
+    data/SYSU-MM01, data/RegDB, data/LLCM, relative to the working directory)."""
+    from harness.engine.config import load_config
+
+    try:
+        return str(load_config(config).get('data_root'))
+    except Exception:  # the cheap checks name a config that does not load
+        return '(unreadable config)'
+
+
 def print_plan(
     runs, options: LeaderboardOptions, stopped: dict[str, list[str]] | None = None
 ) -> None:
@@ -230,7 +243,7 @@ def print_plan(
         prog = read_progress(r.work_dir) if state in ('busy', 'partial', 'running') else None
         # A Slurm job on another node is followed the same way: its progress file is in its run dir.
         where = f' [{format_progress(prog)}]' if prog else ''
-        root = r.data_root or '(config)'
+        root = r.data_root or f'{_config_root(r.config)} (config default)'
         fails = f' WOULD FAIL ({", ".join(stopped[r.key])})' if r.key in (stopped or {}) else ''
         print(f'  {state:8s} {r.key:50s} kind={r.kind} data_root={root}{where}{job}{fails}')
     if runs and options.launcher != 'inline':

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from harness.cli.options import int_range
@@ -19,6 +20,18 @@ from protocols.trials import (
     SYSU_SAMPLERS,
     SYSU_SHOTS,
 )
+
+
+class _Deprecated(argparse._StoreAction):
+    """An old spelling of an option: stored as the new one, with a warning naming it."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(
+            f'vireid score: warning: {option_string} is deprecated; write --split (the RegDB '
+            'split, as vireid extract names it)',
+            file=sys.stderr,
+        )
+        super().__call__(parser, namespace, values, option_string)
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -43,9 +56,17 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help='SYSU gallery draw: official rand_perm_cam.mat (default) or seeded (AGW random.seed)',
     )
     p.add_argument(
-        '--trial',
+        '--split',
         type=int_range(TRIALS[0], TRIALS[-1]),
         help=f'RegDB split {TRIALS[0]}..{TRIALS[-1]} (default: 1)',
+    )
+    # The name until 0.1: `vireid extract` and the leaderboard call the same thing a split.
+    p.add_argument(
+        '--trial',
+        dest='split',
+        type=int_range(TRIALS[0], TRIALS[-1]),
+        action=_Deprecated,
+        help=argparse.SUPPRESS,
     )
     p.add_argument(
         '--direction',
@@ -80,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode,
         shots=args.shots,
         sampler=args.sampler,
-        trial=args.trial,
+        trial=args.split,
         direction=args.direction,
         distance=args.distance,
     )

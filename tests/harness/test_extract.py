@@ -162,7 +162,7 @@ def test_extract_on_a_regdb_split_matches_its_test(toy_plugin, regdb_root, tmp_p
             tmp_path / f'{direction}.json',
             '--dataset',
             'regdb',
-            '--trial',
+            '--split',
             '2',
             '--direction',
             direction,
@@ -173,7 +173,7 @@ def test_extract_on_a_regdb_split_matches_its_test(toy_plugin, regdb_root, tmp_p
         )
     # Split 1's images are another test set: the features of split 2 do not cover it.
     assert (
-        main(['score', str(feats), '--root', str(regdb_root), '--dataset', 'regdb', '--trial', '1'])
+        main(['score', str(feats), '--root', str(regdb_root), '--dataset', 'regdb', '--split', '1'])
         == 2
     )
     assert 'not test images of regdb split 1' in capsys.readouterr().err

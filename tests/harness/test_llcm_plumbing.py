@@ -75,7 +75,7 @@ def test_the_engine_trains_and_scores_both_directions(llcm_run: Path, llcm_root:
         assert main([*args, '--direction', direction, '--json', str(out)]) == 0
         scored = json.loads(out.read_text())
         assert scored['mean'] == pytest.approx(rec['results'][direction]['mean'], abs=1e-6)
-    assert main([*args, '--trial', '2']) == 2  # no RegDB split on LLCM
+    assert main([*args, '--split', '2']) == 2  # no RegDB split on LLCM
 
 
 @pytest.mark.usefixtures('one_thread')

@@ -128,7 +128,7 @@ def test_regdb_perfect_and_random(monkeypatch, tmp_path, regdb_root, direction):
         'regdb',
         '--root',
         regdb_root,
-        '--trial',
+        '--split',
         3,
         '--direction',
         direction,
@@ -159,6 +159,8 @@ def test_regdb_other_split_paths_are_unknown(monkeypatch, capsys, tmp_path, regd
     err = capsys.readouterr().err
     # Split 1's test images include split 2's train images: unknown for split 2 (or missing ones).
     assert code == 2 and ('not test images of regdb split 2' in err or 'no feature for' in err)
+    # --trial, the option's name until 0.1, still works as --split, with a warning
+    assert 'warning: --trial is deprecated; write --split' in err
 
 
 def _error(monkeypatch, capsys, argv) -> str:
