@@ -1,8 +1,9 @@
 """The cheap checks, in the order they run: the configs (and the protocol fields they must keep),
 the data and the files the protocol needs, the ImageNet weights (preflight only), the disk.
 
-They take seconds (images are decoded in parallel threads; an image list whose decode-once cache
-file exists was decoded whole when the file was written, and is not decoded again) and report
+They take seconds (images are decoded in parallel threads: the images of each dataset root's
+decode-once cache entry, which a run writes whole; an entry that exists was decoded whole when it
+was written, and is not decoded again) and report
 every problem they find, each naming the run keys it would stop. ``vireid leaderboard`` runs them
 before its first run starts, ``--dry-run`` marks the runs they would stop, ``--preflight`` adds
 the weights and then measures.
