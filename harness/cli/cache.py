@@ -17,6 +17,7 @@ from harness.data.cache import (
     list_entries,
     remove_entries,
     select_entries,
+    stale_locks,
     stale_writes,
     unfinished_writes,
 )
@@ -26,10 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         'cache',
         help='list or clear the decode-once image cache',
-        description='The decode-once image cache: every image list a run reads (its training '
-        "images, its test images), resized to the config's input size, in one uint8 .npy file "
-        'per (list, input size, resize filter). It lives in --cache-dir, else $VIREID_CACHE, else '
-        '~/.cache/vireid (docs/cache.md).',
+        description='The decode-once image cache: every image of a dataset root that a run reads '
+        "(training and test lists, every RegDB split), resized to the config's input size, in one "
+        'uint8 .npy file per (dataset root, input size, resize filter); each run reads its lists '
+        'as rows of it. It lives in --cache-dir, else $VIREID_CACHE, else ~/.cache/vireid '
+        '(docs/cache.md).',
     )
     sub = p.add_subparsers(dest='action', metavar='ACTION', required=True)
     common = argparse.ArgumentParser(add_help=False)
@@ -71,7 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     which.add_argument(
         '--all',
         action='store_true',
-        help='every entry, and unfinished writes left by killed runs (older than an hour)',
+        help='every entry, and unfinished writes left by killed runs (older than an hour) with '
+        'their unused writer locks',
     )
     clear.add_argument(
         '--dry-run', action='store_true', help='say what would be removed; remove nothing'
@@ -142,8 +145,9 @@ def run_clear(args: argparse.Namespace) -> int:
         folder, args.entries, older_than_days=args.older_than, everything=args.all
     )
     stale = stale_writes(folder) if args.all else []
+    locks = stale_locks(folder) if args.all else []
     verb = 'would remove' if args.dry_run else 'removed'
-    if not chosen and not stale:
+    if not chosen and not stale and not locks:
         print(f'nothing to remove in {folder}')
         return 0
     total = 0
@@ -160,6 +164,10 @@ def run_clear(args: argparse.Namespace) -> int:
         size = path.stat().st_size
         total += size
         print(f'{verb} unfinished write {path.name} ({_gb(size)})')
+        if not args.dry_run:
+            path.unlink(missing_ok=True)
+    for path in locks:
+        print(f'{verb} unused writer lock {path.name}')
         if not args.dry_run:
             path.unlink(missing_ok=True)
     freed = 'would free' if args.dry_run else 'freed'

@@ -1,16 +1,20 @@
-"""Decode-once image cache: every image resized to the input size, stored as one uint8 array.
+"""Decode-once image cache: every image of a dataset root resized to an input size, stored once.
 
 Official repositories decode JPEGs with PIL in every epoch (or, AGW and MMN, pre-resize into .npy
-files by hand). Here the first use of a (dataset, image list, size, resize filter) decodes once, in
-parallel threads, into ``<cache_dir>/<key>.npy``; later epochs and runs memory-map it. The key
-hashes the paths, file sizes and mtimes, so a changed dataset is never served from a stale cache.
+files by hand). Here the first run that reads a dataset root at an input size and resize filter
+decodes every image of that root's lists once, in parallel threads, into one *entry*
+``<cache_dir>/<key>.npy``; every list of that root (training, test, each RegDB split, each SYSU-MM01
+search mode) is then rows of it, read through a memory map (:class:`CachedImages`). The key hashes
+the images' paths, file sizes and mtimes, so a changed dataset is never served from a stale cache.
 
-One *entry* is that ``.npy`` file, ``N x H x W x 3`` uint8 (N images of the list, H x W the
-config's ``input_size``) after a 128-byte header, plus ``<key>.json`` saying what it holds and
-when it was last used. A run makes two: its training images and its test images (the protocol's
-queries and gallery candidates). Configs with the same input size and resize filter share entries;
-:func:`cache_bytes` predicts a config's, :func:`list_entries` and :func:`remove_entries` serve
-``vireid cache list|clear`` (docs/cache.md).
+One entry is that ``.npy`` file, ``N x H x W x 3`` uint8 (the N images of :func:`image_pool` in
+path order, H x W the config's ``input_size``) after a 128-byte header, plus ``<key>.json`` saying
+what it holds and when it was last used. Sharing is what keeps it small: RegDB's ten splits draw
+their training and test ids from the same 412 people, so one entry of its 8,240 images serves all
+twenty lists (they were twenty entries of 4,120 images each). :func:`cache_bytes` predicts a
+config's entry; :func:`list_entries` and :func:`remove_entries` serve ``vireid cache list|clear``
+(docs/cache.md). An entry is written under a temporary name and renamed when complete, by one
+process at a time (``<key>.lock``): runs started together wait for it instead of each writing one.
 
 The resize filter is the method's (config ``resize_filter``): AGW and MMN resize with PIL's
 LANCZOS (``Image.ANTIALIAS``), MPANet and the two-stream network with torchvision's default, PIL
@@ -21,6 +25,7 @@ shrinking and differs from PIL by up to 138 grey levels, so it is not used.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import hashlib
@@ -29,9 +34,10 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +47,7 @@ import numpy as np
 from PIL import Image
 
 from harness.errors import HarnessError
+from harness.locks import Busy, FileLock, describe_holder, is_locked
 from protocols.datasets.base import DatasetLayoutError, ImageRecord, Modality
 
 # torchvision.transforms.Resize's default on PIL images: PIL bilinear (with PIL's antialiasing).
@@ -49,6 +56,7 @@ DEFAULT_RESIZE_FILTER = 'bilinear'
 RESIZE_FILTERS = ('nearest', 'bilinear', 'bicubic', 'box', 'lanczos', 'hamming')
 KEY = re.compile(r'[0-9a-f]{20}')
 TMP_SUFFIX = '.npy.tmp'
+LOCK_SUFFIX = '.lock'  # held by the one process writing an entry
 # An unfinished write younger than this may still be running in another process.
 TMP_GRACE_S = 3600.0
 
@@ -77,15 +85,54 @@ def cache_dir_of(cfg: Mapping[str, Any]) -> Path:
     return Path(configured).expanduser() if configured else default_cache_dir()
 
 
+def _unique(records: Sequence[ImageRecord]) -> tuple[ImageRecord, ...]:
+    """``records``, each path once, in path order: the rows of an entry."""
+    by_path: dict[str, ImageRecord] = {}
+    for r in records:
+        by_path.setdefault(r.path, r)
+    return tuple(by_path[p] for p in sorted(by_path))
+
+
+def image_pool(dataset_index: Any) -> tuple[ImageRecord, ...]:
+    """Every image of a dataset root that a protocol list reads, each once, in path order: what the
+    one cache entry of that root (at an input size and resize filter) holds, whichever list a run
+    reads from it (training or test, any RegDB split, any SYSU-MM01 search mode).
+
+    SYSU-MM01: the images of the train, val and test ids (those of the ids in no list are never
+    read); RegDB: every image under ``Visible/`` and ``Thermal/`` (each split draws its training and
+    test ids from all 412); LLCM: its training lists and test folders. A run that only tests (a
+    re-scored checkpoint) therefore decodes the training images too, once; the entry then serves
+    every later run at that size.
+    """
+    if dataset_index.name == 'sysu':
+        return _unique(
+            (
+                *dataset_index.train_set().records,
+                *dataset_index.query_records(),
+                *dataset_index.gallery_candidates(),
+            )
+        )
+    return _unique(tuple(dataset_index.records))
+
+
+def pool_label(dataset_index: Any) -> str:
+    """What an entry of :func:`image_pool` holds, as ``vireid cache list`` shows it."""
+    return f'{dataset_index.name} (every list)'
+
+
 def cache_key(
     root: str | Path,
     records: Sequence[ImageRecord],
     size: Sequence[int],
     resize_filter: str = DEFAULT_RESIZE_FILTER,
 ) -> str:
+    """The key of the entry holding ``records`` (each path once, in path order, so their order
+    does not matter) at ``size`` with ``resize_filter``: a hash of the root, the size, the filter
+    and every image's path, file size and modification time."""
+    size = (int(size[0]), int(size[1]))
     # os.fsencode: the bytes of the names on disk, whatever they are (UTF-8 names hash as before).
-    h = hashlib.sha1(os.fsencode(f'{Path(root).resolve()}|{tuple(size)}|{resize_filter}|v2'))
-    for r in records:
+    h = hashlib.sha1(os.fsencode(f'{Path(root).resolve()}|{size}|{resize_filter}|v3'))
+    for r in _unique(records):
         st = (Path(root) / r.path).stat()
         h.update(os.fsencode(f'{r.path}|{st.st_size}|{st.st_mtime_ns}\n'))
     return h.hexdigest()[:20]
@@ -192,6 +239,34 @@ def _touch(path: Path) -> None:
         pass
 
 
+class CachedImages:
+    """The images of one list as ``[N, H, W, 3]`` uint8, in the list's order: rows of a cache
+    entry's memory map. ``images[i]`` reads image ``i`` only (as fast as a memory map of the list
+    alone would); a slice or ``np.asarray(images)`` reads the rows asked for into memory."""
+
+    def __init__(self, entry: np.ndarray, rows: np.ndarray) -> None:
+        self.entry = entry  # the whole entry, memory-mapped
+        self.rows = rows  # the entry row of each image of the list
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self.entry.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.entry.dtype
+
+    def __getitem__(self, i: Any) -> np.ndarray:
+        return self.entry[self.rows[i]]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = np.asarray(self.entry[self.rows])
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
 def load_images(
     root: str | Path,
     records: Sequence[ImageRecord],
@@ -200,25 +275,98 @@ def load_images(
     workers: int | None = None,
     resize_filter: str = DEFAULT_RESIZE_FILTER,
     label: str | None = None,
-) -> np.ndarray:
-    """All ``records`` decoded to ``[N, H, W, 3]`` uint8, from the cache when it is there.
+    pool: Sequence[ImageRecord] | None = None,
+) -> CachedImages:
+    """``records`` at ``size`` (H, W) as uint8 ``[N, H, W, 3]``, read from the cache entry that
+    holds ``pool`` (default: ``records`` themselves), which is written first when it is not there.
 
-    ``label`` says what the list is (e.g. ``sysu train``) in ``vireid cache list``.
+    The engine's datasets pass :func:`image_pool` of their dataset, so that every list of a dataset
+    root reads one entry; ``label`` says what the entry holds in ``vireid cache list``.
     """
     check_resize_filter(resize_filter)
+    pool = _unique(records if pool is None else pool)
+    row_of = {r.path: i for i, r in enumerate(pool)}
+    outside = [r.path for r in records if r.path not in row_of]
+    if outside:
+        raise ValueError(
+            f'{len(outside)} image(s) of the list are not among the images of its cache entry '
+            f'(e.g. {outside[0]}); pass a pool that holds every image of the list'
+        )
+    rows = np.fromiter((row_of[r.path] for r in records), dtype=np.intp, count=len(records))
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = cache_key(root, records, size, resize_filter)
+    size = (int(size[0]), int(size[1]))
+    entry = _open_entry(root, pool, size, cache_dir, workers, resize_filter, label)
+    return CachedImages(entry, rows)
+
+
+def _read_entry(file: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The entry's memory map when it is there and complete."""
+    if not file.is_file():
+        return None
+    try:
+        arr = np.load(file, mmap_mode='r', allow_pickle=False)
+    except (OSError, ValueError, EOFError):  # damaged (cut short, overwritten): written again
+        return None
+    return arr if arr.shape == shape and arr.dtype == np.uint8 else None
+
+
+def _open_entry(
+    root: str | Path,
+    pool: tuple[ImageRecord, ...],
+    size: tuple[int, int],
+    cache_dir: Path,
+    workers: int | None,
+    resize_filter: str,
+    label: str | None,
+) -> np.ndarray:
+    key = cache_key(root, pool, size, resize_filter)
     file = cache_dir / f'{key}.npy'
-    shape = (len(records), int(size[0]), int(size[1]), 3)
-    if file.is_file():
-        try:
-            arr = np.load(file, mmap_mode='r', allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            arr = None  # a damaged entry (cut short, overwritten) is decoded again
-        if arr is not None and arr.shape == shape and arr.dtype == np.uint8:
-            _touch(cache_dir / f'{key}.json')
-            return arr
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    shape = (len(pool), *size, 3)
+    found = _read_entry(file, shape)
+    if found is None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        # One writer per entry: runs started together (a Slurm array of RegDB splits, DDP ranks)
+        # wait for it and read its file, rather than each decoding the same images into a
+        # temporary file of its own (which the disk check does not count).
+        with _writer_lock(cache_dir / f'{key}{LOCK_SUFFIX}', file, label):
+            found = _read_entry(file, shape)  # written meanwhile by the process waited for
+            if found is None:
+                _write_entry(root, pool, size, cache_dir, key, workers, resize_filter, label)
+                return np.load(file, mmap_mode='r')
+    _touch(cache_dir / f'{key}.json')
+    return found
+
+
+@contextlib.contextmanager
+def _writer_lock(path: Path, file: Path, label: str | None) -> Iterator[None]:
+    lock = FileLock(path)
+    try:
+        lock.acquire()
+    except Busy:
+        print(
+            f'[cache] {describe_holder(path)} is writing {file} ({label or "images"}); '
+            'waiting for it, then reading that file',
+            file=sys.stderr,
+            flush=True,
+        )
+        lock = FileLock(path, blocking=True).acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _write_entry(
+    root: str | Path,
+    pool: tuple[ImageRecord, ...],
+    size: tuple[int, int],
+    cache_dir: Path,
+    key: str,
+    workers: int | None,
+    resize_filter: str,
+    label: str | None,
+) -> None:
+    shape = (len(pool), *size, 3)
     # Decoded straight into the file (no second copy in memory), written under a temporary name
     # and renamed: a concurrent reader never sees a half-written entry. The whole file is claimed
     # on disk first, so a full disk is found before any image is decoded.
@@ -231,28 +379,28 @@ def load_images(
             os.write(fd, header)  # a few hundred bytes: one write
         finally:
             os.close(fd)
-        if len(records):
+        if len(pool):
             arr = np.memmap(tmp, dtype=np.uint8, mode='r+', offset=len(header), shape=shape)
 
             def fill(i: int) -> None:
-                arr[i] = decode(root, records[i], size, resize_filter)
+                arr[i] = decode(root, pool[i], size, resize_filter)
 
             # PIL releases the GIL while decoding and resizing, so threads scale.
-            with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
-                list(pool.map(fill, range(len(records))))
+            with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool_:
+                list(pool_.map(fill, range(len(pool))))
             arr.flush()
             del arr
         meta = {
-            'format': 1,
+            'format': 2,
             'root': str(Path(root).resolve()),
             'label': label,
-            'size': [shape[1], shape[2]],
+            'size': list(size),
             'resize_filter': resize_filter,
-            **_describe(records),
+            **_describe(pool),
             'bytes': os.path.getsize(tmp),
             'created': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'),
         }
-        os.replace(tmp, file)
+        os.replace(tmp, cache_dir / f'{key}.npy')
     except OSError as err:
         if err.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
@@ -262,18 +410,18 @@ def load_images(
         if os.path.exists(tmp):
             os.unlink(tmp)
     _write_meta(cache_dir, key, meta)
-    return np.load(file, mmap_mode='r')
 
 
 # --------------------------------------------------------------------------------------------------
-# Predicting a config's entries (the preflight's disk check)
+# Predicting a config's entry (the preflight's disk check)
 
 
 @dataclass(frozen=True)
 class PlannedEntry:
-    """One cache entry a config's run will use: which list, how many images, at what size."""
+    """The cache entry a config's runs read: every image of its dataset root
+    (:func:`image_pool`) at its input size and resize filter."""
 
-    part: str  # 'train' | 'test'
+    dataset: str
     images: int
     size: tuple[int, int]
     resize_filter: str
@@ -288,18 +436,15 @@ class PlannedEntry:
         return self.key is not None and (Path(cache_dir) / f'{self.key}.npy').is_file()
 
 
-def _released_counts(name: str, protocol: Mapping[str, Any]) -> tuple[int, int]:
-    """(training images, test images) of the released dataset, from :mod:`protocols.counts`."""
+def _released_images(name: str) -> int:
+    """Images of :func:`image_pool` on the released dataset, from :mod:`protocols.counts`."""
     from protocols import counts
-    from protocols.datasets.sysu import GALLERY_CAMS, INFRARED_CAMS
 
     if name == 'sysu':
-        cams = {cam for mode in protocol['modes'] for cam in GALLERY_CAMS[mode]}
-        test = sum(counts.SYSU_TEST_IMAGES[c] for c in (*INFRARED_CAMS, *sorted(cams)))
-        return counts.SYSU_TRAIN.visible + counts.SYSU_TRAIN.infrared, test
+        train = counts.SYSU_TRAIN.visible + counts.SYSU_TRAIN.infrared
+        return train + sum(counts.SYSU_TEST_IMAGES.values())
     if name == 'regdb':
-        both = 2 * counts.REGDB_IMAGES_PER_ID
-        return counts.REGDB_TRAIN_IDS * both, counts.REGDB_TEST_IDS * both
+        return counts.REGDB_IDS * 2 * counts.REGDB_IMAGES_PER_ID
     raise ValueError(
         f'no released image counts for dataset {name!r}; pass its dataset index '
         '(protocols.datasets.load_dataset(name, root)) to predict its cache size'
@@ -307,54 +452,45 @@ def _released_counts(name: str, protocol: Mapping[str, Any]) -> tuple[int, int]:
 
 
 def cache_entries(cfg: Mapping[str, Any], dataset_index: Any = None) -> list[PlannedEntry]:
-    """The cache entries a run of ``cfg`` uses: its training images and its test images.
+    """The cache entries a run of ``cfg`` reads: one, every image of its dataset root at its input
+    size and resize filter, whatever it reads of it (training and test lists, RegDB split, SYSU
+    search modes; a run that only tests included).
 
     ``dataset_index`` is the dataset as read from disk (``protocols.datasets.load_dataset``); the
-    entries then carry their cache key, so :meth:`PlannedEntry.present` tells which exist. Without
-    it (``None``) the counts of the released dataset are used. A RegDB config is one split (its
-    ``protocol.split``); the ten splits of a leaderboard are ten configs.
+    entry then carries its cache key, so :meth:`PlannedEntry.present` tells whether it exists.
+    Without it (``None``) the counts of the released dataset are used.
     """
-    from protocols.evaluation import check_protocol, test_records
+    from protocols.evaluation import check_protocol
 
     size = (int(cfg['input_size'][0]), int(cfg['input_size'][1]))
     resize_filter = check_resize_filter(cfg.get('resize_filter', DEFAULT_RESIZE_FILTER))
     name = cfg['protocol']['dataset']
-    protocol = check_protocol(name, cfg['protocol'])
+    check_protocol(name, cfg['protocol'])
     if dataset_index is None:
-        n_train, n_test = _released_counts(name, protocol)
-        return [
-            PlannedEntry('train', n_train, size, resize_filter),
-            PlannedEntry('test', n_test, size, resize_filter),
-        ]
+        return [PlannedEntry(name, _released_images(name), size, resize_filter)]
     if dataset_index.name != name:
         raise ValueError(
             f'the config scores {name!r} but the dataset index given is {dataset_index.name!r}'
         )
-    if 'split' in protocol:
-        train = dataset_index.train_set(protocol['split']).records
-    else:
-        train = dataset_index.train_set().records
-    test = test_records(dataset_index, None, protocol)
-    out = []
-    for part, records in (('train', train), ('test', test)):
-        try:
-            key = cache_key(dataset_index.root, records, size, resize_filter)
-        except OSError:  # a listed image is missing: the data check reports it
-            key = None
-        out.append(PlannedEntry(part, len(records), size, resize_filter, key))
-    return out
+    pool = image_pool(dataset_index)
+    try:
+        key = cache_key(dataset_index.root, pool, size, resize_filter)
+    except OSError:  # a listed image is missing: the data check reports it
+        key = None
+    return [PlannedEntry(name, len(pool), size, resize_filter, key)]
 
 
 def cache_bytes(cfg: Mapping[str, Any], dataset_index: Any = None) -> int:
-    """Bytes that the cache entries of a run of ``cfg`` take on disk (:func:`cache_entries`).
+    """Bytes that the cache entry of a run of ``cfg`` takes on disk (:func:`cache_entries`).
 
     ``cfg`` is a loaded config (``input_size``, ``resize_filter``, ``protocol``); ``dataset_index``
-    the dataset read from disk, or ``None`` for the released dataset's counts. Entries already in
-    the cache count too (see :meth:`PlannedEntry.present` for what is still to write), and configs
-    with the same input size and resize filter share entries: to size a leaderboard, add up the
-    distinct entries (``(part, images, size, resize_filter, key)``) of all its runs. Example:
-    AGW's SYSU-MM01 config (288 x 144) takes 4,250,921,600 bytes for its 34,167 training images
-    and 1,316,072,576 bytes for its 10,578 test images.
+    the dataset read from disk, or ``None`` for the released dataset's counts. An entry already in
+    the cache counts too (see :meth:`PlannedEntry.present` for what is still to write), and every
+    config of a dataset root with the same input size and resize filter reads the same entry: to
+    size a leaderboard, add up its runs' distinct entries
+    (``sum(e.bytes for e in {e for cfg in cfgs for e in cache_entries(cfg)})``). Example: AGW's
+    SYSU-MM01 config (288 x 144) takes 5,566,994,048 bytes for the 44,745 images of the train, val
+    and test ids; its RegDB config 1,025,187,968 bytes for 8,240 images, shared by the ten splits.
     """
     return sum(e.bytes for e in cache_entries(cfg, dataset_index))
 
@@ -501,7 +637,32 @@ def remove_entries(entries: Sequence[CacheEntry]) -> int:
                 freed += size
             except FileNotFoundError:  # removed meanwhile by another process
                 pass
+        _remove_lock(entry.path.with_suffix(LOCK_SUFFIX))
     return freed
+
+
+def _remove_lock(path: Path) -> bool:
+    """Remove an entry's writer lock unless a process holds it (writing the entry again)."""
+    if not path.is_file() or is_locked(path):
+        return False
+    path.unlink(missing_ok=True)
+    return True
+
+
+def stale_locks(cache_dir: str | Path | None = None) -> list[Path]:
+    """Writer locks of entries that are not there and that no process holds: left by a write that
+    was killed (or by an entry removed by hand)."""
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix == LOCK_SUFFIX
+        and KEY.fullmatch(p.stem)
+        and not p.with_suffix('.npy').exists()
+        and not is_locked(p)
+    )
 
 
 def stale_writes(cache_dir: str | Path | None = None) -> list[Path]:

@@ -1,8 +1,9 @@
 """Training and test sets handed to the mmengine Runner.
 
 Both read the dataset through ``protocols`` (the one place that knows layouts and protocols) and
-serve uint8 ``[3, H, W]`` tensors from the decode-once cache (float, normalised, when a training
-pipeline ends with ``Normalize`` and the steps after it). With ``train_views`` a training image
+serve uint8 ``[3, H, W]`` tensors from the decode-once cache, as rows of the one entry of their
+dataset root (float, normalised, when a training pipeline ends with ``Normalize`` and the steps
+after it). With ``train_views`` a training image
 yields one augmented view per entry of its modality, and :func:`collate_views` lays the batch out.
 """
 
@@ -15,7 +16,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from harness.data.cache import DEFAULT_RESIZE_FILTER, load_images
+from harness.data.cache import (
+    DEFAULT_RESIZE_FILTER,
+    CachedImages,
+    image_pool,
+    load_images,
+    pool_label,
+)
 from harness.data.transforms import build_pipeline, build_views
 from harness.registry import DATASETS, FUNCTIONS
 from protocols.datasets import TrainSet, load_dataset
@@ -24,16 +31,33 @@ from protocols.evaluation import check_protocol, test_records
 
 def train_set(dataset: str, data_root: str | Path, protocol: dict) -> TrainSet:
     """The protocol's training images: SYSU train+val ids; RegDB the split's train files."""
-    ds = load_dataset(dataset, data_root)
-    if dataset == 'regdb':
+    return _train_set(load_dataset(dataset, data_root), protocol)
+
+
+def _train_set(ds, protocol: dict) -> TrainSet:
+    if ds.name == 'regdb':
         return ds.train_set(check_protocol('regdb', protocol)['split'])
     return ds.train_set()
 
 
-def _label(dataset: str, part: str, protocol: dict) -> str:
-    """What a cache entry holds, for ``vireid cache list``: e.g. ``regdb split 3 train``."""
-    split = protocol.get('split')
-    return f'{dataset} {part}' if split is None else f'{dataset} split {split} {part}'
+def cached_images(
+    ds,
+    records: Sequence,
+    input_size: Sequence[int],
+    cache_dir: str | Path | None = None,
+    resize_filter: str = DEFAULT_RESIZE_FILTER,
+) -> CachedImages:
+    """``records`` of the dataset index ``ds``, read from the cache entry of every image of its
+    root (:func:`harness.data.cache.image_pool`), which every list of that root shares."""
+    return load_images(
+        ds.root,
+        records,
+        input_size,
+        cache_dir,
+        resize_filter=resize_filter,
+        label=pool_label(ds),
+        pool=image_pool(ds),
+    )
 
 
 def _to_chw(arr: np.ndarray) -> torch.Tensor:
@@ -61,20 +85,14 @@ class VIReIDTrainSet(Dataset):
         views: Mapping[str, Sequence[Sequence[dict]]] | None = None,
     ) -> None:
         self.dataset, self.data_root = dataset, str(data_root)
-        ts = train_set(dataset, data_root, protocol)
+        ds = load_dataset(dataset, data_root)
+        ts = _train_set(ds, protocol)
         self.records = ts.records
         self.num_classes = ts.num_classes
         self.labels = np.asarray(ts.labels, dtype=np.int64)
         self.modalities = np.asarray([int(r.modality) for r in self.records], dtype=np.int64)
         self.cams = np.asarray([r.cam for r in self.records], dtype=np.int64)
-        self.images = load_images(
-            data_root,
-            self.records,
-            input_size,
-            cache_dir,
-            resize_filter=resize_filter,
-            label=_label(dataset, 'train', protocol),
-        )
+        self.images = cached_images(ds, self.records, input_size, cache_dir, resize_filter)
         self.pipeline = build_pipeline(pipeline, input_size)
         self.views = build_views(views, input_size)
         self.metainfo = dict(dataset=dataset, num_classes=int(self.num_classes))
@@ -147,16 +165,10 @@ class VIReIDTestSet(Dataset):
         resize_filter: str = DEFAULT_RESIZE_FILTER,
     ) -> None:
         self.dataset, self.data_root, self.protocol = dataset, str(data_root), dict(protocol)
-        self.records = test_records(dataset, data_root, protocol)
+        ds = load_dataset(dataset, data_root)
+        self.records = test_records(ds, None, protocol)
         self.modalities = np.asarray([int(r.modality) for r in self.records], dtype=np.int64)
-        self.images = load_images(
-            data_root,
-            self.records,
-            input_size,
-            cache_dir,
-            resize_filter=resize_filter,
-            label=_label(dataset, 'test', protocol),
-        )
+        self.images = cached_images(ds, self.records, input_size, cache_dir, resize_filter)
         self.metainfo = dict(dataset=dataset)
 
     def __len__(self) -> int:

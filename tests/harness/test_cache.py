@@ -1,10 +1,13 @@
-"""The decode-once cache: predicted entry sizes equal the files written, entries say what they hold
-and when they were last used, and ``vireid cache list|clear`` show and remove only entries."""
+"""The decode-once cache: one entry per dataset root, input size and filter, shared by every list of
+that root (each RegDB split's training and test lists included) and read back pixel for pixel;
+predicted entry sizes equal the files written; one writer per entry; entries say what they hold and
+when they were last used, and ``vireid cache list|clear`` show and remove only entries."""
 
 from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -12,17 +15,19 @@ import numpy as np
 import pytest
 
 import harness.cli
+import harness.data.cache as cache_module
 from harness.data.cache import (
     cache_bytes,
     cache_dir_of,
     cache_entries,
+    decode,
+    image_pool,
     list_entries,
     load_images,
     npy_bytes,
 )
 from harness.data.datasets import VIReIDTestSet, VIReIDTrainSet
 from harness.engine.config import load_config
-from protocols import counts
 from protocols.datasets import load_dataset
 
 METHODS = Path(__file__).resolve().parents[2] / 'methods'
@@ -61,49 +66,110 @@ def test_npy_bytes_is_the_size_np_save_writes() -> None:
 
 
 def test_released_sizes_of_the_full_configs() -> None:
-    """From the released counts: SYSU 34,167 training and 3,803 + 6,775 test images; RegDB 4,120
-    and 4,120 per split."""
+    """From the released counts: SYSU-MM01's entry holds the 34,167 training and 10,578 test images
+    (train, val and test ids), whichever search modes a config scores; RegDB's the 412 x 20 images,
+    shared by every split."""
     agw = _config('agw_sysu')
-    sizes = [e.bytes for e in cache_entries(agw)]
-    assert sizes == [128 + 34_167 * 288 * 144 * 3, 128 + 10_578 * 288 * 144 * 3]
-    assert cache_bytes(agw) == sum(sizes) == 5_566_994_176
+    (entry,) = cache_entries(agw)
+    assert entry.images == 34_167 + 3_803 + 6_775
+    assert entry.bytes == cache_bytes(agw) == 128 + 44_745 * 288 * 144 * 3 == 5_566_994_048
     indoor = _config('agw_sysu', protocol={**agw.protocol, 'modes': ('indoor',)})
-    assert cache_entries(indoor)[1].images == 3_803 + counts.SYSU_TEST_IMAGES[1] + 1_565
+    assert cache_entries(indoor) == [entry]
     mmn = _config('mmn_regdb')
-    assert [e.images for e in cache_entries(mmn)] == [4_120, 4_120]
-    assert cache_bytes(mmn) == 2 * (128 + 4_120 * 384 * 192 * 3)
+    assert [e.images for e in cache_entries(mmn)] == [8_240]
+    assert cache_bytes(mmn) == 128 + 8_240 * 384 * 192 * 3
+    split7 = _config('mmn_regdb', protocol={**mmn.protocol, 'split': 7})
+    assert cache_entries(split7) == cache_entries(mmn)  # one entry for the ten splits
+    with pytest.raises(ValueError, match='no released image counts'):
+        cache_entries(_config('agw_demo_sysu', protocol={'dataset': 'llcm'}))
 
 
-def test_prediction_equals_the_entries_written(
+def _sets(cfg, root: Path, **protocol):
+    args = (
+        cfg.protocol['dataset'],
+        str(root),
+        {**cfg.protocol, **protocol},
+        tuple(cfg.input_size),
+    )
+    kw = dict(cache_dir=cfg.cache_dir, resize_filter=cfg.resize_filter)
+    return VIReIDTrainSet(*args, **kw), VIReIDTestSet(*args, **kw)
+
+
+def test_prediction_equals_the_entry_written(
     sysu_root: Path, regdb_root: Path, tmp_path: Path
 ) -> None:
     for name, root in (('agw_demo_sysu', sysu_root), ('mpanet_demo_regdb', regdb_root)):
         cfg = _config(name, cache_dir=str(tmp_path / name))
         ds = load_dataset(cfg.protocol['dataset'], root)
-        planned = cache_entries(cfg, ds)
-        assert [e.part for e in planned] == ['train', 'test']
-        assert not any(e.present(cache_dir_of(cfg)) for e in planned)
-        args = (cfg.protocol['dataset'], str(root), dict(cfg.protocol), tuple(cfg.input_size))
-        VIReIDTrainSet(*args, cache_dir=cfg.cache_dir, resize_filter=cfg.resize_filter)
-        VIReIDTestSet(*args, cache_dir=cfg.cache_dir, resize_filter=cfg.resize_filter)
-        assert all(e.present(cache_dir_of(cfg)) for e in planned)
-        written = {e.key: e for e in list_entries(cache_dir_of(cfg))}
-        assert set(written) == {e.key for e in planned}
-        for e in planned:
-            entry = written[e.key]
-            assert (
-                entry.path.stat().st_size
-                == e.bytes
-                == cache_bytes(cfg, ds) - sum(other.bytes for other in planned if other is not e)
-            )
-            dataset = cfg.protocol['dataset']
-            split = '' if dataset == 'sysu' else ' split 1'
-            assert entry.meta['label'] == f'{dataset}{split} {e.part}'
-            assert entry.meta['images'] == e.images and entry.size == tuple(cfg.input_size)
-            assert entry.meta['resize_filter'] == cfg.resize_filter
-            assert entry.meta['root'] == str(root.resolve())
+        (planned,) = cache_entries(cfg, ds)
+        assert planned.images == len(image_pool(ds)) and not planned.present(cache_dir_of(cfg))
+        _sets(cfg, root)
+        assert planned.present(cache_dir_of(cfg))
+        (entry,) = list_entries(cache_dir_of(cfg))  # training and test sets: one entry
+        assert entry.key == planned.key
+        assert entry.path.stat().st_size == planned.bytes == cache_bytes(cfg, ds)
+        dataset = cfg.protocol['dataset']
+        assert entry.meta['label'] == f'{dataset} (every list)'
+        assert entry.meta['images'] == planned.images and entry.size == tuple(cfg.input_size)
+        assert entry.meta['resize_filter'] == cfg.resize_filter
+        assert entry.meta['root'] == str(root.resolve())
     with pytest.raises(ValueError, match="the dataset index given is 'regdb'"):
         cache_entries(_config('agw_demo_sysu'), load_dataset('regdb', regdb_root))
+
+
+def test_every_list_of_a_root_reads_one_entry_pixel_for_pixel(
+    sysu_root: Path, regdb_root: Path, tmp_path: Path
+) -> None:
+    """Two RegDB splits (different training and test ids) and SYSU's all- and indoor-search test
+    lists read one entry per root; each image read through a list is that image decoded."""
+    cfg = _config('mpanet_demo_regdb', cache_dir=str(tmp_path / 'regdb'))
+    sets = [*_sets(cfg, regdb_root, split=1), *_sets(cfg, regdb_root, split=2)]
+    assert {r.path for r in sets[0].records} != {r.path for r in sets[2].records}
+    (entry,) = list_entries(tmp_path / 'regdb')
+    assert entry.meta['images'] == len(load_dataset('regdb', regdb_root).records)
+    sysu = _config('agw_demo_sysu', cache_dir=str(tmp_path / 'sysu'))
+    train, test = _sets(sysu, sysu_root)
+    _, indoor = _sets(sysu, sysu_root, modes=('indoor',))
+    assert len(indoor) < len(test) and len(list_entries(tmp_path / 'sysu')) == 1
+    rng = np.random.default_rng(0)
+    for data, c in [(s, cfg) for s in sets] + [(train, sysu), (test, sysu), (indoor, sysu)]:
+        assert data.images.shape == (len(data.records), *c.input_size, 3)
+        for i in rng.choice(len(data), 5, replace=False):
+            expected = decode(data.data_root, data.records[i], c.input_size, c.resize_filter)
+            assert np.array_equal(data.images[i], expected)
+        assert np.array_equal(np.asarray(data.images)[-1], data.images[len(data) - 1])
+    # a list with an image its entry does not hold is refused, never served another image
+    ds = load_dataset('sysu', sysu_root)
+    with pytest.raises(ValueError, match='not among the images of its cache entry'):
+        pool = ds.query_records()
+        load_images(sysu_root, ds.train_set().records[:2], (16, 8), tmp_path, pool=pool)
+
+
+def test_one_writer_per_entry(sysu_root: Path, tmp_path: Path, monkeypatch) -> None:
+    """Runs that start together decode an entry once: the others wait for it, then read it."""
+    ds = load_dataset('sysu', sysu_root)
+    records = ds.query_records()[:12]
+    calls = []
+
+    def slow_decode(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.01)
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(cache_module, 'decode', slow_decode)
+    results: list = [None] * 3
+
+    def load(i: int) -> None:
+        results[i] = np.asarray(load_images(sysu_root, records, (16, 8), tmp_path, workers=1))
+
+    threads = [threading.Thread(target=load, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == len(records)
+    assert all(np.array_equal(results[0], r) for r in results[1:])
+    assert len(list_entries(tmp_path)) == 1 and not list(tmp_path.glob('*.tmp'))
 
 
 def test_a_hit_records_the_use(sysu_root: Path, tmp_path: Path) -> None:
@@ -132,6 +198,7 @@ def test_cache_list_and_clear(
     load_images(sysu_root, gallery, (16, 8), resize_filter='lanczos', label='sysu gallery')
     load_images(sysu_root, query[:3], (24, 12))  # no label: shown as "?"
     recent, old, gallery_entry = sorted(list_entries(cache), key=lambda e: e.meta['images'])
+    assert all(e.path.with_suffix('.lock').is_file() for e in (recent, old, gallery_entry))
     _age(old.path, 40)
     # Files the cache folder holds besides entries, and one pre-metadata entry.
     (cache / 'throughput.json').write_text('{}')
@@ -177,7 +244,12 @@ def test_cache_list_and_clear(
     assert _cli(monkeypatch, ['cache', 'clear', str(recent.path.with_suffix('.json'))]) == 0
     assert not recent.path.exists()
 
+    # a writer lock is removed with its entry; one left by a killed write goes with --all
+    assert not list(cache.glob(f'{recent.key}.lock'))
+    orphan = cache / ('b' * 20 + '.lock')
+    orphan.write_text('{}')
     assert _cli(monkeypatch, ['cache', 'clear', '--all']) == 0
     out = capsys.readouterr().out
     assert f'removed {legacy.stem} (entry, 16x8' in out and 'unfinished write x2.npy.tmp' in out
+    assert f'removed unused writer lock {orphan.name}' in out
     assert sorted(p.name for p in cache.iterdir()) == ['throughput.json', 'x1.npy.tmp']

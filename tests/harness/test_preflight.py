@@ -272,21 +272,29 @@ def test_dry_run_marks_runs_that_would_fail(isolated, sysu_root, methods, capsys
 
 
 def test_cached_image_lists_are_not_decoded_again(isolated, sysu_copy, methods, capsys):
-    """A list whose decode-once cache file exists decoded whole when it was written: a later
-    leaderboard start does not decode it again (and counts no cache bytes for it)."""
-    from harness.data.cache import load_images
+    """A root's decode-once cache entry, once there, was decoded whole when it was written: a
+    later leaderboard start does not decode it again (and counts no cache bytes for it). Before,
+    the disk check counts exactly the entry the engine's datasets write."""
+    from harness.data.cache import cache_bytes, list_entries
+    from harness.data.datasets import cached_images
     from harness.leaderboard import preflight
+    from protocols.datasets import load_dataset
 
     runs, _ = preflight_plan(isolated / 'lb', sysu_copy, methods)
     first = preflight.cheap_checks(runs)
     assert not first.errors and first.cache_files
     ctx = first.contexts[runs[0].key]
+    ds = load_dataset('sysu', sysu_copy)
+    [need] = [n for n in first.needs if n.what == 'cache']
+    assert need.nbytes == cache_bytes(ctx.cfg, ds)
     for records in (ctx.lists.train, ctx.lists.test):
-        load_images(sysu_copy, records, ctx.cfg.input_size, resize_filter=ctx.cfg.resize_filter)
+        cached_images(ds, records, ctx.cfg.input_size, resize_filter=ctx.cfg.resize_filter)
+    [entry] = list_entries(need.folder)
+    assert entry.path.stat().st_size == need.nbytes
     second = preflight.cheap_checks(runs)
     assert all(there for _, there, _ in second.cache_files.values())
     assert not [n for n in second.needs if n.what == 'cache']
-    # a damaged image changes the list's cache key (size, mtime): it is decoded, and found
+    # a damaged image changes the entry's cache key (size, mtime): it is decoded, and found
     victim = ctx.lists.test[0]
     (sysu_copy / victim.path).write_bytes(b'not a jpeg')
     third = preflight.cheap_checks(runs)

@@ -1,8 +1,9 @@
 """The cheap checks, in the order they run: the configs (and the protocol fields they must keep),
 the data and the files the protocol needs, the ImageNet weights (preflight only), the disk.
 
-They take seconds (images are decoded in parallel threads; an image list whose decode-once cache
-file exists was decoded whole when the file was written, and is not decoded again) and report
+They take seconds (images are decoded in parallel threads: the images of each dataset root's
+decode-once cache entry, which a run writes whole; an entry that exists was decoded whole when it
+was written, and is not decoded again) and report
 every problem they find, each naming the run keys it would stop. ``vireid leaderboard`` runs them
 before its first run starts, ``--dry-run`` marks the runs they would stop, ``--preflight`` adds
 the weights and then measures.
@@ -59,7 +60,8 @@ class Checked:
     contexts: dict[str, RunContext] = field(default_factory=dict)
     # seconds each check took, in the order they ran
     seconds: dict[str, float] = field(default_factory=dict)
-    # decode-once cache files: path -> (bytes, already there, keys of the runs reading it)
+    # decode-once cache entries (one per dataset root, input size and resize filter):
+    # path -> (bytes, already there, keys of the runs reading it)
     cache_files: dict[Path, tuple[int, bool, set[str]]] = field(default_factory=dict)
     needs: list[D.Need] = field(default_factory=list)
     cache_keys: dict[tuple, str | None] = field(default_factory=dict, repr=False)
@@ -183,20 +185,15 @@ def _data(out: Checked, pending: set[str], workers: int) -> None:
                 c.run.key for c in group if pkey is None or protocol_key(c.cfg.protocol) == pkey
             )
             out.findings.append(Finding(finding.area, finding.message, finding.level, runs))
-        images: dict[str, set[str]] = {}  # path -> run keys reading it
-        keys_of: dict[int, set[str]] = {}  # id of an image list not cached -> run keys
-        lists: dict[int, tuple] = {}
+        images: dict[str, set[str]] = {}  # path -> run keys that would decode it
         for ctx in group:
             ctx.lists = report.lists.get(protocol_key(ctx.cfg.protocol))
-            if ctx.lists is None:
+            # A run decodes its root's whole cache entry when it is not there (its lists are rows
+            # of it), so those images are the ones to check; an entry there was decoded whole.
+            if ctx.lists is None or not report.pool or _cached(out, ctx, report.pool):
                 continue
-            for records in _read_lists(ctx):
-                if not _cached(out, ctx, records):
-                    keys_of.setdefault(id(records), set()).add(ctx.run.key)
-                    lists[id(records)] = records
-        for i, keys in keys_of.items():
-            for r in lists[i]:
-                images.setdefault(r.path, set()).update(keys)
+            for r in report.pool:
+                images.setdefault(r.path, set()).add(ctx.run.key)
         checked_images.append((dataset, root, images))
     for dataset, root, images in checked_images:
         for finding, paths in image_findings(root, images, workers, dataset):
@@ -204,24 +201,20 @@ def _data(out: Checked, pending: set[str], workers: int) -> None:
             out.findings.append(Finding(finding.area, finding.message, finding.level, runs))
 
 
-def _read_lists(ctx: RunContext) -> list[tuple]:
-    """The image lists a run reads: the training list (when it trains) and the test list."""
-    return [ctx.lists.train, ctx.lists.test] if ctx.run.trains else [ctx.lists.test]
-
-
-def _cached(out: Checked, ctx: RunContext, records: tuple) -> bool:
-    """Whether the decode-once cache file of this list exists (then every image of it decoded
-    when the file was written); notes the file and its size for the disk check either way."""
+def _cached(out: Checked, ctx: RunContext, pool: tuple) -> bool:
+    """Whether the decode-once cache entry of the run's dataset root, input size and filter exists
+    (then every image of it decoded when it was written); notes the entry and its size for the
+    disk check either way."""
     from harness.data.cache import DEFAULT_RESIZE_FILTER, cache_key, default_cache_dir, npy_bytes
 
     cfg = ctx.cfg
     folder = Path(cfg.get('cache_dir') or default_cache_dir()).absolute()
-    size = tuple(cfg.input_size)
+    size = tuple(int(v) for v in cfg.input_size)
     resize = cfg.get('resize_filter', DEFAULT_RESIZE_FILTER)
-    memo = (id(records), size, resize)  # the same list object serves every config on a protocol
+    memo = (id(pool), size, resize)  # one pool object per dataset root
     if memo not in out.cache_keys:
         try:
-            out.cache_keys[memo] = cache_key(ctx.root, records, size, resize)
+            out.cache_keys[memo] = cache_key(ctx.root, pool, size, resize)
         except OSError:  # an image vanished: the image check names it
             out.cache_keys[memo] = None
     key = out.cache_keys[memo]
@@ -229,7 +222,7 @@ def _cached(out: Checked, ctx: RunContext, records: tuple) -> bool:
         return False
     path = folder / f'{key}.npy'
     if path not in out.cache_files:
-        nbytes = npy_bytes(len(records), size)  # the file harness.data.cache writes
+        nbytes = npy_bytes(len(pool), size)  # the file harness.data.cache writes
         out.cache_files[path] = (nbytes, path.is_file(), set())
     out.cache_files[path][2].add(ctx.run.key)
     return out.cache_files[path][1]

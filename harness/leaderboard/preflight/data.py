@@ -7,8 +7,9 @@ the official gallery sampler, and that every gallery it draws exists; RegDB: the
 files and every image they name; LLCM: its ``idx/`` training lists and the images they name),
 compares the counts with the release (``protocols.counts``; a difference is a warning: a
 stand-in, or a damaged copy), and lists the images each protocol reads, exactly as the engine's
-training and test sets read them (the decode-once cache is keyed by these lists). Whether those
-images decode is checked by :func:`image_findings`, for all datasets together.
+training and test sets read them, and the images of the root's decode-once cache entry, which the
+first run decodes whole (``pool``). Whether those images decode is checked by
+:func:`image_findings`, for all datasets together.
 
 A new dataset is one more entry: a function ``(root, protocols) -> DatasetReport``.
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.data.cache import image_pool
 from harness.leaderboard.preflight.findings import Finding
 from protocols import counts
 from protocols.datasets.base import DatasetLayoutError, ImageRecord, Modality
@@ -52,13 +54,15 @@ class ImageLists:
 @dataclass
 class DatasetReport:
     """What the checks of one (dataset, root) found; ``lists`` holds, per protocol key, the image
-    lists of each protocol whose files could be read."""
+    lists of each protocol whose files could be read; ``pool`` the images of the root's cache
+    entry (:func:`harness.data.cache.image_pool`; empty when the index could not be read)."""
 
     dataset: str
     root: Path
     # (finding, protocol key it concerns; None: every protocol on this root)
     findings: list[tuple[Finding, str | None]] = field(default_factory=list)
     lists: dict[str, ImageLists] = field(default_factory=dict)
+    pool: tuple[ImageRecord, ...] = ()
 
     def add(self, area: str, message: str, protocol: str | None = None, level='error') -> None:
         self.findings.append((Finding(area, message, level), protocol))
@@ -105,6 +109,7 @@ def check_sysu(root: Path, protocols: Sequence[Mapping[str, Any]]) -> DatasetRep
         except DatasetLayoutError as err:
             report.add('files', str(err))
     train = tuple(ds.train_set().records)
+    report.pool = image_pool(ds)
     for p in protocols:
         key = protocol_key(p)
         report.lists[key] = ImageLists(train, tuple(test_records(ds, None, p)))
@@ -159,6 +164,7 @@ def check_regdb(root: Path, protocols: Sequence[Mapping[str, Any]]) -> DatasetRe
     except DatasetLayoutError as err:
         report.add('data', str(err))
         return report
+    report.pool = image_pool(ds)
     diffs = []
     for modality in (Modality.VISIBLE, Modality.INFRARED):
         per_id: dict[int, int] = {}
@@ -216,6 +222,7 @@ def check_llcm(root: Path, protocols: Sequence[Mapping[str, Any]]) -> DatasetRep
     except DatasetLayoutError as err:
         report.add('data', str(err))
         return report
+    report.pool = image_pool(ds)
     for p in protocols:
         report.lists[protocol_key(p)] = ImageLists(train, tuple(test_records(ds, None, p)))
     return report

@@ -1,8 +1,10 @@
 """Disk space the planned runs will write, against the free space where they write it.
 
-Three things grow with a leaderboard: the decode-once image cache (one uint8 array per image
-list, input size and resize filter, in ``$VIREID_CACHE`` or a config's ``cache_dir``; a list
-already cached costs nothing more), the checkpoints each run keeps (model and optimizer state,
+Three things grow with a leaderboard: the decode-once image cache (one uint8 array per dataset
+root, input size and resize filter, holding every image the root's lists read, in
+``$VIREID_CACHE`` or a config's ``cache_dir``: its size is :func:`harness.data.cache.npy_bytes`
+of those images, exactly the file written; every run of that root and shape reads it, an entry
+already there costs nothing more), the checkpoints each run keeps (model and optimizer state,
 ``checkpoint.max_keep_ckpts`` of them, plus the one being written before the oldest goes) and the
 test features kept with a run's record. Needs are summed per file system: folders on one disk
 share its free space.

@@ -387,5 +387,5 @@ def _disk_lines(checked: Checked) -> list[str]:
     parts = [f'{what} {D.fmt_bytes(n)}' for what, n in by_what.items() if n]
     text = 'disk to be written: ' + (', '.join(parts) if parts else 'nothing known')
     if checked.cache_files:
-        text += f' ({cached} of {len(checked.cache_files)} image lists already cached)'
+        text += f' ({cached} of {len(checked.cache_files)} cache entries already there)'
     return [text]
