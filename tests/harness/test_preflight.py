@@ -112,6 +112,32 @@ def _regdb_idx_names_missing_image(w):
     return argv, ('[files]', 'idx/test_thermal_1.txt:4', image, 'does not exist')
 
 
+def _agw_demo_llcm(w) -> list:
+    return [
+        '--preflight', '--out', w.out, '--methods', 'agw', '--configs', 'agw_demo_llcm',
+        '--kinds', 'demo', '--data-root-llcm', w.llcm,
+    ]  # fmt: skip
+
+
+def _llcm_train_list_names_missing_image(w):
+    line = (w.llcm / 'idx' / 'train_nir.txt').read_text().splitlines()[2]
+    image = line.rsplit(maxsplit=1)[0]
+    (w.llcm / image).unlink()
+    return _agw_demo_llcm(w), ('[data]', 'idx/train_nir.txt:3', image, 'does not exist')
+
+
+def _llcm_test_folder_in_another_layout(w):
+    # test_nir/<pid>/cam<K>/ (identity first) instead of the release's test_nir/cam<K>/<pid>/
+    top = w.llcm / 'test_nir'
+    for cam in sorted(p for p in top.iterdir() if p.name.startswith('cam')):
+        for person in sorted(cam.iterdir()):
+            (top / person.name).mkdir(exist_ok=True)
+            person.rename(top / person.name / cam.name)
+        cam.rmdir()
+    says = ('[data]', str(top), 'holds no image', 'expected the LLCM release layout')
+    return _agw_demo_llcm(w), says
+
+
 def _protocol_change_in_config_file(w):
     folder = w.tmp / 'plugin' / 'configs'
     folder.mkdir(parents=True)
@@ -153,20 +179,22 @@ FAULTS = {
     'protocol change in a config file': _protocol_change_in_config_file,
     'cache disk too small': _cache_disk_too_small,
     'ImageNet weights absent offline': _weights_absent_offline,
+    'LLCM training list naming a missing image': _llcm_train_list_names_missing_image,
+    'LLCM test folder in another layout': _llcm_test_folder_in_another_layout,
 }
 
 
 class _World:
-    def __init__(self, tmp, sysu, regdb, methods, monkeypatch):
+    def __init__(self, tmp, sysu, regdb, methods, monkeypatch, llcm=None):
         self.tmp, self.sysu, self.regdb, self.methods = tmp, sysu, regdb, methods
-        self.out, self.monkeypatch = tmp / 'lb', monkeypatch
+        self.llcm, self.out, self.monkeypatch = llcm, tmp / 'lb', monkeypatch
 
 
 @pytest.mark.parametrize('fault', FAULTS, ids=list(FAULTS))
 def test_planted_fault_is_one_line_exit_2_fast(
-    fault, isolated, sysu_copy, regdb_copy, methods, monkeypatch, capsys
+    fault, isolated, sysu_copy, regdb_copy, llcm_copy, methods, monkeypatch, capsys
 ):
-    w = _World(isolated, sysu_copy, regdb_copy, methods, monkeypatch)
+    w = _World(isolated, sysu_copy, regdb_copy, methods, monkeypatch, llcm_copy)
     argv, says = FAULTS[fault](w)
     code, printed, seconds = _run(argv, w.methods, capsys)
     assert code == 2, printed
