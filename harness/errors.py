@@ -27,6 +27,11 @@ class ConfigError(HarnessError, ValueError):
     """A config file or ``--cfg-options`` entry is invalid."""
 
 
+class UsageError(HarnessError, ValueError):
+    """Options that cannot go together, or a command that would replace a result it was not told
+    to replace."""
+
+
 class CheckpointError(HarnessError, ValueError):
     """A checkpoint cannot be read, is unsafe to read, or does not fit the model."""
 

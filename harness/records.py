@@ -12,6 +12,7 @@ so a reader sees the old file or the whole new one.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import math
 import os
@@ -225,3 +226,47 @@ def record_problem(rec: Any) -> str | None:
 
 # A RegDB split as a record may write it (a number, or its text).
 _SPLITS = {str(s) for s in REGDB_SPLITS}
+
+
+# --------------------------------------------------------------------------------------------------
+# Setting a run aside (a rerun never overwrites the run it replaces)
+
+# What a run leaves in its directory (moved aside by set_aside); the log, the lock and run.json
+# stay.
+RUN_OUTPUTS = (
+    RECORD_NAME,
+    'record.prev.json',
+    'config.py',
+    'last_checkpoint',
+    '*.pth',
+    '*.pth.damaged*',
+    'features.npz',
+    'figures',
+    'progress.json',
+)
+SUPERSEDED = 'superseded'
+
+
+def run_outputs(work_dir: str | os.PathLike) -> list[Path]:
+    """The files of a run in ``work_dir`` (:data:`RUN_OUTPUTS`), empty when it holds none."""
+    return [p for pattern in RUN_OUTPUTS for p in sorted(Path(work_dir).glob(pattern))]
+
+
+def set_aside(work_dir: Path, record: dict | None, who: str = 'leaderboard') -> Path:
+    """Move the run in ``work_dir`` into ``work_dir/superseded/<time>-<config hash>/`` (its record
+    as ``record.superseded.json``, so that no table counts it), so that a rerun neither resumes
+    from its checkpoints nor overwrites them. ``who`` prefixes the message (``[leaderboard]``)."""
+    work_dir = Path(work_dir)
+    old_hash = str((record or {}).get('config_hash') or 'unknown')[:8]
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S')
+    aside = work_dir / SUPERSEDED / f'{stamp}-{old_hash}'
+    aside.mkdir(parents=True, exist_ok=True)
+    for path in run_outputs(work_dir):
+        name = 'record.superseded.json' if path.name == RECORD_NAME else path.name
+        os.replace(path, aside / name)
+    print(
+        f'[{who}] {work_dir}: the earlier run (config hash {old_hash}) was moved to {aside}',
+        file=sys.stderr,
+        flush=True,
+    )
+    return aside

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
@@ -156,15 +158,18 @@ def _llcm_draws(ds) -> list[dict]:
     return rows
 
 
-def protocol_files_missing(dataset: str, root: Path) -> list[str]:
-    """What the dataset's protocol (its default: what every leaderboard run scores) needs besides
-    the images and cannot find, e.g. SYSU-MM01's ``exp/rand_perm_cam.mat``: one message each."""
+def protocol_files_missing(
+    dataset: str, root: Path, protocol: Mapping[str, Any] | None = None
+) -> list[str]:
+    """What ``protocol`` (default: the dataset's, what every leaderboard run scores) needs besides
+    the images and cannot find, e.g. SYSU-MM01's ``exp/rand_perm_cam.mat`` or an image a RegDB
+    ``idx/`` file names: one message each."""
     from harness.leaderboard.preflight.data import DATASET_CHECKS
     from protocols.evaluation import check_protocol
 
     if dataset not in DATASET_CHECKS:
         return []
-    report = DATASET_CHECKS[dataset](root, [check_protocol(dataset)])
+    report = DATASET_CHECKS[dataset](Path(root), [check_protocol(dataset, protocol)])
     return [f.message for f, _ in report.findings if f.area == 'files' and f.is_error]
 
 

@@ -27,7 +27,13 @@ from harness.atomic import write_json_atomic
 from harness.errors import Interrupted, StopSignal
 from harness.leaderboard.locks import Busy, FileLock
 from harness.leaderboard.plan import RUN_SPEC_NAME, RunSpec, config_change
-from harness.records import RECORD_NAME, create_record, error_info, read_record, write_record
+from harness.records import (
+    create_record,
+    error_info,
+    read_record,
+    set_aside,
+    write_record,
+)
 
 DEFAULT_RUNNER = 'harness.engine.run:run_experiment'
 # Runs that score a model without training it (RunSpec.source other than 'reproduced').
@@ -201,44 +207,6 @@ def execute(
         return outcome
     finally:
         lock.release()
-
-
-# What a run of an earlier config leaves in its directory (moved aside by set_aside); the log,
-# the lock and run.json stay.
-RUN_OUTPUTS = (
-    RECORD_NAME,
-    'record.prev.json',
-    'config.py',
-    'last_checkpoint',
-    '*.pth',
-    '*.pth.damaged*',
-    'features.npz',
-    'figures',
-    'progress.json',
-)
-SUPERSEDED = 'superseded'
-
-
-def set_aside(work_dir: Path, record: dict) -> Path:
-    """Move the run of an earlier config out of ``work_dir`` into
-    ``work_dir/superseded/<time>-<config hash>/`` (its record as ``record.superseded.json``, so
-    that no table counts it), so that a rerun with another config neither resumes from its
-    checkpoints nor overwrites them."""
-    old_hash = str(record.get('config_hash') or 'unknown')[:8]
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S')
-    aside = work_dir / SUPERSEDED / f'{stamp}-{old_hash}'
-    aside.mkdir(parents=True, exist_ok=True)
-    for pattern in RUN_OUTPUTS:
-        for path in sorted(work_dir.glob(pattern)):
-            name = 'record.superseded.json' if path.name == RECORD_NAME else path.name
-            os.replace(path, aside / name)
-    print(
-        f'[leaderboard] {work_dir}: the run of another config (hash {old_hash}) was moved to '
-        f'{aside}',
-        file=sys.stderr,
-        flush=True,
-    )
-    return aside
 
 
 class Terminated(StopSignal):

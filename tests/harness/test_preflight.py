@@ -282,7 +282,7 @@ def test_leaderboard_stops_before_training_without_rand_perm(isolated, sysu_copy
 def test_dry_run_marks_runs_that_would_fail(isolated, sysu_root, methods, capsys):
     argv = [
         '--dry-run', '--out', isolated / 'lb', '--methods', 'agw', '--kinds', 'demo',
-        '--regdb-splits', '1,2', '--data-root-sysu', sysu_root,
+        '--datasets', 'sysu,regdb', '--regdb-splits', '1,2', '--data-root-sysu', sysu_root,
         '--data-root-regdb', isolated / 'no-regdb',
     ]  # fmt: skip
     code, printed, _ = _run(argv, methods, capsys)
@@ -295,7 +295,8 @@ def test_dry_run_marks_runs_that_would_fail(isolated, sysu_root, methods, capsys
     assert f'RegDB root {isolated / "no-regdb"} does not exist' in printed
     # the same plan with a RegDB that exists: nothing would fail
     argv = argv[: argv.index('--data-root-regdb')]
-    code, printed, _ = _run([*argv, '--datasets', 'sysu'], methods, capsys)
+    argv[argv.index('sysu,regdb')] = 'sysu'
+    code, printed, _ = _run(argv, methods, capsys)
     assert code == 0 and 'WOULD FAIL' not in printed
 
 

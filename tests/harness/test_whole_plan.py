@@ -50,6 +50,11 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     from harness.leaderboard.preflight import weights
 
     monkeypatch.setattr(weights, 'url_reachable', lambda url, timeout=5.0: False)
+    # Plenty of disk, whatever this machine has free: the plan of 72 full runs needs about 90 GB,
+    # and what is checked here is the plan, not the disk (test_preflight.py checks that).
+    from harness.leaderboard.preflight import disk
+
+    monkeypatch.setattr(disk, 'free_space', lambda path: (0, 10**15))
     return tmp_path
 
 

@@ -19,7 +19,9 @@ def cfgs():
 
 
 def test_method_spec_lists_the_configs_and_converter(cfgs):
-    assert set(cfgs) == {'agw_sysu', 'agw_regdb', 'agw_demo_sysu', 'agw_demo_regdb'}
+    assert set(cfgs) == {
+        f'agw_{kind}{ds}' for kind in ('', 'demo_') for ds in ('sysu', 'regdb', 'llcm')
+    }
     assert callable(METHOD.load_converter())
     assert 'mangye16/Cross-Modal-Re-ID-baseline@' in METHOD.code
 

@@ -26,7 +26,9 @@ def cfgs():
 
 
 def test_method_spec_lists_the_configs_and_converter(cfgs):
-    assert set(cfgs) == {'caj_sysu', 'caj_regdb', 'caj_demo_sysu', 'caj_demo_regdb'}
+    assert set(cfgs) == {
+        f'caj_{kind}{ds}' for kind in ('', 'demo_') for ds in ('sysu', 'regdb', 'llcm')
+    }
     assert callable(METHOD.load_converter()) and METHOD.aliases == ('CAJ',)
     assert 'mangye16/Cross-Modal-Re-ID-baseline@e817a26' in METHOD.code
 

@@ -26,6 +26,8 @@ NAMES = {
     'deen_regdb.py': ('regdb', 'full'),
     'deen_demo_sysu.py': ('sysu', 'demo'),
     'deen_demo_regdb.py': ('regdb', 'demo'),
+    'deen_llcm.py': ('llcm', 'full'),
+    'deen_demo_llcm.py': ('llcm', 'demo'),
 }
 
 

@@ -18,6 +18,8 @@ NAMES = {
     'mmn_regdb.py': ('regdb', 'full'),
     'mmn_demo_sysu.py': ('sysu', 'demo'),
     'mmn_demo_regdb.py': ('regdb', 'demo'),
+    'mmn_llcm.py': ('llcm', 'full'),
+    'mmn_demo_llcm.py': ('llcm', 'demo'),
 }
 
 

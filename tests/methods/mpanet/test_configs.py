@@ -23,6 +23,8 @@ def test_method_spec_lists_every_config_and_the_converter():
         'mpanet_regdb.py',
         'mpanet_demo_sysu.py',
         'mpanet_demo_regdb.py',
+        'mpanet_llcm.py',
+        'mpanet_demo_llcm.py',
     }
     from methods.mpanet.convert import convert
 

@@ -27,7 +27,7 @@ def _build(cfg_model: dict, num_classes: int):
 
 
 def test_the_required_configs_exist() -> None:
-    expected = {'tsmhsa_sysu.py', 'tsmhsa_regdb.py', 'tsmhsa_demo_sysu.py', 'tsmhsa_demo_regdb.py'}
+    expected = {f'tsmhsa_{k}{d}.py' for k in ('', 'demo_') for d in ('sysu', 'regdb', 'llcm')}
     expected |= {f'tsmhsa_sysu_{n}.py' for n in ('no_mhsa', 'no_parts', 'no_hc', 'no_aux')}
     expected |= {f'tsmhsa_sysu_b{i}.py' for i in range(7)}
     assert expected <= set(ALL)
@@ -39,7 +39,7 @@ def test_config_loads_over_its_protocol(name: str) -> None:
     entry = cfg.entry
     assert entry['method'] == 'two_stream_mhsa' and entry['kind'] in ('full', 'demo', 'ablation')
     assert entry['label']
-    assert cfg.protocol_base == ('regdb' if 'regdb' in name else 'sysu')
+    assert cfg.protocol_base == next((d for d in ('regdb', 'llcm') if d in name), 'sysu')
     if entry['kind'] == 'ablation':
         assert entry.get('row'), name
     assert tuple(cfg.model['input_size']) == tuple(cfg.input_size), (
