@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -140,6 +141,9 @@ def test_the_package_installs_is_listed_and_trains_its_demo(
     scaffolded: Path, regdb_root: Path, tmp_path: Path
 ) -> None:
     python = _venv_seeing_this_environment(tmp_path)
+    # pip builds in the source folder (build/, *.egg-info): install a copy, so that the shared
+    # scaffold stays as new-method wrote it for the other tests, whatever their order.
+    source = Path(shutil.copytree(scaffolded, tmp_path / 'source'))
     _run(
         [
             python,
@@ -150,7 +154,7 @@ def test_the_package_installs_is_listed_and_trains_its_demo(
             '--no-deps',
             '--no-build-isolation',
             '--no-index',
-            scaffolded,
+            source,
         ],
         tmp_path,
     )
