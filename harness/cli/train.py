@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from harness.cli.options import add_cfg_options
 from harness.engine.progress import PROGRESS_NAME
@@ -70,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.engine.config import load_config
     from harness.engine.report import print_record_summary
     from harness.engine.run import run_experiment
     from harness.outputs import check_output, require_utf8
@@ -78,11 +81,14 @@ def run(args: argparse.Namespace) -> int:
     args.config = str(resolve_config(args.config))
     work_dir = args.work_dir or default_work_dir(args.config)
     require_utf8('--work-dir', work_dir)
+    # Loaded once here for the checks below (a config typo is refused before anything is written).
+    cfg = load_config(args.config, args.cfg_options)
+    root = args.data_root or cfg.get('data_root')
     check_output(
         '--work-dir',
         work_dir,
         {'config': args.config},
-        data={'dataset root': data_root(args)},
+        data={'dataset root': root},
         writes=RUN_FILES,
         fix=f'copy the config out first (cp {args.config} my_config.py) and train the copy, or '
         'choose another --work-dir',
@@ -91,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             '--resume continues the run in --work-dir, --rerun starts it again: give one'
         )
-    _check_protocol_files(args)
+    _check_protocol_files(cfg, root)
     # Under the run directory's lock (re-entrant: the engine takes it again), so that a run
     # another process is writing is reported as busy, and nothing lands between check and start.
     with hold_run_dir(work_dir):
@@ -117,7 +123,7 @@ def _keep_earlier_run(work_dir: Path, args: argparse.Namespace) -> None:
     found = run_outputs(work_dir)
     if not found or args.resume:
         return
-    record = read_record(work_dir / RECORD_NAME) if (work_dir / RECORD_NAME).is_file() else None
+    record = read_record(work_dir)  # None when absent or unreadable
     if args.rerun:
         set_aside(work_dir, record, who='train')
         return
@@ -132,16 +138,13 @@ def _keep_earlier_run(work_dir: Path, args: argparse.Namespace) -> None:
     )
 
 
-def _check_protocol_files(args: argparse.Namespace) -> None:
+def _check_protocol_files(cfg: Mapping[str, Any], root: str | None) -> None:
     """The files the config's protocol reads only when the trained model is scored (SYSU-MM01's
     ``exp/rand_perm_cam.mat``, the images RegDB's ``idx/`` files name), checked before training:
     a missing one would otherwise fail the run after its last epoch."""
     from harness.cli.data import protocol_files_missing
-    from harness.engine.config import load_config
     from protocols.datasets.base import DatasetLayoutError
 
-    cfg = load_config(args.config, args.cfg_options)
-    root = args.data_root or cfg.get('data_root')
     protocol = cfg.get('protocol') or {}
     if not root or not Path(root).is_dir() or 'dataset' not in protocol:
         return  # no dataset to look at: the run's data loading names the problem
