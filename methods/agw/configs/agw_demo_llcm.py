@@ -1,5 +1,6 @@
 # CPU demo of AGW on the synthetic LLCM: the SYSU demo's model and recipe (agw_demo_sysu.py) with
-# the random erasing of the LLCM recipe (agw_llcm.py). See ../README.md, "LLCM".
+# the random erasing of the LLCM recipe (agw_llcm.py). Schedule and epochs: those of
+# agw_demo_sysu.py. See ../README.md, "LLCM".
 _base_ = ['./agw_demo_sysu.py']
 protocol_base = 'llcm'
 train_pipeline = [
@@ -9,7 +10,3 @@ train_pipeline = [
     dict(type='RandomErasing', p=0.5, scale=(0.02, 0.4), ratio=(0.3, 1 / 0.3),
          ratio_sampling='uniform', attempts=100),
 ]
-param_scheduler = [
-    dict(type='WarmupMultiStepLR', warmup=1, milestones=[8], gamma=0.1, by_epoch=True, begin=0),
-]
-train_cfg = dict(max_epochs=10)
